@@ -1,0 +1,255 @@
+/*
+ * schema.h - the validated in-memory model of one recorder schema (SPEC §2).
+ *
+ * A schema is loaded once at startup from YAML (libyaml does the parsing) and
+ * is immutable afterwards, so any thread may read it without locking. Every
+ * value in the model is resolved: defaults are applied, sizes and durations
+ * are converted to bytes and nanoseconds, templates are split into parts,
+ * and every semantic rule of SPEC §2 has been checked. Code that consumes a
+ * struct schema never has to re-validate it.
+ *
+ * Errors follow the project convention: functions return 0 or a negative
+ * errno-style code, and a rejected schema fills a struct schema_error with
+ * one "FILE:LINE:COL: message" line naming the key and what was expected.
+ */
+#ifndef H5REC_SCHEMA_H
+#define H5REC_SCHEMA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Sample types. The numbering of the numeric types is the wire numbering of
+ * the frame protocol (SPEC §3.1), so a frame's dtype byte converts directly. */
+enum dtype {
+	DTYPE_NONE = 0,
+	DTYPE_INT8 = 1,
+	DTYPE_UINT8 = 2,
+	DTYPE_INT16 = 3,
+	DTYPE_UINT16 = 4,
+	DTYPE_INT32 = 5,
+	DTYPE_UINT32 = 6,
+	DTYPE_INT64 = 7,
+	DTYPE_UINT64 = 8,
+	DTYPE_FLOAT32 = 9,
+	DTYPE_FLOAT64 = 10,
+	DTYPE_STRING = 11, /* table-layout status fields and event fields only */
+};
+
+/* "float32" etc.; NULL for an out-of-range value. */
+const char *dtype_name(enum dtype type);
+/* Bytes per sample; 0 for DTYPE_NONE and DTYPE_STRING (variable length). */
+size_t dtype_size(enum dtype type);
+/* Parse a dtype name; returns 0 or -EINVAL. */
+int dtype_from_name(const char *name, enum dtype *type);
+
+/* A position in the schema source, 1-based, for messages about it. */
+struct schema_pos {
+	int line;
+	int col;
+};
+
+/* A template such as "weather-{date}-{seq}.h5" or "dust/{channel}", split
+ * into literal text and placeholder names. */
+struct schema_template_part {
+	bool placeholder; /* true: text is a placeholder name without braces */
+	char *text;
+};
+
+struct schema_template {
+	char *text; /* the template as written */
+	size_t nparts;
+	struct schema_template_part *parts;
+};
+
+/* Does the template use placeholder NAME? */
+bool schema_template_has(const struct schema_template *tmpl, const char *name);
+
+/*
+ * Expand a template. values[i] is the value of placeholder names[i]; every
+ * placeholder in the template must be among names. Writes a NUL-terminated
+ * string to out. Returns the length written, -ENOENT when a placeholder has
+ * no value, -ENOSPC when out is too small.
+ */
+long schema_template_expand(const struct schema_template *tmpl,
+			    const char *const *names, const char *const *values,
+			    size_t nvalues, char *out, size_t outlen);
+
+/*
+ * Does a placeholder value from the network qualify (SPEC §2):
+ * [A-Za-z0-9_.-]{1,64}, not starting with '.'? Values that fail never become
+ * part of a path, a group or a file name.
+ */
+bool schema_placeholder_value_valid(const char *value, size_t len);
+
+enum schema_driver { SCHEMA_DRIVER_SEC2, SCHEMA_DRIVER_FAMILY };
+
+struct schema_output {
+	char *directory;
+	struct schema_template file;   /* placeholders: name date time seq run member */
+	int64_t roll_every_ns;         /* 0: no time-based rolling */
+	uint64_t roll_size;            /* bytes; 0: no size-based rolling */
+	enum schema_driver driver;     /* default sec2 */
+	uint64_t member_size;          /* family only, bytes */
+	bool swmr;                     /* default: true for sec2, false for family */
+	int64_t flush_ns;              /* default 1 s */
+};
+
+struct schema_control {
+	char *socket; /* NULL: the default chain of SPEC §7 */
+};
+
+enum schema_protocol { SCHEMA_PROTOCOL_LINE, SCHEMA_PROTOCOL_FRAME };
+enum schema_transport { SCHEMA_TRANSPORT_TCP, SCHEMA_TRANSPORT_UDP, SCHEMA_TRANSPORT_UNIX };
+enum schema_precision {
+	SCHEMA_PRECISION_NS,
+	SCHEMA_PRECISION_US,
+	SCHEMA_PRECISION_MS,
+	SCHEMA_PRECISION_S,
+};
+
+/* One client network from an `allow` list: an address with a prefix length
+ * ("127.0.0.1", "10.0.0.0/8", "::1", "fd00::/8"). */
+struct schema_allow {
+	int family;            /* AF_INET or AF_INET6 */
+	uint8_t addr[16];      /* network byte order; 4 bytes used for AF_INET */
+	unsigned prefix_len;   /* 0..32 or 0..128 */
+	char *text;            /* as written */
+};
+
+struct schema_listen {
+	struct schema_pos pos;
+	enum schema_protocol protocol;
+	enum schema_transport transport;
+	char *address;                  /* as written */
+	char *host;                     /* tcp/udp: numeric address; unix: NULL */
+	uint16_t port;                  /* tcp/udp; 0 for unix */
+	char *path;                     /* unix: socket path; NULL otherwise */
+	enum schema_precision precision; /* line protocol; default ns */
+	char *token;                    /* frame HELLO token; NULL: none required */
+	size_t nallow;                  /* 0: every client allowed */
+	struct schema_allow *allow;
+};
+
+struct schema_limits {
+	uint64_t max_groups; /* default 10000 */
+	uint64_t max_buffer; /* bytes, default 512 MiB */
+	uint64_t max_frame;  /* bytes of frame payload, default 64 MiB */
+	uint64_t max_line;   /* bytes of one line, default 64 KiB */
+};
+
+enum schema_layout { SCHEMA_LAYOUT_TABLE, SCHEMA_LAYOUT_RECORDS, SCHEMA_LAYOUT_STREAM };
+enum schema_compression {
+	SCHEMA_COMPRESSION_NONE,
+	SCHEMA_COMPRESSION_DEFLATE,
+	SCHEMA_COMPRESSION_LZ4,
+};
+enum schema_unknown_fields { SCHEMA_UNKNOWN_DROP, SCHEMA_UNKNOWN_ERROR };
+
+/* A number in the type of the channel it belongs to (fill values). */
+union schema_number {
+	int64_t i;  /* signed integer dtypes */
+	uint64_t u; /* unsigned integer dtypes */
+	double f;   /* float dtypes */
+};
+
+/* A static group attribute from `attrs`. Plain YAML integers become int64
+ * attributes, plain reals float64, everything else (quoted, true/false, …)
+ * a string attribute holding the text. */
+enum schema_attr_type { SCHEMA_ATTR_STRING, SCHEMA_ATTR_INT, SCHEMA_ATTR_FLOAT };
+
+struct schema_attr {
+	char *name;
+	enum schema_attr_type type;
+	char *text;
+	int64_t i;
+	double f;
+};
+
+/* A channel with every option resolved: the channel's own value, else the
+ * stream's `defaults`, else the built-in default (docs/schema.md). */
+struct schema_channel {
+	struct schema_pos pos;
+	char *name;
+	enum dtype dtype;
+	char *units;                 /* NULL: none */
+	char *long_name;             /* NULL: none */
+	bool has_dt;
+	double dt;                   /* seconds, > 0 when has_dt */
+	bool has_packing;            /* scale_factor or add_offset given */
+	double scale_factor;         /* default 1 */
+	double add_offset;           /* default 0 */
+	uint64_t chunk;              /* elements along axis 0 per chunk (rows,
+					records or samples, by layout) */
+	enum schema_compression compression; /* default none */
+	int level;                   /* deflate level 1..9, default 4 */
+	uint32_t lz4_block_size;     /* lz4 block size in bytes; 0 = whole chunk */
+	bool shuffle;                /* default: true with deflate, else false */
+	bool fletcher32;             /* default false */
+	bool has_fill;
+	union schema_number fill;    /* default: NaN for floats, 0 for integers */
+	bool own_time;               /* table layout only */
+};
+
+struct schema_event_field {
+	char *name;
+	enum dtype dtype;
+};
+
+struct schema_stream {
+	struct schema_pos pos;
+	char *name;
+	/* Exactly one of the two matches is set; it decides the protocol. */
+	char *match_measurement;         /* line protocol streams */
+	bool match_is_key;               /* frame streams: match_key is valid */
+	struct schema_template match_key; /* e.g. "dust/{channel}" */
+	struct schema_template group;    /* e.g. "/{station}" */
+	enum schema_layout layout;
+	size_t nattrs;
+	struct schema_attr *attrs;
+	enum schema_unknown_fields unknown_fields; /* default drop (counted) */
+	/* records layout */
+	uint64_t samples;                /* samples per waveform */
+	double dt;                       /* seconds between samples */
+	int64_t record_timeout_ns;       /* default 1 s */
+	size_t nevent_fields;
+	struct schema_event_field *event_fields;
+	size_t nchannels;
+	struct schema_channel *channels;
+};
+
+struct schema {
+	char *path;         /* file it came from, as given */
+	char *source;       /* the full source text (stored in every file) */
+	size_t source_len;
+	char *name;
+	struct schema_output output;
+	struct schema_control control;
+	size_t nlisten;
+	struct schema_listen *listen;
+	struct schema_limits limits;
+	size_t nstreams;
+	struct schema_stream *streams;
+};
+
+struct schema_error {
+	char message[1024]; /* "FILE:LINE:COL: message" */
+};
+
+/* Load and validate a schema file. On success *out owns everything and is
+ * released with schema_free(). On failure returns a negative code and fills
+ * err; *out is left NULL. */
+int schema_load_file(const char *path, struct schema **out, struct schema_error *err);
+
+/* The same from memory; display_name stands for the file in messages. */
+int schema_load_string(const char *text, size_t len, const char *display_name,
+		       struct schema **out, struct schema_error *err);
+
+void schema_free(struct schema *schema);
+
+/* Lookups; NULL when absent. */
+const struct schema_stream *schema_find_stream(const struct schema *schema, const char *name);
+const struct schema_channel *schema_find_channel(const struct schema_stream *stream,
+						 const char *name);
+
+#endif
