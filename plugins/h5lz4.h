@@ -25,25 +25,34 @@
 #define H5LZ4_HEADER_SIZE 12
 /* Largest block the format allows (LZ4's own input limit). */
 #define H5LZ4_MAX_BLOCK_SIZE 0x7E000000u
-/* Block size used when none is given (0): the whole chunk, capped at the max. */
+/* Block size 0 (none given) means the whole chunk, capped at the max. */
 
 /* Worst-case encoded size of nbytes with the given block size (0 = whole
- * chunk); 0 if the size cannot be represented. */
+ * chunk): the header, 4 bytes per block and the input itself, since a block
+ * that does not shrink is stored raw. 0 if the size cannot be represented or
+ * block_size is above H5LZ4_MAX_BLOCK_SIZE. */
 size_t h5lz4_bound(size_t nbytes, uint32_t block_size);
 
 /*
  * Encode src[0..nbytes) into dst (capacity dst_cap, at least
  * h5lz4_bound(nbytes, block_size)). block_size 0 means one block for the
- * whole chunk. Stores the encoded length in *out_len.
- * Errors: -EINVAL (block size above H5LZ4_MAX_BLOCK_SIZE), -ENOSPC (dst too
- * small).
+ * whole chunk; a block size larger than the chunk is written as the chunk
+ * size, as the reference encoder does. Stores the encoded length in *out_len.
+ * Errors: -EINVAL (block size above H5LZ4_MAX_BLOCK_SIZE), -ENOSPC (dst_cap
+ * below the bound), -EOVERFLOW (bound not representable).
  */
 int h5lz4_encode(const void *src, size_t nbytes, uint32_t block_size,
 		 void *dst, size_t dst_cap, size_t *out_len);
 
 /*
  * Read and validate the header of an encoded chunk of n bytes: stores the
- * uncompressed size. Errors: -EBADMSG (truncated or inconsistent header).
+ * uncompressed size. The whole block table is checked, not just the first
+ * 12 bytes: block size 0 (for a non-empty chunk) or above the maximum, a
+ * stored length of 0, above its block's size, past the end of the chunk, or
+ * promising more than LZ4 can expand to, blocks that do not add up to the
+ * size or that leave bytes over at the end. So a size that passes is at most
+ * 255 times n and safe to allocate. Nothing is decompressed here.
+ * Errors: -EBADMSG (truncated or inconsistent header).
  */
 int h5lz4_decoded_size(const void *src, size_t n, uint64_t *size);
 
@@ -51,7 +60,9 @@ int h5lz4_decoded_size(const void *src, size_t n, uint64_t *size);
  * Decode an encoded chunk of n bytes into dst (capacity dst_cap, at least the
  * size from h5lz4_decoded_size). Every length is checked against the header
  * and against n; a corrupt, truncated or lying chunk gives -EBADMSG, never an
- * overread. Stores the decoded length in *out_len.
+ * overread or a write past the decoded size. Stores the decoded length in
+ * *out_len. Errors: -EBADMSG (corrupt chunk; dst may hold partial output),
+ * -ENOSPC (dst_cap below the decoded size).
  */
 int h5lz4_decode(const void *src, size_t n, void *dst, size_t dst_cap, size_t *out_len);
 
