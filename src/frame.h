@@ -1,0 +1,207 @@
+/*
+ * frame.h - the binary frame protocol of SPEC §3.1: an incremental decoder
+ * for stream transports (TCP, Unix), a one-shot decoder for UDP datagrams,
+ * and the encoder the sender (`h5rec send`, ACK replies, tests) shares.
+ *
+ * The decoder is pure and transport-agnostic: the network layer hands it
+ * whatever byte slices the socket produced, split anywhere, and it calls back
+ * once per whole, validated frame. Splitting the same bytes differently gives
+ * the same frames and the same error. A frame lying whole inside the slice
+ * being fed is handed out in place (its payload points into the caller's
+ * slice); only a frame cut by a slice boundary is buffered, in a buffer that
+ * never exceeds FRAME_HEADER_SIZE + FRAME_MAX_KEY + max_frame + FRAME_CRC_SIZE
+ * and is released again after a large frame.
+ *
+ * Every violation of the protocol is final: the decoder records a precise
+ * reason and the byte offset (counted from the connection's first byte) and
+ * refuses further input; frames before it have been delivered. The daemon
+ * then logs, counts by error class and closes the connection.
+ *
+ * Threading: a decoder is a per-connection object used from one thread (the
+ * libuv loop). The datagram decoder and the encoder keep no state and may be
+ * called from any thread. All functions return 0 or a negative errno code.
+ */
+#ifndef H5REC_FRAME_H
+#define H5REC_FRAME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "schema.h"
+
+#define FRAME_MAGIC "H5RF"
+#define FRAME_VERSION 1
+#define FRAME_HEADER_SIZE 40
+#define FRAME_MAX_KEY 1024
+#define FRAME_CRC_SIZE 4
+
+enum frame_type {
+	FRAME_DATA = 1,
+	FRAME_EVENT = 2,
+	FRAME_HELLO = 3,
+	FRAME_ACK = 4, /* recorder to sender only */
+};
+
+#define FRAME_FLAG_CRC 0x01u           /* CRC-32C trailer present */
+#define FRAME_FLAG_ACK_REQUESTED 0x02u /* sender wants ACKs */
+#define FRAME_FLAGS_KNOWN (FRAME_FLAG_CRC | FRAME_FLAG_ACK_REQUESTED)
+
+/* A decoded frame. key is NUL-terminated (a key never contains NUL);
+ * key and payload are valid only during the callback that receives it. */
+struct frame {
+	enum frame_type type;
+	enum dtype dtype;       /* DTYPE_NONE except for DATA */
+	uint8_t flags;
+	uint64_t seq;
+	int64_t t0;             /* ns since the Unix epoch */
+	uint64_t event_id;      /* 0: not part of an event */
+	const char *key;
+	size_t key_len;
+	const void *payload;
+	size_t payload_len;
+	uint64_t offset;        /* stream offset of the frame's first byte */
+	uint64_t lost_before;   /* seq gap right before this frame, in frames */
+};
+
+/* Which side of the connection the decoder sits on: the recorder accepts
+ * DATA, EVENT and HELLO and rejects ACK; a sender accepts only ACK. */
+enum frame_peer {
+	FRAME_FROM_SENDER,   /* the recorder decoding what a sender sends */
+	FRAME_FROM_RECORDER, /* a sender decoding the recorder's ACKs */
+};
+
+struct frame_options {
+	uint64_t max_frame;     /* largest payload accepted (limits.max_frame) */
+	enum frame_peer peer;
+};
+
+/* Error classes, one counter each in `h5rec status`. */
+enum frame_error_kind {
+	FRAME_ERR_NONE = 0,
+	FRAME_ERR_MAGIC,
+	FRAME_ERR_VERSION,
+	FRAME_ERR_TYPE,          /* unknown type, or a type the peer may not send */
+	FRAME_ERR_DTYPE,         /* dtype > 10, or wrong for the frame type */
+	FRAME_ERR_FLAGS,         /* reserved flag bits set */
+	FRAME_ERR_RESERVED,      /* reserved header field not 0 */
+	FRAME_ERR_KEY_LEN,       /* key_len > 1024, or empty key where one is needed */
+	FRAME_ERR_KEY,           /* key holds NUL or invalid UTF-8 */
+	FRAME_ERR_PAYLOAD_LEN,   /* payload_len > max_frame */
+	FRAME_ERR_PAYLOAD_SIZE,  /* DATA payload not a whole number of samples */
+	FRAME_ERR_EVENT_ID,      /* EVENT with event_id 0 */
+	FRAME_ERR_CRC,
+	FRAME_ERR_TRUNCATED,     /* stream or datagram ended inside a frame */
+	FRAME_ERR_ABORTED,       /* the frame callback asked to stop */
+	FRAME_ERR_NOMEM,
+};
+
+#define FRAME_REASON_SIZE 192
+
+struct frame_error {
+	enum frame_error_kind kind;
+	uint64_t offset;        /* stream (or datagram) offset of the offending byte */
+	uint64_t frame_offset;  /* offset of the first byte of that frame */
+	char reason[FRAME_REASON_SIZE];
+};
+
+/* Short stable name of an error class ("magic", "crc", …) for counters. */
+const char *frame_error_kind_name(enum frame_error_kind kind);
+
+/* Bytes per sample of a frame dtype byte; 0 for none or unknown. Kept here
+ * rather than calling dtype_size() so the codec links on its own (fuzzing,
+ * the sender). */
+size_t frame_dtype_sample_size(unsigned dtype);
+
+/* Called once per valid frame, in stream order. Return 0 to go on; a negative
+ * value stops decoding: the feed returns it and the decoder is finished. */
+typedef int (*frame_cb)(void *user, const struct frame *frame);
+
+/*
+ * Sequence tracking for one sender. The first frame sets the baseline
+ * (whatever its seq). A seq above the expected one counts the gap as lost
+ * frames. A seq at or below the last one (a repeat, a reordered datagram or
+ * a sender that restarted its counter) is accepted, counted in `backwards`,
+ * and becomes the new baseline: the frame's data is valid, and following
+ * the sender keeps later gaps meaningful.
+ */
+struct frame_seq {
+	bool started;
+	uint64_t expected;
+	uint64_t lost;
+	uint64_t backwards;
+};
+
+/* Record seq; returns the number of frames lost right before it. */
+uint64_t frame_seq_observe(struct frame_seq *tracker, uint64_t seq);
+
+struct frame_stats {
+	uint64_t bytes;         /* bytes consumed */
+	uint64_t frames;        /* frames delivered */
+	uint64_t lost;          /* frames missing by seq */
+	uint64_t seq_backwards; /* frames whose seq did not advance */
+	uint64_t crc_checked;   /* frames that carried a verified CRC */
+};
+
+struct frame_decoder;
+
+/* Create a decoder for one connection; NULL when out of memory or when
+ * max_frame is 0 or above UINT32_MAX. */
+struct frame_decoder *frame_decoder_new(const struct frame_options *options,
+					frame_cb cb, void *user);
+void frame_decoder_free(struct frame_decoder *decoder);
+
+/*
+ * Feed the next len bytes of the stream. Calls cb for every frame completed
+ * by them, then buffers an incomplete tail. Returns 0; -EPROTO on a protocol
+ * error, -ENOMEM, or the callback's negative value, with *err filled (err may
+ * be NULL). After an error every further call returns the same code and
+ * error without looking at its input.
+ */
+int frame_decoder_feed(struct frame_decoder *decoder, const void *data, size_t len,
+		       struct frame_error *err);
+
+/* The stream has ended: -EPROTO (FRAME_ERR_TRUNCATED) if it ended inside a
+ * frame, else 0 (or the earlier error). */
+int frame_decoder_finish(struct frame_decoder *decoder, struct frame_error *err);
+
+const struct frame_stats *frame_decoder_stats(const struct frame_decoder *decoder);
+
+/* Bytes currently allocated for buffering a cut frame (for tests and
+ * `h5rec status`). */
+size_t frame_decoder_buffer_capacity(const struct frame_decoder *decoder);
+
+/*
+ * Decode one UDP datagram holding one or more whole frames. The datagram is
+ * validated completely before any frame is delivered: on any error (including
+ * a partial frame) nothing is delivered, the function returns -EPROTO and
+ * *err holds offsets within the datagram, and the caller drops it. seq may be
+ * NULL; else it is that sender's tracker (the caller keeps one per peer).
+ */
+int frame_decode_datagram(const struct frame_options *options, struct frame_seq *seq,
+			  const void *data, size_t len, frame_cb cb, void *user,
+			  struct frame_error *err);
+
+/* Encoded size of a frame with these lengths and flags. */
+size_t frame_encoded_size(size_t key_len, size_t payload_len, unsigned flags);
+
+/*
+ * Write the 40-byte header of frame (its key_len and payload_len give the
+ * length fields; key and payload are not read). The frame must be one the
+ * decoder of the receiving side accepts, apart from limits: -EINVAL if not.
+ */
+int frame_encode_header(const struct frame *frame, uint8_t header[FRAME_HEADER_SIZE]);
+
+/* The CRC-32C trailer value of a frame made of these three parts; for
+ * senders that write header, key and payload with writev. */
+uint32_t frame_crc(const uint8_t header[FRAME_HEADER_SIZE], const void *key,
+		   size_t key_len, const void *payload, size_t payload_len);
+
+/*
+ * Encode a whole frame (header, key, payload, trailer when flags has
+ * FRAME_FLAG_CRC) into out. Stores the size in *written.
+ * Errors: -EINVAL (invalid frame), -ENOSPC (out too small).
+ */
+int frame_encode(const struct frame *frame, void *out, size_t out_len, size_t *written);
+
+#endif
