@@ -216,6 +216,11 @@ struct schema_stream {
 	struct schema_event_field *event_fields;
 	size_t nchannels;
 	struct schema_channel *channels;
+	/* Rows per chunk of the stream's shared 1-D datasets: time, event_id
+	 * and event fields (records), <channel>_time (table, own_time),
+	 * <channel>_frame_* (stream). Table: the `defaults` chunk or 4096 (so
+	 * time chunks line up with channel chunks); records and stream: 1024. */
+	uint64_t coord_chunk;
 };
 
 struct schema {

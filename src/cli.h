@@ -1,0 +1,14 @@
+/*
+ * cli.h - subcommands of the h5rec tool. Each takes the arguments after its
+ * name (argv[0] is the subcommand) and returns the process exit code:
+ * 0 success, 1 failure of the operation (e.g. an invalid schema), 2 usage.
+ */
+#ifndef H5REC_CLI_H
+#define H5REC_CLI_H
+
+#include <stdio.h>
+
+int cli_check(int argc, char **argv);
+void cli_check_usage(FILE *out);
+
+#endif

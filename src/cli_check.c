@@ -1,0 +1,314 @@
+/*
+ * cli_check.c - `h5rec check SCHEMA`: validate a schema and show what it
+ * resolves to.
+ *
+ * The listing is the schema after every default has been applied: where
+ * files go, what is listened on, and per stream every dataset the recorder
+ * will create with its dtype, shape, chunk shape, filters and dimension
+ * scales (SPEC §4). It is meant for a person checking a schema before
+ * deploying it, so it is plain indented text, not a format to parse.
+ */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "schema.h"
+#include "schema_internal.h"
+
+void cli_check_usage(FILE *out)
+{
+	fprintf(out, "usage: h5rec check [-q] SCHEMA\n"
+		     "Validate SCHEMA and print the resolved layout; on error print\n"
+		     "FILE:LINE:COL: message and exit 1.\n"
+		     "  -q, --quiet   print nothing when the schema is valid\n");
+}
+
+static const char *const protocol_text[] = {"line", "frame"};
+static const char *const transport_text[] = {"tcp", "udp", "unix"};
+static const char *const precision_text[] = {"ns", "us", "ms", "s"};
+static const char *const layout_text[] = {"table", "records", "stream"};
+
+static void print_output(const struct schema *schema)
+{
+	const struct schema_output *out = &schema->output;
+	char a[32], b[32];
+
+	printf("output\n");
+	printf("  directory    %s\n", out->directory);
+	printf("  file         %s\n", out->file.text);
+	if (out->roll_every_ns || out->roll_size) {
+		schema_format_duration(out->roll_every_ns, a, sizeof(a));
+		schema_format_size(out->roll_size, b, sizeof(b));
+		printf("  roll         %s%s%s%s%s\n", out->roll_every_ns ? "every " : "",
+		       out->roll_every_ns ? a : "", out->roll_every_ns && out->roll_size ? ", " : "",
+		       out->roll_size ? "size " : "", out->roll_size ? b : "");
+	} else {
+		printf("  roll         never (only on restart, SIGHUP or h5rec roll)\n");
+	}
+	if (out->driver == SCHEMA_DRIVER_FAMILY) {
+		schema_format_size(out->member_size, a, sizeof(a));
+		printf("  driver       family, members of %s\n", a);
+	} else {
+		printf("  driver       sec2\n");
+	}
+	printf("  swmr         %s\n", out->swmr ? "on" : "off");
+	schema_format_duration(out->flush_ns, a, sizeof(a));
+	printf("  flush        every %s\n", a);
+	if (schema->control.socket)
+		printf("control socket %s\n", schema->control.socket);
+	else
+		printf("control socket default: /run/h5rec/%s.sock, else "
+		       "$XDG_RUNTIME_DIR/h5rec-%s.sock, else /tmp/h5rec-<uid>/%s.sock\n",
+		       schema->name, schema->name, schema->name);
+}
+
+static void print_listen(const struct schema *schema)
+{
+	printf("listen\n");
+	for (size_t i = 0; i < schema->nlisten; i++) {
+		const struct schema_listen *l = &schema->listen[i];
+		printf("  %-5s %-4s ", protocol_text[l->protocol], transport_text[l->transport]);
+		if (l->transport == SCHEMA_TRANSPORT_UNIX)
+			printf("%s", l->path);
+		else if (strchr(l->host, ':'))
+			printf("[%s]:%u", l->host, l->port);
+		else
+			printf("%s:%u", l->host, l->port);
+		if (l->protocol == SCHEMA_PROTOCOL_LINE)
+			printf("  precision %s", precision_text[l->precision]);
+		if (l->token)
+			printf("  token required");
+		for (size_t k = 0; k < l->nallow; k++)
+			printf("%s%s", k ? ", " : "  allow ", l->allow[k].text);
+		printf("\n");
+	}
+}
+
+static void print_limits(const struct schema_limits *limits)
+{
+	char buffer[32], frame[32], line[32];
+
+	schema_format_size(limits->max_buffer, buffer, sizeof(buffer));
+	schema_format_size(limits->max_frame, frame, sizeof(frame));
+	schema_format_size(limits->max_line, line, sizeof(line));
+	printf("limits\n  max_groups %llu, max_buffer %s, max_frame %s, max_line %s\n",
+	       (unsigned long long)limits->max_groups, buffer, frame, line);
+}
+
+static void filters_text(const struct schema_channel *ch, char *out, size_t outlen)
+{
+	size_t n = 0;
+
+	out[0] = '\0';
+	if (ch->shuffle)
+		n += (size_t)snprintf(out + n, outlen - n, "shuffle, ");
+	if (ch->compression == SCHEMA_COMPRESSION_DEFLATE)
+		n += (size_t)snprintf(out + n, outlen - n, "deflate level %d, ", ch->level);
+	if (ch->compression == SCHEMA_COMPRESSION_LZ4) {
+		char block[32];
+		schema_format_size(ch->lz4_block_size, block, sizeof(block));
+		n += (size_t)snprintf(out + n, outlen - n, "lz4 (filter 32004, block %s), ",
+				      ch->lz4_block_size ? block : "whole chunk");
+	}
+	if (ch->fletcher32)
+		n += (size_t)snprintf(out + n, outlen - n, "fletcher32, ");
+	if (n >= 2 && n < outlen)
+		out[n - 2] = '\0';
+	else
+		snprintf(out, outlen, "none");
+}
+
+/* One dataset line: name, dtype, shape, chunk shape, filters, dims. */
+static void dataset(const char *name, const char *dtype, const char *shape, const char *chunk,
+		    const char *filters, const char *dims)
+{
+	printf("    %-22s %-8s %-16s chunk %-16s %s; %s\n", name, dtype, shape, chunk, filters,
+	       dims);
+}
+
+static void print_channel_attrs(const struct schema_channel *ch)
+{
+	printf("      ");
+	if (ch->units)
+		printf("units '%s', ", ch->units);
+	if (ch->long_name)
+		printf("long_name '%s', ", ch->long_name);
+	if (ch->has_dt)
+		printf("dt %g s, ", ch->dt);
+	if (ch->has_packing)
+		printf("scale_factor %g, add_offset %g, ", ch->scale_factor, ch->add_offset);
+	if (ch->dtype == DTYPE_STRING)
+		printf("fill ''\n");
+	else if (ch->dtype == DTYPE_FLOAT32 || ch->dtype == DTYPE_FLOAT64)
+		printf("fill %g\n", ch->fill.f);
+	else if (ch->dtype == DTYPE_UINT64 || ch->dtype == DTYPE_UINT32 ||
+		 ch->dtype == DTYPE_UINT16 || ch->dtype == DTYPE_UINT8)
+		printf("fill %llu\n", (unsigned long long)ch->fill.u);
+	else
+		printf("fill %lld\n", (long long)ch->fill.i);
+}
+
+static void print_table(const struct schema_stream *s)
+{
+	char chunk[48], filters[128], dims[96], name[96];
+
+	snprintf(chunk, sizeof(chunk), "(%llu,)", (unsigned long long)s->coord_chunk);
+	dataset("time", "int64", "(rows,)", chunk, "none", "dimension scale");
+	for (size_t i = 0; i < s->nchannels; i++) {
+		const struct schema_channel *ch = &s->channels[i];
+		snprintf(chunk, sizeof(chunk), "(%llu,)", (unsigned long long)ch->chunk);
+		filters_text(ch, filters, sizeof(filters));
+		if (ch->own_time) {
+			snprintf(name, sizeof(name), "%s_time", ch->name);
+			dataset(name, "int64", "(rows,)", chunk, "none", "dimension scale");
+			snprintf(dims, sizeof(dims), "dims [%s_time]", ch->name);
+		} else {
+			snprintf(dims, sizeof(dims), "dims [time]");
+		}
+		dataset(ch->name, dtype_name(ch->dtype), "(rows,)", chunk, filters, dims);
+		print_channel_attrs(ch);
+	}
+}
+
+static void print_records(const struct schema_stream *s)
+{
+	char chunk[48], shape[48], filters[128];
+
+	snprintf(chunk, sizeof(chunk), "(%llu,)", (unsigned long long)s->coord_chunk);
+	dataset("time", "int64", "(events,)", chunk, "none", "dimension scale");
+	dataset("event_id", "uint64", "(events,)", chunk, "none", "dims [time]");
+	for (size_t i = 0; i < s->nevent_fields; i++)
+		dataset(s->event_fields[i].name, dtype_name(s->event_fields[i].dtype), "(events,)",
+			chunk, "none", "dims [time]");
+	snprintf(shape, sizeof(shape), "(%llu,)", (unsigned long long)s->samples);
+	dataset("sample_time", "float64", shape, "contiguous", "none",
+		"dimension scale, i*dt");
+	printf("      dt %g s\n", s->dt);
+	snprintf(shape, sizeof(shape), "(events, %llu)", (unsigned long long)s->samples);
+	for (size_t i = 0; i < s->nchannels; i++) {
+		const struct schema_channel *ch = &s->channels[i];
+		snprintf(chunk, sizeof(chunk), "(%llu, %llu)", (unsigned long long)ch->chunk,
+			 (unsigned long long)s->samples);
+		filters_text(ch, filters, sizeof(filters));
+		dataset(ch->name, dtype_name(ch->dtype), shape, chunk, filters,
+			"dims [time, sample_time]");
+		print_channel_attrs(ch);
+	}
+}
+
+static void print_stream_layout(const struct schema_stream *s)
+{
+	char chunk[48], filters[128], name[96], dims[128];
+
+	for (size_t i = 0; i < s->nchannels; i++) {
+		const struct schema_channel *ch = &s->channels[i];
+		snprintf(chunk, sizeof(chunk), "(%llu,)", (unsigned long long)ch->chunk);
+		filters_text(ch, filters, sizeof(filters));
+		dataset(ch->name, dtype_name(ch->dtype), "(samples,)", chunk, filters,
+			"no scale: time from the frame index");
+		print_channel_attrs(ch);
+		snprintf(chunk, sizeof(chunk), "(%llu,)", (unsigned long long)s->coord_chunk);
+		snprintf(name, sizeof(name), "%s_frame_time", ch->name);
+		dataset(name, "int64", "(frames,)", chunk, "none", "dimension scale");
+		snprintf(dims, sizeof(dims), "dims [%s_frame_time]", ch->name);
+		snprintf(name, sizeof(name), "%s_frame_start", ch->name);
+		dataset(name, "uint64", "(frames,)", chunk, "none", dims);
+		snprintf(name, sizeof(name), "%s_frame_seq", ch->name);
+		dataset(name, "uint64", "(frames,)", chunk, "none", dims);
+	}
+}
+
+static void print_stream(const struct schema_stream *s)
+{
+	char timeout[32];
+
+	printf("\nstream %s\n", s->name);
+	if (s->match_is_key)
+		printf("  match        frame key '%s'\n", s->match_key.text);
+	else
+		printf("  match        line measurement '%s'\n", s->match_measurement);
+	printf("  group        %s", s->group.text);
+	size_t nplaceholders = 0;
+	for (size_t i = 0; i < s->group.nparts; i++) {
+		if (!s->group.parts[i].placeholder)
+			continue;
+		printf("%s%s", nplaceholders++ ? ", " : "   (string attributes: ",
+		       s->group.parts[i].text);
+	}
+	printf("%s\n", nplaceholders ? ")" : "");
+	printf("  layout       %s", layout_text[s->layout]);
+	if (s->layout == SCHEMA_LAYOUT_RECORDS) {
+		schema_format_duration(s->record_timeout_ns, timeout, sizeof(timeout));
+		printf(", %llu samples per waveform, record_timeout %s",
+		       (unsigned long long)s->samples, timeout);
+	}
+	printf("\n  unknown      %s\n", s->unknown_fields == SCHEMA_UNKNOWN_DROP
+						? "fields are counted and dropped"
+						: "fields are errors");
+	for (size_t i = 0; i < s->nattrs; i++) {
+		const struct schema_attr *a = &s->attrs[i];
+		if (a->type == SCHEMA_ATTR_STRING)
+			printf("  attr         %s = \"%s\"\n", a->name, a->text);
+		else
+			printf("  attr         %s = %s (%s)\n", a->name, a->text,
+			       a->type == SCHEMA_ATTR_INT ? "int64" : "float64");
+	}
+	printf("  datasets     (name, dtype, shape, chunk, filters; dimension scales)\n");
+	if (s->layout == SCHEMA_LAYOUT_TABLE)
+		print_table(s);
+	else if (s->layout == SCHEMA_LAYOUT_RECORDS)
+		print_records(s);
+	else
+		print_stream_layout(s);
+}
+
+static void print_schema(const struct schema *schema)
+{
+	printf("schema '%s' (%s) is valid\n\n", schema->name, schema->path);
+	print_output(schema);
+	print_listen(schema);
+	print_limits(&schema->limits);
+	for (size_t i = 0; i < schema->nstreams; i++)
+		print_stream(&schema->streams[i]);
+}
+
+int cli_check(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int opt, quiet = 0;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "qh", options, NULL)) != -1) {
+		switch (opt) {
+		case 'q':
+			quiet = 1;
+			break;
+		case 'h':
+			cli_check_usage(stdout);
+			return 0;
+		default:
+			cli_check_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind + 1 != argc) {
+		cli_check_usage(stderr);
+		return 2;
+	}
+	struct schema *schema = NULL;
+	struct schema_error err;
+	if (schema_load_file(argv[optind], &schema, &err) < 0) {
+		fprintf(stderr, "%s\n", err.message);
+		return 1;
+	}
+	if (!quiet)
+		print_schema(schema);
+	schema_free(schema);
+	return 0;
+}

@@ -1,0 +1,67 @@
+/*
+ * h5rec.c - the h5rec command-line tool: a table of subcommands.
+ *
+ * Each subcommand lives in its own cli_<name>.c and is listed once in the
+ * table below, which is also what `h5rec --help` prints. Exit codes are the
+ * same for all: 0 ok, 1 the operation failed, 2 usage error.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+struct command {
+	const char *name;
+	const char *args;
+	const char *summary;
+	int (*run)(int argc, char **argv);
+	void (*usage)(FILE *out);
+};
+
+static const struct command commands[] = {
+	{"check", "SCHEMA", "validate a schema and print the resolved layout", cli_check,
+	 cli_check_usage},
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: h5rec COMMAND [ARGS...]\n\ncommands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(out, "  %-6s %-10s %s\n", commands[i].name, commands[i].args,
+			commands[i].summary);
+	fprintf(out, "\n'h5rec COMMAND --help' describes one command.\n"
+		     "Exit status: 0 ok, 1 failure, 2 usage error.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		if (argc > 2 && strcmp(argv[1], "help") == 0) {
+			for (size_t i = 0; i < NCOMMANDS; i++) {
+				if (strcmp(argv[2], commands[i].name) == 0) {
+					commands[i].usage(stdout);
+					return 0;
+				}
+			}
+		}
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("h5rec %s\n", H5REC_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "h5rec: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

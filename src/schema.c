@@ -1,0 +1,676 @@
+/*
+ * schema.c - loading a recorder schema: YAML text to a validated, immutable
+ * struct schema (SPEC §2).
+ *
+ * libyaml builds the document tree; the tables below say, for each mapping
+ * of the schema language, which keys exist, their types, defaults and
+ * bounds (the Redis config-table idea: one place to read what is allowed).
+ * schema_yaml.c walks a mapping against its table; this file adds the rules
+ * that tie keys together (family needs member_size, ...) for the top level,
+ * output, control, limits and listen; schema_stream.c does the streams.
+ *
+ * One error is reported per load, the first one found, as
+ * "FILE:LINE:COL: message" pointing at the offending value (or at the key,
+ * for unknown keys). On any error the half-built model is freed here, so
+ * callers get either a complete schema or nothing.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "schema_internal.h"
+#include "schema_yaml.h"
+
+/* A schema is a few KiB; anything this big is not one. */
+#define SCHEMA_FILE_MAX (16u << 20)
+/* sizeof(sockaddr_un.sun_path) - 1 */
+#define UNIX_PATH_MAX_LEN 107
+
+enum { TOP_NAME, TOP_OUTPUT, TOP_CONTROL, TOP_LISTEN, TOP_LIMITS, TOP_STREAMS, TOP_N };
+static const struct opt top_opts[TOP_N] = {
+	[TOP_NAME] = {"name", OPT_NAME, offsetof(struct schema, name), .flags = OPT_F_REQUIRED},
+	[TOP_OUTPUT] = {"output", OPT_NODE, .kind = YAML_MAPPING_NODE},
+	[TOP_CONTROL] = {"control", OPT_NODE, .kind = YAML_MAPPING_NODE},
+	[TOP_LISTEN] = {"listen", OPT_NODE, .kind = YAML_SEQUENCE_NODE, .flags = OPT_F_REQUIRED},
+	[TOP_LIMITS] = {"limits", OPT_NODE, .kind = YAML_MAPPING_NODE},
+	[TOP_STREAMS] = {"streams", OPT_NODE, .kind = YAML_SEQUENCE_NODE,
+			 .flags = OPT_F_REQUIRED},
+};
+
+static const struct enum_name driver_names[] = {
+	{"sec2", SCHEMA_DRIVER_SEC2},
+	{"family", SCHEMA_DRIVER_FAMILY},
+	{NULL, 0},
+};
+
+#define KiB (UINT64_C(1) << 10)
+#define MiB (UINT64_C(1) << 20)
+#define GiB (UINT64_C(1) << 30)
+#define MS INT64_C(1000000)
+#define SEC INT64_C(1000000000)
+#define DAY (86400 * SEC)
+
+/* directory, file and swmr have computed defaults (see load_output). */
+enum { OUT_DIRECTORY, OUT_FILE, OUT_ROLL, OUT_DRIVER, OUT_MEMBER_SIZE, OUT_SWMR, OUT_FLUSH, OUT_N };
+static const struct opt output_opts[OUT_N] = {
+	[OUT_DIRECTORY] = {"directory", OPT_STRING, offsetof(struct schema_output, directory)},
+	[OUT_FILE] = {"file", OPT_TEMPLATE, offsetof(struct schema_output, file)},
+	[OUT_ROLL] = {"roll", OPT_NODE, .kind = YAML_MAPPING_NODE},
+	[OUT_DRIVER] = {"driver", OPT_ENUM, offsetof(struct schema_output, driver), "sec2",
+			.enums = driver_names},
+	[OUT_MEMBER_SIZE] = {"member_size", OPT_SIZE, offsetof(struct schema_output, member_size),
+			     .min = MiB, .max = SCHEMA_SIZE_MAX},
+	[OUT_SWMR] = {"swmr", OPT_BOOL, offsetof(struct schema_output, swmr)},
+	[OUT_FLUSH] = {"flush", OPT_DURATION, offsetof(struct schema_output, flush_ns), "1s",
+		       .min = MS, .max = 3600 * SEC},
+};
+
+enum { ROLL_EVERY, ROLL_SIZE, ROLL_N };
+static const struct opt roll_opts[ROLL_N] = {
+	[ROLL_EVERY] = {"every", OPT_DURATION, offsetof(struct schema_output, roll_every_ns),
+			.min = SEC, .max = 366 * DAY},
+	[ROLL_SIZE] = {"size", OPT_SIZE, offsetof(struct schema_output, roll_size), .min = MiB,
+		       .max = SCHEMA_SIZE_MAX},
+};
+
+enum { CONTROL_SOCKET, CONTROL_N };
+static const struct opt control_opts[CONTROL_N] = {
+	[CONTROL_SOCKET] = {"socket", OPT_STRING, offsetof(struct schema_control, socket)},
+};
+
+/* max_frame is capped by the frame header's 32-bit payload_len. */
+enum { LIM_GROUPS, LIM_BUFFER, LIM_FRAME, LIM_LINE, LIM_N };
+static const struct opt limits_opts[LIM_N] = {
+	[LIM_GROUPS] = {"max_groups", OPT_UINT, offsetof(struct schema_limits, max_groups),
+			"10000", .min = 1, .max = 10000000},
+	[LIM_BUFFER] = {"max_buffer", OPT_SIZE, offsetof(struct schema_limits, max_buffer),
+			"512MiB", .min = MiB, .max = SCHEMA_SIZE_MAX},
+	[LIM_FRAME] = {"max_frame", OPT_SIZE, offsetof(struct schema_limits, max_frame), "64MiB",
+		       .min = KiB, .max = 2 * GiB},
+	[LIM_LINE] = {"max_line", OPT_SIZE, offsetof(struct schema_limits, max_line), "64KiB",
+		      .min = 256, .max = 64 * MiB},
+};
+
+static const struct enum_name protocol_names[] = {
+	{"line", SCHEMA_PROTOCOL_LINE},
+	{"frame", SCHEMA_PROTOCOL_FRAME},
+	{NULL, 0},
+};
+static const struct enum_name transport_names[] = {
+	{"tcp", SCHEMA_TRANSPORT_TCP},
+	{"udp", SCHEMA_TRANSPORT_UDP},
+	{"unix", SCHEMA_TRANSPORT_UNIX},
+	{NULL, 0},
+};
+static const struct enum_name precision_names[] = {
+	{"ns", SCHEMA_PRECISION_NS},
+	{"us", SCHEMA_PRECISION_US},
+	{"ms", SCHEMA_PRECISION_MS},
+	{"s", SCHEMA_PRECISION_S},
+	{NULL, 0},
+};
+
+enum { LISTEN_PROTOCOL, LISTEN_TRANSPORT, LISTEN_ADDRESS, LISTEN_PRECISION, LISTEN_TOKEN,
+       LISTEN_ALLOW, LISTEN_N };
+static const struct opt listen_opts[LISTEN_N] = {
+	[LISTEN_PROTOCOL] = {"protocol", OPT_ENUM, offsetof(struct schema_listen, protocol),
+			     .enums = protocol_names, .flags = OPT_F_REQUIRED},
+	[LISTEN_TRANSPORT] = {"transport", OPT_ENUM, offsetof(struct schema_listen, transport),
+			      .enums = transport_names, .flags = OPT_F_REQUIRED},
+	[LISTEN_ADDRESS] = {"address", OPT_STRING, offsetof(struct schema_listen, address),
+			    .flags = OPT_F_REQUIRED},
+	[LISTEN_PRECISION] = {"precision", OPT_ENUM, offsetof(struct schema_listen, precision),
+			      "ns", .enums = precision_names},
+	[LISTEN_TOKEN] = {"token", OPT_STRING, offsetof(struct schema_listen, token)},
+	[LISTEN_ALLOW] = {"allow", OPT_NODE, .kind = YAML_SEQUENCE_NODE},
+};
+
+static const char *const file_placeholders[] = {"name", "date", "time", "seq", "run", "member"};
+
+/* File templates: known placeholders, a plain file name, {seq} present. */
+static int check_file_template(struct loader *ld, const struct schema_output *out,
+			       yaml_node_t *at)
+{
+	const struct schema_template *file = &out->file;
+	size_t nknown = sizeof(file_placeholders) / sizeof(file_placeholders[0]);
+
+	for (size_t i = 0; i < file->nparts; i++) {
+		const struct schema_template_part *part = &file->parts[i];
+		if (part->placeholder) {
+			size_t k = 0;
+			while (k < nknown && strcmp(part->text, file_placeholders[k]) != 0)
+				k++;
+			if (k == nknown)
+				return loader_fail(ld, at,
+						   "output.file: unknown placeholder '{%s}' (expected "
+						   "{name} {date} {time} {seq} {run} {member})",
+						   part->text);
+		} else if (strchr(part->text, '/')) {
+			return loader_fail(ld, at,
+					   "output.file: expected a file name without '/' "
+					   "(directories go in output.directory), got '%s'",
+					   file->text);
+		} else if (strchr(part->text, '%')) {
+			/* HDF5's family driver takes the member number as a
+			 * printf %d in the name; a literal % would be misread. */
+			return loader_fail(ld, at, "output.file: '%%' is not allowed in file names");
+		}
+	}
+	if (!schema_template_has(file, "seq"))
+		return loader_fail(ld, at,
+				   "output.file: the file name must contain {seq}, so that a new "
+				   "file never overwrites an old one");
+	return 0;
+}
+
+static int default_string(struct loader *ld, yaml_node_t *at, char **dst, const char *fmt,
+			  const char *arg)
+{
+	char buf[256];
+	snprintf(buf, sizeof(buf), fmt, arg);
+	*dst = strdup(buf);
+	return *dst ? 0 : loader_nomem(ld, at);
+}
+
+/* Family and SWMR are exclusive in HDF5; {member} and member_size only
+ * mean something with family, and family cannot work without them. */
+static int check_driver(struct loader *ld, const struct schema_output *out,
+			const struct seen *seen, yaml_node_t *at)
+{
+	yaml_node_t *file_at = seen[OUT_FILE].value ? seen[OUT_FILE].value : at;
+	bool member = schema_template_has(&out->file, "member");
+
+	if (out->driver == SCHEMA_DRIVER_FAMILY) {
+		if (!seen[OUT_MEMBER_SIZE].key)
+			return loader_fail(ld, seen[OUT_DRIVER].value,
+					   "output.driver: family needs output.member_size (the "
+					   "size of each member file)");
+		if (!member)
+			return loader_fail(ld, file_at,
+					   "output.file: the family driver needs {member} in the "
+					   "file name (the member number)");
+		if (seen[OUT_SWMR].key && out->swmr)
+			return loader_fail(ld, seen[OUT_SWMR].value,
+					   "output.swmr: SWMR is not available with the family "
+					   "driver (HDF5 allows one or the other)");
+		return 0;
+	}
+	if (seen[OUT_MEMBER_SIZE].key)
+		return loader_fail(ld, seen[OUT_MEMBER_SIZE].key,
+				   "output.member_size: only used with driver: family");
+	if (member)
+		return loader_fail(ld, file_at,
+				   "output.file: {member} is only used with driver: family");
+	return 0;
+}
+
+static int load_output(struct loader *ld, struct schema *schema, yaml_node_t *node,
+		       yaml_node_t *root)
+{
+	struct schema_output *out = &schema->output;
+	struct seen seen[OUT_N] = {0}, roll_seen[ROLL_N] = {0};
+	yaml_node_t *at = node ? node : root;
+	int err;
+
+	if (node) {
+		err = loader_walk(ld, node, output_opts, OUT_N, out, seen, "output", "in output");
+		if (err)
+			return err;
+	}
+	yaml_node_t *roll = seen[OUT_ROLL].value;
+	if (roll) {
+		err = loader_walk(ld, roll, roll_opts, ROLL_N, out, roll_seen, "output.roll",
+				  "in output.roll");
+		if (err)
+			return err;
+		if (!roll_seen[ROLL_EVERY].key && !roll_seen[ROLL_SIZE].key)
+			return loader_fail(ld, roll,
+					   "output.roll: expected every (a duration) and/or size");
+	}
+	err = loader_finish(ld, at, output_opts, OUT_N, out, seen, "output");
+	if (err)
+		return err;
+	if (!out->directory) {
+		err = default_string(ld, at, &out->directory, "data/%s", schema->name);
+		if (err)
+			return err;
+	}
+	if (!seen[OUT_FILE].key) {
+		char why[128];
+		const char *def = out->driver == SCHEMA_DRIVER_FAMILY
+					  ? "{name}-{date}-{time}-{seq}-{member}.h5"
+					  : "{name}-{date}-{time}-{seq}.h5";
+		if (schema_template_parse(def, &out->file, why, sizeof(why)))
+			return loader_nomem(ld, at);
+	} else {
+		err = check_file_template(ld, out, seen[OUT_FILE].value);
+		if (err)
+			return err;
+	}
+	if (!seen[OUT_SWMR].key)
+		out->swmr = out->driver == SCHEMA_DRIVER_SEC2;
+	return check_driver(ld, out, seen, at);
+}
+
+static int load_control(struct loader *ld, struct schema *schema, yaml_node_t *node)
+{
+	struct seen seen[CONTROL_N] = {0};
+	int err;
+
+	if (!node)
+		return 0;
+	err = loader_walk(ld, node, control_opts, CONTROL_N, &schema->control, seen, "control",
+			  "in control");
+	if (err)
+		return err;
+	if (schema->control.socket && strlen(schema->control.socket) > UNIX_PATH_MAX_LEN)
+		return loader_fail(ld, seen[CONTROL_SOCKET].value,
+				   "control.socket: path is too long for a Unix socket (at most "
+				   "%d bytes)", UNIX_PATH_MAX_LEN);
+	return 0;
+}
+
+static int load_limits(struct loader *ld, struct schema *schema, yaml_node_t *node,
+		       yaml_node_t *root)
+{
+	struct schema_limits *limits = &schema->limits;
+	struct seen seen[LIM_N] = {0};
+	int err;
+
+	if (node) {
+		err = loader_walk(ld, node, limits_opts, LIM_N, limits, seen, "limits",
+				  "in limits");
+		if (err)
+			return err;
+	}
+	err = loader_finish(ld, node ? node : root, limits_opts, LIM_N, limits, seen, "limits");
+	if (err)
+		return err;
+	/* One frame or line must fit in the buffer, or it could never be
+	 * accepted once back-pressure starts. */
+	if (limits->max_frame > limits->max_buffer)
+		return loader_fail(ld, seen[LIM_FRAME].value ? seen[LIM_FRAME].value
+							     : seen[LIM_BUFFER].value,
+				   "limits.max_frame: must not exceed limits.max_buffer");
+	if (limits->max_line > limits->max_buffer)
+		return loader_fail(ld, seen[LIM_LINE].value ? seen[LIM_LINE].value
+							    : seen[LIM_BUFFER].value,
+				   "limits.max_line: must not exceed limits.max_buffer");
+	return 0;
+}
+
+static int token_valid(const char *token)
+{
+	if (strlen(token) > 256)
+		return 0;
+	for (const char *p = token; *p; p++)
+		if (*p <= ' ' || *p > '~' || *p == '"' || *p == '\\')
+			return 0;
+	return 1;
+}
+
+static int load_allow(struct loader *ld, struct schema_listen *listen, yaml_node_t *list,
+		      const char *path)
+{
+	size_t n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
+
+	if (listen->transport == SCHEMA_TRANSPORT_UNIX)
+		return loader_fail(ld, list,
+				   "%s.allow: not used with transport unix (file permissions "
+				   "decide who may connect)", path);
+	if (n == 0)
+		return loader_fail(ld, list,
+				   "%s.allow: expected a list of addresses or networks (leave "
+				   "allow out to accept every client)", path);
+	listen->allow = calloc(n, sizeof(*listen->allow));
+	if (!listen->allow)
+		return loader_nomem(ld, list);
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *item = loader_node(ld, list->data.sequence.items.start[i]);
+		const char *text = loader_text(item);
+		char why[200];
+		if (!text)
+			return loader_fail(ld, item, "%s.allow[%zu]: expected an address or network, "
+					   "got %s", path, i, loader_kind(item));
+		int err = schema_parse_allow(text, &listen->allow[i], why, sizeof(why));
+		if (err == -ENOMEM)
+			return loader_nomem(ld, item);
+		if (err)
+			return loader_fail(ld, item, "%s.allow[%zu]: %s", path, i, why);
+		listen->nallow++;
+	}
+	return 0;
+}
+
+static int load_address(struct loader *ld, struct schema_listen *listen, yaml_node_t *at,
+			const char *path)
+{
+	char why[200], shown[80];
+
+	if (listen->transport == SCHEMA_TRANSPORT_UNIX) {
+		if (strlen(listen->address) > UNIX_PATH_MAX_LEN)
+			return loader_fail(ld, at, "%s.address: path is too long for a Unix socket "
+					   "(at most %d bytes)", path, UNIX_PATH_MAX_LEN);
+		listen->path = strdup(listen->address);
+		return listen->path ? 0 : loader_nomem(ld, at);
+	}
+	int err = schema_parse_hostport(listen->address, &listen->host, &listen->port, why,
+					sizeof(why));
+	if (err == -ENOMEM)
+		return loader_nomem(ld, at);
+	if (err)
+		return loader_fail(ld, at,
+				   "%s.address: expected IPV4:PORT, [IPV6]:PORT or PORT, got '%s' "
+				   "(%s)", path, loader_shown(listen->address, shown, sizeof(shown)),
+				   why);
+	return 0;
+}
+
+static int load_one_listen(struct loader *ld, struct schema_listen *listen, yaml_node_t *item,
+			   const char *path)
+{
+	struct seen seen[LISTEN_N] = {0};
+	char where[64];
+	int err;
+
+	snprintf(where, sizeof(where), "in %s", path);
+	if (item->type != YAML_MAPPING_NODE)
+		return loader_fail(ld, item, "%s: expected a mapping (protocol, transport, "
+				   "address), got %s", path, loader_kind(item));
+	listen->pos.line = (int)item->start_mark.line + 1;
+	listen->pos.col = (int)item->start_mark.column + 1;
+	err = loader_walk(ld, item, listen_opts, LISTEN_N, listen, seen, path, where);
+	if (!err)
+		err = loader_finish(ld, item, listen_opts, LISTEN_N, listen, seen, path);
+	if (!err)
+		err = load_address(ld, listen, seen[LISTEN_ADDRESS].value, path);
+	if (err)
+		return err;
+	if (seen[LISTEN_PRECISION].key && listen->protocol != SCHEMA_PROTOCOL_LINE)
+		return loader_fail(ld, seen[LISTEN_PRECISION].key,
+				   "%s.precision: only line listeners take a precision (frame "
+				   "timestamps are always ns)", path);
+	if (seen[LISTEN_TOKEN].key) {
+		if (listen->protocol != SCHEMA_PROTOCOL_FRAME)
+			return loader_fail(ld, seen[LISTEN_TOKEN].key,
+					   "%s.token: only frame listeners take a token (it is "
+					   "checked in the HELLO frame)", path);
+		if (!token_valid(listen->token))
+			return loader_fail(ld, seen[LISTEN_TOKEN].value,
+					   "%s.token: expected at most 256 printable characters "
+					   "without spaces, quotes or backslashes", path);
+	}
+	if (seen[LISTEN_ALLOW].value)
+		return load_allow(ld, listen, seen[LISTEN_ALLOW].value, path);
+	return 0;
+}
+
+static bool same_endpoint(const struct schema_listen *a, const struct schema_listen *b)
+{
+	if (a->transport != b->transport)
+		return false;
+	if (a->transport == SCHEMA_TRANSPORT_UNIX)
+		return strcmp(a->path, b->path) == 0;
+	return a->port == b->port && strcmp(a->host, b->host) == 0;
+}
+
+static int load_listen(struct loader *ld, struct schema *schema, yaml_node_t *list)
+{
+	size_t n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
+
+	if (n == 0)
+		return loader_fail(ld, list, "listen: expected at least one listener");
+	schema->listen = calloc(n, sizeof(*schema->listen));
+	if (!schema->listen)
+		return loader_nomem(ld, list);
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *item = loader_node(ld, list->data.sequence.items.start[i]);
+		char path[32];
+		snprintf(path, sizeof(path), "listen[%zu]", i);
+		schema->nlisten++;
+		int err = load_one_listen(ld, &schema->listen[i], item, path);
+		if (err)
+			return err;
+		for (size_t j = 0; j < i; j++) {
+			if (same_endpoint(&schema->listen[i], &schema->listen[j]))
+				return loader_fail(ld, item,
+						   "%s.address: '%s' is already used by listen[%zu]",
+						   path, schema->listen[i].address, j);
+		}
+	}
+	return 0;
+}
+
+/* Every listener must feed some stream and every stream some listener:
+ * either mismatch means data that can never be recorded. */
+static int check_protocols(struct loader *ld, const struct schema *schema, yaml_node_t *listen,
+			   yaml_node_t *streams)
+{
+	static const char *const names[] = {"line", "frame"};
+
+	for (int protocol = SCHEMA_PROTOCOL_LINE; protocol <= SCHEMA_PROTOCOL_FRAME; protocol++) {
+		const struct schema_listen *listener = NULL;
+		const struct schema_stream *stream = NULL;
+		for (size_t i = 0; i < schema->nlisten && !listener; i++)
+			if ((int)schema->listen[i].protocol == protocol)
+				listener = &schema->listen[i];
+		for (size_t i = 0; i < schema->nstreams && !stream; i++)
+			if ((protocol == SCHEMA_PROTOCOL_FRAME) == schema->streams[i].match_is_key)
+				stream = &schema->streams[i];
+		if (listener && !stream)
+			return loader_fail_mark(ld, (yaml_mark_t){0, (size_t)listener->pos.line - 1,
+							   (size_t)listener->pos.col - 1},
+						"listen[%zu]: no stream takes %s protocol data (give "
+						"a stream a match.%s)",
+						(size_t)(listener - schema->listen), names[protocol],
+						protocol == SCHEMA_PROTOCOL_LINE ? "measurement"
+										 : "key");
+		if (stream && !listener)
+			return loader_fail(ld, listen,
+					   "listen: stream '%s' takes %s protocol data but no "
+					   "listener has protocol: %s",
+					   stream->name, names[protocol], names[protocol]);
+	}
+	(void)streams;
+	return 0;
+}
+
+static int load_root(struct loader *ld, struct schema *schema, yaml_node_t *root)
+{
+	struct seen seen[TOP_N] = {0};
+	int err;
+
+	if (root->type != YAML_MAPPING_NODE)
+		return loader_fail(ld, root, "expected a mapping of name, output, listen, streams, "
+				   "got %s", loader_kind(root));
+	err = loader_walk(ld, root, top_opts, TOP_N, schema, seen, "", "at the top level");
+	if (!err)
+		err = loader_finish(ld, root, top_opts, TOP_N, schema, seen, "");
+	if (!err)
+		err = load_output(ld, schema, seen[TOP_OUTPUT].value, root);
+	if (!err)
+		err = load_control(ld, schema, seen[TOP_CONTROL].value);
+	if (!err)
+		err = load_limits(ld, schema, seen[TOP_LIMITS].value, root);
+	if (!err)
+		err = load_listen(ld, schema, seen[TOP_LISTEN].value);
+	if (!err)
+		err = schema_load_streams(ld, schema, seen[TOP_STREAMS].value);
+	if (!err)
+		err = check_protocols(ld, schema, seen[TOP_LISTEN].value, seen[TOP_STREAMS].value);
+	return err;
+}
+
+static int syntax_error(struct loader *ld, const yaml_parser_t *parser)
+{
+	yaml_mark_t mark = parser->problem_mark;
+	const char *problem = parser->problem ? parser->problem : "cannot parse";
+
+	if (parser->error == YAML_MEMORY_ERROR)
+		return loader_fail_mark(ld, mark, "out of memory"), -ENOMEM;
+	if (parser->context)
+		return loader_fail_mark(ld, mark, "YAML syntax error: %s %s", problem,
+					parser->context);
+	return loader_fail_mark(ld, mark, "YAML syntax error: %s", problem);
+}
+
+/* Parse with libyaml; exactly one document is allowed. */
+static int parse_document(struct loader *ld, const char *text, size_t len, bool *have_doc)
+{
+	yaml_parser_t parser;
+	yaml_document_t extra;
+	int err = 0;
+
+	if (!yaml_parser_initialize(&parser))
+		return loader_fail_mark(ld, (yaml_mark_t){0, 0, 0}, "out of memory"), -ENOMEM;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	if (!yaml_parser_load(&parser, &ld->doc)) {
+		err = syntax_error(ld, &parser);
+		goto out;
+	}
+	*have_doc = true;
+	if (!yaml_document_get_root_node(&ld->doc)) {
+		err = loader_fail_mark(ld, (yaml_mark_t){0, 0, 0}, "the schema is empty");
+		goto out;
+	}
+	if (!yaml_parser_load(&parser, &extra)) {
+		err = syntax_error(ld, &parser);
+		goto out;
+	}
+	yaml_node_t *extra_root = yaml_document_get_root_node(&extra);
+	if (extra_root)
+		err = loader_fail(ld, extra_root,
+				  "expected one YAML document, found a second one here");
+	yaml_document_delete(&extra);
+out:
+	yaml_parser_delete(&parser);
+	return err;
+}
+
+int schema_load_string(const char *text, size_t len, const char *display_name,
+		       struct schema **out, struct schema_error *err)
+{
+	struct loader ld = {.file = display_name ? display_name : "<schema>", .err = err};
+	bool have_doc = false;
+	int rc;
+
+	*out = NULL;
+	err->message[0] = '\0';
+	struct schema *schema = calloc(1, sizeof(*schema));
+	if (!schema) {
+		snprintf(err->message, sizeof(err->message), "%s: out of memory", ld.file);
+		return -ENOMEM;
+	}
+	schema->path = strdup(ld.file);
+	schema->source = malloc(len + 1);
+	if (!schema->path || !schema->source) {
+		snprintf(err->message, sizeof(err->message), "%s: out of memory", ld.file);
+		rc = -ENOMEM;
+		goto out;
+	}
+	memcpy(schema->source, text, len);
+	schema->source[len] = '\0';
+	schema->source_len = len;
+	if (memchr(text, '\0', len)) {
+		rc = loader_fail_mark(&ld, (yaml_mark_t){0, 0, 0},
+				      "the schema contains a NUL byte (not a text file?)");
+		goto out;
+	}
+	rc = parse_document(&ld, text, len, &have_doc);
+	if (!rc)
+		rc = load_root(&ld, schema, yaml_document_get_root_node(&ld.doc));
+out:
+	if (have_doc)
+		yaml_document_delete(&ld.doc);
+	if (rc) {
+		schema_free(schema);
+		return rc;
+	}
+	*out = schema;
+	return 0;
+}
+
+int schema_load_file(const char *path, struct schema **out, struct schema_error *err)
+{
+	FILE *f = fopen(path, "rb");
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	*out = NULL;
+	if (!f) {
+		rc = -errno;
+		snprintf(err->message, sizeof(err->message), "%s: cannot open: %s", path,
+			 strerror(-rc));
+		return rc;
+	}
+	text = malloc(SCHEMA_FILE_MAX + 1);
+	if (!text) {
+		rc = -ENOMEM;
+		snprintf(err->message, sizeof(err->message), "%s: out of memory", path);
+		goto out;
+	}
+	len = fread(text, 1, SCHEMA_FILE_MAX + 1, f);
+	if (ferror(f)) {
+		rc = -EIO;
+		snprintf(err->message, sizeof(err->message), "%s: read error", path);
+		goto out;
+	}
+	if (len > SCHEMA_FILE_MAX) {
+		rc = -EFBIG;
+		snprintf(err->message, sizeof(err->message), "%s: larger than %u bytes, not a "
+			 "schema", path, SCHEMA_FILE_MAX);
+		goto out;
+	}
+	rc = schema_load_string(text, len, path, out, err);
+out:
+	free(text);
+	fclose(f);
+	return rc;
+}
+
+static void listen_release(struct schema_listen *listen)
+{
+	loader_release(listen_opts, LISTEN_N, listen);
+	free(listen->host);
+	free(listen->path);
+	for (size_t i = 0; i < listen->nallow; i++)
+		free(listen->allow[i].text);
+	free(listen->allow);
+}
+
+void schema_free(struct schema *schema)
+{
+	if (!schema)
+		return;
+	for (size_t i = 0; i < schema->nlisten; i++)
+		listen_release(&schema->listen[i]);
+	free(schema->listen);
+	for (size_t i = 0; i < schema->nstreams; i++)
+		schema_stream_release(&schema->streams[i]);
+	free(schema->streams);
+	loader_release(output_opts, OUT_N, &schema->output);
+	loader_release(control_opts, CONTROL_N, &schema->control);
+	free(schema->name);
+	free(schema->path);
+	free(schema->source);
+	free(schema);
+}
+
+const struct schema_stream *schema_find_stream(const struct schema *schema, const char *name)
+{
+	for (size_t i = 0; i < schema->nstreams; i++)
+		if (strcmp(schema->streams[i].name, name) == 0)
+			return &schema->streams[i];
+	return NULL;
+}
+
+const struct schema_channel *schema_find_channel(const struct schema_stream *stream,
+						 const char *name)
+{
+	for (size_t i = 0; i < stream->nchannels; i++)
+		if (strcmp(stream->channels[i].name, name) == 0)
+			return &stream->channels[i];
+	return NULL;
+}
