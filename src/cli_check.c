@@ -136,9 +136,9 @@ static void print_channel_attrs(const struct schema_channel *ch)
 	if (ch->long_name)
 		printf("long_name '%s', ", ch->long_name);
 	if (ch->has_dt)
-		printf("dt %g s, ", ch->dt);
+		printf("dt %.9g s, ", ch->dt);
 	if (ch->has_packing)
-		printf("scale_factor %g, add_offset %g, ", ch->scale_factor, ch->add_offset);
+		printf("scale_factor %.9g, add_offset %.9g, ", ch->scale_factor, ch->add_offset);
 	if (ch->dtype == DTYPE_STRING)
 		printf("fill ''\n");
 	else if (ch->dtype == DTYPE_FLOAT32 || ch->dtype == DTYPE_FLOAT64)
