@@ -1,0 +1,172 @@
+/* test_router.c - frame keys and lines to streams, groups and channels, and
+ * the placeholder checks that keep network names out of paths. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "router.h"
+
+static const char schema_text[] =
+	"name: routing\n"
+	"listen:\n"
+	"  - { protocol: frame, transport: tcp, address: \"127.0.0.1:7700\" }\n"
+	"  - { protocol: line, transport: tcp, address: \"127.0.0.1:7701\" }\n"
+	"streams:\n"
+	"  - name: dust\n"
+	"    match: { key: \"dust/{channel}\" }\n"
+	"    group: /dust\n"
+	"    layout: records\n"
+	"    samples: 4\n"
+	"    dt: 1.0e-3\n"
+	"    channels:\n"
+	"      first_detector: { dtype: float32 }\n"
+	"      second_detector: { dtype: float32 }\n"
+	"  - name: adc\n"
+	"    match: { key: \"{board}/{channel}\" }\n"
+	"    group: \"/{board}\"\n"
+	"    layout: stream\n"
+	"    channels:\n"
+	"      ch1: { dtype: int16, dt: 1.0e-6 }\n"
+	"  - name: weather\n"
+	"    match: { measurement: weather }\n"
+	"    group: \"/{station}\"\n"
+	"    layout: table\n"
+	"    channels:\n"
+	"      temperature: { dtype: float32 }\n";
+
+static int setup(void **state)
+{
+	struct schema *schema;
+	struct schema_error err;
+	if (schema_load_string(schema_text, sizeof(schema_text) - 1, "routing.yaml", &schema, &err)) {
+		print_error("%s\n", err.message);
+		return -1;
+	}
+	*state = schema;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	schema_free(*state);
+	return 0;
+}
+
+static void test_data_key_fixed_group(void **state)
+{
+	struct route route;
+	char reason[256];
+	assert_int_equal(router_data_key(*state, "dust/second_detector", &route, reason,
+					 sizeof(reason)),
+			 ROUTER_OK);
+	assert_string_equal(route.stream->name, "dust");
+	assert_int_equal(route.channel, 1);
+	assert_int_equal(route.nvalues, 0);
+}
+
+static void test_data_key_with_placeholder(void **state)
+{
+	struct route route;
+	char reason[256];
+	const char *values[ROUTER_MAX_PLACEHOLDERS];
+	assert_int_equal(router_data_key(*state, "b-7.x/ch1", &route, reason, sizeof(reason)),
+			 ROUTER_OK);
+	assert_string_equal(route.stream->name, "adc");
+	assert_int_equal(route.channel, 0);
+	assert_int_equal(route.nvalues, 1);
+	assert_string_equal(route.names[0], "board");
+	router_values(&route, values);
+	assert_string_equal(values[0], "b-7.x");
+}
+
+static void test_data_key_errors(void **state)
+{
+	struct route route;
+	char reason[256];
+
+	assert_int_equal(router_data_key(*state, "dust/third", &route, reason, sizeof(reason)),
+			 ROUTER_NO_CHANNEL);
+	assert_string_equal(reason, "key 'dust/third': stream 'dust' has no channel 'third'");
+
+	assert_int_equal(router_data_key(*state, "../ch1", &route, reason, sizeof(reason)),
+			 ROUTER_BAD_VALUE);
+	assert_non_null(strstr(reason, "value '..' of {board}"));
+	assert_int_equal(router_data_key(*state, ".hidden/ch1", &route, reason, sizeof(reason)),
+			 ROUTER_BAD_VALUE);
+	assert_int_equal(router_data_key(*state, "/ch1", &route, reason, sizeof(reason)),
+			 ROUTER_BAD_VALUE); /* empty */
+	char long_key[80];
+	memset(long_key, 'a', 65);
+	strcpy(long_key + 65, "/ch1");
+	assert_int_equal(router_data_key(*state, long_key, &route, reason, sizeof(reason)),
+			 ROUTER_BAD_VALUE);
+	long_key[64] = '/';
+	strcpy(long_key + 65, "ch1");
+	assert_int_equal(router_data_key(*state, long_key, &route, reason, sizeof(reason)),
+			 ROUTER_OK); /* 64 is allowed */
+	assert_int_equal(router_data_key(*state, "b 7/ch1", &route, reason, sizeof(reason)),
+			 ROUTER_BAD_VALUE);
+	assert_int_equal(router_data_key(*state, "nokey", &route, reason, sizeof(reason)),
+			 ROUTER_NO_STREAM);
+	assert_string_equal(reason, "key 'nokey' matches no frame stream");
+}
+
+static void test_event_keys(void **state)
+{
+	struct route route;
+	char reason[256];
+	assert_int_equal(router_event_key(*state, "dust", &route, reason, sizeof(reason)),
+			 ROUTER_OK);
+	assert_string_equal(route.stream->name, "dust");
+	/* "b7" matches adc's "{board}" prefix, but adc is not a records stream. */
+	assert_int_equal(router_event_key(*state, "b7", &route, reason, sizeof(reason)),
+			 ROUTER_WRONG_KIND);
+	assert_int_equal(router_event_key(*state, "..", &route, reason, sizeof(reason)),
+			 ROUTER_BAD_VALUE);
+}
+
+static void test_lines(void **state)
+{
+	struct route route;
+	char reason[256];
+	const char *names[] = {"site", "station"};
+	const char *values[] = {"north", "15"};
+
+	assert_int_equal(router_line(*state, "weather", names, values, 2, &route, reason,
+				     sizeof(reason)),
+			 ROUTER_OK);
+	assert_string_equal(route.stream->name, "weather");
+	assert_int_equal(route.nvalues, 1); /* only tags the group uses */
+	assert_string_equal(route.names[0], "station");
+	assert_string_equal(route.values[0], "15");
+
+	assert_int_equal(router_line(*state, "weather", names, values, 1, &route, reason,
+				     sizeof(reason)),
+			 ROUTER_MISSING_TAG);
+	assert_string_equal(reason, "measurement 'weather': tag 'station' missing (group /{station})");
+
+	values[1] = "../../etc";
+	assert_int_equal(router_line(*state, "weather", names, values, 2, &route, reason,
+				     sizeof(reason)),
+			 ROUTER_BAD_VALUE);
+	assert_int_equal(router_line(*state, "rain", names, values, 2, &route, reason,
+				     sizeof(reason)),
+			 ROUTER_NO_STREAM);
+	assert_string_equal(router_status_name(ROUTER_MISSING_TAG), "missing_tag");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_data_key_fixed_group),
+		cmocka_unit_test(test_data_key_with_placeholder),
+		cmocka_unit_test(test_data_key_errors),
+		cmocka_unit_test(test_event_keys),
+		cmocka_unit_test(test_lines),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
