@@ -1,0 +1,500 @@
+/*
+ * h5w.c - the storage engine's lifecycle and its append API.
+ *
+ * This file holds the engine object, the table of groups (found by their
+ * expanded path, bounded by limits.max_groups) and the entry points that
+ * turn table rows and stream frames into dataset appends; records live in
+ * h5w_records.c, chunk handling in h5w_chunk.c, the file in h5w_file.c.
+ *
+ * Threading: the API is called by one thread (the daemon's writer thread),
+ * which is also the only thread that calls HDF5. The compression workers
+ * started here only ever see chunk bytes (h5w_pool.c).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "h5w_internal.h"
+
+#define DEFAULT_MAX_OPEN_RECORDS 16
+
+unsigned char *h5w_scratch(struct h5w *w, size_t bytes)
+{
+	if (bytes > w->scratch_cap) {
+		unsigned char *buf = realloc(w->scratch, bytes);
+		if (!buf)
+			return NULL;
+		w->scratch = buf;
+		w->scratch_cap = bytes;
+	}
+	return w->scratch;
+}
+
+int h5w_open(struct h5w **out, const struct schema *schema, const struct h5w_options *options,
+	     int64_t now, struct h5w_error *err)
+{
+	struct h5w_options none = {0};
+	char host[256] = "";
+	struct h5w *w = calloc(1, sizeof(*w));
+	*out = NULL;
+	if (!options)
+		options = &none;
+	if (!w) {
+		h5w_err(NULL, err, "out of memory starting the storage engine");
+		return -ENOMEM;
+	}
+	/* Errors are collected into messages (h5w_error.c), never printed. */
+	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+	w->schema = schema;
+	w->now = now;
+	w->file = H5I_INVALID_HID;
+	w->conv_dxpl = H5I_INVALID_HID;
+	w->str_type = H5I_INVALID_HID;
+	w->max_open_records = options->max_open_records ? options->max_open_records
+							: DEFAULT_MAX_OPEN_RECORDS;
+	if (!options->host)
+		gethostname(host, sizeof(host) - 1);
+	w->host = strdup(options->host ? options->host : host);
+	w->run = options->run ? strdup(options->run) : NULL;
+	w->hash_size = 64;
+	w->hash = calloc(w->hash_size, sizeof(*w->hash));
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned workers = options->workers ? options->workers : (cpus > 0 ? (unsigned)cpus : 1);
+	int rc = -ENOMEM;
+	if (w->host && (w->run || !options->run) && w->hash)
+		rc = h5w_convert_init(w);
+	if (!rc)
+		rc = h5w_pool_start(&w->pool, workers);
+	if (rc) {
+		h5w_err(NULL, err, "starting the storage engine: %s", strerror(-rc));
+		h5w_convert_free(w);
+		free(w->hash);
+		free(w->host);
+		free(w->run);
+		free(w);
+		return rc;
+	}
+	*out = w;
+	return 0;
+}
+
+static void free_group(struct h5w *w, struct h5w_group *g)
+{
+	for (size_t i = 0; i < g->ndsets; i++) {
+		h5w_dset_reset(w, &g->dsets[i]);
+		free(g->dsets[i].bufs);
+		if (g->dsets[i].spare) {
+			free(g->dsets[i].spare);
+			w->buffered -= g->dsets[i].chunk_bytes;
+		}
+	}
+	h5w_records_free(g);
+	free(g->records);
+	for (size_t i = 0; i < g->nvalues; i++) {
+		free(g->names[i]);
+		free(g->values[i]);
+	}
+	free(g->names);
+	free(g->values);
+	free(g->dsets);
+	free(g->chan_ds);
+	free(g->chan_time_ds);
+	free(g->frame_start_ds);
+	free(g->frame_seq_ds);
+	free(g->field_ds);
+	free(g->seen);
+	free(g);
+}
+
+int h5w_close(struct h5w *w, struct h5w_error *err)
+{
+	if (!w)
+		return 0;
+	int rc = h5w_file_close(w, err);
+	h5w_chunks_reap(w, true, NULL);
+	h5w_pool_stop(&w->pool);
+	for (size_t i = 0; i < w->ngroups; i++)
+		free_group(w, w->group_list[i]);
+	free(w->group_list);
+	free(w->hash);
+	h5w_convert_free(w);
+	free(w->scratch);
+	free(w->host);
+	free(w->run);
+	free(w);
+	return rc;
+}
+
+/* ---- groups ------------------------------------------------------------ */
+
+static size_t hash_path(const char *s, size_t size)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return (size_t)(h % size);
+}
+
+static int grow_hash(struct h5w *w)
+{
+	size_t size = w->hash_size * 2;
+	struct h5w_group **hash = calloc(size, sizeof(*hash));
+	if (!hash)
+		return -ENOMEM;
+	for (size_t i = 0; i < w->ngroups; i++) {
+		struct h5w_group *g = w->group_list[i];
+		size_t b = hash_path(g->path, size);
+		g->hash_next = hash[b];
+		hash[b] = g;
+	}
+	free(w->hash);
+	w->hash = hash;
+	w->hash_size = size;
+	return 0;
+}
+
+static int new_group(struct h5w *w, const struct schema_stream *stream, const char *path,
+		     const char *const *names, const char *const *values, size_t nvalues,
+		     struct h5w_group **out, struct h5w_error *err)
+{
+	struct h5w_group *g = calloc(1, sizeof(*g));
+	struct h5w_group **list = realloc(w->group_list, (w->ngroups + 1) * sizeof(*list));
+	if (list)
+		w->group_list = list;
+	if (!g || !list)
+		goto nomem;
+	snprintf(g->path, sizeof(g->path), "%s", path);
+	g->stream = stream;
+	g->names = calloc(nvalues + 1, sizeof(char *));
+	g->values = calloc(nvalues + 1, sizeof(char *));
+	g->seen = calloc(stream->nchannels + 1, 1);
+	if (!g->names || !g->values || !g->seen)
+		goto nomem;
+	for (size_t i = 0; i < nvalues; i++) {
+		if (!schema_template_has(&stream->group, names[i]))
+			continue;
+		g->names[g->nvalues] = strdup(names[i]);
+		g->values[g->nvalues] = strdup(values[i]);
+		g->nvalues++;
+		if (!g->names[g->nvalues - 1] || !g->values[g->nvalues - 1])
+			goto nomem;
+	}
+	int rc = h5w_layout_plan(w, g, err);
+	if (rc) {
+		free_group(w, g);
+		return rc;
+	}
+	if (w->ngroups * 2 >= w->hash_size && grow_hash(w))
+		goto nomem;
+	size_t b = hash_path(path, w->hash_size);
+	g->hash_next = w->hash[b];
+	w->hash[b] = g;
+	w->group_list[w->ngroups++] = g;
+	w->stats.groups = w->ngroups;
+	*out = g;
+	return 0;
+nomem:
+	if (g)
+		free_group(w, g);
+	h5w_err(w, err, "out of memory adding group %s", path);
+	return -ENOMEM;
+}
+
+int h5w_group_get(struct h5w *w, const struct schema_stream *stream,
+		  const char *const *names, const char *const *values, size_t nvalues,
+		  struct h5w_group **out, struct h5w_error *err)
+{
+	char path[512];
+	long n = schema_template_expand(&stream->group, names, values, nvalues, path, sizeof(path));
+	if (n < 0) {
+		h5w_err(w, err, "stream %s: group template %s: %s", stream->name,
+			stream->group.text, n == -ENOENT ? "a placeholder has no value"
+							 : "the path is too long");
+		return (int)n;
+	}
+	for (struct h5w_group *g = w->hash[hash_path(path, w->hash_size)]; g; g = g->hash_next) {
+		if (strcmp(g->path, path))
+			continue;
+		if (g->stream != stream) {
+			h5w_err(w, err, "group %s belongs to stream %s, not %s", path,
+				g->stream->name, stream->name);
+			return -EINVAL;
+		}
+		*out = g;
+		return 0;
+	}
+	if (w->ngroups >= w->schema->limits.max_groups) {
+		h5w_err(w, err, "stream %s: group %s would exceed limits.max_groups (%llu)",
+			stream->name, path, (unsigned long long)w->schema->limits.max_groups);
+		return -EMLINK;
+	}
+	return new_group(w, stream, path, names, values, nvalues, out, err);
+}
+
+/* Make sure G exists in the current file (creating the file and the group as
+ * needed) and the file is ready for data. */
+int h5w_group_ready(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
+{
+	int rc = h5w_file_ensure(w, err);
+	if (rc)
+		return rc;
+	if (g->created_gen == w->gen)
+		return 0;
+	rc = h5w_file_define(w, err);
+	if (!rc)
+		rc = h5w_layout_create(w, g, err);
+	if (!rc)
+		rc = h5w_file_swmr(w, err);
+	return rc;
+}
+
+/* ---- table ------------------------------------------------------------- */
+
+static int convert_value(struct h5w *w, struct h5w_group *g, const struct h5w_value *v,
+			 void *out, struct h5w_error *err)
+{
+	const struct schema_channel *ch = &g->stream->channels[v->index];
+	if ((ch->dtype == DTYPE_STRING) != (v->dtype == DTYPE_STRING)) {
+		h5w_err(w, err, "%s/%s: a %s value is not convertible to %s", g->path, ch->name,
+			dtype_name(v->dtype) ? dtype_name(v->dtype) : "?", dtype_name(ch->dtype));
+		return -EINVAL;
+	}
+	if (ch->dtype == DTYPE_STRING) {
+		char *copy = strdup(v->v.s ? v->v.s : "");
+		if (!copy)
+			return -ENOMEM;
+		memcpy(out, &copy, sizeof(copy));
+		return 0;
+	}
+	int rc = h5w_convert(w, v->dtype, ch->dtype, &v->v, 1, out, err);
+	if (rc == -EINVAL)
+		h5w_err(w, err, "%s/%s: dtype %s is not convertible to %s", g->path, ch->name,
+			dtype_name(v->dtype) ? dtype_name(v->dtype) : "?", dtype_name(ch->dtype));
+	return rc;
+}
+
+static int append_value(struct h5w *w, struct h5w_group *g, size_t channel, int64_t time,
+			const void *value, struct h5w_error *err)
+{
+	struct h5w_dset *ds = &g->dsets[g->chan_ds[channel]];
+	h5w_dset_note_time(ds, time, time);
+	return h5w_dset_append(w, ds, value, 1, err);
+}
+
+int h5w_table_append(struct h5w *w, struct h5w_group *g, int64_t time,
+		     const struct h5w_value *values, size_t nvalues, struct h5w_error *err)
+{
+	const struct schema_stream *st = g->stream;
+	unsigned char *converted;
+	bool shared_row = false;
+	int rc;
+
+	if (st->layout != SCHEMA_LAYOUT_TABLE) {
+		h5w_err(w, err, "%s: not a table-layout group", g->path);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < nvalues; i++) {
+		if (values[i].index >= st->nchannels) {
+			h5w_err(w, err, "%s: channel index %zu out of range", g->path,
+				values[i].index);
+			return -EINVAL;
+		}
+	}
+	rc = h5w_group_ready(w, g, err);
+	if (rc)
+		return rc;
+	converted = h5w_scratch(w, (nvalues + 1) * 8);
+	if (!converted)
+		return -ENOMEM;
+	for (size_t i = 0; i < nvalues; i++) {
+		rc = convert_value(w, g, &values[i], converted + 8 * i, err);
+		if (rc) {
+			for (size_t j = 0; j < i; j++)
+				if (st->channels[values[j].index].dtype == DTYPE_STRING) {
+					char *s;
+					memcpy(&s, converted + 8 * j, sizeof(s));
+					free(s);
+				}
+			return rc;
+		}
+		if (!st->channels[values[i].index].own_time)
+			shared_row = true;
+	}
+	memset(g->seen, 0, st->nchannels);
+	for (size_t i = 0; !rc && i < nvalues; i++) {
+		const struct schema_channel *ch = &st->channels[values[i].index];
+		if (ch->own_time) {
+			rc = append_value(w, g, values[i].index, time, converted + 8 * i, err);
+			if (!rc)
+				rc = h5w_dset_append(w, &g->dsets[g->chan_time_ds[values[i].index]],
+						     &time, 1, err);
+			continue;
+		}
+		if (g->seen[values[i].index]) { /* repeated field: the last one wins */
+			struct h5w_dset *ds = &g->dsets[g->chan_ds[values[i].index]];
+			rc = h5w_dset_put(w, ds, ds->nrows - 1, converted + 8 * i, 1, err);
+			continue;
+		}
+		g->seen[values[i].index] = 1;
+		rc = append_value(w, g, values[i].index, time, converted + 8 * i, err);
+	}
+	if (shared_row) {
+		for (size_t c = 0; !rc && c < st->nchannels; c++) {
+			if (g->seen[c] || st->channels[c].own_time)
+				continue;
+			struct h5w_dset *ds = &g->dsets[g->chan_ds[c]];
+			rc = h5w_dset_fill(w, ds, ds->nrows, 1, err);
+			if (!rc)
+				rc = h5w_dset_seal(w, ds, ds->nrows, err);
+		}
+		if (!rc)
+			rc = h5w_dset_append(w, &g->dsets[g->time_ds], &time, 1, err);
+		w->file_rows++;
+	}
+	if (!rc)
+		w->stats.samples_written += nvalues;
+	return rc;
+}
+
+/* ---- stream ------------------------------------------------------------ */
+
+int h5w_stream_append(struct h5w *w, struct h5w_group *g, size_t channel, enum dtype wire,
+		      const void *samples, size_t n, int64_t t0, uint64_t seq,
+		      struct h5w_error *err)
+{
+	const struct schema_stream *st = g->stream;
+	if (st->layout != SCHEMA_LAYOUT_STREAM || channel >= st->nchannels) {
+		h5w_err(w, err, "%s: no stream channel %zu", g->path, channel);
+		return -EINVAL;
+	}
+	int rc = h5w_group_ready(w, g, err);
+	if (rc || n == 0)
+		return rc;
+	struct h5w_dset *ds = &g->dsets[g->chan_ds[channel]];
+	const void *data = samples;
+	if (wire != ds->dtype) {
+		unsigned char *buf = h5w_scratch(w, n * ds->elem_size);
+		if (!buf)
+			return -ENOMEM;
+		rc = h5w_convert(w, wire, ds->dtype, samples, n, buf, err);
+		if (rc) {
+			if (rc == -EINVAL)
+				h5w_err(w, err, "%s/%s: dtype %s is not convertible to %s", g->path,
+					ds->name, dtype_name(wire) ? dtype_name(wire) : "?",
+					dtype_name(ds->dtype));
+			return rc;
+		}
+		data = buf;
+	}
+	uint64_t start = ds->nrows;
+	const struct schema_channel *ch = &st->channels[channel];
+	int64_t span = ch->has_dt ? (int64_t)((double)(n - 1) * ch->dt * 1e9) : 0;
+	h5w_dset_note_time(ds, t0, t0 + span);
+	rc = h5w_dset_append(w, ds, data, n, err);
+	if (!rc)
+		rc = h5w_dset_append(w, &g->dsets[g->chan_time_ds[channel]], &t0, 1, err);
+	if (!rc)
+		rc = h5w_dset_append(w, &g->dsets[g->frame_start_ds[channel]], &start, 1, err);
+	if (!rc)
+		rc = h5w_dset_append(w, &g->dsets[g->frame_seq_ds[channel]], &seq, 1, err);
+	if (!rc) {
+		w->stats.samples_written += n;
+		w->file_rows += n;
+	}
+	return rc;
+}
+
+/* ---- records ----------------------------------------------------------- */
+
+static int records_group(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
+{
+	if (g->stream->layout != SCHEMA_LAYOUT_RECORDS) {
+		h5w_err(w, err, "%s: not a records-layout group", g->path);
+		return -EINVAL;
+	}
+	return h5w_group_ready(w, g, err);
+}
+
+int h5w_record_data(struct h5w *w, struct h5w_group *g, uint64_t event_id, int64_t t0,
+		    size_t channel, enum dtype wire, const void *samples, size_t n,
+		    struct h5w_error *err)
+{
+	if (channel >= g->stream->nchannels) {
+		h5w_err(w, err, "%s: no channel %zu", g->path, channel);
+		return -EINVAL;
+	}
+	int rc = records_group(w, g, err);
+	if (!rc)
+		rc = h5w_records_data(w, g, event_id, t0, channel, wire, samples, n, err);
+	return rc;
+}
+
+int h5w_record_fields(struct h5w *w, struct h5w_group *g, uint64_t event_id, int64_t time,
+		      const struct h5w_value *fields, size_t nfields, struct h5w_error *err)
+{
+	int rc = records_group(w, g, err);
+	if (!rc)
+		rc = h5w_records_fields(w, g, event_id, time, fields, nfields, err);
+	return rc;
+}
+
+int h5w_record_close(struct h5w *w, struct h5w_group *g, uint64_t event_id,
+		     struct h5w_error *err)
+{
+	if (g->created_gen != w->gen || w->file == H5I_INVALID_HID) {
+		h5w_err(w, err, "%s: no open record for event %llu", g->path,
+			(unsigned long long)event_id);
+		return -ENOENT;
+	}
+	return h5w_records_close(w, g, event_id, err);
+}
+
+/* ---- time, flush, roll --------------------------------------------------- */
+
+int h5w_tick(struct h5w *w, int64_t now, struct h5w_error *err)
+{
+	const struct schema_output *o = &w->schema->output;
+	int rc = 0;
+	w->now = now;
+	if (w->file == H5I_INVALID_HID)
+		return 0;
+	for (size_t i = 0; !rc && i < w->ngroups; i++) {
+		struct h5w_group *g = w->group_list[i];
+		if (g->created_gen == w->gen && g->nrecords)
+			rc = h5w_records_expire(w, g, false, err);
+	}
+	if (rc)
+		return rc;
+	rc = h5w_chunks_reap(w, false, err);
+	if (rc)
+		return rc;
+	hsize_t size = 0;
+	if (H5Fget_filesize(w->file, &size) >= 0)
+		w->stats.file_size = size;
+	if ((w->roll_period_end && now >= w->roll_period_end) ||
+	    (o->roll_size && size >= o->roll_size))
+		return h5w_file_close(w, err);
+	if (w->dirty && now - w->last_flush >= o->flush_ns)
+		return h5w_file_flush(w, err);
+	return 0;
+}
+
+int h5w_flush(struct h5w *w, struct h5w_error *err)
+{
+	return h5w_file_flush(w, err);
+}
+
+int h5w_roll(struct h5w *w, struct h5w_error *err)
+{
+	return h5w_file_close(w, err);
+}
+
+void h5w_get_stats(const struct h5w *w, struct h5w_stats *stats)
+{
+	*stats = w->stats;
+	stats->buffered_bytes = w->buffered;
+	stats->groups = w->ngroups;
+	stats->file_open = w->file != H5I_INVALID_HID;
+	stats->file_rows = w->file_rows;
+}

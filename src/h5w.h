@@ -1,0 +1,171 @@
+/*
+ * h5w.h - the storage engine: appends samples, rows and records to HDF5
+ * files laid out as SPEC §4 describes, in the terms of the schema.
+ *
+ * One engine writes the files of one schema. Its API is not thread-safe: the
+ * daemon calls it from a single writer thread, and that thread is the only
+ * one that ever calls HDF5. Internally the engine runs a pool of compression
+ * workers (LZ4) that never touch HDF5; the writer thread hands them whole
+ * chunks and writes their results with direct chunk writes.
+ *
+ * Time is int64 nanoseconds since the Unix epoch. The engine has no clock of
+ * its own: the caller passes "now" to h5w_tick() (and to h5w_open()), which
+ * drives record timeouts, periodic flushes and UTC-interval rolling, so tests
+ * are deterministic.
+ *
+ * Every function returns 0 or a negative errno code; on failure it fills the
+ * caller's struct h5w_error with one line of context (file, group, dataset,
+ * and the innermost HDF5 error messages). The engine never aborts the process.
+ *
+ * Codes: -EINVAL bad argument (unknown channel, wrong waveform length, dtype
+ * not convertible), -EMLINK group limit (limits.max_groups), -ENOBUFS the
+ * buffers would exceed limits.max_buffer, -ENOSPC disk full, -EIO any other
+ * HDF5 or file-system failure, -ENOMEM.
+ */
+#ifndef H5REC_H5W_H
+#define H5REC_H5W_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "schema.h"
+
+struct h5w;       /* the engine */
+struct h5w_group; /* one stream group (e.g. "/15"); valid until h5w_close() */
+
+struct h5w_error {
+	char message[512];
+};
+
+struct h5w_options {
+	const char *host;          /* root attribute `host`; NULL: gethostname() */
+	const char *run;           /* `{run}` and root attribute `run`; NULL: none */
+	unsigned workers;          /* compression threads; 0: online CPUs */
+	unsigned max_open_records; /* records layout, per group; 0: 16 */
+};
+
+/*
+ * Start an engine for SCHEMA (which must outlive it). No file is created
+ * until the first data arrives. NOW is the current time (used for file names
+ * and the first roll boundary).
+ */
+int h5w_open(struct h5w **out, const struct schema *schema, const struct h5w_options *options,
+	     int64_t now, struct h5w_error *err);
+
+/*
+ * Write everything, close the current file with exact extents and final
+ * attributes, stop the workers and free the engine. Returns the first error
+ * met while closing; the engine is freed in every case.
+ */
+int h5w_close(struct h5w *engine, struct h5w_error *err);
+
+/*
+ * The group of STREAM named by placeholder values (names[i] = values[i]),
+ * created in the file on first data. Values must already be validated
+ * (schema_placeholder_value_valid). -EMLINK when limits.max_groups groups
+ * exist already.
+ */
+int h5w_group_get(struct h5w *engine, const struct schema_stream *stream,
+		  const char *const *names, const char *const *values, size_t nvalues,
+		  struct h5w_group **out, struct h5w_error *err);
+
+/* A single value of a table row or of an event's fields. `index` is the
+ * channel's index in stream->channels (table) or the field's index in
+ * stream->event_fields (records). `dtype` is the value's wire type; the
+ * matching member of `v` holds it (DTYPE_STRING: v.s, NUL-terminated). */
+struct h5w_value {
+	size_t index;
+	enum dtype dtype;
+	union {
+		int8_t i8;
+		uint8_t u8;
+		int16_t i16;
+		uint16_t u16;
+		int32_t i32;
+		uint32_t u32;
+		int64_t i64;
+		uint64_t u64;
+		float f32;
+		double f64;
+		const char *s;
+	} v;
+};
+
+/*
+ * layout: table. One row at TIME holding VALUES; declared channels that are
+ * absent get their fill value. Values of own_time channels go to the
+ * channel's own time axis instead; a call holding only such values adds no
+ * row to the shared axis.
+ */
+int h5w_table_append(struct h5w *engine, struct h5w_group *group, int64_t time,
+		     const struct h5w_value *values, size_t nvalues, struct h5w_error *err);
+
+/*
+ * layout: stream. Append N samples of wire type WIRE to CHANNEL (index in
+ * stream->channels); T0 is the time of the first sample and SEQ the frame's
+ * sequence number, both recorded in the channel's frame index.
+ */
+int h5w_stream_append(struct h5w *engine, struct h5w_group *group, size_t channel,
+		      enum dtype wire, const void *samples, size_t n, int64_t t0, uint64_t seq,
+		      struct h5w_error *err);
+
+/*
+ * layout: records. The waveform of CHANNEL for event EVENT_ID (exactly
+ * stream->samples samples of type WIRE). The first frame of an event opens
+ * its record and assigns its row; T0 is the record's time until the event's
+ * fields arrive. EVENT_ID 0 makes a record of its own, closed at once.
+ */
+int h5w_record_data(struct h5w *engine, struct h5w_group *group, uint64_t event_id, int64_t t0,
+		    size_t channel, enum dtype wire, const void *samples, size_t n,
+		    struct h5w_error *err);
+
+/* The event's scalar fields (index into stream->event_fields) and its time. */
+int h5w_record_fields(struct h5w *engine, struct h5w_group *group, uint64_t event_id,
+		      int64_t time, const struct h5w_value *fields, size_t nfields,
+		      struct h5w_error *err);
+
+/* Close an event's record now; channels still missing keep their fill value
+ * and are counted. -ENOENT when no such record is open. */
+int h5w_record_close(struct h5w *engine, struct h5w_group *group, uint64_t event_id,
+		     struct h5w_error *err);
+
+/*
+ * Advance the engine's clock to NOW: close records older than their
+ * record_timeout, roll when a UTC boundary of roll.every has passed or the
+ * file reached roll.size, and flush when output.flush has elapsed since the
+ * last flush. Call it often (at least every output.flush / 4).
+ */
+int h5w_tick(struct h5w *engine, int64_t now, struct h5w_error *err);
+
+/* Make everything appended so far durable: all datasets current with exact
+ * extents, H5Fflush, fsync. */
+int h5w_flush(struct h5w *engine, struct h5w_error *err);
+
+/* Close the current file (exact extents, final attributes); the next data
+ * starts a new file. Open records are closed first. */
+int h5w_roll(struct h5w *engine, struct h5w_error *err);
+
+struct h5w_stats {
+	uint64_t samples_written;  /* values accepted, all layouts */
+	uint64_t samples_clipped;  /* values clipped by dtype conversion */
+	uint64_t missing_channels; /* record channels left at fill */
+	uint64_t records_closed;
+	uint64_t chunks_written;
+	uint64_t bytes_raw;        /* chunk bytes before compression */
+	uint64_t bytes_compressed; /* chunk bytes as stored */
+	uint64_t buffered_bytes;   /* chunk memory held now */
+	uint64_t groups;           /* groups known to the engine */
+	uint64_t files_closed;
+	uint64_t errors;
+	int64_t last_flush;        /* engine time of the last flush, 0: none */
+	bool file_open;
+	char file_name[4096];      /* current (or last) file; family: the %d pattern */
+	uint64_t file_size;        /* bytes of the current file */
+	uint64_t file_rows;        /* rows + samples appended to the current file */
+	char last_error[512];
+};
+
+void h5w_get_stats(const struct h5w *engine, struct h5w_stats *stats);
+
+#endif

@@ -1,0 +1,447 @@
+/*
+ * h5w_chunk.c - per-dataset chunk buffers and how chunks reach the file.
+ *
+ * Appends land in memory, in buffers of exactly one chunk, already in the
+ * file's dtype and byte order. A chunk goes to the file whole: when it is
+ * sealed (every row in it final), and, padded with the fill value, at every
+ * flush (so the extent is exact at each durability point; a partial chunk is
+ * simply rewritten whole at the next flush or when it fills). Writing whole
+ * chunks is what makes direct chunk writes possible: no read-modify-write,
+ * no filter pipeline on the writer thread, and the compression of a chunk
+ * can run on a worker (h5w_pool.c) while the writer buffers the next one.
+ *
+ * The extent of a dataset is raised just before a chunk is stored, to the
+ * end of that chunk's valid rows (never past the rows appended): HDF5 1.10
+ * crashes on H5Dwrite_chunk while the extent is 0, and SWMR readers must
+ * never see rows that hold no data yet. After a flush has stored the last,
+ * partial chunk, the extent equals the rows appended, exactly.
+ *
+ * Memory: chunk buffers and compressed outputs are counted in w->buffered
+ * and bounded by limits.max_buffer; before refusing (-ENOBUFS) the writer
+ * waits for in-flight compression to release memory.
+ *
+ * Caller thread only; workers see a chunk's bytes only through a job.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "h5lz4.h"
+#include "h5w_internal.h"
+
+/* Chunks at least this big keep one buffer for reuse: malloc of large blocks
+ * maps fresh pages, and faulting them in costs as much as writing them. */
+#define SPARE_MIN_BYTES (64 * 1024)
+
+static char *string_at(const unsigned char *data, uint64_t i)
+{
+	char *s;
+	memcpy(&s, data + i * sizeof(char *), sizeof(s));
+	return s;
+}
+
+static void free_strings(struct h5w_dset *ds, unsigned char *data, uint64_t from, uint64_t to)
+{
+	if (ds->dtype != DTYPE_STRING)
+		return;
+	/* the fill of string datasets is a static empty string (h5w_layout.c) */
+	char *fill = string_at(ds->fill, 0);
+	for (uint64_t i = from; i < to; i++) {
+		char *s = string_at(data, i);
+		if (s && s != fill)
+			free(s);
+	}
+}
+
+static void fill_rows(const struct h5w_dset *ds, unsigned char *data, uint64_t from, uint64_t to)
+{
+	if (to <= from)
+		return;
+	size_t start = (size_t)from * ds->row_bytes, len = (size_t)(to - from) * ds->row_bytes;
+	unsigned char *p = data + start;
+	size_t done = ds->elem_size;
+	memcpy(p, ds->fill, ds->elem_size);
+	while (done < len) {
+		size_t n = done < len - done ? done : len - done;
+		memcpy(p + done, p, n);
+		done += n;
+	}
+}
+
+static void release_data(struct h5w *w, struct h5w_dset *ds, unsigned char *data)
+{
+	if (!ds->spare && ds->chunk_bytes >= SPARE_MIN_BYTES) {
+		ds->spare = data;
+		return;
+	}
+	free(data);
+	w->buffered -= ds->chunk_bytes;
+}
+
+/* Make room for BYTES more of buffered memory, waiting for the pool first. */
+static int reserve(struct h5w *w, size_t bytes, bool may_exceed, struct h5w_error *err)
+{
+	uint64_t limit = w->schema->limits.max_buffer;
+	if (!limit || w->buffered + bytes <= limit)
+		goto ok;
+	int rc = h5w_chunks_reap(w, true, err);
+	if (rc)
+		return rc;
+	if (w->buffered + bytes > limit && !may_exceed) {
+		h5w_err(w, err, "buffers full: %llu bytes held, %zu more needed, limit %llu "
+			"(limits.max_buffer)", (unsigned long long)w->buffered, bytes,
+			(unsigned long long)limit);
+		return -ENOBUFS;
+	}
+ok:
+	w->buffered += bytes;
+	return 0;
+}
+
+static int find_buf(struct h5w *w, struct h5w_dset *ds, uint64_t index,
+		    struct h5w_chunkbuf **out, struct h5w_error *err)
+{
+	size_t pos = ds->nbufs;
+	while (pos > 0 && ds->bufs[pos - 1].index >= index) {
+		if (ds->bufs[pos - 1].index == index) {
+			*out = &ds->bufs[pos - 1];
+			return 0;
+		}
+		pos--;
+	}
+	if (ds->nbufs == ds->capbufs) {
+		size_t cap = ds->capbufs ? ds->capbufs * 2 : 4;
+		struct h5w_chunkbuf *bufs = realloc(ds->bufs, cap * sizeof(*bufs));
+		if (!bufs)
+			return -ENOMEM;
+		ds->bufs = bufs;
+		ds->capbufs = cap;
+	}
+	unsigned char *data = ds->spare;
+	if (data) {
+		ds->spare = NULL;
+	} else {
+		int rc = reserve(w, ds->chunk_bytes, false, err);
+		if (rc)
+			return rc;
+		data = malloc(ds->chunk_bytes);
+		if (!data) {
+			w->buffered -= ds->chunk_bytes;
+			return -ENOMEM;
+		}
+	}
+	memmove(&ds->bufs[pos + 1], &ds->bufs[pos], (ds->nbufs - pos) * sizeof(*ds->bufs));
+	ds->nbufs++;
+	ds->bufs[pos] = (struct h5w_chunkbuf){.index = index, .data = data};
+	*out = &ds->bufs[pos];
+	return 0;
+}
+
+int h5w_dset_open(struct h5w *w, struct h5w_dset *ds, struct h5w_error *err)
+{
+	char path[700];
+	if (ds->id != H5I_INVALID_HID)
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", ds->group->path, ds->name);
+	ds->id = H5Dopen2(w->file, path, H5P_DEFAULT);
+	if (ds->id < 0) {
+		ds->id = H5I_INVALID_HID;
+		return h5w_err_hdf5(w, err, "%s: opening dataset %s", w->file_name, path);
+	}
+	return 0;
+}
+
+static int raise_extent(struct h5w *w, struct h5w_dset *ds, uint64_t end, struct h5w_error *err)
+{
+	if (ds->extent >= end)
+		return 0;
+	hsize_t dims[2] = {end, ds->row_elems};
+	if (H5Dset_extent(ds->id, dims) < 0)
+		return h5w_err_hdf5(w, err, "%s: extending %s/%s to %llu rows", w->file_name,
+				    ds->group->path, ds->name, (unsigned long long)end);
+	ds->extent = end;
+	return 0;
+}
+
+static uint64_t valid_end(const struct h5w_dset *ds, uint64_t index)
+{
+	uint64_t end = (index + 1) * ds->chunk_rows;
+	return end < ds->nrows ? end : ds->nrows;
+}
+
+static int store_direct(struct h5w *w, struct h5w_dset *ds, uint64_t index, const void *bytes,
+			size_t len, struct h5w_error *err)
+{
+	hsize_t offset[2] = {index * ds->chunk_rows, 0};
+	int rc = h5w_dset_open(w, ds, err);
+	if (!rc)
+		rc = raise_extent(w, ds, valid_end(ds, index), err);
+	if (rc)
+		return rc;
+	if (H5Dwrite_chunk(ds->id, H5P_DEFAULT, 0, offset, len, bytes) < 0)
+		return h5w_err_hdf5(w, err, "%s: writing chunk %llu of %s/%s", w->file_name,
+				    (unsigned long long)index, ds->group->path, ds->name);
+	w->stats.chunks_written++;
+	w->stats.bytes_raw += ds->chunk_bytes;
+	w->stats.bytes_compressed += len;
+	w->file_bytes += len;
+	return 0;
+}
+
+/* HDF5's own pipeline: write the chunk's valid rows as a hyperslab. */
+static int store_pipeline(struct h5w *w, struct h5w_dset *ds, uint64_t index,
+			  const unsigned char *data, struct h5w_error *err)
+{
+	uint64_t start = index * ds->chunk_rows, end = valid_end(ds, index);
+	int rc = h5w_dset_open(w, ds, err);
+	if (!rc)
+		rc = raise_extent(w, ds, end, err);
+	if (rc || end <= start)
+		return rc;
+	hsize_t fstart[2] = {start, 0}, count[2] = {end - start, ds->row_elems};
+	hid_t fspace = H5Dget_space(ds->id);
+	hid_t mspace = H5Screate_simple(ds->row_elems > 1 ? 2 : 1, count, NULL);
+	herr_t st = -1;
+	if (fspace >= 0 && mspace >= 0 &&
+	    H5Sselect_hyperslab(fspace, H5S_SELECT_SET, fstart, NULL, count, NULL) >= 0)
+		st = H5Dwrite(ds->id, h5w_file_type(w, ds->dtype), mspace, fspace, H5P_DEFAULT,
+			      data);
+	if (mspace >= 0)
+		H5Sclose(mspace);
+	if (fspace >= 0)
+		H5Sclose(fspace);
+	if (st < 0)
+		return h5w_err_hdf5(w, err, "%s: writing rows %llu..%llu of %s/%s", w->file_name,
+				    (unsigned long long)start, (unsigned long long)end,
+				    ds->group->path, ds->name);
+	w->stats.chunks_written++;
+	w->stats.bytes_raw += (end - start) * ds->row_bytes;
+	w->file_bytes += (end - start) * ds->row_bytes;
+	return 0;
+}
+
+static int submit_lz4(struct h5w *w, struct h5w_dset *ds, uint64_t index, unsigned char *data,
+		      bool owned, struct h5w_error *err)
+{
+	size_t cap = h5lz4_bound(ds->chunk_bytes, ds->lz4_block);
+	struct h5w_job *job = calloc(1, sizeof(*job));
+	if (!job || !cap)
+		goto nomem;
+	int rc = reserve(w, cap, true, err);
+	if (rc) {
+		free(job);
+		return rc;
+	}
+	job->out = malloc(cap);
+	if (!job->out) {
+		w->buffered -= cap;
+		goto nomem;
+	}
+	job->dset = ds;
+	job->index = index;
+	job->raw = data;
+	job->owns_raw = owned;
+	job->raw_len = ds->chunk_bytes;
+	job->out_cap = cap;
+	job->gen = w->gen;
+	ds->inflight++;
+	h5w_pool_submit(&w->pool, job);
+	return 0;
+nomem:
+	free(job);
+	h5w_err(w, err, "out of memory compressing %s/%s", ds->group->path, ds->name);
+	return -ENOMEM;
+}
+
+static int finish_job(struct h5w *w, struct h5w_job *job, struct h5w_error *err)
+{
+	struct h5w_dset *ds = job->dset;
+	int rc = job->status;
+	if (rc)
+		h5w_err(w, err, "%s/%s: LZ4 encoding of chunk %llu failed (%d)", ds->group->path,
+			ds->name, (unsigned long long)job->index, rc);
+	else
+		rc = store_direct(w, ds, job->index, job->out, job->out_len, err);
+	free(job->out);
+	w->buffered -= job->out_cap;
+	if (job->owns_raw)
+		release_data(w, ds, job->raw);
+	ds->inflight--;
+	free(job);
+	return rc;
+}
+
+/* Write the results of finished compression jobs; with WAIT_ALL, wait for
+ * every job in flight. Returns the first error; every job is consumed. */
+int h5w_chunks_reap(struct h5w *w, bool wait_all, struct h5w_error *err)
+{
+	int first = 0;
+	struct h5w_job *job;
+	while ((job = h5w_pool_take(&w->pool, wait_all))) {
+		int rc = finish_job(w, job, first ? NULL : err);
+		if (rc && !first)
+			first = rc;
+	}
+	return first;
+}
+
+/* Store a chunk buffer. FINAL: its rows will not change again, and the
+ * buffer is handed over (to the pool or back to the free memory). */
+static int write_buf(struct h5w *w, struct h5w_dset *ds, struct h5w_chunkbuf *buf, bool final,
+		     struct h5w_error *err)
+{
+	int rc = 0;
+	fill_rows(ds, buf->data, buf->init_rows, ds->chunk_rows);
+	buf->init_rows = ds->chunk_rows;
+	buf->dirty = false;
+	switch (ds->codec) {
+	case H5W_CODEC_LZ4:
+		return submit_lz4(w, ds, buf->index, buf->data, final, err);
+	case H5W_CODEC_RAW:
+		rc = store_direct(w, ds, buf->index, buf->data, ds->chunk_bytes, err);
+		break;
+	case H5W_CODEC_PIPELINE:
+		rc = store_pipeline(w, ds, buf->index, buf->data, err);
+		break;
+	}
+	if (final) {
+		free_strings(ds, buf->data, 0, ds->chunk_rows);
+		release_data(w, ds, buf->data);
+	}
+	return rc;
+}
+
+static void drop_buf(struct h5w_dset *ds, size_t i)
+{
+	memmove(&ds->bufs[i], &ds->bufs[i + 1], (ds->nbufs - i - 1) * sizeof(*ds->bufs));
+	ds->nbufs--;
+}
+
+/*
+ * Put NROWS rows (row_bytes each, in the file's dtype; strings as char *
+ * the dataset takes over) at ROW. Rows may be rewritten until sealed.
+ */
+int h5w_dset_put(struct h5w *w, struct h5w_dset *ds, uint64_t row, const void *rows,
+		 uint64_t nrows, struct h5w_error *err)
+{
+	const unsigned char *src = rows;
+	while (nrows > 0) {
+		uint64_t index = row / ds->chunk_rows, at = row % ds->chunk_rows;
+		uint64_t n = ds->chunk_rows - at < nrows ? ds->chunk_rows - at : nrows;
+		struct h5w_chunkbuf *buf;
+		int rc = find_buf(w, ds, index, &buf, err);
+		if (rc)
+			return rc;
+		if (at > buf->init_rows)
+			fill_rows(ds, buf->data, buf->init_rows, at);
+		else if (at < buf->init_rows)
+			free_strings(ds, buf->data, at,
+				     at + n < buf->init_rows ? at + n : buf->init_rows);
+		memcpy(buf->data + at * ds->row_bytes, src, (size_t)n * ds->row_bytes);
+		if (at + n > buf->init_rows)
+			buf->init_rows = at + n;
+		buf->dirty = true;
+		src += (size_t)n * ds->row_bytes;
+		row += n;
+		nrows -= n;
+		if (row > ds->nrows)
+			ds->nrows = row;
+	}
+	w->dirty = true;
+	return 0;
+}
+
+/* Set NROWS rows at ROW back to the fill value (records: a missing channel). */
+int h5w_dset_fill(struct h5w *w, struct h5w_dset *ds, uint64_t row, uint64_t nrows,
+		  struct h5w_error *err)
+{
+	while (nrows > 0) {
+		uint64_t index = row / ds->chunk_rows, at = row % ds->chunk_rows;
+		uint64_t n = ds->chunk_rows - at < nrows ? ds->chunk_rows - at : nrows;
+		struct h5w_chunkbuf *buf;
+		int rc = find_buf(w, ds, index, &buf, err);
+		if (rc)
+			return rc;
+		uint64_t end = at + n;
+		if (at < buf->init_rows)
+			free_strings(ds, buf->data, at, end < buf->init_rows ? end : buf->init_rows);
+		fill_rows(ds, buf->data, at < buf->init_rows ? at : buf->init_rows, end);
+		if (end > buf->init_rows)
+			buf->init_rows = end;
+		buf->dirty = true;
+		row += n;
+		nrows -= n;
+		if (row > ds->nrows)
+			ds->nrows = row;
+	}
+	w->dirty = true;
+	return 0;
+}
+
+/* Rows below UPTO are final: store every chunk that lies wholly below. */
+int h5w_dset_seal(struct h5w *w, struct h5w_dset *ds, uint64_t upto, struct h5w_error *err)
+{
+	while (ds->nbufs > 0 && (ds->bufs[0].index + 1) * ds->chunk_rows <= upto) {
+		struct h5w_chunkbuf buf = ds->bufs[0];
+		drop_buf(ds, 0);
+		int rc = write_buf(w, ds, &buf, true, err);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int h5w_dset_append(struct h5w *w, struct h5w_dset *ds, const void *rows, uint64_t nrows,
+		    struct h5w_error *err)
+{
+	int rc = h5w_dset_put(w, ds, ds->nrows, rows, nrows, err);
+	if (rc)
+		return rc;
+	return h5w_dset_seal(w, ds, ds->nrows, err);
+}
+
+/* Store every changed chunk, partial ones padded with fill. LZ4 jobs are in
+ * flight on return; the caller waits for them (h5w_chunks_reap) before the
+ * buffers change again. */
+int h5w_dset_flush(struct h5w *w, struct h5w_dset *ds, struct h5w_error *err)
+{
+	for (size_t i = 0; i < ds->nbufs; i++) {
+		if (!ds->bufs[i].dirty)
+			continue;
+		int rc = write_buf(w, ds, &ds->bufs[i], false, err);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+void h5w_dset_note_time(struct h5w_dset *ds, int64_t first, int64_t last)
+{
+	if (!ds->has_time) {
+		ds->start_time = first;
+		ds->end_time = last;
+		ds->has_time = true;
+		return;
+	}
+	if (first < ds->start_time)
+		ds->start_time = first;
+	if (last > ds->end_time)
+		ds->end_time = last;
+}
+
+/* Forget the current file's rows (after it was closed, or abandoned). */
+void h5w_dset_reset(struct h5w *w, struct h5w_dset *ds)
+{
+	for (size_t i = 0; i < ds->nbufs; i++) {
+		free_strings(ds, ds->bufs[i].data, 0, ds->bufs[i].init_rows);
+		free(ds->bufs[i].data);
+		w->buffered -= ds->chunk_bytes;
+	}
+	ds->nbufs = 0;
+	ds->nrows = 0;
+	ds->extent = 0;
+	ds->has_time = false;
+	if (ds->id != H5I_INVALID_HID)
+		H5Dclose(ds->id);
+	ds->id = H5I_INVALID_HID;
+}

@@ -1,0 +1,230 @@
+/*
+ * h5w_internal.h - the engine's shared internals (not for use outside h5w*.c).
+ *
+ * Object model. The engine (struct h5w) owns logical groups (struct
+ * h5w_group), one per stream group path, which live as long as the engine.
+ * A group owns a fixed set of datasets (struct h5w_dset) decided by its
+ * layout when the group is first named. HDF5 objects are tied to the current
+ * file: a group is created in a file lazily (on its first data in that file),
+ * `created_gen` remembers in which file generation, and dataset ids are
+ * opened lazily and closed whenever the file is closed or reopened.
+ *
+ * Threading: everything here is touched only by the engine's caller thread,
+ * except struct h5w_job, which the pool hands to one worker between submit
+ * and completion (the worker reads job->raw and writes job->out).
+ */
+#ifndef H5REC_H5W_INTERNAL_H
+#define H5REC_H5W_INTERNAL_H
+
+#include <hdf5.h>
+#include <pthread.h>
+
+#include "h5w.h"
+
+#define H5W_INDEX_CHUNK 1024 /* rows per chunk of time/index datasets */
+
+/* How a dataset's chunks reach the file. */
+enum h5w_codec {
+	H5W_CODEC_RAW,      /* direct chunk write, no filter */
+	H5W_CODEC_LZ4,      /* compressed by the pool, direct chunk write */
+	H5W_CODEC_PIPELINE, /* H5Dwrite through HDF5's own filters (deflate,
+			       shuffle, fletcher32) and for vlen strings */
+};
+
+/* A chunk's worth of rows held in memory. Rows [0, init_rows) hold data or
+ * fill; the rest is filled just before the chunk is written. */
+struct h5w_chunkbuf {
+	uint64_t index;        /* chunk number along axis 0 */
+	unsigned char *data;   /* chunk_bytes */
+	uint64_t init_rows;
+	bool dirty;            /* changed since last written to the file */
+};
+
+struct h5w_dset {
+	char name[160];            /* name inside the group */
+	struct h5w_group *group;
+	const struct schema_channel *channel; /* NULL for time and index datasets */
+	enum dtype dtype;
+	size_t elem_size;          /* bytes per element in memory (string: char *) */
+	uint64_t row_elems;        /* 1, or samples for records waveforms */
+	size_t row_bytes;
+	uint64_t chunk_rows;
+	size_t chunk_bytes;
+	enum h5w_codec codec;
+	uint32_t lz4_block;
+	unsigned char fill[8];     /* one element of fill, in file byte order */
+	bool user_fill;            /* fill is set in the dataset (becomes _FillValue) */
+	bool is_time;              /* CF time attributes */
+	bool is_scale;             /* a dimension scale */
+	int scale_axis0;           /* index in group->dsets of axis-0 scale, -1: none */
+	int scale_axis1;           /* records: index of sample_time, -1: none */
+	hid_t id;                  /* H5I_INVALID_HID when not open */
+	/* per file */
+	uint64_t nrows;            /* rows in this file */
+	uint64_t extent;           /* extent set in the file */
+	int64_t start_time, end_time; /* of the data in this file */
+	bool has_time;
+	/* chunk buffers, ordered by index */
+	struct h5w_chunkbuf *bufs;
+	size_t nbufs, capbufs;
+	unsigned char *spare;      /* a recycled chunk buffer */
+	unsigned inflight;         /* chunks at the pool */
+};
+
+/* records layout: an event whose row is assigned but not yet final */
+struct h5w_record {
+	uint64_t event_id;
+	uint64_t row;
+	int64_t opened;        /* engine time when its first frame arrived */
+	bool have_fields;
+	unsigned char *have;   /* per channel: waveform arrived */
+};
+
+struct h5w_group {
+	char path[512];
+	const struct schema_stream *stream;
+	size_t nvalues;
+	char **names, **values;      /* placeholder values, for attributes */
+	uint64_t created_gen;        /* file generation it exists in; 0: none */
+	struct h5w_dset *dsets;
+	size_t ndsets;
+	/* roles: indexes into dsets */
+	size_t time_ds;              /* table/records: the shared time axis */
+	size_t *chan_ds;             /* per channel: its data dataset */
+	size_t *chan_time_ds;        /* table: its time axis; stream: frame_time */
+	size_t *frame_start_ds, *frame_seq_ds; /* stream */
+	size_t event_id_ds, sample_time_ds;    /* records */
+	size_t *field_ds;            /* records: per event field */
+	unsigned char *seen;         /* table: channels present in the row */
+	/* records */
+	struct h5w_record *records;  /* open records, oldest first */
+	size_t nrecords;
+	struct h5w_group *hash_next;
+};
+
+struct h5w_job {
+	struct h5w_dset *dset;
+	uint64_t index;            /* chunk number */
+	unsigned char *raw;        /* chunk_bytes of input */
+	bool owns_raw;             /* raw is freed (or recycled) after writing */
+	size_t raw_len;
+	unsigned char *out;
+	size_t out_cap, out_len;
+	int status;                /* worker's result */
+	uint64_t gen;              /* file generation it belongs to */
+	struct h5w_job *next;
+};
+
+struct h5w_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t work;       /* jobs queued or stopping */
+	pthread_cond_t done;       /* jobs completed */
+	struct h5w_job *queue_head, *queue_tail;
+	struct h5w_job *done_head, *done_tail;
+	unsigned pending;          /* submitted and not yet taken back */
+	bool stopping;
+	pthread_t *threads;
+	unsigned nthreads;
+};
+
+struct h5w {
+	const struct schema *schema;
+	char *host, *run;
+	unsigned max_open_records;
+	int64_t now;
+	/* groups */
+	struct h5w_group **hash;
+	size_t hash_size, ngroups;
+	struct h5w_group **group_list; /* creation order */
+	/* the current file */
+	hid_t file;                  /* H5I_INVALID_HID: none open */
+	bool swmr_active;
+	uint64_t gen;                /* file generation, +1 per file */
+	char file_name[4096];        /* as given to HDF5 (family: pattern) */
+	unsigned seq;                /* next {seq} */
+	unsigned file_seq;           /* {seq} of the current file */
+	int64_t file_created;
+	int64_t roll_period_end;     /* engine time at which to roll; 0: never */
+	uint64_t file_bytes;         /* chunk bytes written to the current file */
+	uint64_t file_rows;
+	int64_t last_flush;
+	bool dirty;                  /* data appended since the last flush */
+	/* conversion */
+	hid_t conv_dxpl;
+	hid_t str_type;              /* variable-length UTF-8 string */
+	unsigned char *conv_buf;
+	unsigned char *scratch;      /* converted samples on their way to a chunk */
+	size_t scratch_cap;
+	size_t conv_cap;
+	/* compression */
+	struct h5w_pool pool;
+	uint64_t buffered;           /* bytes of chunk buffers + pool outputs */
+	struct h5w_stats stats;
+};
+
+/* h5w_error.c */
+void h5w_err(struct h5w *w, struct h5w_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int h5w_err_hdf5(struct h5w *w, struct h5w_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* h5w_convert.c */
+hid_t h5w_file_type(const struct h5w *w, enum dtype dtype);
+int h5w_convert_init(struct h5w *w);
+void h5w_convert_free(struct h5w *w);
+int h5w_convert(struct h5w *w, enum dtype from, enum dtype to, const void *src, size_t n,
+		void *dst, struct h5w_error *err);
+
+/* h5w_pool.c */
+int h5w_pool_start(struct h5w_pool *pool, unsigned nthreads);
+void h5w_pool_stop(struct h5w_pool *pool);
+void h5w_pool_submit(struct h5w_pool *pool, struct h5w_job *job);
+struct h5w_job *h5w_pool_take(struct h5w_pool *pool, bool wait);
+
+/* h5w_chunk.c */
+int h5w_dset_put(struct h5w *w, struct h5w_dset *ds, uint64_t row, const void *rows,
+		 uint64_t nrows, struct h5w_error *err);
+int h5w_dset_append(struct h5w *w, struct h5w_dset *ds, const void *rows, uint64_t nrows,
+		    struct h5w_error *err);
+int h5w_dset_fill(struct h5w *w, struct h5w_dset *ds, uint64_t row, uint64_t nrows,
+		  struct h5w_error *err);
+int h5w_dset_seal(struct h5w *w, struct h5w_dset *ds, uint64_t upto, struct h5w_error *err);
+int h5w_dset_flush(struct h5w *w, struct h5w_dset *ds, struct h5w_error *err);
+int h5w_dset_open(struct h5w *w, struct h5w_dset *ds, struct h5w_error *err);
+int h5w_chunks_reap(struct h5w *w, bool wait_all, struct h5w_error *err);
+void h5w_dset_reset(struct h5w *w, struct h5w_dset *ds);
+void h5w_dset_note_time(struct h5w_dset *ds, int64_t first, int64_t last);
+
+/* h5w_layout.c */
+int h5w_layout_plan(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
+int h5w_layout_create(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
+int h5w_layout_finish(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
+int h5w_root_attrs(struct h5w *w, struct h5w_error *err);
+int h5w_attr_string(hid_t obj, const char *name, const char *value);
+int h5w_attr_int64(hid_t obj, const char *name, int64_t value);
+
+/* h5w_file.c */
+int h5w_file_ensure(struct h5w *w, struct h5w_error *err);
+int h5w_file_define(struct h5w *w, struct h5w_error *err);
+int h5w_file_swmr(struct h5w *w, struct h5w_error *err);
+int h5w_file_flush(struct h5w *w, struct h5w_error *err);
+int h5w_file_close(struct h5w *w, struct h5w_error *err);
+int64_t h5w_roll_boundary(int64_t now, int64_t every);
+
+/* h5w_records.c */
+int h5w_records_data(struct h5w *w, struct h5w_group *g, uint64_t event_id, int64_t t0,
+		     size_t channel, enum dtype wire, const void *samples, size_t n,
+		     struct h5w_error *err);
+int h5w_records_fields(struct h5w *w, struct h5w_group *g, uint64_t event_id, int64_t time,
+		       const struct h5w_value *fields, size_t nfields, struct h5w_error *err);
+int h5w_records_close(struct h5w *w, struct h5w_group *g, uint64_t event_id,
+		      struct h5w_error *err);
+int h5w_records_expire(struct h5w *w, struct h5w_group *g, bool all, struct h5w_error *err);
+void h5w_records_free(struct h5w_group *g);
+int h5w_records_pad(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
+
+/* h5w.c */
+unsigned char *h5w_scratch(struct h5w *w, size_t bytes);
+int h5w_group_ready(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
+
+#endif

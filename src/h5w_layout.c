@@ -1,0 +1,505 @@
+/*
+ * h5w_layout.c - what a stream group looks like in the file (SPEC §4.1-4.3).
+ *
+ * Planning (h5w_layout_plan) decides, without touching HDF5, the datasets a
+ * group has under its layout, their dtypes, chunking, codecs, fill values
+ * and which dimension scale covers which axis. Creation (h5w_layout_create)
+ * makes them in the current file with their attributes and attaches the
+ * scales. All datasets of a group are created together on the group's first
+ * data in a file: under SWMR, objects can only be created with the file out
+ * of SWMR-write mode (h5w_file.c closes and reopens it), so one reopen per
+ * new group is the price, not one per dataset.
+ *
+ * Every dimension of every scaled dataset gets a scale (netCDF-4 rejects a
+ * variable with only some of its dimensions scaled): table channels use
+ * `time` (or `<channel>_time`), records waveforms use `time` and
+ * `sample_time`, stream frame indexes use `<channel>_frame_time`. Stream
+ * sample datasets have no scale (their time is computed from the frame index)
+ * and appear to netCDF as phony dimensions.
+ *
+ * Fill values: floats get NaN (or the declared `fill`), which netCDF and
+ * xarray see as _FillValue. Integer channels get a fill value only when the
+ * schema declares one, so that a real 0 is not masked by readers.
+ *
+ * Attributes are written as netCDF writes text: fixed-length UTF-8 strings.
+ * Caller thread only.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <hdf5_hl.h>
+
+#include "h5lz4.h"
+#include "h5w_internal.h"
+
+#define TIME_UNITS "nanoseconds since 1970-01-01T00:00:00Z"
+
+int h5w_attr_string(hid_t obj, const char *name, const char *value)
+{
+	size_t len = strlen(value);
+	hid_t type = H5Tcopy(H5T_C_S1), space = H5Screate(H5S_SCALAR), attr = H5I_INVALID_HID;
+	int rc = -EIO;
+	if (type < 0 || space < 0 || H5Tset_size(type, len ? len : 1) < 0 ||
+	    H5Tset_cset(type, H5T_CSET_UTF8) < 0 || H5Tset_strpad(type, H5T_STR_NULLTERM) < 0)
+		goto out;
+	if (H5Aexists(obj, name) > 0)
+		H5Adelete(obj, name);
+	attr = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+	if (attr >= 0 && H5Awrite(attr, type, value) >= 0)
+		rc = 0;
+out:
+	if (attr >= 0)
+		H5Aclose(attr);
+	if (space >= 0)
+		H5Sclose(space);
+	if (type >= 0)
+		H5Tclose(type);
+	return rc;
+}
+
+static int attr_scalar(hid_t obj, const char *name, hid_t type, const void *value)
+{
+	hid_t space = H5Screate(H5S_SCALAR), attr = H5I_INVALID_HID;
+	int rc = -EIO;
+	if (space < 0)
+		return rc;
+	htri_t exists = H5Aexists(obj, name);
+	if (exists > 0)
+		attr = H5Aopen(obj, name, H5P_DEFAULT);
+	else if (exists == 0)
+		attr = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+	if (attr >= 0 && H5Awrite(attr, type, value) >= 0)
+		rc = 0;
+	if (attr >= 0)
+		H5Aclose(attr);
+	H5Sclose(space);
+	return rc;
+}
+
+int h5w_attr_int64(hid_t obj, const char *name, int64_t value)
+{
+	return attr_scalar(obj, name, H5T_STD_I64LE, &value);
+}
+
+static int attr_double(hid_t obj, const char *name, double value)
+{
+	return attr_scalar(obj, name, H5T_IEEE_F64LE, &value);
+}
+
+/* ---- planning ---------------------------------------------------------- */
+
+static uint64_t or_default(uint64_t value, uint64_t dflt)
+{
+	return value ? value : dflt;
+}
+
+static struct h5w_dset *add(struct h5w_group *g, const char *name, enum dtype dtype,
+			    uint64_t row_elems, uint64_t chunk_rows, size_t *index)
+{
+	struct h5w_dset *ds = &g->dsets[g->ndsets];
+	*index = g->ndsets++;
+	memset(ds, 0, sizeof(*ds));
+	snprintf(ds->name, sizeof(ds->name), "%s", name);
+	ds->group = g;
+	ds->dtype = dtype;
+	ds->elem_size = dtype == DTYPE_STRING ? sizeof(char *) : dtype_size(dtype);
+	ds->row_elems = row_elems;
+	ds->row_bytes = (size_t)row_elems * ds->elem_size;
+	ds->chunk_rows = chunk_rows;
+	ds->chunk_bytes = (size_t)chunk_rows * ds->row_bytes;
+	ds->codec = dtype == DTYPE_STRING ? H5W_CODEC_PIPELINE : H5W_CODEC_RAW;
+	ds->scale_axis0 = -1;
+	ds->scale_axis1 = -1;
+	ds->id = H5I_INVALID_HID;
+	return ds;
+}
+
+static void set_fill(struct h5w_dset *ds, bool user, union schema_number value)
+{
+	static const char *empty = "";
+	ds->user_fill = user;
+	switch (ds->dtype) {
+	case DTYPE_FLOAT32: {
+		float f = (float)value.f;
+		memcpy(ds->fill, &f, sizeof(f));
+		ds->user_fill = true;
+		break;
+	}
+	case DTYPE_FLOAT64:
+		memcpy(ds->fill, &value.f, sizeof(value.f));
+		ds->user_fill = true;
+		break;
+	case DTYPE_STRING:
+		/* never freed: h5w_chunk.c recognises it by address */
+		memcpy(ds->fill, &empty, sizeof(empty));
+		ds->user_fill = false;
+		break;
+	default:
+		/* integers: the low bytes of the 64-bit value, little-endian */
+		for (size_t i = 0; i < ds->elem_size; i++)
+			ds->fill[i] = (unsigned char)(value.u >> (8 * i));
+		break;
+	}
+}
+
+static void channel_options(struct h5w_dset *ds, const struct schema_channel *ch)
+{
+	union schema_number nan_fill = {.f = NAN};
+	ds->channel = ch;
+	if (ch->compression == SCHEMA_COMPRESSION_LZ4) {
+		ds->codec = H5W_CODEC_LZ4;
+		ds->lz4_block = ch->lz4_block_size;
+	} else if (ch->compression == SCHEMA_COMPRESSION_DEFLATE || ch->fletcher32 ||
+		   ch->dtype == DTYPE_STRING) {
+		ds->codec = H5W_CODEC_PIPELINE;
+	}
+	if (ch->has_fill)
+		set_fill(ds, true, ch->fill);
+	else if (ch->dtype == DTYPE_FLOAT32 || ch->dtype == DTYPE_FLOAT64)
+		set_fill(ds, true, nan_fill);
+	else
+		set_fill(ds, false, (union schema_number){.u = 0});
+}
+
+static void plan_table(struct h5w_group *g)
+{
+	const struct schema_stream *st = g->stream;
+	uint64_t time_chunk = 0;
+	size_t idx;
+	for (size_t i = 0; i < st->nchannels; i++)
+		if (!st->channels[i].own_time && st->channels[i].chunk > time_chunk)
+			time_chunk = st->channels[i].chunk;
+	struct h5w_dset *time = add(g, "time", DTYPE_INT64, 1, or_default(time_chunk, 4096),
+				    &g->time_ds);
+	time->is_time = time->is_scale = true;
+	for (size_t i = 0; i < st->nchannels; i++) {
+		const struct schema_channel *ch = &st->channels[i];
+		uint64_t chunk = or_default(ch->chunk, 4096);
+		g->chan_time_ds[i] = g->time_ds;
+		if (ch->own_time) {
+			char name[160];
+			snprintf(name, sizeof(name), "%s_time", ch->name);
+			struct h5w_dset *t = add(g, name, DTYPE_INT64, 1, chunk, &idx);
+			t->is_time = t->is_scale = true;
+			g->chan_time_ds[i] = idx;
+		}
+		struct h5w_dset *ds = add(g, ch->name, ch->dtype, 1, chunk, &g->chan_ds[i]);
+		channel_options(ds, ch);
+		ds->scale_axis0 = (int)g->chan_time_ds[i];
+	}
+}
+
+static void plan_records(struct h5w_group *g)
+{
+	const struct schema_stream *st = g->stream;
+	union schema_number nan_fill = {.f = NAN};
+	struct h5w_dset *time = add(g, "time", DTYPE_INT64, 1, H5W_INDEX_CHUNK, &g->time_ds);
+	time->is_time = time->is_scale = true;
+	struct h5w_dset *ev = add(g, "event_id", DTYPE_UINT64, 1, H5W_INDEX_CHUNK, &g->event_id_ds);
+	ev->scale_axis0 = (int)g->time_ds;
+	for (size_t i = 0; i < st->nevent_fields; i++) {
+		const struct schema_event_field *f = &st->event_fields[i];
+		struct h5w_dset *ds = add(g, f->name, f->dtype, 1, H5W_INDEX_CHUNK, &g->field_ds[i]);
+		ds->scale_axis0 = (int)g->time_ds;
+		if (f->dtype == DTYPE_FLOAT32 || f->dtype == DTYPE_FLOAT64)
+			set_fill(ds, true, nan_fill);
+		else
+			set_fill(ds, false, (union schema_number){.u = 0});
+	}
+	/* sample_time is fixed-size and written once at creation */
+	struct h5w_dset *s = add(g, "sample_time", DTYPE_FLOAT64, 1, 1, &g->sample_time_ds);
+	s->is_scale = true;
+	for (size_t i = 0; i < st->nchannels; i++) {
+		const struct schema_channel *ch = &st->channels[i];
+		struct h5w_dset *ds =
+			add(g, ch->name, ch->dtype, st->samples, or_default(ch->chunk, 1), &g->chan_ds[i]);
+		channel_options(ds, ch);
+		ds->scale_axis0 = (int)g->time_ds;
+		ds->scale_axis1 = (int)g->sample_time_ds;
+	}
+}
+
+static void plan_stream(struct h5w_group *g)
+{
+	const struct schema_stream *st = g->stream;
+	char name[160];
+	for (size_t i = 0; i < st->nchannels; i++) {
+		const struct schema_channel *ch = &st->channels[i];
+		struct h5w_dset *ds = add(g, ch->name, ch->dtype, 1, or_default(ch->chunk, 65536),
+					  &g->chan_ds[i]);
+		channel_options(ds, ch);
+		snprintf(name, sizeof(name), "%s_frame_time", ch->name);
+		struct h5w_dset *t = add(g, name, DTYPE_INT64, 1, H5W_INDEX_CHUNK, &g->chan_time_ds[i]);
+		t->is_time = t->is_scale = true;
+		snprintf(name, sizeof(name), "%s_frame_start", ch->name);
+		add(g, name, DTYPE_UINT64, 1, H5W_INDEX_CHUNK, &g->frame_start_ds[i])->scale_axis0 =
+			(int)g->chan_time_ds[i];
+		snprintf(name, sizeof(name), "%s_frame_seq", ch->name);
+		add(g, name, DTYPE_UINT64, 1, H5W_INDEX_CHUNK, &g->frame_seq_ds[i])->scale_axis0 =
+			(int)g->chan_time_ds[i];
+	}
+}
+
+/* Decide the datasets of G from its stream's layout (no HDF5 calls). */
+int h5w_layout_plan(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
+{
+	const struct schema_stream *st = g->stream;
+	size_t n = st->nchannels;
+	size_t max = 2 * n + 4 + 4 * n + st->nevent_fields;
+	g->dsets = calloc(max, sizeof(*g->dsets));
+	g->chan_ds = calloc(n + 1, sizeof(size_t));
+	g->chan_time_ds = calloc(n + 1, sizeof(size_t));
+	g->frame_start_ds = calloc(n + 1, sizeof(size_t));
+	g->frame_seq_ds = calloc(n + 1, sizeof(size_t));
+	g->field_ds = calloc(st->nevent_fields + 1, sizeof(size_t));
+	if (!g->dsets || !g->chan_ds || !g->chan_time_ds || !g->frame_start_ds ||
+	    !g->frame_seq_ds || !g->field_ds) {
+		h5w_err(w, err, "out of memory planning group %s", g->path);
+		return -ENOMEM;
+	}
+	switch (st->layout) {
+	case SCHEMA_LAYOUT_TABLE: plan_table(g); break;
+	case SCHEMA_LAYOUT_RECORDS: plan_records(g); break;
+	case SCHEMA_LAYOUT_STREAM: plan_stream(g); break;
+	}
+	return 0;
+}
+
+/* ---- creation ---------------------------------------------------------- */
+
+static int dataset_attrs(struct h5w *w, struct h5w_group *g, struct h5w_dset *ds, hid_t id)
+{
+	const struct schema_channel *ch = ds->channel;
+	int rc = 0;
+	if (ds->is_time) {
+		rc |= h5w_attr_string(id, "units", TIME_UNITS);
+		rc |= h5w_attr_string(id, "calendar", "standard");
+		rc |= h5w_attr_string(id, "standard_name", "time");
+	}
+	if (&g->dsets[g->sample_time_ds] == ds && g->stream->layout == SCHEMA_LAYOUT_RECORDS) {
+		rc |= h5w_attr_string(id, "units", "s");
+		rc |= h5w_attr_string(id, "long_name", "time of the sample within the record");
+	}
+	if (!ch)
+		return rc;
+	if (ch->units)
+		rc |= h5w_attr_string(id, "units", ch->units);
+	if (ch->long_name)
+		rc |= h5w_attr_string(id, "long_name", ch->long_name);
+	if (ch->has_dt)
+		rc |= attr_double(id, "dt", ch->dt);
+	else if (g->stream->layout == SCHEMA_LAYOUT_RECORDS && g->stream->dt > 0)
+		rc |= attr_double(id, "dt", g->stream->dt);
+	if (ch->has_packing) {
+		rc |= attr_double(id, "scale_factor", ch->scale_factor);
+		rc |= attr_double(id, "add_offset", ch->add_offset);
+	}
+	(void)w;
+	return rc;
+}
+
+static hid_t make_dcpl(struct h5w *w, const struct h5w_dset *ds)
+{
+	hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+	hsize_t chunk[2] = {ds->chunk_rows, ds->row_elems};
+	const struct schema_channel *ch = ds->channel;
+	if (dcpl < 0)
+		return dcpl;
+	if (H5Pset_chunk(dcpl, ds->row_elems > 1 ? 2 : 1, chunk) < 0)
+		goto fail;
+	if (ds->user_fill &&
+	    H5Pset_fill_value(dcpl, h5w_file_type(w, ds->dtype), ds->fill) < 0)
+		goto fail;
+	if (ch && ch->compression == SCHEMA_COMPRESSION_DEFLATE) {
+		if (ch->shuffle && ds->elem_size > 1 && H5Pset_shuffle(dcpl) < 0)
+			goto fail;
+		if (H5Pset_deflate(dcpl, (unsigned)ch->level) < 0)
+			goto fail;
+	}
+	if (ch && ch->compression == SCHEMA_COMPRESSION_LZ4) {
+		unsigned cd[1] = {ch->lz4_block_size};
+		/* Optional: the engine stores LZ4 chunks itself (direct writes), so
+		 * creating the dataset must not depend on the plugin being found. */
+		if (H5Pset_filter(dcpl, (H5Z_filter_t)H5LZ4_FILTER_ID, H5Z_FLAG_OPTIONAL,
+				  ch->lz4_block_size ? 1 : 0, cd) < 0)
+			goto fail;
+	}
+	if (ch && ch->fletcher32 && H5Pset_fletcher32(dcpl) < 0)
+		goto fail;
+	return dcpl;
+fail:
+	H5Pclose(dcpl);
+	return H5I_INVALID_HID;
+}
+
+static int create_dataset(struct h5w *w, struct h5w_group *g, hid_t gid, struct h5w_dset *ds,
+			  struct h5w_error *err)
+{
+	bool fixed = g->stream->layout == SCHEMA_LAYOUT_RECORDS && ds == &g->dsets[g->sample_time_ds];
+	uint64_t samples = g->stream->samples;
+	hsize_t dims[2] = {fixed ? samples : 0, ds->row_elems};
+	hsize_t maxdims[2] = {fixed ? samples : H5S_UNLIMITED, ds->row_elems};
+	int rank = ds->row_elems > 1 ? 2 : 1;
+	hid_t space = H5Screate_simple(rank, dims, maxdims);
+	hid_t dcpl = fixed ? H5Pcreate(H5P_DATASET_CREATE) : make_dcpl(w, ds);
+	hid_t id = H5I_INVALID_HID;
+	int rc = 0;
+
+	if (space >= 0 && dcpl >= 0)
+		id = H5Dcreate2(gid, ds->name, h5w_file_type(w, ds->dtype), space, H5P_DEFAULT,
+				dcpl, H5P_DEFAULT);
+	if (id < 0) {
+		rc = h5w_err_hdf5(w, err, "%s: creating dataset %s/%s", w->file_name, g->path,
+				  ds->name);
+		goto out;
+	}
+	if (fixed) {
+		double *t = malloc((size_t)samples * sizeof(double));
+		if (!t) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		for (uint64_t i = 0; i < samples; i++)
+			t[i] = (double)i * g->stream->dt;
+		if (H5Dwrite(id, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, t) < 0)
+			rc = -EIO;
+		free(t);
+	}
+	if (!rc && dataset_attrs(w, g, ds, id))
+		rc = -EIO;
+	if (!rc && ds->is_scale && H5DSset_scale(id, ds->name) < 0)
+		rc = -EIO;
+	if (rc)
+		rc = h5w_err_hdf5(w, err, "%s: writing attributes of %s/%s", w->file_name, g->path,
+				  ds->name);
+out:
+	if (id >= 0)
+		H5Dclose(id);
+	if (dcpl >= 0)
+		H5Pclose(dcpl);
+	if (space >= 0)
+		H5Sclose(space);
+	return rc;
+}
+
+static int attach(struct h5w *w, struct h5w_group *g, hid_t gid, struct h5w_dset *ds, int scale,
+		  unsigned axis, struct h5w_error *err)
+{
+	if (scale < 0)
+		return 0;
+	hid_t did = H5Dopen2(gid, ds->name, H5P_DEFAULT);
+	hid_t sid = H5Dopen2(gid, g->dsets[scale].name, H5P_DEFAULT);
+	int rc = 0;
+	if (did < 0 || sid < 0 || H5DSattach_scale(did, sid, axis) < 0)
+		rc = h5w_err_hdf5(w, err, "%s: attaching scale %s to %s/%s", w->file_name,
+				  g->dsets[scale].name, g->path, ds->name);
+	if (sid >= 0)
+		H5Dclose(sid);
+	if (did >= 0)
+		H5Dclose(did);
+	return rc;
+}
+
+static int group_attrs(struct h5w *w, struct h5w_group *g, hid_t gid, struct h5w_error *err)
+{
+	const struct schema_stream *st = g->stream;
+	int rc = 0;
+	for (size_t i = 0; i < st->nattrs; i++) {
+		const struct schema_attr *a = &st->attrs[i];
+		switch (a->type) {
+		case SCHEMA_ATTR_INT: rc |= h5w_attr_int64(gid, a->name, a->i); break;
+		case SCHEMA_ATTR_FLOAT: rc |= attr_double(gid, a->name, a->f); break;
+		case SCHEMA_ATTR_STRING: rc |= h5w_attr_string(gid, a->name, a->text); break;
+		}
+	}
+	for (size_t i = 0; i < g->nvalues; i++)
+		rc |= h5w_attr_string(gid, g->names[i], g->values[i]);
+	if (rc)
+		return h5w_err_hdf5(w, err, "%s: writing attributes of group %s", w->file_name,
+				    g->path);
+	return 0;
+}
+
+/* Create G with all its datasets in the current file, which must be out of
+ * SWMR-write mode (h5w_file_define). */
+int h5w_layout_create(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
+{
+	hid_t gid;
+	int rc = 0;
+	if (strcmp(g->path, "/") == 0) {
+		gid = H5Gopen2(w->file, "/", H5P_DEFAULT);
+	} else {
+		hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+		H5Pset_create_intermediate_group(lcpl, 1);
+		gid = H5Gcreate2(w->file, g->path, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+		H5Pclose(lcpl);
+	}
+	if (gid < 0)
+		return h5w_err_hdf5(w, err, "%s: creating group %s", w->file_name, g->path);
+	rc = group_attrs(w, g, gid, err);
+	for (size_t i = 0; !rc && i < g->ndsets; i++)
+		rc = create_dataset(w, g, gid, &g->dsets[i], err);
+	for (size_t i = 0; !rc && i < g->ndsets; i++) {
+		rc = attach(w, g, gid, &g->dsets[i], g->dsets[i].scale_axis0, 0, err);
+		if (!rc)
+			rc = attach(w, g, gid, &g->dsets[i], g->dsets[i].scale_axis1, 1, err);
+	}
+	H5Gclose(gid);
+	if (!rc)
+		g->created_gen = w->gen;
+	return rc;
+}
+
+/* The attributes a closed file keeps: start_time/end_time of each channel's
+ * data in that file. */
+int h5w_layout_finish(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
+{
+	for (size_t i = 0; i < g->ndsets; i++) {
+		struct h5w_dset *ds = &g->dsets[i];
+		if (!ds->channel || !ds->has_time)
+			continue;
+		int rc = h5w_dset_open(w, ds, err);
+		if (rc)
+			return rc;
+		if (h5w_attr_int64(ds->id, "start_time", ds->start_time) ||
+		    h5w_attr_int64(ds->id, "end_time", ds->end_time))
+			return h5w_err_hdf5(w, err, "%s: writing start_time/end_time of %s/%s",
+					    w->file_name, g->path, ds->name);
+	}
+	return 0;
+}
+
+static void iso8601(int64_t ns, char *out, size_t len)
+{
+	time_t secs = (time_t)(ns / 1000000000);
+	struct tm tm;
+	gmtime_r(&secs, &tm);
+	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int h5w_root_attrs(struct h5w *w, struct h5w_error *err)
+{
+	const struct schema *s = w->schema;
+	char created[64];
+	hid_t root = H5Gopen2(w->file, "/", H5P_DEFAULT);
+	int rc = root < 0 ? -EIO : 0;
+	iso8601(w->file_created, created, sizeof(created));
+	if (!rc) {
+		rc |= h5w_attr_string(root, "h5rec_version", H5REC_VERSION);
+		rc |= h5w_attr_string(root, "schema_name", s->name ? s->name : "");
+		rc |= h5w_attr_string(root, "schema", s->source ? s->source : "");
+		rc |= h5w_attr_string(root, "file_created", created);
+		rc |= h5w_attr_string(root, "host", w->host);
+		rc |= h5w_attr_int64(root, "file_sequence", (int64_t)w->file_seq);
+		if (w->run)
+			rc |= h5w_attr_string(root, "run", w->run);
+		H5Gclose(root);
+	}
+	if (rc)
+		return h5w_err_hdf5(w, err, "%s: writing root attributes", w->file_name);
+	return 0;
+}

@@ -1,0 +1,128 @@
+/*
+ * h5w_pool.c - the compression worker pool.
+ *
+ * HDF5 is not thread-safe in Debian's serial build, and the project rule is
+ * that only the writer thread calls it. Compression, which is where the CPU
+ * time goes, does not need HDF5: a worker takes a whole chunk, encodes it in
+ * the registered LZ4 format (plugins/h5lz4.h) and hands it back; the writer
+ * thread then stores the bytes with a direct chunk write. Completed jobs are
+ * taken back in completion order; chunks are independent, so the order in
+ * which they reach the file does not matter.
+ *
+ * Threading: one mutex guards both queues. Workers touch a job only between
+ * taking it from the work queue and putting it on the done queue; the
+ * engine touches it only before submit and after take.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "h5lz4.h"
+#include "h5w_internal.h"
+
+static void encode(struct h5w_job *job)
+{
+	job->status = h5lz4_encode(job->raw, job->raw_len, job->dset->lz4_block, job->out,
+				   job->out_cap, &job->out_len);
+}
+
+static void *worker(void *arg)
+{
+	struct h5w_pool *pool = arg;
+
+	pthread_mutex_lock(&pool->lock);
+	for (;;) {
+		while (!pool->queue_head && !pool->stopping)
+			pthread_cond_wait(&pool->work, &pool->lock);
+		if (!pool->queue_head)
+			break;
+		struct h5w_job *job = pool->queue_head;
+		pool->queue_head = job->next;
+		if (!pool->queue_head)
+			pool->queue_tail = NULL;
+		pthread_mutex_unlock(&pool->lock);
+
+		encode(job);
+
+		pthread_mutex_lock(&pool->lock);
+		job->next = NULL;
+		if (pool->done_tail)
+			pool->done_tail->next = job;
+		else
+			pool->done_head = job;
+		pool->done_tail = job;
+		pthread_cond_signal(&pool->done);
+	}
+	pthread_mutex_unlock(&pool->lock);
+	return NULL;
+}
+
+int h5w_pool_start(struct h5w_pool *pool, unsigned nthreads)
+{
+	pthread_mutex_init(&pool->lock, NULL);
+	pthread_cond_init(&pool->work, NULL);
+	pthread_cond_init(&pool->done, NULL);
+	pool->threads = calloc(nthreads, sizeof(*pool->threads));
+	if (!pool->threads)
+		return -ENOMEM;
+	for (unsigned i = 0; i < nthreads; i++) {
+		int rc = pthread_create(&pool->threads[i], NULL, worker, pool);
+		if (rc) {
+			h5w_pool_stop(pool);
+			return -rc;
+		}
+		pool->nthreads++;
+	}
+	return 0;
+}
+
+/* Stop the workers once the queue is empty. Jobs still on the done queue
+ * belong to the caller, who must have taken them all back before. */
+void h5w_pool_stop(struct h5w_pool *pool)
+{
+	pthread_mutex_lock(&pool->lock);
+	pool->stopping = true;
+	pthread_cond_broadcast(&pool->work);
+	pthread_mutex_unlock(&pool->lock);
+	for (unsigned i = 0; i < pool->nthreads; i++)
+		pthread_join(pool->threads[i], NULL);
+	free(pool->threads);
+	pool->threads = NULL;
+	pool->nthreads = 0;
+	pthread_cond_destroy(&pool->done);
+	pthread_cond_destroy(&pool->work);
+	pthread_mutex_destroy(&pool->lock);
+}
+
+void h5w_pool_submit(struct h5w_pool *pool, struct h5w_job *job)
+{
+	job->next = NULL;
+	pthread_mutex_lock(&pool->lock);
+	if (pool->queue_tail)
+		pool->queue_tail->next = job;
+	else
+		pool->queue_head = job;
+	pool->queue_tail = job;
+	pool->pending++;
+	pthread_cond_signal(&pool->work);
+	pthread_mutex_unlock(&pool->lock);
+}
+
+/* Take back one completed job; with WAIT, block until one completes (NULL
+ * only when nothing is pending). */
+struct h5w_job *h5w_pool_take(struct h5w_pool *pool, bool wait)
+{
+	struct h5w_job *job = NULL;
+
+	pthread_mutex_lock(&pool->lock);
+	while (wait && !pool->done_head && pool->pending)
+		pthread_cond_wait(&pool->done, &pool->lock);
+	if (pool->done_head) {
+		job = pool->done_head;
+		pool->done_head = job->next;
+		if (!pool->done_head)
+			pool->done_tail = NULL;
+		pool->pending--;
+	}
+	pthread_mutex_unlock(&pool->lock);
+	return job;
+}

@@ -1,0 +1,271 @@
+/*
+ * h5w_records.c - open-record tracking for `layout: records` (SPEC §4.2).
+ *
+ * An event arrives as several frames (one waveform per channel, plus an
+ * EVENT frame with its scalar fields) that may interleave with other
+ * events. The first frame of an event opens a record and assigns the next
+ * row, so rows follow the order in which events began. Data goes straight
+ * into the chunk buffers at that row. A record closes when it is complete
+ * (every channel, and the fields if the stream declares any), when it is
+ * older than record_timeout, when max_open_records newer ones are open, or
+ * when the file closes; channels still missing then keep the fill value and
+ * are counted. Rows below the oldest open record are final, so their chunks
+ * are sealed and go to the file.
+ *
+ * Every dataset of the group has the same number of rows: rows of a record
+ * whose data has not arrived are padded with fill before each flush (and
+ * rewritten when the data comes), so extents agree at every durability point.
+ *
+ * Caller thread only.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "h5w_internal.h"
+
+static bool complete(const struct h5w_group *g, const struct h5w_record *rec)
+{
+	const struct schema_stream *st = g->stream;
+	if (st->nevent_fields && !rec->have_fields)
+		return false;
+	for (size_t i = 0; i < st->nchannels; i++)
+		if (!rec->have[i])
+			return false;
+	return true;
+}
+
+static uint64_t group_rows(const struct h5w_group *g)
+{
+	return g->dsets[g->time_ds].nrows;
+}
+
+/* Bring every dataset (but the fixed sample_time) to UPTO rows with fill. */
+static int pad(struct h5w *w, struct h5w_group *g, uint64_t upto, struct h5w_error *err)
+{
+	for (size_t i = 0; i < g->ndsets; i++) {
+		struct h5w_dset *ds = &g->dsets[i];
+		if (i == g->sample_time_ds || ds->nrows >= upto)
+			continue;
+		int rc = h5w_dset_fill(w, ds, ds->nrows, upto - ds->nrows, err);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int h5w_records_pad(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
+{
+	return pad(w, g, group_rows(g), err);
+}
+
+/* Rows below the oldest open record are final: store their chunks. */
+static int seal(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
+{
+	uint64_t upto = g->nrecords ? g->records[0].row : group_rows(g);
+	int rc = pad(w, g, upto, err);
+	for (size_t i = 0; !rc && i < g->ndsets; i++)
+		if (i != g->sample_time_ds)
+			rc = h5w_dset_seal(w, &g->dsets[i], upto, err);
+	return rc;
+}
+
+static void close_at(struct h5w *w, struct h5w_group *g, size_t i)
+{
+	struct h5w_record *rec = &g->records[i];
+	for (size_t c = 0; c < g->stream->nchannels; c++)
+		if (!rec->have[c])
+			w->stats.missing_channels++;
+	w->stats.records_closed++;
+	free(rec->have);
+	memmove(&g->records[i], &g->records[i + 1], (g->nrecords - i - 1) * sizeof(*rec));
+	g->nrecords--;
+}
+
+static struct h5w_record *find(struct h5w_group *g, uint64_t event_id)
+{
+	if (!event_id)
+		return NULL;
+	for (size_t i = g->nrecords; i-- > 0;)
+		if (g->records[i].event_id == event_id)
+			return &g->records[i];
+	return NULL;
+}
+
+static int open_record(struct h5w *w, struct h5w_group *g, uint64_t event_id, int64_t t0,
+		       struct h5w_record **out, struct h5w_error *err)
+{
+	int rc;
+	if (!g->records) {
+		g->records = calloc(w->max_open_records, sizeof(*g->records));
+		if (!g->records)
+			return -ENOMEM;
+	}
+	if (g->nrecords == w->max_open_records) {
+		close_at(w, g, 0);
+		rc = seal(w, g, err);
+		if (rc)
+			return rc;
+	}
+	uint64_t row = group_rows(g);
+	rc = h5w_dset_put(w, &g->dsets[g->time_ds], row, &t0, 1, err);
+	if (!rc)
+		rc = h5w_dset_put(w, &g->dsets[g->event_id_ds], row, &event_id, 1, err);
+	if (rc)
+		return rc;
+	struct h5w_record *rec = &g->records[g->nrecords];
+	*rec = (struct h5w_record){.event_id = event_id, .row = row, .opened = w->now};
+	rec->have = calloc(g->stream->nchannels + 1, 1);
+	if (!rec->have)
+		return -ENOMEM;
+	g->nrecords++;
+	w->file_rows++;
+	*out = rec;
+	return 0;
+}
+
+static int close_if_complete(struct h5w *w, struct h5w_group *g, struct h5w_record *rec,
+			     struct h5w_error *err)
+{
+	if (rec->event_id && !complete(g, rec))
+		return 0;
+	close_at(w, g, (size_t)(rec - g->records));
+	return seal(w, g, err);
+}
+
+static int record_time(struct h5w_group *g, const struct h5w_record *rec, int64_t *t)
+{
+	const struct h5w_dset *time = &g->dsets[g->time_ds];
+	for (size_t i = 0; i < time->nbufs; i++) {
+		const struct h5w_chunkbuf *b = &time->bufs[i];
+		if (rec->row / time->chunk_rows == b->index) {
+			memcpy(t, b->data + (rec->row % time->chunk_rows) * sizeof(*t), sizeof(*t));
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int h5w_records_data(struct h5w *w, struct h5w_group *g, uint64_t event_id, int64_t t0,
+		     size_t channel, enum dtype wire, const void *samples, size_t n,
+		     struct h5w_error *err)
+{
+	const struct schema_stream *st = g->stream;
+	if (n != st->samples) {
+		h5w_err(w, err, "%s/%s: waveform of %zu samples, the stream declares %llu",
+			g->path, st->channels[channel].name, n, (unsigned long long)st->samples);
+		return -EINVAL;
+	}
+	struct h5w_dset *ds = &g->dsets[g->chan_ds[channel]];
+	struct h5w_record *rec = find(g, event_id);
+	int rc = 0;
+	if (!rec)
+		rc = open_record(w, g, event_id, t0, &rec, err);
+	if (rc)
+		return rc;
+	/* convert into scratch first: a bad dtype must not touch the row */
+	const void *row = samples;
+	if (wire != ds->dtype) {
+		unsigned char *buf = h5w_scratch(w, ds->row_bytes);
+		if (!buf)
+			return -ENOMEM;
+		rc = h5w_convert(w, wire, ds->dtype, samples, n, buf, err);
+		row = buf;
+	}
+	if (!rc)
+		rc = h5w_dset_put(w, ds, rec->row, row, 1, err);
+	if (rc)
+		return rc;
+	int64_t t = t0;
+	record_time(g, rec, &t);
+	h5w_dset_note_time(ds, t, t);
+	rec->have[channel] = 1;
+	w->stats.samples_written += n;
+	return close_if_complete(w, g, rec, err);
+}
+
+static int put_field(struct h5w *w, struct h5w_group *g, uint64_t row, const struct h5w_value *v,
+		     struct h5w_error *err)
+{
+	const struct schema_event_field *f = &g->stream->event_fields[v->index];
+	struct h5w_dset *ds = &g->dsets[g->field_ds[v->index]];
+	unsigned char value[8];
+	if ((f->dtype == DTYPE_STRING) != (v->dtype == DTYPE_STRING)) {
+		h5w_err(w, err, "%s/%s: a %s value is not convertible to %s", g->path, f->name,
+			dtype_name(v->dtype) ? dtype_name(v->dtype) : "?", dtype_name(f->dtype));
+		return -EINVAL;
+	}
+	if (f->dtype == DTYPE_STRING) {
+		char *copy = strdup(v->v.s ? v->v.s : "");
+		if (!copy)
+			return -ENOMEM;
+		int rc = h5w_dset_put(w, ds, row, &copy, 1, err);
+		if (rc)
+			free(copy);
+		return rc;
+	}
+	int rc = h5w_convert(w, v->dtype, f->dtype, &v->v, 1, value, err);
+	if (rc)
+		return rc;
+	return h5w_dset_put(w, ds, row, value, 1, err);
+}
+
+int h5w_records_fields(struct h5w *w, struct h5w_group *g, uint64_t event_id, int64_t time,
+		       const struct h5w_value *fields, size_t nfields, struct h5w_error *err)
+{
+	for (size_t i = 0; i < nfields; i++) {
+		if (fields[i].index >= g->stream->nevent_fields) {
+			h5w_err(w, err, "%s: event field index %zu out of range", g->path,
+				fields[i].index);
+			return -EINVAL;
+		}
+	}
+	struct h5w_record *rec = find(g, event_id);
+	int rc = 0;
+	if (!rec)
+		rc = open_record(w, g, event_id, time, &rec, err);
+	if (!rc)
+		rc = h5w_dset_put(w, &g->dsets[g->time_ds], rec->row, &time, 1, err);
+	for (size_t i = 0; !rc && i < nfields; i++)
+		rc = put_field(w, g, rec->row, &fields[i], err);
+	if (rc)
+		return rc;
+	rec->have_fields = true;
+	return close_if_complete(w, g, rec, err);
+}
+
+int h5w_records_close(struct h5w *w, struct h5w_group *g, uint64_t event_id,
+		      struct h5w_error *err)
+{
+	struct h5w_record *rec = find(g, event_id);
+	if (!rec) {
+		h5w_err(w, err, "%s: no open record for event %llu", g->path,
+			(unsigned long long)event_id);
+		return -ENOENT;
+	}
+	close_at(w, g, (size_t)(rec - g->records));
+	return seal(w, g, err);
+}
+
+/* Close records past their timeout (ALL: every open record). */
+int h5w_records_expire(struct h5w *w, struct h5w_group *g, bool all, struct h5w_error *err)
+{
+	bool closed = false;
+	int64_t timeout = g->stream->record_timeout_ns;
+	for (size_t i = 0; i < g->nrecords;) {
+		if (all || w->now - g->records[i].opened >= timeout) {
+			close_at(w, g, i);
+			closed = true;
+		} else {
+			i++;
+		}
+	}
+	return closed ? seal(w, g, err) : 0;
+}
+
+void h5w_records_free(struct h5w_group *g)
+{
+	for (size_t i = 0; i < g->nrecords; i++)
+		free(g->records[i].have);
+	g->nrecords = 0;
+}
