@@ -1,38 +1,104 @@
 /*
- * h5recd.c - the recorder daemon's entry point.
+ * h5recd.c - the recorder daemon's entry point: options, schema, run.
  *
- * Today it loads and validates the schema given with -c and reports what it
- * would record; network ingest is built on the storage engine (issue 5) and
- * lands here next.
+ * It stays in the foreground and logs to stderr; under systemd, journald
+ * takes the log and sd_notify reports readiness (see daemon.c).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "daemon.h"
+#include "log.h"
 #include "schema.h"
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: h5recd -c SCHEMA\n"
-		     "  -c, --config SCHEMA   the recorder schema (YAML)\n"
-		     "  -h, --help            this text\n");
+	fprintf(out,
+		"usage: h5recd -c SCHEMA [options]\n"
+		"Record the streams a schema describes into HDF5 files.\n"
+		"\n"
+		"  -c, --config SCHEMA     the recorder schema (YAML); required\n"
+		"  -l, --log-level LEVEL   error, warning, notice, info (default) or debug\n"
+		"  -g, --grace MS          on SIGTERM, wait up to MS milliseconds of quiet per\n"
+		"                          connection before closing it (default 2000)\n"
+		"  -r, --run NAME          run name: fills {run} in file names and the root\n"
+		"                          attribute 'run'\n"
+		"  -w, --workers N         compression threads (default: one per CPU)\n"
+		"  -V, --version           print the version\n"
+		"  -h, --help              this text\n"
+		"\n"
+		"Signals: TERM/INT stop after draining senders (a second one stops at once,\n"
+		"still writing what was received); HUP starts a new file.\n");
+}
+
+static int parse_uint(const char *text, unsigned long long max, unsigned long long *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(text, &end, 10);
+	if (errno || end == text || *end || text[0] == '-' || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
 		{"config", required_argument, NULL, 'c'},
+		{"log-level", required_argument, NULL, 'l'},
+		{"grace", required_argument, NULL, 'g'},
+		{"run", required_argument, NULL, 'r'},
+		{"workers", required_argument, NULL, 'w'},
+		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
+	struct daemon_options run = {0};
 	const char *config = NULL;
+	unsigned long long number;
+	enum log_level level;
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:l:g:r:w:Vh", options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			config = optarg;
 			break;
+		case 'l':
+			if (log_level_from_name(optarg, &level)) {
+				fprintf(stderr, "h5recd: unknown log level '%s'\n", optarg);
+				return 2;
+			}
+			log_set_level(level);
+			break;
+		case 'g':
+			if (parse_uint(optarg, 3600000, &number)) {
+				fprintf(stderr, "h5recd: --grace takes milliseconds, got '%s'\n", optarg);
+				return 2;
+			}
+			run.grace_ms = number ? number : 1;
+			break;
+		case 'r':
+			if (!schema_placeholder_value_valid(optarg, strlen(optarg))) {
+				fprintf(stderr, "h5recd: --run must be 1-64 of [A-Za-z0-9_.-]\n");
+				return 2;
+			}
+			run.run = optarg;
+			break;
+		case 'w':
+			if (parse_uint(optarg, 256, &number)) {
+				fprintf(stderr, "h5recd: --workers takes 0..256, got '%s'\n", optarg);
+				return 2;
+			}
+			run.workers = (unsigned)number;
+			break;
+		case 'V':
+			printf("h5recd %s\n", H5REC_VERSION);
+			return 0;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -50,11 +116,9 @@ int main(int argc, char **argv)
 	struct schema_error err;
 	if (schema_load_file(config, &schema, &err) < 0) {
 		fprintf(stderr, "%s\n", err.message);
-		return 1;
+		return 2;
 	}
-	fprintf(stderr, "h5recd: schema '%s' is valid (%zu listeners, %zu streams); "
-			"network ingest is not built yet\n",
-		schema->name, schema->nlisten, schema->nstreams);
+	int rc = daemon_run(schema, &run);
 	schema_free(schema);
-	return 1;
+	return rc == 0 ? 0 : 1;
 }

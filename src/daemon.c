@@ -1,0 +1,212 @@
+/*
+ * daemon.c - h5recd's life: bind, record, stop cleanly (see daemon.h).
+ *
+ * Order matters at both ends. At start the engine is opened before any
+ * listener is bound, so a recorder that cannot write never accepts data it
+ * would lose; READY=1 is sent to systemd only once every listener is bound.
+ * At stop, listeners close first, connections drain into the queue, and
+ * only then is the queue closed and the writer joined: it stores everything
+ * that was accepted before it closes the file.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <uv.h>
+
+#include "ingest.h"
+#include "log.h"
+#include "net.h"
+#include "writer.h"
+#include "writer_queue.h"
+
+enum { DEFAULT_GRACE_MS = 2000 };
+
+struct daemon {
+	uv_loop_t loop;
+	const struct schema *schema;
+	const struct daemon_options *options;
+	struct writer_queue queue;
+	struct ingest ingest;
+	struct writer writer;
+	struct net *net;
+	uv_signal_t sigterm, sigint, sighup;
+	bool signals_open;
+	int stop_requests;
+};
+
+static const char *transport_name(enum schema_transport t)
+{
+	return t == SCHEMA_TRANSPORT_TCP ? "tcp" : t == SCHEMA_TRANSPORT_UDP ? "udp" : "unix";
+}
+
+static void log_startup(const struct schema *schema)
+{
+	char listeners[1024] = "";
+	size_t len = 0;
+	for (size_t i = 0; i < schema->nlisten && len < sizeof(listeners); i++) {
+		const struct schema_listen *l = &schema->listen[i];
+		int n = snprintf(listeners + len, sizeof(listeners) - len, "%s%s/%s %s",
+				 i ? ", " : "",
+				 l->protocol == SCHEMA_PROTOCOL_LINE ? "line" : "frame",
+				 transport_name(l->transport), l->address);
+		if (n > 0)
+			len += (size_t)n;
+	}
+	log_msg(LOG_LEVEL_NOTICE,
+		"h5recd %s: schema '%s' (%s), %zu streams; writing %s/%s, flush every %lld ms%s; "
+		"listening on %s; max_buffer %llu bytes",
+		H5REC_VERSION, schema->name, schema->path ? schema->path : "-", schema->nstreams,
+		schema->output.directory, schema->output.file.text,
+		(long long)(schema->output.flush_ns / 1000000),
+		schema->output.driver == SCHEMA_DRIVER_FAMILY ? ", family driver"
+		: schema->output.swmr			      ? ", SWMR"
+							      : "",
+		listeners[0] ? listeners : "nothing", (unsigned long long)schema->limits.max_buffer);
+}
+
+static void close_signals(struct daemon *d)
+{
+	if (!d->signals_open)
+		return;
+	d->signals_open = false;
+	uv_close((uv_handle_t *)&d->sigterm, NULL);
+	uv_close((uv_handle_t *)&d->sigint, NULL);
+	uv_close((uv_handle_t *)&d->sighup, NULL);
+}
+
+/* Every connection has finished: nothing more can arrive. */
+static void on_drained(void *arg)
+{
+	struct daemon *d = arg;
+	log_msg(LOG_LEVEL_INFO, "all connections drained; writing the rest");
+	net_close(d->net);
+	d->net = NULL;
+	d->ingest.net = NULL;
+	close_signals(d);
+	/* The ingest's async handles stay open: the writer may signal them
+	 * until it is joined, which daemon_run does once the loop stops. */
+	uv_stop(&d->loop);
+}
+
+static void request_roll(struct daemon *d)
+{
+	struct ingest_item *item = ingest_item_new(INGEST_ITEM_ROLL, 0, NULL);
+	if (item)
+		ingest_push(&d->ingest, item);
+	log_msg(LOG_LEVEL_NOTICE, "SIGHUP: rolling to a new file");
+}
+
+static void on_signal(uv_signal_t *handle, int signum)
+{
+	struct daemon *d = handle->data;
+
+	if (signum == SIGHUP) {
+		request_roll(d);
+		return;
+	}
+	if (!d->net)
+		return;
+	if (d->stop_requests++ == 0) {
+		uint64_t grace = d->options->grace_ms ? d->options->grace_ms : DEFAULT_GRACE_MS;
+		log_msg(LOG_LEVEL_NOTICE, "%s: stopping; draining connections (grace %llu ms)",
+			strsignal(signum), (unsigned long long)grace);
+		sd_notify(0, "STOPPING=1");
+		net_drain(d->net, grace, on_drained, d);
+	} else {
+		log_msg(LOG_LEVEL_NOTICE, "%s again: closing connections now", strsignal(signum));
+		net_close_connections(d->net);
+	}
+}
+
+static int start_signals(struct daemon *d)
+{
+	uv_signal_t *handles[] = {&d->sigterm, &d->sigint, &d->sighup};
+	int signals[] = {SIGTERM, SIGINT, SIGHUP};
+	for (size_t i = 0; i < 3; i++) {
+		uv_signal_init(&d->loop, handles[i]);
+		handles[i]->data = d;
+	}
+	d->signals_open = true;
+	for (size_t i = 0; i < 3; i++) {
+		int err = uv_signal_start(handles[i], on_signal, signals[i]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Run the loop until every handle is closed, whatever state it is in. */
+static void finish_loop(struct daemon *d)
+{
+	uv_run(&d->loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&d->loop) == UV_EBUSY)
+		log_msg(LOG_LEVEL_WARNING, "event loop closed with handles still open");
+}
+
+static int start(struct daemon *d)
+{
+	struct h5w_error herr;
+	struct net_error nerr;
+	struct net_handler handlers[2];
+	const struct h5w_options engine_options = {.run = d->options->run,
+						   .workers = d->options->workers};
+
+	int err = writer_queue_init(&d->queue, d->schema->limits.max_buffer, 0,
+				    ingest_queue_drained, &d->ingest);
+	if (err)
+		return err;
+	err = ingest_init(&d->ingest, &d->loop, d->schema, &d->queue);
+	if (err)
+		return err;
+	err = writer_start(&d->writer, d->schema, &engine_options, &d->queue, &d->ingest, &herr);
+	if (err) {
+		log_msg(LOG_LEVEL_ERROR, "cannot start the storage engine: %s", herr.message);
+		return err;
+	}
+	ingest_handlers(&d->ingest, handlers);
+	err = net_start(&d->loop, d->schema, handlers, &d->net, &nerr);
+	if (err) {
+		log_msg(LOG_LEVEL_ERROR, "%s", nerr.message);
+		return err;
+	}
+	d->ingest.net = d->net;
+	return start_signals(d);
+}
+
+int daemon_run(const struct schema *schema, const struct daemon_options *options)
+{
+	static struct daemon d; /* large (the ingest's arrays); one per process */
+	memset(&d, 0, sizeof(d));
+	d.schema = schema;
+	d.options = options;
+	signal(SIGPIPE, SIG_IGN); /* a vanished peer is an error code, not a death */
+
+	int err = uv_loop_init(&d.loop);
+	if (err) {
+		log_msg(LOG_LEVEL_ERROR, "cannot create the event loop: %s", uv_strerror(err));
+		return err;
+	}
+	log_startup(schema);
+	err = start(&d);
+	if (err == 0) {
+		sd_notify(0, "READY=1");
+		log_msg(LOG_LEVEL_NOTICE, "recording");
+		uv_run(&d.loop, UV_RUN_DEFAULT);
+	} else if (d.net) {
+		net_close(d.net);
+	}
+	close_signals(&d);
+	/* Join the writer before closing the handles it signals. */
+	int close_err = writer_stop(&d.writer);
+	ingest_close(&d.ingest);
+	finish_loop(&d);
+	ingest_free(&d.ingest);
+	writer_queue_destroy(&d.queue);
+	if (err == 0 && close_err == 0)
+		log_msg(LOG_LEVEL_NOTICE, "stopped cleanly");
+	return err ? err : close_err;
+}

@@ -1,0 +1,299 @@
+/*
+ * ingest.c - loop-side state shared by the frame and line ingest paths:
+ * items, the group registry, counters, back-pressure and durability marks
+ * (see ingest.h).
+ *
+ * Everything here runs on the loop thread except ingest_queue_drained() and
+ * ingest_mark_durable(), which the writer thread calls; they only store an
+ * atomic and wake the loop with uv_async_send, the one libuv call that is
+ * safe from another thread.
+ */
+#include "ingest.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ingest_frame.h"
+#include "ingest_line.h"
+
+static const char *const counter_names[INGEST_NCOUNTERS] = {
+	[INGEST_FRAMES] = "frames",
+	[INGEST_LINES] = "lines",
+	[INGEST_SAMPLES] = "samples",
+	[INGEST_BYTES] = "bytes",
+	[INGEST_PROTOCOL_ERRORS] = "protocol_errors",
+	[INGEST_BAD_LINES] = "bad_lines",
+	[INGEST_UNKNOWN_STREAM] = "unknown_streams",
+	[INGEST_UNKNOWN_CHANNEL] = "unknown_channels",
+	[INGEST_UNKNOWN_FIELD] = "unknown_fields",
+	[INGEST_BAD_PLACEHOLDER] = "bad_placeholders",
+	[INGEST_BAD_DATA] = "bad_data",
+	[INGEST_GROUP_LIMIT] = "group_limit",
+	[INGEST_LOST_FRAMES] = "lost_frames",
+	[INGEST_UDP_DROPS] = "udp_drops",
+	[INGEST_AUTH_FAILURES] = "auth_failures",
+	[INGEST_WRITE_ERRORS] = "write_errors",
+};
+
+const char *ingest_counter_name(enum ingest_counter counter)
+{
+	return counter < INGEST_NCOUNTERS ? counter_names[counter] : "unknown";
+}
+
+uint64_t ingest_counter_value(struct ingest *ingest, enum ingest_counter counter)
+{
+	return ingest->counters[counter] + atomic_load(&ingest->counters_writer[counter]);
+}
+
+struct ingest_item *ingest_item_new(enum ingest_item_kind kind, size_t extra, const char *peer)
+{
+	struct ingest_item *item = malloc(sizeof(*item) + extra);
+	if (!item)
+		return NULL;
+	memset(item, 0, sizeof(*item));
+	item->kind = kind;
+	item->link.bytes = sizeof(*item) + extra;
+	if (peer)
+		snprintf(item->peer, sizeof(item->peer), "%s", peer);
+	return item;
+}
+
+void ingest_item_free(struct ingest_item *item)
+{
+	free(item);
+}
+
+void ingest_error(struct ingest *ingest, enum ingest_counter counter, const char *fmt, ...)
+{
+	char message[512];
+	va_list ap;
+
+	ingest->counters[counter]++;
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	log_ratelimited(&ingest->error_log, (int64_t)uv_hrtime(), LOG_LEVEL_WARNING, "%s: %s",
+			ingest_counter_name(counter), message);
+}
+
+/* ---- back-pressure and durability ------------------------------------- */
+
+void ingest_push(struct ingest *ingest, struct ingest_item *item)
+{
+	item->number = ingest->next_item++;
+	if (writer_queue_push(ingest->queue, &item->link) && ingest->net)
+		net_set_paused(ingest->net, true);
+}
+
+bool ingest_push_datagram_item(struct ingest *ingest, struct ingest_item *item)
+{
+	bool full;
+	writer_queue_buffered(ingest->queue, &full);
+	if (full) {
+		ingest_error(ingest, INGEST_UDP_DROPS, "%s: datagram dropped: buffers full",
+			     item->peer);
+		ingest_item_free(item);
+		return false;
+	}
+	ingest_push(ingest, item);
+	return true;
+}
+
+static void on_drained(uv_async_t *async)
+{
+	struct ingest *ingest = async->data;
+	bool full;
+	writer_queue_buffered(ingest->queue, &full);
+	if (!full && ingest->net)
+		net_set_paused(ingest->net, false);
+}
+
+void ingest_queue_drained(void *arg)
+{
+	struct ingest *ingest = arg;
+	uv_async_send(&ingest->drained_async);
+}
+
+void ingest_mark_durable(struct ingest *ingest, uint64_t item)
+{
+	atomic_store(&ingest->durable_item, item);
+	uv_async_send(&ingest->durable_async);
+}
+
+static void on_durable(uv_async_t *async)
+{
+	struct ingest *ingest = async->data;
+	ingest_frame_send_acks(ingest, atomic_load(&ingest->durable_item));
+}
+
+/* ---- group registry ---------------------------------------------------- */
+
+struct ingest_group_entry {
+	uint32_t id;
+	const struct schema_stream *stream;
+	size_t key_len;
+	char key[]; /* values joined by '\0' */
+};
+
+static size_t route_key(const struct route *route, char *key, size_t cap)
+{
+	size_t len = 0;
+	for (size_t i = 0; i < route->nvalues; i++) {
+		size_t n = strlen(route->values[i]) + 1;
+		if (len + n > cap)
+			break;
+		memcpy(key + len, route->values[i], n);
+		len += n;
+	}
+	return len;
+}
+
+static uint64_t hash_key(const struct schema_stream *stream, const char *key, size_t len)
+{
+	uint64_t h = 1469598103934665603ull ^ (uint64_t)(uintptr_t)stream;
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)key[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+static int grow_registry(struct ingest *ingest)
+{
+	size_t count = ingest->group_slot_count ? ingest->group_slot_count * 2 : 64;
+	struct ingest_group_entry **slots = calloc(count, sizeof(*slots));
+	if (!slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < ingest->group_slot_count; i++) {
+		struct ingest_group_entry *e = ingest->group_slots[i];
+		if (!e)
+			continue;
+		size_t at = hash_key(e->stream, e->key, e->key_len) & (count - 1);
+		while (slots[at])
+			at = (at + 1) & (count - 1);
+		slots[at] = e;
+	}
+	free(ingest->group_slots);
+	ingest->group_slots = slots;
+	ingest->group_slot_count = count;
+	return 0;
+}
+
+int ingest_group_id(struct ingest *ingest, const struct route *route, const char *peer,
+		    uint32_t *id)
+{
+	char key[ROUTER_MAX_PLACEHOLDERS * (ROUTER_MAX_VALUE + 1)];
+	size_t len = route_key(route, key, sizeof(key));
+	uint64_t h = hash_key(route->stream, key, len);
+
+	if (ingest->group_slot_count) {
+		size_t mask = ingest->group_slot_count - 1;
+		for (size_t at = h & mask; ingest->group_slots[at]; at = (at + 1) & mask) {
+			struct ingest_group_entry *e = ingest->group_slots[at];
+			if (e->stream == route->stream && e->key_len == len &&
+			    memcmp(e->key, key, len) == 0) {
+				*id = e->id;
+				return 0;
+			}
+		}
+	}
+	if (ingest->ngroups >= ingest->schema->limits.max_groups)
+		return -EMLINK;
+	/* Keep the table at most half full so probes stay short. */
+	if ((ingest->ngroups + 1) * 2 > ingest->group_slot_count && grow_registry(ingest))
+		return -ENOMEM;
+
+	struct ingest_group_entry *e = malloc(sizeof(*e) + len);
+	struct ingest_item *item = ingest_item_new(INGEST_ITEM_GROUP, 0, peer);
+	if (!e || !item) {
+		free(e);
+		free(item);
+		return -ENOMEM;
+	}
+	e->id = ingest->ngroups++;
+	e->stream = route->stream;
+	e->key_len = len;
+	memcpy(e->key, key, len);
+	size_t mask = ingest->group_slot_count - 1;
+	size_t at = h & mask;
+	while (ingest->group_slots[at])
+		at = (at + 1) & mask;
+	ingest->group_slots[at] = e;
+
+	item->u.group.id = e->id;
+	item->u.group.stream = route->stream;
+	item->u.group.route = *route;
+	ingest_push(ingest, item);
+	*id = e->id;
+	return 0;
+}
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+int ingest_init(struct ingest *ingest, uv_loop_t *loop, const struct schema *schema,
+		struct writer_queue *queue)
+{
+	memset(ingest, 0, sizeof(*ingest));
+	ingest->loop = loop;
+	ingest->schema = schema;
+	ingest->queue = queue;
+	ingest->next_item = 1;
+	/* 20 messages a second, then a summary of what was suppressed. */
+	ingest->error_log = (struct log_ratelimit)LOG_RATELIMIT_INIT(1000000000, 20);
+	int err = uv_async_init(loop, &ingest->durable_async, on_durable);
+	if (err)
+		return err;
+	err = uv_async_init(loop, &ingest->drained_async, on_drained);
+	if (err) {
+		uv_close((uv_handle_t *)&ingest->durable_async, NULL);
+		return err;
+	}
+	ingest->durable_async.data = ingest;
+	ingest->drained_async.data = ingest;
+	ingest->asyncs_open = true;
+	return 0;
+}
+
+void ingest_handlers(struct ingest *ingest, struct net_handler handlers[2])
+{
+	handlers[SCHEMA_PROTOCOL_LINE] = (struct net_handler){
+		.arg = ingest,
+		.open = ingest_line_open,
+		.data = ingest_line_data,
+		.eof = ingest_line_eof,
+		.close = ingest_line_close,
+		.datagram = ingest_line_datagram,
+	};
+	handlers[SCHEMA_PROTOCOL_FRAME] = (struct net_handler){
+		.arg = ingest,
+		.open = ingest_frame_open,
+		.data = ingest_frame_data,
+		.eof = ingest_frame_eof,
+		.close = ingest_frame_close,
+		.datagram = ingest_frame_datagram,
+	};
+}
+
+void ingest_close(struct ingest *ingest)
+{
+	if (!ingest->asyncs_open)
+		return;
+	ingest->asyncs_open = false;
+	uv_close((uv_handle_t *)&ingest->durable_async, NULL);
+	uv_close((uv_handle_t *)&ingest->drained_async, NULL);
+}
+
+void ingest_free(struct ingest *ingest)
+{
+	line_decoder_free(ingest->fields_decoder);
+	ingest->fields_decoder = NULL;
+	ingest_line_udp_free(ingest);
+	for (size_t i = 0; i < ingest->group_slot_count; i++)
+		free(ingest->group_slots[i]);
+	free(ingest->group_slots);
+	ingest->group_slots = NULL;
+	ingest->group_slot_count = 0;
+}

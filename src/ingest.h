@@ -1,0 +1,212 @@
+/*
+ * ingest.h - from decoded input to work for the writer thread.
+ *
+ * The loop thread decodes frames and lines (ingest_frame.c, ingest_line.c),
+ * routes them (router.c), and turns each into a work item for the writer
+ * thread (writer.c), which alone calls the storage engine and so HDF5. This
+ * header defines those items and the loop-side state they share: the group
+ * registry, the counters, the back-pressure link to the writer queue, and
+ * the durability watermark that ACK frames report.
+ *
+ * Items are self-contained (they copy what they need out of the network
+ * buffer) and carry a group id instead of the group's placeholder values:
+ * the loop keeps a registry of groups and announces each new one once with
+ * an INGEST_ITEM_GROUP item, so the rows of a busy table cost a few bytes of
+ * routing each, not a copy of their names.
+ *
+ * Threading: struct ingest belongs to the loop thread, except the fields
+ * marked atomic, which the writer thread updates.
+ */
+#ifndef H5REC_INGEST_H
+#define H5REC_INGEST_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "h5w.h"
+#include "line.h"
+#include "log.h"
+#include "net.h"
+#include "router.h"
+#include "schema.h"
+#include "writer_queue.h"
+
+enum ingest_item_kind {
+	INGEST_ITEM_GROUP,  /* a new group id: stream + placeholder values */
+	INGEST_ITEM_DATA,   /* a DATA frame's samples */
+	INGEST_ITEM_EVENT,  /* an EVENT frame's fields */
+	INGEST_ITEM_ROWS,   /* a batch of table rows from lines */
+	INGEST_ITEM_FLUSH,  /* make everything durable now (h5rec flush) */
+	INGEST_ITEM_ROLL,   /* start a new file (SIGHUP, h5rec roll) */
+};
+
+/* A value of a table row or an event field. Strings live in the item's
+ * arena: `string` is an offset into it until the writer resolves it. */
+struct ingest_value {
+	uint32_t index; /* channel (rows) or event field (events) */
+	enum dtype dtype;
+	union {
+		int64_t i64;
+		uint64_t u64;
+		double f64;
+		uint32_t string; /* arena offset of a NUL-terminated string */
+	} v;
+};
+
+struct ingest_row {
+	uint32_t group;
+	uint32_t nvalues;
+	int64_t time;
+	uint32_t first_value; /* index into the batch's values */
+};
+
+struct ingest_item {
+	struct writer_item link; /* queue link and byte cost; first member */
+	enum ingest_item_kind kind;
+	uint64_t number;         /* loop-assigned, increasing; for durability */
+	char peer[80];           /* who sent it, for error messages */
+	union {
+		struct {
+			uint32_t id;
+			const struct schema_stream *stream;
+			struct route route;
+		} group;
+		struct {
+			uint32_t group;
+			uint32_t channel;
+			enum dtype dtype;
+			int64_t t0;
+			uint64_t seq;
+			uint64_t event_id;
+			size_t nsamples;
+			void *samples; /* points into this allocation */
+		} data;
+		struct {
+			uint32_t group;
+			uint64_t event_id;
+			int64_t time;
+			uint32_t nvalues;
+			struct ingest_value *values; /* into this allocation */
+			char *arena;
+		} event;
+		struct {
+			uint32_t nrows;
+			struct ingest_row *rows;
+			struct ingest_value *values;
+			char *arena;
+		} rows;
+	} u;
+};
+
+void ingest_item_free(struct ingest_item *item);
+
+/* Error classes counted by the daemon (SPEC §3, issue: counters per error
+ * class). Frame protocol violations are counted by their own kind. */
+enum ingest_counter {
+	INGEST_FRAMES,          /* valid frames received */
+	INGEST_LINES,           /* valid lines received */
+	INGEST_SAMPLES,         /* samples and field values accepted */
+	INGEST_BYTES,           /* payload bytes accepted */
+	INGEST_PROTOCOL_ERRORS, /* frame protocol violations (connection closed) */
+	INGEST_BAD_LINES,       /* malformed lines (skipped) */
+	INGEST_UNKNOWN_STREAM,  /* key or measurement matches no stream */
+	INGEST_UNKNOWN_CHANNEL, /* DATA key names no channel */
+	INGEST_UNKNOWN_FIELD,   /* line field or event field not declared */
+	INGEST_BAD_PLACEHOLDER, /* placeholder value fails SPEC §2, missing tag */
+	INGEST_BAD_DATA,        /* wrong waveform length, dtype not convertible */
+	INGEST_GROUP_LIMIT,     /* limits.max_groups reached */
+	INGEST_LOST_FRAMES,     /* seq gaps */
+	INGEST_UDP_DROPS,       /* datagrams dropped (invalid, or over max_buffer) */
+	INGEST_AUTH_FAILURES,   /* missing or wrong HELLO token */
+	INGEST_WRITE_ERRORS,    /* items the engine failed to store */
+	INGEST_NCOUNTERS,
+};
+
+const char *ingest_counter_name(enum ingest_counter counter);
+
+struct ingest_group_entry;
+
+struct ingest {
+	uv_loop_t *loop;
+	const struct schema *schema;
+	struct writer_queue *queue;
+	struct net *net;
+	uint64_t next_item;     /* number of the next item pushed */
+
+	/* Group registry: (stream, values) → id, bounded by limits.max_groups. */
+	struct ingest_group_entry **group_slots;
+	size_t group_slot_count; /* power of two */
+	uint32_t ngroups;
+
+	/* Frame connections that asked for ACKs (ingest_frame.c). */
+	struct ingest_frame_conn *ack_conns;
+	uv_async_t durable_async; /* writer → loop: durable watermark moved */
+	uv_async_t drained_async; /* writer → loop: queue fell below low water */
+	bool asyncs_open;
+
+	/* Updated by the writer thread. */
+	_Atomic uint64_t durable_item; /* every item numbered below is durable */
+	_Atomic uint64_t counters_writer[INGEST_NCOUNTERS];
+
+	/* Parses EVENT and HELLO field sets (ingest_fields.c); lazily made. */
+	struct line_decoder *fields_decoder;
+	/* Line datagram decoding, one per precision (ingest_line.c). */
+	struct ingest_line_udp *line_udp[4];
+
+	uint64_t counters[INGEST_NCOUNTERS];
+	uint64_t protocol_errors_by_kind[32]; /* enum frame_error_kind */
+	struct log_ratelimit error_log;
+};
+
+/* Set up the loop-side state. The queue's on_drained must call
+ * ingest_queue_drained() (see daemon.c). Returns 0 or a negative errno. */
+int ingest_init(struct ingest *ingest, uv_loop_t *loop, const struct schema *schema,
+		struct writer_queue *queue);
+/* Close the async handles; memory is released once the loop has run. */
+void ingest_close(struct ingest *ingest);
+/* Free what ingest_init allocated, after the loop has closed the handles. */
+void ingest_free(struct ingest *ingest);
+
+/* The net handlers for the two protocols. */
+void ingest_handlers(struct ingest *ingest, struct net_handler handlers[2]);
+
+/* Any thread: the queue fell below its low-water mark; resume reading. */
+void ingest_queue_drained(void *ingest);
+
+/* Writer thread: every item numbered below `item` is durable (flushed). */
+void ingest_mark_durable(struct ingest *ingest, uint64_t item);
+
+/* Loop thread: number and queue an item; pauses reading when the queue is
+ * full. Stream connections only: UDP uses ingest_push_datagram_item. */
+void ingest_push(struct ingest *ingest, struct ingest_item *item);
+/* Loop thread, UDP: queue the item unless the queue is full, in which case
+ * it is dropped, freed and counted (UDP cannot be slowed down). */
+bool ingest_push_datagram_item(struct ingest *ingest, struct ingest_item *item);
+
+/*
+ * Loop thread: the id of the group of route, registering it (and queueing
+ * an INGEST_ITEM_GROUP) on first use. Returns 0, -EMLINK at
+ * limits.max_groups, -ENOMEM.
+ */
+int ingest_group_id(struct ingest *ingest, const struct route *route, const char *peer,
+		    uint32_t *id);
+
+/* Count an error of class `counter` and log it, rate-limited. */
+void ingest_error(struct ingest *ingest, enum ingest_counter counter, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static inline void ingest_count(struct ingest *ingest, enum ingest_counter counter, uint64_t n)
+{
+	ingest->counters[counter] += n;
+}
+
+/* A counter's total, loop-side and writer-side. */
+uint64_t ingest_counter_value(struct ingest *ingest, enum ingest_counter counter);
+
+/* Allocate an item with `extra` bytes after it (payload, values, arena). */
+struct ingest_item *ingest_item_new(enum ingest_item_kind kind, size_t extra, const char *peer);
+
+#endif

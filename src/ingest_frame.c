@@ -1,0 +1,433 @@
+/*
+ * ingest_frame.c - frames from the network to writer items (see
+ * ingest_frame.h).
+ *
+ * Every frame is validated completely on the loop thread — protocol by the
+ * decoder, names by the router, shapes against the schema — so that what
+ * reaches the writer can be stored without surprises, and so that an error
+ * can close exactly the connection that caused it. Frames accepted before
+ * the bad one have already been queued and are kept.
+ *
+ * ACKs: a frame with "ack requested" is remembered as (number of the last
+ * item queued so far, seq). When the writer reports that every item below
+ * some number is durable (flushed and fsync'd), all remembered frames below
+ * it are durable too and one ACK carries the highest of their seqs. The list
+ * of remembered frames is bounded: when it is full, the newest entry is
+ * replaced, which can only delay an ACK, never send one too early.
+ */
+#include "ingest_frame.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frame.h"
+#include "ingest_fields.h"
+
+enum { ACK_PENDING_MAX = 4096 };
+
+struct ack_pending {
+	uint64_t item; /* durable once every item below item + 1 is */
+	uint64_t seq;
+};
+
+struct ingest_frame_conn {
+	struct ingest *ingest;
+	struct net_conn *conn;
+	const struct schema_listen *listen;
+	struct frame_decoder *decoder;
+	char peer[80];
+	bool authenticated; /* the listener's token was presented, or none needed */
+	bool first_frame_seen;
+	/* ACK bookkeeping, in ingest->ack_conns while pending is in use. */
+	struct ingest_frame_conn *ack_prev, *ack_next;
+	bool on_ack_list;
+	struct ack_pending *pending;
+	size_t pending_head, pending_count;
+};
+
+/* ---- shapes -------------------------------------------------------------- */
+
+/* What the schema requires of a DATA frame beyond its key. */
+static int check_data_shape(struct ingest *ingest, const struct route *route,
+			    const struct frame *frame, const char *peer)
+{
+	const struct schema_stream *stream = route->stream;
+	size_t nsamples = frame->payload_len / dtype_size(frame->dtype);
+
+	if (stream->layout == SCHEMA_LAYOUT_TABLE) {
+		ingest_error(ingest, INGEST_BAD_DATA,
+			     "%s: frame at offset %llu: stream '%s' has the table layout, "
+			     "which takes lines, not DATA frames",
+			     peer, (unsigned long long)frame->offset, stream->name);
+		return -EPROTO;
+	}
+	if (stream->layout == SCHEMA_LAYOUT_RECORDS && nsamples != stream->samples) {
+		ingest_error(ingest, INGEST_BAD_DATA,
+			     "%s: frame at offset %llu, key '%s': waveform of %zu samples, "
+			     "stream '%s' records %llu",
+			     peer, (unsigned long long)frame->offset, frame->key, nsamples,
+			     stream->name, (unsigned long long)stream->samples);
+		return -EPROTO;
+	}
+	if (stream->channels[route->channel].dtype == DTYPE_STRING) {
+		ingest_error(ingest, INGEST_BAD_DATA,
+			     "%s: frame at offset %llu: channel '%s' holds strings",
+			     peer, (unsigned long long)frame->offset,
+			     stream->channels[route->channel].name);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static enum ingest_counter route_counter(enum router_status status)
+{
+	switch (status) {
+	case ROUTER_NO_CHANNEL:
+		return INGEST_UNKNOWN_CHANNEL;
+	case ROUTER_BAD_VALUE:
+	case ROUTER_MISSING_TAG:
+		return INGEST_BAD_PLACEHOLDER;
+	case ROUTER_WRONG_KIND:
+		return INGEST_BAD_DATA;
+	default:
+		return INGEST_UNKNOWN_STREAM;
+	}
+}
+
+/* Route and register the group; on failure count, log and return < 0. */
+static int frame_group(struct ingest *ingest, const struct frame *frame, const char *peer,
+		       struct route *route, uint32_t *group)
+{
+	char reason[256];
+	enum router_status st =
+		frame->type == FRAME_EVENT
+			? router_event_key(ingest->schema, frame->key, route, reason, sizeof(reason))
+			: router_data_key(ingest->schema, frame->key, route, reason, sizeof(reason));
+	if (st != ROUTER_OK) {
+		ingest_error(ingest, route_counter(st), "%s: frame at offset %llu: %s", peer,
+			     (unsigned long long)frame->offset, reason);
+		return -EPROTO;
+	}
+	int err = ingest_group_id(ingest, route, peer, group);
+	if (err == -EMLINK) {
+		ingest_error(ingest, INGEST_GROUP_LIMIT,
+			     "%s: frame at offset %llu: limits.max_groups (%llu) reached, key '%s'",
+			     peer, (unsigned long long)frame->offset,
+			     (unsigned long long)ingest->schema->limits.max_groups, frame->key);
+		return err;
+	}
+	return err;
+}
+
+/* ---- items --------------------------------------------------------------- */
+
+static struct ingest_item *data_item(const struct frame *frame, const struct route *route,
+				     uint32_t group, const char *peer)
+{
+	struct ingest_item *item = ingest_item_new(INGEST_ITEM_DATA, frame->payload_len, peer);
+	if (!item)
+		return NULL;
+	item->u.data.group = group;
+	item->u.data.channel = (uint32_t)route->channel;
+	item->u.data.dtype = frame->dtype;
+	item->u.data.t0 = frame->t0;
+	item->u.data.seq = frame->seq;
+	item->u.data.event_id = frame->event_id;
+	item->u.data.nsamples = frame->payload_len / dtype_size(frame->dtype);
+	item->u.data.samples = item + 1;
+	memcpy(item->u.data.samples, frame->payload, frame->payload_len);
+	return item;
+}
+
+static struct ingest_item *event_item(struct ingest *ingest, const struct frame *frame,
+				      const struct route *route, uint32_t group, const char *peer)
+{
+	char reason[256];
+	struct ingest_item *item = ingest_fields_item(ingest, route->stream, frame->payload,
+						      frame->payload_len, peer, reason,
+						      sizeof(reason));
+	if (!item) {
+		ingest_error(ingest, INGEST_BAD_DATA, "%s: EVENT frame at offset %llu: %s", peer,
+			     (unsigned long long)frame->offset, reason);
+		return NULL;
+	}
+	item->u.event.group = group;
+	item->u.event.event_id = frame->event_id;
+	item->u.event.time = frame->t0;
+	return item;
+}
+
+/* Turn one valid DATA or EVENT frame into an item; < 0 closes the sender. */
+static struct ingest_item *frame_item(struct ingest *ingest, const struct frame *frame,
+				      const char *peer)
+{
+	struct route route;
+	uint32_t group;
+
+	if (frame_group(ingest, frame, peer, &route, &group))
+		return NULL;
+	if (frame->type == FRAME_EVENT)
+		return event_item(ingest, frame, &route, group, peer);
+	if (check_data_shape(ingest, &route, frame, peer))
+		return NULL;
+	struct ingest_item *item = data_item(frame, &route, group, peer);
+	if (item) {
+		ingest_count(ingest, INGEST_SAMPLES, item->u.data.nsamples);
+		ingest_count(ingest, INGEST_BYTES, frame->payload_len);
+	}
+	return item;
+}
+
+/* ---- HELLO and tokens ----------------------------------------------------- */
+
+static int check_hello(struct ingest_frame_conn *fc, const struct frame *frame)
+{
+	struct ingest *ingest = fc->ingest;
+	char token[256];
+
+	if (fc->first_frame_seen) {
+		ingest_error(ingest, INGEST_PROTOCOL_ERRORS,
+			     "%s: HELLO at offset %llu is not the first frame", fc->peer,
+			     (unsigned long long)frame->offset);
+		return -EPROTO;
+	}
+	/* The sender's name makes later messages about it readable. */
+	char named[sizeof(fc->peer)];
+	snprintf(named, sizeof(named), "%.40s (%.30s)", frame->key, fc->peer);
+	memcpy(fc->peer, named, sizeof(fc->peer));
+	if (!fc->listen->token)
+		return 0;
+	int found = ingest_fields_string(ingest, frame->payload, frame->payload_len, "token", token,
+					 sizeof(token));
+	if (found != 1 || strcmp(token, fc->listen->token) != 0) {
+		ingest_error(ingest, INGEST_AUTH_FAILURES, "%s: HELLO with %s token", fc->peer,
+			     found == 1 ? "a wrong" : "no");
+		return -EACCES;
+	}
+	fc->authenticated = true;
+	return 0;
+}
+
+/* ---- ACKs ----------------------------------------------------------------- */
+
+static void ack_list_add(struct ingest_frame_conn *fc)
+{
+	struct ingest *ingest = fc->ingest;
+	if (fc->on_ack_list)
+		return;
+	fc->ack_prev = NULL;
+	fc->ack_next = ingest->ack_conns;
+	if (ingest->ack_conns)
+		ingest->ack_conns->ack_prev = fc;
+	ingest->ack_conns = fc;
+	fc->on_ack_list = true;
+}
+
+static void ack_list_remove(struct ingest_frame_conn *fc)
+{
+	if (!fc->on_ack_list)
+		return;
+	if (fc->ack_prev)
+		fc->ack_prev->ack_next = fc->ack_next;
+	else
+		fc->ingest->ack_conns = fc->ack_next;
+	if (fc->ack_next)
+		fc->ack_next->ack_prev = fc->ack_prev;
+	fc->on_ack_list = false;
+}
+
+static int remember_for_ack(struct ingest_frame_conn *fc, uint64_t seq)
+{
+	uint64_t item = fc->ingest->next_item - 1; /* the last item queued */
+	if (!fc->pending) {
+		fc->pending = calloc(ACK_PENDING_MAX, sizeof(*fc->pending));
+		if (!fc->pending)
+			return -ENOMEM;
+	}
+	ack_list_add(fc);
+	if (fc->pending_count == ACK_PENDING_MAX) {
+		size_t last = (fc->pending_head + fc->pending_count - 1) % ACK_PENDING_MAX;
+		fc->pending[last] = (struct ack_pending){.item = item, .seq = seq};
+		return 0;
+	}
+	size_t at = (fc->pending_head + fc->pending_count) % ACK_PENDING_MAX;
+	fc->pending[at] = (struct ack_pending){.item = item, .seq = seq};
+	fc->pending_count++;
+	return 0;
+}
+
+static void send_ack(struct ingest_frame_conn *fc, uint64_t seq)
+{
+	struct frame ack = {.type = FRAME_ACK, .dtype = DTYPE_NONE, .seq = seq, .key = ""};
+	uint8_t buf[FRAME_HEADER_SIZE];
+	size_t len;
+	if (frame_encode(&ack, buf, sizeof(buf), &len) == 0)
+		net_conn_write(fc->conn, buf, len);
+}
+
+void ingest_frame_send_acks(struct ingest *ingest, uint64_t durable_item)
+{
+	for (struct ingest_frame_conn *fc = ingest->ack_conns; fc; fc = fc->ack_next) {
+		bool any = false;
+		uint64_t seq = 0;
+		while (fc->pending_count && fc->pending[fc->pending_head].item < durable_item) {
+			seq = fc->pending[fc->pending_head].seq;
+			any = true;
+			fc->pending_head = (fc->pending_head + 1) % ACK_PENDING_MAX;
+			fc->pending_count--;
+		}
+		if (any)
+			send_ack(fc, seq);
+	}
+}
+
+/* ---- decoding ------------------------------------------------------------- */
+
+static int on_frame(void *user, const struct frame *frame)
+{
+	struct ingest_frame_conn *fc = user;
+	struct ingest *ingest = fc->ingest;
+
+	if (frame->lost_before)
+		ingest_error(ingest, INGEST_LOST_FRAMES, "%s: %llu frames missing before seq %llu",
+			     fc->peer, (unsigned long long)frame->lost_before,
+			     (unsigned long long)frame->seq);
+	if (frame->lost_before > 1)
+		ingest_count(ingest, INGEST_LOST_FRAMES, frame->lost_before - 1);
+	ingest_count(ingest, INGEST_FRAMES, 1);
+
+	int err = 0;
+	if (frame->type == FRAME_HELLO) {
+		err = check_hello(fc, frame);
+	} else if (!fc->authenticated) {
+		ingest_error(ingest, INGEST_AUTH_FAILURES,
+			     "%s: listener %s requires a HELLO frame with its token first",
+			     fc->peer, fc->listen->address);
+		err = -EACCES;
+	} else {
+		struct ingest_item *item = frame_item(ingest, frame, fc->peer);
+		if (!item)
+			return -EPROTO;
+		ingest_push(ingest, item);
+	}
+	fc->first_frame_seen = true;
+	if (!err && (frame->flags & FRAME_FLAG_ACK_REQUESTED))
+		err = remember_for_ack(fc, frame->seq);
+	return err;
+}
+
+void *ingest_frame_open(void *arg, struct net_conn *conn, const struct net_peer *peer,
+			const struct schema_listen *listen)
+{
+	struct ingest *ingest = arg;
+	struct ingest_frame_conn *fc = calloc(1, sizeof(*fc));
+	if (!fc)
+		return NULL;
+	const struct frame_options options = {.max_frame = ingest->schema->limits.max_frame,
+					      .peer = FRAME_FROM_SENDER};
+	fc->decoder = frame_decoder_new(&options, on_frame, fc);
+	if (!fc->decoder) {
+		free(fc);
+		return NULL;
+	}
+	fc->ingest = ingest;
+	fc->conn = conn;
+	fc->listen = listen;
+	fc->authenticated = listen->token == NULL;
+	snprintf(fc->peer, sizeof(fc->peer), "%s", peer->name);
+	return fc;
+}
+
+static void report_decode_error(struct ingest_frame_conn *fc, const struct frame_error *err)
+{
+	struct ingest *ingest = fc->ingest;
+	if (err->kind == FRAME_ERR_ABORTED || err->kind == FRAME_ERR_NONE)
+		return; /* our own callback stopped it and has said why */
+	if ((size_t)err->kind < sizeof(ingest->protocol_errors_by_kind) / sizeof(uint64_t))
+		ingest->protocol_errors_by_kind[err->kind]++;
+	ingest_error(ingest, INGEST_PROTOCOL_ERRORS, "%s: %s at byte %llu (frame at %llu): %s",
+		     fc->peer, frame_error_kind_name(err->kind), (unsigned long long)err->offset,
+		     (unsigned long long)err->frame_offset, err->reason);
+}
+
+int ingest_frame_data(void *state, const char *buf, size_t len)
+{
+	struct ingest_frame_conn *fc = state;
+	struct frame_error err = {0};
+	int rc = frame_decoder_feed(fc->decoder, buf, len, &err);
+	if (rc < 0)
+		report_decode_error(fc, &err);
+	return rc;
+}
+
+void ingest_frame_eof(void *state)
+{
+	struct ingest_frame_conn *fc = state;
+	struct frame_error err = {0};
+	if (frame_decoder_finish(fc->decoder, &err) < 0)
+		report_decode_error(fc, &err);
+}
+
+void ingest_frame_close(void *state)
+{
+	struct ingest_frame_conn *fc = state;
+	ack_list_remove(fc);
+	frame_decoder_free(fc->decoder);
+	free(fc->pending);
+	free(fc);
+}
+
+/* ---- UDP -------------------------------------------------------------------- */
+
+struct datagram_ctx {
+	struct ingest *ingest;
+	const struct schema_listen *listen;
+	const char *peer;
+};
+
+static int on_datagram_frame(void *user, const struct frame *frame)
+{
+	struct datagram_ctx *ctx = user;
+	ingest_count(ctx->ingest, INGEST_FRAMES, 1);
+	if (frame->type == FRAME_HELLO)
+		return 0; /* no session on UDP: nothing to remember */
+	if (ctx->listen->token) {
+		ingest_error(ctx->ingest, INGEST_AUTH_FAILURES,
+			     "%s: listener %s requires a token, which UDP cannot present",
+			     ctx->peer, ctx->listen->address);
+		return -EACCES;
+	}
+	struct ingest_item *item = frame_item(ctx->ingest, frame, ctx->peer);
+	if (!item)
+		return -EPROTO;
+	ingest_push_datagram_item(ctx->ingest, item);
+	return 0;
+}
+
+void ingest_frame_datagram(void *arg, const struct net_peer *peer,
+			   const struct schema_listen *listen, const char *buf, size_t len)
+{
+	struct ingest *ingest = arg;
+	struct datagram_ctx ctx = {.ingest = ingest, .listen = listen, .peer = peer->name};
+	const struct frame_options options = {.max_frame = ingest->schema->limits.max_frame,
+					      .peer = FRAME_FROM_SENDER};
+	struct frame_error err = {0};
+	bool full;
+
+	writer_queue_buffered(ingest->queue, &full);
+	if (full) {
+		ingest_error(ingest, INGEST_UDP_DROPS, "%s: datagram dropped: buffers full",
+			     peer->name);
+		return;
+	}
+	if (frame_decode_datagram(&options, NULL, buf, len, on_datagram_frame, &ctx, &err) < 0 &&
+	    err.kind != FRAME_ERR_ABORTED) {
+		ingest_count(ingest, INGEST_UDP_DROPS, 1);
+		ingest_error(ingest, INGEST_PROTOCOL_ERRORS,
+			     "%s: datagram dropped: %s at byte %llu: %s", peer->name,
+			     frame_error_kind_name(err.kind), (unsigned long long)err.offset,
+			     err.reason);
+	}
+}

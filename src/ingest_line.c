@@ -1,0 +1,354 @@
+/*
+ * ingest_line.c - line protocol from the network to table rows for the
+ * writer (net handler callbacks; loop thread only).
+ *
+ * Lines are small and many, so they are not queued one by one: each read
+ * (or datagram) becomes one INGEST_ITEM_ROWS item holding all its rows,
+ * their values and their strings in one allocation. The per-connection
+ * batch arrays are reused from read to read and bounded by what one read
+ * can hold (64 KiB of input), so a connection costs a fixed amount of memory.
+ *
+ * A bad line is counted, logged (rate-limited) and skipped; the connection
+ * stays open (SPEC §3.2). So do lines with an unknown measurement, a missing
+ * tag or a hostile tag value: they are bad lines, not bad connections.
+ */
+#include "ingest_line.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ingest_fields.h"
+
+struct line_batch {
+	struct ingest_row *rows;
+	size_t nrows, rows_cap;
+	struct ingest_value *values;
+	size_t nvalues, values_cap;
+	char *arena;
+	size_t arena_used, arena_cap;
+};
+
+struct ingest_line_conn {
+	struct ingest *ingest;
+	struct line_decoder *decoder;
+	char peer[80];
+	int64_t receive_time; /* for lines without a timestamp */
+	struct line_batch batch;
+};
+
+static int64_t realtime_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int grow(void **array, size_t *cap, size_t need, size_t elem)
+{
+	if (need <= *cap)
+		return 0;
+	size_t n = *cap ? *cap : 64;
+	while (n < need)
+		n *= 2;
+	void *p = realloc(*array, n * elem);
+	if (!p)
+		return -ENOMEM;
+	*array = p;
+	*cap = n;
+	return 0;
+}
+
+/* Room for one more row of up to nfields values and `strings` bytes. */
+static int batch_reserve(struct line_batch *b, size_t nfields, size_t strings)
+{
+	if (grow((void **)&b->rows, &b->rows_cap, b->nrows + 1, sizeof(*b->rows)) ||
+	    grow((void **)&b->values, &b->values_cap, b->nvalues + nfields, sizeof(*b->values)) ||
+	    grow((void **)&b->arena, &b->arena_cap, b->arena_used + strings, 1))
+		return -ENOMEM;
+	return 0;
+}
+
+static void batch_free(struct line_batch *b)
+{
+	free(b->rows);
+	free(b->values);
+	free(b->arena);
+}
+
+/* Queue what the batch holds as one item; the batch is then empty. */
+static void batch_flush(struct ingest *ingest, struct line_batch *b, const char *peer,
+			bool datagram)
+{
+	if (!b->nrows)
+		return;
+	size_t rows = b->nrows * sizeof(*b->rows), values = b->nvalues * sizeof(*b->values);
+	struct ingest_item *item =
+		ingest_item_new(INGEST_ITEM_ROWS, rows + values + b->arena_used, peer);
+	if (!item) {
+		ingest_error(ingest, INGEST_WRITE_ERRORS, "%s: out of memory: %zu rows lost", peer,
+			     b->nrows);
+	} else {
+		item->u.rows.nrows = (uint32_t)b->nrows;
+		item->u.rows.rows = (struct ingest_row *)(item + 1);
+		item->u.rows.values = (struct ingest_value *)((char *)item->u.rows.rows + rows);
+		item->u.rows.arena = (char *)item->u.rows.values + values;
+		memcpy(item->u.rows.rows, b->rows, rows);
+		memcpy(item->u.rows.values, b->values, values);
+		memcpy(item->u.rows.arena, b->arena, b->arena_used);
+		if (datagram)
+			ingest_push_datagram_item(ingest, item);
+		else
+			ingest_push(ingest, item);
+	}
+	b->nrows = b->nvalues = b->arena_used = 0;
+}
+
+static int route_point(struct ingest *ingest, const struct line_point *point, const char *peer,
+		       struct route *route, uint32_t *group)
+{
+	const char *names[ROUTER_MAX_PLACEHOLDERS * 4], *values[ROUTER_MAX_PLACEHOLDERS * 4];
+	size_t ntags = point->ntags < ROUTER_MAX_PLACEHOLDERS * 4 ? point->ntags
+								  : ROUTER_MAX_PLACEHOLDERS * 4;
+	char reason[256];
+
+	for (size_t i = 0; i < ntags; i++) {
+		names[i] = point->tags[i].key;
+		values[i] = point->tags[i].value;
+	}
+	enum router_status st = router_line(ingest->schema, point->measurement, names, values, ntags,
+					    route, reason, sizeof(reason));
+	if (st != ROUTER_OK) {
+		ingest_error(ingest,
+			     st == ROUTER_NO_STREAM ? INGEST_UNKNOWN_STREAM : INGEST_BAD_PLACEHOLDER,
+			     "%s: line %llu skipped: %s", peer,
+			     (unsigned long long)point->line_number, reason);
+		return -EINVAL;
+	}
+	int err = ingest_group_id(ingest, route, peer, group);
+	if (err == -EMLINK)
+		ingest_error(ingest, INGEST_GROUP_LIMIT,
+			     "%s: line %llu skipped: limits.max_groups (%llu) reached", peer,
+			     (unsigned long long)point->line_number,
+			     (unsigned long long)ingest->schema->limits.max_groups);
+	else if (err)
+		ingest_error(ingest, INGEST_WRITE_ERRORS, "%s: line %llu lost: out of memory", peer,
+			     (unsigned long long)point->line_number);
+	return err;
+}
+
+/* Add a routed line to the batch as one row; < 0 skips the line. */
+static int add_row(struct ingest *ingest, struct line_batch *b, const struct line_point *point,
+		   const struct schema_stream *stream, uint32_t group, int64_t receive_time,
+		   const char *peer)
+{
+	size_t strings = 0;
+	for (size_t i = 0; i < point->nfields; i++)
+		strings += point->fields[i].string_len + 1;
+	if (batch_reserve(b, point->nfields, strings))
+		return -ENOMEM;
+
+	struct ingest_row *row = &b->rows[b->nrows];
+	*row = (struct ingest_row){.group = group,
+				   .time = point->has_timestamp ? point->timestamp_ns : receive_time,
+				   .first_value = (uint32_t)b->nvalues};
+	size_t arena_mark = b->arena_used, unknown = 0;
+	for (size_t i = 0; i < point->nfields; i++) {
+		const struct line_field *field = &point->fields[i];
+		const struct schema_channel *channel = schema_find_channel(stream, field->key);
+		char reason[256];
+		if (!channel) {
+			unknown++;
+			continue;
+		}
+		struct ingest_value *value = &b->values[row->first_value + row->nvalues];
+		if (ingest_field_value(field, (uint32_t)(channel - stream->channels), channel->dtype,
+				       value, b->arena, &b->arena_used, reason, sizeof(reason))) {
+			ingest_error(ingest, INGEST_BAD_DATA, "%s: line %llu skipped: %s", peer,
+				     (unsigned long long)point->line_number, reason);
+			b->arena_used = arena_mark;
+			return -EINVAL;
+		}
+		row->nvalues++;
+	}
+	if (unknown && stream->unknown_fields == SCHEMA_UNKNOWN_ERROR) {
+		ingest_error(ingest, INGEST_UNKNOWN_FIELD,
+			     "%s: line %llu skipped: %zu field(s) not declared in stream '%s'", peer,
+			     (unsigned long long)point->line_number, unknown, stream->name);
+		b->arena_used = arena_mark;
+		return -EINVAL;
+	}
+	ingest_count(ingest, INGEST_UNKNOWN_FIELD, unknown);
+	if (row->nvalues == 0)
+		return 0; /* nothing declared in it: not a row */
+	b->nvalues += row->nvalues;
+	b->nrows++;
+	ingest_count(ingest, INGEST_SAMPLES, row->nvalues);
+	return 0;
+}
+
+static void point_into_batch(struct ingest *ingest, struct line_batch *b,
+			     const struct line_point *point, int64_t receive_time, const char *peer)
+{
+	struct route route;
+	uint32_t group;
+
+	ingest_count(ingest, INGEST_LINES, 1);
+	if (route_point(ingest, point, peer, &route, &group))
+		return;
+	if (add_row(ingest, b, point, route.stream, group, receive_time, peer) == -ENOMEM)
+		ingest_error(ingest, INGEST_WRITE_ERRORS, "%s: line %llu lost: out of memory", peer,
+			     (unsigned long long)point->line_number);
+}
+
+static void report_bad_line(struct ingest *ingest, const char *peer, const struct line_error *err)
+{
+	ingest_error(ingest, INGEST_BAD_LINES, "%s: line %llu (byte %llu): %s: %s", peer,
+		     (unsigned long long)err->line_number, (unsigned long long)err->offset,
+		     line_error_kind_name(err->kind), err->reason);
+}
+
+/* ---- stream connections ---------------------------------------------------- */
+
+static int on_point(void *user, const struct line_point *point)
+{
+	struct ingest_line_conn *lc = user;
+	point_into_batch(lc->ingest, &lc->batch, point, lc->receive_time, lc->peer);
+	return 0;
+}
+
+static void on_bad_line(void *user, const struct line_error *err)
+{
+	struct ingest_line_conn *lc = user;
+	report_bad_line(lc->ingest, lc->peer, err);
+}
+
+void *ingest_line_open(void *arg, struct net_conn *conn, const struct net_peer *peer,
+		       const struct schema_listen *listen)
+{
+	struct ingest *ingest = arg;
+	(void)conn;
+	struct ingest_line_conn *lc = calloc(1, sizeof(*lc));
+	if (!lc)
+		return NULL;
+	const struct line_options options = {.max_line = ingest->schema->limits.max_line,
+					     .precision = listen->precision};
+	lc->decoder = line_decoder_new(&options, on_point, on_bad_line, lc);
+	if (!lc->decoder) {
+		free(lc);
+		return NULL;
+	}
+	lc->ingest = ingest;
+	snprintf(lc->peer, sizeof(lc->peer), "%s", peer->name);
+	return lc;
+}
+
+int ingest_line_data(void *state, const char *buf, size_t len)
+{
+	struct ingest_line_conn *lc = state;
+	lc->receive_time = realtime_ns();
+	int rc = line_decoder_feed(lc->decoder, buf, len);
+	batch_flush(lc->ingest, &lc->batch, lc->peer, false);
+	return rc;
+}
+
+void ingest_line_eof(void *state)
+{
+	struct ingest_line_conn *lc = state;
+	lc->receive_time = realtime_ns();
+	line_decoder_finish(lc->decoder);
+	batch_flush(lc->ingest, &lc->batch, lc->peer, false);
+}
+
+void ingest_line_close(void *state)
+{
+	struct ingest_line_conn *lc = state;
+	line_decoder_free(lc->decoder);
+	batch_free(&lc->batch);
+	free(lc);
+}
+
+/* ---- datagrams --------------------------------------------------------------- */
+
+/* One per precision in use, kept for the life of the ingest: the decoder
+ * and the batch are reused from datagram to datagram. */
+struct ingest_line_udp {
+	struct ingest *ingest;
+	struct line_decoder *decoder;
+	const char *peer; /* during one datagram */
+	int64_t receive_time;
+	struct line_batch batch;
+};
+
+static int on_datagram_point(void *user, const struct line_point *point)
+{
+	struct ingest_line_udp *udp = user;
+	point_into_batch(udp->ingest, &udp->batch, point, udp->receive_time, udp->peer);
+	return 0;
+}
+
+static void on_datagram_bad_line(void *user, const struct line_error *err)
+{
+	struct ingest_line_udp *udp = user;
+	report_bad_line(udp->ingest, udp->peer, err);
+}
+
+static struct ingest_line_udp *udp_state(struct ingest *ingest, enum schema_precision precision)
+{
+	struct ingest_line_udp **slot = &ingest->line_udp[precision];
+	if (*slot)
+		return *slot;
+	struct ingest_line_udp *udp = calloc(1, sizeof(*udp));
+	if (!udp)
+		return NULL;
+	const struct line_options options = {.max_line = ingest->schema->limits.max_line,
+					     .precision = precision};
+	udp->ingest = ingest;
+	udp->decoder = line_decoder_new(&options, on_datagram_point, on_datagram_bad_line, udp);
+	if (!udp->decoder) {
+		free(udp);
+		return NULL;
+	}
+	*slot = udp;
+	return udp;
+}
+
+void ingest_line_datagram(void *arg, const struct net_peer *peer,
+			  const struct schema_listen *listen, const char *buf, size_t len)
+{
+	struct ingest *ingest = arg;
+	bool full;
+
+	writer_queue_buffered(ingest->queue, &full);
+	if (full) {
+		ingest_error(ingest, INGEST_UDP_DROPS, "%s: datagram dropped: buffers full",
+			     peer->name);
+		return;
+	}
+	struct ingest_line_udp *udp = udp_state(ingest, listen->precision);
+	if (!udp) {
+		ingest_error(ingest, INGEST_UDP_DROPS, "%s: datagram dropped: out of memory",
+			     peer->name);
+		return;
+	}
+	udp->peer = peer->name;
+	udp->receive_time = realtime_ns();
+	line_decode_datagram(udp->decoder, buf, len);
+	batch_flush(ingest, &udp->batch, peer->name, true);
+	udp->peer = NULL;
+}
+
+void ingest_line_udp_free(struct ingest *ingest)
+{
+	for (size_t i = 0; i < sizeof(ingest->line_udp) / sizeof(ingest->line_udp[0]); i++) {
+		struct ingest_line_udp *udp = ingest->line_udp[i];
+		if (!udp)
+			continue;
+		line_decoder_free(udp->decoder);
+		batch_free(&udp->batch);
+		free(udp);
+		ingest->line_udp[i] = NULL;
+	}
+}

@@ -1,0 +1,257 @@
+/*
+ * writer.c - the writer thread (see writer.h).
+ *
+ * The thread wakes for a batch of items or at least every tick, so that
+ * output.flush is kept even on an idle recorder: durability must not depend
+ * on more data arriving. Errors from the engine are counted and logged
+ * (rate-limited) and the thread goes on with the next item; the engine
+ * keeps closed files valid whatever happens to the open one.
+ */
+#include "writer.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { WRITER_MAX_TICK_NS = 100 * 1000 * 1000, WRITER_MAX_VALUES = 4096 };
+
+static int64_t realtime_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void writer_failed(struct writer *writer, const struct ingest_item *item,
+			  const struct h5w_error *err)
+{
+	atomic_fetch_add(&writer->ingest->counters_writer[INGEST_WRITE_ERRORS], 1);
+	log_ratelimited(&writer->error_log, realtime_ns(), LOG_LEVEL_ERROR,
+			"write_errors: data from %s not stored: %s",
+			item->peer[0] ? item->peer : "the recorder", err->message);
+}
+
+/* The group an item names; NULL if its creation failed (and was reported). */
+static const struct writer_group *item_group(struct writer *writer, uint32_t id)
+{
+	if (id >= writer->groups_cap || !writer->groups[id].group)
+		return NULL;
+	return &writer->groups[id];
+}
+
+static int register_group(struct writer *writer, const struct ingest_item *item,
+			  struct h5w_error *err)
+{
+	uint32_t id = item->u.group.id;
+	if (id >= writer->groups_cap) {
+		size_t cap = writer->groups_cap ? writer->groups_cap * 2 : 64;
+		while (cap <= id)
+			cap *= 2;
+		struct writer_group *groups = realloc(writer->groups, cap * sizeof(*groups));
+		if (!groups) {
+			snprintf(err->message, sizeof(err->message), "out of memory");
+			return -ENOMEM;
+		}
+		memset(groups + writer->groups_cap, 0, (cap - writer->groups_cap) * sizeof(*groups));
+		writer->groups = groups;
+		writer->groups_cap = cap;
+	}
+	const char *values[ROUTER_MAX_PLACEHOLDERS];
+	router_values(&item->u.group.route, values);
+	writer->groups[id].stream = item->u.group.stream;
+	return h5w_group_get(writer->engine, item->u.group.stream, item->u.group.route.names,
+			     values, item->u.group.route.nvalues, &writer->groups[id].group, err);
+}
+
+/* Item values to engine values; strings become pointers into the arena. */
+static void engine_values(const struct ingest_value *in, size_t n, const char *arena,
+			  struct h5w_value *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		out[i] = (struct h5w_value){.index = in[i].index, .dtype = in[i].dtype};
+		switch (in[i].dtype) {
+		case DTYPE_INT64:
+			out[i].v.i64 = in[i].v.i64;
+			break;
+		case DTYPE_UINT64:
+			out[i].v.u64 = in[i].v.u64;
+			break;
+		case DTYPE_UINT8: /* booleans */
+			out[i].v.u8 = (uint8_t)in[i].v.u64;
+			break;
+		case DTYPE_STRING:
+			out[i].v.s = arena + in[i].v.string;
+			break;
+		default:
+			out[i].dtype = DTYPE_FLOAT64;
+			out[i].v.f64 = in[i].v.f64;
+			break;
+		}
+	}
+}
+
+static int apply_data(struct writer *writer, const struct ingest_item *item,
+		      const struct writer_group *group, struct h5w_error *err)
+{
+	if (group->stream->layout == SCHEMA_LAYOUT_RECORDS)
+		return h5w_record_data(writer->engine, group->group, item->u.data.event_id,
+				       item->u.data.t0, item->u.data.channel, item->u.data.dtype,
+				       item->u.data.samples, item->u.data.nsamples, err);
+	return h5w_stream_append(writer->engine, group->group, item->u.data.channel,
+				 item->u.data.dtype, item->u.data.samples, item->u.data.nsamples,
+				 item->u.data.t0, item->u.data.seq, err);
+}
+
+static int apply_rows(struct writer *writer, const struct ingest_item *item,
+		      struct h5w_error *err)
+{
+	struct h5w_value values[WRITER_MAX_VALUES];
+
+	for (uint32_t r = 0; r < item->u.rows.nrows; r++) {
+		const struct ingest_row *row = &item->u.rows.rows[r];
+		const struct writer_group *group = item_group(writer, row->group);
+		size_t n = row->nvalues < WRITER_MAX_VALUES ? row->nvalues : WRITER_MAX_VALUES;
+		if (!group)
+			continue; /* its creation failed and was reported */
+		engine_values(item->u.rows.values + row->first_value, n, item->u.rows.arena,
+			      values);
+		int rc = h5w_table_append(writer->engine, group->group, row->time, values, n, err);
+		if (rc)
+			writer_failed(writer, item, err); /* one bad row spoils no other */
+	}
+	return 0;
+}
+
+static int apply_item(struct writer *writer, const struct ingest_item *item,
+		      struct h5w_error *err)
+{
+	const struct writer_group *group;
+	struct h5w_value values[WRITER_MAX_VALUES];
+
+	switch (item->kind) {
+	case INGEST_ITEM_GROUP:
+		return register_group(writer, item, err);
+	case INGEST_ITEM_DATA:
+		group = item_group(writer, item->u.data.group);
+		return group ? apply_data(writer, item, group, err) : 0;
+	case INGEST_ITEM_EVENT:
+		group = item_group(writer, item->u.event.group);
+		if (!group)
+			return 0;
+		engine_values(item->u.event.values, item->u.event.nvalues, item->u.event.arena,
+			      values);
+		return h5w_record_fields(writer->engine, group->group, item->u.event.event_id,
+					 item->u.event.time, values, item->u.event.nvalues, err);
+	case INGEST_ITEM_ROWS:
+		return apply_rows(writer, item, err);
+	case INGEST_ITEM_FLUSH:
+		return h5w_flush(writer->engine, err);
+	case INGEST_ITEM_ROLL:
+		return h5w_roll(writer->engine, err);
+	}
+	return 0;
+}
+
+static void publish_stats(struct writer *writer)
+{
+	struct h5w_stats stats;
+	h5w_get_stats(writer->engine, &stats);
+	/* A flush since the last look makes every applied item durable. */
+	if (stats.last_flush != writer->last_flush_seen) {
+		writer->last_flush_seen = stats.last_flush;
+		ingest_mark_durable(writer->ingest, writer->last_item + 1);
+	}
+	pthread_mutex_lock(&writer->stats_lock);
+	writer->stats = stats;
+	pthread_mutex_unlock(&writer->stats_lock);
+}
+
+static void apply_batch(struct writer *writer, struct writer_item *list)
+{
+	struct h5w_error err;
+	size_t bytes = 0;
+
+	while (list) {
+		struct ingest_item *item = (struct ingest_item *)list;
+		list = list->next;
+		int rc = apply_item(writer, item, &err);
+		if (rc < 0)
+			writer_failed(writer, item, &err);
+		writer->last_item = item->number;
+		bytes += item->link.bytes;
+		ingest_item_free(item);
+	}
+	writer_queue_release(writer->queue, bytes);
+}
+
+static void *writer_main(void *arg)
+{
+	struct writer *writer = arg;
+	int64_t tick = writer->schema->output.flush_ns / 4;
+	bool closed = false;
+	struct h5w_error err;
+
+	if (tick <= 0 || tick > WRITER_MAX_TICK_NS)
+		tick = WRITER_MAX_TICK_NS;
+	while (!closed) {
+		struct writer_item *list = writer_queue_take(writer->queue, tick, &closed);
+		apply_batch(writer, list);
+		if (h5w_tick(writer->engine, realtime_ns(), &err) < 0)
+			writer_failed(writer, &(struct ingest_item){.peer = ""}, &err);
+		publish_stats(writer);
+	}
+	writer->result = h5w_close(writer->engine, &err);
+	if (writer->result < 0)
+		log_msg(LOG_LEVEL_ERROR, "closing the output file: %s", err.message);
+	writer->engine = NULL;
+	/* Closing flushed everything that was applied. */
+	ingest_mark_durable(writer->ingest, writer->last_item + 1);
+	return NULL;
+}
+
+int writer_start(struct writer *writer, const struct schema *schema,
+		 const struct h5w_options *options, struct writer_queue *queue,
+		 struct ingest *ingest, struct h5w_error *err)
+{
+	memset(writer, 0, sizeof(*writer));
+	writer->schema = schema;
+	writer->queue = queue;
+	writer->ingest = ingest;
+	writer->error_log = (struct log_ratelimit)LOG_RATELIMIT_INIT(1000000000, 20);
+	int rc = h5w_open(&writer->engine, schema, options, realtime_ns(), err);
+	if (rc)
+		return rc;
+	pthread_mutex_init(&writer->stats_lock, NULL);
+	h5w_get_stats(writer->engine, &writer->stats);
+	writer->last_flush_seen = writer->stats.last_flush;
+	rc = pthread_create(&writer->thread, NULL, writer_main, writer);
+	if (rc) {
+		h5w_close(writer->engine, err);
+		pthread_mutex_destroy(&writer->stats_lock);
+		snprintf(err->message, sizeof(err->message), "cannot start the writer thread");
+		return -rc;
+	}
+	writer->started = true;
+	return 0;
+}
+
+int writer_stop(struct writer *writer)
+{
+	if (!writer->started)
+		return 0;
+	writer_queue_close(writer->queue);
+	pthread_join(writer->thread, NULL);
+	writer->started = false;
+	pthread_mutex_destroy(&writer->stats_lock);
+	free(writer->groups);
+	writer->groups = NULL;
+	return writer->result;
+}
+
+void writer_stats(struct writer *writer, struct h5w_stats *stats)
+{
+	pthread_mutex_lock(&writer->stats_lock);
+	*stats = writer->stats;
+	pthread_mutex_unlock(&writer->stats_lock);
+}
