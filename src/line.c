@@ -1,0 +1,838 @@
+/*
+ * line.c - decoder of the InfluxDB line protocol (see line.h).
+ *
+ * Input is cut into lines at "\n" with memchr; a line's bytes are copied
+ * into one reusable buffer and parsed there, in place: every token is
+ * unescaped towards its own start and NUL-terminated over the separator
+ * that ended it, so a point needs no memory beyond the line itself. The copy
+ * costs little for lines of sensor data and buys writable, NUL-terminated
+ * strings plus identical handling of lines that arrive whole and lines that
+ * arrive in pieces. A line that cannot fit is never copied: once it passes
+ * max_line it is reported and the rest of it is skipped up to its newline.
+ *
+ * Escaping follows the InfluxDB scanner: a backslash always pairs with the
+ * character after it, and the pair stands for that character when it is one
+ * the token may escape (measurement: comma, space; tag keys, tag values and
+ * field keys: comma, equals, space; string values: quote, backslash), else
+ * for both characters unchanged.
+ *
+ * Threading: one decoder per connection or UDP socket, used from the libuv
+ * loop thread only.
+ */
+#include "line.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LINE_MIN_BUFFER 256u
+#define LINE_MIN_ARRAY 8u
+/* Longest piece of input quoted in a reason, in bytes. */
+#define QUOTE_MAX 48u
+
+struct line_decoder {
+	struct line_options options;
+	size_t max_line;
+	line_point_cb point_cb;
+	line_error_cb error_cb;
+	void *user;
+	char *buf;              /* the current line, then a NUL */
+	size_t cap;
+	size_t have;
+	bool skipping;          /* inside a line longer than max_line */
+	uint64_t position;      /* offset of the next input byte */
+	uint64_t line_number;
+	uint64_t line_offset;
+	struct line_tag *tags;
+	size_t tags_cap;
+	struct line_field *fields;
+	size_t fields_cap;
+	struct line_stats stats;
+	int failed;
+};
+
+/* One line being parsed: s[0..len) with s[len] == 0, written in place. */
+struct parse {
+	struct line_decoder *decoder;
+	char *s;
+	size_t len;
+	size_t pos;
+	uint64_t line_offset;
+	struct line_point point;
+	struct line_error *err;
+};
+
+/* Room for QUOTE_MAX bytes each escaped as \xNN, an ellipsis and a NUL. */
+struct quoted {
+	char text[QUOTE_MAX * 4 + 8];
+};
+
+const char *line_error_kind_name(enum line_error_kind kind)
+{
+	static const char *const names[] = {
+		[LINE_ERR_NONE] = "none",
+		[LINE_ERR_TOO_LONG] = "too_long",
+		[LINE_ERR_ENCODING] = "encoding",
+		[LINE_ERR_MEASUREMENT] = "measurement",
+		[LINE_ERR_TAG] = "tag",
+		[LINE_ERR_FIELD] = "field",
+		[LINE_ERR_VALUE] = "value",
+		[LINE_ERR_TIMESTAMP] = "timestamp",
+		[LINE_ERR_ABORTED] = "aborted",
+		[LINE_ERR_NOMEM] = "nomem",
+	};
+	if ((unsigned)kind >= sizeof(names) / sizeof(names[0]))
+		return "unknown";
+	return names[kind];
+}
+
+/* Input text made safe for a log line: control bytes as \xNN, cut at a
+ * character boundary after QUOTE_MAX bytes. */
+static const char *quote(struct quoted *q, const char *text, size_t len)
+{
+	size_t n = len, out = 0;
+
+	if (n > QUOTE_MAX) {
+		n = QUOTE_MAX;
+		while (n > 0 && ((unsigned char)text[n] & 0xC0u) == 0x80u)
+			n--;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)text[i];
+		if (c < 0x20 || c == 0x7F)
+			out += (size_t)snprintf(q->text + out, sizeof(q->text) - out, "\\x%02x", c);
+		else
+			q->text[out++] = (char)c;
+	}
+	if (n < len)
+		out += (size_t)snprintf(q->text + out, sizeof(q->text) - out, "...");
+	q->text[out] = 0;
+	return q->text;
+}
+
+__attribute__((format(printf, 4, 5)))
+static int parse_error(struct parse *ps, enum line_error_kind kind, size_t at,
+		       const char *fmt, ...)
+{
+	struct line_error *err = ps->err;
+	va_list ap;
+
+	err->kind = kind;
+	err->line_number = ps->point.line_number;
+	err->line_offset = ps->line_offset;
+	err->offset = ps->line_offset + at;
+	va_start(ap, fmt);
+	vsnprintf(err->reason, sizeof(err->reason), fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/* ---- text checks ---- */
+
+/* Length of the UTF-8 sequence at s[0] (n bytes available), 0 if invalid
+ * (RFC 3629: no overlong forms, surrogates, or code points past U+10FFFF). */
+static size_t utf8_sequence_length(const unsigned char *s, size_t n)
+{
+	size_t len;
+	unsigned char lo = 0x80, hi = 0xBF;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xC2 && s[0] <= 0xDF)
+		len = 2;
+	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+		len = 3;
+	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+		len = 4;
+	else
+		return 0;
+	if (s[0] == 0xE0)
+		lo = 0xA0;
+	else if (s[0] == 0xED)
+		hi = 0x9F;
+	else if (s[0] == 0xF0)
+		lo = 0x90;
+	else if (s[0] == 0xF4)
+		hi = 0x8F;
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xBF)
+			return 0;
+	return len;
+}
+
+/* Tokens become C strings and HDF5 names: no NUL, UTF-8 only. */
+static int check_encoding(struct parse *ps)
+{
+	const unsigned char *s = (const unsigned char *)ps->s;
+
+	for (size_t i = 0; i < ps->len;) {
+		size_t step = utf8_sequence_length(s + i, ps->len - i);
+		if (s[i] == 0)
+			return parse_error(ps, LINE_ERR_ENCODING, i, "NUL byte at byte %zu of the line",
+					   i);
+		if (step == 0)
+			return parse_error(ps, LINE_ERR_ENCODING, i,
+					   "invalid UTF-8 at byte %zu of the line (0x%02x)", i, s[i]);
+		i += step;
+	}
+	return 0;
+}
+
+static bool is_one_of(char c, const char *set)
+{
+	return c != 0 && strchr(set, c) != NULL;
+}
+
+/*
+ * Unescape in place the token at ps->pos, which ends at an unescaped byte of
+ * `stops` or at the end of the line. Leaves ps->pos on that byte, stores it
+ * in *stop (0 at the end), then NUL-terminates the token, possibly over the
+ * stop byte, which is why callers go by *stop and not by ps->s[ps->pos].
+ */
+static char *scan_token(struct parse *ps, const char *stops, const char *escapable,
+			size_t *token_len, char *stop)
+{
+	char *s = ps->s;
+	size_t start = ps->pos, r = ps->pos, w = ps->pos;
+
+	while (r < ps->len && !is_one_of(s[r], stops)) {
+		if (s[r] == '\\' && r + 1 < ps->len) {
+			if (is_one_of(s[r + 1], escapable)) {
+				s[w++] = s[r + 1];
+				r += 2;
+				continue;
+			}
+			s[w++] = s[r++];
+		}
+		s[w++] = s[r++];
+	}
+	*stop = r < ps->len ? s[r] : 0;
+	s[w] = 0;
+	ps->pos = r;
+	*token_len = w - start;
+	return s + start;
+}
+
+static void skip_spaces(struct parse *ps)
+{
+	while (ps->pos < ps->len && ps->s[ps->pos] == ' ')
+		ps->pos++;
+}
+
+/* ---- arrays reused from line to line ---- */
+
+static int grow_array(void **array, size_t *cap, size_t need, size_t elem_size)
+{
+	size_t new_cap = *cap ? *cap * 2 : LINE_MIN_ARRAY;
+	void *grown;
+
+	if (need <= *cap)
+		return 0;
+	if (new_cap < need)
+		new_cap = need;
+	grown = realloc(*array, new_cap * elem_size);
+	if (!grown)
+		return -ENOMEM;
+	*array = grown;
+	*cap = new_cap;
+	return 0;
+}
+
+static struct line_tag *new_tag(struct parse *ps)
+{
+	struct line_decoder *decoder = ps->decoder;
+
+	if (grow_array((void **)&decoder->tags, &decoder->tags_cap, ps->point.ntags + 1,
+		       sizeof(*decoder->tags)))
+		return NULL;
+	return &decoder->tags[ps->point.ntags++];
+}
+
+static struct line_field *new_field(struct parse *ps)
+{
+	struct line_decoder *decoder = ps->decoder;
+
+	if (grow_array((void **)&decoder->fields, &decoder->fields_cap, ps->point.nfields + 1,
+		       sizeof(*decoder->fields)))
+		return NULL;
+	return &decoder->fields[ps->point.nfields++];
+}
+
+/* ---- numbers ---- */
+
+static bool all_digits(const char *text, size_t n)
+{
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (text[i] < '0' || text[i] > '9')
+			return false;
+	return true;
+}
+
+/* Decimal digits to uint64: -EINVAL if not all digits, -ERANGE on overflow. */
+static int parse_uint64(const char *text, size_t n, uint64_t *value)
+{
+	uint64_t v = 0;
+
+	if (!all_digits(text, n))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (__builtin_mul_overflow(v, 10u, &v) ||
+		    __builtin_add_overflow(v, (uint64_t)(text[i] - '0'), &v))
+			return -ERANGE;
+	}
+	*value = v;
+	return 0;
+}
+
+/* Optional '-' then decimal digits: -EINVAL or -ERANGE as parse_uint64. */
+static int parse_int64(const char *text, size_t n, int64_t *value)
+{
+	size_t sign = n > 0 && text[0] == '-';
+	uint64_t magnitude;
+	int rc = parse_uint64(text + sign, n - sign, &magnitude);
+
+	if (rc)
+		return rc;
+	if (magnitude > (uint64_t)INT64_MAX + sign)
+		return -ERANGE;
+	*value = sign && magnitude ? -(int64_t)(magnitude - 1) - 1 : (int64_t)magnitude;
+	return 0;
+}
+
+/* Syntax check of [-](digits[.digits]|.digits)[(e|E)[+|-]digits]: strtod
+ * alone would also take "inf", "nan", hex floats and leading spaces. */
+static bool is_float_syntax(const char *text, size_t n)
+{
+	size_t i = 0, mantissa_digits = 0, exponent_digits = 0;
+
+	if (i < n && text[i] == '-')
+		i++;
+	for (; i < n && text[i] >= '0' && text[i] <= '9'; i++)
+		mantissa_digits++;
+	if (i < n && text[i] == '.')
+		for (i++; i < n && text[i] >= '0' && text[i] <= '9'; i++)
+			mantissa_digits++;
+	if (mantissa_digits == 0)
+		return false;
+	if (i < n && (text[i] == 'e' || text[i] == 'E')) {
+		i++;
+		if (i < n && (text[i] == '+' || text[i] == '-'))
+			i++;
+		for (; i < n && text[i] >= '0' && text[i] <= '9'; i++)
+			exponent_digits++;
+		if (exponent_digits == 0)
+			return false;
+	}
+	return i == n;
+}
+
+static bool parse_bool(const char *text, bool *value)
+{
+	static const char *const truths[] = {"t", "T", "true", "True", "TRUE"};
+	static const char *const falsehoods[] = {"f", "F", "false", "False", "FALSE"};
+
+	for (size_t i = 0; i < 5; i++) {
+		if (strcmp(text, truths[i]) == 0 || strcmp(text, falsehoods[i]) == 0) {
+			*value = strcmp(text, truths[i]) == 0;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* ---- the grammar ---- */
+
+static int parse_measurement(struct parse *ps, char *stop)
+{
+	size_t at = ps->pos;
+
+	ps->point.measurement = scan_token(ps, ", ", ", ", &ps->point.measurement_len, stop);
+	if (ps->point.measurement_len == 0)
+		return parse_error(ps, LINE_ERR_MEASUREMENT, at, "empty measurement");
+	return 0;
+}
+
+static int parse_tag(struct parse *ps, char *stop)
+{
+	struct quoted q;
+	size_t at = ps->pos, key_len, value_len;
+	char *key = scan_token(ps, "=, ", "=, ", &key_len, stop);
+	char *value;
+	struct line_tag *tag;
+
+	if (key_len == 0)
+		return parse_error(ps, LINE_ERR_TAG, at, "empty tag key");
+	if (*stop != '=')
+		return parse_error(ps, LINE_ERR_TAG, ps->pos, "tag '%s': missing '='",
+				   quote(&q, key, key_len));
+	at = ++ps->pos;
+	value = scan_token(ps, ", =", ", =", &value_len, stop);
+	if (*stop == '=')
+		return parse_error(ps, LINE_ERR_TAG, ps->pos, "tag '%s': unescaped '=' in value",
+				   quote(&q, key, key_len));
+	if (value_len == 0)
+		return parse_error(ps, LINE_ERR_TAG, at, "tag '%s': empty value",
+				   quote(&q, key, key_len));
+	tag = new_tag(ps);
+	if (!tag)
+		return -ENOMEM;
+	*tag = (struct line_tag){key, key_len, value, value_len};
+	return 0;
+}
+
+static int parse_string_value(struct parse *ps, struct line_field *field, char *stop)
+{
+	struct quoted q;
+	char *s = ps->s;
+	size_t at = ps->pos, r = ps->pos + 1, w = ps->pos;
+
+	while (r < ps->len && s[r] != '"') {
+		if (s[r] == '\\' && r + 1 < ps->len) {
+			if (s[r + 1] == '"' || s[r + 1] == '\\') {
+				s[w++] = s[r + 1];
+				r += 2;
+				continue;
+			}
+			s[w++] = s[r++];
+		}
+		s[w++] = s[r++];
+	}
+	if (r >= ps->len)
+		return parse_error(ps, LINE_ERR_VALUE, at, "field '%s': unterminated string",
+				   quote(&q, field->key, field->key_len));
+	s[w] = 0;
+	ps->pos = r + 1;
+	*stop = ps->pos < ps->len ? s[ps->pos] : 0;
+	if (*stop != 0 && *stop != ',' && *stop != ' ')
+		return parse_error(ps, LINE_ERR_VALUE, ps->pos,
+				   "field '%s': unexpected text after the string",
+				   quote(&q, field->key, field->key_len));
+	field->type = LINE_VALUE_STRING;
+	field->string = s + at;
+	field->string_len = w - at;
+	return 0;
+}
+
+static int parse_suffixed_integer(struct parse *ps, struct line_field *field,
+				  const char *text, size_t n, size_t at)
+{
+	struct quoted q, qv;
+	bool is_unsigned = text[n - 1] == 'u';
+	int rc = is_unsigned ? parse_uint64(text, n - 1, &field->value.u)
+			     : parse_int64(text, n - 1, &field->value.i);
+
+	field->type = is_unsigned ? LINE_VALUE_UINT : LINE_VALUE_INT;
+	if (rc == -ERANGE)
+		return parse_error(ps, LINE_ERR_VALUE, at, "field '%s': %s '%s' out of range",
+				   quote(&q, field->key, field->key_len),
+				   is_unsigned ? "unsigned integer" : "integer", quote(&qv, text, n));
+	if (rc)
+		return parse_error(ps, LINE_ERR_VALUE, at, "field '%s': invalid %s '%s'",
+				   quote(&q, field->key, field->key_len),
+				   is_unsigned ? "unsigned integer" : "integer", quote(&qv, text, n));
+	return 0;
+}
+
+static int parse_float_value(struct parse *ps, struct line_field *field, const char *text,
+			     size_t n, size_t at)
+{
+	struct quoted q, qv;
+	bool starts_numeric = strchr("-.0123456789", text[0]) != NULL;
+
+	if (!is_float_syntax(text, n))
+		return parse_error(ps, LINE_ERR_VALUE, at, "field '%s': invalid %s '%s'",
+				   quote(&q, field->key, field->key_len),
+				   starts_numeric ? "number" : "value", quote(&qv, text, n));
+	field->type = LINE_VALUE_FLOAT;
+	field->value.f = strtod(text, NULL);
+	if (isinf(field->value.f))
+		return parse_error(ps, LINE_ERR_VALUE, at, "field '%s': number '%s' out of range",
+				   quote(&q, field->key, field->key_len), quote(&qv, text, n));
+	return 0;
+}
+
+static int parse_value(struct parse *ps, struct line_field *field, char *stop)
+{
+	struct quoted q;
+	size_t at = ps->pos, n;
+	char *text;
+
+	if (ps->pos < ps->len && ps->s[ps->pos] == '"')
+		return parse_string_value(ps, field, stop);
+	text = scan_token(ps, ", ", "", &n, stop);
+	if (n == 0)
+		return parse_error(ps, LINE_ERR_VALUE, at, "field '%s': missing value",
+				   quote(&q, field->key, field->key_len));
+	if (parse_bool(text, &field->value.b)) {
+		field->type = LINE_VALUE_BOOL;
+		return 0;
+	}
+	if ((text[n - 1] == 'i' || text[n - 1] == 'u') && strchr("-0123456789", text[0]))
+		return parse_suffixed_integer(ps, field, text, n, at);
+	return parse_float_value(ps, field, text, n, at);
+}
+
+static int parse_field(struct parse *ps, char *stop)
+{
+	struct quoted q;
+	size_t at = ps->pos, key_len;
+	char *key = scan_token(ps, "=, ", "=, ", &key_len, stop);
+	struct line_field *field;
+
+	if (key_len == 0)
+		return parse_error(ps, LINE_ERR_FIELD, at, "empty field key");
+	if (*stop != '=')
+		return parse_error(ps, LINE_ERR_FIELD, ps->pos, "field '%s': missing '='",
+				   quote(&q, key, key_len));
+	ps->pos++;
+	field = new_field(ps);
+	if (!field)
+		return -ENOMEM;
+	*field = (struct line_field){.key = key, .key_len = key_len};
+	return parse_value(ps, field, stop);
+}
+
+/* field=value[,field=value...]; *stop is the byte that ended the set. */
+static int parse_field_set(struct parse *ps, char *stop)
+{
+	for (;;) {
+		int rc = parse_field(ps, stop);
+		if (rc)
+			return rc;
+		if (*stop != ',')
+			return 0;
+		ps->pos++;
+	}
+}
+
+/* Past a separating space (perhaps already overwritten by a NUL) and any
+ * further spaces; false at the end of the line. */
+static bool skip_separator(struct parse *ps, char stop)
+{
+	if (stop != ' ')
+		return false;
+	ps->pos++;
+	skip_spaces(ps);
+	return ps->pos < ps->len;
+}
+
+static const int64_t precision_factor[] = {
+	[SCHEMA_PRECISION_NS] = 1,
+	[SCHEMA_PRECISION_US] = 1000,
+	[SCHEMA_PRECISION_MS] = 1000000,
+	[SCHEMA_PRECISION_S] = 1000000000,
+};
+static const char *const precision_name[] = {"ns", "us", "ms", "s"};
+
+static int parse_timestamp(struct parse *ps)
+{
+	struct quoted q;
+	enum schema_precision precision = ps->decoder->options.precision;
+	size_t at = ps->pos, n;
+	char stop;
+	char *text = scan_token(ps, " ", "", &n, &stop);
+	int64_t value;
+	int rc = parse_int64(text, n, &value);
+
+	if (rc == -EINVAL)
+		return parse_error(ps, LINE_ERR_TIMESTAMP, at, "invalid timestamp '%s'",
+				   quote(&q, text, n));
+	if (rc || __builtin_mul_overflow(value, precision_factor[precision],
+					 &ps->point.timestamp_ns))
+		return parse_error(ps, LINE_ERR_TIMESTAMP, at,
+				   "timestamp '%s' (%s) out of range for int64 nanoseconds",
+				   quote(&q, text, n), precision_name[precision]);
+	ps->point.has_timestamp = true;
+	if (skip_separator(ps, stop))
+		return parse_error(ps, LINE_ERR_TIMESTAMP, ps->pos,
+				   "unexpected text after the timestamp");
+	return 0;
+}
+
+/* measurement[,tag=value...] field=value[,field=value...] [timestamp] */
+static int parse_point(struct parse *ps)
+{
+	char stop;
+	int rc = parse_measurement(ps, &stop);
+
+	while (!rc && stop == ',') {
+		ps->pos++;
+		rc = parse_tag(ps, &stop);
+	}
+	if (rc)
+		return rc;
+	if (!skip_separator(ps, stop))
+		return parse_error(ps, LINE_ERR_FIELD, ps->pos, "no field set");
+	rc = parse_field_set(ps, &stop);
+	if (rc)
+		return rc;
+	return skip_separator(ps, stop) ? parse_timestamp(ps) : 0;
+}
+
+/* ---- the decoder ---- */
+
+struct line_decoder *line_decoder_new(const struct line_options *options,
+				      line_point_cb point, line_error_cb bad_line,
+				      void *user)
+{
+	struct line_decoder *decoder = calloc(1, sizeof(*decoder));
+
+	if (!decoder)
+		return NULL;
+	decoder->options = *options;
+	/* At least room for the NUL of an empty line; at most what size_t holds. */
+	decoder->max_line = options->max_line < 1 ? 1
+			    : options->max_line > SIZE_MAX / 2 ? SIZE_MAX / 2
+							       : (size_t)options->max_line;
+	decoder->point_cb = point;
+	decoder->error_cb = bad_line;
+	decoder->user = user;
+	decoder->line_number = 1;
+	return decoder;
+}
+
+void line_decoder_free(struct line_decoder *decoder)
+{
+	if (!decoder)
+		return;
+	free(decoder->buf);
+	free(decoder->tags);
+	free(decoder->fields);
+	free(decoder);
+}
+
+const struct line_stats *line_decoder_stats(const struct line_decoder *decoder)
+{
+	return &decoder->stats;
+}
+
+size_t line_decoder_buffer_capacity(const struct line_decoder *decoder)
+{
+	return decoder->cap;
+}
+
+/* need <= max_line always: a line is at most max_line - 1 bytes plus a NUL. */
+static int reserve_line(struct line_decoder *decoder, size_t need)
+{
+	size_t cap = decoder->cap ? decoder->cap * 2 : LINE_MIN_BUFFER;
+	char *grown;
+
+	if (need <= decoder->cap)
+		return 0;
+	if (cap < need)
+		cap = need;
+	if (cap > decoder->max_line)
+		cap = decoder->max_line;
+	grown = realloc(decoder->buf, cap);
+	if (!grown)
+		return -ENOMEM;
+	decoder->buf = grown;
+	decoder->cap = cap;
+	return 0;
+}
+
+static void report_bad_line(struct line_decoder *decoder, const struct line_error *err)
+{
+	decoder->stats.bad_lines++;
+	if (decoder->error_cb)
+		decoder->error_cb(decoder->user, err);
+}
+
+static void report_too_long(struct line_decoder *decoder)
+{
+	struct line_error err = {
+		.kind = LINE_ERR_TOO_LONG,
+		.line_number = decoder->line_number,
+		.line_offset = decoder->line_offset,
+		.offset = decoder->line_offset + decoder->max_line - 1,
+	};
+
+	snprintf(err.reason, sizeof(err.reason),
+		 "line longer than max_line (%zu bytes with its newline)", decoder->max_line);
+	decoder->stats.too_long++;
+	report_bad_line(decoder, &err);
+}
+
+/* Where parsing starts, or len for a line with nothing to parse. */
+static size_t skip_leading_blanks(const char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && (s[i] == ' ' || s[i] == '\t'))
+		i++;
+	return i;
+}
+
+static int parse_buffered_line(struct line_decoder *decoder, struct parse *ps)
+{
+	int rc = check_encoding(ps);
+
+	if (!rc)
+		rc = parse_point(ps);
+	ps->point.tags = decoder->tags;
+	ps->point.fields = decoder->fields;
+	return rc;
+}
+
+/* Parse buf[0..have) as one line and report it. */
+static int process_line(struct line_decoder *decoder)
+{
+	struct line_error err;
+	struct parse ps = {
+		.decoder = decoder,
+		.s = decoder->buf,
+		.len = decoder->have,
+		.line_offset = decoder->line_offset,
+		.point = {.line_number = decoder->line_number, .offset = decoder->line_offset},
+		.err = &err,
+	};
+	int rc;
+
+	if (ps.len > 0 && ps.s[ps.len - 1] == '\r')
+		ps.len--;
+	if (ps.s)
+		ps.s[ps.len] = 0;
+	ps.pos = skip_leading_blanks(ps.s, ps.len);
+	if (ps.pos == ps.len) {
+		decoder->stats.blank++;
+		return 0;
+	}
+	if (ps.s[ps.pos] == '#') {
+		decoder->stats.comments++;
+		return 0;
+	}
+	rc = parse_buffered_line(decoder, &ps);
+	if (rc == -EINVAL) {
+		report_bad_line(decoder, &err);
+		return 0;
+	}
+	if (rc)
+		return rc;
+	decoder->stats.points++;
+	return decoder->point_cb ? decoder->point_cb(decoder->user, &ps.point) : 0;
+}
+
+/* The newline (or the end of input) after a line: parse it unless it was
+ * too long, and move on to the next. */
+static int end_line(struct line_decoder *decoder)
+{
+	int rc = decoder->skipping ? 0 : process_line(decoder);
+
+	decoder->stats.lines++;
+	decoder->skipping = false;
+	decoder->have = 0;
+	decoder->line_number++;
+	decoder->line_offset = decoder->position;
+	return rc;
+}
+
+/* Append n bytes of the current line, or drop them once it is too long. */
+static int append_to_line(struct line_decoder *decoder, const char *data, size_t n)
+{
+	int rc;
+
+	if (decoder->skipping)
+		return 0;
+	if (n >= decoder->max_line - decoder->have) {
+		report_too_long(decoder);
+		decoder->skipping = true;
+		return 0;
+	}
+	rc = reserve_line(decoder, decoder->have + n + 1);
+	if (rc)
+		return rc;
+	memcpy(decoder->buf + decoder->have, data, n);
+	decoder->have += n;
+	return 0;
+}
+
+static int decoder_fail(struct line_decoder *decoder, int code)
+{
+	decoder->failed = code;
+	return code;
+}
+
+int line_decoder_feed(struct line_decoder *decoder, const void *data, size_t len)
+{
+	const char *input = data;
+
+	while (!decoder->failed && len > 0) {
+		const char *newline = memchr(input, '\n', len);
+		size_t n = newline ? (size_t)(newline - input) : len;
+		int rc = append_to_line(decoder, input, n);
+
+		n += newline != NULL;
+		input += n;
+		len -= n;
+		decoder->position += n;
+		decoder->stats.bytes += n;
+		if (!rc && newline)
+			rc = end_line(decoder);
+		if (rc)
+			decoder_fail(decoder, rc);
+	}
+	return decoder->failed;
+}
+
+int line_decoder_finish(struct line_decoder *decoder)
+{
+	int rc;
+
+	if (decoder->failed || (decoder->have == 0 && !decoder->skipping))
+		return decoder->failed;
+	rc = end_line(decoder);
+	return rc ? decoder_fail(decoder, rc) : 0;
+}
+
+int line_decode_datagram(struct line_decoder *decoder, const void *data, size_t len)
+{
+	int rc;
+
+	decoder->failed = 0;
+	decoder->have = 0;
+	decoder->skipping = false;
+	decoder->position = 0;
+	decoder->line_number = 1;
+	decoder->line_offset = 0;
+	rc = line_decoder_feed(decoder, data, len);
+	return rc ? rc : line_decoder_finish(decoder);
+}
+
+int line_parse_field_set(struct line_decoder *decoder, const void *text, size_t len,
+			 struct line_point *point, struct line_error *err)
+{
+	struct parse ps = {
+		.decoder = decoder,
+		.len = len,
+		.point = {.line_number = 1},
+		.err = err,
+	};
+	char stop;
+	int rc;
+
+	if (len >= decoder->max_line)
+		return parse_error(&ps, LINE_ERR_TOO_LONG, decoder->max_line - 1,
+				   "field set longer than max_line (%zu bytes)", decoder->max_line);
+	rc = reserve_line(decoder, len + 1);
+	if (rc)
+		return rc;
+	ps.s = decoder->buf;
+	if (len)
+		memcpy(ps.s, text, len);
+	ps.s[len] = 0;
+	rc = check_encoding(&ps);
+	if (!rc)
+		rc = parse_field_set(&ps, &stop);
+	if (!rc && skip_separator(&ps, stop))
+		rc = parse_error(&ps, LINE_ERR_FIELD, ps.pos, "unexpected text after the field set");
+	ps.point.fields = decoder->fields;
+	*point = ps.point;
+	return rc;
+}
