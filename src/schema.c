@@ -368,7 +368,7 @@ static int load_address(struct loader *ld, struct schema_listen *listen, yaml_no
 }
 
 static int load_one_listen(struct loader *ld, struct schema_listen *listen, yaml_node_t *item,
-			   const char *path)
+			   const char *path, yaml_node_t **address)
 {
 	struct seen seen[LISTEN_N] = {0};
 	char where[64];
@@ -383,8 +383,10 @@ static int load_one_listen(struct loader *ld, struct schema_listen *listen, yaml
 	err = loader_walk(ld, item, listen_opts, LISTEN_N, listen, seen, path, where);
 	if (!err)
 		err = loader_finish(ld, item, listen_opts, LISTEN_N, listen, seen, path);
-	if (!err)
-		err = load_address(ld, listen, seen[LISTEN_ADDRESS].value, path);
+	if (!err) {
+		*address = seen[LISTEN_ADDRESS].value;
+		err = load_address(ld, listen, *address, path);
+	}
 	if (err)
 		return err;
 	if (seen[LISTEN_PRECISION].key && listen->protocol != SCHEMA_PROTOCOL_LINE)
@@ -426,15 +428,16 @@ static int load_listen(struct loader *ld, struct schema *schema, yaml_node_t *li
 		return loader_nomem(ld, list);
 	for (size_t i = 0; i < n; i++) {
 		yaml_node_t *item = loader_node(ld, list->data.sequence.items.start[i]);
+		yaml_node_t *address = NULL;
 		char path[32];
 		snprintf(path, sizeof(path), "listen[%zu]", i);
 		schema->nlisten++;
-		int err = load_one_listen(ld, &schema->listen[i], item, path);
+		int err = load_one_listen(ld, &schema->listen[i], item, path, &address);
 		if (err)
 			return err;
 		for (size_t j = 0; j < i; j++) {
 			if (same_endpoint(&schema->listen[i], &schema->listen[j]))
-				return loader_fail(ld, item,
+				return loader_fail(ld, address,
 						   "%s.address: '%s' is already used by listen[%zu]",
 						   path, schema->listen[i].address, j);
 		}

@@ -868,17 +868,19 @@ static int load_stream(struct loader *ld, struct stream_ctx *ctx, yaml_node_t *n
 	return err;
 }
 
-/* Could one frame key match both templates? Same number of parts, and at
- * every position a placeholder or the same literal. */
-static bool keys_overlap(const struct schema_template *a, const struct schema_template *b)
+/* Could one frame key match both templates? Same number of '/'-separated
+ * parts, and at every position a placeholder or the same literal. */
+static bool keys_overlap(const char *a, const char *b)
 {
-	if (a->nparts != b->nparts)
-		return false;
-	for (size_t i = 0; i < a->nparts; i++)
-		if (!a->parts[i].placeholder && !b->parts[i].placeholder &&
-		    strcmp(a->parts[i].text, b->parts[i].text) != 0)
+	for (;;) {
+		size_t la = strcspn(a, "/"), lb = strcspn(b, "/");
+		if (a[0] != '{' && b[0] != '{' && (la != lb || memcmp(a, b, la) != 0))
 			return false;
-	return true;
+		if (!a[la] || !b[lb])
+			return !a[la] && !b[lb];
+		a += la + 1;
+		b += lb + 1;
+	}
 }
 
 static int check_between(struct loader *ld, const struct schema *schema, size_t i,
@@ -896,7 +898,7 @@ static int check_between(struct loader *ld, const struct schema *schema, size_t 
 			return loader_fail(ld, ctx->match_seen[MATCH_MEASUREMENT].value,
 					   "%s.match.measurement: '%s' is already matched by "
 					   "stream '%s'", ctx->path, s->match_measurement, o->name);
-		if (s->match_is_key && o->match_is_key && keys_overlap(&s->match_key, &o->match_key))
+		if (s->match_is_key && o->match_is_key && keys_overlap(s->match_key.text, o->match_key.text))
 			return loader_fail(ld, ctx->match_seen[MATCH_KEY].value,
 					   "%s.match.key: '%s' overlaps the key '%s' of stream "
 					   "'%s' (one frame key could match both)", ctx->path,

@@ -472,8 +472,9 @@ int loader_finish(struct loader *ld, yaml_node_t *map, const struct opt *opts, s
 		if (seen[i].key)
 			continue;
 		if (opts[i].flags & OPT_F_REQUIRED)
-			return loader_fail(ld, map, "%s%smissing required key '%s'", path,
-					   *path ? ": " : "", opts[i].name);
+			return loader_fail(ld, map, "%s%smissing required key '%s'%s", path,
+					   *path ? ": " : "", opts[i].name,
+					   *path ? "" : " at the top level");
 		if (opts[i].def) {
 			int err = store(ld, &opts[i], opts[i].def, map, target, path);
 			if (err)
