@@ -10,5 +10,9 @@
 
 int cli_check(int argc, char **argv);
 void cli_check_usage(FILE *out);
+int cli_send(int argc, char **argv);
+void cli_send_usage(FILE *out);
+int cli_simulate(int argc, char **argv);
+void cli_simulate_usage(FILE *out);
 
 #endif

@@ -21,6 +21,10 @@ struct command {
 static const struct command commands[] = {
 	{"check", "SCHEMA", "validate a schema and print the resolved layout", cli_check,
 	 cli_check_usage},
+	{"send", "[FILE]", "send samples (or encoded frames/lines) to a recorder", cli_send,
+	 cli_send_usage},
+	{"simulate", "SETUP", "generate weather, accelerator or digitizer data and send it",
+	 cli_simulate, cli_simulate_usage},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -29,7 +33,7 @@ static void usage(FILE *out)
 {
 	fprintf(out, "usage: h5rec COMMAND [ARGS...]\n\ncommands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
-		fprintf(out, "  %-6s %-10s %s\n", commands[i].name, commands[i].args,
+		fprintf(out, "  %-9s %-7s %s\n", commands[i].name, commands[i].args,
 			commands[i].summary);
 	fprintf(out, "\n'h5rec COMMAND --help' describes one command.\n"
 		     "Exit status: 0 ok, 1 failure, 2 usage error.\n");

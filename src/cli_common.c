@@ -1,0 +1,184 @@
+/*
+ * cli_common.c - shared parts of the subcommands that talk to a recorder
+ * (see cli_common.h).
+ */
+#include "cli_common.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int cli_usage_error(const char *command, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "h5rec %s: ", command);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	return 2;
+}
+
+int cli_parse_uint(const char *text, unsigned long long min, unsigned long long max,
+		   unsigned long long *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(text, &end, 10);
+	if (errno || end == text || *end || text[0] == '-' || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int cli_parse_int64(const char *text, int64_t *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(text, &end, 10);
+	if (errno || end == text || *end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int cli_parse_double(const char *text, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(text, &end);
+	if (errno || end == text || *end || !isfinite(v))
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int64_t cli_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int cli_target_option(struct cli_target *target, int opt, const char *arg)
+{
+	unsigned long long number;
+	switch (opt) {
+	case 'c':
+		target->schema_path = arg;
+		return 0;
+	case 't':
+		target->address = arg;
+		return 0;
+	case CLI_OPT_TOKEN:
+		target->token = arg;
+		return 0;
+	case CLI_OPT_WRITE_SIZE:
+		if (cli_parse_uint(arg, 1, 1ull << 30, &number)) {
+			fprintf(stderr, "h5rec: bad --write-size '%s'\n", arg);
+			return -1;
+		}
+		target->write_size = (size_t)number;
+		return 0;
+	case CLI_OPT_TEE:
+		target->tee_path = arg;
+		return 0;
+	case CLI_OPT_NO_ACK:
+		target->no_ack = true;
+		return 0;
+	}
+	return 1;
+}
+
+static void listener_address(const struct schema_listen *l, char *out, size_t len)
+{
+	if (l->transport == SCHEMA_TRANSPORT_UNIX) {
+		snprintf(out, len, "unix:%s", l->path);
+		return;
+	}
+	bool v6 = strchr(l->host, ':') != NULL;
+	snprintf(out, len, "%s:%s%s%s:%u", l->transport == SCHEMA_TRANSPORT_TCP ? "tcp" : "udp",
+		 v6 ? "[" : "", l->host, v6 ? "]" : "", l->port);
+}
+
+/* The schema's first listener of the protocol, stream transports first. */
+static const struct schema_listen *pick_listener(const struct schema *schema,
+						 enum schema_protocol protocol)
+{
+	const struct schema_listen *udp = NULL;
+	for (size_t i = 0; i < schema->nlisten; i++) {
+		const struct schema_listen *l = &schema->listen[i];
+		if (l->protocol != protocol)
+			continue;
+		if (l->transport != SCHEMA_TRANSPORT_UDP)
+			return l;
+		if (!udp)
+			udp = l;
+	}
+	return udp;
+}
+
+int cli_target_resolve(struct cli_target *target, enum schema_protocol protocol,
+		       const char *command)
+{
+	if (target->schema_path) {
+		struct schema_error err;
+		if (schema_load_file(target->schema_path, &target->schema, &err)) {
+			fprintf(stderr, "%s\n", err.message);
+			return 2;
+		}
+		const struct schema_listen *l = pick_listener(target->schema, protocol);
+		if (!target->address) {
+			if (!l)
+				return cli_usage_error(command, "%s has no %s listener",
+						       target->schema_path,
+						       protocol == SCHEMA_PROTOCOL_LINE ? "line" : "frame");
+			listener_address(l, target->address_buf, sizeof(target->address_buf));
+			target->address = target->address_buf;
+			if (!target->token)
+				target->token = l->token;
+		}
+	}
+	if (!target->address)
+		return cli_usage_error(command, "say where to send: --to ADDRESS or -c SCHEMA");
+	if (target->tee_path) {
+		target->tee = fopen(target->tee_path, "wb");
+		if (!target->tee)
+			return cli_usage_error(command, "%s: %s", target->tee_path, strerror(errno));
+	}
+	return 0;
+}
+
+int cli_target_connect(struct cli_target *target, struct sender **out, char *err,
+		       size_t err_len)
+{
+	const struct sender_options options = {.address = target->address,
+					       .acks = !target->no_ack,
+					       .write_size = target->write_size,
+					       .tee = target->tee};
+	return sender_open(&options, out, err, err_len);
+}
+
+void cli_target_free(struct cli_target *target)
+{
+	if (target->tee)
+		fclose(target->tee);
+	target->tee = NULL;
+	schema_free(target->schema);
+	target->schema = NULL;
+}
+
+void cli_print_sent(FILE *out, const char *command, const struct sender *sender,
+		    const struct cli_target *target)
+{
+	const struct sender_stats *st = sender_stats(sender);
+	fprintf(out, "h5rec %s: sent %llu frames, %llu bytes to %s", command,
+		(unsigned long long)st->frames, (unsigned long long)st->bytes, target->address);
+	if (st->any_acked)
+		fprintf(out, "; recorder reports durable up to seq %llu of %llu",
+			(unsigned long long)st->acked_seq, (unsigned long long)st->last_seq);
+	fprintf(out, "\n");
+}
