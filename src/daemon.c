@@ -162,7 +162,8 @@ static int start(struct daemon *d)
 	err = ingest_init(&d->ingest, &d->loop, d->schema, &d->queue);
 	if (err)
 		return err;
-	err = writer_start(&d->writer, d->schema, &engine_options, &d->queue, &d->ingest, &herr);
+	err = writer_start(&d->writer, d->schema, &engine_options, &d->queue, &d->ingest,
+			   d->options->writer_delay_us, &herr);
 	if (err) {
 		log_msg(LOG_LEVEL_ERROR, "cannot start the storage engine: %s", herr.message);
 		return err;

@@ -27,6 +27,8 @@ static void usage(FILE *out)
 		"  -r, --run NAME          run name: fills {run} in file names and the root\n"
 		"                          attribute 'run'\n"
 		"  -w, --workers N         compression threads (default: one per CPU)\n"
+		"      --test-writer-delay-us N  testing only: slow the writer by N us per item,\n"
+		"                          to exercise back-pressure\n"
 		"  -V, --version           print the version\n"
 		"  -h, --help              this text\n"
 		"\n"
@@ -53,6 +55,7 @@ int main(int argc, char **argv)
 		{"grace", required_argument, NULL, 'g'},
 		{"run", required_argument, NULL, 'r'},
 		{"workers", required_argument, NULL, 'w'},
+		{"test-writer-delay-us", required_argument, NULL, 'D'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -95,6 +98,13 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			run.workers = (unsigned)number;
+			break;
+		case 'D':
+			if (parse_uint(optarg, 10000000, &number)) {
+				fprintf(stderr, "h5recd: bad --test-writer-delay-us '%s'\n", optarg);
+				return 2;
+			}
+			run.writer_delay_us = (unsigned)number;
 			break;
 		case 'V':
 			printf("h5recd %s\n", H5REC_VERSION);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 enum { WRITER_MAX_TICK_NS = 100 * 1000 * 1000, WRITER_MAX_VALUES = 4096 };
 
@@ -181,6 +182,8 @@ static void apply_batch(struct writer *writer, struct writer_item *list)
 		writer->last_item = item->number;
 		bytes += item->link.bytes;
 		ingest_item_free(item);
+		if (writer->delay_us)
+			usleep(writer->delay_us);
 	}
 	writer_queue_release(writer->queue, bytes);
 }
@@ -212,12 +215,13 @@ static void *writer_main(void *arg)
 
 int writer_start(struct writer *writer, const struct schema *schema,
 		 const struct h5w_options *options, struct writer_queue *queue,
-		 struct ingest *ingest, struct h5w_error *err)
+		 struct ingest *ingest, unsigned delay_us, struct h5w_error *err)
 {
 	memset(writer, 0, sizeof(*writer));
 	writer->schema = schema;
 	writer->queue = queue;
 	writer->ingest = ingest;
+	writer->delay_us = delay_us;
 	writer->error_log = (struct log_ratelimit)LOG_RATELIMIT_INIT(1000000000, 20);
 	int rc = h5w_open(&writer->engine, schema, options, realtime_ns(), err);
 	if (rc)

@@ -35,6 +35,7 @@ struct writer {
 	struct writer_group *groups; /* by ingest group id */
 	size_t groups_cap;
 	uint64_t last_item;        /* number of the last item applied */
+	unsigned delay_us;         /* testing: slow the writer down per item */
 	int64_t last_flush_seen;
 	struct log_ratelimit error_log;
 	/* A copy of the engine's figures for status readers on other threads. */
@@ -49,7 +50,7 @@ struct writer {
  */
 int writer_start(struct writer *writer, const struct schema *schema,
 		 const struct h5w_options *options, struct writer_queue *queue,
-		 struct ingest *ingest, struct h5w_error *err);
+		 struct ingest *ingest, unsigned delay_us, struct h5w_error *err);
 
 /*
  * Close the queue, let the thread apply what is left, close the engine
