@@ -206,14 +206,17 @@ static int store_pipeline(struct h5w *w, struct h5w_dset *ds, uint64_t index,
 	    H5Sselect_hyperslab(fspace, H5S_SELECT_SET, fstart, NULL, count, NULL) >= 0)
 		st = H5Dwrite(ds->id, h5w_file_type(w, ds->dtype), mspace, fspace, H5P_DEFAULT,
 			      data);
+	/* read HDF5's error stack before the next call clears it */
+	if (st < 0)
+		rc = h5w_err_hdf5(w, err, "%s: writing rows %llu..%llu of %s/%s", w->file_name,
+				  (unsigned long long)start, (unsigned long long)end,
+				  ds->group->path, ds->name);
 	if (mspace >= 0)
 		H5Sclose(mspace);
 	if (fspace >= 0)
 		H5Sclose(fspace);
-	if (st < 0)
-		return h5w_err_hdf5(w, err, "%s: writing rows %llu..%llu of %s/%s", w->file_name,
-				    (unsigned long long)start, (unsigned long long)end,
-				    ds->group->path, ds->name);
+	if (rc)
+		return rc;
 	w->stats.chunks_written++;
 	w->stats.bytes_raw += (end - start) * ds->row_bytes;
 	w->file_bytes += (end - start) * ds->row_bytes;

@@ -231,14 +231,21 @@ int h5w_file_define(struct h5w *w, struct h5w_error *err)
 		return h5w_err_hdf5(w, err, "%s: closing to create objects", w->file_name);
 	}
 	w->swmr_active = false;
+	/* SWMR readers hold a shared lock that would make this open fail; the
+	 * engine already owns the file (it created it with an exclusive lock
+	 * and H5F_ACC_EXCL), so the reopen goes without locking. Readers that
+	 * try to open during the short window see the file open for writing
+	 * without SWMR and retry. */
 	hid_t fapl = make_fapl(w);
+	if (fapl >= 0)
+		H5Pset_file_locking(fapl, false, true);
 	w->file = H5Fopen(w->file_name, H5F_ACC_RDWR, fapl);
-	H5Pclose(fapl);
 	if (w->file < 0) {
 		w->file = H5I_INVALID_HID;
-		return h5w_err_hdf5(w, err, "%s: reopening to create objects", w->file_name);
+		rc = h5w_err_hdf5(w, err, "%s: reopening to create objects", w->file_name);
 	}
-	return 0;
+	H5Pclose(fapl);
+	return rc;
 }
 
 /* Enter SWMR-write mode (if the schema wants it and it is not on). */

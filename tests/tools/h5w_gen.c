@@ -191,8 +191,10 @@ static void run_live(const struct schema *s, double secs, bool forever)
 			if (g2)
 				table_row(g2, st, i, now);
 		}
-		if (!g2 && now - start > (int64_t)(secs * 0.5e9) && !forever)
+		if (!g2 && now - start > (int64_t)(secs * 0.5e9) && !forever) {
 			g2 = group(st, "station", "16");
+			printf("group16 %" PRId64 "\n", now);
+		}
 		check(h5w_tick(engine, now, &err), "tick");
 		h5w_get_stats(engine, &stats);
 		if (stats.last_flush != last_flush) {

@@ -1,0 +1,140 @@
+"""Storage engine durability (SPEC §6): live SWMR readers and SIGKILL.
+
+The writer is tests/tools/h5w_gen in real time ("live"/"kill" modes): it
+appends table rows as fast as it can in bursts, flushes every output.flush
+(1 s) and prints "flushed <rows> <wall ns>" after each flush. Readers run in
+a separate process and open the file afresh on every poll (a process that
+keeps the file open would share HDF5's cached view and not see new groups).
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+
+from engine_util import GEN, files, write_schema
+
+BODY = """\
+streams:
+  - name: weather
+    match: { measurement: weather }
+    group: "/{station}"
+    layout: table
+    defaults: { chunk: 1024 }
+    channels:
+      temperature: { dtype: float32 }
+      wind: { dtype: float64, compression: lz4 }
+"""
+
+READER = r"""
+import h5py, json, sys, time, glob
+out, secs = sys.argv[1], float(sys.argv[2])
+end = time.time() + secs
+while time.time() < end:
+    names = glob.glob(out + "/*.h5")
+    rec = {"t": time.time_ns(), "n15": -1, "n16": -1, "err": None}
+    if names:
+        try:
+            with h5py.File(names[0], "r", swmr=True) as f:
+                rec["n15"] = f["15/time"].shape[0] if "15" in f else -1
+                rec["n16"] = f["16/time"].shape[0] if "16" in f else -1
+        except Exception as e:
+            rec["err"] = str(e)[:200]
+    print(json.dumps(rec), flush=True)
+    time.sleep(0.05)
+"""
+
+FLUSH_NS = 1_000_000_000
+SLACK_NS = 500_000_000
+
+
+def parse_writer(text):
+    flushes, group16 = [], None
+    for line in text.splitlines():
+        parts = line.split()
+        if parts and parts[0] == "flushed":
+            flushes.append((int(parts[1]), int(parts[2])))
+        elif parts and parts[0] == "group16":
+            group16 = int(parts[1])
+    return flushes, group16
+
+
+def test_live_reader_follows_within_flush_plus_half_second(tmp_path):
+    schema, out = write_schema(tmp_path, BODY, output="flush: 1s\n", name="live")
+    writer = subprocess.Popen([GEN, schema, "live", "10"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    reader = subprocess.Popen([sys.executable, "-c", READER, out, "11.5"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wout, werr = writer.communicate(timeout=60)
+    rout, rerr = reader.communicate(timeout=60)
+    assert writer.returncode == 0, werr
+    assert reader.returncode == 0, rerr
+    flushes, group16 = parse_writer(wout)
+    polls = [json.loads(line) for line in rout.splitlines()]
+    assert len(flushes) >= 8, wout
+    assert group16 is not None
+    # flushes come every output.flush
+    times = [w for _, w in flushes]
+    assert max(b - a for a, b in zip(times, times[1:])) < FLUSH_NS + 300_000_000
+    # whatever a flush made durable is visible 0.5 s later
+    for rows, when in flushes[:-1]:
+        later = [p for p in polls if p["t"] >= when + SLACK_NS and p["err"] is None]
+        if not later:
+            continue
+        assert later[0]["n15"] >= rows, (rows, when, later[0])
+    # the new group is visible within flush + 0.5 s of its creation
+    seen16 = [p["t"] for p in polls if p["n16"] >= 0]
+    assert seen16, "reader never saw group /16"
+    assert seen16[0] - group16 <= FLUSH_NS + SLACK_NS
+    # reads fail only in the short windows where the file leaves SWMR mode
+    errors = [p for p in polls if p["err"]]
+    assert len(errors) <= len(polls) // 5, errors[:3]
+    # the finished file holds every row, exactly
+    with h5py.File(files(out)[0], "r") as f:
+        n = f["15/time"].shape[0]
+        assert n == flushes[-1][0] or n >= flushes[-1][0]
+        check_rows(f["15"], n)
+
+
+def check_rows(g, rows):
+    i = np.arange(rows)
+    temp = np.where(i % 5 == 4, np.nan, i * 0.5).astype(np.float32)
+    wind = np.where((i + 1) % 5 == 4, np.nan, i * 0.5 + 1)
+    np.testing.assert_array_equal(g["temperature"][:rows], temp)
+    np.testing.assert_array_equal(g["wind"][:rows], wind)
+    t = g["time"][:rows]
+    assert (np.diff(t) >= 0).all()
+
+
+def test_sigkill_leaves_readable_file_with_all_flushed_data(tmp_path):
+    schema, out = write_schema(tmp_path, BODY, output="flush: 1s\n", name="kill")
+    writer = subprocess.Popen([GEN, schema, "kill"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    flushed = []
+    deadline = time.time() + 30
+    while len(flushed) < 3 and time.time() < deadline:
+        line = writer.stdout.readline()
+        if line.startswith("flushed"):
+            flushed.append(int(line.split()[1]))
+    time.sleep(0.3)  # kill it mid-append, between flushes
+    writer.send_signal(signal.SIGKILL)
+    writer.wait(timeout=10)
+    assert len(flushed) == 3
+    path = files(out)[0]
+    try:
+        f = h5py.File(path, "r", swmr=True)
+    except OSError:
+        subprocess.run(["h5clear", "-s", path], check=True, timeout=60)
+        f = h5py.File(path, "r")
+    with f:
+        n = f["15/time"].shape[0]
+        assert n >= flushed[-1]
+        check_rows(f["15"], flushed[-1])
+    # after h5clear -s it also opens normally
+    subprocess.run(["h5clear", "-s", path], check=True, timeout=60)
+    with h5py.File(path, "r") as f:
+        assert f["15/time"].shape[0] >= flushed[-1]
