@@ -663,9 +663,9 @@ static int deliver_datagram(const struct frame_options *options, struct frame_se
 			    struct frame_error *err)
 {
 	uint8_t head[FRAME_HEAD_SIZE + 1];
-	const uint8_t *body;
+	const uint8_t *body = NULL;
 	struct frame frame;
-	size_t size;
+	size_t size = 0;
 	int rc;
 
 	for (size_t at = 0; at < len; at += size) {
@@ -690,8 +690,8 @@ int frame_decode_datagram(const struct frame_options *options, struct frame_seq 
 	struct frame_options clamped = *options;
 	uint8_t head[FRAME_HEAD_SIZE + 1];
 	const uint8_t *bytes = data;
-	const uint8_t *body;
-	size_t size;
+	const uint8_t *body = NULL;
+	size_t size = 0;
 	int rc;
 
 	clamped.max_frame = clamp_max_frame(options->max_frame);

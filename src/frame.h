@@ -48,7 +48,9 @@ enum frame_type {
 #define FRAME_FLAGS_KNOWN (FRAME_FLAG_CRC | FRAME_FLAG_ACK_REQUESTED)
 
 /* A decoded frame. key is NUL-terminated (a key never contains NUL);
- * key and payload are valid only during the callback that receives it. */
+ * key and payload are valid only during the callback that receives it, and
+ * payload may point into the caller's slice at any alignment (copy samples
+ * out with memcpy). */
 struct frame {
 	enum frame_type type;
 	enum dtype dtype;       /* DTYPE_NONE except for DATA */
@@ -145,8 +147,8 @@ struct frame_stats {
 
 struct frame_decoder;
 
-/* Create a decoder for one connection; NULL when out of memory or when
- * max_frame is 0 or above UINT32_MAX. */
+/* Create a decoder for one connection; NULL when out of memory. A max_frame
+ * above what a 32-bit frame can hold is taken as that maximum. */
 struct frame_decoder *frame_decoder_new(const struct frame_options *options,
 					frame_cb cb, void *user);
 void frame_decoder_free(struct frame_decoder *decoder);

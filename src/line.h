@@ -14,9 +14,10 @@
  * reported and skipped up to the next newline without being buffered, so a
  * hostile peer cannot grow memory beyond max_line.
  *
- * Memory: one line buffer (at most max_line bytes) plus tag and field arrays,
- * all reused from line to line; nothing is allocated per line once they have
- * grown to the largest line seen. Strings in a point (measurement, tag keys
+ * Memory: one line buffer (at most max_line bytes) plus tag and field arrays
+ * (at most one entry per four bytes of line), all reused from line to line;
+ * nothing is allocated per line once they have grown to the largest line
+ * seen. Strings in a point (measurement, tag keys
  * and values, field keys, string values) are unescaped, NUL-terminated and
  * point into that buffer: they are valid only during the callback.
  *
