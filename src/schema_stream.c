@@ -485,7 +485,7 @@ static uint64_t default_chunk(enum schema_layout layout)
 /* HDF5 limits one chunk to less than 4 GiB. */
 static int check_chunk_bytes(struct loader *ld, struct stream_ctx *ctx,
 			     const struct schema_channel *ch, const struct seen *eff,
-			     const char *path)
+			     const char *const *paths)
 {
 	const struct schema_stream *stream = ctx->stream;
 	uint64_t element = ch->dtype == DTYPE_STRING ? STRING_ELEMENT_SIZE : dtype_size(ch->dtype);
@@ -496,7 +496,7 @@ static int check_chunk_bytes(struct loader *ld, struct stream_ctx *ctx,
 		return 0;
 	if (eff[CH_CHUNK].value)
 		return loader_fail(ld, eff[CH_CHUNK].value, "%s.chunk: %llu rows of %llu bytes "
-				   "exceed HDF5's 4 GiB chunk limit", path,
+				   "exceed HDF5's 4 GiB chunk limit", paths[CH_CHUNK],
 				   (unsigned long long)ch->chunk, (unsigned long long)per_row);
 	return loader_fail(ld, ctx->seen[ST_SAMPLES].value, "%s.samples: one waveform of "
 			   "%s is %llu bytes, above HDF5's 4 GiB chunk limit", ctx->path,
@@ -505,26 +505,28 @@ static int check_chunk_bytes(struct loader *ld, struct stream_ctx *ctx,
 
 static int check_channel_layout(struct loader *ld, struct stream_ctx *ctx,
 				const struct schema_channel *ch, const struct seen *eff,
-				yaml_node_t *key, const char *path)
+				yaml_node_t *key, const char *const *paths)
 {
 	enum schema_layout layout = ctx->stream->layout;
 
 	if (ch->dtype == DTYPE_STRING && layout != SCHEMA_LAYOUT_TABLE)
 		return loader_fail(ld, eff[CH_DTYPE].value, "%s.dtype: string is only for layout "
-				   "table (status fields), this stream is %s", path,
+				   "table (status fields), this stream is %s", paths[CH_DTYPE],
 				   layout_text[layout]);
-	if (ch->dtype == DTYPE_STRING && (eff[CH_SCALE].key || eff[CH_OFFSET].key))
-		return loader_fail(ld, eff[CH_SCALE].key ? eff[CH_SCALE].key : eff[CH_OFFSET].key,
-				   "%s: scale_factor and add_offset need a numeric dtype", path);
+	if (ch->dtype == DTYPE_STRING && (eff[CH_SCALE].key || eff[CH_OFFSET].key)) {
+		int i = eff[CH_SCALE].key ? CH_SCALE : CH_OFFSET;
+		return loader_fail(ld, eff[i].key, "%s.%s: only for numeric dtypes", paths[i],
+				   channel_opts[i].name);
+	}
 	if (ch->own_time && layout != SCHEMA_LAYOUT_TABLE)
 		return loader_fail(ld, eff[CH_OWN_TIME].value, "%s.own_time: only used with "
-				   "layout table", path);
+				   "layout table", paths[CH_OWN_TIME]);
 	if (layout == SCHEMA_LAYOUT_RECORDS && eff[CH_DT].key)
 		return loader_fail(ld, eff[CH_DT].key, "%s.dt: with layout records the sample "
-				   "interval is the stream's dt", path);
+				   "interval is the stream's dt", paths[CH_DT]);
 	if (layout == SCHEMA_LAYOUT_STREAM && !eff[CH_DT].key)
 		return loader_fail(ld, key, "%s: layout stream needs dt (the sample interval in "
-				   "seconds), on the channel or in defaults", path);
+				   "seconds), on the channel or in defaults", paths[CH_N]);
 	return 0;
 }
 
@@ -544,10 +546,15 @@ static int resolve_channel(struct loader *ld, struct stream_ctx *ctx, struct sch
 			   struct seen *own, yaml_node_t *key, const char *path)
 {
 	struct seen eff[CH_N];
+	const char *paths[CH_N + 1]; /* where each option was written; [CH_N]: the channel */
+	char defaults_path[128];
 	int err;
 
+	snprintf(defaults_path, sizeof(defaults_path), "%s.defaults", ctx->path);
+	paths[CH_N] = path;
 	for (size_t i = 0; i < CH_N; i++) {
 		eff[i] = own[i].key ? own[i] : ctx->defaults_seen[i];
+		paths[i] = own[i].key ? path : defaults_path;
 		if (own[i].key || !ctx->defaults_seen[i].key)
 			continue;
 		if (loader_copy(&channel_opts[i], ch, &ctx->defaults))
@@ -556,6 +563,16 @@ static int resolve_channel(struct loader *ld, struct stream_ctx *ctx, struct sch
 	err = loader_finish(ld, key, channel_opts, CH_N, ch, eff, path);
 	if (err)
 		return err;
+	/* A string status channel in a stream whose defaults pack or fill
+	 * numbers simply does not take those options. */
+	if (ch->dtype == DTYPE_STRING) {
+		static const int numeric_only[] = {CH_SCALE, CH_OFFSET, CH_FILL};
+		for (size_t i = 0; i < sizeof(numeric_only) / sizeof(numeric_only[0]); i++)
+			if (!own[numeric_only[i]].key)
+				eff[numeric_only[i]] = (struct seen){NULL, NULL};
+		ch->scale_factor = 1;
+		ch->add_offset = 0;
+	}
 	if (!eff[CH_SHUFFLE].key)
 		ch->shuffle = ch->compression == SCHEMA_COMPRESSION_DEFLATE;
 	if (!eff[CH_CHUNK].key)
@@ -569,11 +586,11 @@ static int resolve_channel(struct loader *ld, struct stream_ctx *ctx, struct sch
 	}
 	err = check_compression_options(ld, ch, own, ch->compression, path);
 	if (!err)
-		err = check_channel_layout(ld, ctx, ch, eff, key, path);
+		err = check_channel_layout(ld, ctx, ch, eff, key, paths);
 	if (!err)
-		err = check_chunk_bytes(ld, ctx, ch, eff, path);
+		err = check_chunk_bytes(ld, ctx, ch, eff, paths);
 	if (!err)
-		err = resolve_fill(ld, ch, eff[CH_FILL].value, path);
+		err = resolve_fill(ld, ch, eff[CH_FILL].value, paths[CH_FILL]);
 	drop_inapplicable(ch, own);
 	return err;
 }
@@ -791,9 +808,9 @@ static int load_attrs(struct loader *ld, struct stream_ctx *ctx)
 			if (strcmp(stream->attrs[j].name, name) == 0)
 				return loader_fail(ld, key, "%s.attrs: duplicate attribute '%s'",
 						   ctx->path, name);
-		if (!text)
+		if (!text || loader_is_null(value))
 			return loader_fail(ld, value, "%s.attrs.%s: expected a single value, got %s",
-					   ctx->path, name, loader_kind(value));
+					   ctx->path, name, text ? "nothing" : loader_kind(value));
 		attr->name = strdup(name);
 		attr->text = strdup(text);
 		stream->nattrs++;

@@ -77,6 +77,19 @@ const char *loader_text(const yaml_node_t *node)
 	return (const char *)node->data.scalar.value;
 }
 
+bool loader_is_null(const yaml_node_t *node)
+{
+	static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
+	const char *text = loader_text(node);
+
+	if (!text || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++)
+		if (strcmp(text, nulls[i]) == 0)
+			return true;
+	return false;
+}
+
 const char *loader_shown(const char *text, char *buf, size_t buflen)
 {
 	size_t n = 0, max = buflen > 64 ? 60 : buflen - 4;
@@ -293,9 +306,9 @@ static int bad_value(struct loader *ld, const struct opt *opt, const yaml_node_t
 
 	if (!what)
 		what = expected(opt, buf, sizeof(buf));
-	if (!text)
+	if (!text || loader_is_null(node))
 		return loader_fail(ld, node, "%s%s%s: expected %s, got %s", path, *path ? "." : "",
-				   opt->name, what, loader_kind(node));
+				   opt->name, what, text ? "nothing" : loader_kind(node));
 	return loader_fail(ld, node, "%s%s%s: expected %s, got '%s'", path, *path ? "." : "",
 			   opt->name, what, loader_shown(text, shown, sizeof(shown)));
 }
@@ -409,6 +422,8 @@ int loader_value(struct loader *ld, const struct opt *opt, yaml_node_t *node, vo
 		return 0;
 	}
 	if (node->type != YAML_SCALAR_NODE)
+		return bad_value(ld, opt, node, path, NULL);
+	if (loader_is_null(node))
 		return bad_value(ld, opt, node, path, NULL);
 	const char *text = loader_text(node);
 	if (strlen(text) != node->data.scalar.length)

@@ -83,6 +83,8 @@ yaml_node_t *loader_node(struct loader *ld, int index);
 const char *loader_kind(const yaml_node_t *node);
 /* The text of a scalar, or NULL (node is not a scalar). */
 const char *loader_text(const yaml_node_t *node);
+/* A plain empty scalar, ~ or null: a key written without a value. */
+bool loader_is_null(const yaml_node_t *node);
 /* Text for "got '...'": truncated to 60 bytes, controls shown as '?'. */
 const char *loader_shown(const char *text, char *buf, size_t buflen);
 

@@ -344,6 +344,23 @@ static void test_channel_inherits_defaults(void **state)
 	schema_free(s);
 }
 
+static void test_string_channel_skips_numeric_defaults(void **state)
+{
+	(void)state;
+	struct schema *s = load_ok(LINE_HEAD "streams:\n  - name: s\n    match: { measurement: m }\n"
+					     "    defaults: { fill: -1, scale_factor: 2, dtype: int16 }\n"
+					     "    channels:\n      a: {}\n      status: { dtype: string }\n");
+	const struct schema_channel *a = &s->streams[0].channels[0], *st = &s->streams[0].channels[1];
+
+	assert_true(a->has_packing && a->scale_factor == 2);
+	assert_true(a->has_fill && a->fill.i == -1);
+	assert_int_equal(st->dtype, DTYPE_STRING);
+	assert_false(st->has_packing);
+	assert_false(st->has_fill);
+	assert_true(st->scale_factor == 1);
+	schema_free(s);
+}
+
 static void test_attrs_and_fills(void **state)
 {
 	(void)state;
@@ -1912,6 +1929,111 @@ static const struct bad_case bad_cases[] = {
 	  "    ? [a]\n"
 	  "    : 1\n",
 	  "t.yaml:10:7: keys in stream 'u' must be plain names, got a list"},
+	{"null string",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      a: { units: }\n",
+	  "t.yaml:8:19: streams[s].channels.a.units: expected a non-empty string, got nothing"},
+	{"tilde string",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      a: { units: ~ }\n",
+	  "t.yaml:8:19: streams[s].channels.a.units: expected a non-empty string, got nothing"},
+	{"output null",
+	  "name: t\n"
+	  "output:\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      a: {}\n",
+	  "t.yaml:2:8: output: expected a mapping, got nothing"},
+	{"attr null",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    attrs: { x: }\n"
+	  "    channels:\n"
+	  "      a: {}\n",
+	  "t.yaml:7:17: streams[s].attrs.x: expected a single value, got nothing"},
+	{"defaults own_time in records",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: frame, transport: tcp, address: \"127.0.0.1:7701\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { key: \"s/{channel}\" }\n"
+	  "    layout: records\n"
+	  "    samples: 100\n"
+	  "    dt: 1.0e-6\n"
+	  "    defaults: { own_time: true }\n"
+	  "    channels:\n"
+	  "      a: { dtype: float32 }\n",
+	  "t.yaml:10:27: streams[s].defaults.own_time: only used with layout table"},
+	{"defaults dt in records",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: frame, transport: tcp, address: \"127.0.0.1:7701\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { key: \"s/{channel}\" }\n"
+	  "    layout: records\n"
+	  "    samples: 100\n"
+	  "    dt: 1.0e-6\n"
+	  "    defaults: { dt: 1.0e-6 }\n"
+	  "    channels:\n"
+	  "      a: { dtype: float32 }\n",
+	  "t.yaml:10:17: streams[s].defaults.dt: with layout records the sample interval is the stream's dt"},
+	{"scale on string channel",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      a: { dtype: string, scale_factor: 2 }\n",
+	  "t.yaml:8:27: streams[s].channels.a.scale_factor: only for numeric dtypes"},
+	{"chunk from defaults too big",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: frame, transport: tcp, address: \"127.0.0.1:7701\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { key: \"s/{channel}\" }\n"
+	  "    layout: records\n"
+	  "    samples: 100\n"
+	  "    dt: 1.0e-6\n"
+	  "    defaults: { chunk: 10000000 }\n"
+	  "    channels:\n"
+	  "      a: { dtype: float64 }\n",
+	  "t.yaml:10:24: streams[s].defaults.chunk: 10000000 rows of 800 bytes exceed HDF5's 4 GiB chunk limit"},
+	{"fill from defaults bad for int8",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    defaults: { fill: 300 }\n"
+	  "    channels:\n"
+	  "      a: { dtype: int8 }\n",
+	  "t.yaml:7:23: streams[s].defaults.fill: expected an integer from -128 to 127 (int8), got '300'"},
 };
 
 #define NBAD (sizeof(bad_cases) / sizeof(bad_cases[0]))
@@ -1937,6 +2059,7 @@ int main(void)
 		cmocka_unit_test(test_builtin_defaults),
 		cmocka_unit_test(test_family_default_file),
 		cmocka_unit_test(test_channel_inherits_defaults),
+		cmocka_unit_test(test_string_channel_skips_numeric_defaults),
 		cmocka_unit_test(test_attrs_and_fills),
 		cmocka_unit_test(test_listen_forms),
 		cmocka_unit_test(test_load_file_errors),
