@@ -7,8 +7,8 @@
  * {run}, and, for the family driver, {member} becomes "%d", the printf
  * pattern HDF5's family driver expands to the member number (a literal '%'
  * elsewhere in the name is doubled). An existing file is never overwritten:
- * the next {seq} is tried, and a template without {seq} gets "-N" before
- * its extension. H5F_ACC_EXCL backs the check against races.
+ * the next {seq} is tried (the schema requires {seq} in the template).
+ * H5F_ACC_EXCL backs the check against races.
  *
  * SWMR (sec2 only): after creation the file is switched to SWMR-write mode,
  * so readers can follow it. HDF5 1.10 cannot create objects in that mode,
@@ -71,9 +71,8 @@ static int mkdirs(const char *dir)
 	return 0;
 }
 
-/* Expand the template for sequence number SEQ and attempt ATTEMPT (only for
- * templates without {seq}). */
-static int expand_name(struct h5w *w, unsigned seq, unsigned attempt, char *out, size_t len)
+/* Expand the template for sequence number SEQ. */
+static int expand_name(struct h5w *w, unsigned seq, char *out, size_t len)
 {
 	const struct schema_output *o = &w->schema->output;
 	char date[16], tod[16], seqtext[16], name[2048], fixed[4096];
@@ -89,14 +88,6 @@ static int expand_name(struct h5w *w, unsigned seq, unsigned attempt, char *out,
 	long n = schema_template_expand(&o->file, names, values, 6, name, sizeof(name));
 	if (n < 0)
 		return (int)n;
-	if (attempt) {
-		char *dot = strrchr(name, '.');
-		size_t stem = dot && dot != name ? (size_t)(dot - name) : strlen(name);
-		char suffixed[2048];
-		snprintf(suffixed, sizeof(suffixed), "%.*s-%u%s", (int)stem, name, attempt,
-			 name + stem);
-		snprintf(name, sizeof(name), "%s", suffixed);
-	}
 	size_t j = 0;
 	for (const char *p = name; *p && j + 3 < sizeof(fixed); p++) {
 		if (*p == '%' && family(w)) {
@@ -141,7 +132,6 @@ static hid_t make_fapl(const struct h5w *w)
 static int create_file(struct h5w *w, struct h5w_error *err)
 {
 	const struct schema_output *o = &w->schema->output;
-	bool has_seq = schema_template_has(&o->file, "seq");
 	int rc = mkdirs(o->directory ? o->directory : ".");
 	if (rc) {
 		h5w_err(w, err, "creating directory %s: %s", o->directory, strerror(-rc));
@@ -150,9 +140,10 @@ static int create_file(struct h5w *w, struct h5w_error *err)
 	hid_t fapl = make_fapl(w);
 	if (fapl < 0)
 		return h5w_err_hdf5(w, err, "file access properties");
+	/* the schema loader makes sure the template has {seq} */
 	for (unsigned attempt = 0; attempt < 100000; attempt++) {
-		unsigned seq = w->seq + (has_seq ? attempt : 0);
-		rc = expand_name(w, seq, has_seq ? 0 : attempt, w->file_name, sizeof(w->file_name));
+		unsigned seq = w->seq + attempt;
+		rc = expand_name(w, seq, w->file_name, sizeof(w->file_name));
 		if (rc) {
 			h5w_err(w, err, "expanding file name template %s: %s", o->file.text,
 				strerror(-rc));
