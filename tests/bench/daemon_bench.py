@@ -1,0 +1,231 @@
+#!/usr/bin/python3
+"""Daemon ingest benchmark: h5recd against a plain TCP-to-file sink.
+
+The same pre-encoded byte streams are sent over loopback TCP by the real
+client (`h5rec send --raw`) into
+
+  * tcp_sink, which writes every byte to a file on the same filesystem and
+    fsyncs it (the baseline: what the machine can do with these bytes), and
+  * h5recd, recording them into HDF5 (records layout, uncompressed and LZ4;
+    table layout for line protocol).
+
+A run is timed from the start of the send until the receiver has exited:
+for h5recd that includes draining, the last chunk writes, the final flush
+and fsync, and closing the file, so every byte counted is durable. Each
+case runs --repeat times, interleaved with its baseline, and the table shows
+medians and the ratio to the baseline's median from the same run.
+
+usage: tests/bench/daemon_bench.py [--build DIR] [--dir DIR] [--events N]
+                                   [--lines N] [--repeat N]
+"""
+import argparse
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import h5py  # noqa: F401  (also checks the interpreter is Debian's python3)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE = os.path.dirname(os.path.dirname(HERE))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("receiver exited early")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError("receiver did not listen on %d" % port)
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.h5rec = os.path.join(args.build, "src", "h5rec")
+        self.h5recd = os.path.join(args.build, "src", "h5recd")
+        self.sink = os.path.join(args.build, "tests", "tools", "tcp_sink")
+        self.dir = args.dir
+        for exe in (self.h5rec, self.h5recd, self.sink):
+            if not os.access(exe, os.X_OK):
+                sys.exit("missing %s: build first (cmake --build %s)" % (exe, args.build))
+
+    def start_sink(self, out):
+        port = free_port()
+        proc = subprocess.Popen([self.sink, str(port), out], stdout=subprocess.PIPE, text=True)
+        proc.stdout.readline()  # "listening"
+        return port, proc
+
+    def generate(self, setup, count, path, extra=()):
+        """Let the real simulator produce the stream; keep the bytes it sent."""
+        port, sink = self.start_sink(os.devnull)
+        subprocess.run([self.h5rec, "simulate", setup, "--to", "tcp:127.0.0.1:%d" % port,
+                        "--count", str(count), "--rate", "0", "--no-ack", "--t0",
+                        "1700000000000000000", "--tee", path, *extra],
+                       check=True, stdout=subprocess.DEVNULL)
+        sink.wait()
+        return os.path.getsize(path)
+
+    def send(self, port, stream):
+        subprocess.run([self.h5rec, "send", "--raw", "--no-ack", "--to",
+                        "tcp:127.0.0.1:%d" % port, stream], check=True,
+                       stdout=subprocess.DEVNULL)
+
+    def run_sink(self, stream):
+        out = os.path.join(self.dir, "sink.bin")
+        port, sink = self.start_sink(out)
+        t0 = time.monotonic()
+        self.send(port, stream)
+        sink.wait()
+        elapsed = time.monotonic() - t0
+        assert os.path.getsize(out) == os.path.getsize(stream)
+        os.unlink(out)
+        return elapsed
+
+    def run_daemon(self, schema_text, stream):
+        port = free_port()
+        work = tempfile.mkdtemp(dir=self.dir)
+        schema = os.path.join(work, "bench.yaml")
+        with open(schema, "w") as f:
+            f.write(schema_text.format(port=port, out=os.path.join(work, "out")))
+        log = open(os.path.join(work, "h5recd.log"), "w")
+        proc = subprocess.Popen([self.h5recd, "-c", schema, "-l", "warning"], stderr=log)
+        wait_port(port, proc)
+        t0 = time.monotonic()
+        self.send(port, stream)
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=600)
+        elapsed = time.monotonic() - t0
+        log.close()
+        if rc != 0:
+            sys.exit("h5recd failed, see %s" % log.name)
+        files = []
+        for root, _, names in os.walk(os.path.join(work, "out")):
+            files += [os.path.join(root, n) for n in names]
+        size = sum(os.path.getsize(f) for f in files)
+        rows = self.count_rows(files)
+        subprocess.run(["rm", "-rf", work], check=True)
+        return elapsed, size, rows
+
+    @staticmethod
+    def count_rows(files):
+        env = dict(os.environ, HDF5_PLUGIN_PATH="/usr/lib/x86_64-linux-gnu/hdf5/serial/plugins")
+        code = ("import h5py,sys\n"
+                "n=0\n"
+                "for p in sys.argv[1:]:\n"
+                "  f=h5py.File(p,'r')\n"
+                "  def v(name,o):\n"
+                "    global n\n"
+                "    if isinstance(o,h5py.Dataset) and name.endswith('/time'): n+=o.shape[0]\n"
+                "  f.visititems(v)\n"
+                "print(n)\n")
+        out = subprocess.run([sys.executable, "-c", code, *files], env=env, check=True,
+                             capture_output=True, text=True)
+        return int(out.stdout)
+
+
+RECORDS = """name: bench
+output: {{ directory: "{out}", file: "bench-{{seq}}.h5", flush: 1s }}
+listen: [ {{ protocol: frame, transport: tcp, address: "127.0.0.1:{port}" }} ]
+limits: {{ max_buffer: 512MiB }}
+streams:
+  - name: dust
+    match: {{ key: "dust/{{channel}}" }}
+    group: /dust
+    layout: records
+    samples: 100000
+    dt: 2.0e-8
+    event_fields: {{ mass: float32, velocity: float32 }}
+    defaults: {{ dtype: float32, compression: COMPRESSION }}
+    channels: {{ first_detector: {{}}, second_detector: {{}}, third_detector: {{}} }}
+"""
+
+TABLE = """name: bench
+output: {{ directory: "{out}", file: "bench-{{seq}}.h5", flush: 1s }}
+listen: [ {{ protocol: line, transport: tcp, address: "127.0.0.1:{port}" }} ]
+limits: {{ max_buffer: 512MiB }}
+streams:
+  - name: weather
+    match: {{ measurement: weather }}
+    group: "/{{station}}"
+    layout: table
+    defaults: {{ dtype: float32, compression: COMPRESSION }}
+    channels: {{ temperature: {{}}, wind: {{}}, pressure: {{}}, humidity: {{}} }}
+"""
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--build", default=os.path.join(SOURCE, "build"))
+    parser.add_argument("--dir", default=None, help="work directory (default: under /var/tmp)")
+    parser.add_argument("--events", type=int, default=300, help="accelerator events (1.2 MB each)")
+    parser.add_argument("--lines", type=int, default=1000000, help="weather lines (4 fields each)")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    args.dir = args.dir or tempfile.mkdtemp(prefix="h5rec-bench-", dir="/var/tmp")
+    os.makedirs(args.dir, exist_ok=True)
+    bench = Bench(args)
+
+    frames = os.path.join(args.dir, "frames.bin")
+    lines = os.path.join(args.dir, "lines.txt")
+    frame_bytes = bench.generate("accelerator", args.events, frames)
+    line_bytes = bench.generate("weather", args.lines, lines, ("--stations", "50"))
+
+    results = {}
+
+    def record(name, value):
+        results.setdefault(name, []).append(value)
+
+    for _ in range(args.repeat):
+        record("frames: tcp_sink (baseline)", bench.run_sink(frames))
+        for comp in ("none", "lz4"):
+            t, size, rows = bench.run_daemon(RECORDS.replace("COMPRESSION", comp), frames)
+            if rows != args.events:
+                sys.exit("records run stored %d events of %d" % (rows, args.events))
+            record("frames: h5recd records, %s" % comp, t)
+            results.setdefault("size " + comp, []).append(size)
+        record("lines: tcp_sink (baseline)", bench.run_sink(lines))
+        t, size, rows = bench.run_daemon(TABLE.replace("COMPRESSION", "none"), lines)
+        if rows != args.lines:
+            sys.exit("table run stored %d rows of %d" % (rows, args.lines))
+        record("lines: h5recd table, none", t)
+
+    fields = 4 * args.lines
+    print("\nh5recd ingest over loopback TCP; medians of %d runs; %s" % (args.repeat, args.dir))
+    print("%-34s %10s %9s %12s %16s %8s" % ("case", "MB sent", "median s", "MB/s",
+                                           "fields/s", "ratio"))
+    base = {"frames": statistics.median(results["frames: tcp_sink (baseline)"]),
+            "lines": statistics.median(results["lines: tcp_sink (baseline)"])}
+    for name, times in results.items():
+        if name.startswith("size"):
+            continue
+        kind = name.split(":")[0]
+        nbytes = frame_bytes if kind == "frames" else line_bytes
+        t = statistics.median(times)
+        rate = "%.0f" % (fields / t) if kind == "lines" else "-"
+        print("%-34s %10.1f %9.3f %12.1f %16s %7.2fx" % (
+            name, nbytes / 1e6, t, nbytes / 1e6 / t, rate, base[kind] / t))
+    for comp in ("none", "lz4"):
+        size = statistics.median(results["size " + comp])
+        print("records file size, %-4s: %.1f MB (%.2f of the bytes sent)" % (
+            comp, size / 1e6, size / frame_bytes))
+    print("ratio = baseline median time / case median time (1.00x = as fast as the baseline)")
+    subprocess.run(["rm", "-rf", args.dir], check=False)
+
+
+if __name__ == "__main__":
+    main()
