@@ -226,30 +226,29 @@ static void skip_spaces(struct parse *ps)
 
 /* ---- arrays reused from line to line ---- */
 
-static int grow_array(void **array, size_t *cap, size_t need, size_t elem_size)
+/* Double an array of *cap elements (or start one); returns the new array,
+ * or NULL with the old one untouched. */
+static void *grow_array(void *array, size_t *cap, size_t elem_size)
 {
 	size_t new_cap = *cap ? *cap * 2 : LINE_MIN_ARRAY;
-	void *grown;
+	void *grown = realloc(array, new_cap * elem_size);
 
-	if (need <= *cap)
-		return 0;
-	if (new_cap < need)
-		new_cap = need;
-	grown = realloc(*array, new_cap * elem_size);
-	if (!grown)
-		return -ENOMEM;
-	*array = grown;
-	*cap = new_cap;
-	return 0;
+	if (grown)
+		*cap = new_cap;
+	return grown;
 }
 
 static struct line_tag *new_tag(struct parse *ps)
 {
 	struct line_decoder *decoder = ps->decoder;
 
-	if (grow_array((void **)&decoder->tags, &decoder->tags_cap, ps->point.ntags + 1,
-		       sizeof(*decoder->tags)))
-		return NULL;
+	if (ps->point.ntags == decoder->tags_cap) {
+		struct line_tag *grown =
+			grow_array(decoder->tags, &decoder->tags_cap, sizeof(*grown));
+		if (!grown)
+			return NULL;
+		decoder->tags = grown;
+	}
 	return &decoder->tags[ps->point.ntags++];
 }
 
@@ -257,9 +256,13 @@ static struct line_field *new_field(struct parse *ps)
 {
 	struct line_decoder *decoder = ps->decoder;
 
-	if (grow_array((void **)&decoder->fields, &decoder->fields_cap, ps->point.nfields + 1,
-		       sizeof(*decoder->fields)))
-		return NULL;
+	if (ps->point.nfields == decoder->fields_cap) {
+		struct line_field *grown =
+			grow_array(decoder->fields, &decoder->fields_cap, sizeof(*grown));
+		if (!grown)
+			return NULL;
+		decoder->fields = grown;
+	}
 	return &decoder->fields[ps->point.nfields++];
 }
 

@@ -456,6 +456,34 @@ static void test_no_growth_in_steady_state(void **state)
 	transcript_free(&t);
 }
 
+/* Arrays grow past their first size and keep every entry in order. */
+static void test_many_tags_and_fields(void **state)
+{
+	struct line_options options = {.max_line = 8192, .precision = SCHEMA_PRECISION_NS};
+	char text[8192], expected[8192];
+	size_t len = 0, elen = 0;
+	struct transcript t = {0};
+	(void)state;
+
+	len += (size_t)snprintf(text + len, sizeof(text) - len, "m");
+	elen += (size_t)snprintf(expected + elen, sizeof(expected) - elen, "#1@0 <m>");
+	for (int i = 0; i < 100; i++) {
+		len += (size_t)snprintf(text + len, sizeof(text) - len, ",t%d=v%d", i, i);
+		elen += (size_t)snprintf(expected + elen, sizeof(expected) - elen, ",t%d=v%d", i, i);
+	}
+	for (int i = 0; i < 100; i++) {
+		len += (size_t)snprintf(text + len, sizeof(text) - len, "%cf%d=%di", i ? ',' : ' ',
+					i, i);
+		elen += (size_t)snprintf(expected + elen, sizeof(expected) - elen, " f%d=%di", i, i);
+	}
+	snprintf(text + len, sizeof(text) - len, "\n");
+	snprintf(expected + elen, sizeof(expected) - elen, " ts=none\n");
+	assert_int_equal(decode_in_steps(&options, text, strlen(text), 7, &t), 0);
+	say(&t, "%s", "");
+	assert_string_equal(t.text, expected);
+	transcript_free(&t);
+}
+
 static void test_callback_stops_decoding(void **state)
 {
 	struct transcript t = {.stop_at_point = 2};
@@ -566,6 +594,7 @@ int main(void)
 		cmocka_unit_test(test_ten_megabyte_line_stays_bounded),
 		cmocka_unit_test(test_max_line_boundary),
 		cmocka_unit_test(test_no_growth_in_steady_state),
+		cmocka_unit_test(test_many_tags_and_fields),
 		cmocka_unit_test(test_callback_stops_decoding),
 		cmocka_unit_test(test_datagrams),
 		cmocka_unit_test(test_event_field_set),
