@@ -169,7 +169,7 @@ static int default_string(struct loader *ld, yaml_node_t *at, char **dst, const 
 {
 	char buf[256];
 	snprintf(buf, sizeof(buf), fmt, arg);
-	*dst = strdup(buf);
+	*dst = schema_strdup(buf);
 	return *dst ? 0 : loader_nomem(ld, at);
 }
 
@@ -323,7 +323,7 @@ static int load_allow(struct loader *ld, struct schema_listen *listen, yaml_node
 		return loader_fail(ld, list,
 				   "%s.allow: expected a list of addresses or networks (leave "
 				   "allow out to accept every client)", path);
-	listen->allow = calloc(n, sizeof(*listen->allow));
+	listen->allow = schema_calloc(n, sizeof(*listen->allow));
 	if (!listen->allow)
 		return loader_nomem(ld, list);
 	for (size_t i = 0; i < n; i++) {
@@ -352,7 +352,7 @@ static int load_address(struct loader *ld, struct schema_listen *listen, yaml_no
 		if (strlen(listen->address) > UNIX_PATH_MAX_LEN)
 			return loader_fail(ld, at, "%s.address: path is too long for a Unix socket "
 					   "(at most %d bytes)", path, UNIX_PATH_MAX_LEN);
-		listen->path = strdup(listen->address);
+		listen->path = schema_strdup(listen->address);
 		return listen->path ? 0 : loader_nomem(ld, at);
 	}
 	int err = schema_parse_hostport(listen->address, &listen->host, &listen->port, why,
@@ -423,7 +423,7 @@ static int load_listen(struct loader *ld, struct schema *schema, yaml_node_t *li
 
 	if (n == 0)
 		return loader_fail(ld, list, "listen: expected at least one listener");
-	schema->listen = calloc(n, sizeof(*schema->listen));
+	schema->listen = schema_calloc(n, sizeof(*schema->listen));
 	if (!schema->listen)
 		return loader_nomem(ld, list);
 	for (size_t i = 0; i < n; i++) {
@@ -560,13 +560,13 @@ int schema_load_string(const char *text, size_t len, const char *display_name,
 
 	*out = NULL;
 	err->message[0] = '\0';
-	struct schema *schema = calloc(1, sizeof(*schema));
+	struct schema *schema = schema_calloc(1, sizeof(*schema));
 	if (!schema) {
 		snprintf(err->message, sizeof(err->message), "%s: out of memory", ld.file);
 		return -ENOMEM;
 	}
-	schema->path = strdup(ld.file);
-	schema->source = malloc(len + 1);
+	schema->path = schema_strdup(ld.file);
+	schema->source = schema_malloc(len + 1);
 	if (!schema->path || !schema->source) {
 		snprintf(err->message, sizeof(err->message), "%s: out of memory", ld.file);
 		rc = -ENOMEM;
@@ -594,42 +594,72 @@ out:
 	return 0;
 }
 
+/* Read a whole file of at most SCHEMA_FILE_MAX bytes; works for pipes too. */
+static int read_file(FILE *f, char **text, size_t *len)
+{
+	size_t cap = 0, used = 0;
+	char *buf = NULL;
+
+	errno = 0;
+	for (;;) {
+		if (used == cap) {
+			if (cap > SCHEMA_FILE_MAX) {
+				free(buf);
+				return -EFBIG;
+			}
+			cap = cap ? cap * 2 : 64 * 1024;
+			char *grown = schema_realloc(buf, cap + 1);
+			if (!grown) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = grown;
+		}
+		size_t n = fread(buf + used, 1, cap - used, f);
+		used += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(f)) {
+		int rc = errno ? -errno : -EIO;
+		free(buf);
+		return rc;
+	}
+	if (used > SCHEMA_FILE_MAX) {
+		free(buf);
+		return -EFBIG;
+	}
+	*text = buf;
+	*len = used;
+	return 0;
+}
+
 int schema_load_file(const char *path, struct schema **out, struct schema_error *err)
 {
-	FILE *f = fopen(path, "rb");
 	char *text = NULL;
 	size_t len = 0;
 	int rc;
 
 	*out = NULL;
+	FILE *f = fopen(path, "rb");
 	if (!f) {
 		rc = -errno;
 		snprintf(err->message, sizeof(err->message), "%s: cannot open: %s", path,
 			 strerror(-rc));
 		return rc;
 	}
-	text = malloc(SCHEMA_FILE_MAX + 1);
-	if (!text) {
-		rc = -ENOMEM;
-		snprintf(err->message, sizeof(err->message), "%s: out of memory", path);
-		goto out;
-	}
-	len = fread(text, 1, SCHEMA_FILE_MAX + 1, f);
-	if (ferror(f)) {
-		rc = -EIO;
-		snprintf(err->message, sizeof(err->message), "%s: read error", path);
-		goto out;
-	}
-	if (len > SCHEMA_FILE_MAX) {
-		rc = -EFBIG;
-		snprintf(err->message, sizeof(err->message), "%s: larger than %u bytes, not a "
-			 "schema", path, SCHEMA_FILE_MAX);
-		goto out;
-	}
-	rc = schema_load_string(text, len, path, out, err);
-out:
-	free(text);
+	rc = read_file(f, &text, &len);
 	fclose(f);
+	if (rc == -EFBIG)
+		snprintf(err->message, sizeof(err->message),
+			 "%s: larger than %u bytes, not a schema", path, SCHEMA_FILE_MAX);
+	else if (rc)
+		snprintf(err->message, sizeof(err->message), "%s: cannot read: %s", path,
+			 strerror(-rc));
+	if (rc)
+		return rc;
+	rc = schema_load_string(text, len, path, out, err);
+	free(text);
 	return rc;
 }
 

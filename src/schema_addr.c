@@ -56,7 +56,7 @@ int schema_parse_hostport(const char *text, char **host, uint16_t *port, char *w
 		if (!colon) {
 			if (parse_port(text, port) < 0)
 				goto bad_port;
-			*host = strdup("127.0.0.1");
+			*host = schema_strdup("127.0.0.1");
 			return *host ? 0 : -ENOMEM;
 		}
 		host_start = text;
@@ -64,7 +64,7 @@ int schema_parse_hostport(const char *text, char **host, uint16_t *port, char *w
 	}
 	if (parse_port(colon + 1, port) < 0)
 		goto bad_port;
-	*host = strndup(host_start, host_len);
+	*host = schema_strndup(host_start, host_len);
 	if (!*host)
 		return -ENOMEM;
 	int family = text[0] == '[' ? AF_INET6 : AF_INET;
@@ -123,7 +123,7 @@ int schema_parse_allow(const char *text, struct schema_allow *allow, char *why, 
 			return -EINVAL;
 		}
 	}
-	allow->text = strdup(text);
+	allow->text = schema_strdup(text);
 	return allow->text ? 0 : -ENOMEM;
 bad_addr:
 	snprintf(why, whylen, "expected a numeric IPv4/IPv6 address or CIDR network like "

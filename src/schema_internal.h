@@ -58,4 +58,16 @@ int schema_parse_hostport(const char *text, char **host, uint16_t *port,
 int schema_parse_allow(const char *text, struct schema_allow *allow,
 		       char *why, size_t whylen);
 
+/*
+ * Allocation for the loader (schema_alloc.c). Test hook: when
+ * schema_alloc_fail_countdown is n > 0, the nth allocation from then on
+ * fails (and the countdown stops at 0, off).
+ */
+extern long schema_alloc_fail_countdown;
+void *schema_malloc(size_t size);
+void *schema_calloc(size_t n, size_t size);
+void *schema_realloc(void *ptr, size_t size);
+char *schema_strdup(const char *text);
+char *schema_strndup(const char *text, size_t len);
+
 #endif

@@ -616,7 +616,7 @@ static int load_channel(struct loader *ld, struct stream_ctx *ctx, size_t index,
 			return loader_fail(ld, key, "%s.channels: duplicate channel '%s' (first "
 					   "given on line %d)", ctx->path, name,
 					   stream->channels[i].pos.line);
-	ch->name = strdup(name);
+	ch->name = schema_strdup(name);
 	if (!ch->name)
 		return loader_nomem(ld, key);
 	ch->pos.line = (int)key->start_mark.line + 1;
@@ -641,7 +641,7 @@ static int load_channels(struct loader *ld, struct stream_ctx *ctx)
 	if (n == 0)
 		return loader_fail(ld, map, "%s.channels: expected at least one channel",
 				   ctx->path);
-	stream->channels = calloc(n, sizeof(*stream->channels));
+	stream->channels = schema_calloc(n, sizeof(*stream->channels));
 	if (!stream->channels)
 		return loader_nomem(ld, map);
 	for (size_t i = 0; i < n; i++) {
@@ -723,7 +723,7 @@ static int load_event_fields(struct loader *ld, struct stream_ctx *ctx)
 	n = map_len(map);
 	if (n == 0)
 		return 0;
-	stream->event_fields = calloc(n, sizeof(*stream->event_fields));
+	stream->event_fields = schema_calloc(n, sizeof(*stream->event_fields));
 	if (!stream->event_fields)
 		return loader_nomem(ld, map);
 	for (size_t i = 0; i < n; i++) {
@@ -753,7 +753,7 @@ static int load_event_fields(struct loader *ld, struct stream_ctx *ctx)
 					   type ? loader_shown(type, shown, sizeof(shown))
 						: loader_kind(value),
 					   type ? "'" : "");
-		field->name = strdup(name);
+		field->name = schema_strdup(name);
 		if (!field->name)
 			return loader_nomem(ld, key);
 		stream->nevent_fields++;
@@ -785,7 +785,7 @@ static int load_attrs(struct loader *ld, struct stream_ctx *ctx)
 
 	if (!map || (n = map_len(map)) == 0)
 		return 0;
-	stream->attrs = calloc(n, sizeof(*stream->attrs));
+	stream->attrs = schema_calloc(n, sizeof(*stream->attrs));
 	if (!stream->attrs)
 		return loader_nomem(ld, map);
 	for (size_t i = 0; i < n; i++) {
@@ -811,8 +811,8 @@ static int load_attrs(struct loader *ld, struct stream_ctx *ctx)
 		if (!text || loader_is_null(value))
 			return loader_fail(ld, value, "%s.attrs.%s: expected a single value, got %s",
 					   ctx->path, name, text ? "nothing" : loader_kind(value));
-		attr->name = strdup(name);
-		attr->text = strdup(text);
+		attr->name = schema_strdup(name);
+		attr->text = schema_strdup(text);
 		stream->nattrs++;
 		if (!attr->name || !attr->text)
 			return loader_nomem(ld, key);
@@ -936,7 +936,7 @@ int schema_load_streams(struct loader *ld, struct schema *schema, yaml_node_t *l
 
 	if (n == 0)
 		return loader_fail(ld, list, "streams: expected at least one stream");
-	schema->streams = calloc(n, sizeof(*schema->streams));
+	schema->streams = schema_calloc(n, sizeof(*schema->streams));
 	if (!schema->streams)
 		return loader_nomem(ld, list);
 	for (size_t i = 0; i < n && !err; i++) {

@@ -60,7 +60,7 @@ void schema_template_free(struct schema_template *tmpl)
 static int add_part(struct schema_template *tmpl, bool placeholder, const char *text, size_t len)
 {
 	struct schema_template_part *part = &tmpl->parts[tmpl->nparts];
-	part->text = strndup(text, len);
+	part->text = schema_strndup(text, len);
 	if (!part->text)
 		return -ENOMEM;
 	part->placeholder = placeholder;
@@ -69,15 +69,15 @@ static int add_part(struct schema_template *tmpl, bool placeholder, const char *
 }
 
 /* Parts alternate at most, so strlen/2 + 1 parts is an upper bound (and
- * never 0, so calloc always returns a pointer we own). */
+ * never 0, so the allocation always returns a pointer we own). */
 int schema_template_parse(const char *text, struct schema_template *tmpl, char *why, size_t whylen)
 {
 	size_t len = strlen(text);
 	int err;
 
 	memset(tmpl, 0, sizeof(*tmpl));
-	tmpl->text = strdup(text);
-	tmpl->parts = calloc(len / 2 + 2, sizeof(*tmpl->parts));
+	tmpl->text = schema_strdup(text);
+	tmpl->parts = schema_calloc(len / 2 + 2, sizeof(*tmpl->parts));
 	if (!tmpl->text || !tmpl->parts) {
 		err = -ENOMEM;
 		goto out;

@@ -335,7 +335,7 @@ static int store(struct loader *ld, const struct opt *opt, const char *text, yam
 		if (!*text || (opt->type == OPT_NAME && !loader_name_valid(text)))
 			return bad_value(ld, opt, node, path, NULL);
 		free(*(char **)dst);
-		*(char **)dst = strdup(text);
+		*(char **)dst = schema_strdup(text);
 		return *(char **)dst ? 0 : loader_nomem(ld, node);
 	case OPT_BOOL:
 		if (!strcmp(text, "true") || !strcmp(text, "True") || !strcmp(text, "TRUE"))
@@ -530,7 +530,7 @@ int loader_copy(const struct opt *opt, void *to, const void *from)
 	if (opt->type == OPT_STRING || opt->type == OPT_NAME) {
 		const char *text = *(char *const *)src;
 		free(*(char **)dst);
-		*(char **)dst = text ? strdup(text) : NULL;
+		*(char **)dst = text ? schema_strdup(text) : NULL;
 		return !text || *(char **)dst ? 0 : -ENOMEM;
 	}
 	memcpy(dst, src, opt_size(opt->type));

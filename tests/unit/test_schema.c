@@ -2050,6 +2050,62 @@ static void test_invalid(void **state)
 	assert_string_equal(err.message, c->message);
 }
 
+/*
+ * Torture (curl's idea): fail each allocation of a load in turn. Every
+ * failure must come back as -ENOMEM with nothing leaked (ASan/valgrind
+ * check the leaks), and once no allocation fails the result must be the
+ * normal one.
+ */
+static void test_torture_examples(void **state)
+{
+	(void)state;
+	static const char *const names[] = {"weather.yaml", "accelerator.yaml", "digitizer.yaml"};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char path[1024];
+		snprintf(path, sizeof(path), "%s/schemas/%s", H5REC_SOURCE_DIR, names[i]);
+		for (long n = 1;; n++) {
+			struct schema *s = (struct schema *)1;
+			struct schema_error err;
+			schema_alloc_fail_countdown = n;
+			int rc = schema_load_file(path, &s, &err);
+			if (schema_alloc_fail_countdown > 0) {
+				schema_alloc_fail_countdown = 0;
+				assert_int_equal(rc, 0);
+				schema_free(s);
+				assert_true(n > 40); /* the loop really ran through the loader */
+				break;
+			}
+			if (rc != -ENOMEM)
+				fail_msg("%s, allocation %ld: rc %d (%s)", names[i], n, rc, err.message);
+			assert_null(s);
+		}
+	}
+}
+
+static void test_torture_invalid(void **state)
+{
+	const struct bad_case *c = *state;
+
+	for (long n = 1;; n++) {
+		struct schema *s = (struct schema *)1;
+		struct schema_error err;
+		schema_alloc_fail_countdown = n;
+		int rc = schema_load_string(c->yaml, strlen(c->yaml), "t.yaml", &s, &err);
+		assert_null(s);
+		if (schema_alloc_fail_countdown > 0) {
+			schema_alloc_fail_countdown = 0;
+			assert_int_equal(rc, -EINVAL);
+			assert_string_equal(err.message, c->message);
+			break;
+		}
+		if (rc != -ENOMEM && rc != -EINVAL)
+			fail_msg("allocation %ld: rc %d (%s)", n, rc, err.message);
+		if (rc == -EINVAL)
+			assert_string_equal(err.message, c->message);
+	}
+}
+
 int main(void)
 {
 	static const struct CMUnitTest fixed[] = {
@@ -2069,9 +2125,11 @@ int main(void)
 		cmocka_unit_test(test_placeholder_values),
 		cmocka_unit_test(test_addresses),
 		cmocka_unit_test(test_dtypes),
+		cmocka_unit_test(test_torture_examples),
 	};
 	size_t nfixed = sizeof(fixed) / sizeof(fixed[0]);
-	struct CMUnitTest tests[sizeof(fixed) / sizeof(fixed[0]) + NBAD];
+	static char torture_names[NBAD][96];
+	struct CMUnitTest tests[sizeof(fixed) / sizeof(fixed[0]) + 2 * NBAD];
 
 	memcpy(tests, fixed, sizeof(fixed));
 	for (size_t i = 0; i < NBAD; i++) {
@@ -2080,6 +2138,13 @@ int main(void)
 			.test_func = test_invalid,
 			.initial_state = (void *)&bad_cases[i],
 		};
+		snprintf(torture_names[i], sizeof(torture_names[i]), "torture: %s",
+			 bad_cases[i].title);
+		tests[nfixed + NBAD + i] = (struct CMUnitTest){
+			.name = torture_names[i],
+			.test_func = test_torture_invalid,
+			.initial_state = (void *)&bad_cases[i],
+		};
 	}
-	return _cmocka_run_group_tests("schema", tests, nfixed + NBAD, NULL, NULL);
+	return _cmocka_run_group_tests("schema", tests, nfixed + 2 * NBAD, NULL, NULL);
 }
