@@ -1,0 +1,298 @@
+/*
+ * test_h5w.c - the storage engine's contracts that readers cannot see:
+ * errors come back with context and the engine keeps working (group limit,
+ * waveform length, dtype, buffer limit, a file-size limit standing in for a
+ * full disk), record closing by timeout and by too many open records, the
+ * clipping counter, and the UTC roll boundary arithmetic. The file contents
+ * themselves are checked with real readers in tests/py/test_engine*.py.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <errno.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "h5w.h"
+#include "h5w_internal.h"
+#include "schema.h"
+
+#define T0 INT64_C(1767323045000000000)
+#define SEC INT64_C(1000000000)
+
+struct fixture {
+	char dir[64];
+	struct schema *schema;
+	struct h5w *engine;
+	struct h5w_error err;
+};
+
+static const char *records_body =
+	"streams:\n"
+	"  - name: dust\n"
+	"    match: { key: \"{board}/{channel}\" }\n"
+	"    group: \"/{board}\"\n"
+	"    layout: records\n"
+	"    samples: 1000\n"
+	"    dt: 1.0e-6\n"
+	"    record_timeout: 2s\n"
+	"    event_fields: { mass: float32 }\n"
+	"    channels:\n"
+	"      a: { dtype: float32, chunk: 2 }\n"
+	"      b: { dtype: int8, chunk: 2 }\n";
+
+static struct fixture *setup_with(const char *limits, const char *body, unsigned max_open)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	char text[4096];
+	struct schema_error serr;
+	assert_non_null(fx);
+	snprintf(fx->dir, sizeof(fx->dir), "/tmp/test_h5w.XXXXXX");
+	assert_non_null(mkdtemp(fx->dir));
+	snprintf(text, sizeof(text),
+		 "name: unit\n"
+		 "output:\n  directory: %s\n  file: \"u-{seq}.h5\"\n  flush: 1s\n"
+		 "listen:\n  - { protocol: frame, transport: tcp, address: \"127.0.0.1:7701\" }\n"
+		 "%s%s",
+		 fx->dir, limits, body);
+	int rc = schema_load_string(text, strlen(text), "unit.yaml", &fx->schema, &serr);
+	if (rc)
+		fail_msg("%s", serr.message);
+	struct h5w_options opt = {.host = "h", .workers = 2, .max_open_records = max_open};
+	assert_int_equal(h5w_open(&fx->engine, fx->schema, &opt, T0, &fx->err), 0);
+	return fx;
+}
+
+static void teardown_fx(struct fixture *fx)
+{
+	char cmd[128];
+	if (fx->engine)
+		h5w_close(fx->engine, &fx->err);
+	schema_free(fx->schema);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", fx->dir);
+	assert_int_equal(system(cmd), 0);
+	free(fx);
+}
+
+static struct h5w_group *group(struct fixture *fx, const char *board)
+{
+	struct h5w_group *g = NULL;
+	const char *names[] = {"board"}, *values[] = {board};
+	assert_int_equal(h5w_group_get(fx->engine, &fx->schema->streams[0], names, values, 1, &g,
+				       &fx->err), 0);
+	return g;
+}
+
+static void test_roll_boundary(void **state)
+{
+	(void)state;
+	int64_t hour = 3600 * SEC, day = 24 * hour;
+	assert_true(h5w_roll_boundary(T0, hour) == T0 - (4 * 60 + 5) * SEC);
+	assert_true(h5w_roll_boundary(T0, day) == T0 - ((3 * 60 + 4) * 60 + 5) * SEC);
+	assert_true(h5w_roll_boundary(-1, hour) == -hour);
+	assert_true(h5w_roll_boundary(0, hour) == 0);
+}
+
+static void test_group_limit(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_with("limits: { max_groups: 2 }\n", records_body, 0);
+	struct h5w_group *g;
+	const char *names[] = {"board"}, *values[] = {"c"};
+	group(fx, "a");
+	group(fx, "b");
+	assert_ptr_equal(group(fx, "a"), group(fx, "a"));
+	assert_int_equal(h5w_group_get(fx->engine, &fx->schema->streams[0], names, values, 1, &g,
+				       &fx->err), -EMLINK);
+	assert_non_null(strstr(fx->err.message, "max_groups"));
+	assert_non_null(strstr(fx->err.message, "/c"));
+	teardown_fx(fx);
+}
+
+static void test_bad_waveform_and_dtype(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_with("", records_body, 0);
+	struct h5w_group *g = group(fx, "x");
+	float wave[1001] = {0};
+	assert_int_equal(h5w_record_data(fx->engine, g, 1, T0, 0, DTYPE_FLOAT32, wave, 999,
+					 &fx->err), -EINVAL);
+	assert_non_null(strstr(fx->err.message, "999"));
+	assert_non_null(strstr(fx->err.message, "/x/a"));
+	struct h5w_value v = {.index = 0, .dtype = DTYPE_STRING, .v.s = "heavy"};
+	assert_int_equal(h5w_record_fields(fx->engine, g, 1, T0, &v, 1, &fx->err), -EINVAL);
+	assert_non_null(strstr(fx->err.message, "mass"));
+	assert_int_equal(h5w_record_data(fx->engine, g, 1, T0, 0, DTYPE_STRING, wave, 1000,
+					 &fx->err), -EINVAL);
+	/* the engine goes on working */
+	assert_int_equal(h5w_record_data(fx->engine, g, 1, T0, 0, DTYPE_FLOAT32, wave, 1000,
+					 &fx->err), 0);
+	struct h5w_stats st;
+	h5w_get_stats(fx->engine, &st);
+	assert_true(st.errors >= 3);
+	assert_int_equal(h5w_close(fx->engine, &fx->err), 0);
+	fx->engine = NULL;
+	teardown_fx(fx);
+}
+
+static void test_record_timeout_and_open_limit(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_with("", records_body, 2);
+	struct h5w_group *g = group(fx, "x");
+	float wave[1000] = {0};
+	int8_t small[1000] = {0};
+	struct h5w_value mass = {.index = 0, .dtype = DTYPE_FLOAT64, .v.f64 = 1.5};
+	struct h5w_stats st;
+
+	/* complete: closes at once */
+	assert_int_equal(h5w_record_data(fx->engine, g, 1, T0, 0, DTYPE_FLOAT32, wave, 1000, &fx->err), 0);
+	assert_int_equal(h5w_record_data(fx->engine, g, 1, T0, 1, DTYPE_INT8, small, 1000, &fx->err), 0);
+	assert_int_equal(h5w_record_fields(fx->engine, g, 1, T0, &mass, 1, &fx->err), 0);
+	h5w_get_stats(fx->engine, &st);
+	assert_int_equal(st.records_closed, 1);
+	assert_int_equal(st.missing_channels, 0);
+
+	/* incomplete: closes after record_timeout, missing channel counted */
+	assert_int_equal(h5w_record_data(fx->engine, g, 2, T0, 0, DTYPE_FLOAT32, wave, 1000, &fx->err), 0);
+	assert_int_equal(h5w_tick(fx->engine, T0 + SEC, &fx->err), 0);
+	h5w_get_stats(fx->engine, &st);
+	assert_int_equal(st.records_closed, 1);
+	assert_int_equal(h5w_tick(fx->engine, T0 + 2 * SEC, &fx->err), 0);
+	h5w_get_stats(fx->engine, &st);
+	assert_int_equal(st.records_closed, 2);
+	assert_int_equal(st.missing_channels, 1);
+
+	/* a third open record pushes out the oldest of two */
+	for (uint64_t e = 3; e <= 5; e++)
+		assert_int_equal(h5w_record_data(fx->engine, g, e, T0, 0, DTYPE_FLOAT32, wave, 1000,
+						 &fx->err), 0);
+	h5w_get_stats(fx->engine, &st);
+	assert_int_equal(st.records_closed, 3);
+	assert_int_equal(h5w_record_close(fx->engine, g, 4, &fx->err), 0);
+	assert_int_equal(h5w_record_close(fx->engine, g, 4, &fx->err), -ENOENT);
+	/* event 0 is a record of its own */
+	assert_int_equal(h5w_record_data(fx->engine, g, 0, T0, 1, DTYPE_INT8, small, 1000, &fx->err), 0);
+	h5w_get_stats(fx->engine, &st);
+	assert_int_equal(st.records_closed, 5);
+	assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
+	h5w_get_stats(fx->engine, &st);
+	assert_int_equal(st.file_rows, 6);
+	teardown_fx(fx);
+}
+
+static void test_clipping_counted(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_with("", records_body, 0);
+	struct h5w_group *g = group(fx, "x");
+	double wave[1000];
+	for (int i = 0; i < 1000; i++)
+		wave[i] = i % 2 ? 1000.0 : -5.0;
+	assert_int_equal(h5w_record_data(fx->engine, g, 1, T0, 1, DTYPE_FLOAT64, wave, 1000,
+					 &fx->err), 0);
+	struct h5w_stats st;
+	h5w_get_stats(fx->engine, &st);
+	assert_int_equal(st.samples_clipped, 500);
+	teardown_fx(fx);
+}
+
+static void test_buffer_limit(void **state)
+{
+	(void)state;
+	/* one chunk of a is 2 x 100000 x 4 bytes; the limit allows one */
+	static const char *body =
+		"streams:\n"
+		"  - name: dust\n"
+		"    match: { key: \"{board}/{channel}\" }\n"
+		"    group: \"/{board}\"\n"
+		"    layout: records\n"
+		"    samples: 100000\n"
+		"    dt: 1.0e-6\n"
+		"    channels:\n"
+		"      a: { dtype: float32, chunk: 2 }\n"
+		"      b: { dtype: float32, chunk: 2 }\n";
+	struct fixture *fx = setup_with("limits: { max_buffer: 1MiB, max_frame: 512KiB }\n", body, 16);
+	struct h5w_group *g = group(fx, "x");
+	static float wave[100000];
+	int rc = 0;
+	uint64_t e;
+	for (e = 1; e < 16 && !rc; e++)
+		rc = h5w_record_data(fx->engine, g, e, T0, e % 2, DTYPE_FLOAT32, wave, 100000,
+				     &fx->err);
+	assert_int_equal(rc, -ENOBUFS);
+	assert_non_null(strstr(fx->err.message, "max_buffer"));
+	struct h5w_stats st;
+	h5w_get_stats(fx->engine, &st);
+	assert_true(st.buffered_bytes <= 1 << 20);
+	teardown_fx(fx);
+}
+
+static void test_write_error_is_returned_not_fatal(void **state)
+{
+	(void)state;
+	static const char *stream_body =
+		"streams:\n"
+		"  - name: adc\n"
+		"    match: { key: \"{board}/{channel}\" }\n"
+		"    group: \"/{board}\"\n"
+		"    layout: stream\n"
+		"    channels:\n"
+		"      a: { dtype: float32, chunk: 65536, dt: 1e-6, compression: lz4 }\n";
+	struct fixture *fx = setup_with("", stream_body, 0);
+	struct h5w_group *g = group(fx, "x");
+	static float noise[1 << 16];
+	for (size_t i = 0; i < sizeof(noise) / sizeof(noise[0]); i++)
+		noise[i] = (float)rand();
+	/* a file-size limit makes write() fail with EFBIG, like a full disk */
+	struct rlimit old, lim = {.rlim_cur = 2 << 20, .rlim_max = RLIM_INFINITY};
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, &old);
+	lim.rlim_max = old.rlim_max;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	int rc = 0;
+	for (int k = 0; k < 200 && !rc; k++) {
+		rc = h5w_stream_append(fx->engine, g, 0, DTYPE_FLOAT32, noise, 1 << 16,
+				       T0 + k * SEC, (uint64_t)k, &fx->err);
+		if (!rc)
+			rc = h5w_flush(fx->engine, &fx->err);
+	}
+	assert_true(rc == -EIO || rc == -ENOSPC);
+	assert_non_null(strstr(fx->err.message, fx->dir));
+	/* once space is back, the engine closes the file and it is valid */
+	setrlimit(RLIMIT_FSIZE, &old);
+	signal(SIGXFSZ, SIG_DFL);
+	struct h5w_stats st;
+	h5w_get_stats(fx->engine, &st);
+	rc = h5w_close(fx->engine, &fx->err);
+	fx->engine = NULL;
+	assert_int_equal(rc, 0);
+	hid_t file = H5Fopen(st.file_name, H5F_ACC_RDONLY, H5P_DEFAULT);
+	assert_true(file >= 0);
+	hid_t ds = H5Dopen2(file, "/x/a_frame_start", H5P_DEFAULT);
+	assert_true(ds >= 0);
+	H5Dclose(ds);
+	H5Fclose(file);
+	teardown_fx(fx);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_roll_boundary),
+		cmocka_unit_test(test_group_limit),
+		cmocka_unit_test(test_bad_waveform_and_dtype),
+		cmocka_unit_test(test_record_timeout_and_open_limit),
+		cmocka_unit_test(test_clipping_counted),
+		cmocka_unit_test(test_buffer_limit),
+		cmocka_unit_test(test_write_error_is_returned_not_fatal),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
