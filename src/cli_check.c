@@ -124,7 +124,10 @@ static void filters_text(const struct schema_channel *ch, char *out, size_t outl
 static void dataset(const char *name, const char *dtype, const char *shape, const char *chunk,
 		    const char *filters, const char *dims)
 {
-	printf("    %-22s %-8s %-16s chunk %-16s %s; %s\n", name, dtype, shape, chunk, filters,
+	char chunk_text[64];
+
+	snprintf(chunk_text, sizeof(chunk_text), "%s%s", chunk[0] == '(' ? "chunk " : "", chunk);
+	printf("    %-22s %-8s %-16s %-22s %s; %s\n", name, dtype, shape, chunk_text, filters,
 	       dims);
 }
 
@@ -183,7 +186,7 @@ static void print_records(const struct schema_stream *s)
 		dataset(s->event_fields[i].name, dtype_name(s->event_fields[i].dtype), "(events,)",
 			chunk, "none", "dims [time]");
 	snprintf(shape, sizeof(shape), "(%llu,)", (unsigned long long)s->samples);
-	dataset("sample_time", "float64", shape, "contiguous", "none",
+	dataset("sample_time", "float64", shape, "fixed size", "none",
 		"dimension scale, i*dt");
 	printf("      dt %g s\n", s->dt);
 	snprintf(shape, sizeof(shape), "(events, %llu)", (unsigned long long)s->samples);

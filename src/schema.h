@@ -216,10 +216,11 @@ struct schema_stream {
 	struct schema_event_field *event_fields;
 	size_t nchannels;
 	struct schema_channel *channels;
-	/* Rows per chunk of the stream's shared 1-D datasets: time, event_id
-	 * and event fields (records), <channel>_time (table, own_time),
-	 * <channel>_frame_* (stream). Table: the `defaults` chunk or 4096 (so
-	 * time chunks line up with channel chunks); records and stream: 1024. */
+	/* Rows per chunk of the stream's shared 1-D datasets: table `time`
+	 * (the largest chunk of the channels on that axis, 4096 if none);
+	 * records `time`, `event_id` and event fields, stream
+	 * `<channel>_frame_*`: 1024. (A table own_time channel's
+	 * `<channel>_time` uses the channel's own chunk.) */
 	uint64_t coord_chunk;
 };
 

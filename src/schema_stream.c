@@ -823,11 +823,18 @@ static int load_attrs(struct loader *ld, struct stream_ctx *ctx)
 
 /* ---- one stream, and the rules between streams -------------------------- */
 
-static uint64_t coord_chunk(const struct stream_ctx *ctx)
+/* A table's time axis is shared by its channels: its chunk is the largest
+ * of theirs, so that no channel chunk spans several time chunks. */
+static uint64_t coord_chunk(const struct schema_stream *stream)
 {
-	if (ctx->stream->layout != SCHEMA_LAYOUT_TABLE)
+	uint64_t chunk = 0;
+
+	if (stream->layout != SCHEMA_LAYOUT_TABLE)
 		return 1024;
-	return ctx->defaults_seen[CH_CHUNK].key ? ctx->defaults.chunk : 4096;
+	for (size_t i = 0; i < stream->nchannels; i++)
+		if (!stream->channels[i].own_time && stream->channels[i].chunk > chunk)
+			chunk = stream->channels[i].chunk;
+	return chunk ? chunk : 4096;
 }
 
 /* The path used in messages: streams[NAME] once the name is known to be
@@ -881,7 +888,8 @@ static int load_stream(struct loader *ld, struct stream_ctx *ctx, yaml_node_t *n
 		err = load_event_fields(ld, ctx);
 	if (!err)
 		err = load_attrs(ld, ctx);
-	ctx->stream->coord_chunk = coord_chunk(ctx);
+	if (!err)
+		ctx->stream->coord_chunk = coord_chunk(ctx->stream);
 	return err;
 }
 
