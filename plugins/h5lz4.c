@@ -230,3 +230,37 @@ int h5lz4_decode(const void *src, size_t n, void *dst, size_t dst_cap, size_t *o
 	*out_len = done;
 	return 0;
 }
+
+int h5lz4_decode_raw_in_place(void *buf, size_t n, size_t *out_len)
+{
+	unsigned char *p = buf;
+	uint64_t size;
+	uint32_t block_size;
+	size_t pos = H5LZ4_HEADER_SIZE;
+	size_t done = 0;
+	int err;
+
+	err = check_chunk(p, n, &size, &block_size);
+	if (err)
+		return err;
+	for (size_t left = (size_t)size; left > 0;) {
+		size_t block = left < block_size ? left : block_size;
+
+		if (get_be32(p + pos) != block)
+			return -EAGAIN;
+		pos += H5LZ4_LENGTH_SIZE + block;
+		left -= block;
+	}
+	/* Each block moves towards the front: its output offset is always
+	 * below its input offset, so moving them in order never overwrites a
+	 * block not yet moved. */
+	for (pos = H5LZ4_HEADER_SIZE; done < size;) {
+		size_t block = (size_t)size - done < block_size ? (size_t)size - done : block_size;
+
+		memmove(p + done, p + pos + H5LZ4_LENGTH_SIZE, block);
+		pos += H5LZ4_LENGTH_SIZE + block;
+		done += block;
+	}
+	*out_len = done;
+	return 0;
+}

@@ -66,4 +66,14 @@ int h5lz4_decoded_size(const void *src, size_t n, uint64_t *size);
  */
 int h5lz4_decode(const void *src, size_t n, void *dst, size_t dst_cap, size_t *out_len);
 
+/*
+ * Decode, in place, an encoded chunk of n bytes in which every block is
+ * stored raw (what incompressible data, e.g. noisy float waveforms, turns
+ * into): the data is moved to the front of buf, saving the reader an
+ * allocation and a copy. Stores the decoded length in *out_len.
+ * Errors: -EAGAIN (some block is compressed: use h5lz4_decode; buf is
+ * untouched), -EBADMSG (as h5lz4_decode; buf is untouched).
+ */
+int h5lz4_decode_raw_in_place(void *buf, size_t n, size_t *out_len);
+
 #endif

@@ -9,7 +9,10 @@
  * it is allocated: by h5lz4_bound() when compressing, and when decompressing
  * by the size in the chunk header, but only after h5lz4_decoded_size() has
  * validated the whole block table, so a corrupt or hostile chunk cannot ask
- * for a huge allocation. Any failure returns 0, which HDF5 turns into a read
+ * for a huge allocation. A chunk LZ4 could not shrink at all (all blocks
+ * raw: noisy waveforms often are) is decoded in place in HDF5's buffer,
+ * which spares a chunk-sized allocation and copy on every read of such data.
+ * Any failure returns 0, which HDF5 turns into a read
  * or write error, with a message on HDF5's error stack.
  *
  * On read, cd_values are ignored: the block size that matters is the one in
@@ -83,8 +86,17 @@ static size_t lz4_decompress(size_t nbytes, size_t *buf_size, void **buf)
 	uint64_t size = 0;
 	size_t out_len = 0;
 	void *out;
+	int err;
 
-	if (nbytes > *buf_size || h5lz4_decoded_size(*buf, nbytes, &size) != 0) {
+	if (nbytes > *buf_size)
+		err = -EBADMSG;
+	else
+		err = h5lz4_decode_raw_in_place(*buf, nbytes, &out_len);
+	if (err == 0)
+		return out_len;
+	if (err == -EAGAIN)
+		err = h5lz4_decoded_size(*buf, nbytes, &size);
+	if (err) {
 		lz4_error(H5E_BADVALUE, "lz4: corrupt chunk (bad header or block table)");
 		return 0;
 	}

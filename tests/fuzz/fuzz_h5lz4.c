@@ -5,12 +5,14 @@
  *  - as an encoded chunk: h5lz4_decoded_size/h5lz4_decode must either
  *    refuse it or decode exactly the announced size, never read or write out
  *    of bounds (ASan), and the size they accept is bounded by the expansion
- *    limit, so the allocation here cannot explode; whatever decodes must
- *    re-encode and decode to the same bytes;
+ *    limit, so the allocation here cannot explode; decoding in place must
+ *    agree with decoding to a new buffer; whatever decodes must re-encode
+ *    and decode to the same bytes;
  *  - as raw chunk data: encoding it with a block size taken from its first
  *    bytes and decoding the result must give it back.
  * Any violated expectation aborts, which libFuzzer reports as a crash.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,9 +58,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!out)
 			abort();
 		if (h5lz4_decode(data, size, out, (size_t)announced, &out_len) == 0) {
-			if (out_len != announced)
+			uint8_t *copy = malloc(size);
+			size_t in_place_len = 0;
+			int err;
+
+			if (out_len != announced || !copy)
 				abort();
+			memcpy(copy, data, size);
+			err = h5lz4_decode_raw_in_place(copy, size, &in_place_len);
+			if (err == 0 && (in_place_len != out_len || memcmp(copy, out, out_len) != 0))
+				abort();
+			if (err != 0 && err != -EAGAIN)
+				abort();
+			free(copy);
 			round_trip(out, out_len, block_size);
+		} else {
+			uint8_t *copy = malloc(size);
+			size_t in_place_len = 0;
+
+			if (!copy)
+				abort();
+			memcpy(copy, data, size);
+			/* raw blocks cannot fail to decode: in place must refuse too */
+			if (h5lz4_decode_raw_in_place(copy, size, &in_place_len) != -EAGAIN)
+				abort();
+			free(copy);
 		}
 		free(out);
 	}

@@ -469,6 +469,42 @@ static void test_block_decoding_to_wrong_length(void **state)
 }
 
 /* cmocka's assertions are not thread-safe: the workers only report. */
+static void test_raw_chunk_decodes_in_place(void **state)
+{
+	size_t n = 10000;
+	unsigned char *src = make_data(n, KIND_RANDOM, 8);
+	struct buf b = encode(src, n, 3000);
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(h5lz4_decode_raw_in_place(b.data, b.len, &len), 0);
+	assert_int_equal(len, n);
+	assert_memory_equal(b.data, src, n);
+	free(b.data);
+	free(src);
+}
+
+static void test_in_place_refuses_compressed_and_corrupt_chunks(void **state)
+{
+	unsigned char *src;
+	size_t n, len = 0;
+	struct buf b = victim(&src, &n); /* blocks 0 and 2 compressed */
+	struct buf copy = copy_exact(b.data, b.len);
+
+	(void)state;
+	assert_int_equal(h5lz4_decode_raw_in_place(copy.data, copy.len, &len), -EAGAIN);
+	assert_memory_equal(copy.data, b.data, b.len);
+	for (size_t cut = 0; cut < b.len; cut += 7) {
+		struct buf part = copy_exact(b.data, cut);
+
+		assert_int_equal(h5lz4_decode_raw_in_place(part.data, part.len, &len), -EBADMSG);
+		free(part.data);
+	}
+	free(copy.data);
+	free(b.data);
+	free(src);
+}
+
 static void *round_trip_worker(void *arg)
 {
 	uint64_t seed = (uint64_t)(uintptr_t)arg;
@@ -529,6 +565,8 @@ int main(void)
 		cmocka_unit_test(test_lying_headers),
 		cmocka_unit_test(test_expansion_limit),
 		cmocka_unit_test(test_block_decoding_to_wrong_length),
+		cmocka_unit_test(test_raw_chunk_decodes_in_place),
+		cmocka_unit_test(test_in_place_refuses_compressed_and_corrupt_chunks),
 		cmocka_unit_test(test_concurrent_use),
 	};
 
