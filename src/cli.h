@@ -10,6 +10,8 @@
 
 int cli_check(int argc, char **argv);
 void cli_check_usage(FILE *out);
+int cli_info(int argc, char **argv);
+void cli_info_usage(FILE *out);
 int cli_send(int argc, char **argv);
 void cli_send_usage(FILE *out);
 int cli_simulate(int argc, char **argv);

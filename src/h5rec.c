@@ -21,6 +21,7 @@ struct command {
 static const struct command commands[] = {
 	{"check", "SCHEMA", "validate a schema and print the resolved layout", cli_check,
 	 cli_check_usage},
+	{"info", "FILE", "show what a recorded file holds", cli_info, cli_info_usage},
 	{"send", "[FILE]", "send samples (or encoded frames/lines) to a recorder", cli_send,
 	 cli_send_usage},
 	{"simulate", "SETUP", "generate weather, accelerator or digitizer data and send it",
