@@ -192,7 +192,9 @@ static int simulate_weather(struct sim *sim)
  * A charged grain flying through three detectors: each sees a pulse that
  * rises as the grain enters, holds, and decays as it leaves, the second and
  * third later by the flight time. Amplitude grows with charge (mass), the
- * delays shrink with velocity, and every channel has its own noise.
+ * delays shrink with velocity, and every channel has its own noise. The
+ * result is quantized like the 14-bit ADC (±10 V) that digitizes it, so the
+ * data compresses the way real detector data does.
  */
 static void waveform(struct sim *sim, float *out, size_t n, size_t detector, double mass,
 		     double velocity)
@@ -207,7 +209,8 @@ static void waveform(struct sim *sim, float *out, size_t n, size_t detector, dou
 			v = charge * (1 - exp(-(x - enter) / 200.0));
 		if (x >= enter + width)
 			v *= exp(-(x - enter - width) / 800.0);
-		out[i] = (float)(v + 0.02 * gauss(sim));
+		const double lsb = 20.0 / 16384;
+		out[i] = (float)(lsb * nearbyint((v + 0.003 * gauss(sim)) / lsb));
 	}
 }
 
