@@ -62,6 +62,10 @@ struct schema_template {
 	struct schema_template_part *parts;
 };
 
+/* Most placeholders in one group or frame-key template (the loader rejects
+ * more), so routing can keep the values in a fixed array. */
+#define SCHEMA_MAX_PLACEHOLDERS 16
+
 /* Does the template use placeholder NAME? */
 bool schema_template_has(const struct schema_template *tmpl, const char *name);
 

@@ -202,6 +202,15 @@ static int check_key(struct loader *ld, struct stream_ctx *ctx)
 	return 0;
 }
 
+static size_t count_placeholders(const struct schema_template *tmpl)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < tmpl->nparts; i++)
+		n += tmpl->parts[i].placeholder;
+	return n;
+}
+
 static int load_match(struct loader *ld, struct stream_ctx *ctx)
 {
 	struct schema_stream *stream = ctx->stream;
@@ -225,6 +234,10 @@ static int load_match(struct loader *ld, struct stream_ctx *ctx)
 				   "%s: expected measurement (line protocol) or key (frames)",
 				   path);
 	stream->match_is_key = key;
+	if (key && count_placeholders(&stream->match_key) > SCHEMA_MAX_PLACEHOLDERS)
+		return loader_fail(ld, ctx->match_seen[MATCH_KEY].value,
+				   "%s.key: at most %d placeholders are allowed", path,
+				   SCHEMA_MAX_PLACEHOLDERS);
 	return key ? check_key(ld, ctx) : 0;
 }
 
@@ -286,6 +299,9 @@ static int load_group(struct loader *ld, struct stream_ctx *ctx, yaml_node_t *st
 	err = check_group_shape(ld, ctx, at);
 	if (err)
 		return err;
+	if (count_placeholders(&stream->group) > SCHEMA_MAX_PLACEHOLDERS)
+		return loader_fail(ld, at, "%s.group: at most %d placeholders are allowed",
+				   ctx->path, SCHEMA_MAX_PLACEHOLDERS);
 	const struct schema_template *group = &stream->group, *key = &stream->match_key;
 	for (size_t i = 0; i < group->nparts; i++) {
 		const char *name = group->parts[i].text;
@@ -893,18 +909,24 @@ static int load_stream(struct loader *ld, struct stream_ctx *ctx, yaml_node_t *n
 	return err;
 }
 
-/* Could one frame key match both templates? Same number of '/'-separated
- * parts, and at every position a placeholder or the same literal. */
-static bool keys_overlap(const char *a, const char *b)
+/*
+ * Frame streams are tried in order and the first whose key matches wins,
+ * so a specific key ("dust/{channel}") may come before a general one
+ * ("{board}/{channel}"). A later key is dead when the earlier one matches
+ * every key it would: same number of '/'-separated parts, and at each part
+ * the earlier one has a placeholder or the same literal.
+ */
+static bool key_shadows(const char *earlier, const char *later)
 {
 	for (;;) {
-		size_t la = strcspn(a, "/"), lb = strcspn(b, "/");
-		if (a[0] != '{' && b[0] != '{' && (la != lb || memcmp(a, b, la) != 0))
+		size_t le = strcspn(earlier, "/"), ll = strcspn(later, "/");
+		if (earlier[0] != '{' &&
+		    (later[0] == '{' || le != ll || memcmp(earlier, later, le) != 0))
 			return false;
-		if (!a[la] || !b[lb])
-			return !a[la] && !b[lb];
-		a += la + 1;
-		b += lb + 1;
+		if (!earlier[le] || !later[ll])
+			return !earlier[le] && !later[ll];
+		earlier += le + 1;
+		later += ll + 1;
 	}
 }
 
@@ -923,11 +945,13 @@ static int check_between(struct loader *ld, const struct schema *schema, size_t 
 			return loader_fail(ld, ctx->match_seen[MATCH_MEASUREMENT].value,
 					   "%s.match.measurement: '%s' is already matched by "
 					   "stream '%s'", ctx->path, s->match_measurement, o->name);
-		if (s->match_is_key && o->match_is_key && keys_overlap(s->match_key.text, o->match_key.text))
+		if (s->match_is_key && o->match_is_key &&
+		    key_shadows(o->match_key.text, s->match_key.text))
 			return loader_fail(ld, ctx->match_seen[MATCH_KEY].value,
-					   "%s.match.key: '%s' overlaps the key '%s' of stream "
-					   "'%s' (one frame key could match both)", ctx->path,
-					   s->match_key.text, o->match_key.text, o->name);
+					   "%s.match.key: '%s' can never match: every such key "
+					   "already matches '%s' of the earlier stream '%s' (streams "
+					   "are tried in order; put the more specific key first)",
+					   ctx->path, s->match_key.text, o->match_key.text, o->name);
 		if (strcmp(s->group.text, o->group.text) == 0)
 			return loader_fail(ld, ctx->seen[ST_GROUP].value ? ctx->seen[ST_GROUP].value
 									 : ctx->seen[ST_NAME].value,

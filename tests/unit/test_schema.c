@@ -419,6 +419,23 @@ static void test_listen_forms(void **state)
 	schema_free(s);
 }
 
+static void test_specific_key_before_general(void **state)
+{
+	(void)state;
+	struct schema *s = load_ok(
+		"name: t\nlisten:\n  - { protocol: frame, transport: tcp, address: \"7701\" }\n"
+		"streams:\n"
+		"  - { name: dust, match: { key: \"dust/{channel}\" }, layout: stream,"
+		" channels: { a: { dt: 1 } } }\n"
+		"  - { name: adc, match: { key: \"{board}/{channel}\" }, group: \"/{board}\","
+		" layout: stream, channels: { a: { dt: 1 } } }\n"
+		"  - { name: deep, match: { key: \"{board}/x/{channel}\" }, group: \"/{board}/x\","
+		" layout: stream, channels: { a: { dt: 1 } } }\n");
+	assert_int_equal(s->nstreams, 3);
+	assert_string_equal(s->streams[0].group.text, "/dust");
+	schema_free(s);
+}
+
 static void test_load_file_errors(void **state)
 {
 	(void)state;
@@ -1854,23 +1871,23 @@ static const struct bad_case bad_cases[] = {
 	  "    channels:\n"
 	  "      a: {}\n",
 	  "t.yaml:10:27: streams[u].match.measurement: 'm' is already matched by stream 's'"},
-	{"overlapping frame keys",
+	{"frame key shadowed by an earlier stream",
 	  "name: t\n"
 	  "listen:\n"
 	  "  - { protocol: frame, transport: tcp, address: \"127.0.0.1:7701\" }\n"
 	  "streams:\n"
-	  "  - name: s\n"
-	  "    match: { key: \"s/{channel}\" }\n"
-	  "    layout: stream\n"
-	  "    channels:\n"
-	  "      a: { dtype: int16, dt: 1.0e-6 }\n"
 	  "  - name: u\n"
 	  "    match: { key: \"{x}/{channel}\" }\n"
 	  "    group: \"/{x}\"\n"
 	  "    layout: stream\n"
 	  "    channels:\n"
-	  "      b: { dt: 1 }\n",
-	  "t.yaml:11:19: streams[u].match.key: '{x}/{channel}' overlaps the key 's/{channel}' of stream 's' (one frame key could match both)"},
+	  "      b: { dt: 1 }\n"
+	  "  - name: s\n"
+	  "    match: { key: \"s/{channel}\" }\n"
+	  "    layout: stream\n"
+	  "    channels:\n"
+	  "      a: { dtype: int16, dt: 1.0e-6 }\n",
+	  "t.yaml:12:19: streams[s].match.key: 's/{channel}' can never match: every such key already matches '{x}/{channel}' of the earlier stream 'u' (streams are tried in order; put the more specific key first)"},
 	{"same group",
 	  "name: t\n"
 	  "listen:\n"
@@ -2034,6 +2051,17 @@ static const struct bad_case bad_cases[] = {
 	  "    channels:\n"
 	  "      a: { dtype: int8 }\n",
 	  "t.yaml:7:23: streams[s].defaults.fill: expected an integer from -128 to 127 (int8), got '300'"},
+	{"too many group placeholders",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    group: \"/{p0}/{p1}/{p2}/{p3}/{p4}/{p5}/{p6}/{p7}/{p8}/{p9}/{p10}/{p11}/{p12}/{p13}/{p14}/{p15}/{p16}\"\n"
+	  "    channels:\n"
+	  "      a: {}\n",
+	  "t.yaml:7:12: streams[s].group: at most 16 placeholders are allowed"},
 };
 
 #define NBAD (sizeof(bad_cases) / sizeof(bad_cases[0]))
@@ -2118,6 +2146,7 @@ int main(void)
 		cmocka_unit_test(test_string_channel_skips_numeric_defaults),
 		cmocka_unit_test(test_attrs_and_fills),
 		cmocka_unit_test(test_listen_forms),
+		cmocka_unit_test(test_specific_key_before_general),
 		cmocka_unit_test(test_load_file_errors),
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_durations),
