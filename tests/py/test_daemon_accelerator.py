@@ -1,0 +1,138 @@
+"""Acceptance: the reference accelerator run, recorded by the real daemon.
+
+100 dust-grain events, each an EVENT frame (mass, velocity) and three DATA
+frames of 100,000 float32 samples, sent by `h5rec simulate accelerator` as
+fast as it can to a token-protected listener into an LZ4 records layout. The
+test decodes the client's own copy of the byte stream (--tee) with a frame
+parser written from SPEC §3.1 and requires every waveform byte-identical,
+every event's fields and time, rows in order of each event's first frame,
+and the LZ4 datasets to read with Debian's filter plugin as well as ours.
+"""
+import hashlib
+import json
+import os
+import subprocess
+import textwrap
+
+import h5py
+import numpy as np
+
+from recorder_fixture import (DATA, DEBIAN_PLUGIN_DIR, EVENT, HELLO, PYTHON, T0, attr_str,
+                              parse_field_set, parse_frames, recorder, run_client,
+                              sent_summary)  # noqa: F401 (fixture)
+
+EVENTS = 100
+SAMPLES = 100000
+CHANNELS = ("first_detector", "second_detector", "third_detector")
+TOKEN = "change-me"
+
+DUST = """
+- name: dust
+  match: { key: "dust/{channel}" }
+  group: /dust
+  layout: records
+  samples: 100000
+  dt: 2.0e-8
+  record_timeout: 1s
+  event_fields: { mass: float32, velocity: float32 }
+  attrs: { detector: "dust accelerator" }
+  defaults: { dtype: float32, units: V, compression: lz4 }
+  channels:
+    first_detector:  { long_name: "first detector signal" }
+    second_detector: { long_name: "second detector signal" }
+    third_detector:  { long_name: "third detector signal" }
+"""
+
+# Runs in a separate interpreter whose HDF5 finds only Debian's plugins.
+DEBIAN_READER = textwrap.dedent("""
+    import hashlib, json, sys
+    import h5py
+    out = {}
+    with h5py.File(sys.argv[1], "r") as f:
+        for name in sys.argv[2:]:
+            ds = f["/dust/" + name]
+            filters = ds.id.get_create_plist()
+            ids = [filters.get_filter(i)[0] for i in range(filters.get_nfilters())]
+            data = ds[...]
+            out[name] = {"filters": ids, "shape": list(data.shape), "dtype": str(data.dtype),
+                         "rows": [hashlib.sha256(row.tobytes()).hexdigest() for row in data]}
+    json.dump(out, sys.stdout)
+""")
+
+
+def expected_events(frames):
+    """Events in order of their first frame: [(event_id, t0, fields, {channel: samples})]."""
+    events, by_id = [], {}
+    for fr in frames:
+        if fr.type == HELLO:
+            continue
+        assert fr.type in (DATA, EVENT) and fr.event_id != 0
+        if fr.event_id not in by_id:
+            by_id[fr.event_id] = {"id": fr.event_id, "t0": None, "fields": None, "waves": {}}
+            events.append(by_id[fr.event_id])
+        ev = by_id[fr.event_id]
+        if fr.type == EVENT:
+            assert fr.key == "dust"
+            ev["t0"] = fr.t0
+            ev["fields"] = parse_field_set(bytes(fr.payload).decode())
+        else:
+            channel = fr.key.split("/", 1)[1]
+            assert fr.key == f"dust/{channel}" and fr.dtype == 9
+            assert channel not in ev["waves"]
+            ev["waves"][channel] = fr.samples()
+    return events
+
+
+def test_hundred_events_byte_identical(recorder, tmp_path):
+    rec = recorder(DUST, listen=[{"protocol": "frame", "transport": "tcp",
+                                  "token": f'"{TOKEN}"'}],
+                   limits={"max_buffer": "256MiB", "max_frame": "64MiB"})
+    tee = tmp_path / "frames.bin"
+    res = run_client(["simulate", "accelerator", "-c", rec.schema_path, "--count", EVENTS,
+                      "--rate", 0, "--t0", T0, "--tee", tee], timeout=180)
+    frames_sent, _, acked, last = sent_summary(res.stdout)
+    assert acked == last == frames_sent == 1 + 4 * EVENTS, res.stdout
+    log = rec.stop()
+    assert "warning" not in log and "error" not in log, log
+
+    with open(tee, "rb") as f:
+        stream = f.read()
+    events = expected_events(parse_frames(stream))
+    assert [e["id"] for e in events] == list(range(1, EVENTS + 1))
+    assert all(e["fields"] and len(e["waves"]) == 3 for e in events)
+
+    path = rec.the_file()
+    with h5py.File(path, "r") as f:
+        g = f["/dust"]
+        assert attr_str(g.attrs["detector"]) == "dust accelerator"
+        np.testing.assert_array_equal(g["event_id"][...], [e["id"] for e in events])
+        np.testing.assert_array_equal(g["time"][...], [e["t0"] for e in events])
+        for name in ("mass", "velocity"):
+            assert g[name].dtype == np.float32
+            np.testing.assert_array_equal(
+                g[name][...], np.array([float(e["fields"][name]) for e in events],
+                                       dtype=np.float64).astype(np.float32))
+        np.testing.assert_allclose(g["sample_time"][...], np.arange(SAMPLES) * 2.0e-8,
+                                   rtol=1e-12, atol=0)
+        for name in CHANNELS:
+            ds = g[name]
+            assert ds.shape == (EVENTS, SAMPLES) and ds.dtype == np.float32
+            dcpl = ds.id.get_create_plist()
+            assert [dcpl.get_filter(i)[0] for i in range(dcpl.get_nfilters())] == [32004]
+            data = ds[...]  # through our plugin (HDF5_PLUGIN_PATH)
+            for row, e in enumerate(events):
+                assert data[row].tobytes() == e["waves"][name].tobytes(), \
+                    f"{name} row {row} (event {e['id']}) differs from what was sent"
+
+    # The same datasets through Debian's hdf5-filter-plugin only.
+    env = dict(os.environ, HDF5_PLUGIN_PATH=DEBIAN_PLUGIN_DIR)
+    res = subprocess.run([PYTHON, "-c", DEBIAN_READER, path, *CHANNELS], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    debian = json.loads(res.stdout)
+    for name in CHANNELS:
+        assert debian[name]["filters"] == [32004], debian[name]["filters"]
+        assert debian[name]["shape"] == [EVENTS, SAMPLES]
+        assert debian[name]["dtype"] == "float32"
+        assert debian[name]["rows"] == [
+            hashlib.sha256(e["waves"][name].tobytes()).hexdigest() for e in events]
