@@ -235,6 +235,10 @@ static int load_output(struct loader *ld, struct schema *schema, yaml_node_t *no
 		err = default_string(ld, at, &out->directory, "data/%s", schema->name);
 		if (err)
 			return err;
+	} else if (strpbrk(out->directory, "{}")) {
+		return loader_fail(ld, seen[OUT_DIRECTORY].value,
+				   "output.directory: placeholders are not expanded here (only "
+				   "in output.file), got '%s'", out->directory);
 	}
 	if (!seen[OUT_FILE].key) {
 		char why[128];

@@ -139,21 +139,29 @@ static size_t edit_distance(const char *a, const char *b)
 	return d[la][lb];
 }
 
+/* Keep the closer of *best and CANDIDATE to WORD, if close enough to be a
+ * likely typo: same letters in another case, or one edit (two for words of
+ * five letters or more). */
+static void closest(const char *word, const char *candidate, const char **best,
+		    size_t *best_distance)
+{
+	size_t limit = strlen(word) >= 5 ? 2 : 1;
+	size_t d = strcasecmp(word, candidate) == 0 ? 0 : edit_distance(word, candidate);
+
+	if (d <= limit && d < *best_distance) {
+		*best = candidate;
+		*best_distance = d;
+	}
+}
+
 static const char *suggest(const char *key, const struct opt *opts, size_t nopts)
 {
-	size_t best = SIZE_MAX, limit = strlen(key) >= 5 ? 2 : 1;
-	const char *name = NULL;
+	const char *best = NULL;
+	size_t distance = SIZE_MAX;
 
-	for (size_t i = 0; i < nopts; i++) {
-		if (strcasecmp(key, opts[i].name) == 0)
-			return opts[i].name;
-		size_t d = edit_distance(key, opts[i].name);
-		if (d <= limit && d < best) {
-			best = d;
-			name = opts[i].name;
-		}
-	}
-	return name;
+	for (size_t i = 0; i < nopts; i++)
+		closest(key, opts[i].name, &best, &distance);
+	return best;
 }
 
 static int all_digits(const char *p)
@@ -297,6 +305,22 @@ static const char *expected(const struct opt *opt, char *buf, size_t buflen)
 	return "a value";
 }
 
+/* For a misspelt enum or dtype name, the value that was probably meant. */
+static const char *value_suggestion(const struct opt *opt, const char *text)
+{
+	const char *best = NULL;
+	size_t distance = SIZE_MAX;
+
+	if (opt->type == OPT_ENUM) {
+		for (const struct enum_name *e = opt->enums; e->name; e++)
+			closest(text, e->name, &best, &distance);
+	} else if (opt->type == OPT_DTYPE) {
+		for (int i = DTYPE_INT8; i <= DTYPE_STRING; i++)
+			closest(text, dtype_name((enum dtype)i), &best, &distance);
+	}
+	return best;
+}
+
 /* The first complaint about a value: "PATH.KEY: expected X, got 'V'". */
 static int bad_value(struct loader *ld, const struct opt *opt, const yaml_node_t *node,
 		     const char *path, const char *what)
@@ -309,8 +333,11 @@ static int bad_value(struct loader *ld, const struct opt *opt, const yaml_node_t
 	if (!text || loader_is_null(node))
 		return loader_fail(ld, node, "%s%s%s: expected %s, got %s", path, *path ? "." : "",
 				   opt->name, what, text ? "nothing" : loader_kind(node));
-	return loader_fail(ld, node, "%s%s%s: expected %s, got '%s'", path, *path ? "." : "",
-			   opt->name, what, loader_shown(text, shown, sizeof(shown)));
+	const char *hint = value_suggestion(opt, text);
+	return loader_fail(ld, node, "%s%s%s: expected %s, got '%s'%s%s%s", path,
+			   *path ? "." : "", opt->name, what,
+			   loader_shown(text, shown, sizeof(shown)), hint ? " (did you mean '" : "",
+			   hint ? hint : "", hint ? "'?)" : "");
 }
 
 static void *field(void *target, const struct opt *opt)

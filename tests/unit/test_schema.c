@@ -2062,6 +2062,49 @@ static const struct bad_case bad_cases[] = {
 	  "    channels:\n"
 	  "      a: {}\n",
 	  "t.yaml:7:12: streams[s].group: at most 16 placeholders are allowed"},
+	{"layout near miss",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    layout: tabel\n"
+	  "    channels:\n"
+	  "      a: {}\n",
+	  "t.yaml:7:13: streams[s].layout: expected one of table, records, stream, got 'tabel' (did you mean 'table'?)"},
+	{"dtype near miss",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      a: { dtype: float }\n",
+	  "t.yaml:8:19: streams[s].channels.a.dtype: expected a dtype (int8, int16, int32, int64, uint8, uint16, uint32, uint64, float32, float64, string), got 'float' (did you mean 'float32'?)"},
+	{"compression case",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      a: { compression: LZ4 }\n",
+	  "t.yaml:8:25: streams[s].channels.a.compression: expected one of none, deflate, lz4, got 'LZ4' (did you mean 'lz4'?)"},
+	{"directory with placeholder",
+	  "name: t\n"
+	  "output:\n"
+	  "  directory: \"data/{name}\"\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      a: {}\n",
+	  "t.yaml:3:14: output.directory: placeholders are not expanded here (only in output.file), got 'data/{name}'"},
 };
 
 #define NBAD (sizeof(bad_cases) / sizeof(bad_cases[0]))
