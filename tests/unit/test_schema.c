@@ -1500,7 +1500,7 @@ static const struct bad_case bad_cases[] = {
 	  "    match: { measurement: m }\n"
 	  "    channels:\n"
 	  "      a: { dtype: float16 }\n",
-	  "t.yaml:8:19: streams[s].channels.a.dtype: expected a dtype (int8, int16, int32, int64, uint8, uint16, uint32, uint64, float32, float64, string), got 'float16'"},
+	  "t.yaml:8:19: streams[s].channels.a.dtype: expected a dtype (int8, int16, int32, int64, uint8, uint16, uint32, uint64, float32, float64, string), got 'float16' (did you mean 'float32'?)"},
 	{"channel unknown key (brief example)",
 	  "name: t\n"
 	  "listen:\n"
