@@ -451,35 +451,30 @@ static int load_listen(struct loader *ld, struct schema *schema, yaml_node_t *li
 
 /* Every listener must feed some stream and every stream some listener:
  * either mismatch means data that can never be recorded. */
-static int check_protocols(struct loader *ld, const struct schema *schema, yaml_node_t *listen,
-			   yaml_node_t *streams)
+static int check_protocols(struct loader *ld, const struct schema *schema, yaml_node_t *listen)
 {
 	static const char *const names[] = {"line", "frame"};
 
 	for (int protocol = SCHEMA_PROTOCOL_LINE; protocol <= SCHEMA_PROTOCOL_FRAME; protocol++) {
-		const struct schema_listen *listener = NULL;
+		size_t listener = schema->nlisten;
 		const struct schema_stream *stream = NULL;
-		for (size_t i = 0; i < schema->nlisten && !listener; i++)
+		for (size_t i = 0; i < schema->nlisten && listener == schema->nlisten; i++)
 			if ((int)schema->listen[i].protocol == protocol)
-				listener = &schema->listen[i];
+				listener = i;
 		for (size_t i = 0; i < schema->nstreams && !stream; i++)
 			if ((protocol == SCHEMA_PROTOCOL_FRAME) == schema->streams[i].match_is_key)
 				stream = &schema->streams[i];
-		if (listener && !stream)
-			return loader_fail_mark(ld, (yaml_mark_t){0, (size_t)listener->pos.line - 1,
-							   (size_t)listener->pos.col - 1},
-						"listen[%zu]: no stream takes %s protocol data (give "
-						"a stream a match.%s)",
-						(size_t)(listener - schema->listen), names[protocol],
-						protocol == SCHEMA_PROTOCOL_LINE ? "measurement"
-										 : "key");
-		if (stream && !listener)
+		if (listener < schema->nlisten && !stream)
+			return loader_fail(ld, loader_node(ld, listen->data.sequence.items.start[listener]),
+					   "listen[%zu]: no stream takes %s protocol data (give a "
+					   "stream a match.%s)", listener, names[protocol],
+					   protocol == SCHEMA_PROTOCOL_LINE ? "measurement" : "key");
+		if (stream && listener == schema->nlisten)
 			return loader_fail(ld, listen,
 					   "listen: stream '%s' takes %s protocol data but no "
 					   "listener has protocol: %s",
 					   stream->name, names[protocol], names[protocol]);
 	}
-	(void)streams;
 	return 0;
 }
 
@@ -505,7 +500,7 @@ static int load_root(struct loader *ld, struct schema *schema, yaml_node_t *root
 	if (!err)
 		err = schema_load_streams(ld, schema, seen[TOP_STREAMS].value);
 	if (!err)
-		err = check_protocols(ld, schema, seen[TOP_LISTEN].value, seen[TOP_STREAMS].value);
+		err = check_protocols(ld, schema, seen[TOP_LISTEN].value);
 	return err;
 }
 

@@ -2154,6 +2154,84 @@ static void test_torture_examples(void **state)
 	}
 }
 
+/* Deterministic xorshift, so a failure reproduces. */
+static uint32_t next_random(uint32_t *state)
+{
+	uint32_t x = *state;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	return *state = x;
+}
+
+static char *read_example(const char *name, size_t *len)
+{
+	char path[1024];
+	snprintf(path, sizeof(path), "%s/schemas/%s", H5REC_SOURCE_DIR, name);
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	char *text = malloc(1 << 16);
+	assert_non_null(text);
+	*len = fread(text, 1, 1 << 16, f);
+	fclose(f);
+	return text;
+}
+
+/*
+ * Mutated examples (a byte replaced, a span deleted or duplicated): every
+ * load must either succeed or give one well-formed "m.yaml:LINE:COL: "
+ * message. Run under ASan/valgrind this is a small, always-on fuzz of the
+ * loader's walk over odd but parseable YAML.
+ */
+static void test_mutated_examples(void **state)
+{
+	(void)state;
+	static const char *const names[] = {"weather.yaml", "accelerator.yaml", "digitizer.yaml"};
+	static const char alphabet[] = "{}[]:,-#&*!|>'\"%@` \n\tab0123456789./_";
+	uint32_t seed = 0x5eed1234u;
+
+	for (size_t e = 0; e < sizeof(names) / sizeof(names[0]); e++) {
+		size_t len;
+		char *text = read_example(names[e], &len);
+		char *copy = malloc(2 * len + 1);
+		assert_non_null(copy);
+		for (int round = 0; round < 1500; round++) {
+			size_t n = len, at = next_random(&seed) % len;
+			size_t span = 1 + next_random(&seed) % 40;
+			memcpy(copy, text, len);
+			switch (next_random(&seed) % 3) {
+			case 0:
+				copy[at] = alphabet[next_random(&seed) % (sizeof(alphabet) - 1)];
+				break;
+			case 1:
+				span = span < len - at ? span : len - at;
+				memmove(copy + at, copy + at + span, len - at - span);
+				n -= span;
+				break;
+			default:
+				span = span < len - at ? span : len - at;
+				memmove(copy + at + span, copy + at, len - at);
+				n += span;
+				break;
+			}
+			struct schema *s = NULL;
+			struct schema_error err;
+			int rc = schema_load_string(copy, n, "m.yaml", &s, &err);
+			if (rc == 0) {
+				schema_free(s);
+				continue;
+			}
+			int line = 0, col = 0, used = 0;
+			if (rc != -EINVAL ||
+			    sscanf(err.message, "m.yaml:%d:%d: %n", &line, &col, &used) != 2 ||
+			    line < 1 || col < 1 || used == 0 || err.message[used] == '\0')
+				fail_msg("%s round %d: rc %d, '%s'", names[e], round, rc, err.message);
+		}
+		free(copy);
+		free(text);
+	}
+}
+
 static void test_torture_invalid(void **state)
 {
 	const struct bad_case *c = *state;
@@ -2198,6 +2276,7 @@ int main(void)
 		cmocka_unit_test(test_addresses),
 		cmocka_unit_test(test_dtypes),
 		cmocka_unit_test(test_torture_examples),
+		cmocka_unit_test(test_mutated_examples),
 	};
 	size_t nfixed = sizeof(fixed) / sizeof(fixed[0]);
 	static char torture_names[NBAD][96];
