@@ -166,9 +166,8 @@ static int check_key(struct loader *ld, struct stream_ctx *ctx)
 	const struct schema_template *key = &ctx->stream->match_key;
 	yaml_node_t *at = ctx->match_seen[MATCH_KEY].value;
 	const char *text = key->text;
-	size_t nparts = 0;
 
-	for (const char *part = text;; nparts++) {
+	for (const char *part = text;;) {
 		const char *end = strchr(part, '/');
 		size_t len = end ? (size_t)(end - part) : strlen(part);
 		const char *open = memchr(part, '{', len);
@@ -336,10 +335,13 @@ static int check_layout(struct loader *ld, struct stream_ctx *ctx, yaml_node_t *
 		return loader_fail(ld, layout_at, "%s.layout: line protocol streams (match."
 				   "measurement) use layout table, got '%s'", ctx->path,
 				   layout_text[stream->layout]);
+	if (stream->match_is_key && stream->layout == SCHEMA_LAYOUT_TABLE && layout_at)
+		return loader_fail(ld, layout_at, "%s.layout: frame streams (match.key) use "
+				   "layout records or stream, got 'table'", ctx->path);
 	if (stream->match_is_key && stream->layout == SCHEMA_LAYOUT_TABLE)
-		return loader_fail(ld, layout_at ? layout_at : ctx->match_seen[MATCH_KEY].value,
-				   "%s.layout: frame streams (match.key) use layout records or "
-				   "stream", ctx->path);
+		return loader_fail(ld, ctx->match_seen[MATCH_KEY].value,
+				   "%s: frame streams (match.key) need layout: records or layout: "
+				   "stream (the default, table, is for line protocol)", ctx->path);
 	if (stream->layout == SCHEMA_LAYOUT_RECORDS) {
 		if (!ctx->seen[ST_SAMPLES].key)
 			return loader_fail(ld, stream_node, "%s: layout records needs samples (the "

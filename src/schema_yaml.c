@@ -425,6 +425,8 @@ static int store(struct loader *ld, const struct opt *opt, const char *text, yam
 	case OPT_TEMPLATE: {
 		char why[200];
 		struct schema_template *tmpl = dst;
+		if (!*text)
+			return bad_value(ld, opt, node, path, "a non-empty template");
 		schema_template_free(tmpl);
 		err = schema_template_parse(text, tmpl, why, sizeof(why));
 		if (err == -ENOMEM)

@@ -1399,7 +1399,7 @@ static const struct bad_case bad_cases[] = {
 	  "    match: { key: \"s/{channel}\" }\n"
 	  "    channels:\n"
 	  "      a: {}\n",
-	  "t.yaml:6:19: streams[s].layout: frame streams (match.key) use layout records or stream"},
+	  "t.yaml:6:19: streams[s]: frame streams (match.key) need layout: records or layout: stream (the default, table, is for line protocol)"},
 	{"records without samples",
 	  "name: t\n"
 	  "listen:\n"
@@ -2105,6 +2105,28 @@ static const struct bad_case bad_cases[] = {
 	  "    channels:\n"
 	  "      a: {}\n",
 	  "t.yaml:3:14: output.directory: placeholders are not expanded here (only in output.file), got 'data/{name}'"},
+	{"frame stream with layout table",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: frame, transport: tcp, address: \"127.0.0.1:7701\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { key: \"s/{channel}\" }\n"
+	  "    layout: table\n"
+	  "    channels:\n"
+	  "      a: {}\n",
+	  "t.yaml:7:13: streams[s].layout: frame streams (match.key) use layout records or stream, got 'table'"},
+	{"empty key template",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: frame, transport: tcp, address: \"127.0.0.1:7701\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { key: \"\" }\n"
+	  "    layout: stream\n"
+	  "    channels:\n"
+	  "      a: { dtype: int16, dt: 1.0e-6 }\n",
+	  "t.yaml:6:19: streams[s].match.key: expected a non-empty template, got ''"},
 };
 
 #define NBAD (sizeof(bad_cases) / sizeof(bad_cases[0]))
