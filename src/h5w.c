@@ -66,6 +66,9 @@ int h5w_open(struct h5w **out, const struct schema *schema, const struct h5w_opt
 		rc = h5w_convert_init(w);
 	if (!rc)
 		rc = h5w_pool_start(&w->pool, workers);
+	/* enough queued work to keep every worker busy while the writer thread
+	 * stores results, and no more: memory stays low and predictable */
+	w->max_inflight = 2 * workers + 1;
 	if (rc) {
 		h5w_err(NULL, err, "starting the storage engine: %s", strerror(-rc));
 		h5w_convert_free(w);
@@ -84,8 +87,8 @@ static void free_group(struct h5w *w, struct h5w_group *g)
 	for (size_t i = 0; i < g->ndsets; i++) {
 		h5w_dset_reset(w, &g->dsets[i]);
 		free(g->dsets[i].bufs);
-		if (g->dsets[i].spare) {
-			free(g->dsets[i].spare);
+		for (unsigned k = 0; k < g->dsets[i].nspares; k++) {
+			free(g->dsets[i].spares[k]);
 			w->buffered -= g->dsets[i].chunk_bytes;
 		}
 	}
@@ -114,6 +117,8 @@ int h5w_close(struct h5w *w, struct h5w_error *err)
 	int rc = h5w_file_close(w, err);
 	h5w_chunks_reap(w, true, NULL);
 	h5w_pool_stop(&w->pool);
+	for (unsigned k = 0; k < w->nouts; k++)
+		free(w->outs[k]);
 	for (size_t i = 0; i < w->ngroups; i++)
 		free_group(w, w->group_list[i]);
 	free(w->group_list);

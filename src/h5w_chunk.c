@@ -70,12 +70,27 @@ static void fill_rows(const struct h5w_dset *ds, unsigned char *data, uint64_t f
 
 static void release_data(struct h5w *w, struct h5w_dset *ds, unsigned char *data)
 {
-	if (!ds->spare && ds->chunk_bytes >= SPARE_MIN_BYTES) {
-		ds->spare = data;
+	if (ds->nspares < H5W_SPARES && ds->chunk_bytes >= SPARE_MIN_BYTES) {
+		ds->spares[ds->nspares++] = data;
 		return;
 	}
 	free(data);
 	w->buffered -= ds->chunk_bytes;
+}
+
+static int finish_job(struct h5w *w, struct h5w_job *job, struct h5w_error *err);
+
+/* Wait for one compression job and store it. Returns false when none was
+ * in flight; *rc keeps the first error. */
+static bool reap_one(struct h5w *w, int *rc, struct h5w_error *err)
+{
+	struct h5w_job *job = h5w_pool_take(&w->pool, true);
+	if (!job)
+		return false;
+	int r = finish_job(w, job, *rc ? NULL : err);
+	if (r && !*rc)
+		*rc = r;
+	return true;
 }
 
 /* Make room for BYTES more of buffered memory, waiting for the pool first. */
@@ -84,7 +99,9 @@ static int reserve(struct h5w *w, size_t bytes, bool may_exceed, struct h5w_erro
 	uint64_t limit = w->schema->limits.max_buffer;
 	if (!limit || w->buffered + bytes <= limit)
 		goto ok;
-	int rc = h5w_chunks_reap(w, true, err);
+	int rc = 0;
+	while (w->buffered + bytes > limit && reap_one(w, &rc, err))
+		;
 	if (rc)
 		return rc;
 	if (w->buffered + bytes > limit && !may_exceed) {
@@ -117,9 +134,9 @@ static int find_buf(struct h5w *w, struct h5w_dset *ds, uint64_t index,
 		ds->bufs = bufs;
 		ds->capbufs = cap;
 	}
-	unsigned char *data = ds->spare;
-	if (data) {
-		ds->spare = NULL;
+	unsigned char *data = NULL;
+	if (ds->nspares) {
+		data = ds->spares[--ds->nspares];
 	} else {
 		int rc = reserve(w, ds->chunk_bytes, false, err);
 		if (rc)
@@ -223,29 +240,58 @@ static int store_pipeline(struct h5w *w, struct h5w_dset *ds, uint64_t index,
 	return 0;
 }
 
+/* An output buffer of at least CAP bytes, reused when one is free. */
+static unsigned char *get_out(struct h5w *w, size_t cap, size_t *got, struct h5w_error *err)
+{
+	for (unsigned i = 0; i < w->nouts; i++) {
+		if (w->out_caps[i] >= cap) {
+			unsigned char *out = w->outs[i];
+			*got = w->out_caps[i];
+			w->outs[i] = w->outs[--w->nouts];
+			w->out_caps[i] = w->out_caps[w->nouts];
+			return out;
+		}
+	}
+	if (reserve(w, cap, true, err))
+		return NULL;
+	unsigned char *out = malloc(cap);
+	if (!out)
+		w->buffered -= cap;
+	*got = cap;
+	return out;
+}
+
+static void put_out(struct h5w *w, unsigned char *out, size_t cap)
+{
+	if (w->nouts < H5W_OUT_CACHE) {
+		w->outs[w->nouts] = out;
+		w->out_caps[w->nouts++] = cap;
+		return;
+	}
+	free(out);
+	w->buffered -= cap;
+}
+
 static int submit_lz4(struct h5w *w, struct h5w_dset *ds, uint64_t index, unsigned char *data,
 		      bool owned, struct h5w_error *err)
 {
 	size_t cap = h5lz4_bound(ds->chunk_bytes, ds->lz4_block);
+	int rc = 0;
+	while (w->pool.pending >= w->max_inflight && reap_one(w, &rc, err))
+		;
+	if (rc)
+		return rc;
 	struct h5w_job *job = calloc(1, sizeof(*job));
 	if (!job || !cap)
 		goto nomem;
-	int rc = reserve(w, cap, true, err);
-	if (rc) {
-		free(job);
-		return rc;
-	}
-	job->out = malloc(cap);
-	if (!job->out) {
-		w->buffered -= cap;
+	job->out = get_out(w, cap, &job->out_cap, err);
+	if (!job->out)
 		goto nomem;
-	}
 	job->dset = ds;
 	job->index = index;
 	job->raw = data;
 	job->owns_raw = owned;
 	job->raw_len = ds->chunk_bytes;
-	job->out_cap = cap;
 	job->gen = w->gen;
 	ds->inflight++;
 	h5w_pool_submit(&w->pool, job);
@@ -265,8 +311,7 @@ static int finish_job(struct h5w *w, struct h5w_job *job, struct h5w_error *err)
 			ds->name, (unsigned long long)job->index, rc);
 	else
 		rc = store_direct(w, ds, job->index, job->out, job->out_len, err);
-	free(job->out);
-	w->buffered -= job->out_cap;
+	put_out(w, job->out, job->out_cap);
 	if (job->owns_raw)
 		release_data(w, ds, job->raw);
 	ds->inflight--;

@@ -22,6 +22,8 @@
 #include "h5w.h"
 
 #define H5W_INDEX_CHUNK 1024 /* rows per chunk of time/index datasets */
+#define H5W_SPARES 4         /* chunk buffers a dataset keeps for reuse */
+#define H5W_OUT_CACHE 8      /* compressed-output buffers kept for reuse */
 
 /* How a dataset's chunks reach the file. */
 enum h5w_codec {
@@ -67,7 +69,8 @@ struct h5w_dset {
 	/* chunk buffers, ordered by index */
 	struct h5w_chunkbuf *bufs;
 	size_t nbufs, capbufs;
-	unsigned char *spare;      /* a recycled chunk buffer */
+	unsigned char *spares[H5W_SPARES]; /* recycled chunk buffers */
+	unsigned nspares;
 	unsigned inflight;         /* chunks at the pool */
 };
 
@@ -159,6 +162,10 @@ struct h5w {
 	/* compression */
 	struct h5w_pool pool;
 	uint64_t buffered;           /* bytes of chunk buffers + pool outputs */
+	unsigned max_inflight;       /* compression jobs queued at most */
+	unsigned char *outs[H5W_OUT_CACHE]; /* reusable output buffers */
+	size_t out_caps[H5W_OUT_CACHE];
+	unsigned nouts;
 	struct h5w_stats stats;
 };
 
