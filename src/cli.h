@@ -10,6 +10,12 @@
 
 int cli_check(int argc, char **argv);
 void cli_check_usage(FILE *out);
+int cli_status(int argc, char **argv);
+void cli_status_usage(FILE *out);
+int cli_flush(int argc, char **argv);
+void cli_flush_usage(FILE *out);
+int cli_roll(int argc, char **argv);
+void cli_roll_usage(FILE *out);
 int cli_info(int argc, char **argv);
 void cli_info_usage(FILE *out);
 int cli_send(int argc, char **argv);

@@ -17,9 +17,11 @@
 #include <systemd/sd-daemon.h>
 #include <uv.h>
 
+#include "control.h"
 #include "ingest.h"
 #include "log.h"
 #include "net.h"
+#include "status.h"
 #include "writer.h"
 #include "writer_queue.h"
 
@@ -33,6 +35,12 @@ struct daemon {
 	struct ingest ingest;
 	struct writer writer;
 	struct net *net;
+	struct status status;
+	bool status_ready;
+	struct control *control;
+	uv_timer_t tick;            /* 1 Hz: rates and systemd STATUS= */
+	uv_timer_t watchdog;        /* WATCHDOG=1 at half systemd's interval */
+	bool timers_open;
 	uv_signal_t sigterm, sigint, sighup;
 	bool signals_open;
 	int stop_requests;
@@ -78,6 +86,23 @@ static void close_signals(struct daemon *d)
 	uv_close((uv_handle_t *)&d->sighup, NULL);
 }
 
+static void close_timers(struct daemon *d)
+{
+	if (!d->timers_open)
+		return;
+	d->timers_open = false;
+	uv_close((uv_handle_t *)&d->tick, NULL);
+	uv_close((uv_handle_t *)&d->watchdog, NULL);
+}
+
+static void close_control(struct daemon *d)
+{
+	if (d->control)
+		control_close(d->control);
+	d->control = NULL;
+	d->ingest.on_progress = NULL;
+}
+
 /* Every connection has finished: nothing more can arrive. */
 static void on_drained(void *arg)
 {
@@ -86,7 +111,10 @@ static void on_drained(void *arg)
 	net_close(d->net);
 	d->net = NULL;
 	d->ingest.net = NULL;
+	d->status.net = NULL;
 	close_signals(d);
+	close_timers(d);
+	close_control(d);
 	/* The ingest's async handles stay open: the writer may signal them
 	 * until it is joined, which daemon_run does once the loop stops. */
 	uv_stop(&d->loop);
@@ -115,6 +143,8 @@ static void on_signal(uv_signal_t *handle, int signum)
 		log_msg(LOG_LEVEL_NOTICE, "%s: stopping; draining connections (grace %llu ms)",
 			strsignal(signum), (unsigned long long)grace);
 		sd_notify(0, "STOPPING=1");
+		if (d->control)
+			control_stopping(d->control);
 		net_drain(d->net, grace, on_drained, d);
 	} else {
 		log_msg(LOG_LEVEL_NOTICE, "%s again: closing connections now", strsignal(signum));
@@ -136,6 +166,59 @@ static int start_signals(struct daemon *d)
 		if (err)
 			return err;
 	}
+	return 0;
+}
+
+static void on_tick(uv_timer_t *timer)
+{
+	struct daemon *d = timer->data;
+	char summary[512];
+	status_sample(&d->status, uv_now(&d->loop));
+	status_summary(&d->status, summary, sizeof(summary));
+	sd_notifyf(0, "STATUS=%s", summary);
+}
+
+static void on_watchdog(uv_timer_t *timer)
+{
+	(void)timer;
+	sd_notify(0, "WATCHDOG=1");
+}
+
+static int start_timers(struct daemon *d)
+{
+	uint64_t watchdog_usec = 0;
+	uv_timer_init(&d->loop, &d->tick);
+	uv_timer_init(&d->loop, &d->watchdog);
+	d->tick.data = d->watchdog.data = d;
+	d->timers_open = true;
+	int err = uv_timer_start(&d->tick, on_tick, 1000, 1000);
+	/* Under systemd with WatchdogSec=, ping at half the interval so one
+	 * late tick is not fatal; the loop must be alive for it to run. */
+	if (!err && sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec >= 2000) {
+		uint64_t every_ms = watchdog_usec / 2000;
+		err = uv_timer_start(&d->watchdog, on_watchdog, 0, every_ms);
+		log_msg(LOG_LEVEL_INFO, "systemd watchdog: pinging every %llu ms",
+			(unsigned long long)every_ms);
+	}
+	return err;
+}
+
+static int start_control(struct daemon *d)
+{
+	char path[4096], err[512];
+	int rc = control_socket_path(d->schema, true, path, sizeof(path));
+	if (rc) {
+		log_msg(LOG_LEVEL_ERROR, "no place for the control socket: %s", strerror(-rc));
+		return rc;
+	}
+	rc = control_start(&d->loop, path, &d->status, &d->ingest, &d->control, err, sizeof(err));
+	if (rc) {
+		log_msg(LOG_LEVEL_ERROR, "%s", err);
+		return rc;
+	}
+	d->ingest.on_progress = control_progress;
+	d->ingest.on_progress_arg = d->control;
+	log_msg(LOG_LEVEL_INFO, "control socket %s", path);
 	return 0;
 }
 
@@ -175,7 +258,18 @@ static int start(struct daemon *d)
 		return err;
 	}
 	d->ingest.net = d->net;
-	return start_signals(d);
+	err = status_init(&d->status, d->schema, &d->ingest, &d->writer, &d->queue,
+			  uv_now(&d->loop));
+	if (err)
+		return err;
+	d->status_ready = true;
+	d->status.net = d->net;
+	err = start_control(d);
+	if (!err)
+		err = start_timers(d);
+	if (!err)
+		err = start_signals(d);
+	return err;
 }
 
 int daemon_run(const struct schema *schema, const struct daemon_options *options)
@@ -201,11 +295,15 @@ int daemon_run(const struct schema *schema, const struct daemon_options *options
 		net_close(d.net);
 	}
 	close_signals(&d);
+	close_timers(&d);
+	close_control(&d);
 	/* Join the writer before closing the handles it signals. */
 	int close_err = writer_stop(&d.writer);
 	ingest_close(&d.ingest);
 	finish_loop(&d);
 	ingest_free(&d.ingest);
+	if (d.status_ready)
+		status_free(&d.status);
 	writer_queue_destroy(&d.queue);
 	if (err == 0 && close_err == 0)
 		log_msg(LOG_LEVEL_NOTICE, "stopped cleanly");

@@ -4,7 +4,7 @@
  * (see ingest.h).
  *
  * Everything here runs on the loop thread except ingest_queue_drained() and
- * ingest_mark_durable(), which the writer thread calls; they only store an
+ * ingest_mark_progress(), which the writer thread calls; they only store an
  * atomic and wake the loop with uv_async_send, the one libuv call that is
  * safe from another thread.
  */
@@ -117,16 +117,22 @@ void ingest_queue_drained(void *arg)
 	uv_async_send(&ingest->drained_async);
 }
 
-void ingest_mark_durable(struct ingest *ingest, uint64_t item)
+void ingest_mark_progress(struct ingest *ingest, uint64_t applied, uint64_t durable)
 {
-	atomic_store(&ingest->durable_item, item);
-	uv_async_send(&ingest->durable_async);
+	uint64_t old_applied = atomic_exchange(&ingest->applied_item, applied);
+	uint64_t old_durable = atomic_exchange(&ingest->durable_item, durable);
+	if (old_applied != applied || old_durable != durable)
+		uv_async_send(&ingest->progress_async);
 }
 
-static void on_durable(uv_async_t *async)
+static void on_progress(uv_async_t *async)
 {
 	struct ingest *ingest = async->data;
-	ingest_frame_send_acks(ingest, atomic_load(&ingest->durable_item));
+	uint64_t durable = atomic_load(&ingest->durable_item);
+	ingest_frame_send_acks(ingest, durable);
+	if (ingest->on_progress)
+		ingest->on_progress(ingest->on_progress_arg, atomic_load(&ingest->applied_item),
+				    durable);
 }
 
 /* ---- group registry ---------------------------------------------------- */
@@ -243,15 +249,19 @@ int ingest_init(struct ingest *ingest, uv_loop_t *loop, const struct schema *sch
 	ingest->next_item = 1;
 	/* 20 messages a second, then a summary of what was suppressed. */
 	ingest->error_log = (struct log_ratelimit)LOG_RATELIMIT_INIT(1000000000, 20);
-	int err = uv_async_init(loop, &ingest->durable_async, on_durable);
+	ingest->stream_samples = calloc(schema->nstreams ? schema->nstreams : 1,
+					sizeof(*ingest->stream_samples));
+	if (!ingest->stream_samples)
+		return -ENOMEM;
+	int err = uv_async_init(loop, &ingest->progress_async, on_progress);
 	if (err)
 		return err;
 	err = uv_async_init(loop, &ingest->drained_async, on_drained);
 	if (err) {
-		uv_close((uv_handle_t *)&ingest->durable_async, NULL);
+		uv_close((uv_handle_t *)&ingest->progress_async, NULL);
 		return err;
 	}
-	ingest->durable_async.data = ingest;
+	ingest->progress_async.data = ingest;
 	ingest->drained_async.data = ingest;
 	ingest->asyncs_open = true;
 	return 0;
@@ -282,7 +292,7 @@ void ingest_close(struct ingest *ingest)
 	if (!ingest->asyncs_open)
 		return;
 	ingest->asyncs_open = false;
-	uv_close((uv_handle_t *)&ingest->durable_async, NULL);
+	uv_close((uv_handle_t *)&ingest->progress_async, NULL);
 	uv_close((uv_handle_t *)&ingest->drained_async, NULL);
 }
 
@@ -291,6 +301,8 @@ void ingest_free(struct ingest *ingest)
 	line_decoder_free(ingest->fields_decoder);
 	ingest->fields_decoder = NULL;
 	ingest_line_udp_free(ingest);
+	free(ingest->stream_samples);
+	ingest->stream_samples = NULL;
 	for (size_t i = 0; i < ingest->group_slot_count; i++)
 		free(ingest->group_slots[i]);
 	free(ingest->group_slots);

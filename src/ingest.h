@@ -109,7 +109,7 @@ enum ingest_counter {
 	INGEST_FRAMES,          /* valid frames received */
 	INGEST_LINES,           /* valid lines received */
 	INGEST_SAMPLES,         /* samples and field values accepted */
-	INGEST_BYTES,           /* payload bytes accepted */
+	INGEST_BYTES,           /* frame payload and line bytes received */
 	INGEST_PROTOCOL_ERRORS, /* frame protocol violations (connection closed) */
 	INGEST_BAD_LINES,       /* malformed lines (skipped) */
 	INGEST_UNKNOWN_STREAM,  /* key or measurement matches no stream */
@@ -143,12 +143,19 @@ struct ingest {
 
 	/* Frame connections that asked for ACKs (ingest_frame.c). */
 	struct ingest_frame_conn *ack_conns;
-	uv_async_t durable_async; /* writer → loop: durable watermark moved */
+	uv_async_t progress_async; /* writer → loop: applied/durable marks moved */
 	uv_async_t drained_async; /* writer → loop: queue fell below low water */
 	bool asyncs_open;
 
 	/* Updated by the writer thread. */
 	_Atomic uint64_t durable_item; /* every item numbered below is durable */
+	_Atomic uint64_t applied_item; /* every item numbered below is applied */
+	/* Loop thread, after ACKs went out: who else waits for progress
+	 * (the control socket's flush and roll requests). */
+	void (*on_progress)(void *arg, uint64_t applied, uint64_t durable);
+	void *on_progress_arg;
+	/* Samples accepted per stream (index in schema->streams), for rates. */
+	uint64_t *stream_samples;
 	_Atomic uint64_t counters_writer[INGEST_NCOUNTERS];
 
 	/* Parses EVENT and HELLO field sets (ingest_fields.c); lazily made. */
@@ -176,8 +183,10 @@ void ingest_handlers(struct ingest *ingest, struct net_handler handlers[2]);
 /* Any thread: the queue fell below its low-water mark; resume reading. */
 void ingest_queue_drained(void *ingest);
 
-/* Writer thread: every item numbered below `item` is durable (flushed). */
-void ingest_mark_durable(struct ingest *ingest, uint64_t item);
+/* Writer thread: every item numbered below `applied` has been applied to
+ * the engine, every one below `durable` is durable (flushed and fsync'd).
+ * Wakes the loop only when a mark moved. */
+void ingest_mark_progress(struct ingest *ingest, uint64_t applied, uint64_t durable);
 
 /* Loop thread: number and queue an item; pauses reading when the queue is
  * full. Stream connections only: UDP uses ingest_push_datagram_item. */
@@ -201,6 +210,14 @@ void ingest_error(struct ingest *ingest, enum ingest_counter counter, const char
 static inline void ingest_count(struct ingest *ingest, enum ingest_counter counter, uint64_t n)
 {
 	ingest->counters[counter] += n;
+}
+
+/* Samples (or field values) accepted for a stream. */
+static inline void ingest_count_samples(struct ingest *ingest, const struct schema_stream *stream,
+					uint64_t n)
+{
+	ingest->counters[INGEST_SAMPLES] += n;
+	ingest->stream_samples[stream - ingest->schema->streams] += n;
 }
 
 /* A counter's total, loop-side and writer-side. */

@@ -147,7 +147,7 @@ struct ingest_item *ingest_fields_item(struct ingest *ingest, const struct schem
 		}
 		item->u.event.nvalues++;
 	}
-	ingest_count(ingest, INGEST_SAMPLES, item->u.event.nvalues);
+	ingest_count_samples(ingest, stream, item->u.event.nvalues);
 	return item;
 }
 

@@ -174,7 +174,7 @@ static struct ingest_item *frame_item(struct ingest *ingest, const struct frame 
 		return NULL;
 	struct ingest_item *item = data_item(frame, &route, group, peer);
 	if (item) {
-		ingest_count(ingest, INGEST_SAMPLES, item->u.data.nsamples);
+		ingest_count_samples(ingest, route.stream, item->u.data.nsamples);
 		ingest_count(ingest, INGEST_BYTES, frame->payload_len);
 	}
 	return item;

@@ -185,7 +185,7 @@ static int add_row(struct ingest *ingest, struct line_batch *b, const struct lin
 		return 0; /* nothing declared in it: not a row */
 	b->nvalues += row->nvalues;
 	b->nrows++;
-	ingest_count(ingest, INGEST_SAMPLES, row->nvalues);
+	ingest_count_samples(ingest, stream, row->nvalues);
 	return 0;
 }
 
@@ -249,6 +249,7 @@ int ingest_line_data(void *state, const char *buf, size_t len)
 {
 	struct ingest_line_conn *lc = state;
 	lc->receive_time = realtime_ns();
+	ingest_count(lc->ingest, INGEST_BYTES, len);
 	int rc = line_decoder_feed(lc->decoder, buf, len);
 	batch_flush(lc->ingest, &lc->batch, lc->peer, false);
 	return rc;
@@ -335,6 +336,7 @@ void ingest_line_datagram(void *arg, const struct net_peer *peer,
 	}
 	udp->peer = peer->name;
 	udp->receive_time = realtime_ns();
+	ingest_count(ingest, INGEST_BYTES, len);
 	line_decode_datagram(udp->decoder, buf, len);
 	batch_flush(ingest, &udp->batch, peer->name, true);
 	udp->peer = NULL;

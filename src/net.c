@@ -418,10 +418,7 @@ static void on_udp_recv(uv_udp_t *udp, ssize_t nread, const uv_buf_t *buf,
 
 /* ---- listeners --------------------------------------------------------- */
 
-/* A Unix socket path left behind by a recorder that died is reused; one
- * that a live process still listens on is an error, not something to
- * steal. Anything that is not a socket is never removed. */
-static int clear_stale_socket(const char *path, struct net_error *err)
+int net_clear_stale_socket(const char *path, struct net_error *err)
 {
 	struct stat st;
 	if (lstat(path, &st) != 0)
@@ -448,7 +445,7 @@ static int clear_stale_socket(const char *path, struct net_error *err)
 static int bind_unix(struct net_listener *listener, struct net_error *err)
 {
 	const char *path = listener->schema->path;
-	int rc = clear_stale_socket(path, err);
+	int rc = net_clear_stale_socket(path, err);
 	if (rc)
 		return rc;
 	rc = uv_pipe_init(listener->net->loop, &listener->h.pipe, 0);

@@ -115,6 +115,14 @@ const struct net_listener_stats *net_listener_stats(const struct net *net, size_
  * (run the loop until it returns). */
 void net_close(struct net *net);
 
+/*
+ * Make a Unix socket path free to bind: a socket file left behind by a
+ * recorder that died is removed; one that a live process still listens on
+ * is an error (-EADDRINUSE), not something to steal; anything that is not a
+ * socket is never removed (-EEXIST). Returns 0 when the path is free.
+ */
+int net_clear_stale_socket(const char *path, struct net_error *err);
+
 /* Does addr fall inside one of the allow entries (or is the list empty)? */
 bool net_allowed(const struct schema_listen *listen, const struct sockaddr *addr);
 

@@ -161,8 +161,9 @@ static void publish_stats(struct writer *writer)
 	/* A flush since the last look makes every applied item durable. */
 	if (stats.last_flush != writer->last_flush_seen) {
 		writer->last_flush_seen = stats.last_flush;
-		ingest_mark_durable(writer->ingest, writer->last_item + 1);
+		writer->durable_item = writer->last_item + 1;
 	}
+	ingest_mark_progress(writer->ingest, writer->last_item + 1, writer->durable_item);
 	pthread_mutex_lock(&writer->stats_lock);
 	writer->stats = stats;
 	pthread_mutex_unlock(&writer->stats_lock);
@@ -209,7 +210,7 @@ static void *writer_main(void *arg)
 		log_msg(LOG_LEVEL_ERROR, "closing the output file: %s", err.message);
 	writer->engine = NULL;
 	/* Closing flushed everything that was applied. */
-	ingest_mark_durable(writer->ingest, writer->last_item + 1);
+	ingest_mark_progress(writer->ingest, writer->last_item + 1, writer->last_item + 1);
 	return NULL;
 }
 

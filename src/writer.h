@@ -35,6 +35,7 @@ struct writer {
 	struct writer_group *groups; /* by ingest group id */
 	size_t groups_cap;
 	uint64_t last_item;        /* number of the last item applied */
+	uint64_t durable_item;     /* items numbered below are durable */
 	unsigned delay_us;         /* testing: slow the writer down per item */
 	int64_t last_flush_seen;
 	struct log_ratelimit error_log;

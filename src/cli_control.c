@@ -1,0 +1,192 @@
+/*
+ * cli_control.c - `h5rec status`, `h5rec flush` and `h5rec roll`: one
+ * request on a running recorder's control socket (see control.h), found
+ * from its schema (-c) or given (--socket).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "control.h"
+#include "schema.h"
+
+static void usage(FILE *out, const char *command)
+{
+	fprintf(out,
+		"usage: h5rec %s [-c SCHEMA | --socket PATH]%s\n", command,
+		strcmp(command, "status") == 0 ? " [--json]" : "");
+	if (strcmp(command, "status") == 0)
+		fprintf(out, "Show what a running h5recd is doing: uptime, listeners, connections,\n"
+			     "per-stream rates, totals, errors by class, the open file, buffer fill,\n"
+			     "last flush and last error.\n");
+	else if (strcmp(command, "flush") == 0)
+		fprintf(out, "Make everything a running h5recd has received durable now; returns\n"
+			     "once it is flushed and fsync'd.\n");
+	else
+		fprintf(out, "Close a running h5recd's current file (exact extents, final\n"
+			     "attributes); the next data starts a new file. Returns once closed.\n");
+	fprintf(out,
+		"\n"
+		"  -c, --config SCHEMA   find the recorder's socket from its schema\n"
+		"  -s, --socket PATH     the control socket itself\n"
+		"%s"
+		"  -h, --help            this text\n",
+		strcmp(command, "status") == 0 ? "  -j, --json            one JSON object\n" : "");
+}
+
+void cli_status_usage(FILE *out)
+{
+	usage(out, "status");
+}
+
+void cli_flush_usage(FILE *out)
+{
+	usage(out, "flush");
+}
+
+void cli_roll_usage(FILE *out)
+{
+	usage(out, "roll");
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Send one request and copy the reply to stdout; 0 if it is no error. */
+static int request(const char *path, const char *line, int timeout_ms)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "h5rec: socket path too long: %s\n", path);
+		return 1;
+	}
+	strcpy(sun.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		fprintf(stderr, "h5rec: no recorder at %s: %s\n", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	size_t len = strlen(line);
+	if (send(fd, line, len, MSG_NOSIGNAL) != (ssize_t)len) {
+		fprintf(stderr, "h5rec: %s: %s\n", path, strerror(errno));
+		close(fd);
+		return 1;
+	}
+	char buf[65536];
+	bool error = false, first = true;
+	int64_t deadline = mono_ms() + timeout_ms;
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	for (;;) {
+		int64_t left = deadline - mono_ms();
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
+			fprintf(stderr, "h5rec: no complete reply from %s within %d s\n", path,
+				timeout_ms / 1000);
+			close(fd);
+			return 1;
+		}
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		if (n <= 0)
+			break;
+		if (first)
+			error = n >= 6 && memcmp(buf, "error:", 6) == 0;
+		first = false;
+		fwrite(buf, 1, (size_t)n, error ? stderr : stdout);
+	}
+	close(fd);
+	if (first) {
+		fprintf(stderr, "h5rec: the recorder closed the connection without a reply\n");
+		return 1;
+	}
+	return error ? 1 : 0;
+}
+
+static int run(int argc, char **argv, const char *command)
+{
+	static const struct option options[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"socket", required_argument, NULL, 's'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *config = NULL, *socket_path = NULL;
+	bool json = false, is_status = strcmp(command, "status") == 0;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "c:s:jh", options, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config = optarg;
+			break;
+		case 's':
+			socket_path = optarg;
+			break;
+		case 'j':
+			if (!is_status) {
+				usage(stderr, command);
+				return 2;
+			}
+			json = true;
+			break;
+		case 'h':
+			usage(stdout, command);
+			return 0;
+		default:
+			usage(stderr, command);
+			return 2;
+		}
+	}
+	if (optind != argc || (!config == !socket_path)) {
+		fprintf(stderr, "h5rec %s: give either -c SCHEMA or --socket PATH\n", command);
+		return 2;
+	}
+	char path[4096];
+	if (config) {
+		struct schema *schema;
+		struct schema_error err;
+		if (schema_load_file(config, &schema, &err)) {
+			fprintf(stderr, "%s\n", err.message);
+			return 1;
+		}
+		int rc = control_socket_path(schema, false, path, sizeof(path));
+		schema_free(schema);
+		if (rc == -ENAMETOOLONG) {
+			fprintf(stderr, "h5rec %s: control socket path too long\n", command);
+			return 1;
+		}
+		socket_path = path; /* -ENOENT: connecting will say so */
+	}
+	const char *line = is_status ? (json ? "status json\n" : "status\n")
+				     : strcmp(command, "flush") == 0 ? "flush\n" : "roll\n";
+	/* flush and roll wait behind queued data: give them time. */
+	return request(socket_path, line, is_status ? 10000 : 120000);
+}
+
+int cli_status(int argc, char **argv)
+{
+	return run(argc, argv, "status");
+}
+
+int cli_flush(int argc, char **argv)
+{
+	return run(argc, argv, "flush");
+}
+
+int cli_roll(int argc, char **argv)
+{
+	return run(argc, argv, "roll");
+}

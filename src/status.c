@@ -1,0 +1,419 @@
+/*
+ * status.c - the recorder's status as text and JSON (see status.h).
+ *
+ * Both formats are written by the same walk over the figures, through a
+ * tiny emitter that knows which format it writes, so the two can never
+ * disagree about what the recorder reports.
+ */
+#include "status.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int status_init(struct status *status, const struct schema *schema, struct ingest *ingest,
+		struct writer *writer, struct writer_queue *queue, uint64_t now_ms)
+{
+	struct timespec ts;
+	memset(status, 0, sizeof(*status));
+	status->schema = schema;
+	status->ingest = ingest;
+	status->writer = writer;
+	status->queue = queue;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	status->started_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	status->started_ms = now_ms;
+	status->slot_samples = calloc(STATUS_RATE_SLOTS * (schema->nstreams ? schema->nstreams : 1),
+				      sizeof(uint64_t));
+	if (!status->slot_samples)
+		return -ENOMEM;
+	status_sample(status, now_ms);
+	return 0;
+}
+
+void status_free(struct status *status)
+{
+	free(status->slot_samples);
+	status->slot_samples = NULL;
+}
+
+void status_sample(struct status *status, uint64_t now_ms)
+{
+	size_t n = status->schema->nstreams;
+	status->slot_ms[status->slot_next] = now_ms;
+	memcpy(status->slot_samples + status->slot_next * n, status->ingest->stream_samples,
+	       n * sizeof(uint64_t));
+	status->slot_next = (status->slot_next + 1) % STATUS_RATE_SLOTS;
+	if (status->slots_used < STATUS_RATE_SLOTS)
+		status->slots_used++;
+}
+
+double status_stream_rate(const struct status *status, size_t stream)
+{
+	if (status->slots_used < 2)
+		return 0;
+	size_t n = status->schema->nstreams;
+	size_t newest = (status->slot_next + STATUS_RATE_SLOTS - 1) % STATUS_RATE_SLOTS;
+	size_t oldest = (status->slot_next + STATUS_RATE_SLOTS - status->slots_used) %
+			STATUS_RATE_SLOTS;
+	uint64_t ms = status->slot_ms[newest] - status->slot_ms[oldest];
+	uint64_t samples = status->slot_samples[newest * n + stream] -
+			   status->slot_samples[oldest * n + stream];
+	return ms ? (double)samples * 1000.0 / (double)ms : 0;
+}
+
+/* ---- emitter ------------------------------------------------------------ */
+
+struct out {
+	char *buf;
+	size_t len, used; /* used may pass len: the size needed */
+	bool json;
+	bool first;       /* no comma before the next JSON member */
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(o->used < o->len ? o->buf + o->used : NULL,
+			  o->used < o->len ? o->len - o->used : 0, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		o->used += (size_t)n;
+}
+
+static void put_json_string(struct out *o, const char *s)
+{
+	put(o, "\"");
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			put(o, "\\%c", c);
+		else if (c < 0x20)
+			put(o, "\\u%04x", c);
+		else
+			put(o, "%c", c);
+	}
+	put(o, "\"");
+}
+
+/* JSON: "key": (with the comma); text: nothing. */
+static void key(struct out *o, const char *name)
+{
+	if (!o->json)
+		return;
+	put(o, "%s\"%s\": ", o->first ? "" : ", ", name);
+	o->first = false;
+}
+
+static void member_str(struct out *o, const char *name, const char *value)
+{
+	key(o, name);
+	put_json_string(o, value);
+}
+
+static void member_u64(struct out *o, const char *name, unsigned long long value)
+{
+	key(o, name);
+	put(o, "%llu", value);
+}
+
+static void member_bool(struct out *o, const char *name, bool value)
+{
+	key(o, name);
+	put(o, "%s", value ? "true" : "false");
+}
+
+static void member_double(struct out *o, const char *name, double value)
+{
+	key(o, name);
+	put(o, "%.3f", value);
+}
+
+static void open_object(struct out *o, const char *name)
+{
+	if (!o->json)
+		return;
+	key(o, name);
+	put(o, "{");
+	o->first = true;
+}
+
+static void close_object(struct out *o)
+{
+	if (o->json) {
+		put(o, "}");
+		o->first = false;
+	}
+}
+
+static void iso(int64_t ns, char *out, size_t len)
+{
+	time_t sec = (time_t)(ns / 1000000000);
+	struct tm tm;
+	gmtime_r(&sec, &tm);
+	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static const char *transport_name(enum schema_transport t)
+{
+	return t == SCHEMA_TRANSPORT_TCP ? "tcp" : t == SCHEMA_TRANSPORT_UDP ? "udp" : "unix";
+}
+
+/* ---- sections -------------------------------------------------------------- */
+
+static void emit_header(struct out *o, const struct status *s, uint64_t now_ms)
+{
+	uint64_t up = (now_ms - s->started_ms) / 1000;
+	char started[32];
+	iso(s->started_ns, started, sizeof(started));
+	if (o->json) {
+		member_str(o, "version", H5REC_VERSION);
+		member_str(o, "schema", s->schema->name);
+		member_str(o, "schema_path", s->schema->path ? s->schema->path : "");
+		member_u64(o, "pid", (unsigned long long)(int)getpid());
+		member_str(o, "started", started);
+		member_u64(o, "uptime_s", up);
+		member_bool(o, "accepting", s->net);
+		return;
+	}
+	put(o, "h5recd %s, schema %s (%s), pid %d\n", H5REC_VERSION, s->schema->name,
+	    s->schema->path ? s->schema->path : "-", (int)getpid());
+	put(o, "up %lluh%02llum%02llus since %s%s\n", (unsigned long long)(up / 3600),
+	    (unsigned long long)(up / 60 % 60), (unsigned long long)(up % 60), started,
+	    s->net ? "" : "; stopping (listeners closed)");
+}
+
+static void emit_listeners(struct out *o, const struct status *s)
+{
+	if (o->json) {
+		key(o, "listeners");
+		put(o, "[");
+	} else {
+		put(o, "listeners:\n");
+	}
+	for (size_t i = 0; s->net && i < net_listener_count(s->net); i++) {
+		const struct schema_listen *l = net_listener_schema(s->net, i);
+		const struct net_listener_stats *st = net_listener_stats(s->net, i);
+		const char *protocol = l->protocol == SCHEMA_PROTOCOL_LINE ? "line" : "frame";
+		if (o->json) {
+			put(o, "%s{", i ? ", " : "");
+			o->first = true;
+			member_str(o, "protocol", protocol);
+			member_str(o, "transport", transport_name(l->transport));
+			member_str(o, "address", l->address);
+			member_u64(o, "connections_open", st->open);
+			member_u64(o, "connections_accepted", st->accepted);
+			member_u64(o, "refused", st->refused);
+			member_u64(o, "datagrams", st->datagrams);
+			member_u64(o, "bytes", st->bytes);
+			member_u64(o, "read_errors", st->read_errors);
+			put(o, "}");
+		} else if (l->transport == SCHEMA_TRANSPORT_UDP) {
+			put(o, "  %-5s/%-4s %-24s %llu datagrams, %llu bytes, %llu refused\n", protocol,
+			    transport_name(l->transport), l->address, (unsigned long long)st->datagrams,
+			    (unsigned long long)st->bytes, (unsigned long long)st->refused);
+		} else {
+			put(o, "  %-5s/%-4s %-24s %llu open, %llu accepted, %llu refused, %llu bytes\n",
+			    protocol, transport_name(l->transport), l->address,
+			    (unsigned long long)st->open, (unsigned long long)st->accepted,
+			    (unsigned long long)st->refused, (unsigned long long)st->bytes);
+		}
+	}
+	if (o->json) {
+		put(o, "]");
+		o->first = false;
+	}
+}
+
+static void emit_streams(struct out *o, const struct status *s)
+{
+	if (o->json) {
+		key(o, "streams");
+		put(o, "[");
+	} else {
+		put(o, "streams (samples/s over the last %zu s, total):\n",
+		    s->slots_used > 1 ? s->slots_used - 1 : 0);
+	}
+	for (size_t i = 0; i < s->schema->nstreams; i++) {
+		const char *name = s->schema->streams[i].name;
+		double rate = status_stream_rate(s, i);
+		unsigned long long total = s->ingest->stream_samples[i];
+		if (o->json) {
+			put(o, "%s{", i ? ", " : "");
+			o->first = true;
+			member_str(o, "name", name);
+			member_double(o, "samples_per_s", rate);
+			member_u64(o, "samples", total);
+			put(o, "}");
+		} else {
+			put(o, "  %-24s %12.1f/s %16llu\n", name, rate, total);
+		}
+	}
+	if (o->json) {
+		put(o, "]");
+		o->first = false;
+	}
+}
+
+static void emit_counters(struct out *o, const struct status *s)
+{
+	struct ingest *in = s->ingest;
+	open_object(o, "counters");
+	if (!o->json)
+		put(o, "totals: %llu lines, %llu frames, %llu samples, %llu bytes\nerrors:",
+		    (unsigned long long)ingest_counter_value(in, INGEST_LINES),
+		    (unsigned long long)ingest_counter_value(in, INGEST_FRAMES),
+		    (unsigned long long)ingest_counter_value(in, INGEST_SAMPLES),
+		    (unsigned long long)ingest_counter_value(in, INGEST_BYTES));
+	unsigned errors = 0;
+	for (int c = 0; c < INGEST_NCOUNTERS; c++) {
+		uint64_t v = ingest_counter_value(in, (enum ingest_counter)c);
+		bool is_total = c <= INGEST_BYTES;
+		if (o->json) {
+			key(o, ingest_counter_name((enum ingest_counter)c));
+			put(o, "%llu", (unsigned long long)v);
+		} else if (!is_total && v) {
+			put(o, " %s %llu", ingest_counter_name((enum ingest_counter)c),
+			    (unsigned long long)v);
+			errors++;
+		}
+	}
+	close_object(o);
+	if (!o->json)
+		put(o, "%s\n", errors ? "" : " none");
+}
+
+static void emit_engine(struct out *o, const struct status *s, const struct h5w_stats *w)
+{
+	if (o->json) {
+		open_object(o, "file");
+		member_bool(o, "open", w->file_open);
+		member_str(o, "name", w->file_name);
+		member_u64(o, "size", w->file_size);
+		member_u64(o, "rows", w->file_rows);
+		member_u64(o, "files_closed", w->files_closed);
+		close_object(o);
+		open_object(o, "engine");
+		member_u64(o, "samples_written", w->samples_written);
+		member_u64(o, "samples_clipped", w->samples_clipped);
+		member_u64(o, "missing_channels", w->missing_channels);
+		member_u64(o, "records_closed", w->records_closed);
+		member_u64(o, "chunks_written", w->chunks_written);
+		member_u64(o, "bytes_raw", w->bytes_raw);
+		member_u64(o, "bytes_compressed", w->bytes_compressed);
+		member_u64(o, "groups", w->groups);
+		member_u64(o, "errors", w->errors);
+		close_object(o);
+		return;
+	}
+	if (w->file_name[0])
+		put(o, "file: %s, %llu bytes, %llu rows (%s); %llu files closed\n", w->file_name,
+		    (unsigned long long)w->file_size, (unsigned long long)w->file_rows,
+		    w->file_open ? "open" : "closed", (unsigned long long)w->files_closed);
+	else
+		put(o, "file: none yet (created with the first data)\n");
+	put(o, "written: %llu samples (%llu clipped), %llu chunks, %llu bytes raw, %llu stored",
+	    (unsigned long long)w->samples_written, (unsigned long long)w->samples_clipped,
+	    (unsigned long long)w->chunks_written, (unsigned long long)w->bytes_raw,
+	    (unsigned long long)w->bytes_compressed);
+	if (w->records_closed || w->missing_channels)
+		put(o, "; %llu records closed, %llu channels missing",
+		    (unsigned long long)w->records_closed, (unsigned long long)w->missing_channels);
+	put(o, "\n");
+	(void)s;
+}
+
+static void emit_buffer(struct out *o, const struct status *s, const struct h5w_stats *w,
+			uint64_t now_ms)
+{
+	bool full;
+	size_t queued = writer_queue_buffered(s->queue, &full);
+	uint64_t limit = s->schema->limits.max_buffer;
+	double paused_s = s->net ? (double)net_paused_ns(s->net) / 1e9 : 0;
+	char flushed[32] = "never";
+	double ago = 0;
+	if (w->last_flush) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		iso(w->last_flush, flushed, sizeof(flushed));
+		ago = (double)((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - w->last_flush) / 1e9;
+	}
+	const char *last_error = w->last_error[0] ? w->last_error : s->last_error;
+	(void)now_ms;
+	if (o->json) {
+		open_object(o, "buffer");
+		member_u64(o, "queued_bytes", queued);
+		member_u64(o, "engine_bytes", w->buffered_bytes);
+		member_u64(o, "max_buffer", limit);
+		member_u64(o, "peak_queued_bytes", s->queue->peak_buffered);
+		member_bool(o, "reading_paused", full);
+		member_double(o, "paused_s", paused_s);
+		close_object(o);
+		member_str(o, "last_flush", w->last_flush ? flushed : "");
+		member_double(o, "last_flush_age_s", ago);
+		member_str(o, "last_error", last_error);
+		return;
+	}
+	put(o, "buffer: %zu bytes queued + %llu in chunks of %llu allowed (%.1f%%), peak %zu; "
+	       "reading %s, paused %.1f s in total\n",
+	    queued, (unsigned long long)w->buffered_bytes, (unsigned long long)limit,
+	    limit ? 100.0 * (double)(queued + w->buffered_bytes) / (double)limit : 0.0,
+	    s->queue->peak_buffered, full ? "paused" : "on", paused_s);
+	if (w->last_flush)
+		put(o, "last flush: %s (%.1f s ago)\n", flushed, ago);
+	else
+		put(o, "last flush: never\n");
+	put(o, "last error: %s\n", last_error[0] ? last_error : "none");
+}
+
+static size_t render(const struct status *s, uint64_t now_ms, char *buf, size_t len, bool json)
+{
+	struct out o = {.buf = buf, .len = len, .json = json, .first = true};
+	struct h5w_stats w;
+	writer_stats(s->writer, &w);
+	if (len)
+		buf[0] = '\0';
+	if (json)
+		put(&o, "{");
+	emit_header(&o, s, now_ms);
+	emit_listeners(&o, s);
+	emit_streams(&o, s);
+	emit_counters(&o, s);
+	emit_engine(&o, s, &w);
+	emit_buffer(&o, s, &w, now_ms);
+	if (json)
+		put(&o, "}\n");
+	return o.used;
+}
+
+size_t status_text(const struct status *status, uint64_t now_ms, char *out, size_t len)
+{
+	return render(status, now_ms, out, len, false);
+}
+
+size_t status_json(const struct status *status, uint64_t now_ms, char *out, size_t len)
+{
+	return render(status, now_ms, out, len, true);
+}
+
+void status_summary(const struct status *status, char *out, size_t len)
+{
+	struct h5w_stats w;
+	double rate = 0;
+	bool full;
+	writer_stats(status->writer, &w);
+	for (size_t i = 0; i < status->schema->nstreams; i++)
+		rate += status_stream_rate(status, i);
+	size_t queued = writer_queue_buffered(status->queue, &full);
+	uint64_t limit = status->schema->limits.max_buffer;
+	snprintf(out, len, "%.0f samples/s, buffer %.1f%%%s, %s %s", rate,
+		 limit ? 100.0 * (double)(queued + w.buffered_bytes) / (double)limit : 0.0,
+		 full ? " (reading paused)" : "", w.file_open ? "writing" : "last file",
+		 w.file_name[0] ? w.file_name : "none yet");
+}
