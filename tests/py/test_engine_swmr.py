@@ -138,3 +138,29 @@ def test_sigkill_leaves_readable_file_with_all_flushed_data(tmp_path):
     subprocess.run(["h5clear", "-s", path], check=True, timeout=60)
     with h5py.File(path, "r") as f:
         assert f["15/time"].shape[0] >= flushed[-1]
+
+
+XARRAY_READER = r"""
+import glob, sys, time, h5netcdf, xarray as xr, numpy as np
+out = sys.argv[1]
+end = time.time() + 10
+while time.time() < end and not glob.glob(out + "/*.h5"):
+    time.sleep(0.05)
+time.sleep(1.5)
+nc = h5netcdf.File(glob.glob(out + "/*.h5")[0], "r", swmr=True)
+ds = xr.open_dataset(xr.backends.H5NetCDFStore(nc, group="/15"))
+assert ds["time"].dtype == np.dtype("datetime64[ns]"), ds["time"].dtype
+assert ds.sizes["time"] > 0
+print(ds.sizes["time"])
+"""
+
+
+def test_xarray_h5netcdf_reads_live_file(tmp_path):
+    schema, out = write_schema(tmp_path, BODY, output="flush: 1s\n", name="xr")
+    writer = subprocess.Popen([GEN, schema, "live", "4"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    reader = subprocess.run([sys.executable, "-c", XARRAY_READER, out], capture_output=True,
+                            text=True, timeout=60)
+    writer.communicate(timeout=60)
+    assert reader.returncode == 0, reader.stderr
+    assert int(reader.stdout) > 0
