@@ -12,8 +12,8 @@
  * for a huge allocation. A chunk LZ4 could not shrink at all (all blocks
  * raw: noisy waveforms often are) is decoded in place in HDF5's buffer,
  * which spares a chunk-sized allocation and copy on every read of such data.
- * Any failure returns 0, which HDF5 turns into a read
- * or write error, with a message on HDF5's error stack.
+ * Any failure returns 0, which HDF5 turns into a read or write error, with a
+ * message on HDF5's error stack.
  *
  * On read, cd_values are ignored: the block size that matters is the one in
  * each chunk's header, so files written with any block size, by any
