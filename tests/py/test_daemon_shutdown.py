@@ -1,0 +1,99 @@
+"""Acceptance: SIGTERM stops the daemon without losing what was sent (SPEC §6).
+
+The daemon must stop accepting connections, drain what its senders are still
+sending (until EOF, or a quiet grace period), write everything, close the
+file with exact extents and exit 0.
+"""
+import socket
+import time
+
+import h5py
+import numpy as np
+
+from recorder_fixture import (DATA, HELLO, SEC, T0, encode_frame, finish_client,  # noqa: F401
+                              parse_frames, recorder, sent_summary, start_client)
+
+STREAM = """
+- name: adc
+  match: { key: "{board}/{channel}" }
+  group: "/{board}"
+  layout: stream
+  defaults: { dtype: int16, dt: 1.0e-6, chunk: 65536 }
+  channels: { adc0: {}, adc1: {} }
+"""
+LISTEN = [{"protocol": "frame", "transport": "tcp"}]
+FRAME_INDEX = ("_frame_time", "_frame_start", "_frame_seq")
+
+
+def test_sigterm_during_heavy_ingest_drains_everything(recorder, tmp_path):
+    # A slowed writer and a small buffer keep the daemon busy ingesting for
+    # a couple of seconds, so SIGTERM lands in the middle of it.
+    rec = recorder(STREAM, listen=LISTEN, limits={"max_buffer": "8MiB", "max_frame": "1MiB"},
+                   args=["--test-writer-delay-us", 2000])
+    samples = 30 * 1024 * 1024 + 12345  # ~60 MB; neither frames nor chunks divide it
+    data = np.random.default_rng(9).integers(-32768, 32767, samples, dtype=np.int16)
+    big, tee = tmp_path / "big.bin", tmp_path / "sent.bin"
+    data.tofile(big)
+
+    sender = start_client(["send", "-t", rec.address(), "-k", "b0/adc1", "-d", "int16",
+                           "-n", 32768, "--t0", T0, "--dt", "1e-6", "--tee", tee, big])
+    deadline = time.monotonic() + 30
+    while not (tee.exists() and tee.stat().st_size > 15 * 1024 * 1024):
+        assert sender.poll() is None, sender.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    rec.signal()
+    sent_at_signal = tee.stat().st_size
+    assert sender.poll() is None, "the send finished before SIGTERM: nothing was tested"
+
+    out = finish_client(sender, timeout=120)  # it reaches EOF: the daemon drained it
+    frames, nbytes, acked, last = sent_summary(out)
+    log = rec.wait_exit()
+    assert nbytes > sent_at_signal
+    assert acked == last == frames, out
+    assert "stopping; draining" in log
+
+    sent = [f for f in parse_frames(tee.read_bytes()) if f.type != HELLO]
+    assert all(f.type == DATA and f.key == "b0/adc1" for f in sent)
+    with h5py.File(rec.the_file(), "r") as f:
+        g = f["b0"]
+        # Exact extents: as many samples and index rows as were sent, no fill.
+        assert g["adc1"].shape == (samples,)
+        for suffix in FRAME_INDEX:
+            assert g["adc1" + suffix].shape == (len(sent),), suffix
+            assert g["adc0" + suffix].shape == (0,), suffix
+        assert g["adc0"].shape == (0,)
+        np.testing.assert_array_equal(g["adc1"][...], np.concatenate([f.samples() for f in sent]))
+        np.testing.assert_array_equal(g["adc1"][...], data)
+        np.testing.assert_array_equal(g["adc1_frame_seq"][...], [f.seq for f in sent])
+        np.testing.assert_array_equal(g["adc1_frame_time"][...], [f.t0 for f in sent])
+        assert g["adc1"].attrs["end_time"] >= sent[-1].t0
+
+
+def test_sigterm_refuses_new_connections_and_ends_quiet_ones(recorder):
+    """A quiet sender is cut off after the grace period, keeping what it sent;
+    nobody can connect once draining has started."""
+    rec = recorder(STREAM, listen=LISTEN, args=["--grace", 500])
+    samples = np.arange(1000, dtype=np.int16)
+    with socket.create_connection(("127.0.0.1", rec.port()), timeout=5) as quiet:
+        quiet.sendall(encode_frame(DATA, "b1/adc0", samples.tobytes(), dtype=3, seq=1, t0=T0))
+        last_sent = time.monotonic()
+        time.sleep(0.2)
+        rec.signal()
+        rec.wait_log(r"stopping; draining connections")
+        try:
+            socket.create_connection(("127.0.0.1", rec.port()), timeout=2).close()
+            raise AssertionError("a new connection was accepted while draining")
+        except ConnectionRefusedError:
+            pass
+        quiet.settimeout(10)
+        try:
+            assert quiet.recv(1) == b""
+        except ConnectionResetError:
+            pass
+        quiet_for = time.monotonic() - last_sent
+    rec.wait_exit()
+    assert 0.45 < quiet_for < 5, f"connection closed after {quiet_for:.2f} s quiet (grace 0.5 s)"
+    with h5py.File(rec.the_file(), "r") as f:
+        np.testing.assert_array_equal(f["b1/adc0"][...], samples)
+        np.testing.assert_array_equal(f["b1/adc0_frame_time"][...], [T0])
