@@ -121,6 +121,14 @@ static enum router_status match_parts(const struct schema_template *tmpl, size_t
 	return p == end ? ROUTER_OK : ROUTER_NO_STREAM;
 }
 
+static bool schema_template_has_placeholders(const struct schema_template *tmpl)
+{
+	for (size_t i = 0; i < tmpl->nparts; i++)
+		if (tmpl->parts[i].placeholder)
+			return true;
+	return false;
+}
+
 static enum router_status find_channel(struct route *route, const struct key_match *match,
 				       const char *key, char *reason, size_t reason_len)
 {
@@ -204,6 +212,14 @@ static enum router_status match_event(const struct schema_stream *stream, const 
 enum router_status router_event_key(const struct schema *schema, const char *key,
 				    struct route *route, char *reason, size_t reason_len)
 {
+	/* SPEC §3.1: the key is the stream name — which names the group
+	 * only when the group has no placeholders. */
+	const struct schema_stream *named = schema_find_stream(schema, key);
+	if (named && named->match_is_key && named->layout == SCHEMA_LAYOUT_RECORDS &&
+	    !schema_template_has_placeholders(&named->group)) {
+		*route = (struct route){.stream = named};
+		return ROUTER_OK;
+	}
 	for (size_t s = 0; s < schema->nstreams; s++) {
 		const struct schema_stream *stream = &schema->streams[s];
 		if (!stream->match_is_key)

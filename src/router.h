@@ -53,10 +53,11 @@ enum router_status router_data_key(const struct schema *schema, const char *key,
 				   struct route *route, char *reason, size_t reason_len);
 
 /*
- * An EVENT frame's key: the records stream's key template without its final
- * "/{channel}" part (so "dust" for "dust/{channel}", "b7" for
- * "{board}/{channel}"), which for a group without placeholders is usually
- * the stream name.
+ * An EVENT frame's key: the name of a records stream whose group has no
+ * placeholders (SPEC §3.1), or the stream's key template without its final
+ * "/{channel}" part ("dust" for "dust/{channel}", "b7" for
+ * "{board}/{channel}"), which also names the group when it has
+ * placeholders.
  */
 enum router_status router_event_key(const struct schema *schema, const char *key,
 				    struct route *route, char *reason, size_t reason_len);

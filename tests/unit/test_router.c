@@ -25,12 +25,28 @@ static const char schema_text[] =
 	"    channels:\n"
 	"      first_detector: { dtype: float32 }\n"
 	"      second_detector: { dtype: float32 }\n"
+	"  - name: bursts\n"
+	"    match: { key: \"burst/{channel}\" }\n"
+	"    group: /bursts\n"
+	"    layout: records\n"
+	"    samples: 2\n"
+	"    dt: 1.0e-3\n"
+	"    channels:\n"
+	"      a: { dtype: float32 }\n"
 	"  - name: adc\n"
 	"    match: { key: \"{board}/{channel}\" }\n"
 	"    group: \"/{board}\"\n"
 	"    layout: stream\n"
 	"    channels:\n"
 	"      ch1: { dtype: int16, dt: 1.0e-6 }\n"
+	"  - name: adc_records\n"
+	"    match: { key: \"rec/{board}/{channel}\" }\n"
+	"    group: \"/rec_{board}\"\n"
+	"    layout: records\n"
+	"    samples: 2\n"
+	"    dt: 1.0e-3\n"
+	"    channels:\n"
+	"      ch1: { dtype: int16 }\n"
 	"  - name: weather\n"
 	"    match: { measurement: weather }\n"
 	"    group: \"/{station}\"\n"
@@ -122,11 +138,27 @@ static void test_event_keys(void **state)
 	assert_int_equal(router_event_key(*state, "dust", &route, reason, sizeof(reason)),
 			 ROUTER_OK);
 	assert_string_equal(route.stream->name, "dust");
+	/* The stream's name (SPEC §3.1) and its key prefix both work. */
+	assert_int_equal(router_event_key(*state, "bursts", &route, reason, sizeof(reason)),
+			 ROUTER_OK);
+	assert_string_equal(route.stream->name, "bursts");
+	assert_int_equal(router_event_key(*state, "burst", &route, reason, sizeof(reason)),
+			 ROUTER_OK);
+	assert_string_equal(route.stream->name, "bursts");
 	/* "b7" matches adc's "{board}" prefix, but adc is not a records stream. */
 	assert_int_equal(router_event_key(*state, "b7", &route, reason, sizeof(reason)),
 			 ROUTER_WRONG_KIND);
 	assert_int_equal(router_event_key(*state, "..", &route, reason, sizeof(reason)),
 			 ROUTER_BAD_VALUE);
+	/* A group with placeholders is named by the key prefix only. */
+	assert_int_equal(router_event_key(*state, "rec/b9", &route, reason, sizeof(reason)),
+			 ROUTER_OK);
+	assert_string_equal(route.stream->name, "adc_records");
+	assert_string_equal(route.values[0], "b9");
+	/* Its bare name cannot say which group: here it falls through to adc's
+	 * "{board}" prefix, a stream-layout stream. */
+	assert_int_equal(router_event_key(*state, "adc_records", &route, reason, sizeof(reason)),
+			 ROUTER_WRONG_KIND);
 }
 
 static void test_lines(void **state)
