@@ -301,6 +301,8 @@ void ingest_free(struct ingest *ingest)
 	line_decoder_free(ingest->fields_decoder);
 	ingest->fields_decoder = NULL;
 	ingest_line_udp_free(ingest);
+	free(ingest->udp_senders);
+	ingest->udp_senders = NULL;
 	free(ingest->stream_samples);
 	ingest->stream_samples = NULL;
 	for (size_t i = 0; i < ingest->group_slot_count; i++)

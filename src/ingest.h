@@ -160,6 +160,9 @@ struct ingest {
 
 	/* Parses EVENT and HELLO field sets (ingest_fields.c); lazily made. */
 	struct line_decoder *fields_decoder;
+	/* Seq tracking of UDP frame senders (ingest_frame.c). */
+	struct ingest_udp_sender *udp_senders;
+	uint64_t udp_clock;
 	/* Line datagram decoding, one per precision (ingest_line.c). */
 	struct ingest_line_udp *line_udp[4];
 

@@ -285,17 +285,22 @@ void ingest_frame_send_acks(struct ingest *ingest, uint64_t durable_item)
 
 /* ---- decoding ------------------------------------------------------------- */
 
+/* A seq gap before this frame: count every missing frame, log once. */
+static void count_lost(struct ingest *ingest, const char *peer, const struct frame *frame)
+{
+	if (!frame->lost_before)
+		return;
+	ingest_error(ingest, INGEST_LOST_FRAMES, "%s: %llu frames missing before seq %llu", peer,
+		     (unsigned long long)frame->lost_before, (unsigned long long)frame->seq);
+	ingest_count(ingest, INGEST_LOST_FRAMES, frame->lost_before - 1);
+}
+
 static int on_frame(void *user, const struct frame *frame)
 {
 	struct ingest_frame_conn *fc = user;
 	struct ingest *ingest = fc->ingest;
 
-	if (frame->lost_before)
-		ingest_error(ingest, INGEST_LOST_FRAMES, "%s: %llu frames missing before seq %llu",
-			     fc->peer, (unsigned long long)frame->lost_before,
-			     (unsigned long long)frame->seq);
-	if (frame->lost_before > 1)
-		ingest_count(ingest, INGEST_LOST_FRAMES, frame->lost_before - 1);
+	count_lost(ingest, fc->peer, frame);
 	ingest_count(ingest, INGEST_FRAMES, 1);
 
 	int err = 0;
@@ -381,6 +386,51 @@ void ingest_frame_close(void *state)
 
 /* ---- UDP -------------------------------------------------------------------- */
 
+/*
+ * Sequence tracking for UDP senders, by source address and port: a sender
+ * has no connection, so its seq history is kept here. The table is bounded;
+ * when it is full the least recently heard sender is forgotten, which only
+ * means its next datagram starts a new baseline.
+ */
+enum { UDP_SENDERS_MAX = 256 };
+
+struct ingest_udp_sender {
+	struct sockaddr_storage addr;
+	struct frame_seq seq;
+	uint64_t last_heard;
+};
+
+static bool same_sender(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return memcmp(a, b, sizeof(struct sockaddr_in)) == 0;
+	return memcmp(a, b, sizeof(struct sockaddr_in6)) == 0;
+}
+
+static struct frame_seq *udp_sender_seq(struct ingest *ingest, const struct net_peer *peer)
+{
+	struct ingest_udp_sender *oldest = NULL;
+	if (!ingest->udp_senders) {
+		ingest->udp_senders = calloc(UDP_SENDERS_MAX, sizeof(*ingest->udp_senders));
+		if (!ingest->udp_senders)
+			return NULL;
+	}
+	uint64_t now = ++ingest->udp_clock;
+	for (size_t i = 0; i < UDP_SENDERS_MAX; i++) {
+		struct ingest_udp_sender *s = &ingest->udp_senders[i];
+		if (s->last_heard && same_sender(&s->addr, &peer->addr)) {
+			s->last_heard = now;
+			return &s->seq;
+		}
+		if (!oldest || s->last_heard < oldest->last_heard)
+			oldest = s;
+	}
+	*oldest = (struct ingest_udp_sender){.addr = peer->addr, .last_heard = now};
+	return &oldest->seq;
+}
+
 struct datagram_ctx {
 	struct ingest *ingest;
 	const struct schema_listen *listen;
@@ -391,6 +441,7 @@ static int on_datagram_frame(void *user, const struct frame *frame)
 {
 	struct datagram_ctx *ctx = user;
 	ingest_count(ctx->ingest, INGEST_FRAMES, 1);
+	count_lost(ctx->ingest, ctx->peer, frame);
 	if (frame->type == FRAME_HELLO)
 		return 0; /* no session on UDP: nothing to remember */
 	if (ctx->listen->token) {
@@ -422,7 +473,8 @@ void ingest_frame_datagram(void *arg, const struct net_peer *peer,
 			     peer->name);
 		return;
 	}
-	if (frame_decode_datagram(&options, NULL, buf, len, on_datagram_frame, &ctx, &err) < 0 &&
+	if (frame_decode_datagram(&options, udp_sender_seq(ingest, peer), buf, len, on_datagram_frame,
+				  &ctx, &err) < 0 &&
 	    err.kind != FRAME_ERR_ABORTED) {
 		ingest_count(ingest, INGEST_UDP_DROPS, 1);
 		ingest_error(ingest, INGEST_PROTOCOL_ERRORS,

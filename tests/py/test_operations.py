@@ -48,6 +48,7 @@ class Recorder:
         self.tmp = tmp
         self.line_port = free_port()
         self.frame_port = free_port()
+        self.udp_frame_port = free_port(socket.SOCK_DGRAM)
         self.socket = str(tmp / "control.sock")
         self.out = tmp / "data"
         self.schema = tmp / "ops.yaml"
@@ -59,7 +60,8 @@ class Recorder:
             "listen:\n"
             '  - { protocol: line, transport: tcp, address: "127.0.0.1:%d" }\n'
             '  - { protocol: frame, transport: tcp, address: "127.0.0.1:%d" }\n'
-            % (self.line_port, self.frame_port) +
+            '  - { protocol: frame, transport: udp, address: "127.0.0.1:%d" }\n'
+            % (self.line_port, self.frame_port, self.udp_frame_port) +
             "streams:\n" + (streams or
             "  - name: weather\n"
             "    match: { measurement: weather }\n"
@@ -156,7 +158,7 @@ def test_status_figures_match_what_was_sent(recorder, tmp_path):
     assert c["bad_lines"] == 1
     streams = {s["name"]: s["samples"] for s in st["streams"]}
     assert streams == {"weather": 4800, "adc": 8192}
-    line, frame = st["listeners"]
+    line, frame, _ = st["listeners"]
     assert (line["protocol"], frame["protocol"]) == ("line", "frame")
     assert line["connections_accepted"] == 2
     assert frame["connections_accepted"] == 2  # the fixture's readiness probe, then send
@@ -292,3 +294,32 @@ def test_info_on_live_closed_and_family_files(recorder, tmp_path):
     assert shapes["/b1/adc0"] == [2 * 1024 * 1024]
     with h5py.File(info["file"], "r", driver="family", memb_size=0) as f:
         assert f["b1/adc0"].shape == (2 * 1024 * 1024,)
+
+
+def udp_frame(seq, key, samples):
+    """A DATA frame without CRC trailer (SPEC §3.1), int16 samples."""
+    import struct
+    payload = struct.pack("<%dh" % len(samples), *samples)
+    header = struct.pack("<4sBBBBHHIQqQ", b"H5RF", 1, 1, 3, 0, len(key), 0, len(payload),
+                         seq, T0 + seq, 0)
+    return header + key + payload
+
+
+def test_udp_frame_senders_seq_gaps_are_counted(recorder):
+    rec = recorder()
+    a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    target = ("127.0.0.1", rec.udp_frame_port)
+    for seq in (1, 2, 5, 6, 10):  # sender a loses 3,4 and 7,8,9
+        a.sendto(udp_frame(seq, b"b1/adc0", [seq] * 4), target)
+    for seq in (100, 101, 102):   # sender b, its own baseline, loses nothing
+        b.sendto(udp_frame(seq, b"b2/adc0", [seq] * 4), target)
+    wait_for(lambda: rec.status()["counters"]["frames"] == 8, what="8 datagrams")
+    counters = rec.status()["counters"]
+    assert counters["lost_frames"] == 5
+    assert counters["samples"] == 32
+    rec.stop()
+    (path,) = rec.files()
+    with h5py.File(path, "r") as f:
+        assert list(f["b1/adc0_frame_seq"][:]) == [1, 2, 5, 6, 10]
+        assert list(f["b2/adc0"][:]) == [100] * 4 + [101] * 4 + [102] * 4
