@@ -399,6 +399,30 @@ int h5w_dset_put(struct h5w *w, struct h5w_dset *ds, uint64_t row, const void *r
 	return 0;
 }
 
+/*
+ * Store one row that is a whole chunk straight from the caller's memory
+ * (records waveforms with chunk 1, uncompressed, already in the channel's
+ * dtype): no copy into a chunk buffer. A buffer holding an older version of
+ * that chunk is dropped. Rows never written read back as the fill value.
+ */
+int h5w_dset_write_row(struct h5w *w, struct h5w_dset *ds, uint64_t row, const void *data,
+		       struct h5w_error *err)
+{
+	for (size_t i = 0; i < ds->nbufs; i++) {
+		if (ds->bufs[i].index == row) {
+			release_data(w, ds, ds->bufs[i].data);
+			memmove(&ds->bufs[i], &ds->bufs[i + 1],
+				(ds->nbufs - i - 1) * sizeof(*ds->bufs));
+			ds->nbufs--;
+			break;
+		}
+	}
+	if (row + 1 > ds->nrows)
+		ds->nrows = row + 1;
+	w->dirty = true;
+	return store_direct(w, ds, row, data, ds->chunk_bytes, err);
+}
+
 /* Set NROWS rows at ROW back to the fill value (records: a missing channel). */
 int h5w_dset_fill(struct h5w *w, struct h5w_dset *ds, uint64_t row, uint64_t nrows,
 		  struct h5w_error *err)

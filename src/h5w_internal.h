@@ -193,6 +193,8 @@ int h5w_dset_put(struct h5w *w, struct h5w_dset *ds, uint64_t row, const void *r
 		 uint64_t nrows, struct h5w_error *err);
 int h5w_dset_append(struct h5w *w, struct h5w_dset *ds, const void *rows, uint64_t nrows,
 		    struct h5w_error *err);
+int h5w_dset_write_row(struct h5w *w, struct h5w_dset *ds, uint64_t row, const void *data,
+		       struct h5w_error *err);
 int h5w_dset_fill(struct h5w *w, struct h5w_dset *ds, uint64_t row, uint64_t nrows,
 		  struct h5w_error *err);
 int h5w_dset_seal(struct h5w *w, struct h5w_dset *ds, uint64_t upto, struct h5w_error *err);

@@ -172,7 +172,9 @@ int h5w_records_data(struct h5w *w, struct h5w_group *g, uint64_t event_id, int6
 		rc = h5w_convert(w, wire, ds->dtype, samples, n, buf, err);
 		row = buf;
 	}
-	if (!rc)
+	if (!rc && ds->chunk_rows == 1 && ds->codec == H5W_CODEC_RAW)
+		rc = h5w_dset_write_row(w, ds, rec->row, row, err);
+	else if (!rc)
 		rc = h5w_dset_put(w, ds, rec->row, row, 1, err);
 	if (rc)
 		return rc;

@@ -203,10 +203,11 @@ streams:
       second: { dtype: int16, units: V, chunk: 3 }
       third:  { dtype: float64, compression: deflate, chunk: 1 }
       fourth: { dtype: uint8, chunk: 4 }
+      fifth:  { dtype: int16, chunk: 1 }
 """
 EVENTS = 23
 REC_CHANNELS = [("first", "float32"), ("second", "int16"), ("third", "float64"),
-                ("fourth", "uint8")]
+                ("fourth", "uint8"), ("fifth", "int16")]
 
 
 @pytest.fixture(scope="module")
@@ -236,6 +237,8 @@ def test_records_values_exact(records_file):
             for e in range(EVENTS):
                 if c == 0 and e % 4 == 3:
                     assert np.isnan(data[e]).all(), e
+                elif c == 4 and e % 5 == 2:
+                    assert (data[e] == 0).all(), e  # int16 without declared fill
                 else:
                     np.testing.assert_array_equal(data[e], waveform(e, c, 1000).astype(dtype))
             assert [list(d.keys()) for d in ds.dims] == [["time"], ["sample_time"]]
