@@ -11,15 +11,17 @@ and the LZ4 datasets to read with Debian's filter plugin as well as ours.
 import hashlib
 import json
 import os
+import socket
 import subprocess
 import textwrap
+import time
 
 import h5py
 import numpy as np
 
-from recorder_fixture import (DATA, DEBIAN_PLUGIN_DIR, EVENT, HELLO, PYTHON, T0, attr_str,
-                              parse_field_set, parse_frames, recorder, run_client,
-                              sent_summary)  # noqa: F401 (fixture)
+from recorder_fixture import (DATA, DEBIAN_PLUGIN_DIR, EVENT, HELLO, PYTHON, SEC, T0,
+                              attr_str, encode_frame, parse_field_set, parse_frames,
+                              recorder, run_client, sent_summary)  # noqa: F401 (fixture)
 
 EVENTS = 100
 SAMPLES = 100000
@@ -136,3 +138,76 @@ def test_hundred_events_byte_identical(recorder, tmp_path):
         assert debian[name]["dtype"] == "float32"
         assert debian[name]["rows"] == [
             hashlib.sha256(e["waves"][name].tobytes()).hexdigest() for e in events]
+
+
+SMALL = """
+- name: dust
+  match: { key: "dust/{channel}" }
+  group: /dust
+  layout: records
+  samples: 1000
+  dt: 1.0e-6
+  record_timeout: 5s
+  event_fields: { mass: float32, velocity: float32 }
+  defaults: { dtype: float32 }
+  channels:
+    a: { compression: lz4 }
+    b: {}
+    c: { compression: deflate }
+"""
+
+
+def test_rows_follow_each_events_first_frame(recorder):
+    """Interleaved events, DATA before EVENT, an event-less DATA frame, a
+    record still missing channels at the end, and a record left open across
+    a flush and completed afterwards: rows in order of first frames, the
+    EVENT's t0 as the row time, fill (NaN) only where nothing arrived."""
+    rec = recorder(SMALL, listen=[{"protocol": "frame", "transport": "tcp"}],
+                   output={"flush": "100ms"})
+    rng = np.random.default_rng(3)
+    wave = {(e, c): rng.standard_normal(1000).astype(np.float32)
+            for e in (0, 3, 5, 7, 9) for c in "abc"}
+    when = {e: T0 + e * SEC for e in (0, 3, 5, 7, 9)}
+    seq = iter(range(1, 100))
+
+    def data(e, c):
+        return encode_frame(DATA, f"dust/{c}", wave[e, c].tobytes(), dtype=9, seq=next(seq),
+                            t0=when[e] + 100, event_id=e)
+
+    def event(e):
+        return encode_frame(EVENT, "dust", f"mass={e}.5,velocity={e}0".encode(),
+                            seq=next(seq), t0=when[e], event_id=e)
+
+    with socket.create_connection(("127.0.0.1", rec.port()), timeout=5) as sock:
+        sock.sendall(data(5, "a") + data(3, "b") + event(3) + event(5) + data(5, "b")
+                     + data(3, "a") + data(3, "c") + data(5, "c")
+                     + data(0, "a")                      # its own record
+                     + event(7) + data(7, "a")           # b and c never come
+                     + data(9, "a"))
+        time.sleep(0.6)                                  # several flushes with 9 open
+        sock.sendall(event(9) + data(9, "b") + data(9, "c"))
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(10)
+        assert sock.recv(1) == b""
+    log = rec.stop()
+    assert "protocol_errors" not in log and "bad_data" not in log, log
+
+    order = [5, 3, 0, 7, 9]
+    with h5py.File(rec.the_file(), "r") as f:
+        g = f["/dust"]
+        np.testing.assert_array_equal(g["event_id"][...], order)
+        np.testing.assert_array_equal(g["time"][...],
+                                      [when[5], when[3], when[0] + 100, when[7], when[9]])
+        mass = g["mass"][...]
+        np.testing.assert_array_equal(mass[[0, 1, 3, 4]], np.float32([5.5, 3.5, 7.5, 9.5]))
+        assert np.isnan(mass[2]), "an event-less record has no fields"
+        np.testing.assert_array_equal(g["velocity"][[0, 1, 3, 4]], np.float32([50, 30, 70, 90]))
+        for c in "abc":
+            ds = g[c][...]
+            assert ds.shape == (5, 1000), c
+            for row, e in enumerate(order):
+                missing = e in (0, 7) and c != "a"
+                if missing:
+                    assert np.isnan(ds[row]).all(), (c, e)
+                else:
+                    assert ds[row].tobytes() == wave[e, c].tobytes(), (c, e)
