@@ -18,8 +18,9 @@ import h5py
 import numpy as np
 import pytest
 
-from recorder_fixture import (DATA, FLAG_CRC, HELLO, SEC, T0, RssSampler, encode_frame,
-                              finish_client, parse_frames, recorder,  # noqa: F401 (fixture)
+from recorder_fixture import (ACK, DATA, EVENT, FLAG_CRC, HELLO, SEC, T0, RssSampler,
+                              encode_frame, finish_client, parse_frames,
+                              recorder,  # noqa: F401 (fixture)
                               sent_summary, start_client, vm_rss_kib)
 
 STREAMS = """
@@ -170,6 +171,24 @@ FRAME_CASES = {
     "placeholder_65_chars": (bad(key="b" * 65 + "/adc0"),
                              routing_error("bad_placeholders", r"value 'b{65}' of \{board\}")),
     "random_bytes": (random_bytes()[0], protocol_error("magic", random_bytes()[1], "bad magic")),
+    # Beyond the list in the issue: the rest of the error table of
+    # docs/protocols.md §1.4.
+    "key_with_nul": (bad(key=b"bad/a\x00c1"), protocol_error("key", 40 + 5, "NUL byte")),
+    "key_not_utf8": (bad(key=b"bad/\xc0\xafadc1"),
+                     protocol_error("key", 40 + 4, "not valid UTF-8")),
+    "event_without_event_id": (bad(ftype=EVENT, key="bad", dtype=0, payload=b"mass=1"),
+                               protocol_error("event_id", 32, "event_id 0")),
+    "data_with_dtype_none": (bad(dtype=0), protocol_error("dtype", 6, "dtype 0")),
+    "ack_from_sender": (bad(ftype=ACK, key="", dtype=0, payload=b""),
+                        protocol_error("type", 5, "ACK frame from a sender")),
+    "hello_not_first": (encode_frame(HELLO, "late", b"", seq=4),
+                        lambda peer, off: (rf"protocol_errors: {re.escape(peer)}: HELLO at "
+                                           rf"offset {off} is not the first frame")),
+    # The connection ends inside a frame: the daemon sees EOF (the test
+    # half-closes after sending) and reports where the stream stopped.
+    "truncated": (bad()[:-3], lambda peer, off: (
+        rf"protocol_errors: {re.escape(peer)}: truncated at byte \d+ \(frame at {off}\): "
+        rf".*stream ended inside a frame")),
 }
 
 
@@ -198,6 +217,8 @@ def test_bad_frame_closes_only_its_connection(recorder, tmp_path, case):
     with socket.create_connection(("127.0.0.1", rec.port(0)), timeout=5) as sock:
         peer = "127.0.0.1:%d" % sock.getsockname()[1]
         sock.sendall(valid + payload)
+        if case == "truncated":
+            sock.shutdown(socket.SHUT_WR)
         wait_closed(sock)
     assert good.poll() is None, "the good stream ended before the bad one was refused"
     rec.wait_log(pattern(peer, len(valid)))
