@@ -4,6 +4,7 @@ The daemon must stop accepting connections, drain what its senders are still
 sending (until EOF, or a quiet grace period), write everything, close the
 file with exact extents and exit 0.
 """
+import os
 import socket
 import time
 
@@ -97,3 +98,46 @@ def test_sigterm_refuses_new_connections_and_ends_quiet_ones(recorder):
     with h5py.File(rec.the_file(), "r") as f:
         np.testing.assert_array_equal(f["b1/adc0"][...], samples)
         np.testing.assert_array_equal(f["b1/adc0_frame_time"][...], [T0])
+
+
+def test_second_sigterm_stops_at_once_keeping_what_was_received(recorder, tmp_path):
+    """TERM twice: connections are closed at once, but every frame received
+    is written: the file holds a prefix of the stream, frame by frame, with
+    a consistent frame index and exact extents."""
+    rec = recorder(STREAM, listen=LISTEN, limits={"max_buffer": "8MiB", "max_frame": "1MiB"},
+                   args=["--test-writer-delay-us", 2000])
+    per_frame, samples = 32768, 30 * 1024 * 1024
+    data = np.random.default_rng(11).integers(-32768, 32767, samples, dtype=np.int16)
+    big = tmp_path / "big.bin"
+    data.tofile(big)
+    sender = start_client(["send", "-t", rec.address(), "-k", "b0/adc0", "-d", "int16",
+                           "-n", per_frame, "--t0", T0, "--dt", "1e-6", big])
+    deadline = time.monotonic() + 30
+    while sender.poll() is None and time.monotonic() < deadline:
+        # Wait until the daemon is well into the stream (back-pressure on).
+        if rec.files() and os.path.getsize(rec.files()[0]) > 10 * 1024 * 1024:
+            break
+        time.sleep(0.01)
+    assert sender.poll() is None, "the send finished before SIGTERM: nothing was tested"
+    rec.signal()
+    rec.wait_log(r"stopping; draining connections")
+    rec.signal()
+    started = time.monotonic()
+    log = rec.wait_exit(timeout=30)
+    assert "again: closing connections now" in log
+    assert time.monotonic() - started < 10
+    sender.communicate(timeout=30)
+    assert sender.returncode != 0, "the sender was cut off, it must say so"
+
+    with h5py.File(rec.the_file(), "r") as f:
+        g = f["b0"]
+        stored = g["adc0"].shape[0]
+        nframes = g["adc0_frame_start"].shape[0]
+        assert 0 < stored < samples
+        assert stored == nframes * per_frame, "whole frames only"
+        for suffix in FRAME_INDEX:
+            assert g["adc0" + suffix].shape == (nframes,)
+        np.testing.assert_array_equal(g["adc0_frame_start"][...],
+                                      np.arange(nframes) * per_frame)
+        np.testing.assert_array_equal(g["adc0_frame_seq"][...], np.arange(2, nframes + 2))
+        np.testing.assert_array_equal(g["adc0"][...], data[:stored])
