@@ -139,8 +139,8 @@ def sent_summary(stdout):
 class Recorder:
     """One h5recd on loopback ports with its own schema and output directory.
 
-    listen: list of dicts {protocol, transport[, token, precision, ...]};
-    the address is filled in. `address(i)` is the client address of
+    listen: list of dicts {protocol, transport[, host, token, precision, ...]};
+    the address is filled in (host 127.0.0.1 unless given, e.g. "::1"). `address(i)` is the client address of
     listener i ("tcp:127.0.0.1:PORT", "unix:PATH")."""
 
     def __init__(self, workdir, streams, listen, limits=None, output=None, name="e2e",
@@ -174,9 +174,12 @@ class Recorder:
                 self.addresses.append(f"unix:{path}")
             else:
                 kind = socket.SOCK_STREAM if l["transport"] == "tcp" else socket.SOCK_DGRAM
-                port = free_port(kind)
-                self.bound.append((l["transport"], ("127.0.0.1", port)))
-                self.addresses.append(f"{l['transport']}:127.0.0.1:{port}")
+                host = l.get("host", "127.0.0.1")
+                v6 = ":" in host
+                port = free_port(kind, socket.AF_INET6 if v6 else socket.AF_INET, host)
+                self.bound.append((l["transport"], (host, port)))
+                shown = f"[{host}]" if v6 else host
+                self.addresses.append(f"{l['transport']}:{shown}:{port}")
 
     def _schema_text(self):
         lines = [f"name: {self.name}", "output:", f"  directory: {self.out}",
@@ -185,9 +188,10 @@ class Recorder:
         lines += ["control:", f"  socket: {os.path.join(self.sockdir, 'control.sock')}",
                   "listen:"]
         for l, (transport, where) in zip(self.listen, self.bound):
-            address = where if transport == "unix" else f"{where[0]}:{where[1]}"
+            address = (where if transport == "unix" else
+                       f"[{where[0]}]:{where[1]}" if ":" in where[0] else f"{where[0]}:{where[1]}")
             extra = "".join(f", {k}: {v}" for k, v in l.items()
-                            if k not in ("protocol", "transport"))
+                            if k not in ("protocol", "transport", "host"))
             lines.append(f'  - {{ protocol: {l["protocol"]}, transport: {transport}, '
                          f'address: "{address}"{extra} }}')
         if self.limits:
@@ -237,7 +241,8 @@ class Recorder:
         for transport, where in self.bound:
             if transport == "udp":
                 continue
-            family = socket.AF_UNIX if transport == "unix" else socket.AF_INET
+            family = (socket.AF_UNIX if transport == "unix" else
+                      socket.AF_INET6 if ":" in where[0] else socket.AF_INET)
             while True:
                 try:
                     with socket.socket(family, socket.SOCK_STREAM) as s:
