@@ -119,6 +119,7 @@ int h5w_close(struct h5w *w, struct h5w_error *err)
 	h5w_pool_stop(&w->pool);
 	for (unsigned k = 0; k < w->nouts; k++)
 		free(w->outs[k]);
+	free(w->pad);
 	for (size_t i = 0; i < w->ngroups; i++)
 		free_group(w, w->group_list[i]);
 	free(w->group_list);

@@ -1,8 +1,10 @@
 /*
  * h5w_chunk.c - per-dataset chunk buffers and how chunks reach the file.
  *
- * Appends land in memory, in buffers of exactly one chunk, already in the
- * file's dtype and byte order. A chunk goes to the file whole: when it is
+ * Appends land in memory, one buffer per chunk, already in the file's dtype
+ * and byte order; a buffer starts small and doubles up to the chunk size, so
+ * thousands of slowly filling groups (weather stations) cost only the rows
+ * they hold. A chunk goes to the file whole: when it is
  * sealed (every row in it final), and, padded with the fill value, at every
  * flush (so the extent is exact at each durability point; a partial chunk is
  * simply rewritten whole at the next flush or when it fills). Writing whole
@@ -68,15 +70,21 @@ static void fill_rows(const struct h5w_dset *ds, unsigned char *data, uint64_t f
 	}
 }
 
-static void release_data(struct h5w *w, struct h5w_dset *ds, unsigned char *data)
+/* Give back a buffer of CAP_ROWS rows: kept for reuse when it is a whole
+ * large chunk, else freed. */
+static void release_data(struct h5w *w, struct h5w_dset *ds, unsigned char *data,
+			 uint64_t cap_rows)
 {
-	if (ds->nspares < H5W_SPARES && ds->chunk_bytes >= SPARE_MIN_BYTES) {
+	if (cap_rows == ds->chunk_rows && ds->nspares < H5W_SPARES &&
+	    ds->chunk_bytes >= SPARE_MIN_BYTES) {
 		ds->spares[ds->nspares++] = data;
 		return;
 	}
 	free(data);
-	w->buffered -= ds->chunk_bytes;
+	w->buffered -= (size_t)cap_rows * ds->row_bytes;
 }
+
+static void drop_caches(struct h5w *w);
 
 static int finish_job(struct h5w *w, struct h5w_job *job, struct h5w_error *err);
 
@@ -104,6 +112,8 @@ static int reserve(struct h5w *w, size_t bytes, bool may_exceed, struct h5w_erro
 		;
 	if (rc)
 		return rc;
+	if (w->buffered + bytes > limit)
+		drop_caches(w);
 	if (w->buffered + bytes > limit && !may_exceed) {
 		h5w_err(w, err, "buffers full: %llu bytes held, %zu more needed, limit %llu "
 			"(limits.max_buffer)", (unsigned long long)w->buffered, bytes,
@@ -115,14 +125,45 @@ ok:
 	return 0;
 }
 
-static int find_buf(struct h5w *w, struct h5w_dset *ds, uint64_t index,
+/* Rows a new partial chunk buffer starts with: enough for a burst, small
+ * enough that thousands of slowly filling groups stay cheap. The buffer
+ * doubles as rows arrive, up to the whole chunk. */
+#define INITIAL_BYTES 4096
+
+static int grow_buf(struct h5w *w, struct h5w_dset *ds, struct h5w_chunkbuf *buf, uint64_t rows,
+		    struct h5w_error *err)
+{
+	if (rows <= buf->cap_rows)
+		return 0;
+	uint64_t cap = buf->cap_rows * 2;
+	if (cap < rows)
+		cap = rows;
+	if (cap > ds->chunk_rows)
+		cap = ds->chunk_rows;
+	size_t more = (size_t)(cap - buf->cap_rows) * ds->row_bytes;
+	int rc = reserve(w, more, false, err);
+	if (rc)
+		return rc;
+	unsigned char *data = realloc(buf->data, (size_t)cap * ds->row_bytes);
+	if (!data) {
+		w->buffered -= more;
+		h5w_err(w, err, "out of memory buffering %s/%s", ds->group->path, ds->name);
+		return -ENOMEM;
+	}
+	buf->data = data;
+	buf->cap_rows = cap;
+	return 0;
+}
+
+/* The buffer of chunk INDEX, created (with room for NEED rows) if absent. */
+static int find_buf(struct h5w *w, struct h5w_dset *ds, uint64_t index, uint64_t need,
 		    struct h5w_chunkbuf **out, struct h5w_error *err)
 {
 	size_t pos = ds->nbufs;
 	while (pos > 0 && ds->bufs[pos - 1].index >= index) {
 		if (ds->bufs[pos - 1].index == index) {
 			*out = &ds->bufs[pos - 1];
-			return 0;
+			return grow_buf(w, ds, *out, need, err);
 		}
 		pos--;
 	}
@@ -135,21 +176,28 @@ static int find_buf(struct h5w *w, struct h5w_dset *ds, uint64_t index,
 		ds->capbufs = cap;
 	}
 	unsigned char *data = NULL;
+	uint64_t cap_rows = ds->chunk_rows;
 	if (ds->nspares) {
 		data = ds->spares[--ds->nspares];
 	} else {
-		int rc = reserve(w, ds->chunk_bytes, false, err);
+		uint64_t initial = INITIAL_BYTES / ds->row_bytes;
+		if (initial < need)
+			initial = need;
+		if (initial < cap_rows)
+			cap_rows = initial;
+		size_t bytes = (size_t)cap_rows * ds->row_bytes;
+		int rc = reserve(w, bytes, false, err);
 		if (rc)
 			return rc;
-		data = malloc(ds->chunk_bytes);
+		data = malloc(bytes);
 		if (!data) {
-			w->buffered -= ds->chunk_bytes;
+			w->buffered -= bytes;
 			return -ENOMEM;
 		}
 	}
 	memmove(&ds->bufs[pos + 1], &ds->bufs[pos], (ds->nbufs - pos) * sizeof(*ds->bufs));
 	ds->nbufs++;
-	ds->bufs[pos] = (struct h5w_chunkbuf){.index = index, .data = data};
+	ds->bufs[pos] = (struct h5w_chunkbuf){.index = index, .data = data, .cap_rows = cap_rows};
 	*out = &ds->bufs[pos];
 	return 0;
 }
@@ -313,7 +361,7 @@ static int finish_job(struct h5w *w, struct h5w_job *job, struct h5w_error *err)
 		rc = store_direct(w, ds, job->index, job->out, job->out_len, err);
 	put_out(w, job->out, job->out_cap);
 	if (job->owns_raw)
-		release_data(w, ds, job->raw);
+		release_data(w, ds, job->raw, ds->chunk_rows);
 	ds->inflight--;
 	free(job);
 	return rc;
@@ -333,30 +381,77 @@ int h5w_chunks_reap(struct h5w *w, bool wait_all, struct h5w_error *err)
 	return first;
 }
 
-/* Store a chunk buffer. FINAL: its rows will not change again, and the
- * buffer is handed over (to the pool or back to the free memory). */
+/* A whole-chunk copy of BUF padded with fill, for storing a partial buffer
+ * without growing it: shared scratch for synchronous writes, or (OWNED) a
+ * fresh buffer a compression job takes over. */
+static unsigned char *padded_copy(struct h5w *w, struct h5w_dset *ds,
+				  const struct h5w_chunkbuf *buf, bool owned, struct h5w_error *err)
+{
+	unsigned char *copy;
+	if (owned) {
+		if (reserve(w, ds->chunk_bytes, true, err))
+			return NULL;
+		copy = malloc(ds->chunk_bytes);
+		if (!copy)
+			w->buffered -= ds->chunk_bytes;
+	} else {
+		if (w->pad_cap < ds->chunk_bytes) {
+			unsigned char *p = realloc(w->pad, ds->chunk_bytes);
+			if (!p)
+				return NULL;
+			w->pad = p;
+			w->pad_cap = ds->chunk_bytes;
+		}
+		copy = w->pad;
+	}
+	if (copy) {
+		memcpy(copy, buf->data, (size_t)buf->init_rows * ds->row_bytes);
+		fill_rows(ds, copy, buf->init_rows, ds->chunk_rows);
+	}
+	return copy;
+}
+
+/*
+ * Store a chunk buffer. FINAL: its rows will not change again, and the
+ * buffer is handed over (to the pool or back to free memory). Otherwise the
+ * buffer stays; a partial-capacity buffer is stored through a padded copy
+ * so that idle groups keep only the rows they have.
+ */
 static int write_buf(struct h5w *w, struct h5w_dset *ds, struct h5w_chunkbuf *buf, bool final,
 		     struct h5w_error *err)
 {
 	int rc = 0;
-	fill_rows(ds, buf->data, buf->init_rows, ds->chunk_rows);
-	buf->init_rows = ds->chunk_rows;
 	buf->dirty = false;
-	switch (ds->codec) {
-	case H5W_CODEC_LZ4:
-		return submit_lz4(w, ds, buf->index, buf->data, final, err);
-	case H5W_CODEC_RAW:
-		rc = store_direct(w, ds, buf->index, buf->data, ds->chunk_bytes, err);
-		break;
-	case H5W_CODEC_PIPELINE:
+	if (ds->codec == H5W_CODEC_PIPELINE) {
+		/* HDF5 writes only the valid rows, which are all initialised */
 		rc = store_pipeline(w, ds, buf->index, buf->data, err);
-		break;
+		if (final) {
+			free_strings(ds, buf->data, 0, buf->init_rows);
+			release_data(w, ds, buf->data, buf->cap_rows);
+		}
+		return rc;
 	}
-	if (final) {
-		free_strings(ds, buf->data, 0, ds->chunk_rows);
-		release_data(w, ds, buf->data);
+	if (final || buf->cap_rows == ds->chunk_rows) {
+		rc = grow_buf(w, ds, buf, ds->chunk_rows, err);
+		if (rc)
+			return rc;
+		fill_rows(ds, buf->data, buf->init_rows, ds->chunk_rows);
+		buf->init_rows = ds->chunk_rows;
+		if (ds->codec == H5W_CODEC_LZ4)
+			return submit_lz4(w, ds, buf->index, buf->data, final, err);
+		rc = store_direct(w, ds, buf->index, buf->data, ds->chunk_bytes, err);
+		if (final)
+			release_data(w, ds, buf->data, buf->cap_rows);
+		return rc;
 	}
-	return rc;
+	unsigned char *copy = padded_copy(w, ds, buf, ds->codec == H5W_CODEC_LZ4, err);
+	if (!copy) {
+		h5w_err(w, err, "out of memory storing %s/%s", ds->group->path, ds->name);
+		return -ENOMEM;
+	}
+	if (ds->codec == H5W_CODEC_LZ4)
+		return submit_lz4(w, ds, buf->index, copy, true, err);
+	return store_direct(w, ds, buf->index, copy, ds->chunk_bytes, err);
 }
 
 static void drop_buf(struct h5w_dset *ds, size_t i)
@@ -377,7 +472,7 @@ int h5w_dset_put(struct h5w *w, struct h5w_dset *ds, uint64_t row, const void *r
 		uint64_t index = row / ds->chunk_rows, at = row % ds->chunk_rows;
 		uint64_t n = ds->chunk_rows - at < nrows ? ds->chunk_rows - at : nrows;
 		struct h5w_chunkbuf *buf;
-		int rc = find_buf(w, ds, index, &buf, err);
+		int rc = find_buf(w, ds, index, at + n, &buf, err);
 		if (rc)
 			return rc;
 		if (at > buf->init_rows)
@@ -410,7 +505,7 @@ int h5w_dset_write_row(struct h5w *w, struct h5w_dset *ds, uint64_t row, const v
 {
 	for (size_t i = 0; i < ds->nbufs; i++) {
 		if (ds->bufs[i].index == row) {
-			release_data(w, ds, ds->bufs[i].data);
+			release_data(w, ds, ds->bufs[i].data, ds->bufs[i].cap_rows);
 			memmove(&ds->bufs[i], &ds->bufs[i + 1],
 				(ds->nbufs - i - 1) * sizeof(*ds->bufs));
 			ds->nbufs--;
@@ -431,7 +526,7 @@ int h5w_dset_fill(struct h5w *w, struct h5w_dset *ds, uint64_t row, uint64_t nro
 		uint64_t index = row / ds->chunk_rows, at = row % ds->chunk_rows;
 		uint64_t n = ds->chunk_rows - at < nrows ? ds->chunk_rows - at : nrows;
 		struct h5w_chunkbuf *buf;
-		int rc = find_buf(w, ds, index, &buf, err);
+		int rc = find_buf(w, ds, index, at + n, &buf, err);
 		if (rc)
 			return rc;
 		uint64_t end = at + n;
@@ -507,7 +602,7 @@ void h5w_dset_reset(struct h5w *w, struct h5w_dset *ds)
 	for (size_t i = 0; i < ds->nbufs; i++) {
 		free_strings(ds, ds->bufs[i].data, 0, ds->bufs[i].init_rows);
 		free(ds->bufs[i].data);
-		w->buffered -= ds->chunk_bytes;
+		w->buffered -= (size_t)ds->bufs[i].cap_rows * ds->row_bytes;
 	}
 	ds->nbufs = 0;
 	ds->nrows = 0;
@@ -516,4 +611,24 @@ void h5w_dset_reset(struct h5w *w, struct h5w_dset *ds)
 	if (ds->id != H5I_INVALID_HID)
 		H5Dclose(ds->id);
 	ds->id = H5I_INVALID_HID;
+}
+
+/* Free every buffer kept only for reuse (under memory pressure). */
+static void drop_caches(struct h5w *w)
+{
+	for (size_t i = 0; i < w->ngroups; i++) {
+		struct h5w_group *g = w->group_list[i];
+		for (size_t j = 0; j < g->ndsets; j++) {
+			struct h5w_dset *ds = &g->dsets[j];
+			while (ds->nspares) {
+				free(ds->spares[--ds->nspares]);
+				w->buffered -= ds->chunk_bytes;
+			}
+		}
+	}
+	while (w->nouts) {
+		w->nouts--;
+		free(w->outs[w->nouts]);
+		w->buffered -= w->out_caps[w->nouts];
+	}
 }

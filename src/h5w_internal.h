@@ -37,7 +37,8 @@ enum h5w_codec {
  * fill; the rest is filled just before the chunk is written. */
 struct h5w_chunkbuf {
 	uint64_t index;        /* chunk number along axis 0 */
-	unsigned char *data;   /* chunk_bytes */
+	unsigned char *data;   /* cap_rows rows */
+	uint64_t cap_rows;     /* grows up to chunk_rows as rows arrive */
 	uint64_t init_rows;
 	bool dirty;            /* changed since last written to the file */
 };
@@ -166,6 +167,8 @@ struct h5w {
 	unsigned char *outs[H5W_OUT_CACHE]; /* reusable output buffers */
 	size_t out_caps[H5W_OUT_CACHE];
 	unsigned nouts;
+	unsigned char *pad;          /* a padded whole chunk on its way to the file */
+	size_t pad_cap;
 	struct h5w_stats stats;
 };
 

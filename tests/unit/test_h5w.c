@@ -59,9 +59,9 @@ static struct fixture *setup_with(const char *limits, const char *body, unsigned
 	snprintf(text, sizeof(text),
 		 "name: unit\n"
 		 "output:\n  directory: %s\n  file: \"u-{seq}.h5\"\n  flush: 1s\n"
-		 "listen:\n  - { protocol: frame, transport: tcp, address: \"127.0.0.1:7701\" }\n"
+		 "listen:\n  - { protocol: %s, transport: tcp, address: \"127.0.0.1:7701\" }\n"
 		 "%s%s",
-		 fx->dir, limits, body);
+		 fx->dir, strstr(body, "measurement") ? "line" : "frame", limits, body);
 	int rc = schema_load_string(text, strlen(text), "unit.yaml", &fx->schema, &serr);
 	if (rc)
 		fail_msg("%s", serr.message);
@@ -283,6 +283,38 @@ static void test_write_error_is_returned_not_fatal(void **state)
 	teardown_fx(fx);
 }
 
+static void test_many_slow_groups_fit_the_buffer(void **state)
+{
+	(void)state;
+	/* 1500 stations, 3 datasets each with 512 KiB chunks: whole-chunk
+	 * buffers would need 2.3 GB; buffers that grow with their rows fit */
+	static const char *body =
+		"streams:\n"
+		"  - name: weather\n"
+		"    match: { measurement: weather }\n"
+		"    group: \"/{board}\"\n"
+		"    layout: table\n"
+		"    defaults: { dtype: float64, chunk: 65536 }\n"
+		"    channels: { t: {}, p: {} }\n";
+	struct fixture *fx = setup_with("limits: { max_buffer: 64MiB }\n", body, 0);
+	struct h5w_stats st;
+	char name[16];
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 1500; i++) {
+			snprintf(name, sizeof(name), "s%d", i);
+			struct h5w_value v[2] = {{.index = 0, .dtype = DTYPE_FLOAT64, .v.f64 = i},
+						 {.index = 1, .dtype = DTYPE_FLOAT64, .v.f64 = -i}};
+			assert_int_equal(h5w_table_append(fx->engine, group(fx, name),
+							  T0 + round * SEC, v, 2, &fx->err), 0);
+		}
+		assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
+	}
+	h5w_get_stats(fx->engine, &st);
+	assert_true(st.buffered_bytes <= 64u << 20);
+	assert_int_equal(st.groups, 1500);
+	teardown_fx(fx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -293,6 +325,7 @@ int main(void)
 		cmocka_unit_test(test_clipping_counted),
 		cmocka_unit_test(test_buffer_limit),
 		cmocka_unit_test(test_write_error_is_returned_not_fatal),
+		cmocka_unit_test(test_many_slow_groups_fit_the_buffer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
