@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "h5lz4.h"
 #include "schema_internal.h"
 #include "schema_yaml.h"
 
@@ -25,7 +26,6 @@
 #define CHUNK_BYTES_MAX UINT64_C(0xFFFFFFFF)
 /* Bytes per element of a variable-length string dataset (hvl_t/char *). */
 #define STRING_ELEMENT_SIZE 16
-#define H5LZ4_BLOCK_MAX 0x7E000000u
 
 static const struct enum_name layout_names[] = {
 	{"table", SCHEMA_LAYOUT_TABLE},
@@ -102,7 +102,7 @@ static const struct opt channel_opts[CH_N] = {
 		      .max = 9},
 	[CH_BLOCK_SIZE] = {"block_size", OPT_SIZE32,
 			   offsetof(struct schema_channel, lz4_block_size), "0B", .min = 0,
-			   .max = H5LZ4_BLOCK_MAX},
+			   .max = H5LZ4_MAX_BLOCK_SIZE},
 	[CH_SHUFFLE] = {"shuffle", OPT_BOOL, offsetof(struct schema_channel, shuffle)},
 	[CH_FLETCHER32] = {"fletcher32", OPT_BOOL, offsetof(struct schema_channel, fletcher32),
 			   "false"},
