@@ -10,6 +10,7 @@
 #include "writer.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -33,11 +34,16 @@ static void writer_failed(struct writer *writer, const struct ingest_item *item,
 			item->peer[0] ? item->peer : "the recorder", err->message);
 }
 
-/* The group an item names; NULL if its creation failed (and was reported). */
-static const struct writer_group *item_group(struct writer *writer, uint32_t id)
+/* The group an item names; NULL with err filled if creating it failed:
+ * the data for it is lost, and each loss is counted like any write error. */
+static const struct writer_group *item_group(struct writer *writer, uint32_t id,
+					     struct h5w_error *err)
 {
-	if (id >= writer->groups_cap || !writer->groups[id].group)
+	if (id >= writer->groups_cap || !writer->groups[id].group) {
+		snprintf(err->message, sizeof(err->message),
+			 "its group could not be created (see the first error about it)");
 		return NULL;
+	}
 	return &writer->groups[id];
 }
 
@@ -111,10 +117,12 @@ static int apply_rows(struct writer *writer, const struct ingest_item *item,
 
 	for (uint32_t r = 0; r < item->u.rows.nrows; r++) {
 		const struct ingest_row *row = &item->u.rows.rows[r];
-		const struct writer_group *group = item_group(writer, row->group);
+		const struct writer_group *group = item_group(writer, row->group, err);
 		size_t n = row->nvalues < WRITER_MAX_VALUES ? row->nvalues : WRITER_MAX_VALUES;
-		if (!group)
-			continue; /* its creation failed and was reported */
+		if (!group) {
+			writer_failed(writer, item, err);
+			continue;
+		}
 		engine_values(item->u.rows.values + row->first_value, n, item->u.rows.arena,
 			      values);
 		int rc = h5w_table_append(writer->engine, group->group, row->time, values, n, err);
@@ -134,12 +142,12 @@ static int apply_item(struct writer *writer, const struct ingest_item *item,
 	case INGEST_ITEM_GROUP:
 		return register_group(writer, item, err);
 	case INGEST_ITEM_DATA:
-		group = item_group(writer, item->u.data.group);
-		return group ? apply_data(writer, item, group, err) : 0;
+		group = item_group(writer, item->u.data.group, err);
+		return group ? apply_data(writer, item, group, err) : -EIO;
 	case INGEST_ITEM_EVENT:
-		group = item_group(writer, item->u.event.group);
+		group = item_group(writer, item->u.event.group, err);
 		if (!group)
-			return 0;
+			return -EIO;
 		engine_values(item->u.event.values, item->u.event.nvalues, item->u.event.arena,
 			      values);
 		return h5w_record_fields(writer->engine, group->group, item->u.event.event_id,
