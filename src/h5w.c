@@ -238,21 +238,34 @@ int h5w_group_get(struct h5w *w, const struct schema_stream *stream,
 	return new_group(w, stream, path, names, values, nvalues, out, err);
 }
 
-/* Make sure G exists in the current file (creating the file and the group as
- * needed) and the file is ready for data. */
+/*
+ * Make sure G takes data in the current file, creating the file if needed.
+ * While the file is out of SWMR-write mode (before its first flush, or
+ * without SWMR) the group is created at once. In SWMR-write mode, creating
+ * it costs a close and reopen of the file, so it is only marked: its data
+ * stays in memory, and the next flush creates every marked group in one
+ * reopen (thousands of stations appearing after a roll cost one reopen,
+ * not thousands).
+ */
 int h5w_group_ready(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 {
 	int rc = h5w_file_ensure(w, err);
 	if (rc)
 		return rc;
-	if (g->created_gen == w->gen)
+	/* waiting groups hold their chunks; do not let them fill the buffers */
+	if (w->npending && w->buffered > w->schema->limits.max_buffer / 2) {
+		rc = h5w_file_flush(w, err);
+		if (rc)
+			return rc;
+	}
+	if (h5w_in_file(w, g))
 		return 0;
-	rc = h5w_file_define(w, err);
-	if (!rc)
-		rc = h5w_layout_create(w, g, err);
-	if (!rc)
-		rc = h5w_file_swmr(w, err);
-	return rc;
+	if (w->swmr_active) {
+		g->pending_gen = w->gen;
+		w->npending++;
+		return 0;
+	}
+	return h5w_layout_create(w, g, err);
 }
 
 /* ---- table ------------------------------------------------------------- */
@@ -448,7 +461,7 @@ int h5w_record_fields(struct h5w *w, struct h5w_group *g, uint64_t event_id, int
 int h5w_record_close(struct h5w *w, struct h5w_group *g, uint64_t event_id,
 		     struct h5w_error *err)
 {
-	if (g->created_gen != w->gen || w->file == H5I_INVALID_HID) {
+	if (!h5w_in_file(w, g) || w->file == H5I_INVALID_HID) {
 		h5w_err(w, err, "%s: no open record for event %llu", g->path,
 			(unsigned long long)event_id);
 		return -ENOENT;
@@ -467,7 +480,7 @@ int h5w_tick(struct h5w *w, int64_t now, struct h5w_error *err)
 		return 0;
 	for (size_t i = 0; !rc && i < w->ngroups; i++) {
 		struct h5w_group *g = w->group_list[i];
-		if (g->created_gen == w->gen && g->nrecords)
+		if (h5w_in_file(w, g) && g->nrecords)
 			rc = h5w_records_expire(w, g, false, err);
 	}
 	if (rc)

@@ -548,6 +548,8 @@ int h5w_dset_fill(struct h5w *w, struct h5w_dset *ds, uint64_t row, uint64_t nro
 /* Rows below UPTO are final: store every chunk that lies wholly below. */
 int h5w_dset_seal(struct h5w *w, struct h5w_dset *ds, uint64_t upto, struct h5w_error *err)
 {
+	if (ds->group->created_gen != w->gen)
+		return 0; /* not in the file yet: kept until the next flush creates it */
 	while (ds->nbufs > 0 && (ds->bufs[0].index + 1) * ds->chunk_rows <= upto) {
 		struct h5w_chunkbuf buf = ds->bufs[0];
 		drop_buf(ds, 0);

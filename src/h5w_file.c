@@ -10,12 +10,12 @@
  * the next {seq} is tried (the schema requires {seq} in the template).
  * H5F_ACC_EXCL backs the check against races.
  *
- * SWMR (sec2 only): after creation the file is switched to SWMR-write mode,
- * so readers can follow it. HDF5 1.10 cannot create objects in that mode,
- * so when a new group appears the file is closed and reopened normally
- * (h5w_file_define), the group is created, and SWMR-write mode is restarted
- * (h5w_file_swmr). Dataset ids are closed around both transitions and
- * reopened lazily.
+ * SWMR (sec2 only): at its first flush the file is switched to SWMR-write
+ * mode, so readers can follow it. HDF5 1.10 cannot create objects in that
+ * mode, so groups that appear later are created at the next flush: the
+ * file is closed and reopened normally (h5w_file_define), all of them are
+ * created, and SWMR-write mode is restarted (h5w_file_swmr). Dataset ids
+ * are closed around both transitions and reopened lazily.
  *
  * Flush is the durability point (SPEC §6): every changed chunk is stored
  * (partial ones padded, extents exact), H5Fflush, then fsync of the file's
@@ -183,6 +183,7 @@ int h5w_file_ensure(struct h5w *w, struct h5w_error *err)
 	if (rc)
 		return rc;
 	w->swmr_active = false;
+	w->npending = 0;
 	w->file_bytes = 0;
 	w->file_rows = 0;
 	w->dirty = false;
@@ -283,14 +284,44 @@ static int fsync_file(struct h5w *w, struct h5w_error *err)
 	return 0;
 }
 
+/* Create the groups marked by h5w_group_ready, all in one reopen, and
+ * store the whole chunks they gathered meanwhile. */
+static int create_pending(struct h5w *w, struct h5w_error *err)
+{
+	if (!w->npending)
+		return 0;
+	int rc = h5w_file_define(w, err);
+	size_t left = 0;
+	for (size_t i = 0; !rc && i < w->ngroups; i++) {
+		struct h5w_group *g = w->group_list[i];
+		if (g->pending_gen != w->gen || g->created_gen == w->gen)
+			continue;
+		rc = h5w_layout_create(w, g, err);
+		if (rc) {
+			left = w->npending;
+			break;
+		}
+		if (g->stream->layout == SCHEMA_LAYOUT_RECORDS) {
+			rc = h5w_records_seal(w, g, err);
+		} else {
+			for (size_t j = 0; !rc && j < g->ndsets; j++)
+				rc = h5w_dset_seal(w, &g->dsets[j], g->dsets[j].nrows, err);
+		}
+	}
+	w->npending = left;
+	return rc;
+}
+
 /* Store every changed chunk of every group in the file, then H5Fflush and
  * fsync. Returns the first error; it keeps going so that as much as
- * possible is durable. */
+ * possible is durable. The first flush of a file also switches it to
+ * SWMR-write mode: until then groups are created without reopening. */
 int h5w_file_flush(struct h5w *w, struct h5w_error *err)
 {
 	int first = 0, rc;
 	if (w->file == H5I_INVALID_HID)
 		return 0;
+	first = create_pending(w, err);
 	for (size_t i = 0; i < w->ngroups; i++) {
 		struct h5w_group *g = w->group_list[i];
 		if (g->created_gen != w->gen)
@@ -307,6 +338,9 @@ int h5w_file_flush(struct h5w *w, struct h5w_error *err)
 		}
 	}
 	rc = h5w_chunks_reap(w, true, first ? NULL : err);
+	if (rc && !first)
+		first = rc;
+	rc = h5w_file_swmr(w, first ? NULL : err);
 	if (rc && !first)
 		first = rc;
 	if (H5Fflush(w->file, H5F_SCOPE_GLOBAL) < 0) {
@@ -344,7 +378,7 @@ int h5w_file_close(struct h5w *w, struct h5w_error *err)
 		return 0;
 	for (size_t i = 0; i < w->ngroups; i++) {
 		struct h5w_group *g = w->group_list[i];
-		if (g->created_gen == w->gen && g->stream->layout == SCHEMA_LAYOUT_RECORDS) {
+		if (h5w_in_file(w, g) && g->stream->layout == SCHEMA_LAYOUT_RECORDS) {
 			rc = h5w_records_expire(w, g, true, first ? NULL : err);
 			if (rc && !first)
 				first = rc;

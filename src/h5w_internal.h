@@ -90,6 +90,7 @@ struct h5w_group {
 	size_t nvalues;
 	char **names, **values;      /* placeholder values, for attributes */
 	uint64_t created_gen;        /* file generation it exists in; 0: none */
+	uint64_t pending_gen;        /* file generation it waits to be created in */
 	struct h5w_dset *dsets;
 	size_t ndsets;
 	/* roles: indexes into dsets */
@@ -143,6 +144,7 @@ struct h5w {
 	/* the current file */
 	hid_t file;                  /* H5I_INVALID_HID: none open */
 	bool swmr_active;
+	size_t npending;             /* groups waiting for the next flush to be created */
 	uint64_t gen;                /* file generation, +1 per file */
 	char file_name[4096];        /* as given to HDF5 (family: pattern) */
 	unsigned seq;                /* next {seq} */
@@ -171,6 +173,12 @@ struct h5w {
 	size_t pad_cap;
 	struct h5w_stats stats;
 };
+
+/* Does G take data in the current file (created, or waiting to be)? */
+static inline bool h5w_in_file(const struct h5w *w, const struct h5w_group *g)
+{
+	return g->created_gen == w->gen || g->pending_gen == w->gen;
+}
 
 /* h5w_error.c */
 void h5w_err(struct h5w *w, struct h5w_error *err, const char *fmt, ...)
@@ -233,6 +241,7 @@ int h5w_records_close(struct h5w *w, struct h5w_group *g, uint64_t event_id,
 		      struct h5w_error *err);
 int h5w_records_expire(struct h5w *w, struct h5w_group *g, bool all, struct h5w_error *err);
 void h5w_records_free(struct h5w_group *g);
+int h5w_records_seal(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
 int h5w_records_pad(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
 
 /* h5w.c */

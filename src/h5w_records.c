@@ -70,6 +70,11 @@ static int seal(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 	return rc;
 }
 
+int h5w_records_seal(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
+{
+	return seal(w, g, err);
+}
+
 static void close_at(struct h5w *w, struct h5w_group *g, size_t i)
 {
 	struct h5w_record *rec = &g->records[i];
@@ -172,7 +177,7 @@ int h5w_records_data(struct h5w *w, struct h5w_group *g, uint64_t event_id, int6
 		rc = h5w_convert(w, wire, ds->dtype, samples, n, buf, err);
 		row = buf;
 	}
-	if (!rc && ds->chunk_rows == 1 && ds->codec == H5W_CODEC_RAW)
+	if (!rc && ds->chunk_rows == 1 && ds->codec == H5W_CODEC_RAW && g->created_gen == w->gen)
 		rc = h5w_dset_write_row(w, ds, rec->row, row, err);
 	else if (!rc)
 		rc = h5w_dset_put(w, ds, rec->row, row, 1, err);
