@@ -51,9 +51,9 @@ def start(recorder):
 # ---- the good streams ----------------------------------------------------------------
 
 def start_good_frames(rec, tee):
-    """One board, four channels, 60 frames each at 100 frames/s: ~0.6 s."""
+    """One board, four channels, 80 frames each at 100 frames/s: ~0.8 s."""
     proc = start_client(["simulate", "digitizer", "-t", rec.address(0), "--stations", 1,
-                         "--count", 60, "--samples", 500, "--rate", 100, "--t0", T0,
+                         "--count", 80, "--samples", 500, "--rate", 100, "--t0", T0,
                          "--tee", tee])
     wait_sending(proc, tee, 2000)
     return proc
@@ -77,7 +77,7 @@ def wait_sending(proc, tee, nbytes):
 
 def check_good_frames(path, tee):
     frames = [f for f in parse_frames(tee.read_bytes()) if f.type != HELLO]
-    assert len(frames) == 60 * 4
+    assert len(frames) == 80 * 4
     with h5py.File(path, "r") as f:
         for channel in ("adc0", "adc1", "adc2", "adc3"):
             mine = [fr for fr in frames if fr.key == f"board0/{channel}"]

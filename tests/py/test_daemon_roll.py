@@ -41,9 +41,16 @@ def test_sighup_rolls_without_loss_or_duplicates(recorder, tmp_path):
                            "--tee", frames_tee])
     lines = start_client(["simulate", "weather", "-t", rec.address(1), "--stations", 5,
                           "--count", 1000, "--rate", 1000, "--t0", T0, "--tee", lines_tee])
-    for _ in range(2):
-        time.sleep(0.3)
+    # Roll at about a third and two thirds of the frame stream, so that every
+    # file gets some of it however loaded the machine is.
+    total = 150 * 2 * 4 * (40 + len("board0/adc0") + 1500 * 2 + 4)
+    for part in (1, 2):
+        deadline = time.monotonic() + 30
+        while not (frames_tee.exists() and frames_tee.stat().st_size > part * total // 3):
+            assert frames.poll() is None and time.monotonic() < deadline
+            time.sleep(0.005)
         rec.signal(signal.SIGHUP)
+        rec.wait_log(r"SIGHUP: rolling" + r"(.|\n)*SIGHUP: rolling" * (part - 1))
     frames_out, lines_out = finish_client(frames), finish_client(lines)
     n, _, acked, last = sent_summary(frames_out)
     assert acked == last == n, frames_out
