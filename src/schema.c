@@ -402,6 +402,10 @@ static int load_one_listen(struct loader *ld, struct schema_listen *listen, yaml
 			return loader_fail(ld, seen[LISTEN_TOKEN].key,
 					   "%s.token: only frame listeners take a token (it is "
 					   "checked in the HELLO frame)", path);
+		if (listen->transport == SCHEMA_TRANSPORT_UDP)
+			return loader_fail(ld, seen[LISTEN_TOKEN].key,
+					   "%s.token: UDP has no connection to present a token "
+					   "on; use tcp or unix, or an allow list", path);
 		if (!token_valid(listen->token))
 			return loader_fail(ld, seen[LISTEN_TOKEN].value,
 					   "%s.token: expected at most 256 printable characters "

@@ -1189,6 +1189,18 @@ static const struct bad_case bad_cases[] = {
 	  "    channels:\n"
 	  "      a: {}\n",
 	  "t.yaml:3:66: listen[0].token: only frame listeners take a token (it is checked in the HELLO frame)"},
+	{"token on udp listener",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: frame, transport: udp, address: \"127.0.0.1:7802\", token: abc }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { key: \"{b}/{channel}\" }\n"
+	  "    group: \"/{b}\"\n"
+	  "    layout: stream\n"
+	  "    channels:\n"
+	  "      a: { dt: 1 }\n",
+	  "t.yaml:3:67: listen[0].token: UDP has no connection to present a token on; use tcp or unix, or an allow list"},
 	{"allow on unix",
 	  "name: t\n"
 	  "listen:\n"
