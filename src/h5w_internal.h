@@ -22,7 +22,7 @@
 #include "h5w.h"
 
 #define H5W_INDEX_CHUNK 1024 /* rows per chunk of time/index datasets */
-#define H5W_SPARES 4         /* chunk buffers a dataset keeps for reuse */
+#define H5W_SPARES 8         /* chunk buffers a dataset keeps for reuse */
 #define H5W_OUT_CACHE 8      /* compressed-output buffers kept for reuse */
 
 /* How a dataset's chunks reach the file. */

@@ -190,6 +190,8 @@ static void bench_lz4(const char *dir, uint64_t mib)
 	struct h5w *w;
 	struct h5w_error err;
 	struct h5w_options opt = {0};
+	if (getenv("BENCH_WORKERS"))
+		opt.workers = (unsigned)atoi(getenv("BENCH_WORKERS"));
 	if (h5w_open(&w, s, &opt, wall_ns(), &err))
 		die("open", err.message);
 	struct h5w_group *g = group(w, s);
