@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "crc32c.h"
+#include "utf8.h"
 
 /* Largest payload any decoder accepts: the whole frame must fit in 32 bits. */
 #define FRAME_MAX_PAYLOAD \
@@ -278,40 +279,6 @@ static int check_header_prefix(const uint8_t *head, size_t have,
 	int rc = check_magic(head, have, at, err);
 
 	return rc ? rc : check_fields(head, have, options, at, err);
-}
-
-/* Length of the UTF-8 sequence starting at s[0] (at most n bytes
- * available), or 0 if it is not valid UTF-8 (RFC 3629: no overlong forms,
- * no surrogates, nothing above U+10FFFF). */
-static size_t utf8_sequence_length(const uint8_t *s, size_t n)
-{
-	size_t len;
-	uint8_t lo = 0x80, hi = 0xBF;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xC2 && s[0] <= 0xDF)
-		len = 2;
-	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
-		len = 3;
-	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
-		len = 4;
-	else
-		return 0;
-	if (s[0] == 0xE0)
-		lo = 0xA0;
-	else if (s[0] == 0xED)
-		hi = 0x9F;
-	else if (s[0] == 0xF0)
-		lo = 0x90;
-	else if (s[0] == 0xF4)
-		hi = 0x8F;
-	if (n < len || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < len; i++)
-		if (s[i] < 0x80 || s[i] > 0xBF)
-			return 0;
-	return len;
 }
 
 static int check_key(const uint8_t *key, size_t key_len, uint64_t at,

@@ -28,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 #define LINE_MIN_BUFFER 256u
 #define LINE_MIN_ARRAY 8u
 /* Longest piece of input quoted in a reason, in bytes. */
@@ -131,39 +133,6 @@ static int parse_error(struct parse *ps, enum line_error_kind kind, size_t at,
 }
 
 /* ---- text checks ---- */
-
-/* Length of the UTF-8 sequence at s[0] (n bytes available), 0 if invalid
- * (RFC 3629: no overlong forms, surrogates, or code points past U+10FFFF). */
-static size_t utf8_sequence_length(const unsigned char *s, size_t n)
-{
-	size_t len;
-	unsigned char lo = 0x80, hi = 0xBF;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xC2 && s[0] <= 0xDF)
-		len = 2;
-	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
-		len = 3;
-	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
-		len = 4;
-	else
-		return 0;
-	if (s[0] == 0xE0)
-		lo = 0xA0;
-	else if (s[0] == 0xED)
-		hi = 0x9F;
-	else if (s[0] == 0xF0)
-		lo = 0x90;
-	else if (s[0] == 0xF4)
-		hi = 0x8F;
-	if (n < len || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < len; i++)
-		if (s[i] < 0x80 || s[i] > 0xBF)
-			return 0;
-	return len;
-}
 
 /* Tokens become C strings and HDF5 names: no NUL, UTF-8 only. */
 static int check_encoding(struct parse *ps)

@@ -11,7 +11,8 @@
  * stream; and the buffer never exceeds its bound.
  *
  * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -I src
- *        tests/fuzz/fuzz_frame.c src/frame.c src/crc32c.c -o fuzz_frame
+ *        tests/fuzz/fuzz_frame.c src/frame.c src/crc32c.c src/utf8.c
+ *        -o fuzz_frame
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -10,7 +10,7 @@
  * and the line buffer never exceeds max_line.
  *
  * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -I src
- *        tests/fuzz/fuzz_line.c src/line.c -lm -o fuzz_line
+ *        tests/fuzz/fuzz_line.c src/line.c src/utf8.c -lm -o fuzz_line
  */
 #include <stdint.h>
 #include <stdlib.h>
