@@ -141,3 +141,57 @@ def test_second_sigterm_stops_at_once_keeping_what_was_received(recorder, tmp_pa
                                       np.arange(nframes) * per_frame)
         np.testing.assert_array_equal(g["adc0_frame_seq"][...], np.arange(2, nframes + 2))
         np.testing.assert_array_equal(g["adc0"][...], data[:stored])
+
+
+def test_sigterm_drains_several_senders_of_both_protocols(recorder, tmp_path):
+    """Two frame senders and a line sender are all mid-stream at SIGTERM;
+    each is drained to its end and everything each sent is in the file."""
+    rec = recorder(STREAM + """
+- name: weather
+  match: { measurement: weather }
+  group: "/station{station}"
+  layout: table
+  defaults: { dtype: float32, chunk: 512 }
+  channels: { temperature: {}, wind: {}, pressure: {}, humidity: {} }
+""", listen=LISTEN + [{"protocol": "line", "transport": "tcp"}],
+                   limits={"max_buffer": "8MiB", "max_frame": "1MiB"},
+                   args=["--test-writer-delay-us", 1000])
+    samples = 8 * 1024 * 1024 + 777
+    data = {}
+    senders = []
+    for i, board in enumerate(("p", "q")):
+        data[board] = np.random.default_rng(20 + i).integers(-32768, 32767, samples,
+                                                              dtype=np.int16)
+        path = tmp_path / f"{board}.bin"
+        data[board].tofile(path)
+        senders.append(start_client(["send", "-t", rec.address(0), "-k", f"{board}/adc0",
+                                     "-d", "int16", "-n", 16384, "--t0", T0, "--dt", "1e-6",
+                                     path]))
+    lines_tee = tmp_path / "lines.txt"
+    senders.append(start_client(["simulate", "weather", "-t", rec.address(1), "--stations", 20,
+                                 "--count", 4000, "--rate", 2000, "--t0", T0,
+                                 "--tee", lines_tee]))
+    time.sleep(0.5)
+    assert all(s.poll() is None for s in senders), "a sender finished before SIGTERM"
+    rec.signal()
+    for s in senders[:2]:
+        frames, _, acked, last = sent_summary(finish_client(s))
+        assert acked == last == frames, "every frame acknowledged"
+    finish_client(senders[2])
+    rec.wait_exit()
+
+    expect = {}
+    for line in lines_tee.read_text().splitlines():
+        head, fields, ts = line.split(" ")
+        temperature = dict(kv.split("=") for kv in fields.split(","))["temperature"]
+        expect.setdefault("station" + head.split("=")[1], []).append((int(ts), temperature))
+    assert sum(map(len, expect.values())) == 4000
+    with h5py.File(rec.the_file(), "r") as f:
+        for board in ("p", "q"):
+            assert f[board]["adc0"].shape == (samples,)
+            np.testing.assert_array_equal(f[board]["adc0"][...], data[board])
+        for station, rows in expect.items():
+            np.testing.assert_array_equal(f[station]["time"][...], [t for t, _ in rows])
+            np.testing.assert_array_equal(f[station]["temperature"][...],
+                                          np.array([v for _, v in rows], dtype=float)
+                                          .astype(np.float32))
