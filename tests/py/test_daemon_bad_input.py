@@ -343,3 +343,31 @@ def test_ten_megabyte_line_is_skipped_in_bounded_memory(recorder, tmp_path):
     log = rec.stop()
     assert len(re.findall(r"too_long", log)) == 1, "the long line must be reported once"
     check_l1(rec.the_file(), good_tee)
+
+
+def test_limits_are_inclusive(recorder):
+    """A frame of exactly max_frame payload bytes and a line of exactly
+    max_line bytes (with its newline) are stored; one byte more is refused."""
+    rec = start(recorder)
+    at_limit = np.arange(MAX_FRAME // 2, dtype=np.int16)
+    with socket.create_connection(("127.0.0.1", rec.port(0)), timeout=5) as sock:
+        sock.sendall(encode_frame(DATA, "edgef/adc0", at_limit.tobytes(), dtype=INT16, seq=1,
+                                  t0=T0))
+        sock.shutdown(socket.SHUT_WR)
+        wait_closed(sock)
+
+    def line(ts, length):
+        head, tail = "weather,station=edgel temperature=1.", f" {ts}\n"
+        return (head + "0" * (length - len(head) - len(tail)) + tail).encode()
+
+    with socket.create_connection(("127.0.0.1", rec.port(1)), timeout=5) as sock:
+        peer = "127.0.0.1:%d" % sock.getsockname()[1]
+        sock.sendall(line(T0, 65536) + line(T0 + SEC, 65537) + line(T0 + 2 * SEC, 100))
+        sock.shutdown(socket.SHUT_WR)
+        wait_closed(sock)
+    log = rec.stop()
+    assert re.search(rf"bad_lines: {re.escape(peer)}: line 2 \(byte \d+\): too_long", log), log
+    assert "protocol_errors" not in log and "error:" not in log, log
+    with h5py.File(rec.the_file(), "r") as f:
+        np.testing.assert_array_equal(f["edgef/adc0"][...], at_limit)
+        np.testing.assert_array_equal(f["edgel/time"][...], [T0, T0 + 2 * SEC])
