@@ -28,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zlib.h>
+
 #include "h5lz4.h"
 #include "h5w_internal.h"
 
@@ -320,10 +322,12 @@ static void put_out(struct h5w *w, unsigned char *out, size_t cap)
 	w->buffered -= cap;
 }
 
-static int submit_lz4(struct h5w *w, struct h5w_dset *ds, uint64_t index, unsigned char *data,
+/* Hand a chunk to the compression pool (LZ4 or plain deflate). */
+static int submit_job(struct h5w *w, struct h5w_dset *ds, uint64_t index, unsigned char *data,
 		      bool owned, struct h5w_error *err)
 {
-	size_t cap = h5lz4_bound(ds->chunk_bytes, ds->lz4_block);
+	size_t cap = ds->codec == H5W_CODEC_DEFLATE ? (size_t)compressBound((uLong)ds->chunk_bytes)
+						    : h5lz4_bound(ds->chunk_bytes, ds->lz4_block);
 	int rc = 0;
 	while (w->pool.pending >= w->max_inflight && reap_one(w, &rc, err))
 		;
@@ -355,7 +359,7 @@ static int finish_job(struct h5w *w, struct h5w_job *job, struct h5w_error *err)
 	struct h5w_dset *ds = job->dset;
 	int rc = job->status;
 	if (rc)
-		h5w_err(w, err, "%s/%s: LZ4 encoding of chunk %llu failed (%d)", ds->group->path,
+		h5w_err(w, err, "%s/%s: compressing chunk %llu failed (%d)", ds->group->path,
 			ds->name, (unsigned long long)job->index, rc);
 	else
 		rc = store_direct(w, ds, job->index, job->out, job->out_len, err);
@@ -437,20 +441,21 @@ static int write_buf(struct h5w *w, struct h5w_dset *ds, struct h5w_chunkbuf *bu
 			return rc;
 		fill_rows(ds, buf->data, buf->init_rows, ds->chunk_rows);
 		buf->init_rows = ds->chunk_rows;
-		if (ds->codec == H5W_CODEC_LZ4)
-			return submit_lz4(w, ds, buf->index, buf->data, final, err);
+		if (ds->codec != H5W_CODEC_RAW)
+			return submit_job(w, ds, buf->index, buf->data, final, err);
 		rc = store_direct(w, ds, buf->index, buf->data, ds->chunk_bytes, err);
 		if (final)
 			release_data(w, ds, buf->data, buf->cap_rows);
 		return rc;
 	}
-	unsigned char *copy = padded_copy(w, ds, buf, ds->codec == H5W_CODEC_LZ4, err);
+	bool pooled = ds->codec != H5W_CODEC_RAW;
+	unsigned char *copy = padded_copy(w, ds, buf, pooled, err);
 	if (!copy) {
 		h5w_err(w, err, "out of memory storing %s/%s", ds->group->path, ds->name);
 		return -ENOMEM;
 	}
-	if (ds->codec == H5W_CODEC_LZ4)
-		return submit_lz4(w, ds, buf->index, copy, true, err);
+	if (pooled)
+		return submit_job(w, ds, buf->index, copy, true, err);
 	return store_direct(w, ds, buf->index, copy, ds->chunk_bytes, err);
 }
 

@@ -29,8 +29,10 @@
 enum h5w_codec {
 	H5W_CODEC_RAW,      /* direct chunk write, no filter */
 	H5W_CODEC_LZ4,      /* compressed by the pool, direct chunk write */
-	H5W_CODEC_PIPELINE, /* H5Dwrite through HDF5's own filters (deflate,
-			       shuffle, fletcher32) and for vlen strings */
+	H5W_CODEC_DEFLATE,  /* deflate alone: zlib's compress2 in the pool, which
+			       is what HDF5's deflate filter itself calls */
+	H5W_CODEC_PIPELINE, /* H5Dwrite through HDF5's own filters (deflate with
+			       shuffle or fletcher32) and for vlen strings */
 };
 
 /* A chunk's worth of rows held in memory. Rows [0, init_rows) hold data or
@@ -55,6 +57,7 @@ struct h5w_dset {
 	size_t chunk_bytes;
 	enum h5w_codec codec;
 	uint32_t lz4_block;
+	int deflate_level;
 	unsigned char fill[8];     /* one element of fill, in file byte order */
 	bool user_fill;            /* fill is set in the dataset (becomes _FillValue) */
 	bool is_time;              /* CF time attributes */

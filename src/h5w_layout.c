@@ -153,6 +153,13 @@ static void channel_options(struct h5w_dset *ds, const struct schema_channel *ch
 	if (ch->compression == SCHEMA_COMPRESSION_LZ4) {
 		ds->codec = H5W_CODEC_LZ4;
 		ds->lz4_block = ch->lz4_block_size;
+	} else if (ch->compression == SCHEMA_COMPRESSION_DEFLATE && !ch->fletcher32 &&
+		   !(ch->shuffle && ds->elem_size > 1) && ch->dtype != DTYPE_STRING) {
+		/* HDF5 has no public shuffle or fletcher32 to call from a worker,
+		 * and the project does not rewrite them: only plain deflate goes
+		 * to the pool */
+		ds->codec = H5W_CODEC_DEFLATE;
+		ds->deflate_level = ch->level;
 	} else if (ch->compression == SCHEMA_COMPRESSION_DEFLATE || ch->fletcher32 ||
 		   ch->dtype == DTYPE_STRING) {
 		ds->codec = H5W_CODEC_PIPELINE;

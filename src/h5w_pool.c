@@ -16,11 +16,21 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include <zlib.h>
+
 #include "h5lz4.h"
 #include "h5w_internal.h"
 
 static void encode(struct h5w_job *job)
 {
+	if (job->dset->codec == H5W_CODEC_DEFLATE) {
+		uLongf len = (uLongf)job->out_cap;
+		int zrc = compress2(job->out, &len, job->raw, (uLong)job->raw_len,
+				    job->dset->deflate_level);
+		job->out_len = len;
+		job->status = zrc == Z_OK ? 0 : -EIO;
+		return;
+	}
 	job->status = h5lz4_encode(job->raw, job->raw_len, job->dset->lz4_block, job->out,
 				   job->out_cap, &job->out_len);
 }

@@ -29,6 +29,7 @@ TABLE_CHANNELS = [
     ("i8", "int8", False, 0),
     ("status", "string", False, ""),
     ("gust", "float32", True, None),
+    ("dfl", "float64", False, np.nan),
 ]
 
 TABLE_BODY = """\
@@ -52,6 +53,7 @@ streams:
       i8:          { dtype: int8 }
       status:      { dtype: string }
       gust:        { dtype: float32, own_time: true, compression: lz4 }
+      dfl:         { dtype: float64, compression: deflate, level: 6, shuffle: false }
 """
 
 ROWS = 101  # not a multiple of any chunk: the last chunk is partial
@@ -82,6 +84,8 @@ def test_table_values_exact(table_file):
                 assert ds.dtype == np.dtype(dtype), name
                 assert_same(ds[:], expected[name])
             own = [i for i in range(ROWS) if i % 3 == 0 and (i + 11) % 5 != 4]
+            # deflate chunks made by the engine's workers read back through HDF5
+            assert g["dfl"].compression == "gzip" and g["dfl"].compression_opts == 6
             np.testing.assert_array_equal(g["gust_time"][:], T0 + np.array(own) * SEC)
     assert int(stats["samples_clipped"]) == 0
 
@@ -157,6 +161,8 @@ def test_h5dump_shows_filters(table_file):
     wind = blocks["wind"]
     assert "SHUFFLE" in wind and "COMPRESSION DEFLATE { LEVEL 4 }" in wind
     assert "CHECKSUM FLETCHER32" in wind
+    dfl = blocks["dfl"]
+    assert "COMPRESSION DEFLATE { LEVEL 6 }" in dfl and "SHUFFLE" not in dfl
     for name in ("count", "u8", "gust"):
         assert "USER_DEFINED_FILTER" in blocks[name] and "FILTER_ID 32004" in blocks[name]
     assert "NONE" in blocks["big"].split("FILTERS")[1][:40]
@@ -204,10 +210,11 @@ streams:
       third:  { dtype: float64, compression: deflate, chunk: 1 }
       fourth: { dtype: uint8, chunk: 4 }
       fifth:  { dtype: int16, chunk: 1 }
+      sixth:  { dtype: float32, chunk: 2, compression: deflate, shuffle: false }
 """
 EVENTS = 23
 REC_CHANNELS = [("first", "float32"), ("second", "int16"), ("third", "float64"),
-                ("fourth", "uint8"), ("fifth", "int16")]
+                ("fourth", "uint8"), ("fifth", "int16"), ("sixth", "float32")]
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,9 @@
  *       stream layout, float32 sine + noise as a 14-bit digitizer records it
  *       (quantised to 1/8192 V), LZ4 chunks of 256 Ki samples;
  *       also writes the raw bytes to DIR/raw.f32 for the `lz4 -1` baseline.
+ *   bench_engine deflate DIR MIB
+ *       the same data with deflate level 4 (no shuffle), then single-threaded
+ *       compress2 of the same chunks, for comparison.
  *   bench_engine table DIR RECORDS
  *       table layout, 4 float32 channels, one h5w_table_append per record.
  *
@@ -28,6 +31,8 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <zlib.h>
 
 #include "h5w.h"
 #include "schema.h"
@@ -168,12 +173,15 @@ static double noise(void)
 	return (double)(rng_state >> 11) / 9007199254740992.0 - 0.5;
 }
 
-static void bench_lz4(const char *dir, uint64_t mib)
+static void bench_compressed(const char *dir, uint64_t mib, const char *mode,
+			     const char *compression)
 {
-	static const char *body =
-		"streams:\n  - name: adc\n    match: { key: \"{board}/{channel}\" }\n"
-		"    group: \"/{board}\"\n    layout: stream\n"
-		"    channels: { a0: { dtype: float32, chunk: 262144, dt: 1e-6, compression: lz4 } }\n";
+	char body[1024];
+	snprintf(body, sizeof(body),
+		 "streams:\n  - name: adc\n    match: { key: \"{board}/{channel}\" }\n"
+		 "    group: \"/{board}\"\n    layout: stream\n"
+		 "    channels: { a0: { dtype: float32, chunk: 262144, dt: 1e-6, %s } }\n",
+		 compression);
 	struct schema *s = load(dir, body, 512);
 	size_t n = (size_t)(mib << 20) / sizeof(float);
 	float *data = malloc(n * sizeof(float));
@@ -209,8 +217,22 @@ static void bench_lz4(const char *dir, uint64_t mib)
 	if (h5w_close(w, &err))
 		die("close", err.message);
 	double secs = now_s() - t0;
-	report("lz4", n * sizeof(float), secs, n);
+	report(mode, n * sizeof(float), secs, n);
 	printf("lz4_ratio raw=%" PRIu64 " stored=%" PRIu64 "\n", st.bytes_raw, st.bytes_compressed);
+	if (!strcmp(mode, "deflate")) {
+		/* what one thread of zlib does with the same chunks */
+		size_t chunk = 262144 * sizeof(float);
+		uLongf cap = compressBound(chunk);
+		unsigned char *out = malloc(cap);
+		t0 = now_s();
+		for (size_t off = 0; off < n * sizeof(float); off += chunk) {
+			uLongf len = cap;
+			size_t k = n * sizeof(float) - off < chunk ? n * sizeof(float) - off : chunk;
+			compress2(out, &len, (const Bytef *)data + off, k, 4);
+		}
+		report("zlib", n * sizeof(float), now_s() - t0, n);
+		free(out);
+	}
 	free(data);
 	schema_free(s);
 }
@@ -261,7 +283,9 @@ int main(int argc, char **argv)
 	else if (!strcmp(argv[1], "write"))
 		bench_write(argv[2], n);
 	else if (!strcmp(argv[1], "lz4"))
-		bench_lz4(argv[2], n);
+		bench_compressed(argv[2], n, "lz4", "compression: lz4");
+	else if (!strcmp(argv[1], "deflate"))
+		bench_compressed(argv[2], n, "deflate", "compression: deflate, level: 4, shuffle: false");
 	else if (!strcmp(argv[1], "table"))
 		bench_table(argv[2], n);
 	else
