@@ -18,6 +18,7 @@ import time
 
 import h5py
 import numpy as np
+import xarray as xr
 
 from recorder_fixture import (DATA, DEBIAN_PLUGIN_DIR, EVENT, HELLO, PYTHON, SEC, T0,
                               attr_str, encode_frame, parse_field_set, parse_frames,
@@ -125,6 +126,19 @@ def test_hundred_events_byte_identical(recorder, tmp_path):
             for row, e in enumerate(events):
                 assert data[row].tobytes() == e["waves"][name].tobytes(), \
                     f"{name} row {row} (event {e['id']}) differs from what was sent"
+
+    # netCDF readers see the record axis as decoded time, the sample axis as
+    # sample_time, on every waveform (SPEC §4.2).
+    for engine in ("netcdf4", "h5netcdf"):
+        with xr.open_dataset(path, group="/dust", engine=engine) as ds:
+            assert ds["time"].dtype == np.dtype("datetime64[ns]"), (engine, ds)
+            np.testing.assert_array_equal(ds["time"].values.astype(np.int64),
+                                          [e["t0"] for e in events])
+            for name in CHANNELS:
+                assert ds[name].dims == ("time", "sample_time"), (engine, name)
+            assert ds["mass"].dims == ("time",)
+            np.testing.assert_allclose(ds["sample_time"].values, np.arange(SAMPLES) * 2.0e-8,
+                                       rtol=1e-12)
 
     # The same datasets through Debian's hdf5-filter-plugin only.
     env = dict(os.environ, HDF5_PLUGIN_PATH=DEBIAN_PLUGIN_DIR)
