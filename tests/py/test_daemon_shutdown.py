@@ -195,3 +195,45 @@ def test_sigterm_drains_several_senders_of_both_protocols(recorder, tmp_path):
             np.testing.assert_array_equal(f[station]["temperature"][...],
                                           np.array([v for _, v in rows], dtype=float)
                                           .astype(np.float32))
+
+
+def test_sigterm_mid_run_completes_every_accelerator_event(recorder, tmp_path):
+    """Records with LZ4 waveforms: events in flight at SIGTERM are completed
+    from what the sender still sends, none is left with fill."""
+    rec = recorder("""
+- name: dust
+  match: { key: "dust/{channel}" }
+  group: /dust
+  layout: records
+  samples: 100000
+  dt: 2.0e-8
+  event_fields: { mass: float32, velocity: float32 }
+  defaults: { dtype: float32, compression: lz4 }
+  channels: { first_detector: {}, second_detector: {}, third_detector: {} }
+""", listen=LISTEN, limits={"max_buffer": "16MiB", "max_frame": "1MiB"},
+                   args=["--test-writer-delay-us", 5000])
+    tee = tmp_path / "frames.bin"
+    sender = start_client(["simulate", "accelerator", "-t", rec.address(), "--count", 50,
+                           "--rate", 0, "--t0", T0, "--tee", tee])
+    deadline = time.monotonic() + 30
+    while not (tee.exists() and tee.stat().st_size > 20 * 1024 * 1024):
+        assert sender.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    rec.signal()
+    assert sender.poll() is None, "the run finished before SIGTERM: nothing was tested"
+    frames, _, acked, last = sent_summary(finish_client(sender, timeout=120))
+    assert acked == last == frames == 1 + 4 * 50
+    rec.wait_exit()
+
+    waves = {}
+    for fr in parse_frames(tee.read_bytes()):
+        if fr.type == DATA:
+            waves[fr.event_id, fr.key.split("/")[1]] = fr.samples()
+    with h5py.File(rec.the_file(), "r") as f:
+        g = f["/dust"]
+        np.testing.assert_array_equal(g["event_id"][...], np.arange(1, 51))
+        for name in ("first_detector", "second_detector", "third_detector"):
+            data = g[name][...]
+            assert data.shape == (50, 100000)
+            for row in range(50):
+                assert data[row].tobytes() == waves[row + 1, name].tobytes(), (name, row)
