@@ -140,8 +140,9 @@ class Recorder:
     """One h5recd on loopback ports with its own schema and output directory.
 
     listen: list of dicts {protocol, transport[, host, token, precision, ...]};
-    the address is filled in (host 127.0.0.1 unless given, e.g. "::1"). `address(i)` is the client address of
-    listener i ("tcp:127.0.0.1:PORT", "unix:PATH")."""
+    the address is filled in (host 127.0.0.1 unless given, e.g. "::1").
+    `address(i)` is the client address of listener i ("tcp:127.0.0.1:PORT",
+    "tcp:[::1]:PORT", "unix:PATH"), `port(i)` its port."""
 
     def __init__(self, workdir, streams, listen, limits=None, output=None, name="e2e",
                  args=()):

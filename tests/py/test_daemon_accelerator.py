@@ -20,9 +20,10 @@ import h5py
 import numpy as np
 import xarray as xr
 
-from recorder_fixture import (DATA, DEBIAN_PLUGIN_DIR, EVENT, HELLO, PYTHON, SEC, T0,
-                              attr_str, encode_frame, parse_field_set, parse_frames,
-                              recorder, run_client, sent_summary)  # noqa: F401 (fixture)
+from recorder_fixture import (DATA, DEBIAN_PLUGIN_DIR, EVENT, HELLO, PYTHON, SEC, T0, attr_str,
+                              encode_frame, parse_field_set, parse_frames, run_client,
+                              sent_summary)
+from recorder_fixture import recorder  # noqa: F401 (pytest fixture)
 
 EVENTS = 100
 SAMPLES = 100000

@@ -13,8 +13,9 @@ import h5py
 import numpy as np
 import pytest
 
-from recorder_fixture import (DATA, HELLO, T0, encode_frame, finish_client,  # noqa: F401
-                              recorder, run_client, sent_summary, start_client)
+from recorder_fixture import (DATA, HELLO, T0, encode_frame, finish_client, run_client,
+                              sent_summary, start_client)
+from recorder_fixture import recorder  # noqa: F401 (pytest fixture)
 
 TOKEN = "s3cret-Token_42"
 STREAM = """

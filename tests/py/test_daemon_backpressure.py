@@ -10,8 +10,9 @@ acknowledged; and every sample must be in the file.
 import h5py
 import numpy as np
 
-from recorder_fixture import (T0, RssSampler, finish_client, recorder,  # noqa: F401
-                              sent_summary, start_client, vm_rss_kib)
+from recorder_fixture import (T0, RssSampler, finish_client, sent_summary, start_client,
+                              vm_rss_kib)
+from recorder_fixture import recorder  # noqa: F401 (pytest fixture)
 
 STREAM = """
 - name: adc

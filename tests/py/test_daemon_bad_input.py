@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 from recorder_fixture import (ACK, DATA, EVENT, FLAG_CRC, HELLO, SEC, T0, RssSampler,
-                              encode_frame, finish_client, parse_frames,
-                              recorder,  # noqa: F401 (fixture)
-                              sent_summary, start_client, vm_rss_kib)
+                              encode_frame, finish_client, parse_frames, sent_summary,
+                              start_client, vm_rss_kib)
+from recorder_fixture import recorder  # noqa: F401 (pytest fixture)
 
 STREAMS = """
 - name: adc

@@ -11,7 +11,8 @@ import socket
 import h5py
 import numpy as np
 
-from recorder_fixture import DATA, DTYPES, SEC, T0, encode_frame, recorder  # noqa: F401
+from recorder_fixture import DATA, DTYPES, SEC, T0, encode_frame
+from recorder_fixture import recorder  # noqa: F401 (pytest fixture)
 
 TARGETS = {"c_int8": "int8", "c_uint16": "uint16", "c_int64": "int64",
            "c_float32": "float32", "c_float64": "float64"}

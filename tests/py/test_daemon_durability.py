@@ -11,8 +11,8 @@ import time
 import h5py
 import numpy as np
 
-from recorder_fixture import (ACK, DATA, FLAG_ACK, FLAG_CRC, HEADER, SEC, T0, encode_frame,
-                              recorder)  # noqa: F401 (fixture)
+from recorder_fixture import ACK, DATA, FLAG_ACK, FLAG_CRC, HEADER, SEC, T0, encode_frame
+from recorder_fixture import recorder  # noqa: F401 (pytest fixture)
 
 STREAMS = """
 - name: adc

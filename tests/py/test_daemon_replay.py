@@ -10,8 +10,8 @@ exactly what the byte streams carry.
 import h5py
 import numpy as np
 
-from recorder_fixture import (DATA, HELLO, T0, parse_frames, recorder,  # noqa: F401
-                              run_client)
+from recorder_fixture import DATA, HELLO, T0, parse_frames, run_client
+from recorder_fixture import recorder  # noqa: F401 (pytest fixture)
 
 STREAMS = """
 - name: adc

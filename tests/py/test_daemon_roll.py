@@ -13,8 +13,8 @@ import time
 import h5py
 import numpy as np
 
-from recorder_fixture import (HELLO, T0, finish_client, parse_frames,  # noqa: F401
-                              recorder, sent_summary, start_client)
+from recorder_fixture import HELLO, T0, finish_client, parse_frames, sent_summary, start_client
+from recorder_fixture import recorder  # noqa: F401 (pytest fixture)
 
 STREAMS = """
 - name: adc
@@ -51,7 +51,8 @@ def test_sighup_rolls_without_loss_or_duplicates(recorder, tmp_path):
             time.sleep(0.005)
         rec.signal(signal.SIGHUP)
         rec.wait_log(r"SIGHUP: rolling" + r"(.|\n)*SIGHUP: rolling" * (part - 1))
-    frames_out, lines_out = finish_client(frames), finish_client(lines)
+    frames_out = finish_client(frames)
+    finish_client(lines)
     n, _, acked, last = sent_summary(frames_out)
     assert acked == last == n, frames_out
     assert frames.returncode == 0 and lines.returncode == 0

@@ -15,7 +15,8 @@ import socket
 import h5py
 import numpy as np
 
-from recorder_fixture import DATA, EVENT, SEC, T0, encode_frame, recorder  # noqa: F401
+from recorder_fixture import DATA, EVENT, SEC, T0, encode_frame
+from recorder_fixture import recorder  # noqa: F401 (pytest fixture)
 
 STREAMS = """
 - name: dust

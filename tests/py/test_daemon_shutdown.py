@@ -11,8 +11,9 @@ import time
 import h5py
 import numpy as np
 
-from recorder_fixture import (DATA, HELLO, SEC, T0, encode_frame, finish_client,  # noqa: F401
-                              parse_frames, recorder, sent_summary, start_client)
+from recorder_fixture import (DATA, HELLO, T0, encode_frame, finish_client, parse_frames,
+                              sent_summary, start_client)
+from recorder_fixture import recorder  # noqa: F401 (pytest fixture)
 
 STREAM = """
 - name: adc

@@ -11,8 +11,8 @@ import time
 import h5py
 import numpy as np
 
-from recorder_fixture import (DATA, SEC, T0, encode_frame, recorder,  # noqa: F401 (fixture)
-                              run_client, sent_summary)
+from recorder_fixture import DATA, SEC, T0, encode_frame, run_client, sent_summary
+from recorder_fixture import recorder  # noqa: F401 (pytest fixture)
 
 STREAMS = """
 - name: adc

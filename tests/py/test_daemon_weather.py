@@ -12,7 +12,8 @@ import h5py
 import numpy as np
 import xarray as xr
 
-from recorder_fixture import T0, attr_str, recorder, run_client  # noqa: F401 (fixture)
+from recorder_fixture import T0, attr_str, run_client
+from recorder_fixture import recorder  # noqa: F401 (pytest fixture)
 
 CHANNELS = ("temperature", "wind", "pressure", "humidity")
 STATIONS = 50
