@@ -145,8 +145,13 @@ elif [ -f "$sysusers" ] && [ -f "$tmpfiles" ]; then
 		got=$(stat -c '%a %u %g' "$sysroot$dir" 2>/dev/null)
 		case $got in
 		"750 $uid $uid") echo "tmpfiles: $dir $got" ;;
-		750\ *) [ "$(id -u)" -ne 0 ] && echo "tmpfiles: $dir $got (not root: owner not set)" ||
-			fail "tmpfiles made $dir '$got', not 750 h5rec h5rec" ;;
+		750\ *)
+			if [ "$(id -u)" -ne 0 ]; then
+				echo "tmpfiles: $dir $got (not root: owner not set)"
+			else
+				fail "tmpfiles made $dir '$got', not 750 h5rec h5rec"
+			fi
+			;;
 		*) fail "tmpfiles made $dir '$got', not 750 h5rec h5rec" ;;
 		esac
 	done
