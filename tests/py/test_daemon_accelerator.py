@@ -18,6 +18,7 @@ import time
 
 import h5py
 import numpy as np
+import pytest
 import xarray as xr
 
 from recorder_fixture import (DATA, DEBIAN_PLUGIN_DIR, EVENT, HELLO, PYTHON, SEC, T0, attr_str,
@@ -226,3 +227,55 @@ def test_rows_follow_each_events_first_frame(recorder):
                     assert np.isnan(ds[row]).all(), (c, e)
                 else:
                     assert ds[row].tobytes() == wave[e, c].tobytes(), (c, e)
+
+
+LATE = """
+- name: dust
+  match: { key: "dust/{channel}" }
+  group: /dust
+  layout: records
+  samples: 10
+  dt: 1.0e-6
+  record_timeout: 200ms
+  event_fields: { mass: float32 }
+  channels: { a: { dtype: float32 }, b: { dtype: float32 } }
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: a frame of an event whose record already closed "
+                   "(record_timeout) opens a second row with the same event_id, silently")
+@pytest.mark.parametrize("late", ["data", "event"])
+def test_late_frame_does_not_duplicate_its_event(recorder, late):
+    """SPEC §4.2: one row per event; a channel still missing when the record
+    closes stays at the fill value. A frame of that event arriving later
+    must not open another row for the same event_id."""
+    rec = recorder(LATE, listen=[{"protocol": "frame", "transport": "tcp"}],
+                   output={"flush": "100ms"})
+    wave = np.arange(10, dtype=np.float32)
+
+    def data(channel, seq, event_id):
+        return encode_frame(DATA, f"dust/{channel}", wave.tobytes(), dtype=9, seq=seq,
+                            t0=T0 + event_id * SEC, event_id=event_id)
+
+    def event(seq, event_id):
+        return encode_frame(EVENT, "dust", f"mass={event_id}".encode(), seq=seq,
+                            t0=T0 + event_id * SEC, event_id=event_id)
+
+    first, late_frame = ((event(1, 1) + data("a", 2, 1), data("b", 3, 1)) if late == "data"
+                         else (data("a", 1, 1) + data("b", 2, 1), event(3, 1)))
+    with socket.create_connection(("127.0.0.1", rec.port()), timeout=5) as sock:
+        sock.sendall(first)
+        time.sleep(1.0)  # five record timeouts: event 1 is closed, incomplete
+        sock.sendall(late_frame)
+        sock.sendall(event(4, 2) + data("a", 5, 2) + data("b", 6, 2))
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(5)
+        assert sock.recv(1) == b""
+    rec.stop()
+    with h5py.File(rec.the_file(), "r") as f:
+        g = f["/dust"]
+        np.testing.assert_array_equal(g["event_id"][...], [1, 2])
+        np.testing.assert_array_equal(g["time"][...], [T0 + SEC, T0 + 2 * SEC])
+        np.testing.assert_array_equal(g["a"][0], wave)
+        np.testing.assert_array_equal(g["a"][1], wave)
+        np.testing.assert_array_equal(g["b"][1], wave)
