@@ -162,15 +162,20 @@ static int apply_item(struct writer *writer, const struct ingest_item *item,
 	return 0;
 }
 
-static void publish_stats(struct writer *writer)
+/*
+ * Publish the engine's figures, and progress to the loop. Durability is
+ * marked where it is known to hold: an explicit flush or roll makes the
+ * items up to it durable (apply_batch); a flush by the tick after a batch
+ * makes every applied item durable. A flush the engine does on its own in
+ * the middle of a batch (a roll by size) is not counted: the items after it
+ * are in a new file and not yet flushed, and an early ACK would be a lie.
+ */
+static void publish_stats(struct writer *writer, int64_t flush_before_tick)
 {
 	struct h5w_stats stats;
 	h5w_get_stats(writer->engine, &stats);
-	/* A flush since the last look makes every applied item durable. */
-	if (stats.last_flush != writer->last_flush_seen) {
-		writer->last_flush_seen = stats.last_flush;
+	if (stats.last_flush != flush_before_tick)
 		writer->durable_item = writer->last_item + 1;
-	}
 	ingest_mark_progress(writer->ingest, writer->last_item + 1, writer->durable_item);
 	pthread_mutex_lock(&writer->stats_lock);
 	writer->stats = stats;
@@ -188,6 +193,8 @@ static void apply_batch(struct writer *writer, struct writer_item *list)
 		int rc = apply_item(writer, item, &err);
 		if (rc < 0)
 			writer_failed(writer, item, &err);
+		else if (item->kind == INGEST_ITEM_FLUSH || item->kind == INGEST_ITEM_ROLL)
+			writer->durable_item = item->number + 1; /* flushed, or closed and fsync'd */
 		writer->last_item = item->number;
 		bytes += item->link.bytes;
 		ingest_item_free(item);
@@ -203,15 +210,17 @@ static void *writer_main(void *arg)
 	int64_t tick = writer->schema->output.flush_ns / 4;
 	bool closed = false;
 	struct h5w_error err;
+	struct h5w_stats before;
 
 	if (tick <= 0 || tick > WRITER_MAX_TICK_NS)
 		tick = WRITER_MAX_TICK_NS;
 	while (!closed) {
 		struct writer_item *list = writer_queue_take(writer->queue, tick, &closed);
 		apply_batch(writer, list);
+		h5w_get_stats(writer->engine, &before);
 		if (h5w_tick(writer->engine, realtime_ns(), &err) < 0)
 			writer_failed(writer, &(struct ingest_item){.peer = ""}, &err);
-		publish_stats(writer);
+		publish_stats(writer, before.last_flush);
 	}
 	writer->result = h5w_close(writer->engine, &err);
 	if (writer->result < 0)
@@ -237,7 +246,6 @@ int writer_start(struct writer *writer, const struct schema *schema,
 		return rc;
 	pthread_mutex_init(&writer->stats_lock, NULL);
 	h5w_get_stats(writer->engine, &writer->stats);
-	writer->last_flush_seen = writer->stats.last_flush;
 	rc = pthread_create(&writer->thread, NULL, writer_main, writer);
 	if (rc) {
 		h5w_close(writer->engine, err);

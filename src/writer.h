@@ -37,7 +37,6 @@ struct writer {
 	uint64_t last_item;        /* number of the last item applied */
 	uint64_t durable_item;     /* items numbered below are durable */
 	unsigned delay_us;         /* testing: slow the writer down per item */
-	int64_t last_flush_seen;
 	struct log_ratelimit error_log;
 	/* A copy of the engine's figures for status readers on other threads. */
 	pthread_mutex_t stats_lock;
