@@ -270,6 +270,16 @@ enum router_status router_line(const struct schema *schema, const char *measurem
 				 measurement, part->text, stream->group.text);
 			return ROUTER_MISSING_TAG;
 		}
+		/* A tag that names the group must say one thing. */
+		for (size_t u = t + 1; u < ntags; u++) {
+			if (strcmp(tag_names[u], part->text) == 0 &&
+			    strcmp(tag_values[u], tag_values[t]) != 0) {
+				snprintf(reason, reason_len,
+					 "measurement '%s': tag '%s' has two values",
+					 measurement, part->text);
+				return ROUTER_BAD_VALUE;
+			}
+		}
 		char detail[200];
 		enum router_status st = route_set(route, part->text, tag_values[t],
 						  strlen(tag_values[t]), detail, sizeof(detail));

@@ -280,8 +280,6 @@ LINE_CASES = {
     "conflicting_group_tags": (f"weather,station=L1,station=L2 temperature=1 {TS}\n".encode(),
                                skipped("bad_placeholders", "two values")),
 }
-LINE_XFAIL = {"conflicting_group_tags": "BUG: a line with two different values for the "
-              "group's tag (station=L1,station=L2) is stored under the first one, silently"}
 
 
 def assert_open(sock, wait=0.3):
@@ -301,9 +299,7 @@ def check_l1(path, good_tee, extra_groups=()):
     check_good_lines(path, good_tee)
 
 
-@pytest.mark.parametrize("case", [
-    pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=LINE_XFAIL[c]))
-    if c in LINE_XFAIL else c for c in LINE_CASES])
+@pytest.mark.parametrize("case", LINE_CASES)
 def test_bad_line_is_skipped_connection_stays(recorder, tmp_path, case):
     rec = start(recorder)
     good_tee = tmp_path / "good.txt"

@@ -181,6 +181,17 @@ static void test_lines(void **state)
 			 ROUTER_MISSING_TAG);
 	assert_string_equal(reason, "measurement 'weather': tag 'station' missing (group /{station})");
 
+	const char *twice_names[] = {"station", "station"};
+	const char *twice_values[] = {"15", "16"};
+	assert_int_equal(router_line(*state, "weather", twice_names, twice_values, 2, &route, reason,
+				     sizeof(reason)),
+			 ROUTER_BAD_VALUE);
+	assert_string_equal(reason, "measurement 'weather': tag 'station' has two values");
+	twice_values[1] = "15"; /* the same value twice is no conflict */
+	assert_int_equal(router_line(*state, "weather", twice_names, twice_values, 2, &route, reason,
+				     sizeof(reason)),
+			 ROUTER_OK);
+
 	values[1] = "../../etc";
 	assert_int_equal(router_line(*state, "weather", names, values, 2, &route, reason,
 				     sizeof(reason)),
