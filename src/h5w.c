@@ -240,8 +240,7 @@ int h5w_group_get(struct h5w *w, const struct schema_stream *stream,
 
 /*
  * Make sure G takes data in the current file, creating the file if needed.
- * While the file is out of SWMR-write mode (before its first flush, or
- * without SWMR) the group is created at once. In SWMR-write mode, creating
+ * Without SWMR the group is created at once. In SWMR-write mode, creating
  * it costs a close and reopen of the file, so it is only marked: its data
  * stays in memory, and the next flush creates every marked group in one
  * reopen (thousands of stations appearing after a roll cost one reopen,

@@ -10,12 +10,15 @@
  * the next {seq} is tried (the schema requires {seq} in the template).
  * H5F_ACC_EXCL backs the check against races.
  *
- * SWMR (sec2 only): at its first flush the file is switched to SWMR-write
- * mode, so readers can follow it. HDF5 1.10 cannot create objects in that
- * mode, so groups that appear later are created at the next flush: the
- * file is closed and reopened normally (h5w_file_define), all of them are
- * created, and SWMR-write mode is restarted (h5w_file_swmr). Dataset ids
- * are closed around both transitions and reopened lazily.
+ * SWMR (sec2 only): right after creation (root attributes written) the file
+ * is switched to SWMR-write mode, so readers can follow it and a killed
+ * writer leaves a consistent file: out of that mode HDF5 writes metadata in
+ * no particular order. HDF5 1.10 cannot create objects in SWMR-write mode,
+ * so groups are created at flushes: the file is closed and reopened
+ * normally (h5w_file_define), every group that appeared since the last
+ * flush is created, and SWMR-write mode is restarted (h5w_file_swmr). The
+ * non-SWMR windows are those few milliseconds. Dataset ids are closed around
+ * both transitions and reopened lazily.
  *
  * Flush is the durability point (SPEC §6): every changed chunk is stored
  * (partial ones padded, extents exact), H5Fflush, then fsync of the file's
@@ -191,6 +194,11 @@ int h5w_file_ensure(struct h5w *w, struct h5w_error *err)
 	int64_t every = w->schema->output.roll_every_ns;
 	w->roll_period_end = every > 0 ? h5w_roll_boundary(w->now, every) + every : 0;
 	rc = h5w_root_attrs(w, err);
+	/* SWMR-write mode at once: outside it HDF5 writes metadata in no
+	 * particular order, and a writer killed then can leave a file whose root
+	 * group is not even on disk. Groups are created at flushes from now on. */
+	if (!rc)
+		rc = h5w_file_swmr(w, err);
 	if (rc)
 		return rc;
 	snprintf(w->stats.file_name, sizeof(w->stats.file_name), "%s", w->file_name);
@@ -314,8 +322,7 @@ static int create_pending(struct h5w *w, struct h5w_error *err)
 
 /* Store every changed chunk of every group in the file, then H5Fflush and
  * fsync. Returns the first error; it keeps going so that as much as
- * possible is durable. The first flush of a file also switches it to
- * SWMR-write mode: until then groups are created without reopening. */
+ * possible is durable. */
 int h5w_file_flush(struct h5w *w, struct h5w_error *err)
 {
 	int first = 0, rc;
