@@ -93,8 +93,8 @@ static void print_limits(const struct schema_limits *limits)
 	schema_format_size(limits->max_buffer, buffer, sizeof(buffer));
 	schema_format_size(limits->max_frame, frame, sizeof(frame));
 	schema_format_size(limits->max_line, line, sizeof(line));
-	printf("limits\n  max_groups %llu, max_buffer %s, max_frame %s, max_line %s\n",
-	       (unsigned long long)limits->max_groups, buffer, frame, line);
+	printf("limits\n  max_groups %llu, max_buffer %s, max_frame %s, max_line %s, max_connections %llu\n",
+	       (unsigned long long)limits->max_groups, buffer, frame, line, (unsigned long long)limits->max_connections);
 }
 
 static void filters_text(const struct schema_channel *ch, char *out, size_t outlen)

@@ -68,6 +68,8 @@ struct net_conn {
 
 struct net {
 	uv_loop_t *loop;
+	uint64_t max_connections;   /* limits.max_connections */
+	struct log_ratelimit refusals; /* a flood of refusals must not flood the log */
 	struct net_handler handlers[2];
 	size_t nlisteners;
 	struct net_listener *listeners;
@@ -331,8 +333,18 @@ static void on_connection(uv_stream_t *server, int status)
 	}
 	if (!net_allowed(schema, (struct sockaddr *)&conn->peer.addr)) {
 		listener->stats.refused++;
-		log_msg(LOG_LEVEL_WARNING, "%s: refused on %s: not in the allow list",
-			conn->peer.name, schema->address);
+		log_ratelimited(&net->refusals, (int64_t)uv_hrtime(), LOG_LEVEL_WARNING,
+				"%s: refused on %s: not in the allow list", conn->peer.name,
+				schema->address);
+		net_conn_close(conn);
+		return;
+	}
+	if (net->nconns > net->max_connections) {
+		listener->stats.refused++;
+		log_ratelimited(&net->refusals, (int64_t)uv_hrtime(), LOG_LEVEL_WARNING,
+				"%s: refused on %s: limits.max_connections (%llu) reached",
+				conn->peer.name, schema->address,
+				(unsigned long long)net->max_connections);
 		net_conn_close(conn);
 		return;
 	}
@@ -541,6 +553,8 @@ int net_start(uv_loop_t *loop, const struct schema *schema,
 		return -ENOMEM;
 	}
 	net->loop = loop;
+	net->max_connections = schema->limits.max_connections;
+	net->refusals = (struct log_ratelimit)LOG_RATELIMIT_INIT(1000000000, 10);
 	memcpy(net->handlers, handlers, sizeof(net->handlers));
 	net->listeners = calloc(schema->nlisten ? schema->nlisten : 1, sizeof(*net->listeners));
 	if (!net->listeners) {

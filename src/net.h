@@ -2,7 +2,8 @@
  * net.h - listeners and connections on the libuv loop.
  *
  * net turns the schema's `listen` entries into bound TCP, UDP and Unix
- * stream sockets, accepts clients (checking each listener's `allow` list),
+ * stream sockets, accepts clients (checking each listener's `allow` list
+ * and limits.max_connections over all listeners),
  * reads from them and hands the bytes to a protocol handler (frame or line
  * decoder) chosen per listener. It knows nothing about the protocols.
  *
@@ -62,7 +63,7 @@ struct net_handler {
 /* Counters of one listener, for status. */
 struct net_listener_stats {
 	uint64_t accepted;       /* connections (stream) */
-	uint64_t refused;        /* by `allow`, or by the handler */
+	uint64_t refused;        /* by `allow`, max_connections, or the handler */
 	uint64_t open;           /* connections now open */
 	uint64_t bytes;          /* bytes received */
 	uint64_t datagrams;      /* UDP */

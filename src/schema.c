@@ -80,7 +80,7 @@ static const struct opt control_opts[CONTROL_N] = {
 };
 
 /* max_frame is capped by the frame header's 32-bit payload_len. */
-enum { LIM_GROUPS, LIM_BUFFER, LIM_FRAME, LIM_LINE, LIM_N };
+enum { LIM_GROUPS, LIM_BUFFER, LIM_FRAME, LIM_LINE, LIM_CONNECTIONS, LIM_N };
 static const struct opt limits_opts[LIM_N] = {
 	[LIM_GROUPS] = {"max_groups", OPT_UINT, offsetof(struct schema_limits, max_groups),
 			"10000", .min = 1, .max = 10000000},
@@ -90,6 +90,9 @@ static const struct opt limits_opts[LIM_N] = {
 		       .min = KiB, .max = 2 * GiB},
 	[LIM_LINE] = {"max_line", OPT_SIZE, offsetof(struct schema_limits, max_line), "64KiB",
 		      .min = 256, .max = 64 * MiB},
+	[LIM_CONNECTIONS] = {"max_connections", OPT_UINT,
+			     offsetof(struct schema_limits, max_connections), "256", .min = 1,
+			     .max = 100000},
 };
 
 static const struct enum_name protocol_names[] = {

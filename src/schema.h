@@ -140,6 +140,7 @@ struct schema_limits {
 	uint64_t max_buffer; /* bytes, default 512 MiB */
 	uint64_t max_frame;  /* bytes of frame payload, default 64 MiB */
 	uint64_t max_line;   /* bytes of one line, default 64 KiB */
+	uint64_t max_connections; /* open stream connections, all listeners; default 256 */
 };
 
 enum schema_layout { SCHEMA_LAYOUT_TABLE, SCHEMA_LAYOUT_RECORDS, SCHEMA_LAYOUT_STREAM };

@@ -133,6 +133,7 @@ static struct fixture *fixture_new(enum schema_transport transport)
 	}
 	f->schema.nlisten = 1;
 	f->schema.listen = &f->listen;
+	f->schema.limits.max_connections = 100;
 	return f;
 }
 
@@ -350,6 +351,32 @@ static void test_allow_list_refuses_connection(void **state)
 	fixture_free(f);
 }
 
+static void test_connection_limit(void **state)
+{
+	(void)state;
+	struct fixture *f = fixture_new(SCHEMA_TRANSPORT_TCP);
+	f->schema.limits.max_connections = 2;
+	fixture_start(f);
+
+	int a = client_connect(f), b = client_connect(f), c = client_connect(f);
+	run_for(f, 50);
+	assert_int_equal(rec.opened, 2);
+	assert_int_equal(net_listener_stats(f->net, 0)->refused, 1);
+	char byte;
+	assert_int_equal(recv(c, &byte, 1, 0), 0); /* the third was closed */
+	/* A slot freed is a slot again. */
+	close(a);
+	run_for(f, 50);
+	int d = client_connect(f);
+	run_for(f, 50);
+	assert_int_equal(rec.opened, 3);
+	assert_int_equal(net_listener_stats(f->net, 0)->open, 2);
+	close(b);
+	close(c);
+	close(d);
+	fixture_free(f);
+}
+
 static void test_udp_datagrams(void **state)
 {
 	(void)state;
@@ -479,6 +506,7 @@ int main(void)
 		cmocka_unit_test(test_handler_error_closes_only_that_connection),
 		cmocka_unit_test(test_pause_holds_data_until_resume),
 		cmocka_unit_test(test_allow_list_refuses_connection),
+		cmocka_unit_test(test_connection_limit),
 		cmocka_unit_test(test_udp_datagrams),
 		cmocka_unit_test(test_unix_socket_and_stale_path),
 		cmocka_unit_test(test_unix_path_that_is_not_a_socket),

@@ -105,6 +105,7 @@ static void test_example_weather(void **state)
 	assert_int_equal(s->limits.max_buffer, 512 * MiB);
 	assert_int_equal(s->limits.max_frame, 64 * MiB);
 	assert_int_equal(s->limits.max_line, 64 * 1024);
+	assert_int_equal(s->limits.max_connections, 256);
 
 	assert_int_equal(s->nstreams, 1);
 	const struct schema_stream *st = schema_find_stream(s, "weather");
