@@ -251,9 +251,14 @@ int h5w_group_ready(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 	int rc = h5w_file_ensure(w, err);
 	if (rc)
 		return rc;
-	/* waiting groups hold their chunks; do not let them fill the buffers */
-	if (w->npending && w->buffered > w->schema->limits.max_buffer / 2) {
-		rc = h5w_file_flush(w, err);
+	/* Waiting groups hold their chunks and keep them from the compression
+	 * workers: a fast stream creates its group within a few MiB, a batch of
+	 * slow ones waits for the flush. */
+	uint64_t early = w->schema->limits.max_buffer / 4;
+	if (early > H5W_PENDING_BYTES)
+		early = H5W_PENDING_BYTES;
+	if (w->npending && w->buffered > early) {
+		rc = h5w_file_create_pending(w, err);
 		if (rc)
 			return rc;
 	}

@@ -292,23 +292,26 @@ static int fsync_file(struct h5w *w, struct h5w_error *err)
 	return 0;
 }
 
-/* Create the groups marked by h5w_group_ready, all in one reopen, and
- * store the whole chunks they gathered meanwhile. */
-static int create_pending(struct h5w *w, struct h5w_error *err)
+/* Create the groups marked by h5w_group_ready, all in one reopen, restart
+ * SWMR-write mode, and store the whole chunks they gathered meanwhile. */
+int h5w_file_create_pending(struct h5w *w, struct h5w_error *err)
 {
 	if (!w->npending)
 		return 0;
 	int rc = h5w_file_define(w, err);
-	size_t left = 0;
 	for (size_t i = 0; !rc && i < w->ngroups; i++) {
 		struct h5w_group *g = w->group_list[i];
-		if (g->pending_gen != w->gen || g->created_gen == w->gen)
+		if (g->pending_gen == w->gen && g->created_gen != w->gen)
+			rc = h5w_layout_create(w, g, err);
+	}
+	if (rc)
+		return rc; /* the groups not created stay marked */
+	w->npending = 0;
+	rc = h5w_file_swmr(w, err);
+	for (size_t i = 0; !rc && i < w->ngroups; i++) {
+		struct h5w_group *g = w->group_list[i];
+		if (g->pending_gen != w->gen || g->created_gen != w->gen)
 			continue;
-		rc = h5w_layout_create(w, g, err);
-		if (rc) {
-			left = w->npending;
-			break;
-		}
 		if (g->stream->layout == SCHEMA_LAYOUT_RECORDS) {
 			rc = h5w_records_seal(w, g, err);
 		} else {
@@ -316,7 +319,6 @@ static int create_pending(struct h5w *w, struct h5w_error *err)
 				rc = h5w_dset_seal(w, &g->dsets[j], g->dsets[j].nrows, err);
 		}
 	}
-	w->npending = left;
 	return rc;
 }
 
@@ -328,7 +330,7 @@ int h5w_file_flush(struct h5w *w, struct h5w_error *err)
 	int first = 0, rc;
 	if (w->file == H5I_INVALID_HID)
 		return 0;
-	first = create_pending(w, err);
+	first = h5w_file_create_pending(w, err);
 	for (size_t i = 0; i < w->ngroups; i++) {
 		struct h5w_group *g = w->group_list[i];
 		if (g->created_gen != w->gen)

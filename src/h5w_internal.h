@@ -24,6 +24,7 @@
 #define H5W_INDEX_CHUNK 1024 /* rows per chunk of time/index datasets */
 #define H5W_SPARES 8         /* chunk buffers a dataset keeps for reuse */
 #define H5W_OUT_CACHE 8      /* compressed-output buffers kept for reuse */
+#define H5W_PENDING_BYTES (16u << 20) /* buffered data that creates waiting groups early */
 
 /* How a dataset's chunks reach the file. */
 enum h5w_codec {
@@ -231,6 +232,7 @@ int h5w_file_ensure(struct h5w *w, struct h5w_error *err);
 int h5w_file_define(struct h5w *w, struct h5w_error *err);
 int h5w_file_swmr(struct h5w *w, struct h5w_error *err);
 int h5w_file_flush(struct h5w *w, struct h5w_error *err);
+int h5w_file_create_pending(struct h5w *w, struct h5w_error *err);
 int h5w_file_close(struct h5w *w, struct h5w_error *err);
 int64_t h5w_roll_boundary(int64_t now, int64_t every);
 
