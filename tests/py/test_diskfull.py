@@ -7,8 +7,8 @@ The output directory is a 16 MiB tmpfs the test mounts (root) holding a
 permitted (a container), the fallback is RLIMIT_FSIZE = 6 MiB on the daemon
 with SIGXFSZ ignored in the child (so the limit gives EFBIG instead of
 killing it; that the daemon does not ignore SIGXFSZ itself is pinned by
-test_file_size_limit_does_not_kill_the_daemon). The tmpfs is always
-unmounted in teardown.
+test_file_size_limit_does_not_kill_the_daemon); H5REC_DISKFULL_RLIMIT=1
+forces the fallback. The tmpfs is always unmounted in teardown.
 
 One scenario runs once per module (fixture `episode`), and each test checks
 one guarantee against what it recorded:
@@ -19,7 +19,8 @@ one guarantee against what it recorded:
      per frame) through the ACK-recording relay, and a weather line stream
      at the same time: the disk fills;
   3. the status JSON and the log are sampled; the daemon must be alive;
-  4. space returns (ballast deleted / limit raised), `h5rec roll`, and a new
+  4. space returns (ballast deleted / limit raised): a send with ACKs must
+     be acknowledged and land in the same file; then `h5rec roll` and a
      1 MiB send with ACKs: it must land, exactly, in a new file;
   5. SIGTERM: exit 0; every file opens.
 """
@@ -51,7 +52,7 @@ AFTER_SAMPLES = 512 << 10                # 1 MiB sent once space is back
 
 SCHEMA = """\
 name: full
-output: {{ directory: "{out}", file: "full-{{seq}}.h5", flush: 200ms }}
+output: {{ directory: "{out}", file: "full-{{seq}}.h5", flush: 1s }}
 control: {{ socket: "{control}" }}
 limits: {{ max_buffer: 8MiB, max_frame: 1MiB }}
 listen:
@@ -82,8 +83,11 @@ class SmallDisk:
     def __init__(self, path):
         self.path = str(path)
         os.makedirs(self.path, exist_ok=True)
-        res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK_MIB}m", "tmpfs",
-                              self.path], capture_output=True, text=True)
+        if os.environ.get("H5REC_DISKFULL_RLIMIT"):  # exercise the fallback
+            res = subprocess.CompletedProcess([], 1, "", "H5REC_DISKFULL_RLIMIT is set")
+        else:
+            res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK_MIB}m", "tmpfs",
+                                  self.path], capture_output=True, text=True)
         self.mounted = res.returncode == 0
         self.mode = "tmpfs" if self.mounted else "rlimit"
         self.mount_error = res.stderr.strip()
@@ -239,7 +243,7 @@ def episode(tmp_path_factory):
         ep["sender_out"] = sender.communicate(timeout=30) if sender.poll() is not None \
             else ("", "still running after 20 s")
         ep["sender_rc"] = sender.poll()
-        time.sleep(0.6)  # a few flush periods: every ACK the recorder will send
+        time.sleep(2.5)  # two flush periods: every ACK the recorder will send
         relay.close()
         lines.kill()
         ep["lines_out"] = lines.communicate()
@@ -253,8 +257,17 @@ def episode(tmp_path_factory):
         ep["fill_file"] = daemon.status()["file"]["name"] if daemon.running() else None
         ep["log_full"] = daemon.log()
 
-        # 4. space returns: roll, then new data must land in a new file
+        # 4. space returns: new data is taken into the same file at once ...
         disk.free_space()
+        time.sleep(0.5)
+        resume = tmp / "resume.bin"
+        samples[-2 * PER_FRAME:].tofile(resume)
+        ep["resume_send"] = send(["send", "-c", daemon.schema_path, "-k", "b0/adc0", "-d",
+                                  "int16", "-n", PER_FRAME, "--t0", T0 + 5000 * 10**9,
+                                  "--dt", "1e-6", "--tee", tmp / "resume-tee.bin", resume])
+        ep["resume_frames"], _ = parse_frames_prefix((tmp / "resume-tee.bin").read_bytes())
+        ep["status_resumed"] = daemon.status()
+        # ... and after a roll, new data lands in a new file
         ep["roll_reply"] = daemon.h5rec("roll", "--socket", control, check=False)
         after = tmp / "after.bin"
         samples[:AFTER_SAMPLES].tofile(after)
@@ -315,7 +328,9 @@ def report(ep):
         acked_lost = [f.seq for f in frames if f.seq <= ep["acked"] and f.seq not in ok]
         print(f"  frames ACKed as durable but not intact in the file: {len(acked_lost)}")
     sa = ep["status_after"] or {}
-    print(f"  after space returned: roll {ep['roll_reply'].stdout.strip()!r}; send: "
+    print(f"  after space returned, no roll: {ep['resume_send'].stdout.strip()} "
+          f"{ep['resume_send'].stderr.strip()}")
+    print(f"  then roll {ep['roll_reply'].stdout.strip()!r}; send: "
           f"{ep['after_send'].stdout.strip()} {ep['after_send'].stderr.strip()}; file "
           f"{sa.get('file')}")
     print(f"  files: {[os.path.basename(p) for p in ep['files']]}; exit {ep['exit']}")
@@ -364,6 +379,16 @@ def test_ingest_resumes_into_a_new_file_when_space_returns(episode):
     assert new != episode["fill_file"] and new in episode["files"]
     assert episode["files"].index(new) > episode["files"].index(episode["fill_file"])
     copy = episode["file_copies"][episode["files"].index(new)]
+    assert stored_frames(copy, frames) == [f.seq for f in frames]
+
+
+def test_ingest_resumes_when_space_returns_without_a_roll(episode):
+    res = episode["resume_send"]
+    frames = [f for f in episode["resume_frames"] if f.type == DATA]
+    assert res.returncode == 0 and f"durable up to seq {len(frames) + 1} of " \
+        f"{len(frames) + 1}" in res.stdout, (res.stdout, res.stderr)
+    assert episode["status_resumed"]["file"]["name"] == episode["fill_file"]
+    copy = episode["file_copies"][episode["files"].index(episode["fill_file"])]
     assert stored_frames(copy, frames) == [f.seq for f in frames]
 
 
@@ -469,6 +494,9 @@ def refused_frame(tmp_path_factory):
     the daemon stops (SIGTERM), closing the file."""
     tmp = tmp_path_factory.mktemp("refused")
     disk = SmallDisk(tmp / "disk")
+    if not disk.mounted:
+        pytest.skip("needs the tmpfs: under RLIMIT_FSIZE the flush cannot extend the file "
+                    "either (EFBIG from H5FD truncate), so nothing is ACKed")
     out = os.path.join(disk.path, "out")
     frame_port = free_port()
     control = str(tmp / "control.sock")
