@@ -314,19 +314,10 @@ def report(ep):
     errors = [line for line in ep["log_full"].splitlines() if " error: " in line]
     print(f"  log: {len(errors)} 'error:' lines, {ep['log_full'].count('HDF5-DIAG')} "
           f"HDF5-DIAG dumps; first: {[e[:300] for e in errors[:1]]}")
-    fill = ep["fill_file"]
-    if fill in ep["files"]:
-        copy = ep["file_copies"][ep["files"].index(fill)]
-        ok = stored_frames(copy, frames)
-        index, data = frames_in_file(copy)
-        with h5py.File(copy, "r") as f:
-            seqs = f["b0/adc0_frame_seq"][...] if "b0" in f else []
-        print(f"  {os.path.basename(fill)} after roll: {len(ok)} of {len(frames)} frames "
-              f"stored intact (index + samples); samples of "
-              f"{len(frames) - len(samples_missing(copy, frames))} frames in place; frame "
-              f"index {len(seqs)} rows, seqs {list(seqs[:4])}...; samples extent {len(data)}")
-        acked_lost = [f.seq for f in frames if f.seq <= ep["acked"] and f.seq not in ok]
-        print(f"  frames ACKed as durable but not intact in the file: {len(acked_lost)}")
+    try:
+        report_fill_file(ep, frames)
+    except OSError as e:  # the tests say which guarantee that breaks
+        print(f"  {ep['fill_file']}: cannot inspect: {e}")
     sa = ep["status_after"] or {}
     print(f"  after space returned, no roll: {ep['resume_send'].stdout.strip()} "
           f"{ep['resume_send'].stderr.strip()}")
@@ -334,6 +325,23 @@ def report(ep):
           f"{ep['after_send'].stdout.strip()} {ep['after_send'].stderr.strip()}; file "
           f"{sa.get('file')}")
     print(f"  files: {[os.path.basename(p) for p in ep['files']]}; exit {ep['exit']}")
+
+
+def report_fill_file(ep, frames):
+    fill = ep["fill_file"]
+    if fill not in ep["files"]:
+        return
+    copy = ep["file_copies"][ep["files"].index(fill)]
+    ok = stored_frames(copy, frames)
+    index, data = frames_in_file(copy)
+    with h5py.File(copy, "r") as f:
+        seqs = f["b0/adc0_frame_seq"][...] if "b0" in f else []
+    print(f"  {os.path.basename(fill)} after roll: {len(ok)} of {len(frames)} frames "
+          f"stored intact (index + samples); samples of "
+          f"{len(frames) - len(samples_missing(copy, frames))} frames in place; frame "
+          f"index {len(seqs)} rows, seqs {list(seqs[:4])}...; samples extent {len(data)}")
+    acked_lost = [f.seq for f in frames if f.seq <= ep["acked"] and f.seq not in ok]
+    print(f"  frames ACKed as durable but not intact in the file: {len(acked_lost)}")
 
 
 # ---- the guarantees ---------------------------------------------------------------------
@@ -382,6 +390,11 @@ def test_ingest_resumes_into_a_new_file_when_space_returns(episode):
     assert stored_frames(copy, frames) == [f.seq for f in frames]
 
 
+@pytest.mark.xfail(strict=False, raises=AssertionError, reason=(
+    "BUG (intermittent, depends on when the disk fills relative to the flushes): frames "
+    "sent and ACKed after space returns, without a roll, are sometimes not identifiable in "
+    "the closed file (their frame-index rows read as fill), although the recorder ACKed "
+    "them; not strict because some runs pass"))
 def test_ingest_resumes_when_space_returns_without_a_roll(episode):
     res = episode["resume_send"]
     frames = [f for f in episode["resume_frames"] if f.type == DATA]
@@ -389,7 +402,17 @@ def test_ingest_resumes_when_space_returns_without_a_roll(episode):
         f"{len(frames) + 1}" in res.stdout, (res.stdout, res.stderr)
     assert episode["status_resumed"]["file"]["name"] == episode["fill_file"]
     copy = episode["file_copies"][episode["files"].index(episode["fill_file"])]
-    assert stored_frames(copy, frames) == [f.seq for f in frames]
+    stored = stored_frames(copy, frames)
+    if stored != [f.seq for f in frames]:
+        with h5py.File(copy, "r") as f:
+            g = f["b0"]
+            seqs, times = g["adc0_frame_seq"][...], g["adc0_frame_time"][...]
+            rows = [int(k) for k in np.nonzero(np.isin(times, [fr.t0 for fr in frames]))[0]]
+            tail = list(zip(seqs[-4:].tolist(), times[-4:].tolist()))
+        raise AssertionError(f"ACKed after space returned ({res.stdout.strip()}), but intact "
+                             f"in the file: seqs {stored} of {[f.seq for f in frames]}; index "
+                             f"rows with their frame_time: {rows}; last index rows (seq, "
+                             f"time): {tail}")
 
 
 def test_dropped_data_is_counted_and_reported(episode):
@@ -408,10 +431,11 @@ def test_dropped_data_is_counted_and_reported(episode):
 
 
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG: a chunk whose write failed is dropped, not kept (docs/engine.md says the engine "
-    "keeps its buffers and the next flush or close completes the file); the dataset was "
-    "extended first, so the closed file shows fill values (frame_seq 0, samples 0) as "
-    "recorded data"))
+    "BUG: a chunk whose write failed is dropped, not kept (h5w_chunk.c write_buf() clears "
+    "buf->dirty before the write, so it is never retried; docs/engine.md says the engine "
+    "keeps its buffers and the next flush or close completes the file), and store_direct() "
+    "raised the extent before the write: the closed file's extents cover chunks never "
+    "stored, which read back as fill (0) as if recorded"))
 def test_the_file_holds_only_data_that_was_sent(episode):
     frames = {f.seq: f for f in episode["fill_frames"] if f.type == DATA}
     fill = episode["fill_file"]
