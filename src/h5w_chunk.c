@@ -344,8 +344,6 @@ static int submit_job(struct h5w *w, struct h5w_dset *ds, uint64_t index, unsign
 	job->raw = data;
 	job->owns_raw = owned;
 	job->raw_len = ds->chunk_bytes;
-	job->gen = w->gen;
-	ds->inflight++;
 	h5w_pool_submit(&w->pool, job);
 	return 0;
 nomem:
@@ -366,7 +364,6 @@ static int finish_job(struct h5w *w, struct h5w_job *job, struct h5w_error *err)
 	put_out(w, job->out, job->out_cap);
 	if (job->owns_raw)
 		release_data(w, ds, job->raw, ds->chunk_rows);
-	ds->inflight--;
 	free(job);
 	return rc;
 }

@@ -76,7 +76,6 @@ struct h5w_dset {
 	size_t nbufs, capbufs;
 	unsigned char *spares[H5W_SPARES]; /* recycled chunk buffers */
 	unsigned nspares;
-	unsigned inflight;         /* chunks at the pool */
 };
 
 /* records layout: an event whose row is assigned but not yet final */
@@ -120,7 +119,6 @@ struct h5w_job {
 	unsigned char *out;
 	size_t out_cap, out_len;
 	int status;                /* worker's result */
-	uint64_t gen;              /* file generation it belongs to */
 	struct h5w_job *next;
 };
 
@@ -224,8 +222,6 @@ int h5w_layout_plan(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
 int h5w_layout_create(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
 int h5w_layout_finish(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
 int h5w_root_attrs(struct h5w *w, struct h5w_error *err);
-int h5w_attr_string(hid_t obj, const char *name, const char *value);
-int h5w_attr_int64(hid_t obj, const char *name, int64_t value);
 
 /* h5w_file.c */
 int h5w_file_ensure(struct h5w *w, struct h5w_error *err);

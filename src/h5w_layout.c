@@ -38,7 +38,7 @@
 
 #define TIME_UNITS "nanoseconds since 1970-01-01T00:00:00Z"
 
-int h5w_attr_string(hid_t obj, const char *name, const char *value)
+static int attr_string(hid_t obj, const char *name, const char *value)
 {
 	size_t len = strlen(value);
 	hid_t type = H5Tcopy(H5T_C_S1), space = H5Screate(H5S_SCALAR), attr = H5I_INVALID_HID;
@@ -80,7 +80,7 @@ static int attr_scalar(hid_t obj, const char *name, hid_t type, const void *valu
 	return rc;
 }
 
-int h5w_attr_int64(hid_t obj, const char *name, int64_t value)
+static int attr_int64(hid_t obj, const char *name, int64_t value)
 {
 	return attr_scalar(obj, name, H5T_STD_I64LE, &value);
 }
@@ -283,20 +283,20 @@ static int dataset_attrs(struct h5w *w, struct h5w_group *g, struct h5w_dset *ds
 	const struct schema_channel *ch = ds->channel;
 	int rc = 0;
 	if (ds->is_time) {
-		rc |= h5w_attr_string(id, "units", TIME_UNITS);
-		rc |= h5w_attr_string(id, "calendar", "standard");
-		rc |= h5w_attr_string(id, "standard_name", "time");
+		rc |= attr_string(id, "units", TIME_UNITS);
+		rc |= attr_string(id, "calendar", "standard");
+		rc |= attr_string(id, "standard_name", "time");
 	}
 	if (&g->dsets[g->sample_time_ds] == ds && g->stream->layout == SCHEMA_LAYOUT_RECORDS) {
-		rc |= h5w_attr_string(id, "units", "s");
-		rc |= h5w_attr_string(id, "long_name", "time of the sample within the record");
+		rc |= attr_string(id, "units", "s");
+		rc |= attr_string(id, "long_name", "time of the sample within the record");
 	}
 	if (!ch)
 		return rc;
 	if (ch->units)
-		rc |= h5w_attr_string(id, "units", ch->units);
+		rc |= attr_string(id, "units", ch->units);
 	if (ch->long_name)
-		rc |= h5w_attr_string(id, "long_name", ch->long_name);
+		rc |= attr_string(id, "long_name", ch->long_name);
 	if (ch->has_dt)
 		rc |= attr_double(id, "dt", ch->dt);
 	else if (g->stream->layout == SCHEMA_LAYOUT_RECORDS && g->stream->dt > 0)
@@ -418,13 +418,13 @@ static int group_attrs(struct h5w *w, struct h5w_group *g, hid_t gid, struct h5w
 	for (size_t i = 0; i < st->nattrs; i++) {
 		const struct schema_attr *a = &st->attrs[i];
 		switch (a->type) {
-		case SCHEMA_ATTR_INT: rc |= h5w_attr_int64(gid, a->name, a->i); break;
+		case SCHEMA_ATTR_INT: rc |= attr_int64(gid, a->name, a->i); break;
 		case SCHEMA_ATTR_FLOAT: rc |= attr_double(gid, a->name, a->f); break;
-		case SCHEMA_ATTR_STRING: rc |= h5w_attr_string(gid, a->name, a->text); break;
+		case SCHEMA_ATTR_STRING: rc |= attr_string(gid, a->name, a->text); break;
 		}
 	}
 	for (size_t i = 0; i < g->nvalues; i++)
-		rc |= h5w_attr_string(gid, g->names[i], g->values[i]);
+		rc |= attr_string(gid, g->names[i], g->values[i]);
 	if (rc)
 		return h5w_err_hdf5(w, err, "%s: writing attributes of group %s", w->file_name,
 				    g->path);
@@ -472,8 +472,8 @@ int h5w_layout_finish(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 		int rc = h5w_dset_open(w, ds, err);
 		if (rc)
 			return rc;
-		if (h5w_attr_int64(ds->id, "start_time", ds->start_time) ||
-		    h5w_attr_int64(ds->id, "end_time", ds->end_time))
+		if (attr_int64(ds->id, "start_time", ds->start_time) ||
+		    attr_int64(ds->id, "end_time", ds->end_time))
 			return h5w_err_hdf5(w, err, "%s: writing start_time/end_time of %s/%s",
 					    w->file_name, g->path, ds->name);
 	}
@@ -496,14 +496,14 @@ int h5w_root_attrs(struct h5w *w, struct h5w_error *err)
 	int rc = root < 0 ? -EIO : 0;
 	iso8601(w->file_created, created, sizeof(created));
 	if (!rc) {
-		rc |= h5w_attr_string(root, "h5rec_version", H5REC_VERSION);
-		rc |= h5w_attr_string(root, "schema_name", s->name ? s->name : "");
-		rc |= h5w_attr_string(root, "schema", s->source ? s->source : "");
-		rc |= h5w_attr_string(root, "file_created", created);
-		rc |= h5w_attr_string(root, "host", w->host);
-		rc |= h5w_attr_int64(root, "file_sequence", (int64_t)w->file_seq);
+		rc |= attr_string(root, "h5rec_version", H5REC_VERSION);
+		rc |= attr_string(root, "schema_name", s->name ? s->name : "");
+		rc |= attr_string(root, "schema", s->source ? s->source : "");
+		rc |= attr_string(root, "file_created", created);
+		rc |= attr_string(root, "host", w->host);
+		rc |= attr_int64(root, "file_sequence", (int64_t)w->file_seq);
 		if (w->run)
-			rc |= h5w_attr_string(root, "run", w->run);
+			rc |= attr_string(root, "run", w->run);
 		H5Gclose(root);
 	}
 	if (rc)
