@@ -5,7 +5,8 @@
  * h5w_group), one per stream group path, which live as long as the engine.
  * A group owns a fixed set of datasets (struct h5w_dset) decided by its
  * layout when the group is first named. HDF5 objects are tied to the current
- * file: a group is created in a file lazily (on its first data in that file),
+ * file: a group is created in a file lazily (on its first data in that file;
+ * under SWMR at the next flush, `pending_gen` marking it until then),
  * `created_gen` remembers in which file generation, and dataset ids are
  * opened lazily and closed whenever the file is closed or reopened.
  *
