@@ -257,14 +257,19 @@ static int store_direct(struct h5w *w, struct h5w_dset *ds, uint64_t index, cons
 
 /* HDF5's own pipeline: write the chunk's valid rows as a hyperslab. */
 static int store_pipeline(struct h5w *w, struct h5w_dset *ds, uint64_t index,
-			  const unsigned char *data, struct h5w_error *err)
+			  const unsigned char *data, uint64_t lo, uint64_t hi,
+			  struct h5w_error *err)
 {
-	uint64_t start = index * ds->chunk_rows, end = valid_end(ds, index);
+	uint64_t base = index * ds->chunk_rows, end = valid_end(ds, index);
 	int rc = h5w_dset_open(w, ds, err);
 	if (!rc)
 		rc = raise_extent(w, ds, end, err);
+	uint64_t start = base + lo;
+	if (base + hi < end)
+		end = base + hi;
 	if (rc || end <= start)
 		return rc;
+	data += (size_t)lo * ds->row_bytes;
 	hsize_t fstart[2] = {start, 0}, count[2] = {end - start, ds->row_elems};
 	hid_t fspace = H5Dget_space(ds->id);
 	hid_t mspace = H5Screate_simple(ds->row_elems > 1 ? 2 : 1, count, NULL);
@@ -422,10 +427,14 @@ static int write_buf(struct h5w *w, struct h5w_dset *ds, struct h5w_chunkbuf *bu
 		     struct h5w_error *err)
 {
 	int rc = 0;
-	buf->dirty = false;
+	uint64_t lo = buf->dirty_lo, hi = buf->dirty_hi;
+	buf->dirty_lo = buf->dirty_hi = 0;
 	if (ds->codec == H5W_CODEC_PIPELINE) {
-		/* HDF5 writes only the valid rows, which are all initialised */
-		rc = store_pipeline(w, ds, buf->index, buf->data, err);
+		/* Only the rows changed since the last write: rewriting a chunk's
+		 * variable-length strings at every flush would leave a copy of each
+		 * in the file's global heap every time. The valid rows are all
+		 * initialised, so nothing unwritten is left behind. */
+		rc = store_pipeline(w, ds, buf->index, buf->data, lo, hi, err);
 		if (final) {
 			free_strings(ds, buf->data, 0, buf->init_rows);
 			release_data(w, ds, buf->data, buf->cap_rows);
@@ -456,6 +465,19 @@ static int write_buf(struct h5w *w, struct h5w_dset *ds, struct h5w_chunkbuf *bu
 	return store_direct(w, ds, buf->index, copy, ds->chunk_bytes, err);
 }
 
+static void mark_dirty(struct h5w_chunkbuf *buf, uint64_t lo, uint64_t hi)
+{
+	if (buf->dirty_hi <= buf->dirty_lo) {
+		buf->dirty_lo = lo;
+		buf->dirty_hi = hi;
+		return;
+	}
+	if (lo < buf->dirty_lo)
+		buf->dirty_lo = lo;
+	if (hi > buf->dirty_hi)
+		buf->dirty_hi = hi;
+}
+
 static void drop_buf(struct h5w_dset *ds, size_t i)
 {
 	memmove(&ds->bufs[i], &ds->bufs[i + 1], (ds->nbufs - i - 1) * sizeof(*ds->bufs));
@@ -483,9 +505,9 @@ int h5w_dset_put(struct h5w *w, struct h5w_dset *ds, uint64_t row, const void *r
 			free_strings(ds, buf->data, at,
 				     at + n < buf->init_rows ? at + n : buf->init_rows);
 		memcpy(buf->data + at * ds->row_bytes, src, (size_t)n * ds->row_bytes);
+		mark_dirty(buf, at < buf->init_rows ? at : buf->init_rows, at + n);
 		if (at + n > buf->init_rows)
 			buf->init_rows = at + n;
-		buf->dirty = true;
 		src += (size_t)n * ds->row_bytes;
 		row += n;
 		nrows -= n;
@@ -535,9 +557,9 @@ int h5w_dset_fill(struct h5w *w, struct h5w_dset *ds, uint64_t row, uint64_t nro
 		if (at < buf->init_rows)
 			free_strings(ds, buf->data, at, end < buf->init_rows ? end : buf->init_rows);
 		fill_rows(ds, buf->data, at < buf->init_rows ? at : buf->init_rows, end);
+		mark_dirty(buf, at < buf->init_rows ? at : buf->init_rows, end);
 		if (end > buf->init_rows)
 			buf->init_rows = end;
-		buf->dirty = true;
 		row += n;
 		nrows -= n;
 		if (row > ds->nrows)
@@ -577,7 +599,7 @@ int h5w_dset_append(struct h5w *w, struct h5w_dset *ds, const void *rows, uint64
 int h5w_dset_flush(struct h5w *w, struct h5w_dset *ds, struct h5w_error *err)
 {
 	for (size_t i = 0; i < ds->nbufs; i++) {
-		if (!ds->bufs[i].dirty)
+		if (ds->bufs[i].dirty_hi <= ds->bufs[i].dirty_lo)
 			continue;
 		int rc = write_buf(w, ds, &ds->bufs[i], false, err);
 		if (rc)

@@ -44,7 +44,7 @@ struct h5w_chunkbuf {
 	unsigned char *data;   /* cap_rows rows */
 	uint64_t cap_rows;     /* grows up to chunk_rows as rows arrive */
 	uint64_t init_rows;
-	bool dirty;            /* changed since last written to the file */
+	uint64_t dirty_lo, dirty_hi; /* rows changed since last written (lo == hi: none) */
 };
 
 struct h5w_dset {

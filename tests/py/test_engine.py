@@ -334,3 +334,24 @@ def test_clipping_counted_and_bad_dtype_refused(tmp_path):
     # 1e300 and -1e300 clip in every numeric channel but float64 (wind); 1e6
     # and -1e6 clip in the 8/16-bit ones and -1e6 in the unsigned ones
     assert int(stats["samples_clipped"]) > 0
+
+
+def test_string_rows_written_once_despite_frequent_flushes(tmp_path):
+    # one flush per row: a chunk's variable-length strings must not be
+    # rewritten (and left in the global heap) at every flush
+    body = """\
+streams:
+  - name: weather
+    match: { measurement: weather }
+    group: "/{station}"
+    layout: table
+    channels:
+      status: { dtype: string, chunk: 4096 }
+"""
+    schema, out = write_schema(tmp_path, body, name="s")
+    run_gen(schema, "table", 3000)
+    [path] = files(out)
+    assert os.path.getsize(path) < 1_000_000
+    with h5py.File(path, "r") as f:
+        got = [s.decode() for s in f["15/status"][:]]
+    assert got == [f"s{i}" for i in range(3000) if i % 5 != 4]
