@@ -188,6 +188,29 @@ static void test_record_timeout_and_open_limit(void **state)
 	teardown_fx(fx);
 }
 
+static void test_roll_closes_open_records(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_with("", records_body, 0);
+	struct h5w_group *g = group(fx, "x");
+	float wave[1000] = {0};
+	struct h5w_stats st;
+	assert_int_equal(h5w_record_data(fx->engine, g, 7, T0, 0, DTYPE_FLOAT32, wave, 1000, &fx->err), 0);
+	assert_int_equal(h5w_roll(fx->engine, &fx->err), 0);
+	h5w_get_stats(fx->engine, &st);
+	assert_int_equal(st.records_closed, 1);
+	assert_int_equal(st.missing_channels, 1);
+	assert_int_equal(st.files_closed, 1);
+	assert_false(st.file_open);
+	/* the event's next frame starts a new row in the next file */
+	assert_int_equal(h5w_record_data(fx->engine, g, 7, T0, 1, DTYPE_FLOAT32, wave, 1000, &fx->err), 0);
+	assert_int_equal(h5w_record_close(fx->engine, g, 7, &fx->err), 0);
+	h5w_get_stats(fx->engine, &st);
+	assert_true(st.file_open);
+	assert_int_equal(st.records_closed, 2);
+	teardown_fx(fx);
+}
+
 static void test_clipping_counted(void **state)
 {
 	(void)state;
@@ -324,6 +347,7 @@ int main(void)
 		cmocka_unit_test(test_group_limit),
 		cmocka_unit_test(test_bad_waveform_and_dtype),
 		cmocka_unit_test(test_record_timeout_and_open_limit),
+		cmocka_unit_test(test_roll_closes_open_records),
 		cmocka_unit_test(test_clipping_counted),
 		cmocka_unit_test(test_buffer_limit),
 		cmocka_unit_test(test_write_error_is_returned_not_fatal),
