@@ -16,7 +16,8 @@
  *       the same data with deflate level 4 (no shuffle), then single-threaded
  *       compress2 of the same chunks, for comparison.
  *   bench_engine table DIR RECORDS
- *       table layout, 4 float32 channels, one h5w_table_append per record.
+ *       table layout, 4 float32 channels, one h5w_table_append per record
+ *       (BENCH_WIRE=float64: values sent as float64, converted by HDF5).
  *
  * Prints one line: "<mode> bytes=<n> seconds=<s> rate=<bytes/s> samples=<n>
  * maxrss_kib=<k>".
@@ -252,13 +253,21 @@ static void bench_table(const char *dir, uint64_t records)
 		die("open", err.message);
 	struct h5w_group *g = group(w, s);
 	struct h5w_value v[4];
+	/* BENCH_WIRE=float64: values as the line protocol delivers them, so
+	 * every value goes through H5Tconvert */
+	bool wide = getenv("BENCH_WIRE") && !strcmp(getenv("BENCH_WIRE"), "float64");
 	double t0 = now_s();
 	int64_t t = wall_ns();
 	for (uint64_t i = 0; i < records; i++) {
 		for (size_t c = 0; c < 4; c++) {
 			v[c].index = c;
-			v[c].dtype = DTYPE_FLOAT32;
-			v[c].v.f32 = (float)i + (float)c;
+			if (wide) {
+				v[c].dtype = DTYPE_FLOAT64;
+				v[c].v.f64 = (double)i + (double)c;
+			} else {
+				v[c].dtype = DTYPE_FLOAT32;
+				v[c].v.f32 = (float)i + (float)c;
+			}
 		}
 		if (h5w_table_append(w, g, t + (int64_t)i, v, 4, &err))
 			die("append", err.message);
