@@ -26,6 +26,7 @@ static herr_t collect(unsigned n, const H5E_error2_t *e, void *data)
 	(void)n;
 	if (st->entries >= 2 || st->len >= sizeof(st->text) - 1)
 		return 0;
+	size_t start = st->len;
 	int len = snprintf(st->text + st->len, sizeof(st->text) - st->len, "%s%s: %s",
 			   st->entries ? "; " : "", e->func_name ? e->func_name : "?",
 			   e->desc ? e->desc : "?");
@@ -33,6 +34,11 @@ static herr_t collect(unsigned n, const H5E_error2_t *e, void *data)
 		st->len += (size_t)len;
 	if (st->len >= sizeof(st->text))
 		st->len = sizeof(st->text) - 1;
+	/* HDF5's descriptions may hold newlines (sec2 embeds ctime()'s): a
+	 * message must stay one log line and one status field. */
+	for (size_t i = start; i < st->len; i++)
+		if ((unsigned char)st->text[i] < 0x20)
+			st->text[i] = ' ';
 	st->entries++;
 	return 0;
 }
