@@ -279,6 +279,7 @@ int daemon_run(const struct schema *schema, const struct daemon_options *options
 	d.schema = schema;
 	d.options = options;
 	signal(SIGPIPE, SIG_IGN); /* a vanished peer is an error code, not a death */
+	signal(SIGXFSZ, SIG_IGN); /* a file size limit is EFBIG from write(), reported */
 
 	int err = uv_loop_init(&d.loop);
 	if (err) {

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daemon.h"
 #include "log.h"
@@ -130,5 +131,15 @@ int main(int argc, char **argv)
 	}
 	int rc = daemon_run(schema, &run);
 	schema_free(schema);
-	return rc == 0 ? 0 : 1;
+	if (rc == 0)
+		return 0;
+	/*
+	 * When a file could not be closed (disk full, file too large), HDF5
+	 * keeps it open in a state its own exit handler cannot clean up: it
+	 * would crash trying to flush it again. Everything that could be
+	 * written has been, and the error is logged; leave without running
+	 * exit handlers.
+	 */
+	fflush(NULL);
+	_exit(1);
 }

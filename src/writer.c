@@ -10,6 +10,7 @@
 #include "writer.h"
 
 #include <errno.h>
+#include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,6 +215,10 @@ static void *writer_main(void *arg)
 
 	if (tick <= 0 || tick > WRITER_MAX_TICK_NS)
 		tick = WRITER_MAX_TICK_NS;
+	/* The thread-safe libhdf5 keeps its error-printing setting per thread:
+	 * silence it here too, or every failure dumps the whole HDF5 error
+	 * stack to stderr, unthrottled. The engine reports errors itself. */
+	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 	while (!closed) {
 		struct writer_item *list = writer_queue_take(writer->queue, tick, &closed);
 		apply_batch(writer, list);
