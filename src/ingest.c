@@ -125,10 +125,22 @@ void ingest_mark_progress(struct ingest *ingest, uint64_t applied, uint64_t dura
 		uv_async_send(&ingest->progress_async);
 }
 
+void ingest_note_failed(struct ingest *ingest, uint64_t number)
+{
+	pthread_mutex_lock(&ingest->failed_lock);
+	if (ingest->nfailed < INGEST_FAILED_MAX)
+		ingest->failed_items[ingest->nfailed++] = number;
+	else
+		ingest->failed_overflow = true;
+	pthread_mutex_unlock(&ingest->failed_lock);
+}
+
 static void on_progress(uv_async_t *async)
 {
 	struct ingest *ingest = async->data;
 	uint64_t durable = atomic_load(&ingest->durable_item);
+	/* Failures first: the marks that follow may already cover them. */
+	ingest_frame_drop_failed(ingest);
 	ingest_frame_send_acks(ingest, durable);
 	if (ingest->on_progress)
 		ingest->on_progress(ingest->on_progress_arg, atomic_load(&ingest->applied_item),
@@ -253,6 +265,7 @@ int ingest_init(struct ingest *ingest, uv_loop_t *loop, const struct schema *sch
 					sizeof(*ingest->stream_samples));
 	if (!ingest->stream_samples)
 		return -ENOMEM;
+	pthread_mutex_init(&ingest->failed_lock, NULL);
 	int err = uv_async_init(loop, &ingest->progress_async, on_progress);
 	if (err)
 		return err;
@@ -305,6 +318,7 @@ void ingest_free(struct ingest *ingest)
 	ingest->udp_senders = NULL;
 	free(ingest->stream_samples);
 	ingest->stream_samples = NULL;
+	pthread_mutex_destroy(&ingest->failed_lock);
 	for (size_t i = 0; i < ingest->group_slot_count; i++)
 		free(ingest->group_slots[i]);
 	free(ingest->group_slots);

@@ -20,6 +20,7 @@
 #ifndef H5REC_INGEST_H
 #define H5REC_INGEST_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -129,6 +130,8 @@ const char *ingest_counter_name(enum ingest_counter counter);
 
 struct ingest_group_entry;
 
+#define INGEST_FAILED_MAX 1024
+
 struct ingest {
 	uv_loop_t *loop;
 	const struct schema *schema;
@@ -154,6 +157,12 @@ struct ingest {
 	 * (the control socket's flush and roll requests). */
 	void (*on_progress)(void *arg, uint64_t applied, uint64_t durable);
 	void *on_progress_arg;
+	/* Writer → loop: numbers of DATA/EVENT items the engine failed to
+	 * store, so that no ACK ever covers them (ingest_frame.c). */
+	pthread_mutex_t failed_lock;
+	uint64_t failed_items[INGEST_FAILED_MAX];
+	size_t nfailed;
+	bool failed_overflow; /* more than fit: treat every pending ACK as failed */
 	/* Samples accepted per stream (index in schema->streams), for rates. */
 	uint64_t *stream_samples;
 	_Atomic uint64_t counters_writer[INGEST_NCOUNTERS];
@@ -185,6 +194,10 @@ void ingest_handlers(struct ingest *ingest, struct net_handler handlers[2]);
 
 /* Any thread: the queue fell below its low-water mark; resume reading. */
 void ingest_queue_drained(void *ingest);
+
+/* Writer thread: the engine could not store item `number` (a DATA or EVENT
+ * frame); the loop closes the sender's connection rather than ACK it. */
+void ingest_note_failed(struct ingest *ingest, uint64_t number);
 
 /* Writer thread: every item numbered below `applied` has been applied to
  * the engine, every one below `durable` is durable (flushed and fsync'd).

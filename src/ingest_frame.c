@@ -45,6 +45,7 @@ struct ingest_frame_conn {
 	bool on_ack_list;
 	struct ack_pending *pending;
 	size_t pending_head, pending_count;
+	bool lost;         /* a frame awaiting its ACK could not be stored */
 };
 
 /* ---- shapes -------------------------------------------------------------- */
@@ -267,9 +268,52 @@ static void send_ack(struct ingest_frame_conn *fc, uint64_t seq)
 		net_conn_write(fc->conn, buf, len);
 }
 
+static bool pending_failed(const struct ingest_frame_conn *fc, const uint64_t *failed,
+			   size_t nfailed, bool overflow, uint64_t *seq)
+{
+	for (size_t k = 0; k < fc->pending_count; k++) {
+		const struct ack_pending *p = &fc->pending[(fc->pending_head + k) % ACK_PENDING_MAX];
+		for (size_t f = 0; f < nfailed || overflow; f++) {
+			if (overflow || failed[f] == p->item) {
+				*seq = p->seq;
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+void ingest_frame_drop_failed(struct ingest *ingest)
+{
+	uint64_t failed[INGEST_FAILED_MAX];
+	pthread_mutex_lock(&ingest->failed_lock);
+	size_t nfailed = ingest->nfailed;
+	bool overflow = ingest->failed_overflow;
+	memcpy(failed, ingest->failed_items, nfailed * sizeof(failed[0]));
+	ingest->nfailed = 0;
+	ingest->failed_overflow = false;
+	pthread_mutex_unlock(&ingest->failed_lock);
+	if (!nfailed && !overflow)
+		return;
+
+	for (struct ingest_frame_conn *fc = ingest->ack_conns; fc; fc = fc->ack_next) {
+		uint64_t seq;
+		if (fc->lost || !pending_failed(fc, failed, nfailed, overflow, &seq))
+			continue;
+		fc->lost = true;
+		log_msg(LOG_LEVEL_ERROR,
+			"%s: frame seq %llu could not be stored; closing the connection so that "
+			"the sender does not take it as durable",
+			fc->peer, (unsigned long long)seq);
+		net_conn_close(fc->conn);
+	}
+}
+
 void ingest_frame_send_acks(struct ingest *ingest, uint64_t durable_item)
 {
 	for (struct ingest_frame_conn *fc = ingest->ack_conns; fc; fc = fc->ack_next) {
+		if (fc->lost)
+			continue;
 		bool any = false;
 		uint64_t seq = 0;
 		while (fc->pending_count && fc->pending[fc->pending_head].item < durable_item) {

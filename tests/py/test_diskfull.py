@@ -566,11 +566,6 @@ def test_a_refused_write_is_counted_and_the_file_closes(refused_frame):
     assert np.array_equal(r["samples"][:4 * PER_FRAME], r["first"])
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG: ACK for a frame that was never stored: its chunk write failed (ENOSPC) and was "
-    "counted in write_errors, but the next H5Fflush+fsync succeeded (metadata fits in "
-    "place) and writer.c publish_stats() marked every applied item durable, the failed "
-    "one included; `h5rec send` prints 'recorder reports durable up to seq 2 of 2'"))
 def test_no_ack_for_a_frame_the_full_disk_refused(refused_frame):
     r = refused_frame
     acked = "durable up to seq 2 of 2" in r["last_send"].stdout
