@@ -329,9 +329,10 @@ static hid_t make_dcpl(struct h5w *w, const struct h5w_dset *ds)
 	}
 	if (ch && ch->compression == SCHEMA_COMPRESSION_LZ4) {
 		unsigned cd[1] = {ch->lz4_block_size};
-		/* Optional: the engine stores LZ4 chunks itself (direct writes), so
-		 * creating the dataset must not depend on the plugin being found. */
-		if (H5Pset_filter(dcpl, (H5Z_filter_t)H5LZ4_FILTER_ID, H5Z_FLAG_OPTIONAL,
+		/* Mandatory: every chunk is LZ4, never silently stored raw. The
+		 * class is registered in-process when the engine opens, so creating
+		 * the dataset needs no plugin path. */
+		if (H5Pset_filter(dcpl, (H5Z_filter_t)H5LZ4_FILTER_ID, H5Z_FLAG_MANDATORY,
 				  ch->lz4_block_size ? 1 : 0, cd) < 0)
 			goto fail;
 	}

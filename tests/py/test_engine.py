@@ -168,6 +168,17 @@ def test_h5dump_shows_filters(table_file):
     assert "NONE" in blocks["big"].split("FILTERS")[1][:40]
 
 
+def test_lz4_filter_is_mandatory(table_file):
+    """An LZ4 dataset never holds a chunk that HDF5 stored unfiltered."""
+    path, _ = table_file
+    with h5py.File(path, "r") as f:
+        for name in ("count", "u8", "gust"):
+            plist = f["/15/" + name].id.get_create_plist()
+            filters = [plist.get_filter(i) for i in range(plist.get_nfilters())]
+            [lz4] = [flt for flt in filters if flt[0] == 32004]
+            assert lz4[1] & h5py.h5z.FLAG_OPTIONAL == 0, (name, lz4)
+
+
 def read_lz4_with(plugin_dir, path, names):
     """Read datasets in a fresh process that only knows PLUGIN_DIR."""
     code = ("import h5py,sys,json\n"
