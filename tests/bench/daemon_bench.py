@@ -219,6 +219,23 @@ def main():
         rate = "%.0f" % (fields / t) if kind == "lines" else "-"
         print("%-34s %10.1f %9.3f %12.1f %16s %7.2fx" % (
             name, nbytes / 1e6, t, nbytes / 1e6 / t, rate, base[kind] / t))
+    # One line per figure for tests/bench/run's combined table.
+    for name, times in results.items():
+        if name.startswith("size") or "baseline" in name:
+            continue
+        kind = name.split(":")[0]
+        nbytes = frame_bytes if kind == "frames" else line_bytes
+        t = statistics.median(times)
+        if kind == "lines":
+            rate = fields / t
+            print("SUMMARY|daemon|%s, fields/s|%.0f|loopback TCP into a file, MB/s|%.1f|%.2f|"
+                  ">= 1e6 fields/s|%s" % (name, rate, nbytes / 1e6 / base[kind], base[kind] / t,
+                                           "met" if rate >= 1e6 else "NOT met"))
+        else:
+            ratio = base[kind] / t
+            print("SUMMARY|daemon|%s, MB/s|%.1f|loopback TCP into a file|%.1f|%.2f|>= 0.80|%s" % (
+                name, nbytes / 1e6 / t, nbytes / 1e6 / base[kind], ratio,
+                "met" if ratio >= 0.8 else "NOT met"))
     for comp in ("none", "lz4"):
         size = statistics.median(results["size " + comp])
         print("records file size, %-4s: %.1f MB (%.2f of the bytes sent)" % (

@@ -355,6 +355,16 @@ static void print_table(const struct options *o, struct dataset *sets, int nsets
 		       (double)d->bytes / (double)d->cli_size, hc, cc, hc / cc, hd, cd, hd / cd,
 		       median_mbps(d, CODEC_C, o->reps), median_mbps(d, CODEC_D, o->reps));
 	}
+	/* One line per figure for tests/bench/run's combined table. */
+	for (int i = 0; i < nsets; i++) {
+		struct dataset *d = &sets[i];
+		double hc = median_mbps(d, HDF5_C, o->reps), hd = median_mbps(d, HDF5_D, o->reps);
+		double cc = median_mbps(d, CLI_C, o->reps), cd = median_mbps(d, CLI_D, o->reps);
+		printf("SUMMARY|lz4|%s, compress through HDF5, MB/s|%.0f|lz4 -1 CLI|%.0f|%.2f|-|-\n",
+		       d->name, hc, cc, hc / cc);
+		printf("SUMMARY|lz4|%s, decompress through HDF5, MB/s|%.0f|lz4 -d CLI|%.0f|%.2f|-|-\n",
+		       d->name, hd, cd, hd / cd);
+	}
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
