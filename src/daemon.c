@@ -14,7 +14,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "control.h"
@@ -230,6 +232,37 @@ static void finish_loop(struct daemon *d)
 		log_msg(LOG_LEVEL_WARNING, "event loop closed with handles still open");
 }
 
+/*
+ * The engine creates the output directory and the first file only when
+ * data arrives; check now that it will be able to, so that a recorder that
+ * cannot write refuses to start instead of accepting data it would lose.
+ * The first existing directory on the way up must be writable.
+ */
+static int check_output_directory(const char *directory)
+{
+	char path[4096];
+	struct stat st;
+	int n = snprintf(path, sizeof(path), "%s", directory);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return -ENAMETOOLONG;
+	for (;;) {
+		if (stat(path, &st) == 0) {
+			if (!S_ISDIR(st.st_mode))
+				return -ENOTDIR;
+			return access(path, W_OK | X_OK) == 0 ? 0 : -errno;
+		}
+		if (errno != ENOENT)
+			return -errno;
+		char *slash = strrchr(path, '/');
+		if (!slash)
+			return access(".", W_OK | X_OK) == 0 ? 0 : -errno;
+		if (slash == path)
+			slash[1] = '\0'; /* up to "/" */
+		else
+			*slash = '\0';
+	}
+}
+
 static int start(struct daemon *d)
 {
 	struct h5w_error herr;
@@ -238,8 +271,14 @@ static int start(struct daemon *d)
 	const struct h5w_options engine_options = {.run = d->options->run,
 						   .workers = d->options->workers};
 
-	int err = writer_queue_init(&d->queue, d->schema->limits.max_buffer, 0,
-				    ingest_queue_drained, &d->ingest);
+	int err = check_output_directory(d->schema->output.directory);
+	if (err) {
+		log_msg(LOG_LEVEL_ERROR, "output directory %s cannot be written: %s",
+			d->schema->output.directory, strerror(-err));
+		return err;
+	}
+	err = writer_queue_init(&d->queue, d->schema->limits.max_buffer, 0,
+				ingest_queue_drained, &d->ingest);
 	if (err)
 		return err;
 	err = ingest_init(&d->ingest, &d->loop, d->schema, &d->queue);

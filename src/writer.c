@@ -218,9 +218,19 @@ static void *writer_main(void *arg)
 	if (tick <= 0 || tick > WRITER_MAX_TICK_NS)
 		tick = WRITER_MAX_TICK_NS;
 	/* The thread-safe libhdf5 keeps its error-printing setting per thread:
-	 * silence it here too, or every failure dumps the whole HDF5 error
+	 * silence it on this one, or every failure dumps the whole HDF5 error
 	 * stack to stderr, unthrottled. The engine reports errors itself. */
 	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+	int rc = h5w_open(&writer->engine, writer->schema, writer->options, realtime_ns(),
+			  &writer->open_error);
+	pthread_mutex_lock(&writer->stats_lock);
+	if (rc == 0)
+		h5w_get_stats(writer->engine, &writer->stats);
+	writer->open_result = rc;
+	pthread_cond_signal(&writer->opened);
+	pthread_mutex_unlock(&writer->stats_lock);
+	if (rc)
+		return NULL;
 	while (!closed) {
 		struct writer_item *list = writer_queue_take(writer->queue, tick, &closed);
 		apply_batch(writer, list);
@@ -244,21 +254,35 @@ int writer_start(struct writer *writer, const struct schema *schema,
 {
 	memset(writer, 0, sizeof(*writer));
 	writer->schema = schema;
+	writer->options = options;
 	writer->queue = queue;
 	writer->ingest = ingest;
 	writer->delay_us = delay_us;
 	writer->error_log = (struct log_ratelimit)LOG_RATELIMIT_INIT(1000000000, 20);
-	int rc = h5w_open(&writer->engine, schema, options, realtime_ns(), err);
-	if (rc)
-		return rc;
 	pthread_mutex_init(&writer->stats_lock, NULL);
-	h5w_get_stats(writer->engine, &writer->stats);
-	rc = pthread_create(&writer->thread, NULL, writer_main, writer);
+	pthread_cond_init(&writer->opened, NULL);
+	writer->open_result = 1; /* not known yet */
+	int rc = pthread_create(&writer->thread, NULL, writer_main, writer);
 	if (rc) {
-		h5w_close(writer->engine, err);
-		pthread_mutex_destroy(&writer->stats_lock);
 		snprintf(err->message, sizeof(err->message), "cannot start the writer thread");
-		return -rc;
+		rc = -rc;
+	} else {
+		/* The engine is opened on the writer thread (the only thread that
+		 * calls HDF5); wait for the outcome. */
+		pthread_mutex_lock(&writer->stats_lock);
+		while (writer->open_result == 1)
+			pthread_cond_wait(&writer->opened, &writer->stats_lock);
+		rc = writer->open_result;
+		pthread_mutex_unlock(&writer->stats_lock);
+		if (rc) {
+			*err = writer->open_error;
+			pthread_join(writer->thread, NULL);
+		}
+	}
+	if (rc) {
+		pthread_cond_destroy(&writer->opened);
+		pthread_mutex_destroy(&writer->stats_lock);
+		return rc;
 	}
 	writer->started = true;
 	return 0;
@@ -271,6 +295,7 @@ int writer_stop(struct writer *writer)
 	writer_queue_close(writer->queue);
 	pthread_join(writer->thread, NULL);
 	writer->started = false;
+	pthread_cond_destroy(&writer->opened);
 	pthread_mutex_destroy(&writer->stats_lock);
 	free(writer->groups);
 	writer->groups = NULL;

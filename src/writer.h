@@ -31,6 +31,7 @@ struct writer {
 	struct writer_queue *queue;
 	struct ingest *ingest;
 	const struct schema *schema;
+	const struct h5w_options *options; /* until the engine is open */
 	struct h5w *engine;
 	struct writer_group *groups; /* by ingest group id */
 	size_t groups_cap;
@@ -41,12 +42,18 @@ struct writer {
 	/* A copy of the engine's figures for status readers on other threads. */
 	pthread_mutex_t stats_lock;
 	struct h5w_stats stats;
+	/* Opening the engine, which happens on the writer thread. */
+	pthread_cond_t opened;
+	int open_result;           /* 1 while opening, then 0 or a negative errno */
+	struct h5w_error open_error;
 	int result;                /* first error closing the engine */
 };
 
 /*
- * Open the engine and start the thread. The engine creates no file before
- * the first data arrives. Returns 0 or a negative errno with err filled.
+ * Start the thread and open the engine on it; returns once the engine is
+ * open. The engine creates no file before the first data arrives. Returns
+ * 0 or a negative errno with err filled. options must stay valid until the
+ * call returns.
  */
 int writer_start(struct writer *writer, const struct schema *schema,
 		 const struct h5w_options *options, struct writer_queue *queue,

@@ -323,3 +323,23 @@ def test_udp_frame_senders_seq_gaps_are_counted(recorder):
     with h5py.File(path, "r") as f:
         assert list(f["b1/adc0_frame_seq"][:]) == [1, 2, 5, 6, 10]
         assert list(f["b2/adc0"][:]) == [100] * 4 + [101] * 4 + [102] * 4
+
+
+def test_refuses_to_start_when_the_output_cannot_be_written(tmp_path):
+    """A recorder that could not write must not accept data it would lose."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    schema = tmp_path / "bad.yaml"
+    schema.write_text(
+        "name: bad\n"
+        'output: { directory: "%s/sub" }\n' % blocker +
+        'listen: [ { protocol: line, transport: tcp, address: "127.0.0.1:%d" } ]\n' % free_port() +
+        "streams:\n"
+        "  - name: w\n"
+        "    match: { measurement: w }\n"
+        "    channels: { a: {} }\n")
+    result = subprocess.run([H5RECD, "-c", str(schema)], capture_output=True, text=True,
+                            timeout=30)
+    assert result.returncode == 1
+    assert "output directory %s/sub cannot be written: Not a directory" % blocker in result.stderr
+    assert "recording" not in result.stderr
