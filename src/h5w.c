@@ -97,8 +97,7 @@ static void free_group(struct h5w *w, struct h5w_group *g)
 			w->buffered -= g->dsets[i].chunk_bytes;
 		}
 	}
-	h5w_records_free(g);
-	free(g->records);
+	h5w_records_destroy(g);
 	for (size_t i = 0; i < g->nvalues; i++) {
 		free(g->names[i]);
 		free(g->values[i]);

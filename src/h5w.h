@@ -20,7 +20,8 @@
  * Codes: -EINVAL bad argument (unknown channel, wrong waveform length, dtype
  * not convertible), -EMLINK group limit (limits.max_groups), -ENOBUFS the
  * buffers would exceed limits.max_buffer, -ENOSPC disk full, -EIO any other
- * HDF5 or file-system failure, -ENOMEM.
+ * HDF5 or file-system failure, -ENOMEM, -ESTALE a frame of an event whose
+ * record already closed (dropped, see h5w_record_data).
  */
 #ifndef H5REC_H5W_H
 #define H5REC_H5W_H
@@ -115,12 +116,16 @@ int h5w_stream_append(struct h5w *engine, struct h5w_group *group, size_t channe
  * stream->samples samples of type WIRE). The first frame of an event opens
  * its record and assigns its row; T0 is the record's time until the event's
  * fields arrive. EVENT_ID 0 makes a record of its own, closed at once.
+ * -ESTALE when the event's record already closed in this file (timeout,
+ * max_open_records, complete, or h5w_record_close; the last 4096 closed ids
+ * per group are remembered): the data is dropped, never given a second row.
  */
 int h5w_record_data(struct h5w *engine, struct h5w_group *group, uint64_t event_id, int64_t t0,
 		    size_t channel, enum dtype wire, const void *samples, size_t n,
 		    struct h5w_error *err);
 
-/* The event's scalar fields (index into stream->event_fields) and its time. */
+/* The event's scalar fields (index into stream->event_fields) and its time.
+ * -ESTALE as for h5w_record_data. */
 int h5w_record_fields(struct h5w *engine, struct h5w_group *group, uint64_t event_id,
 		      int64_t time, const struct h5w_value *fields, size_t nfields,
 		      struct h5w_error *err);

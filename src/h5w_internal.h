@@ -88,6 +88,20 @@ struct h5w_record {
 	unsigned char *have;   /* per channel: waveform arrived */
 };
 
+/* records layout: ids of the events whose records closed most recently in
+ * the current file, so that a frame arriving after its record closed is
+ * refused instead of opening a second row (SPEC §4.2: one row per event).
+ * A ring of H5W_CLOSED_EVENTS ids, oldest at `head`, found through a hash
+ * of chains (`next`, `buckets`; UINT32_MAX ends a chain). One allocation,
+ * made when the group's first record closes. */
+#define H5W_CLOSED_EVENTS 4096u
+struct h5w_closed_events {
+	uint64_t *ids;
+	uint32_t *next;
+	uint32_t *buckets;
+	uint32_t head, count;
+};
+
 struct h5w_group {
 	char path[512];
 	const struct schema_stream *stream;
@@ -108,6 +122,7 @@ struct h5w_group {
 	/* records */
 	struct h5w_record *records;  /* open records, oldest first */
 	size_t nrecords;
+	struct h5w_closed_events closed; /* recently closed event ids */
 	struct h5w_group *hash_next;
 };
 
@@ -243,6 +258,7 @@ int h5w_records_close(struct h5w *w, struct h5w_group *g, uint64_t event_id,
 		      struct h5w_error *err);
 int h5w_records_expire(struct h5w *w, struct h5w_group *g, bool all, struct h5w_error *err);
 void h5w_records_free(struct h5w_group *g);
+void h5w_records_destroy(struct h5w_group *g);
 int h5w_records_seal(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
 int h5w_records_pad(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
 

@@ -12,6 +12,10 @@
  * are counted. Rows below the oldest open record are final, so their chunks
  * are sealed and go to the file.
  *
+ * One row per event: the ids of the most recently closed records are kept
+ * (a bounded FIFO with a hash), and a late frame for one of them is refused
+ * with -ESTALE rather than opening a second row for the same event.
+ *
  * Every dataset of the group has the same number of rows: rows of a record
  * whose data has not arrived are padded with fill before each flush (and
  * rewritten when the data comes), so extents agree at every durability point.
@@ -75,9 +79,84 @@ int h5w_records_seal(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 	return seal(w, g, err);
 }
 
+#define CHAIN_END UINT32_MAX
+
+static uint32_t closed_bucket(uint64_t event_id)
+{
+	/* Fibonacci hashing: sequential ids spread over every bucket */
+	return (uint32_t)((event_id * UINT64_C(0x9E3779B97F4A7C15)) >> 52) &
+	       (H5W_CLOSED_EVENTS - 1);
+}
+
+static bool closed_has(const struct h5w_group *g, uint64_t event_id)
+{
+	const struct h5w_closed_events *c = &g->closed;
+	if (!c->count)
+		return false;
+	for (uint32_t i = c->buckets[closed_bucket(event_id)]; i != CHAIN_END; i = c->next[i])
+		if (c->ids[i] == event_id)
+			return true;
+	return false;
+}
+
+static void closed_forget_all(struct h5w_closed_events *c)
+{
+	if (c->buckets)
+		memset(c->buckets, 0xff, H5W_CLOSED_EVENTS * sizeof(*c->buckets));
+	c->head = c->count = 0;
+}
+
+/* Remember that EVENT_ID's record closed, forgetting the oldest id when the
+ * ring is full. Without memory for the ring the engine only loses the
+ * protection against late frames, so that failure is not an error. */
+static void closed_remember(struct h5w_group *g, uint64_t event_id)
+{
+	struct h5w_closed_events *c = &g->closed;
+	if (!event_id)
+		return;
+	if (!c->ids) {
+		size_t n = H5W_CLOSED_EVENTS;
+		unsigned char *block = malloc(n * (sizeof(*c->ids) + 2 * sizeof(uint32_t)));
+		if (!block)
+			return;
+		c->ids = (uint64_t *)(void *)block;
+		c->next = (uint32_t *)(void *)(block + n * sizeof(*c->ids));
+		c->buckets = c->next + n;
+		closed_forget_all(c);
+	}
+	uint32_t slot;
+	if (c->count == H5W_CLOSED_EVENTS) {
+		slot = c->head;
+		c->head = (c->head + 1) % H5W_CLOSED_EVENTS;
+		uint32_t *link = &c->buckets[closed_bucket(c->ids[slot])];
+		while (*link != slot)
+			link = &c->next[*link];
+		*link = c->next[slot];
+	} else {
+		slot = (c->head + c->count++) % H5W_CLOSED_EVENTS;
+	}
+	uint32_t b = closed_bucket(event_id);
+	c->ids[slot] = event_id;
+	c->next[slot] = c->buckets[b];
+	c->buckets[b] = slot;
+}
+
+/* A frame for an event whose record is no longer open: refused when the
+ * record closed recently in this file (it would open a second row). */
+static int refuse_closed(struct h5w *w, struct h5w_group *g, uint64_t event_id,
+			 const char *what, struct h5w_error *err)
+{
+	if (!event_id || !closed_has(g, event_id))
+		return 0;
+	h5w_err(w, err, "%s: event %llu already closed (record_timeout): late %s dropped",
+		g->path, (unsigned long long)event_id, what);
+	return -ESTALE;
+}
+
 static void close_at(struct h5w *w, struct h5w_group *g, size_t i)
 {
 	struct h5w_record *rec = &g->records[i];
+	closed_remember(g, rec->event_id);
 	for (size_t c = 0; c < g->stream->nchannels; c++)
 		if (!rec->have[c])
 			w->stats.missing_channels++;
@@ -165,6 +244,8 @@ int h5w_records_data(struct h5w *w, struct h5w_group *g, uint64_t event_id, int6
 	struct h5w_record *rec = find(g, event_id);
 	int rc = 0;
 	if (!rec)
+		rc = refuse_closed(w, g, event_id, st->channels[channel].name, err);
+	if (!rec && !rc)
 		rc = open_record(w, g, event_id, t0, &rec, err);
 	if (rc)
 		return rc;
@@ -230,6 +311,8 @@ int h5w_records_fields(struct h5w *w, struct h5w_group *g, uint64_t event_id, in
 	struct h5w_record *rec = find(g, event_id);
 	int rc = 0;
 	if (!rec)
+		rc = refuse_closed(w, g, event_id, "event fields", err);
+	if (!rec && !rc)
 		rc = open_record(w, g, event_id, time, &rec, err);
 	if (!rc)
 		rc = h5w_dset_put(w, &g->dsets[g->time_ds], rec->row, &time, 1, err);
@@ -270,9 +353,21 @@ int h5w_records_expire(struct h5w *w, struct h5w_group *g, bool all, struct h5w_
 	return closed ? seal(w, g, err) : 0;
 }
 
+/* Forget the open records and the closed ids (the file was closed: an event
+ * may go on in the next file). */
 void h5w_records_free(struct h5w_group *g)
 {
 	for (size_t i = 0; i < g->nrecords; i++)
 		free(g->records[i].have);
 	g->nrecords = 0;
+	closed_forget_all(&g->closed);
+}
+
+void h5w_records_destroy(struct h5w_group *g)
+{
+	h5w_records_free(g);
+	free(g->records);
+	g->records = NULL;
+	free(g->closed.ids);
+	g->closed = (struct h5w_closed_events){0};
 }

@@ -242,8 +242,6 @@ LATE = """
 """
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a frame of an event whose record already closed "
-                   "(record_timeout) opens a second row with the same event_id, silently")
 @pytest.mark.parametrize("late", ["data", "event"])
 def test_late_frame_does_not_duplicate_its_event(recorder, late):
     """SPEC §4.2: one row per event; a channel still missing when the record

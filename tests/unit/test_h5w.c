@@ -211,6 +211,43 @@ static void test_roll_closes_open_records(void **state)
 	teardown_fx(fx);
 }
 
+/* SPEC §4.2: one row per event. A frame of an event whose record closed
+ * (here by record_timeout) is refused with -ESTALE, not given a second row;
+ * the engine remembers the last H5W_CLOSED_EVENTS closed ids. */
+static void test_late_frame_of_closed_event_refused(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_with("", records_body, 0);
+	struct h5w_group *g = group(fx, "x");
+	float wave[1000] = {0};
+	struct h5w_value mass = {.index = 0, .dtype = DTYPE_FLOAT64, .v.f64 = 1.5};
+	struct h5w_stats st;
+
+	assert_int_equal(h5w_record_data(fx->engine, g, 1, T0, 0, DTYPE_FLOAT32, wave, 1000, &fx->err), 0);
+	assert_int_equal(h5w_tick(fx->engine, T0 + 3 * SEC, &fx->err), 0);
+	assert_int_equal(h5w_record_data(fx->engine, g, 1, T0, 1, DTYPE_FLOAT32, wave, 1000, &fx->err),
+			 -ESTALE);
+	assert_non_null(strstr(fx->err.message, "event 1 already closed (record_timeout)"));
+	assert_int_equal(h5w_record_fields(fx->engine, g, 1, T0, &mass, 1, &fx->err), -ESTALE);
+	assert_int_equal(h5w_record_close(fx->engine, g, 1, &fx->err), -ENOENT);
+	assert_int_equal(h5w_record_data(fx->engine, g, 2, T0, 0, DTYPE_FLOAT32, wave, 1000, &fx->err), 0);
+	assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
+	h5w_get_stats(fx->engine, &st);
+	assert_int_equal(st.file_rows, 2);
+
+	/* the memory is bounded: after H5W_CLOSED_EVENTS newer closes, event 1
+	 * is forgotten and opens a row again */
+	for (uint64_t e = 2; e < 2 + H5W_CLOSED_EVENTS; e++) {
+		assert_int_equal(h5w_record_fields(fx->engine, g, e, T0, &mass, 1, &fx->err), 0);
+		h5w_record_close(fx->engine, g, e, &fx->err);
+	}
+	assert_int_equal(h5w_record_fields(fx->engine, g, 3, T0, &mass, 1, &fx->err), -ESTALE);
+	assert_int_equal(h5w_record_fields(fx->engine, g, 1, T0, &mass, 1, &fx->err), 0);
+	h5w_get_stats(fx->engine, &st);
+	assert_int_equal(st.file_rows, 2 + H5W_CLOSED_EVENTS);
+	teardown_fx(fx);
+}
+
 static void test_clipping_counted(void **state)
 {
 	(void)state;
@@ -348,6 +385,7 @@ int main(void)
 		cmocka_unit_test(test_bad_waveform_and_dtype),
 		cmocka_unit_test(test_record_timeout_and_open_limit),
 		cmocka_unit_test(test_roll_closes_open_records),
+		cmocka_unit_test(test_late_frame_of_closed_event_refused),
 		cmocka_unit_test(test_clipping_counted),
 		cmocka_unit_test(test_buffer_limit),
 		cmocka_unit_test(test_write_error_is_returned_not_fatal),
