@@ -125,12 +125,17 @@ void ingest_mark_progress(struct ingest *ingest, uint64_t applied, uint64_t dura
 		uv_async_send(&ingest->progress_async);
 }
 
-void ingest_note_failed(struct ingest *ingest, uint64_t number)
+void ingest_note_failed(struct ingest *ingest, uint64_t source)
 {
+	if (!source)
+		return; /* UDP: no connection, no ACKs */
 	pthread_mutex_lock(&ingest->failed_lock);
-	if (ingest->nfailed < INGEST_FAILED_MAX)
-		ingest->failed_items[ingest->nfailed++] = number;
-	else
+	bool known = false;
+	for (size_t i = 0; i < ingest->nfailed && !known; i++)
+		known = ingest->failed_sources[i] == source;
+	if (!known && ingest->nfailed < INGEST_FAILED_MAX)
+		ingest->failed_sources[ingest->nfailed++] = source;
+	else if (!known)
 		ingest->failed_overflow = true;
 	pthread_mutex_unlock(&ingest->failed_lock);
 }
@@ -259,6 +264,7 @@ int ingest_init(struct ingest *ingest, uv_loop_t *loop, const struct schema *sch
 	ingest->schema = schema;
 	ingest->queue = queue;
 	ingest->next_item = 1;
+	ingest->next_source = 1;
 	/* 20 messages a second, then a summary of what was suppressed. */
 	ingest->error_log = (struct log_ratelimit)LOG_RATELIMIT_INIT(1000000000, 20);
 	ingest->stream_samples = calloc(schema->nstreams ? schema->nstreams : 1,

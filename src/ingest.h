@@ -68,6 +68,7 @@ struct ingest_item {
 	struct writer_item link; /* queue link and byte cost; first member */
 	enum ingest_item_kind kind;
 	uint64_t number;         /* loop-assigned, increasing; for durability */
+	uint64_t source;         /* id of the frame connection it came from; 0: none */
 	char peer[80];           /* who sent it, for error messages */
 	union {
 		struct {
@@ -157,12 +158,13 @@ struct ingest {
 	 * (the control socket's flush and roll requests). */
 	void (*on_progress)(void *arg, uint64_t applied, uint64_t durable);
 	void *on_progress_arg;
-	/* Writer → loop: numbers of DATA/EVENT items the engine failed to
-	 * store, so that no ACK ever covers them (ingest_frame.c). */
+	/* Writer → loop: connections (item sources) whose data the engine
+	 * failed to store, so that no ACK ever covers it (ingest_frame.c). */
 	pthread_mutex_t failed_lock;
-	uint64_t failed_items[INGEST_FAILED_MAX];
+	uint64_t failed_sources[INGEST_FAILED_MAX];
 	size_t nfailed;
-	bool failed_overflow; /* more than fit: treat every pending ACK as failed */
+	bool failed_overflow; /* more than fit: every ACKing connection failed */
+	uint64_t next_source;   /* id of the next frame connection */
 	/* Samples accepted per stream (index in schema->streams), for rates. */
 	uint64_t *stream_samples;
 	_Atomic uint64_t counters_writer[INGEST_NCOUNTERS];
@@ -195,9 +197,9 @@ void ingest_handlers(struct ingest *ingest, struct net_handler handlers[2]);
 /* Any thread: the queue fell below its low-water mark; resume reading. */
 void ingest_queue_drained(void *ingest);
 
-/* Writer thread: the engine could not store item `number` (a DATA or EVENT
- * frame); the loop closes the sender's connection rather than ACK it. */
-void ingest_note_failed(struct ingest *ingest, uint64_t number);
+/* Writer thread: the engine could not store data from connection `source`
+ * (an item's source); the loop closes it rather than ACK what was lost. */
+void ingest_note_failed(struct ingest *ingest, uint64_t source);
 
 /* Writer thread: every item numbered below `applied` has been applied to
  * the engine, every one below `durable` is durable (flushed and fsync'd).

@@ -13,7 +13,10 @@
  * some number is durable (flushed and fsync'd), all remembered frames below
  * it are durable too and one ACK carries the highest of their seqs. The list
  * of remembered frames is bounded: when it is full, the newest entry is
- * replaced, which can only delay an ACK, never send one too early.
+ * replaced, which can only delay an ACK, never send one too early. Items
+ * carry the id of the connection they came from; when the writer could not
+ * store one, that connection gets no more ACKs and is closed, so its
+ * sender never takes lost data for durable.
  */
 #include "ingest_frame.h"
 
@@ -38,6 +41,7 @@ struct ingest_frame_conn {
 	const struct schema_listen *listen;
 	struct frame_decoder *decoder;
 	char peer[80];
+	uint64_t id;        /* the source id of its items */
 	bool authenticated; /* the listener's token was presented, or none needed */
 	bool first_frame_seen;
 	/* ACK bookkeeping, in ingest->ack_conns while pending is in use. */
@@ -45,7 +49,7 @@ struct ingest_frame_conn {
 	bool on_ack_list;
 	struct ack_pending *pending;
 	size_t pending_head, pending_count;
-	bool lost;         /* a frame awaiting its ACK could not be stored */
+	bool lost;         /* data from it could not be stored: no more ACKs */
 };
 
 /* ---- shapes -------------------------------------------------------------- */
@@ -160,24 +164,30 @@ static struct ingest_item *event_item(struct ingest *ingest, const struct frame 
 	return item;
 }
 
-/* Turn one valid DATA or EVENT frame into an item; < 0 closes the sender. */
+/* Turn one valid DATA or EVENT frame from connection `source` (0: UDP)
+ * into an item; NULL closes the sender (the reason is logged). */
 static struct ingest_item *frame_item(struct ingest *ingest, const struct frame *frame,
-				      const char *peer)
+				      const char *peer, uint64_t source)
 {
 	struct route route;
 	uint32_t group;
+	struct ingest_item *item;
 
 	if (frame_group(ingest, frame, peer, &route, &group))
 		return NULL;
-	if (frame->type == FRAME_EVENT)
-		return event_item(ingest, frame, &route, group, peer);
-	if (check_data_shape(ingest, &route, frame, peer))
-		return NULL;
-	struct ingest_item *item = data_item(frame, &route, group, peer);
-	if (item) {
-		ingest_count_samples(ingest, route.stream, item->u.data.nsamples);
-		ingest_count(ingest, INGEST_BYTES, frame->payload_len);
+	if (frame->type == FRAME_EVENT) {
+		item = event_item(ingest, frame, &route, group, peer);
+	} else {
+		if (check_data_shape(ingest, &route, frame, peer))
+			return NULL;
+		item = data_item(frame, &route, group, peer);
+		if (item) {
+			ingest_count_samples(ingest, route.stream, item->u.data.nsamples);
+			ingest_count(ingest, INGEST_BYTES, frame->payload_len);
+		}
 	}
+	if (item)
+		item->source = source;
 	return item;
 }
 
@@ -268,43 +278,28 @@ static void send_ack(struct ingest_frame_conn *fc, uint64_t seq)
 		net_conn_write(fc->conn, buf, len);
 }
 
-static bool pending_failed(const struct ingest_frame_conn *fc, const uint64_t *failed,
-			   size_t nfailed, bool overflow, uint64_t *seq)
-{
-	for (size_t k = 0; k < fc->pending_count; k++) {
-		const struct ack_pending *p = &fc->pending[(fc->pending_head + k) % ACK_PENDING_MAX];
-		for (size_t f = 0; f < nfailed || overflow; f++) {
-			if (overflow || failed[f] == p->item) {
-				*seq = p->seq;
-				return true;
-			}
-		}
-	}
-	return false;
-}
-
 void ingest_frame_drop_failed(struct ingest *ingest)
 {
 	uint64_t failed[INGEST_FAILED_MAX];
 	pthread_mutex_lock(&ingest->failed_lock);
 	size_t nfailed = ingest->nfailed;
 	bool overflow = ingest->failed_overflow;
-	memcpy(failed, ingest->failed_items, nfailed * sizeof(failed[0]));
+	memcpy(failed, ingest->failed_sources, nfailed * sizeof(failed[0]));
 	ingest->nfailed = 0;
 	ingest->failed_overflow = false;
 	pthread_mutex_unlock(&ingest->failed_lock);
-	if (!nfailed && !overflow)
-		return;
 
-	for (struct ingest_frame_conn *fc = ingest->ack_conns; fc; fc = fc->ack_next) {
-		uint64_t seq;
-		if (fc->lost || !pending_failed(fc, failed, nfailed, overflow, &seq))
+	for (struct ingest_frame_conn *fc = ingest->ack_conns; fc && (nfailed || overflow);
+	     fc = fc->ack_next) {
+		bool hit = overflow;
+		for (size_t i = 0; i < nfailed && !hit; i++)
+			hit = failed[i] == fc->id;
+		if (!hit || fc->lost)
 			continue;
 		fc->lost = true;
 		log_msg(LOG_LEVEL_ERROR,
-			"%s: frame seq %llu could not be stored; closing the connection so that "
-			"the sender does not take it as durable",
-			fc->peer, (unsigned long long)seq);
+			"%s: frames sent on this connection could not be stored; closing it so "
+			"that the sender does not take them as durable", fc->peer);
 		net_conn_close(fc->conn);
 	}
 }
@@ -356,7 +351,7 @@ static int on_frame(void *user, const struct frame *frame)
 			     fc->peer, fc->listen->address);
 		err = -EACCES;
 	} else {
-		struct ingest_item *item = frame_item(ingest, frame, fc->peer);
+		struct ingest_item *item = frame_item(ingest, frame, fc->peer, fc->id);
 		if (!item)
 			return -EPROTO;
 		ingest_push(ingest, item);
@@ -382,6 +377,7 @@ void *ingest_frame_open(void *arg, struct net_conn *conn, const struct net_peer 
 		return NULL;
 	}
 	fc->ingest = ingest;
+	fc->id = ingest->next_source++;
 	fc->conn = conn;
 	fc->listen = listen;
 	fc->authenticated = listen->token == NULL;
@@ -488,7 +484,7 @@ static int on_datagram_frame(void *user, const struct frame *frame)
 	count_lost(ctx->ingest, ctx->peer, frame);
 	if (frame->type == FRAME_HELLO)
 		return 0; /* no session on UDP: nothing to remember */
-	struct ingest_item *item = frame_item(ctx->ingest, frame, ctx->peer);
+	struct ingest_item *item = frame_item(ctx->ingest, frame, ctx->peer, 0);
 	if (!item)
 		return -EPROTO;
 	ingest_push_datagram_item(ctx->ingest, item);

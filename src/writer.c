@@ -30,8 +30,7 @@ static void writer_failed(struct writer *writer, const struct ingest_item *item,
 			  const struct h5w_error *err)
 {
 	atomic_fetch_add(&writer->ingest->counters_writer[INGEST_WRITE_ERRORS], 1);
-	if (item->kind == INGEST_ITEM_DATA || item->kind == INGEST_ITEM_EVENT)
-		ingest_note_failed(writer->ingest, item->number);
+	ingest_note_failed(writer->ingest, item->source);
 	log_ratelimited(&writer->error_log, realtime_ns(), LOG_LEVEL_ERROR,
 			"write_errors: data from %s not stored: %s",
 			item->peer[0] ? item->peer : "the recorder", err->message);
