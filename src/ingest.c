@@ -36,6 +36,7 @@ static const char *const counter_names[INGEST_NCOUNTERS] = {
 	[INGEST_UDP_DROPS] = "udp_drops",
 	[INGEST_AUTH_FAILURES] = "auth_failures",
 	[INGEST_WRITE_ERRORS] = "write_errors",
+	[INGEST_LATE_DATA] = "late_data",
 };
 
 const char *ingest_counter_name(enum ingest_counter counter)

@@ -124,6 +124,7 @@ enum ingest_counter {
 	INGEST_UDP_DROPS,       /* datagrams dropped (invalid, or over max_buffer) */
 	INGEST_AUTH_FAILURES,   /* missing or wrong HELLO token */
 	INGEST_WRITE_ERRORS,    /* items the engine failed to store */
+	INGEST_LATE_DATA,       /* frames of an event whose record had closed */
 	INGEST_NCOUNTERS,
 };
 

@@ -26,13 +26,20 @@ static int64_t realtime_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static void writer_failed(struct writer *writer, const struct ingest_item *item,
+/*
+ * Data of an item was not stored: count it (a frame for an event whose
+ * record already closed is `late_data`, anything else `write_errors`), log
+ * it rate-limited, and make sure no ACK covers it.
+ */
+static void writer_failed(struct writer *writer, const struct ingest_item *item, int rc,
 			  const struct h5w_error *err)
 {
-	atomic_fetch_add(&writer->ingest->counters_writer[INGEST_WRITE_ERRORS], 1);
+	enum ingest_counter counter = rc == -ESTALE ? INGEST_LATE_DATA : INGEST_WRITE_ERRORS;
+	atomic_fetch_add(&writer->ingest->counters_writer[counter], 1);
 	ingest_note_failed(writer->ingest, item->source);
-	log_ratelimited(&writer->error_log, realtime_ns(), LOG_LEVEL_ERROR,
-			"write_errors: data from %s not stored: %s",
+	log_ratelimited(&writer->error_log, realtime_ns(),
+			rc == -ESTALE ? LOG_LEVEL_WARNING : LOG_LEVEL_ERROR,
+			"%s: data from %s not stored: %s", ingest_counter_name(counter),
 			item->peer[0] ? item->peer : "the recorder", err->message);
 }
 
@@ -122,14 +129,14 @@ static int apply_rows(struct writer *writer, const struct ingest_item *item,
 		const struct writer_group *group = item_group(writer, row->group, err);
 		size_t n = row->nvalues < WRITER_MAX_VALUES ? row->nvalues : WRITER_MAX_VALUES;
 		if (!group) {
-			writer_failed(writer, item, err);
+			writer_failed(writer, item, -EIO, err);
 			continue;
 		}
 		engine_values(item->u.rows.values + row->first_value, n, item->u.rows.arena,
 			      values);
 		int rc = h5w_table_append(writer->engine, group->group, row->time, values, n, err);
 		if (rc)
-			writer_failed(writer, item, err); /* one bad row spoils no other */
+			writer_failed(writer, item, rc, err); /* one bad row spoils no other */
 	}
 	return 0;
 }
@@ -194,7 +201,7 @@ static void apply_batch(struct writer *writer, struct writer_item *list)
 		list = list->next;
 		int rc = apply_item(writer, item, &err);
 		if (rc < 0)
-			writer_failed(writer, item, &err);
+			writer_failed(writer, item, rc, &err);
 		else if (item->kind == INGEST_ITEM_FLUSH || item->kind == INGEST_ITEM_ROLL)
 			writer->durable_item = item->number + 1; /* flushed, or closed and fsync'd */
 		writer->last_item = item->number;
@@ -235,7 +242,7 @@ static void *writer_main(void *arg)
 		apply_batch(writer, list);
 		h5w_get_stats(writer->engine, &before);
 		if (h5w_tick(writer->engine, realtime_ns(), &err) < 0)
-			writer_failed(writer, &(struct ingest_item){.peer = ""}, &err);
+			writer_failed(writer, &(struct ingest_item){.peer = ""}, -EIO, &err);
 		publish_stats(writer, before.last_flush);
 	}
 	writer->result = h5w_close(writer->engine, &err);

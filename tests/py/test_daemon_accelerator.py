@@ -277,3 +277,5 @@ def test_late_frame_does_not_duplicate_its_event(recorder, late):
         np.testing.assert_array_equal(g["a"][0], wave)
         np.testing.assert_array_equal(g["a"][1], wave)
         np.testing.assert_array_equal(g["b"][1], wave)
+    # Dropped, counted and said so: one late frame.
+    assert rec.log().count("late_data: data from") == 1
