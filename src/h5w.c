@@ -301,12 +301,59 @@ static int convert_value(struct h5w *w, struct h5w_group *g, const struct h5w_va
 	return rc;
 }
 
-static int append_value(struct h5w *w, struct h5w_group *g, size_t channel, int64_t time,
-			const void *value, struct h5w_error *err)
+/* Free the converted strings of VALUES[from..n) (never handed to a dataset). */
+static void free_converted(const struct schema_stream *st, const struct h5w_value *values,
+			   const unsigned char *converted, size_t from, size_t n)
 {
-	struct h5w_dset *ds = &g->dsets[g->chan_ds[channel]];
-	h5w_dset_note_time(ds, time, time);
-	return h5w_dset_append(w, ds, value, 1, err);
+	for (size_t j = from; j < n; j++) {
+		if (st->channels[values[j].index].dtype == DTYPE_STRING) {
+			char *s;
+			memcpy(&s, converted + 8 * j, sizeof(s));
+			free(s);
+		}
+	}
+}
+
+/* Buffer one row (all or nothing); *PUT is how many values were taken. */
+static int put_row(struct h5w *w, struct h5w_group *g, int64_t time,
+		   const struct h5w_value *values, size_t nvalues, const unsigned char *converted,
+		   bool shared_row, size_t *put, struct h5w_error *err)
+{
+	const struct schema_stream *st = g->stream;
+	int rc = 0;
+	memset(g->seen, 0, st->nchannels);
+	*put = 0;
+	for (size_t i = 0; i < nvalues; i++) {
+		size_t c = values[i].index;
+		const void *value = converted + 8 * i;
+		struct h5w_dset *ds = &g->dsets[g->chan_ds[c]];
+		uint64_t row = ds->nrows;
+		if (!st->channels[c].own_time && g->seen[c])
+			row--; /* repeated field: the last one wins */
+		g->seen[c] = 1;
+		rc = h5w_dset_put(w, ds, row, value, 1, err);
+		if (rc)
+			return rc;
+		*put = i + 1; /* the dataset owns the value (a string) now */
+		if (st->channels[c].own_time) {
+			struct h5w_dset *t = &g->dsets[g->chan_time_ds[c]];
+			rc = h5w_dset_put(w, t, t->nrows, &time, 1, err);
+			if (rc)
+				return rc;
+		}
+	}
+	if (!shared_row)
+		return 0;
+	for (size_t c = 0; !rc && c < st->nchannels; c++) {
+		if (g->seen[c] || st->channels[c].own_time)
+			continue;
+		struct h5w_dset *ds = &g->dsets[g->chan_ds[c]];
+		rc = h5w_dset_fill(w, ds, ds->nrows, 1, err);
+	}
+	if (!rc)
+		rc = h5w_dset_put(w, &g->dsets[g->time_ds], g->dsets[g->time_ds].nrows, &time, 1,
+				  err);
+	return rc;
 }
 
 int h5w_table_append(struct h5w *w, struct h5w_group *g, int64_t time,
@@ -337,54 +384,79 @@ int h5w_table_append(struct h5w *w, struct h5w_group *g, int64_t time,
 	for (size_t i = 0; i < nvalues; i++) {
 		rc = convert_value(w, g, &values[i], converted + 8 * i, err);
 		if (rc) {
-			for (size_t j = 0; j < i; j++)
-				if (st->channels[values[j].index].dtype == DTYPE_STRING) {
-					char *s;
-					memcpy(&s, converted + 8 * j, sizeof(s));
-					free(s);
-				}
+			free_converted(st, values, converted, 0, i);
 			return rc;
 		}
 		if (!st->channels[values[i].index].own_time)
 			shared_row = true;
 	}
-	memset(g->seen, 0, st->nchannels);
-	for (size_t i = 0; !rc && i < nvalues; i++) {
-		const struct schema_channel *ch = &st->channels[values[i].index];
-		if (ch->own_time) {
-			rc = append_value(w, g, values[i].index, time, converted + 8 * i, err);
-			if (!rc)
-				rc = h5w_dset_append(w, &g->dsets[g->chan_time_ds[values[i].index]],
-						     &time, 1, err);
-			continue;
-		}
-		if (g->seen[values[i].index]) { /* repeated field: the last one wins */
-			struct h5w_dset *ds = &g->dsets[g->chan_ds[values[i].index]];
-			rc = h5w_dset_put(w, ds, ds->nrows - 1, converted + 8 * i, 1, err);
-			continue;
-		}
-		g->seen[values[i].index] = 1;
-		rc = append_value(w, g, values[i].index, time, converted + 8 * i, err);
+	for (size_t j = 0; j < g->ndsets; j++)
+		g->dsets[j].mark = g->dsets[j].nrows;
+	size_t put;
+	rc = put_row(w, g, time, values, nvalues, converted, shared_row, &put, err);
+	if (rc) {
+		/* taken back whole: the datasets of the group stay in step */
+		free_converted(st, values, converted, put, nvalues);
+		for (size_t j = 0; j < g->ndsets; j++)
+			h5w_dset_truncate(w, &g->dsets[j], g->dsets[j].mark);
+		return rc;
 	}
-	if (shared_row) {
-		for (size_t c = 0; !rc && c < st->nchannels; c++) {
-			if (g->seen[c] || st->channels[c].own_time)
-				continue;
-			struct h5w_dset *ds = &g->dsets[g->chan_ds[c]];
-			rc = h5w_dset_fill(w, ds, ds->nrows, 1, err);
-			if (!rc)
-				rc = h5w_dset_seal(w, ds, ds->nrows, err);
-		}
-		if (!rc)
-			rc = h5w_dset_append(w, &g->dsets[g->time_ds], &time, 1, err);
+	for (size_t i = 0; i < nvalues; i++) {
+		struct h5w_dset *ds = &g->dsets[g->chan_ds[values[i].index]];
+		h5w_dset_note_time(ds, time, time);
+	}
+	if (shared_row)
 		w->file_rows++;
+	w->stats.samples_written += nvalues;
+	/* The row is accepted; storing the chunks it completed may fail (full
+	 * disk): they stay in memory for the next flush, the error is returned. */
+	for (size_t j = 0; j < g->ndsets; j++) {
+		int r = h5w_dset_seal(w, &g->dsets[j], g->dsets[j].nrows, rc ? NULL : err);
+		if (r && !rc)
+			rc = r;
 	}
-	if (!rc)
-		w->stats.samples_written += nvalues;
 	return rc;
 }
 
 /* ---- stream ------------------------------------------------------------ */
+
+/* The samples of frame ROW end where the next frame starts (or at the
+ * channel's last sample); UINT64_MAX when that is not in memory. */
+static uint64_t frame_end(const struct h5w_dset *samples, const struct h5w_dset *starts,
+			  uint64_t row)
+{
+	if (row + 1 == starts->nrows)
+		return samples->nrows;
+	uint64_t next = row + 1, chunk = next / starts->chunk_rows;
+	for (size_t i = 0; i < starts->nbufs; i++) {
+		const struct h5w_chunkbuf *b = &starts->bufs[i];
+		uint64_t at = next % starts->chunk_rows;
+		if (b->index == chunk && at < b->init_rows) {
+			uint64_t end;
+			memcpy(&end, b->data + at * sizeof(end), sizeof(end));
+			return end;
+		}
+	}
+	return UINT64_MAX;
+}
+
+/* Store the whole chunks of a channel's frame index (time, start, seq) whose
+ * frames' samples are all in the file: an index row never points at samples
+ * that are not stored (a samples chunk may be waiting after a failed write). */
+static int seal_frame_index(struct h5w *w, const struct h5w_dset *samples,
+			    struct h5w_dset *const index[3], struct h5w_error *err)
+{
+	const struct h5w_dset *starts = index[1];
+	uint64_t chunk = starts->chunk_rows;
+	uint64_t sealed = starts->nbufs ? starts->bufs[0].index * chunk : starts->nrows;
+	uint64_t upto = starts->nrows / chunk * chunk;
+	while (upto > sealed && frame_end(samples, starts, upto - 1) > samples->extent)
+		upto -= chunk;
+	int rc = 0;
+	for (size_t k = 0; !rc && k < 3 && upto > sealed; k++)
+		rc = h5w_dset_seal(w, index[k], upto, err);
+	return rc;
+}
 
 int h5w_stream_append(struct h5w *w, struct h5w_group *g, size_t channel, enum dtype wire,
 		      const void *samples, size_t n, int64_t t0, uint64_t seq,
@@ -415,21 +487,33 @@ int h5w_stream_append(struct h5w *w, struct h5w_group *g, size_t channel, enum d
 		data = buf;
 	}
 	uint64_t start = ds->nrows;
+	struct h5w_dset *index[3] = {&g->dsets[g->chan_time_ds[channel]],
+				     &g->dsets[g->frame_start_ds[channel]],
+				     &g->dsets[g->frame_seq_ds[channel]]};
+	const void *row[3] = {&t0, &start, &seq};
+	uint64_t frame = index[0]->nrows;
+	/* all or nothing: a frame is buffered whole (samples and index row) or,
+	 * when memory is refused, not at all */
+	rc = h5w_dset_put(w, ds, start, data, n, err);
+	for (size_t k = 0; !rc && k < 3; k++)
+		rc = h5w_dset_put(w, index[k], frame, row[k], 1, err);
+	if (rc) {
+		h5w_dset_truncate(w, ds, start);
+		for (size_t k = 0; k < 3; k++)
+			h5w_dset_truncate(w, index[k], frame);
+		return rc;
+	}
 	const struct schema_channel *ch = &st->channels[channel];
 	int64_t span = ch->has_dt ? (int64_t)((double)(n - 1) * ch->dt * 1e9) : 0;
 	h5w_dset_note_time(ds, t0, t0 + span);
-	rc = h5w_dset_append(w, ds, data, n, err);
-	if (!rc)
-		rc = h5w_dset_append(w, &g->dsets[g->chan_time_ds[channel]], &t0, 1, err);
-	if (!rc)
-		rc = h5w_dset_append(w, &g->dsets[g->frame_start_ds[channel]], &start, 1, err);
-	if (!rc)
-		rc = h5w_dset_append(w, &g->dsets[g->frame_seq_ds[channel]], &seq, 1, err);
-	if (!rc) {
-		w->stats.samples_written += n;
-		w->file_rows += n;
-	}
-	return rc;
+	w->stats.samples_written += n;
+	w->file_rows += n;
+	/* The frame is accepted. Storing what is complete may fail (full disk):
+	 * then the chunks stay in memory for the next flush, and the error is
+	 * returned. */
+	rc = h5w_dset_seal(w, ds, ds->nrows, err);
+	int rc_index = seal_frame_index(w, ds, index, err);
+	return rc ? rc : rc_index;
 }
 
 /* ---- records ----------------------------------------------------------- */

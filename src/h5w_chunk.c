@@ -18,6 +18,16 @@
  * never see rows that hold no data yet. After a flush has stored the last,
  * partial chunk, the extent equals the rows appended, exactly.
  *
+ * A failed write (full disk, file-size limit) loses nothing: the extent is
+ * set back to what it was, the chunk stays in memory, still dirty, and is
+ * written again at the next flush, which returns the error until it is
+ * stored (until then appends only buffer: each attempt costs HDF5 a new
+ * allocation in the file). Chunks of a dataset reach the file in order (the pool returns
+ * jobs in submission order), and none is stored while an earlier one waits
+ * for a retry, so the extent only ever covers chunks that are stored. The
+ * kept chunks count against limits.max_buffer like any other, so a disk
+ * that stays full ends in -ENOBUFS, not in unbounded memory.
+ *
  * Memory: chunk buffers and compressed outputs are counted in w->buffered
  * and bounded by limits.max_buffer; before refusing (-ENOBUFS) the writer
  * waits for in-flight compression to release memory.
@@ -230,6 +240,29 @@ static int raise_extent(struct h5w *w, struct h5w_dset *ds, uint64_t end, struct
 	return 0;
 }
 
+/* After a failed write: set the extent back to END so that it covers only
+ * stored chunks. Best effort (it may fail on the same full disk); HDF5's
+ * error stack is cleared, the caller reports the write's own error. */
+static void lower_extent(struct h5w_dset *ds, uint64_t end)
+{
+	if (ds->extent <= end)
+		return;
+	hsize_t dims[2] = {end, ds->row_elems};
+	if (H5Dset_extent(ds->id, dims) >= 0)
+		ds->extent = end;
+	H5Eclear2(H5E_DEFAULT);
+}
+
+/* Is a chunk of DS below INDEX waiting to be written again? Then chunk INDEX
+ * must wait too: storing it would need an extent covering the missing one. */
+static bool earlier_unstored(const struct h5w_dset *ds, uint64_t index)
+{
+	for (size_t i = 0; i < ds->nbufs && ds->bufs[i].index < index; i++)
+		if (ds->bufs[i].dirty_hi > ds->bufs[i].dirty_lo)
+			return true;
+	return false;
+}
+
 static uint64_t valid_end(const struct h5w_dset *ds, uint64_t index)
 {
 	uint64_t end = (index + 1) * ds->chunk_rows;
@@ -240,14 +273,19 @@ static int store_direct(struct h5w *w, struct h5w_dset *ds, uint64_t index, cons
 			size_t len, struct h5w_error *err)
 {
 	hsize_t offset[2] = {index * ds->chunk_rows, 0};
+	uint64_t old_extent = ds->extent;
 	int rc = h5w_dset_open(w, ds, err);
 	if (!rc)
 		rc = raise_extent(w, ds, valid_end(ds, index), err);
 	if (rc)
 		return rc;
-	if (H5Dwrite_chunk(ds->id, H5P_DEFAULT, 0, offset, len, bytes) < 0)
-		return h5w_err_hdf5(w, err, "%s: writing chunk %llu of %s/%s", w->file_name,
-				    (unsigned long long)index, ds->group->path, ds->name);
+	if (H5Dwrite_chunk(ds->id, H5P_DEFAULT, 0, offset, len, bytes) < 0) {
+		rc = h5w_err_hdf5(w, err, "%s: writing chunk %llu of %s/%s", w->file_name,
+				  (unsigned long long)index, ds->group->path, ds->name);
+		lower_extent(ds, old_extent);
+		w->store_failed = true;
+		return rc;
+	}
 	w->stats.chunks_written++;
 	w->stats.bytes_raw += ds->chunk_bytes;
 	w->stats.bytes_compressed += len;
@@ -261,6 +299,7 @@ static int store_pipeline(struct h5w *w, struct h5w_dset *ds, uint64_t index,
 			  struct h5w_error *err)
 {
 	uint64_t base = index * ds->chunk_rows, end = valid_end(ds, index);
+	uint64_t old_extent = ds->extent;
 	int rc = h5w_dset_open(w, ds, err);
 	if (!rc)
 		rc = raise_extent(w, ds, end, err);
@@ -287,8 +326,11 @@ static int store_pipeline(struct h5w *w, struct h5w_dset *ds, uint64_t index,
 		H5Sclose(mspace);
 	if (fspace >= 0)
 		H5Sclose(fspace);
-	if (rc)
+	if (rc) {
+		lower_extent(ds, old_extent);
+		w->store_failed = true;
 		return rc;
+	}
 	w->stats.chunks_written++;
 	w->stats.bytes_raw += (end - start) * ds->row_bytes;
 	w->file_bytes += (end - start) * ds->row_bytes;
@@ -329,7 +371,7 @@ static void put_out(struct h5w *w, unsigned char *out, size_t cap)
 
 /* Hand a chunk to the compression pool (LZ4 or plain deflate). */
 static int submit_job(struct h5w *w, struct h5w_dset *ds, uint64_t index, unsigned char *data,
-		      bool owned, struct h5w_error *err)
+		      bool owned, uint64_t dirty_lo, struct h5w_error *err)
 {
 	size_t cap = ds->codec == H5W_CODEC_DEFLATE ? (size_t)compressBound((uLong)ds->chunk_bytes)
 						    : h5lz4_bound(ds->chunk_bytes, ds->lz4_block);
@@ -348,6 +390,7 @@ static int submit_job(struct h5w *w, struct h5w_dset *ds, uint64_t index, unsign
 	job->index = index;
 	job->raw = data;
 	job->owns_raw = owned;
+	job->dirty_lo = dirty_lo;
 	job->raw_len = ds->chunk_bytes;
 	h5w_pool_submit(&w->pool, job);
 	return 0;
@@ -357,6 +400,36 @@ nomem:
 	return -ENOMEM;
 }
 
+static int insert_buf(struct h5w_dset *ds, const struct h5w_chunkbuf *buf);
+static void mark_dirty(struct h5w_chunkbuf *buf, uint64_t lo, uint64_t hi);
+
+/* A job whose chunk did not reach the file: the chunk is kept for the next
+ * flush. A flush job's buffer is still in the dataset and is marked dirty
+ * again; a sealed chunk's buffer (the job owns it) goes back in. */
+static int keep_unstored(struct h5w *w, struct h5w_job *job, struct h5w_error *err)
+{
+	struct h5w_dset *ds = job->dset;
+	for (size_t i = 0; i < ds->nbufs; i++) {
+		struct h5w_chunkbuf *buf = &ds->bufs[i];
+		if (buf->index != job->index)
+			continue;
+		mark_dirty(buf, job->dirty_lo < buf->init_rows ? job->dirty_lo : 0, buf->init_rows);
+		return 0;
+	}
+	if (!job->owns_raw)
+		return 0;
+	struct h5w_chunkbuf buf = {.index = job->index, .data = job->raw,
+				   .cap_rows = ds->chunk_rows, .init_rows = ds->chunk_rows,
+				   .dirty_lo = job->dirty_lo, .dirty_hi = ds->chunk_rows};
+	if (insert_buf(ds, &buf)) {
+		h5w_err(w, err, "out of memory keeping chunk %llu of %s/%s: it is lost",
+			(unsigned long long)job->index, ds->group->path, ds->name);
+		return -ENOMEM;
+	}
+	job->owns_raw = false;
+	return 0;
+}
+
 static int finish_job(struct h5w *w, struct h5w_job *job, struct h5w_error *err)
 {
 	struct h5w_dset *ds = job->dset;
@@ -364,8 +437,15 @@ static int finish_job(struct h5w *w, struct h5w_job *job, struct h5w_error *err)
 	if (rc)
 		h5w_err(w, err, "%s/%s: compressing chunk %llu failed (%d)", ds->group->path,
 			ds->name, (unsigned long long)job->index, rc);
+	else if (earlier_unstored(ds, job->index))
+		rc = -EAGAIN; /* the earlier chunk's failure was reported */
 	else
 		rc = store_direct(w, ds, job->index, job->out, job->out_len, err);
+	if (rc) {
+		int kept = keep_unstored(w, job, rc == -EAGAIN ? err : NULL);
+		if (rc == -EAGAIN)
+			rc = kept;
+	}
 	put_out(w, job->out, job->out_cap);
 	if (job->owns_raw)
 		release_data(w, ds, job->raw, ds->chunk_rows);
@@ -418,51 +498,68 @@ static unsigned char *padded_copy(struct h5w *w, struct h5w_dset *ds,
 }
 
 /*
- * Store a chunk buffer. FINAL: its rows will not change again, and the
- * buffer is handed over (to the pool or back to free memory). Otherwise the
- * buffer stays; a partial-capacity buffer is stored through a padded copy
- * so that idle groups keep only the rows they have.
+ * Store a chunk buffer (or hand it to the pool, which stores it later).
+ * FINAL: its rows will not change again, and on success the buffer is
+ * handed over (to the pool or back to free memory): the caller then drops
+ * it from the dataset. Otherwise the buffer stays; a partial-capacity buffer
+ * is stored through a padded copy so that idle groups keep only the rows
+ * they have. On failure the buffer stays, dirty, for the next attempt.
  */
 static int write_buf(struct h5w *w, struct h5w_dset *ds, struct h5w_chunkbuf *buf, bool final,
 		     struct h5w_error *err)
 {
 	int rc = 0;
 	uint64_t lo = buf->dirty_lo, hi = buf->dirty_hi;
-	buf->dirty_lo = buf->dirty_hi = 0;
 	if (ds->codec == H5W_CODEC_PIPELINE) {
 		/* Only the rows changed since the last write: rewriting a chunk's
 		 * variable-length strings at every flush would leave a copy of each
 		 * in the file's global heap every time. The valid rows are all
 		 * initialised, so nothing unwritten is left behind. */
 		rc = store_pipeline(w, ds, buf->index, buf->data, lo, hi, err);
+		if (rc)
+			return rc;
+		buf->dirty_lo = buf->dirty_hi = 0;
 		if (final) {
 			free_strings(ds, buf->data, 0, buf->init_rows);
 			release_data(w, ds, buf->data, buf->cap_rows);
 		}
-		return rc;
+		return 0;
 	}
+	bool pooled = ds->codec != H5W_CODEC_RAW;
 	if (final || buf->cap_rows == ds->chunk_rows) {
 		rc = grow_buf(w, ds, buf, ds->chunk_rows, err);
 		if (rc)
 			return rc;
 		fill_rows(ds, buf->data, buf->init_rows, ds->chunk_rows);
 		buf->init_rows = ds->chunk_rows;
-		if (ds->codec != H5W_CODEC_RAW)
-			return submit_job(w, ds, buf->index, buf->data, final, err);
-		rc = store_direct(w, ds, buf->index, buf->data, ds->chunk_bytes, err);
-		if (final)
+		if (pooled)
+			rc = submit_job(w, ds, buf->index, buf->data, final, lo, err);
+		else
+			rc = store_direct(w, ds, buf->index, buf->data, ds->chunk_bytes, err);
+		if (rc)
+			return rc;
+		buf->dirty_lo = buf->dirty_hi = 0;
+		if (final && !pooled)
 			release_data(w, ds, buf->data, buf->cap_rows);
-		return rc;
+		return 0;
 	}
-	bool pooled = ds->codec != H5W_CODEC_RAW;
 	unsigned char *copy = padded_copy(w, ds, buf, pooled, err);
 	if (!copy) {
 		h5w_err(w, err, "out of memory storing %s/%s", ds->group->path, ds->name);
 		return -ENOMEM;
 	}
-	if (pooled)
-		return submit_job(w, ds, buf->index, copy, true, err);
-	return store_direct(w, ds, buf->index, copy, ds->chunk_bytes, err);
+	if (pooled) {
+		rc = submit_job(w, ds, buf->index, copy, true, lo, err);
+		if (rc) {
+			free(copy);
+			w->buffered -= ds->chunk_bytes;
+		}
+	} else {
+		rc = store_direct(w, ds, buf->index, copy, ds->chunk_bytes, err);
+	}
+	if (!rc)
+		buf->dirty_lo = buf->dirty_hi = 0;
+	return rc;
 }
 
 static void mark_dirty(struct h5w_chunkbuf *buf, uint64_t lo, uint64_t hi)
@@ -482,6 +579,26 @@ static void drop_buf(struct h5w_dset *ds, size_t i)
 {
 	memmove(&ds->bufs[i], &ds->bufs[i + 1], (ds->nbufs - i - 1) * sizeof(*ds->bufs));
 	ds->nbufs--;
+}
+
+/* Put BUF back among the dataset's buffers, in index order. */
+static int insert_buf(struct h5w_dset *ds, const struct h5w_chunkbuf *buf)
+{
+	if (ds->nbufs == ds->capbufs) {
+		size_t cap = ds->capbufs ? ds->capbufs * 2 : 4;
+		struct h5w_chunkbuf *bufs = realloc(ds->bufs, cap * sizeof(*bufs));
+		if (!bufs)
+			return -ENOMEM;
+		ds->bufs = bufs;
+		ds->capbufs = cap;
+	}
+	size_t pos = ds->nbufs;
+	while (pos > 0 && ds->bufs[pos - 1].index > buf->index)
+		pos--;
+	memmove(&ds->bufs[pos + 1], &ds->bufs[pos], (ds->nbufs - pos) * sizeof(*ds->bufs));
+	ds->bufs[pos] = *buf;
+	ds->nbufs++;
+	return 0;
 }
 
 /*
@@ -527,6 +644,8 @@ int h5w_dset_put(struct h5w *w, struct h5w_dset *ds, uint64_t row, const void *r
 int h5w_dset_write_row(struct h5w *w, struct h5w_dset *ds, uint64_t row, const void *data,
 		       struct h5w_error *err)
 {
+	if (w->store_failed || earlier_unstored(ds, row))
+		return h5w_dset_put(w, ds, row, data, 1, err); /* waits its turn */
 	for (size_t i = 0; i < ds->nbufs; i++) {
 		if (ds->bufs[i].index == row) {
 			release_data(w, ds, ds->bufs[i].data, ds->bufs[i].cap_rows);
@@ -539,7 +658,15 @@ int h5w_dset_write_row(struct h5w *w, struct h5w_dset *ds, uint64_t row, const v
 	if (row + 1 > ds->nrows)
 		ds->nrows = row + 1;
 	w->dirty = true;
-	return store_direct(w, ds, row, data, ds->chunk_bytes, err);
+	int rc = store_direct(w, ds, row, data, ds->chunk_bytes, err);
+	if (rc) {
+		/* keep the row for the next flush; the write's error stands */
+		struct h5w_error ignored;
+		if (h5w_dset_put(w, ds, row, data, 1, &ignored))
+			h5w_err(w, NULL, "%s/%s: row %llu could not be kept: it is lost",
+				ds->group->path, ds->name, (unsigned long long)row);
+	}
+	return rc;
 }
 
 /* Set NROWS rows at ROW back to the fill value (records: a missing channel). */
@@ -574,12 +701,23 @@ int h5w_dset_seal(struct h5w *w, struct h5w_dset *ds, uint64_t upto, struct h5w_
 {
 	if (ds->group->created_gen != w->gen)
 		return 0; /* not in the file yet: kept until the next flush creates it */
+	/* After a failed write (full disk) chunks wait for the next flush, which
+	 * retries them: each attempt costs HDF5 a fresh allocation in the file,
+	 * so retrying at every append would only inflate it. */
+	if (w->store_failed)
+		return 0;
 	while (ds->nbufs > 0 && (ds->bufs[0].index + 1) * ds->chunk_rows <= upto) {
-		struct h5w_chunkbuf buf = ds->bufs[0];
+		struct h5w_chunkbuf *buf = &ds->bufs[0];
+		if (buf->dirty_hi > buf->dirty_lo) {
+			int rc = write_buf(w, ds, buf, true, err);
+			if (rc)
+				return rc; /* kept: retried by the next flush */
+		} else {
+			/* stored as it is by a flush (padded rows are fill either way) */
+			free_strings(ds, buf->data, 0, buf->init_rows);
+			release_data(w, ds, buf->data, buf->cap_rows);
+		}
 		drop_buf(ds, 0);
-		int rc = write_buf(w, ds, &buf, true, err);
-		if (rc)
-			return rc;
 	}
 	return 0;
 }
@@ -620,6 +758,41 @@ void h5w_dset_note_time(struct h5w_dset *ds, int64_t first, int64_t last)
 		ds->start_time = first;
 	if (last > ds->end_time)
 		ds->end_time = last;
+}
+
+/* Forget rows from ROWS on: an append that could not be completed is taken
+ * back whole, so the datasets of a group stay in step. Those rows were never
+ * written, so only buffers change. */
+void h5w_dset_truncate(struct h5w *w, struct h5w_dset *ds, uint64_t rows)
+{
+	if (rows >= ds->nrows)
+		return;
+	for (size_t i = ds->nbufs; i-- > 0;) {
+		struct h5w_chunkbuf *b = &ds->bufs[i];
+		uint64_t base = b->index * ds->chunk_rows;
+		if (base >= rows) {
+			free_strings(ds, b->data, 0, b->init_rows);
+			release_data(w, ds, b->data, b->cap_rows);
+			drop_buf(ds, i);
+			continue;
+		}
+		uint64_t keep = rows - base;
+		if (keep >= b->init_rows)
+			break;
+		free_strings(ds, b->data, keep, b->init_rows);
+		b->init_rows = keep;
+		if (b->dirty_hi > keep)
+			b->dirty_hi = keep;
+		if (b->dirty_lo >= b->dirty_hi)
+			b->dirty_lo = b->dirty_hi = 0;
+	}
+	ds->nrows = rows;
+}
+
+/* Is every row of DS in the file (all its chunks stored, extent exact)? */
+bool h5w_dset_stored(const struct h5w_dset *ds)
+{
+	return ds->extent == ds->nrows && !earlier_unstored(ds, UINT64_MAX);
 }
 
 /* Forget the current file's rows (after it was closed, or abandoned). */

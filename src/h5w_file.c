@@ -322,6 +322,34 @@ int h5w_file_create_pending(struct h5w *w, struct h5w_error *err)
 	return rc;
 }
 
+/* The frame index of a stream channel is stored only when every sample of
+ * the channel is (after the samples' chunks were stored): an index row must
+ * never point at samples that are not in the file. When a samples chunk
+ * could not be written, the index keeps its extent of the last flush and
+ * waits in memory with it. */
+static int flush_frame_index(struct h5w *w, struct h5w_error *err)
+{
+	int first = 0;
+	for (size_t i = 0; i < w->ngroups; i++) {
+		struct h5w_group *g = w->group_list[i];
+		if (g->created_gen != w->gen || g->stream->layout != SCHEMA_LAYOUT_STREAM)
+			continue;
+		for (size_t c = 0; c < g->stream->nchannels; c++) {
+			if (!h5w_dset_stored(&g->dsets[g->chan_ds[c]]))
+				continue;
+			size_t index[3] = {g->chan_time_ds[c], g->frame_start_ds[c],
+					   g->frame_seq_ds[c]};
+			for (size_t k = 0; k < 3; k++) {
+				int rc = h5w_dset_flush(w, &g->dsets[index[k]], first ? NULL : err);
+				if (rc && !first)
+					first = rc;
+			}
+		}
+	}
+	int rc = h5w_chunks_reap(w, true, first ? NULL : err);
+	return first ? first : rc;
+}
+
 /* Store every changed chunk of every group in the file, then H5Fflush and
  * fsync. Returns the first error; it keeps going so that as much as
  * possible is durable. */
@@ -331,6 +359,7 @@ int h5w_file_flush(struct h5w *w, struct h5w_error *err)
 	if (w->file == H5I_INVALID_HID)
 		return 0;
 	first = h5w_file_create_pending(w, err);
+	w->store_failed = false; /* retry every chunk kept after a failed write */
 	for (size_t i = 0; i < w->ngroups; i++) {
 		struct h5w_group *g = w->group_list[i];
 		if (g->created_gen != w->gen)
@@ -341,12 +370,17 @@ int h5w_file_flush(struct h5w *w, struct h5w_error *err)
 				first = rc;
 		}
 		for (size_t j = 0; j < g->ndsets; j++) {
+			if (g->dsets[j].frame_index)
+				continue;
 			rc = h5w_dset_flush(w, &g->dsets[j], first ? NULL : err);
 			if (rc && !first)
 				first = rc;
 		}
 	}
 	rc = h5w_chunks_reap(w, true, first ? NULL : err);
+	if (rc && !first)
+		first = rc;
+	rc = flush_frame_index(w, first ? NULL : err);
 	if (rc && !first)
 		first = rc;
 	rc = h5w_file_swmr(w, first ? NULL : err);
@@ -434,6 +468,7 @@ int h5w_file_close(struct h5w *w, struct h5w_error *err)
 			h5w_dset_reset(w, &g->dsets[j]);
 		h5w_records_free(g);
 	}
+	w->store_failed = false;
 	w->stats.files_closed++;
 	return first;
 }

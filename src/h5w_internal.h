@@ -64,12 +64,15 @@ struct h5w_dset {
 	bool user_fill;            /* fill is set in the dataset (becomes _FillValue) */
 	bool is_time;              /* CF time attributes */
 	bool is_scale;             /* a dimension scale */
+	bool frame_index;          /* stream: _frame_time/_start/_seq, stored only
+				      as far as their frames' samples are */
 	int scale_axis0;           /* index in group->dsets of axis-0 scale, -1: none */
 	int scale_axis1;           /* records: index of sample_time, -1: none */
 	hid_t id;                  /* H5I_INVALID_HID when not open */
 	/* per file */
 	uint64_t nrows;            /* rows in this file */
 	uint64_t extent;           /* extent set in the file */
+	uint64_t mark;             /* nrows before the current append (table) */
 	int64_t start_time, end_time; /* of the data in this file */
 	bool has_time;
 	/* chunk buffers, ordered by index */
@@ -134,16 +137,19 @@ struct h5w_job {
 	size_t raw_len;
 	unsigned char *out;
 	size_t out_cap, out_len;
+	uint64_t dirty_lo;         /* first row the chunk buffer had changed */
 	int status;                /* worker's result */
-	struct h5w_job *next;
+	bool finished;             /* encoded (guarded by the pool's lock) */
+	struct h5w_job *next;      /* work queue */
+	struct h5w_job *order_next; /* submission order */
 };
 
 struct h5w_pool {
 	pthread_mutex_t lock;
 	pthread_cond_t work;       /* jobs queued or stopping */
-	pthread_cond_t done;       /* jobs completed */
-	struct h5w_job *queue_head, *queue_tail;
-	struct h5w_job *done_head, *done_tail;
+	pthread_cond_t done;       /* the oldest job completed */
+	struct h5w_job *queue_head, *queue_tail; /* waiting for a worker */
+	struct h5w_job *order_head, *order_tail; /* every pending job, oldest first */
 	unsigned pending;          /* submitted and not yet taken back */
 	bool stopping;
 	pthread_t *threads;
@@ -173,6 +179,9 @@ struct h5w {
 	uint64_t file_rows;
 	int64_t last_flush;
 	bool dirty;                  /* data appended since the last flush */
+	bool store_failed;           /* a chunk write failed: chunks wait for the
+					next flush instead of being retried at
+					every append */
 	/* conversion */
 	hid_t conv_dxpl;
 	hid_t str_type;              /* variable-length UTF-8 string */
@@ -231,6 +240,8 @@ int h5w_dset_flush(struct h5w *w, struct h5w_dset *ds, struct h5w_error *err);
 int h5w_dset_open(struct h5w *w, struct h5w_dset *ds, struct h5w_error *err);
 int h5w_chunks_reap(struct h5w *w, bool wait_all, struct h5w_error *err);
 void h5w_dset_reset(struct h5w *w, struct h5w_dset *ds);
+void h5w_dset_truncate(struct h5w *w, struct h5w_dset *ds, uint64_t rows);
+bool h5w_dset_stored(const struct h5w_dset *ds);
 void h5w_dset_note_time(struct h5w_dset *ds, int64_t first, int64_t last);
 
 /* h5w_layout.c */

@@ -242,12 +242,16 @@ static void plan_stream(struct h5w_group *g)
 		snprintf(name, sizeof(name), "%s_frame_time", ch->name);
 		struct h5w_dset *t = add(g, name, DTYPE_INT64, 1, H5W_INDEX_CHUNK, &g->chan_time_ds[i]);
 		t->is_time = t->is_scale = true;
+		t->frame_index = true;
 		snprintf(name, sizeof(name), "%s_frame_start", ch->name);
-		add(g, name, DTYPE_UINT64, 1, H5W_INDEX_CHUNK, &g->frame_start_ds[i])->scale_axis0 =
-			(int)g->chan_time_ds[i];
+		struct h5w_dset *s = add(g, name, DTYPE_UINT64, 1, H5W_INDEX_CHUNK,
+					 &g->frame_start_ds[i]);
+		s->scale_axis0 = (int)g->chan_time_ds[i];
+		s->frame_index = true;
 		snprintf(name, sizeof(name), "%s_frame_seq", ch->name);
-		add(g, name, DTYPE_UINT64, 1, H5W_INDEX_CHUNK, &g->frame_seq_ds[i])->scale_axis0 =
-			(int)g->chan_time_ds[i];
+		s = add(g, name, DTYPE_UINT64, 1, H5W_INDEX_CHUNK, &g->frame_seq_ds[i]);
+		s->scale_axis0 = (int)g->chan_time_ds[i];
+		s->frame_index = true;
 	}
 }
 

@@ -5,13 +5,16 @@
  * that only the writer thread calls it. Compression, which is where the CPU
  * time goes, does not need HDF5: a worker takes a whole chunk, encodes it in
  * the registered LZ4 format (plugins/h5lz4.h) and hands it back; the writer
- * thread then stores the bytes with a direct chunk write. Completed jobs are
- * taken back in completion order; chunks are independent, so the order in
- * which they reach the file does not matter.
+ * thread then stores the bytes with a direct chunk write. Jobs are taken
+ * back in the order they were submitted, which for one dataset is the order
+ * of its chunks: the engine stores chunks in order, so a chunk whose write
+ * fails (full disk) is never followed into the file by a later one, and a
+ * dataset's extent never has to cover a chunk that is not stored.
  *
- * Threading: one mutex guards both queues. Workers touch a job only between
- * taking it from the work queue and putting it on the done queue; the
- * engine touches it only before submit and after take.
+ * Threading: one mutex guards the work queue, the submission order and each
+ * job's `finished` flag. Workers touch a job only between taking it from the
+ * work queue and marking it finished; the engine touches it only before
+ * submit and after take.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -54,13 +57,9 @@ static void *worker(void *arg)
 		encode(job);
 
 		pthread_mutex_lock(&pool->lock);
-		job->next = NULL;
-		if (pool->done_tail)
-			pool->done_tail->next = job;
-		else
-			pool->done_head = job;
-		pool->done_tail = job;
-		pthread_cond_signal(&pool->done);
+		job->finished = true;
+		if (job == pool->order_head)
+			pthread_cond_signal(&pool->done);
 	}
 	pthread_mutex_unlock(&pool->lock);
 	return NULL;
@@ -85,8 +84,8 @@ int h5w_pool_start(struct h5w_pool *pool, unsigned nthreads)
 	return 0;
 }
 
-/* Stop the workers once the queue is empty. Jobs still on the done queue
- * belong to the caller, who must have taken them all back before. */
+/* Stop the workers once the queue is empty. Finished jobs belong to the
+ * caller, who must have taken them all back before. */
 void h5w_pool_stop(struct h5w_pool *pool)
 {
 	pthread_mutex_lock(&pool->lock);
@@ -106,7 +105,14 @@ void h5w_pool_stop(struct h5w_pool *pool)
 void h5w_pool_submit(struct h5w_pool *pool, struct h5w_job *job)
 {
 	job->next = NULL;
+	job->order_next = NULL;
+	job->finished = false;
 	pthread_mutex_lock(&pool->lock);
+	if (pool->order_tail)
+		pool->order_tail->order_next = job;
+	else
+		pool->order_head = job;
+	pool->order_tail = job;
 	if (pool->queue_tail)
 		pool->queue_tail->next = job;
 	else
@@ -117,20 +123,20 @@ void h5w_pool_submit(struct h5w_pool *pool, struct h5w_job *job)
 	pthread_mutex_unlock(&pool->lock);
 }
 
-/* Take back one completed job; with WAIT, block until one completes (NULL
- * only when nothing is pending). */
+/* Take back the oldest submitted job once it is completed; with WAIT, block
+ * until it is (NULL only when nothing is pending). */
 struct h5w_job *h5w_pool_take(struct h5w_pool *pool, bool wait)
 {
 	struct h5w_job *job = NULL;
 
 	pthread_mutex_lock(&pool->lock);
-	while (wait && !pool->done_head && pool->pending)
+	while (wait && pool->order_head && !pool->order_head->finished)
 		pthread_cond_wait(&pool->done, &pool->lock);
-	if (pool->done_head) {
-		job = pool->done_head;
-		pool->done_head = job->next;
-		if (!pool->done_head)
-			pool->done_tail = NULL;
+	if (pool->order_head && pool->order_head->finished) {
+		job = pool->order_head;
+		pool->order_head = job->order_next;
+		if (!pool->order_head)
+			pool->order_tail = NULL;
 		pool->pending--;
 	}
 	pthread_mutex_unlock(&pool->lock);

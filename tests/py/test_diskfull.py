@@ -390,11 +390,6 @@ def test_ingest_resumes_into_a_new_file_when_space_returns(episode):
     assert stored_frames(copy, frames) == [f.seq for f in frames]
 
 
-@pytest.mark.xfail(strict=False, raises=AssertionError, reason=(
-    "BUG (intermittent, depends on when the disk fills relative to the flushes): frames "
-    "sent and ACKed after space returns, without a roll, are sometimes not identifiable in "
-    "the closed file (their frame-index rows read as fill), although the recorder ACKed "
-    "them; not strict because some runs pass"))
 def test_ingest_resumes_when_space_returns_without_a_roll(episode):
     res = episode["resume_send"]
     frames = [f for f in episode["resume_frames"] if f.type == DATA]
@@ -576,10 +571,6 @@ def test_no_ack_for_a_frame_the_full_disk_refused(refused_frame):
                                  f"samples are {'' if stored else 'not '}there")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG: the engine extends a dataset before the chunk write, and when the write fails it "
-    "drops the chunk but keeps the extent: the closed file's /b0/adc0 has 5 frames' extent "
-    "for 4 frames of data (the 5th reads as fill, 0), and the frame index has 4 rows"))
 def test_extents_cover_only_stored_data(refused_frame):
     r = refused_frame
     covered = sum(PER_FRAME for _ in r["seqs"])

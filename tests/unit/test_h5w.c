@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "h5w.h"
@@ -343,6 +344,103 @@ static void test_write_error_is_returned_not_fatal(void **state)
 	teardown_fx(fx);
 }
 
+/* A chunk whose write fails (file-size limit: EFBIG, like a full disk) is
+ * kept and stored by a later flush; extents never cover a chunk that is not
+ * stored; appends end in -ENOBUFS instead of growing memory; the closed file
+ * holds exactly the frames that were accepted, with a matching frame index. */
+static void test_failed_chunk_is_kept_and_extents_stay_true(void **state)
+{
+	(void)state;
+	static const char *stream_body =
+		"streams:\n"
+		"  - name: adc\n"
+		"    match: { key: \"{board}/{channel}\" }\n"
+		"    group: \"/{board}\"\n"
+		"    layout: stream\n"
+		"    channels:\n"
+		"      a: { dtype: int16, chunk: 65536, dt: 1e-6 }\n";
+	enum { N = 1 << 16, MAX_FRAMES = 64 };
+	struct fixture *fx = setup_with("limits: { max_buffer: 2MiB, max_frame: 1MiB }\n",
+					stream_body, 0);
+	struct h5w_group *g = group(fx, "x");
+	static int16_t frame[N];
+	bool accepted[MAX_FRAMES] = {false};
+	uint64_t k = 0;
+	struct h5w_stats st;
+	for (; k < 4; k++) {
+		for (size_t i = 0; i < N; i++)
+			frame[i] = (int16_t)(k + 1);
+		assert_int_equal(h5w_stream_append(fx->engine, g, 0, DTYPE_INT16, frame, N,
+						   T0 + (int64_t)k * SEC, k, &fx->err), 0);
+		accepted[k] = true;
+	}
+	assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
+	h5w_get_stats(fx->engine, &st);
+	struct stat sb;
+	assert_int_equal(stat(st.file_name, &sb), 0);
+	/* the file may not grow: every new chunk write fails */
+	struct rlimit old, lim = {.rlim_cur = (rlim_t)sb.st_size};
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, &old);
+	lim.rlim_max = old.rlim_max;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	int rc = 0, first_error = 0;
+	for (; k < MAX_FRAMES && rc != -ENOBUFS; k++) {
+		for (size_t i = 0; i < N; i++)
+			frame[i] = (int16_t)(k + 1);
+		rc = h5w_stream_append(fx->engine, g, 0, DTYPE_INT16, frame, N,
+				       T0 + (int64_t)k * SEC, k, &fx->err);
+		if (rc && !first_error) {
+			first_error = rc;
+			assert_non_null(strstr(fx->err.message, "writing chunk 4 of /x/a"));
+		}
+		accepted[k] = rc != -ENOBUFS;
+	}
+	assert_true(first_error == -EFBIG || first_error == -EIO || first_error == -ENOSPC);
+	assert_int_equal(rc, -ENOBUFS); /* bounded: the caller must slow down */
+	h5w_get_stats(fx->engine, &st);
+	assert_true(st.buffered_bytes <= 2u << 20);
+	assert_true(h5w_flush(fx->engine, &fx->err) < 0);
+	/* space is back: the next flush (here, the close) stores what was kept */
+	setrlimit(RLIMIT_FSIZE, &old);
+	signal(SIGXFSZ, SIG_DFL);
+	rc = h5w_close(fx->engine, &fx->err);
+	fx->engine = NULL;
+	assert_int_equal(rc, 0);
+
+	hid_t file = H5Fopen(st.file_name, H5F_ACC_RDONLY, H5P_DEFAULT);
+	assert_true(file >= 0);
+	hid_t samples = H5Dopen2(file, "/x/a", H5P_DEFAULT);
+	hid_t seqs = H5Dopen2(file, "/x/a_frame_seq", H5P_DEFAULT);
+	hsize_t nsamples = 0, nframes = 0;
+	hid_t space = H5Dget_space(samples);
+	H5Sget_simple_extent_dims(space, &nsamples, NULL);
+	H5Sclose(space);
+	space = H5Dget_space(seqs);
+	H5Sget_simple_extent_dims(space, &nframes, NULL);
+	H5Sclose(space);
+	uint64_t want = 0;
+	for (uint64_t j = 0; j < k; j++)
+		want += accepted[j];
+	assert_int_equal(nframes, want);
+	assert_int_equal(nsamples, want * N);
+	int16_t *all = malloc(nsamples * sizeof(*all));
+	uint64_t *seq = malloc(nframes * sizeof(*seq));
+	assert_true(H5Dread(samples, H5T_NATIVE_INT16, H5S_ALL, H5S_ALL, H5P_DEFAULT, all) >= 0);
+	assert_true(H5Dread(seqs, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, seq) >= 0);
+	for (hsize_t f = 0; f < nframes; f++) {
+		assert_true(accepted[seq[f]]);
+		assert_int_equal(all[f * N], (int16_t)(seq[f] + 1));
+		assert_int_equal(all[f * N + N - 1], (int16_t)(seq[f] + 1));
+	}
+	free(all);
+	free(seq);
+	H5Dclose(samples);
+	H5Dclose(seqs);
+	H5Fclose(file);
+	teardown_fx(fx);
+}
+
 static void test_many_slow_groups_fit_the_buffer(void **state)
 {
 	(void)state;
@@ -389,6 +487,7 @@ int main(void)
 		cmocka_unit_test(test_clipping_counted),
 		cmocka_unit_test(test_buffer_limit),
 		cmocka_unit_test(test_write_error_is_returned_not_fatal),
+		cmocka_unit_test(test_failed_chunk_is_kept_and_extents_stay_true),
 		cmocka_unit_test(test_many_slow_groups_fit_the_buffer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
