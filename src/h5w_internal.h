@@ -219,6 +219,9 @@ int h5w_convert_init(struct h5w *w);
 void h5w_convert_free(struct h5w *w);
 int h5w_convert(struct h5w *w, enum dtype from, enum dtype to, const void *src, size_t n,
 		void *dst, struct h5w_error *err);
+bool h5w_convert_has_fast(enum dtype from, enum dtype to);
+void h5w_convert_fast(enum dtype from, enum dtype to, const void *src, size_t n, void *dst,
+		      uint64_t *clipped);
 
 /* h5w_pool.c */
 int h5w_pool_start(struct h5w_pool *pool, unsigned nthreads);

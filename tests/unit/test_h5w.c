@@ -9,6 +9,8 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <float.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -441,6 +443,138 @@ static void test_failed_chunk_is_kept_and_extents_stay_true(void **state)
 	teardown_fx(fx);
 }
 
+/* ---- conversion fast paths ---------------------------------------------- */
+
+static H5T_conv_ret_t count_like_the_engine(H5T_conv_except_t type, hid_t src, hid_t dst,
+					    void *src_buf, void *dst_buf, void *data)
+{
+	(void)src, (void)dst, (void)src_buf, (void)dst_buf;
+	if (type == H5T_CONV_EXCEPT_RANGE_HI || type == H5T_CONV_EXCEPT_RANGE_LOW ||
+	    type == H5T_CONV_EXCEPT_NAN)
+		(*(uint64_t *)data)++;
+	return H5T_CONV_UNHANDLED;
+}
+
+static uint64_t splitmix(uint64_t *x)
+{
+	uint64_t z = (*x += UINT64_C(0x9E3779B97F4A7C15));
+	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+	return z ^ (z >> 31);
+}
+
+/* N source values of type FROM at SRC: fast path and H5Tconvert agree bit
+ * for bit and in the clipped count. Returns the count. */
+static uint64_t compare_with_hdf5(enum dtype from, enum dtype to, const unsigned char *src,
+				  size_t n, hid_t dxpl, uint64_t *hdf5_clipped)
+{
+	size_t fs = dtype_size(from), ts = dtype_size(to);
+	unsigned char *fast = calloc(n, ts), *ref = calloc(n, fs > ts ? fs : ts);
+	assert_non_null(fast);
+	assert_non_null(ref);
+	uint64_t clipped = 0;
+	*hdf5_clipped = 0;
+	h5w_convert_fast(from, to, src, n, fast, &clipped);
+	memcpy(ref, src, n * fs);
+	assert_true(H5Tconvert(h5w_file_type(NULL, from), h5w_file_type(NULL, to), n, ref, NULL,
+				   dxpl) >= 0);
+	for (size_t i = 0; i < n; i++) {
+		if (memcmp(fast + i * ts, ref + i * ts, ts)) {
+			uint64_t in = 0, got = 0, want = 0;
+			memcpy(&in, src + i * fs, fs);
+			memcpy(&got, fast + i * ts, ts);
+			memcpy(&want, ref + i * ts, ts);
+			fail_msg("%s -> %s of bits 0x%016llx: 0x%llx, H5Tconvert gives 0x%llx",
+				 dtype_name(from), dtype_name(to), (unsigned long long)in,
+				 (unsigned long long)got, (unsigned long long)want);
+		}
+	}
+	free(fast);
+	free(ref);
+	return clipped;
+}
+
+static void test_conversion_fast_paths_match_hdf5(void **state)
+{
+	(void)state;
+	uint64_t hdf5_clipped = 0, rng = 42;
+	hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
+	assert_true(dxpl >= 0);
+	assert_true(H5Pset_type_conv_cb(dxpl, count_like_the_engine, &hdf5_clipped) >= 0);
+	/* edge values of every integer width, as int64 and uint64 bit patterns */
+	static const int64_t int_edges[] = {
+		0, 1, -1, 2, -2, 126, 127, 128, 129, -127, -128, -129, 254, 255, 256,
+		32766, 32767, 32768, -32767, -32768, -32769, 65534, 65535, 65536,
+		INT32_MAX - 1, INT32_MAX, (int64_t)INT32_MAX + 1, INT32_MIN + 1, INT32_MIN,
+		(int64_t)INT32_MIN - 1, (int64_t)UINT32_MAX - 1, UINT32_MAX, (int64_t)UINT32_MAX + 1,
+		(1 << 24) - 1, 1 << 24, (1 << 24) + 1, (1 << 24) + 3, -(1 << 24) - 1,
+		(INT64_C(1) << 53) + 1, (INT64_C(1) << 53) - 1, -(INT64_C(1) << 53) - 1,
+		(INT64_C(1) << 62) + 1, INT64_MAX - 1, INT64_MAX, INT64_MIN + 1, INT64_MIN,
+		INT64_MAX - 511, INT64_MAX - 512, INT64_MAX - 1023,
+	};
+	size_t nedges = sizeof(int_edges) / sizeof(int_edges[0]);
+	enum { RANDOM = 1 << 18, RANDOM_F64 = 4 << 20 };
+	size_t cap = (nedges + RANDOM_F64 + 64) * 8;
+	unsigned char *src = malloc(cap);
+	assert_non_null(src);
+	size_t pairs = 0;
+	for (int f = DTYPE_INT8; f <= DTYPE_FLOAT64; f++) {
+		for (int t = DTYPE_INT8; t <= DTYPE_FLOAT64; t++) {
+			enum dtype from = (enum dtype)f, to = (enum dtype)t;
+			if (!h5w_convert_has_fast(from, to))
+				continue;
+			pairs++;
+			size_t fs = dtype_size(from), n = 0;
+			if (from == DTYPE_FLOAT64) {
+				static const double f64_edges[] = {
+					0.0, -0.0, 1.0, -1.0, FLT_MAX, -FLT_MAX, FLT_MIN, -FLT_MIN,
+					FLT_TRUE_MIN, FLT_TRUE_MIN / 2, FLT_TRUE_MIN / 3,
+					(double)FLT_MAX * (1 + 0x1p-25), (double)FLT_MAX * (1 + 0x1p-24),
+					-(double)FLT_MAX * (1 + 0x1p-25), 0x1p128, -0x1p128, DBL_MAX,
+					-DBL_MAX, DBL_MIN, 5e-324, HUGE_VAL, -HUGE_VAL, NAN, -NAN,
+					1.0 + 0x1p-24, 1.0 + 0x1p-23 + 0x1p-24, 16777217.0, 0.1,
+				};
+				for (size_t i = 0; i < sizeof(f64_edges) / sizeof(*f64_edges); i++)
+					memcpy(src + 8 * n++, &f64_edges[i], 8);
+				static const uint64_t nan_bits[] = {
+					UINT64_C(0x7FF0000000000001), UINT64_C(0x7FF8000000000001),
+					UINT64_C(0xFFF0000000000001), UINT64_C(0x7FFFFFFFFFFFFFFF),
+					UINT64_C(0xFFFFFFFFFFFFFFFF), UINT64_C(0x7FF4000000000000),
+				};
+				for (size_t i = 0; i < sizeof(nan_bits) / sizeof(*nan_bits); i++)
+					memcpy(src + 8 * n++, &nan_bits[i], 8);
+				for (size_t i = 0; i < RANDOM_F64; i++) {
+					uint64_t bits = splitmix(&rng);
+					if (i % 2) { /* half of them in and near float range */
+						double v = (double)(int64_t)bits * 0x1p-63 *
+							   ldexp(1.0, (int)(bits % 300) - 150);
+						memcpy(&bits, &v, 8);
+					}
+					memcpy(src + 8 * n++, &bits, 8);
+				}
+			} else {
+				for (size_t i = 0; i < nedges; i++, n++)
+					memcpy(src + fs * n, &int_edges[i], fs);
+				for (size_t i = 0; i < RANDOM; i++, n++) {
+					uint64_t bits = splitmix(&rng);
+					bits >>= bits & 63; /* every magnitude */
+					memcpy(src + fs * n, &bits, fs);
+				}
+			}
+			uint64_t clipped = compare_with_hdf5(from, to, src, n, dxpl, &hdf5_clipped);
+			if (clipped != hdf5_clipped)
+				fail_msg("%s -> %s: %llu clipped, H5Tconvert counts %llu",
+					 dtype_name(from), dtype_name(to), (unsigned long long)clipped,
+					 (unsigned long long)hdf5_clipped);
+		}
+	}
+	assert_true(h5w_convert_has_fast(DTYPE_FLOAT64, DTYPE_FLOAT32));
+	assert_true(h5w_convert_has_fast(DTYPE_INT64, DTYPE_INT16));
+	assert_true(pairs > 60);
+	free(src);
+	H5Pclose(dxpl);
+}
+
 static void test_many_slow_groups_fit_the_buffer(void **state)
 {
 	(void)state;
@@ -485,6 +619,7 @@ int main(void)
 		cmocka_unit_test(test_roll_closes_open_records),
 		cmocka_unit_test(test_late_frame_of_closed_event_refused),
 		cmocka_unit_test(test_clipping_counted),
+		cmocka_unit_test(test_conversion_fast_paths_match_hdf5),
 		cmocka_unit_test(test_buffer_limit),
 		cmocka_unit_test(test_write_error_is_returned_not_fatal),
 		cmocka_unit_test(test_failed_chunk_is_kept_and_extents_stay_true),
