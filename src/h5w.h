@@ -22,6 +22,12 @@
  * buffers would exceed limits.max_buffer, -ENOSPC disk full, -EIO any other
  * HDF5 or file-system failure, -ENOMEM, -ESTALE a frame of an event whose
  * record already closed (dropped, see h5w_record_data).
+ *
+ * A failed chunk write (full disk) loses nothing that was accepted: the
+ * chunk stays in memory and the next flush or close stores it, returning
+ * the error while it persists; extents only ever cover stored chunks. An
+ * append is buffered whole or refused whole. When the disk stays full,
+ * appends end in -ENOBUFS, the caller's signal to stop reading.
  */
 #ifndef H5REC_H5W_H
 #define H5REC_H5W_H
