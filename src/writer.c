@@ -249,8 +249,9 @@ static void *writer_main(void *arg)
 	if (writer->result < 0)
 		log_msg(LOG_LEVEL_ERROR, "closing the output file: %s", err.message);
 	writer->engine = NULL;
-	/* Closing flushed everything that was applied. */
-	ingest_mark_progress(writer->ingest, writer->last_item + 1, writer->last_item + 1);
+	/* A clean close flushed everything that was applied. */
+	if (writer->result == 0)
+		ingest_mark_progress(writer->ingest, writer->last_item + 1, writer->last_item + 1);
 	return NULL;
 }
 
