@@ -255,6 +255,16 @@ int h5w_group_ready(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 	int rc = h5w_file_ensure(w, err);
 	if (rc)
 		return rc;
+	/* Chunks kept after a failed write wait for the next flush. When they
+	 * fill half the buffer, try them now (at most once per engine time, so
+	 * a disk that stays full costs a few attempts a second): once space is
+	 * back, new data must not be refused for want of memory until the
+	 * periodic flush comes. The outcome is the flush's business. */
+	uint64_t limit = w->schema->limits.max_buffer;
+	if (w->store_failed && w->now != w->retried_at && w->buffered > limit / 2) {
+		w->retried_at = w->now;
+		h5w_file_flush(w, NULL);
+	}
 	/* Waiting groups hold their chunks and keep them from the compression
 	 * workers: a fast stream creates its group within a few MiB, a batch of
 	 * slow ones waits for the flush. */

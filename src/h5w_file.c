@@ -322,6 +322,25 @@ int h5w_file_create_pending(struct h5w *w, struct h5w_error *err)
 	return rc;
 }
 
+/* After a flush that stored everything: give back the memory of whole
+ * chunks that are final (sealing them costs no write, they are stored), so
+ * that chunks kept through a full disk do not hold the buffer once it is
+ * over. */
+static void release_stored(struct h5w *w)
+{
+	for (size_t i = 0; i < w->ngroups; i++) {
+		struct h5w_group *g = w->group_list[i];
+		if (g->created_gen != w->gen)
+			continue;
+		if (g->stream->layout == SCHEMA_LAYOUT_RECORDS) {
+			h5w_records_seal(w, g, NULL);
+			continue;
+		}
+		for (size_t j = 0; j < g->ndsets; j++)
+			h5w_dset_seal(w, &g->dsets[j], g->dsets[j].nrows, NULL);
+	}
+}
+
 /* The frame index of a stream channel is stored only when every sample of
  * the channel is (after the samples' chunks were stored): an index row must
  * never point at samples that are not in the file. When a samples chunk
@@ -398,6 +417,7 @@ int h5w_file_flush(struct h5w *w, struct h5w_error *err)
 		w->last_flush = w->now;
 		w->stats.last_flush = w->now;
 		w->dirty = false;
+		release_stored(w);
 	}
 	return first;
 }

@@ -182,6 +182,7 @@ struct h5w {
 	bool store_failed;           /* a chunk write failed: chunks wait for the
 					next flush instead of being retried at
 					every append */
+	int64_t retried_at;          /* engine time of the last early retry */
 	/* conversion */
 	hid_t conv_dxpl;
 	hid_t str_type;              /* variable-length UTF-8 string */
