@@ -131,15 +131,13 @@ int main(int argc, char **argv)
 	}
 	int rc = daemon_run(schema, &run);
 	schema_free(schema);
-	if (rc == 0)
-		return 0;
 	/*
-	 * When a file could not be closed (disk full, file too large), HDF5
-	 * keeps it open in a state its own exit handler cannot clean up: it
-	 * would crash trying to flush it again. Everything that could be
-	 * written has been, and the error is logged; leave without running
-	 * exit handlers.
+	 * Leave without exit handlers. The engine has closed every file it
+	 * could; HDF5's own handler would only close the ones it could not
+	 * (after a full disk or a file-size limit), and it crashes on those,
+	 * trying to flush them again. Everything that could be written is,
+	 * and any error is logged.
 	 */
 	fflush(NULL);
-	_exit(1);
+	_exit(rc == 0 ? 0 : 1);
 }
