@@ -88,6 +88,7 @@ class Bench:
     def run_sink(self, stream):
         out = os.path.join(self.dir, "sink.bin")
         port, sink = self.start_sink(out)
+        os.sync()  # the previous run's writeback must not land in this one
         t0 = time.monotonic()
         self.send(port, stream)
         sink.wait()
@@ -105,6 +106,7 @@ class Bench:
         log = open(os.path.join(work, "h5recd.log"), "w")
         proc = subprocess.Popen([self.h5recd, "-c", schema, "-l", "warning"], stderr=log)
         wait_port(port, proc)
+        os.sync()  # the previous run's writeback must not land in this one
         t0 = time.monotonic()
         self.send(port, stream)
         proc.send_signal(signal.SIGTERM)
