@@ -289,7 +289,7 @@ static void emit_counters(struct out *o, const struct status *s)
 		put(o, "%s\n", errors ? "" : " none");
 }
 
-static void emit_engine(struct out *o, const struct status *s, const struct h5w_stats *w)
+static void emit_engine(struct out *o, const struct h5w_stats *w)
 {
 	if (o->json) {
 		open_object(o, "file");
@@ -326,11 +326,9 @@ static void emit_engine(struct out *o, const struct status *s, const struct h5w_
 		put(o, "; %llu records closed, %llu channels missing",
 		    (unsigned long long)w->records_closed, (unsigned long long)w->missing_channels);
 	put(o, "\n");
-	(void)s;
 }
 
-static void emit_buffer(struct out *o, const struct status *s, const struct h5w_stats *w,
-			uint64_t now_ms)
+static void emit_buffer(struct out *o, const struct status *s, const struct h5w_stats *w)
 {
 	bool full;
 	size_t queued = writer_queue_buffered(s->queue, &full);
@@ -345,7 +343,6 @@ static void emit_buffer(struct out *o, const struct status *s, const struct h5w_
 		ago = (double)((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - w->last_flush) / 1e9;
 	}
 	const char *last_error = w->last_error[0] ? w->last_error : s->last_error;
-	(void)now_ms;
 	if (o->json) {
 		open_object(o, "buffer");
 		member_u64(o, "queued_bytes", queued);
@@ -385,8 +382,8 @@ static size_t render(const struct status *s, uint64_t now_ms, char *buf, size_t 
 	emit_listeners(&o, s);
 	emit_streams(&o, s);
 	emit_counters(&o, s);
-	emit_engine(&o, s, &w);
-	emit_buffer(&o, s, &w, now_ms);
+	emit_engine(&o, &w);
+	emit_buffer(&o, s, &w);
 	if (json)
 		put(&o, "}\n");
 	return o.used;
