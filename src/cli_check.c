@@ -56,6 +56,12 @@ static void print_output(const struct schema *schema)
 	printf("  swmr         %s\n", out->swmr ? "on" : "off");
 	schema_format_duration(out->flush_ns, a, sizeof(a));
 	printf("  flush        every %s\n", a);
+	if (out->min_free) {
+		schema_format_size(out->min_free, a, sizeof(a));
+		printf("  min_free     %s (writing waits while less is free)\n", a);
+	} else {
+		printf("  min_free     off (writes run until the disk is full)\n");
+	}
 	if (schema->control.socket)
 		printf("control socket %s\n", schema->control.socket);
 	else

@@ -253,6 +253,8 @@ int h5w_group_get(struct h5w *w, const struct schema_stream *stream,
 int h5w_group_ready(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 {
 	int rc = h5w_file_ensure(w, err);
+	if (rc == -ENOSPC || rc == -EFBIG)
+		return -ENOBUFS; /* no file for the data: refused, to be offered again */
 	if (rc)
 		return rc;
 	/* Chunks kept after a failed write wait for the next flush. When they
@@ -263,7 +265,9 @@ int h5w_group_ready(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 	uint64_t limit = w->schema->limits.max_buffer;
 	if (w->store_failed && w->now != w->retried_at && w->buffered > limit / 2) {
 		w->retried_at = w->now;
-		h5w_file_flush(w, NULL);
+		h5w_flush(w, NULL);
+		if (w->file == H5I_INVALID_HID) /* space returned, the file was closed */
+			return h5w_group_ready(w, g, err);
 	}
 	/* Waiting groups hold their chunks and keep them from the compression
 	 * workers: a fast stream creates its group within a few MiB, a batch of
@@ -271,8 +275,10 @@ int h5w_group_ready(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 	uint64_t early = w->schema->limits.max_buffer / 4;
 	if (early > H5W_PENDING_BYTES)
 		early = H5W_PENDING_BYTES;
-	if (w->npending && w->buffered > early) {
+	if (w->npending && w->buffered > early && !w->stats.full) {
 		rc = h5w_file_create_pending(w, err);
+		if (rc == -ENOSPC || rc == -EFBIG)
+			return -ENOBUFS;
 		if (rc)
 			return rc;
 	}
@@ -593,21 +599,41 @@ int h5w_tick(struct h5w *w, int64_t now, struct h5w_error *err)
 	hsize_t size = 0;
 	if (H5Fget_filesize(w->file, &size) >= 0)
 		w->stats.file_size = size;
-	if ((w->roll_period_end && now >= w->roll_period_end) ||
-	    (o->roll_size && size >= o->roll_size))
+	/* No roll while chunks are held for want of space: closing would lose
+	 * them. The file is closed anyway once they are stored. */
+	if (!w->stats.full && ((w->roll_period_end && now >= w->roll_period_end) ||
+			       (o->roll_size && size >= o->roll_size)))
 		return h5w_file_close(w, err);
 	if (w->dirty && now - w->last_flush >= o->flush_ns)
-		return h5w_file_flush(w, err);
+		return h5w_flush(w, err);
 	return 0;
 }
 
+/*
+ * A flush that stores everything held since the disk was full ends that
+ * file: it is closed at once, complete and valid, and the data that follows
+ * starts a new file. So a full disk is always at a file boundary, and no
+ * file goes on after HDF5 may have met a failed write.
+ */
 int h5w_flush(struct h5w *w, struct h5w_error *err)
 {
-	return h5w_file_flush(w, err);
+	bool was_full = w->stats.full;
+	int rc = h5w_file_flush(w, err);
+	if (rc || !was_full || w->file == H5I_INVALID_HID)
+		return rc;
+	w->stats.full_episodes++;
+	return h5w_file_close(w, err);
 }
 
 int h5w_roll(struct h5w *w, struct h5w_error *err)
 {
+	if (w->stats.full) {
+		/* Closing now would lose what is held: store it first, and if
+		 * that cannot be done yet, close nothing. */
+		int rc = h5w_file_flush(w, err);
+		if (rc == -ENOSPC || rc == -EFBIG)
+			return -ENOBUFS;
+	}
 	return h5w_file_close(w, err);
 }
 

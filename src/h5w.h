@@ -19,15 +19,26 @@
  *
  * Codes: -EINVAL bad argument (unknown channel, wrong waveform length, dtype
  * not convertible), -EMLINK group limit (limits.max_groups), -ENOBUFS the
- * buffers would exceed limits.max_buffer, -ENOSPC disk full, -EIO any other
+ * buffers would exceed limits.max_buffer, -ENOSPC disk full (-EFBIG the
+ * file-size limit), see below, -EIO any other
  * HDF5 or file-system failure, -ENOMEM, -ESTALE a frame of an event whose
  * record already closed (dropped, see h5w_record_data).
  *
- * A failed chunk write (full disk) loses nothing that was accepted: the
- * chunk stays in memory and the next flush or close stores it, returning
- * the error while it persists; extents only ever cover stored chunks. An
- * append is buffered whole or refused whole. When the disk stays full,
- * appends end in -ENOBUFS, the caller's signal to stop reading.
+ * A full disk loses nothing that was accepted. The engine keeps
+ * output.min_free bytes free (h5w_space.c): a chunk write that would eat
+ * into that reserve is not attempted, and one that fails anyway is kept
+ * too; the chunk stays in memory and the next flush stores it, returning
+ * the error while it persists; extents only ever cover stored chunks. The
+ * reserve lets HDF5 flush and close the file on a "full" disk.
+ *
+ * So from the append functions -ENOSPC and -EFBIG (file-size limit) mean
+ * "accepted and held in memory, not yet stored": nothing is lost. An append
+ * is buffered whole or refused whole; -ENOBUFS refuses it (the held data
+ * fills limits.max_buffer, or no file can be started): nothing of it was
+ * taken, and the caller should stop reading and offer it again once a
+ * flush succeeds. The flush that finally stores what was held closes that
+ * file (stats.full_episodes), so the data after a full disk starts a new
+ * file. h5w_roll() on a full disk returns -ENOBUFS and closes nothing.
  */
 #ifndef H5REC_H5W_H
 #define H5REC_H5W_H
@@ -169,6 +180,9 @@ struct h5w_stats {
 	uint64_t groups;           /* groups known to the engine */
 	uint64_t files_closed;
 	uint64_t errors;
+	bool full;                 /* the disk (or file-size limit) refuses data now:
+				      chunks are held in memory until space returns */
+	uint64_t full_episodes;    /* times a file was closed after space returned */
 	int64_t last_flush;        /* engine time of the last flush, 0: none */
 	bool file_open;
 	char file_name[4096];      /* current (or last) file; family: the %d pattern */

@@ -269,12 +269,32 @@ static uint64_t valid_end(const struct h5w_dset *ds, uint64_t index)
 	return end < ds->nrows ? end : ds->nrows;
 }
 
+/* A write that h5w_space_check() refused: reported like a failed write (the
+ * caller keeps the chunk), without HDF5 ever seeing the full disk. */
+static int no_room(struct h5w *w, const struct h5w_dset *ds, int rc, const char *what,
+		   uint64_t from, uint64_t to, struct h5w_error *err)
+{
+	if (from == to)
+		h5w_err(w, err, "%s: writing %s %llu of %s/%s: %s (%s)", w->file_name, what,
+			(unsigned long long)from, ds->group->path, ds->name, strerror(-rc),
+			w->space_why);
+	else
+		h5w_err(w, err, "%s: writing %s %llu..%llu of %s/%s: %s (%s)", w->file_name,
+			what, (unsigned long long)from, (unsigned long long)to, ds->group->path,
+			ds->name, strerror(-rc), w->space_why);
+	w->store_failed = true;
+	return rc;
+}
+
 static int store_direct(struct h5w *w, struct h5w_dset *ds, uint64_t index, const void *bytes,
 			size_t len, struct h5w_error *err)
 {
 	hsize_t offset[2] = {index * ds->chunk_rows, 0};
 	uint64_t old_extent = ds->extent;
-	int rc = h5w_dset_open(w, ds, err);
+	int rc = h5w_space_check(w, len, true);
+	if (rc)
+		return no_room(w, ds, rc, "chunk", index, index, err);
+	rc = h5w_dset_open(w, ds, err);
 	if (!rc)
 		rc = raise_extent(w, ds, valid_end(ds, index), err);
 	if (rc)
@@ -286,6 +306,7 @@ static int store_direct(struct h5w *w, struct h5w_dset *ds, uint64_t index, cons
 		w->store_failed = true;
 		return rc;
 	}
+	h5w_space_used(w, len);
 	w->stats.chunks_written++;
 	w->stats.bytes_raw += ds->chunk_bytes;
 	w->stats.bytes_compressed += len;
@@ -300,16 +321,20 @@ static int store_pipeline(struct h5w *w, struct h5w_dset *ds, uint64_t index,
 {
 	uint64_t base = index * ds->chunk_rows, end = valid_end(ds, index);
 	uint64_t old_extent = ds->extent;
-	int rc = h5w_dset_open(w, ds, err);
+	uint64_t start = base + lo, stop = base + hi < end ? base + hi : end;
+	int rc = 0;
+	if (stop > start) {
+		rc = h5w_space_check(w, (stop - start) * ds->row_bytes, true);
+		if (rc)
+			return no_room(w, ds, rc, "rows", start, stop, err);
+	}
+	rc = h5w_dset_open(w, ds, err);
 	if (!rc)
 		rc = raise_extent(w, ds, end, err);
-	uint64_t start = base + lo;
-	if (base + hi < end)
-		end = base + hi;
-	if (rc || end <= start)
+	if (rc || stop <= start)
 		return rc;
 	data += (size_t)lo * ds->row_bytes;
-	hsize_t fstart[2] = {start, 0}, count[2] = {end - start, ds->row_elems};
+	hsize_t fstart[2] = {start, 0}, count[2] = {stop - start, ds->row_elems};
 	hid_t fspace = H5Dget_space(ds->id);
 	hid_t mspace = H5Screate_simple(ds->row_elems > 1 ? 2 : 1, count, NULL);
 	herr_t st = -1;
@@ -320,7 +345,7 @@ static int store_pipeline(struct h5w *w, struct h5w_dset *ds, uint64_t index,
 	/* read HDF5's error stack before the next call clears it */
 	if (st < 0)
 		rc = h5w_err_hdf5(w, err, "%s: writing rows %llu..%llu of %s/%s", w->file_name,
-				  (unsigned long long)start, (unsigned long long)end,
+				  (unsigned long long)start, (unsigned long long)stop,
 				  ds->group->path, ds->name);
 	if (mspace >= 0)
 		H5Sclose(mspace);
@@ -331,9 +356,10 @@ static int store_pipeline(struct h5w *w, struct h5w_dset *ds, uint64_t index,
 		w->store_failed = true;
 		return rc;
 	}
+	h5w_space_used(w, (stop - start) * ds->row_bytes);
 	w->stats.chunks_written++;
-	w->stats.bytes_raw += (end - start) * ds->row_bytes;
-	w->file_bytes += (end - start) * ds->row_bytes;
+	w->stats.bytes_raw += (stop - start) * ds->row_bytes;
+	w->file_bytes += (stop - start) * ds->row_bytes;
 	return 0;
 }
 
@@ -644,8 +670,15 @@ int h5w_dset_put(struct h5w *w, struct h5w_dset *ds, uint64_t row, const void *r
 int h5w_dset_write_row(struct h5w *w, struct h5w_dset *ds, uint64_t row, const void *data,
 		       struct h5w_error *err)
 {
+	/* Buffered instead while chunks wait for the next flush, and when the
+	 * file system is short of space: buffering can be refused whole
+	 * (-ENOBUFS), a failed direct write would have to be kept anyway. */
 	if (w->store_failed || earlier_unstored(ds, row))
 		return h5w_dset_put(w, ds, row, data, 1, err); /* waits its turn */
+	if (h5w_space_check(w, ds->chunk_bytes, true)) {
+		w->store_failed = true;
+		return h5w_dset_put(w, ds, row, data, 1, err);
+	}
 	for (size_t i = 0; i < ds->nbufs; i++) {
 		if (ds->bufs[i].index == row) {
 			release_data(w, ds, ds->bufs[i].data, ds->bufs[i].cap_rows);

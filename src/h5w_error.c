@@ -66,7 +66,7 @@ void h5w_err(struct h5w *w, struct h5w_error *err, const char *fmt, ...)
 /*
  * Fill ERR with the message and HDF5's innermost error descriptions. The
  * return value is the code to pass on: -ENOSPC when the failure was a full
- * disk (sec2 leaves errno set), else -EIO.
+ * disk (sec2 leaves errno set), -EFBIG for the file-size limit, else -EIO.
  */
 int h5w_err_hdf5(struct h5w *w, struct h5w_error *err, const char *fmt, ...)
 {
@@ -87,7 +87,12 @@ int h5w_err_hdf5(struct h5w *w, struct h5w_error *err, const char *fmt, ...)
 		snprintf(err->message + len, sizeof(err->message) - (size_t)len, " (HDF5: %s)",
 			 st.text);
 	record(w, err);
+	int rc = -EIO;
 	if (saved_errno == ENOSPC || strstr(st.text, "No space left"))
-		return -ENOSPC;
-	return -EIO;
+		rc = -ENOSPC;
+	else if (saved_errno == EFBIG || strstr(st.text, "File too large"))
+		rc = -EFBIG;
+	if (w && rc != -EIO)
+		w->stats.full = true;
+	return rc;
 }

@@ -180,9 +180,14 @@ int h5w_file_ensure(struct h5w *w, struct h5w_error *err)
 {
 	if (w->file != H5I_INVALID_HID)
 		return 0;
+	int rc = h5w_space_check(w, 0, false);
+	if (rc) {
+		h5w_err(w, err, "not starting a new file: %s (%s)", strerror(-rc), w->space_why);
+		return rc;
+	}
 	w->gen++;
 	w->file_created = w->now;
-	int rc = create_file(w, err);
+	rc = create_file(w, err);
 	if (rc)
 		return rc;
 	w->swmr_active = false;
@@ -298,7 +303,13 @@ int h5w_file_create_pending(struct h5w *w, struct h5w_error *err)
 {
 	if (!w->npending)
 		return 0;
-	int rc = h5w_file_define(w, err);
+	int rc = h5w_space_check(w, 0, false);
+	if (rc) {
+		h5w_err(w, err, "%s: creating groups put off: %s (%s)", w->file_name,
+			strerror(-rc), w->space_why);
+		return rc;
+	}
+	rc = h5w_file_define(w, err);
 	for (size_t i = 0; !rc && i < w->ngroups; i++) {
 		struct h5w_group *g = w->group_list[i];
 		if (g->pending_gen == w->gen && g->created_gen != w->gen)
@@ -377,6 +388,15 @@ int h5w_file_flush(struct h5w *w, struct h5w_error *err)
 	int first = 0, rc;
 	if (w->file == H5I_INVALID_HID)
 		return 0;
+	/* HDF5 writes metadata below (new groups, extents, H5Fflush): not into
+	 * a full disk, where a failed metadata write can break the file. */
+	rc = h5w_space_check(w, 0, false);
+	if (rc) {
+		h5w_err(w, err, "%s: flush put off: %s (%s)", w->file_name, strerror(-rc),
+			w->space_why);
+		w->store_failed = true;
+		return rc;
+	}
 	first = h5w_file_create_pending(w, err);
 	w->store_failed = false; /* retry every chunk kept after a failed write */
 	for (size_t i = 0; i < w->ngroups; i++) {
@@ -413,9 +433,13 @@ int h5w_file_flush(struct h5w *w, struct h5w_error *err)
 	rc = fsync_file(w, first ? NULL : err);
 	if (rc && !first)
 		first = rc;
+	/* what is free now is asked again at the next chunk write: a budget
+	 * from before the flush lives at most one flush period */
+	h5w_space_recheck(w);
 	if (!first) {
 		w->last_flush = w->now;
 		w->stats.last_flush = w->now;
+		w->stats.full = false;
 		w->dirty = false;
 		release_stored(w);
 	}
@@ -489,6 +513,7 @@ int h5w_file_close(struct h5w *w, struct h5w_error *err)
 		h5w_records_free(g);
 	}
 	w->store_failed = false;
+	w->stats.full = false; /* what was held is gone with the file */
 	w->stats.files_closed++;
 	return first;
 }

@@ -183,6 +183,9 @@ struct h5w {
 					next flush instead of being retried at
 					every append */
 	int64_t retried_at;          /* engine time of the last early retry */
+	uint64_t space_budget;       /* chunk bytes writable before the next
+					check of output.min_free (h5w_space.c) */
+	char space_why[192];         /* why the last space check refused */
 	/* conversion */
 	hid_t conv_dxpl;
 	hid_t str_type;              /* variable-length UTF-8 string */
@@ -213,6 +216,11 @@ void h5w_err(struct h5w *w, struct h5w_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int h5w_err_hdf5(struct h5w *w, struct h5w_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* h5w_space.c */
+int h5w_space_check(struct h5w *w, uint64_t bytes, bool raw);
+void h5w_space_used(struct h5w *w, uint64_t bytes);
+void h5w_space_recheck(struct h5w *w);
 
 /* h5w_convert.c */
 hid_t h5w_file_type(const struct h5w *w, enum dtype dtype);

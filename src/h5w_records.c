@@ -262,14 +262,17 @@ int h5w_records_data(struct h5w *w, struct h5w_group *g, uint64_t event_id, int6
 		rc = h5w_dset_write_row(w, ds, rec->row, row, err);
 	else if (!rc)
 		rc = h5w_dset_put(w, ds, rec->row, row, 1, err);
-	if (rc)
+	/* a failed write that kept the row (full disk): the row is the record's */
+	int kept = rc == -ENOSPC || rc == -EFBIG ? rc : 0;
+	if (rc && !kept)
 		return rc;
 	int64_t t = t0;
 	record_time(g, rec, &t);
 	h5w_dset_note_time(ds, t, t);
 	rec->have[channel] = 1;
 	w->stats.samples_written += n;
-	return close_if_complete(w, g, rec, err);
+	rc = close_if_complete(w, g, rec, kept ? NULL : err);
+	return kept ? kept : rc;
 }
 
 static int put_field(struct h5w *w, struct h5w_group *g, uint64_t row, const struct h5w_value *v,

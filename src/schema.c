@@ -52,7 +52,17 @@ static const struct enum_name driver_names[] = {
 #define DAY (86400 * SEC)
 
 /* directory, file and swmr have computed defaults (see load_output). */
-enum { OUT_DIRECTORY, OUT_FILE, OUT_ROLL, OUT_DRIVER, OUT_MEMBER_SIZE, OUT_SWMR, OUT_FLUSH, OUT_N };
+enum {
+	OUT_DIRECTORY,
+	OUT_FILE,
+	OUT_ROLL,
+	OUT_DRIVER,
+	OUT_MEMBER_SIZE,
+	OUT_SWMR,
+	OUT_FLUSH,
+	OUT_MIN_FREE,
+	OUT_N
+};
 static const struct opt output_opts[OUT_N] = {
 	[OUT_DIRECTORY] = {"directory", OPT_STRING, offsetof(struct schema_output, directory)},
 	[OUT_FILE] = {"file", OPT_TEMPLATE, offsetof(struct schema_output, file)},
@@ -64,6 +74,8 @@ static const struct opt output_opts[OUT_N] = {
 	[OUT_SWMR] = {"swmr", OPT_BOOL, offsetof(struct schema_output, swmr)},
 	[OUT_FLUSH] = {"flush", OPT_DURATION, offsetof(struct schema_output, flush_ns), "1s",
 		       .min = MS, .max = 3600 * SEC},
+	[OUT_MIN_FREE] = {"min_free", OPT_SIZE, offsetof(struct schema_output, min_free),
+			  "64MiB", .min = 0, .max = SCHEMA_SIZE_MAX},
 };
 
 enum { ROLL_EVERY, ROLL_SIZE, ROLL_N };

@@ -97,6 +97,7 @@ struct schema_output {
 	uint64_t member_size;          /* family only, bytes */
 	bool swmr;                     /* default: true for sec2, false for family */
 	int64_t flush_ns;              /* default 1 s */
+	uint64_t min_free;             /* bytes kept free on the file system; 0: off */
 };
 
 struct schema_control {

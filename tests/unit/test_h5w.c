@@ -51,7 +51,17 @@ static const char *records_body =
 	"      a: { dtype: float32, chunk: 2 }\n"
 	"      b: { dtype: int8, chunk: 2 }\n";
 
+static struct fixture *setup_output(const char *output, const char *limits, const char *body,
+				    unsigned max_open);
+
 static struct fixture *setup_with(const char *limits, const char *body, unsigned max_open)
+{
+	return setup_output("", limits, body, max_open);
+}
+
+/* OUTPUT: more keys of the output mapping, each "  key: value\n". */
+static struct fixture *setup_output(const char *output, const char *limits, const char *body,
+				    unsigned max_open)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
 	char text[4096];
@@ -61,10 +71,10 @@ static struct fixture *setup_with(const char *limits, const char *body, unsigned
 	assert_non_null(mkdtemp(fx->dir));
 	snprintf(text, sizeof(text),
 		 "name: unit\n"
-		 "output:\n  directory: %s\n  file: \"u-{seq}.h5\"\n  flush: 1s\n"
+		 "output:\n  directory: %s\n  file: \"u-{seq}.h5\"\n  flush: 1s\n%s"
 		 "listen:\n  - { protocol: %s, transport: tcp, address: \"127.0.0.1:7701\" }\n"
 		 "%s%s",
-		 fx->dir, strstr(body, "measurement") ? "line" : "frame", limits, body);
+		 fx->dir, output, strstr(body, "measurement") ? "line" : "frame", limits, body);
 	int rc = schema_load_string(text, strlen(text), "unit.yaml", &fx->schema, &serr);
 	if (rc)
 		fail_msg("%s", serr.message);
@@ -327,7 +337,7 @@ static void test_write_error_is_returned_not_fatal(void **state)
 		if (!rc)
 			rc = h5w_flush(fx->engine, &fx->err);
 	}
-	assert_true(rc == -EIO || rc == -ENOSPC);
+	assert_true(rc == -EIO || rc == -ENOSPC || rc == -EFBIG);
 	assert_non_null(strstr(fx->err.message, fx->dir));
 	/* once space is back, the engine closes the file and it is valid */
 	setrlimit(RLIMIT_FSIZE, &old);
@@ -346,13 +356,50 @@ static void test_write_error_is_returned_not_fatal(void **state)
 	teardown_fx(fx);
 }
 
-/* A chunk whose write fails (file-size limit: EFBIG, like a full disk) is
- * kept and stored by a later flush; extents never cover a chunk that is not
- * stored; appends end in -ENOBUFS instead of growing memory; the closed file
- * holds exactly the frames that were accepted, with a matching frame index. */
-static void test_failed_chunk_is_kept_and_extents_stay_true(void **state)
+/* Frames of /x/a in FILE: their seqs (at most MAX) and first and last
+ * samples, checked against what the tests below put in frame k (k + 1). */
+static hsize_t file_frames(const char *path, uint64_t *seqs, size_t max)
 {
-	(void)state;
+	hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+	assert_true(file >= 0);
+	hid_t samples = H5Dopen2(file, "/x/a", H5P_DEFAULT);
+	hid_t seqds = H5Dopen2(file, "/x/a_frame_seq", H5P_DEFAULT);
+	hsize_t nsamples = 0, nframes = 0;
+	hid_t space = H5Dget_space(samples);
+	H5Sget_simple_extent_dims(space, &nsamples, NULL);
+	H5Sclose(space);
+	space = H5Dget_space(seqds);
+	H5Sget_simple_extent_dims(space, &nframes, NULL);
+	H5Sclose(space);
+	assert_true(nframes <= max);
+	assert_int_equal(nsamples, nframes << 16); /* the index covers every sample */
+	int16_t *all = malloc(nsamples * sizeof(*all) + 1);
+	assert_true(H5Dread(samples, H5T_NATIVE_INT16, H5S_ALL, H5S_ALL, H5P_DEFAULT, all) >= 0);
+	assert_true(H5Dread(seqds, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, seqs) >= 0);
+	for (hsize_t f = 0; f < nframes; f++) {
+		assert_int_equal(all[f << 16], (int16_t)(seqs[f] + 1));
+		assert_int_equal(all[(f << 16) + 65535], (int16_t)(seqs[f] + 1));
+	}
+	free(all);
+	H5Dclose(samples);
+	H5Dclose(seqds);
+	H5Fclose(file);
+	return nframes;
+}
+
+/*
+ * The file may not grow (a file-size limit at its present size: EFBIG, as a
+ * full disk gives ENOSPC). OUTPUT sets output.min_free: with the reserve the
+ * engine does not even try the writes; with min_free 0 HDF5 meets the
+ * error. Either way: a chunk that cannot be written is kept, and appends
+ * return the error while they are held; extents never cover a chunk that is
+ * not stored; appends end in -ENOBUFS instead of growing memory. When the
+ * limit goes, the first flush stores what was held and closes that file,
+ * which then holds every frame accepted before, exactly; the next frame
+ * starts a new file.
+ */
+static void failed_chunk_case(const char *output, bool reserve)
+{
 	static const char *stream_body =
 		"streams:\n"
 		"  - name: adc\n"
@@ -362,8 +409,8 @@ static void test_failed_chunk_is_kept_and_extents_stay_true(void **state)
 		"    channels:\n"
 		"      a: { dtype: int16, chunk: 65536, dt: 1e-6 }\n";
 	enum { N = 1 << 16, MAX_FRAMES = 65 };
-	struct fixture *fx = setup_with("limits: { max_buffer: 2MiB, max_frame: 1MiB }\n",
-					stream_body, 0);
+	struct fixture *fx = setup_output(output, "limits: { max_buffer: 2MiB, max_frame: 1MiB }\n",
+					  stream_body, 0);
 	struct h5w_group *g = group(fx, "x");
 	static int16_t frame[N];
 	bool accepted[MAX_FRAMES] = {false};
@@ -378,6 +425,7 @@ static void test_failed_chunk_is_kept_and_extents_stay_true(void **state)
 	}
 	assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
 	h5w_get_stats(fx->engine, &st);
+	assert_false(st.full);
 	struct stat sb;
 	assert_int_equal(stat(st.file_name, &sb), 0);
 	/* the file may not grow: every new chunk write fails */
@@ -395,59 +443,70 @@ static void test_failed_chunk_is_kept_and_extents_stay_true(void **state)
 		if (rc && !first_error) {
 			first_error = rc;
 			assert_non_null(strstr(fx->err.message, "writing chunk 4 of /x/a"));
+			/* the reserve: refused before HDF5 saw anything */
+			assert_true(!reserve ||
+				    (strstr(fx->err.message, "output.min_free") &&
+				     strstr(fx->err.message, "file-size limit") &&
+				     !strstr(fx->err.message, "(HDF5:")));
 		}
 		accepted[k] = rc != -ENOBUFS;
 	}
-	assert_true(first_error == -EFBIG || first_error == -EIO || first_error == -ENOSPC);
+	if (reserve)
+		assert_int_equal(first_error, -EFBIG);
+	else
+		assert_true(first_error == -EFBIG || first_error == -EIO);
 	assert_int_equal(rc, -ENOBUFS); /* bounded: the caller must slow down */
 	h5w_get_stats(fx->engine, &st);
+	assert_true(st.full);
 	assert_true(st.buffered_bytes <= 2u << 20);
 	assert_true(h5w_flush(fx->engine, &fx->err) < 0);
-	/* space is back: new data is taken at once, before the periodic flush
-	 * (the kept chunks are retried first), and the close stores the rest */
+	assert_int_equal(h5w_roll(fx->engine, &fx->err), -ENOBUFS); /* would lose them */
+	char full_file[sizeof(st.file_name)];
+	snprintf(full_file, sizeof(full_file), "%s", st.file_name);
+	/* space is back: a flush stores what was held and closes the file */
 	setrlimit(RLIMIT_FSIZE, &old);
 	signal(SIGXFSZ, SIG_DFL);
-	assert_int_equal(h5w_tick(fx->engine, T0 + SEC / 100, &fx->err), 0);
+	assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
+	h5w_get_stats(fx->engine, &st);
+	assert_false(st.full);
+	assert_false(st.file_open);
+	assert_int_equal(st.full_episodes, 1);
+	assert_true(st.buffered_bytes <= 1u << 20); /* what was held is gone, buffers for
+						      reuse may stay */
+	/* the refused frame, offered again, starts a new file */
 	for (size_t i = 0; i < N; i++)
 		frame[i] = (int16_t)(k + 1);
 	assert_int_equal(h5w_stream_append(fx->engine, g, 0, DTYPE_INT16, frame, N,
 					   T0 + (int64_t)k * SEC, k, &fx->err), 0);
-	accepted[k++] = true;
+	uint64_t next = k++;
+	h5w_get_stats(fx->engine, &st);
+	assert_string_not_equal(st.file_name, full_file);
 	rc = h5w_close(fx->engine, &fx->err);
 	fx->engine = NULL;
 	assert_int_equal(rc, 0);
 
-	hid_t file = H5Fopen(st.file_name, H5F_ACC_RDONLY, H5P_DEFAULT);
-	assert_true(file >= 0);
-	hid_t samples = H5Dopen2(file, "/x/a", H5P_DEFAULT);
-	hid_t seqs = H5Dopen2(file, "/x/a_frame_seq", H5P_DEFAULT);
-	hsize_t nsamples = 0, nframes = 0;
-	hid_t space = H5Dget_space(samples);
-	H5Sget_simple_extent_dims(space, &nsamples, NULL);
-	H5Sclose(space);
-	space = H5Dget_space(seqs);
-	H5Sget_simple_extent_dims(space, &nframes, NULL);
-	H5Sclose(space);
+	uint64_t seqs[MAX_FRAMES];
+	hsize_t nframes = file_frames(full_file, seqs, MAX_FRAMES);
 	uint64_t want = 0;
-	for (uint64_t j = 0; j < k; j++)
-		want += accepted[j];
+	for (uint64_t j = 0; j < next; j++)
+		if (accepted[j])
+			assert_int_equal(seqs[want++], j);
 	assert_int_equal(nframes, want);
-	assert_int_equal(nsamples, want * N);
-	int16_t *all = malloc(nsamples * sizeof(*all));
-	uint64_t *seq = malloc(nframes * sizeof(*seq));
-	assert_true(H5Dread(samples, H5T_NATIVE_INT16, H5S_ALL, H5S_ALL, H5P_DEFAULT, all) >= 0);
-	assert_true(H5Dread(seqs, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, seq) >= 0);
-	for (hsize_t f = 0; f < nframes; f++) {
-		assert_true(accepted[seq[f]]);
-		assert_int_equal(all[f * N], (int16_t)(seq[f] + 1));
-		assert_int_equal(all[f * N + N - 1], (int16_t)(seq[f] + 1));
-	}
-	free(all);
-	free(seq);
-	H5Dclose(samples);
-	H5Dclose(seqs);
-	H5Fclose(file);
+	assert_int_equal(file_frames(st.file_name, seqs, MAX_FRAMES), 1);
+	assert_int_equal(seqs[0], next);
 	teardown_fx(fx);
+}
+
+static void test_failed_chunk_is_kept_and_extents_stay_true(void **state)
+{
+	(void)state;
+	failed_chunk_case("  min_free: 0B\n", false);
+}
+
+static void test_min_free_keeps_hdf5_off_a_full_disk(void **state)
+{
+	(void)state;
+	failed_chunk_case("  min_free: 1MiB\n", true);
 }
 
 /* ---- conversion fast paths ---------------------------------------------- */
@@ -630,6 +689,7 @@ int main(void)
 		cmocka_unit_test(test_buffer_limit),
 		cmocka_unit_test(test_write_error_is_returned_not_fatal),
 		cmocka_unit_test(test_failed_chunk_is_kept_and_extents_stay_true),
+		cmocka_unit_test(test_min_free_keeps_hdf5_off_a_full_disk),
 		cmocka_unit_test(test_many_slow_groups_fit_the_buffer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -80,6 +80,7 @@ static void test_example_weather(void **state)
 	assert_int_equal(s->output.driver, SCHEMA_DRIVER_SEC2);
 	assert_true(s->output.swmr);
 	assert_int_equal(s->output.flush_ns, SEC);
+	assert_int_equal(s->output.min_free, 64 * MiB);
 	assert_null(s->control.socket);
 
 	assert_int_equal(s->nlisten, 2);
@@ -304,6 +305,23 @@ static void test_family_default_file(void **state)
 	assert_string_equal(s->output.file.text, "{name}-{date}-{time}-{seq}-{member}.h5");
 	assert_false(s->output.swmr);
 	assert_int_equal(s->output.member_size, 512 * MiB);
+	schema_free(s);
+}
+
+static void test_min_free(void **state)
+{
+	(void)state;
+	static const char *rest = "listen:\n  - { protocol: line, transport: tcp, address: \"7601\" }\n"
+				  "streams:\n  - name: s\n    match: { measurement: m }\n"
+				  "    channels:\n      a: {}\n";
+	char text[512];
+	snprintf(text, sizeof(text), "name: t\noutput: { min_free: 0B }\n%s", rest);
+	struct schema *s = load_ok(text);
+	assert_int_equal(s->output.min_free, 0); /* the reserve is off */
+	schema_free(s);
+	snprintf(text, sizeof(text), "name: t\noutput: { min_free: 2GiB }\n%s", rest);
+	s = load_ok(text);
+	assert_int_equal(s->output.min_free, 2 * GiB);
 	schema_free(s);
 }
 
@@ -2298,6 +2316,7 @@ int main(void)
 		cmocka_unit_test(test_example_digitizer),
 		cmocka_unit_test(test_builtin_defaults),
 		cmocka_unit_test(test_family_default_file),
+		cmocka_unit_test(test_min_free),
 		cmocka_unit_test(test_channel_inherits_defaults),
 		cmocka_unit_test(test_string_channel_skips_numeric_defaults),
 		cmocka_unit_test(test_attrs_and_fills),
