@@ -78,6 +78,20 @@ static void log_startup(const struct schema *schema)
 		listeners[0] ? listeners : "nothing", (unsigned long long)schema->limits.max_buffer);
 }
 
+/* The writer of the one daemon of the process, for on_late_stop(). */
+static struct writer *late_stop_writer;
+
+/* SIGTERM/SIGINT once the loop no longer listens: stop now (the writer may
+ * still be waiting for space on a full disk). Async-signal-safe. */
+static void on_late_stop(int signum)
+{
+	(void)signum;
+	writer_stopping(late_stop_writer, true);
+}
+
+/* Closing libuv's signal handles restores the default actions, which would
+ * let a second SIGTERM or a SIGHUP kill the process while the writer closes
+ * the file: handle them without the loop from here on. */
 static void close_signals(struct daemon *d)
 {
 	if (!d->signals_open)
@@ -86,6 +100,12 @@ static void close_signals(struct daemon *d)
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->sighup, NULL);
+	late_stop_writer = &d->writer;
+	struct sigaction sa = {.sa_handler = on_late_stop};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGHUP, SIG_IGN); /* too late to roll */
 }
 
 static void close_timers(struct daemon *d)
@@ -147,9 +167,11 @@ static void on_signal(uv_signal_t *handle, int signum)
 		sd_notify(0, "STOPPING=1");
 		if (d->control)
 			control_stopping(d->control);
+		writer_stopping(&d->writer, false);
 		net_drain(d->net, grace, on_drained, d);
 	} else {
 		log_msg(LOG_LEVEL_NOTICE, "%s again: closing connections now", strsignal(signum));
+		writer_stopping(&d->writer, true);
 		net_close_connections(d->net);
 	}
 }

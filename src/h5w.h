@@ -182,6 +182,7 @@ struct h5w_stats {
 	uint64_t errors;
 	bool full;                 /* the disk (or file-size limit) refuses data now:
 				      chunks are held in memory until space returns */
+	char full_reason[512];     /* the first error of that episode */
 	uint64_t full_episodes;    /* times a file was closed after space returned */
 	int64_t last_flush;        /* engine time of the last flush, 0: none */
 	bool file_open;

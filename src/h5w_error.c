@@ -49,6 +49,8 @@ static void record(struct h5w *w, const struct h5w_error *err)
 		return;
 	w->stats.errors++;
 	snprintf(w->stats.last_error, sizeof(w->stats.last_error), "%s", err->message);
+	if (w->stats.full && !w->stats.full_reason[0])
+		snprintf(w->stats.full_reason, sizeof(w->stats.full_reason), "%s", err->message);
 }
 
 void h5w_err(struct h5w *w, struct h5w_error *err, const char *fmt, ...)
@@ -86,7 +88,6 @@ int h5w_err_hdf5(struct h5w *w, struct h5w_error *err, const char *fmt, ...)
 	if (len >= 0 && (size_t)len < sizeof(err->message) && st.len)
 		snprintf(err->message + len, sizeof(err->message) - (size_t)len, " (HDF5: %s)",
 			 st.text);
-	record(w, err);
 	int rc = -EIO;
 	if (saved_errno == ENOSPC || strstr(st.text, "No space left"))
 		rc = -ENOSPC;
@@ -94,5 +95,6 @@ int h5w_err_hdf5(struct h5w *w, struct h5w_error *err, const char *fmt, ...)
 		rc = -EFBIG;
 	if (w && rc != -EIO)
 		w->stats.full = true;
+	record(w, err);
 	return rc;
 }

@@ -440,6 +440,7 @@ int h5w_file_flush(struct h5w *w, struct h5w_error *err)
 		w->last_flush = w->now;
 		w->stats.last_flush = w->now;
 		w->stats.full = false;
+		w->stats.full_reason[0] = '\0';
 		w->dirty = false;
 		release_stored(w);
 	}
@@ -514,6 +515,7 @@ int h5w_file_close(struct h5w *w, struct h5w_error *err)
 	}
 	w->store_failed = false;
 	w->stats.full = false; /* what was held is gone with the file */
+	w->stats.full_reason[0] = '\0';
 	w->stats.files_closed++;
 	return first;
 }

@@ -54,6 +54,6 @@ size_t status_text(const struct status *status, uint64_t now_ms, char *out, size
 size_t status_json(const struct status *status, uint64_t now_ms, char *out, size_t len);
 
 /* One line for systemd's STATUS=: rate, buffer fill, file. */
-void status_summary(const struct status *status, char *out, size_t len);
+void status_summary(const struct status *status, char *text, size_t len);
 
 #endif

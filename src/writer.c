@@ -6,6 +6,19 @@
  * on more data arriving. Errors from the engine are counted and logged
  * (rate-limited) and the thread goes on with the next item; the engine
  * keeps closed files valid whatever happens to the open one.
+ *
+ * A full disk (or file-size limit) is not an error of an item: the engine
+ * holds what it cannot store (h5w.h) and the writer goes on, logging when
+ * the output becomes full and when space returns. Once what is held fills
+ * limits.max_buffer the engine refuses more (-ENOBUFS), and the writer
+ * stalls on that item (writer_stall): it keeps the item and the rest of
+ * its batch, whose bytes stay counted in the queue, so the queue fills and
+ * the loop stops reading TCP and Unix connections: senders are held back,
+ * nothing is dropped (UDP datagrams are, counted, as for any back-pressure).
+ * Every second a flush tries to store what is held; when one succeeds the
+ * engine closes that file and the item goes into a new one. Only when the
+ * recorder is stopping and the output stays full for WRITER_STOP_WAIT_MS
+ * does the writer give up and count what it could not store.
  */
 #include "writer.h"
 
@@ -18,12 +31,25 @@
 #include <unistd.h>
 
 enum { WRITER_MAX_TICK_NS = 100 * 1000 * 1000, WRITER_MAX_VALUES = 4096 };
+#define WRITER_RETRY_NS INT64_C(1000000000) /* a stalled writer's flush attempts */
+#define WRITER_NAP_NS INT64_C(100000000)    /* ...checking for a stop this often */
+
+static int64_t clock_ns(clockid_t clock)
+{
+	struct timespec ts;
+	clock_gettime(clock, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 static int64_t realtime_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return clock_ns(CLOCK_REALTIME);
+}
+
+/* The engine holds the data in memory for want of space: not lost. */
+static bool held(int rc)
+{
+	return rc == -ENOSPC || rc == -EFBIG;
 }
 
 /*
@@ -124,7 +150,7 @@ static int apply_rows(struct writer *writer, const struct ingest_item *item,
 {
 	struct h5w_value values[WRITER_MAX_VALUES];
 
-	for (uint32_t r = 0; r < item->u.rows.nrows; r++) {
+	for (uint32_t r = writer->next_row; r < item->u.rows.nrows; r++) {
 		const struct ingest_row *row = &item->u.rows.rows[r];
 		const struct writer_group *group = item_group(writer, row->group, err);
 		size_t n = row->nvalues < WRITER_MAX_VALUES ? row->nvalues : WRITER_MAX_VALUES;
@@ -135,9 +161,14 @@ static int apply_rows(struct writer *writer, const struct ingest_item *item,
 		engine_values(item->u.rows.values + row->first_value, n, item->u.rows.arena,
 			      values);
 		int rc = h5w_table_append(writer->engine, group->group, row->time, values, n, err);
-		if (rc)
+		if (rc == -ENOBUFS) {
+			writer->next_row = r; /* refused: offered again from this row */
+			return rc;
+		}
+		if (rc && !held(rc))
 			writer_failed(writer, item, rc, err); /* one bad row spoils no other */
 	}
+	writer->next_row = 0;
 	return 0;
 }
 
@@ -187,8 +218,96 @@ static void publish_stats(struct writer *writer, int64_t flush_before_tick)
 		writer->durable_item = writer->last_item + 1;
 	ingest_mark_progress(writer->ingest, writer->last_item + 1, writer->durable_item);
 	pthread_mutex_lock(&writer->stats_lock);
+	bool was_full = writer->output.full;
+	int64_t since = writer->output.full_since;
 	writer->stats = stats;
+	writer->output.full = stats.full;
+	writer->output.episodes = stats.full_episodes;
+	if (stats.full && !was_full)
+		writer->output.full_since = realtime_ns();
+	else if (!stats.full)
+		writer->output.full_since = 0;
 	pthread_mutex_unlock(&writer->stats_lock);
+	/* The output's state changes are logged once each, not per item. */
+	if (stats.full && !was_full)
+		log_msg(LOG_LEVEL_ERROR, "output full: %s; holding data in memory (up to "
+			"limits.max_buffer) until space returns", stats.full_reason);
+	else if (!stats.full && was_full)
+		log_msg(LOG_LEVEL_NOTICE, "output: space returned after %.1f s; what was held is "
+			"stored, %s closed, new data goes to a new file",
+			(double)(realtime_ns() - since) / 1e9, stats.file_name);
+}
+
+static void set_stalled(struct writer *writer, bool stalled, int64_t ns)
+{
+	pthread_mutex_lock(&writer->stats_lock);
+	writer->output.stalled = stalled;
+	writer->output.stalled_ns += (uint64_t)ns;
+	pthread_mutex_unlock(&writer->stats_lock);
+}
+
+/* Sleep NS unless the recorder starts stopping meanwhile. */
+static void nap(struct writer *writer, int64_t ns)
+{
+	bool stopping = atomic_load(&writer->stopping_ns) != 0;
+	for (int64_t slept = 0; slept < ns; slept += WRITER_NAP_NS) {
+		if (!stopping && atomic_load(&writer->stopping_ns))
+			return;
+		struct timespec ts = {0, WRITER_NAP_NS};
+		nanosleep(&ts, NULL);
+	}
+}
+
+/*
+ * Flush every second until a flush succeeds (0: everything held is stored)
+ * or the recorder has been stopping for WRITER_STOP_WAIT_MS (the flush's
+ * error; the writer gives up for good). *err says why the last one failed.
+ */
+static int wait_for_space(struct writer *writer, struct h5w_error *err)
+{
+	struct h5w_stats before;
+	for (;;) {
+		publish_stats(writer, writer->stats.last_flush);
+		nap(writer, WRITER_RETRY_NS);
+		h5w_get_stats(writer->engine, &before);
+		int rc = h5w_flush(writer->engine, err);
+		publish_stats(writer, before.last_flush);
+		if (!rc)
+			return 0;
+		int64_t stop = atomic_load(&writer->stopping_ns);
+		if (stop && clock_ns(CLOCK_MONOTONIC) - stop >= WRITER_STOP_WAIT_MS * INT64_C(1000000)) {
+			writer->gave_up = true;
+			log_msg(LOG_LEVEL_ERROR, "stopping, and the output stayed full: what is not "
+				"stored yet is lost (%s)", err->message);
+			return rc;
+		}
+	}
+}
+
+/*
+ * The engine refused an item (-ENOBUFS): what it holds for want of space
+ * fills limits.max_buffer, or no file can be started. Hold on to the item
+ * (see the top of this file) until a flush succeeds: then return true, to
+ * offer the item again. Returns false once the writer gave up (stopping):
+ * the item is lost.
+ */
+static bool writer_stall(struct writer *writer, const struct h5w_error *why)
+{
+	if (writer->gave_up)
+		return false;
+	int64_t start = clock_ns(CLOCK_MONOTONIC);
+	struct h5w_error err;
+
+	set_stalled(writer, true, 0);
+	log_msg(LOG_LEVEL_ERROR, "output full: writing stopped, reading paused until space "
+		"returns (%s)", why->message);
+	int rc = wait_for_space(writer, &err);
+	int64_t stalled = clock_ns(CLOCK_MONOTONIC) - start;
+	set_stalled(writer, false, stalled);
+	if (rc)
+		return false;
+	log_msg(LOG_LEVEL_NOTICE, "output: writing resumed after %.1f s", (double)stalled / 1e9);
+	return true;
 }
 
 static void apply_batch(struct writer *writer, struct writer_item *list)
@@ -198,11 +317,14 @@ static void apply_batch(struct writer *writer, struct writer_item *list)
 
 	while (list) {
 		struct ingest_item *item = (struct ingest_item *)list;
-		list = list->next;
 		int rc = apply_item(writer, item, &err);
-		if (rc < 0)
+		if (rc == -ENOBUFS && writer_stall(writer, &err))
+			continue; /* offered again */
+		list = list->next;
+		writer->next_row = 0;
+		if (rc < 0 && !held(rc)) /* held data is not lost; publish_stats logs it */
 			writer_failed(writer, item, rc, &err);
-		else if (item->kind == INGEST_ITEM_FLUSH || item->kind == INGEST_ITEM_ROLL)
+		else if (!rc && (item->kind == INGEST_ITEM_FLUSH || item->kind == INGEST_ITEM_ROLL))
 			writer->durable_item = item->number + 1; /* flushed, or closed and fsync'd */
 		writer->last_item = item->number;
 		bytes += item->link.bytes;
@@ -241,10 +363,14 @@ static void *writer_main(void *arg)
 		struct writer_item *list = writer_queue_take(writer->queue, tick, &closed);
 		apply_batch(writer, list);
 		h5w_get_stats(writer->engine, &before);
-		if (h5w_tick(writer->engine, realtime_ns(), &err) < 0)
+		rc = h5w_tick(writer->engine, realtime_ns(), &err);
+		if (rc < 0 && !held(rc))
 			writer_failed(writer, &(struct ingest_item){.peer = ""}, -EIO, &err);
 		publish_stats(writer, before.last_flush);
 	}
+	/* Held for want of space: give it the rest of WRITER_STOP_WAIT_MS. */
+	if (writer->stats.full && !writer->gave_up)
+		wait_for_space(writer, &err);
 	writer->result = h5w_close(writer->engine, &err);
 	if (writer->result < 0)
 		log_msg(LOG_LEVEL_ERROR, "closing the output file: %s", err.message);
@@ -299,6 +425,7 @@ int writer_stop(struct writer *writer)
 {
 	if (!writer->started)
 		return 0;
+	writer_stopping(writer, false);
 	writer_queue_close(writer->queue);
 	pthread_join(writer->thread, NULL);
 	writer->started = false;
@@ -309,9 +436,22 @@ int writer_stop(struct writer *writer)
 	return writer->result;
 }
 
-void writer_stats(struct writer *writer, struct h5w_stats *stats)
+void writer_stopping(struct writer *writer, bool now)
+{
+	int64_t t = clock_ns(CLOCK_MONOTONIC);
+	if (now)
+		t -= WRITER_STOP_WAIT_MS * INT64_C(1000000);
+	int64_t expected = 0;
+	if (!atomic_compare_exchange_strong(&writer->stopping_ns, &expected, t) && now)
+		atomic_store(&writer->stopping_ns, t);
+}
+
+void writer_stats(struct writer *writer, struct h5w_stats *stats, struct writer_output *output)
 {
 	pthread_mutex_lock(&writer->stats_lock);
-	*stats = writer->stats;
+	if (stats)
+		*stats = writer->stats;
+	if (output)
+		*output = writer->output;
 	pthread_mutex_unlock(&writer->stats_lock);
 }

@@ -25,6 +25,15 @@ struct writer_group {
 	const struct schema_stream *stream;
 };
 
+/* The output as the writer sees it, for status. */
+struct writer_output {
+	bool full;                 /* the engine holds data for want of space */
+	bool stalled;              /* ...and refuses more: items wait, reading paused */
+	int64_t full_since;        /* wall clock, ns; 0: not full */
+	uint64_t episodes;         /* full-disk episodes so far */
+	uint64_t stalled_ns;       /* time spent stalled, in total */
+};
+
 struct writer {
 	pthread_t thread;
 	bool started;
@@ -36,12 +45,16 @@ struct writer {
 	struct writer_group *groups; /* by ingest group id */
 	size_t groups_cap;
 	uint64_t last_item;        /* number of the last item applied */
+	uint32_t next_row;         /* ROWS item refused part-way: its next row */
 	uint64_t durable_item;     /* items numbered below are durable */
 	unsigned delay_us;         /* testing: slow the writer down per item */
 	struct log_ratelimit error_log;
 	/* A copy of the engine's figures for status readers on other threads. */
 	pthread_mutex_t stats_lock;
 	struct h5w_stats stats;
+	struct writer_output output;
+	bool gave_up;              /* stopping on a full disk: refused items are lost */
+	_Atomic int64_t stopping_ns; /* monotonic time the recorder began to stop; 0: not */
 	/* Opening the engine, which happens on the writer thread. */
 	pthread_cond_t opened;
 	int open_result;           /* 1 while opening, then 0 or a negative errno */
@@ -66,7 +79,17 @@ int writer_start(struct writer *writer, const struct schema *schema,
  */
 int writer_stop(struct writer *writer);
 
-/* Any thread: the engine's figures as of the writer's last batch. */
-void writer_stats(struct writer *writer, struct h5w_stats *stats);
+/*
+ * Any thread: the recorder is stopping. A writer held up by a full disk
+ * (see writer.c) waits WRITER_STOP_WAIT_MS more for space, then gives up
+ * what it cannot store, counting it; with NOW, it gives up at once.
+ */
+void writer_stopping(struct writer *writer, bool now);
+
+/* Any thread: the engine's figures as of the writer's last batch, and the
+ * output's state (either may be NULL). */
+void writer_stats(struct writer *writer, struct h5w_stats *stats, struct writer_output *output);
+
+#define WRITER_STOP_WAIT_MS 10000
 
 #endif
