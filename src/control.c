@@ -214,8 +214,10 @@ static void queue_request(struct control_conn *conn, enum ingest_item_kind kind)
 		reply_string(conn, "error: out of memory\n");
 		return;
 	}
+	/* Once pushed the item is the writer thread's, which may apply and
+	 * free it before ingest_push returns: note its number beforehand. */
+	conn->item = control->ingest->next_item;
 	ingest_push(control->ingest, item);
-	conn->item = item->number;
 	conn->wait = kind == INGEST_ITEM_FLUSH ? WAIT_DURABLE : WAIT_APPLIED;
 	log_msg(LOG_LEVEL_NOTICE, "control socket: %s requested",
 		kind == INGEST_ITEM_FLUSH ? "flush" : "roll");

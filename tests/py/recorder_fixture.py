@@ -35,6 +35,10 @@ H5REC = os.environ.get("H5REC", os.path.join(BUILD, "src", "h5rec"))
 PLUGIN_DIR = os.environ.get("H5REC_PLUGIN_DIR", os.path.join(BUILD, "plugins"))
 DEBIAN_PLUGIN_DIR = "/usr/lib/x86_64-linux-gnu/hdf5/serial/plugins"
 PYTHON = "/usr/bin/python3"
+# "address" when the programs under test are built with ASan+UBSan
+# (tests/CMakeLists.txt sets it in an H5REC_SANITIZE build): they then use
+# more memory and time, and a test that bounds either says by how much.
+SANITIZED = os.environ.get("H5REC_SANITIZED", "")
 
 # h5py in this process reads LZ4 datasets with our plugin; set before HDF5
 # is initialised (the first import of h5py).

@@ -214,6 +214,18 @@ def test_roll_and_sighup_start_new_files(recorder, tmp_path):
     assert "SIGHUP: rolling" in rec.log_text()
 
 
+def test_roll_and_flush_answered_with_nothing_recorded(recorder):
+    # With no file open the writer applies a roll or flush, and frees it, at
+    # once: the control socket must not look at the request once queued.
+    # The ASan build caught it reading the freed item for its number.
+    rec = recorder()
+    for _ in range(5):
+        assert rec.h5rec("roll", "--socket", rec.socket).stdout == "rolled\n"
+        assert rec.h5rec("flush", "--socket", rec.socket).stdout == "flushed\n"
+    rec.stop()
+    assert rec.files() == []
+
+
 def test_control_socket_found_from_the_schema(recorder, tmp_path):
     runtime = tmp_path / "xdg"
     runtime.mkdir(mode=0o700)
