@@ -18,7 +18,10 @@
  * Every second a flush tries to store what is held; when one succeeds the
  * engine closes that file and the item goes into a new one. Only when the
  * recorder is stopping and the output stays full for WRITER_STOP_WAIT_MS
- * does the writer give up and count what it could not store.
+ * does the writer give up and count what it could not store. (-ENOBUFS
+ * with nothing held for want of space means limits.max_buffer is too
+ * small for the chunks open at once: waiting would not help, and the data
+ * is counted as a write error.)
  */
 #include "writer.h"
 
@@ -258,6 +261,16 @@ static void nap(struct writer *writer, int64_t ns)
 	}
 }
 
+/* Does the engine hold data for want of space? Its -ENOBUFS then means
+ * "wait for space"; otherwise the buffers are simply too small for what is
+ * open (limits.max_buffer), which waiting would not mend: a write error. */
+static bool output_full(struct writer *writer)
+{
+	struct h5w_stats stats;
+	h5w_get_stats(writer->engine, &stats);
+	return stats.full;
+}
+
 /*
  * Flush every second until a flush succeeds (0: everything held is stored)
  * or the recorder has been stopping for WRITER_STOP_WAIT_MS (the flush's
@@ -267,7 +280,10 @@ static int wait_for_space(struct writer *writer, struct h5w_error *err)
 {
 	struct h5w_stats before;
 	for (;;) {
-		publish_stats(writer, writer->stats.last_flush);
+		/* figures for status only: a flush the engine made on its own in
+		 * the middle of the batch must not mark anything durable */
+		h5w_get_stats(writer->engine, &before);
+		publish_stats(writer, before.last_flush);
 		nap(writer, WRITER_RETRY_NS);
 		h5w_get_stats(writer->engine, &before);
 		int rc = h5w_flush(writer->engine, err);
@@ -318,7 +334,7 @@ static void apply_batch(struct writer *writer, struct writer_item *list)
 	while (list) {
 		struct ingest_item *item = (struct ingest_item *)list;
 		int rc = apply_item(writer, item, &err);
-		if (rc == -ENOBUFS && writer_stall(writer, &err))
+		if (rc == -ENOBUFS && output_full(writer) && writer_stall(writer, &err))
 			continue; /* offered again */
 		list = list->next;
 		writer->next_row = 0;

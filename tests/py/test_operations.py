@@ -44,7 +44,8 @@ def port_open(port):
 class Recorder:
     """One h5recd with a schema of a line and a frame listener."""
 
-    def __init__(self, tmp, control=True, extra_env=None, output=None, streams=None):
+    def __init__(self, tmp, control=True, extra_env=None, output=None, streams=None,
+                 limits=None):
         self.tmp = tmp
         self.line_port = free_port()
         self.frame_port = free_port()
@@ -57,6 +58,7 @@ class Recorder:
             "name: ops\n" + control_line +
             "output: " + (output or '{ directory: "%s", file: "ops-{seq}.h5", flush: 200ms }'
                           % self.out) + "\n"
+            + ("limits: %s\n" % limits if limits else "") +
             "listen:\n"
             '  - { protocol: line, transport: tcp, address: "127.0.0.1:%d" }\n'
             '  - { protocol: frame, transport: tcp, address: "127.0.0.1:%d" }\n'
@@ -130,6 +132,34 @@ def recorder(tmp_path):
 def send_lines(rec, count, stations=5):
     rec.h5rec("simulate", "weather", "--to", "tcp:127.0.0.1:%d" % rec.line_port, "--count",
               str(count), "--stations", str(stations), "--rate", "0", "--t0", str(T0))
+
+
+def test_buffers_too_small_are_write_errors_not_a_stall(recorder):
+    """The engine refuses data (-ENOBUFS) because limits.max_buffer is too
+    small for the chunk buffers open at once (400 stations with 64 Ki-row
+    chunks), not for want of disk space: the refused rows are write errors,
+    and the writer does not stall waiting for space that is not missing
+    (h5rec flush still answers; the output stays "ok")."""
+    rec = recorder(limits="{ max_buffer: 1MiB, max_frame: 64KiB }", streams=(
+        "  - name: weather\n"
+        "    match: { measurement: weather }\n"
+        '    group: "/{station}"\n'
+        "    layout: table\n"
+        "    defaults: { dtype: float32, chunk: 65536 }\n"
+        "    channels: { temperature: {}, wind: {}, pressure: {}, humidity: {} }\n"
+        "  - name: adc\n"
+        '    match: { key: "{board}/{channel}" }\n'
+        '    group: "/{board}"\n'
+        "    layout: stream\n"
+        "    channels: { adc0: { dtype: int16, dt: 1.0e-6 } }\n"))
+    send_lines(rec, 400, stations=400)
+    wait_for(lambda: rec.status()["counters"]["lines"] == 400, what="400 lines")
+    assert rec.h5rec("flush", "--socket", rec.socket).stdout == "flushed\n"
+    st = rec.status()
+    assert st["counters"]["write_errors"] > 0, st["counters"]
+    assert st["output"]["state"] == "ok" and st["output"]["stalled_s"] == 0, st["output"]
+    assert "limits.max_buffer" in rec.log_text()
+    rec.stop()
 
 
 def send_samples(rec, tmp, key, samples, per_frame):
