@@ -456,6 +456,23 @@ static uint64_t frame_end(const struct h5w_dset *samples, const struct h5w_dset 
 	return UINT64_MAX;
 }
 
+/* How many of CHANNEL's frames have all their samples stored: the frame
+ * index may go that far (frames tile the samples in order). */
+uint64_t h5w_frames_stored(const struct h5w_group *g, size_t channel)
+{
+	const struct h5w_dset *samples = &g->dsets[g->chan_ds[channel]];
+	const struct h5w_dset *starts = &g->dsets[g->frame_start_ds[channel]];
+	uint64_t lo = starts->extent, hi = starts->nrows; /* frames below lo are stored */
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (frame_end(samples, starts, mid) <= samples->extent)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* Store the whole chunks of a channel's frame index (time, start, seq) whose
  * frames' samples are all in the file: an index row never points at samples
  * that are not stored (a samples chunk may be waiting after a failed write). */

@@ -291,7 +291,7 @@ static int store_direct(struct h5w *w, struct h5w_dset *ds, uint64_t index, cons
 {
 	hsize_t offset[2] = {index * ds->chunk_rows, 0};
 	uint64_t old_extent = ds->extent;
-	int rc = h5w_space_check(w, len, true);
+	int rc = h5w_space_check(w, len, !ds->frame_index);
 	if (rc)
 		return no_room(w, ds, rc, "chunk", index, index, err);
 	rc = h5w_dset_open(w, ds, err);
@@ -324,7 +324,7 @@ static int store_pipeline(struct h5w *w, struct h5w_dset *ds, uint64_t index,
 	uint64_t start = base + lo, stop = base + hi < end ? base + hi : end;
 	int rc = 0;
 	if (stop > start) {
-		rc = h5w_space_check(w, (stop - start) * ds->row_bytes, true);
+		rc = h5w_space_check(w, (stop - start) * ds->row_bytes, !ds->frame_index);
 		if (rc)
 			return no_room(w, ds, rc, "rows", start, stop, err);
 	}
@@ -777,6 +777,38 @@ int h5w_dset_flush(struct h5w *w, struct h5w_dset *ds, struct h5w_error *err)
 			return rc;
 	}
 	return 0;
+}
+
+/*
+ * Store the rows of DS below ROWS only, and raise the extent to ROWS: the
+ * frame index of a stream channel whose samples are stored only in part.
+ * The rows from ROWS on stay in memory and dirty for the next flush; a
+ * chunk with rows on both sides is written whole (the rows past the extent
+ * stay invisible until it is raised) and stays dirty from ROWS on.
+ */
+int h5w_dset_flush_upto(struct h5w *w, struct h5w_dset *ds, uint64_t rows, struct h5w_error *err)
+{
+	uint64_t nrows = ds->nrows;
+	if (rows >= nrows)
+		return h5w_dset_flush(w, ds, err);
+	if (rows <= ds->extent)
+		return 0;
+	int rc = 0;
+	ds->nrows = rows; /* valid_end() stops there while the chunks are stored */
+	for (size_t i = 0; !rc && i < ds->nbufs; i++) {
+		struct h5w_chunkbuf *buf = &ds->bufs[i];
+		uint64_t base = buf->index * ds->chunk_rows, hi = buf->dirty_hi;
+		if (base >= rows)
+			break; /* buffers are in chunk order */
+		if (hi <= buf->dirty_lo)
+			continue;
+		rc = write_buf(w, ds, buf, false, err);
+		if (!rc && base + hi > rows)
+			mark_dirty(buf, rows - base, hi);
+	}
+	int reaped = h5w_chunks_reap(w, true, rc ? NULL : err); /* compressed: stored now */
+	ds->nrows = nrows;
+	return rc ? rc : reaped;
 }
 
 void h5w_dset_note_time(struct h5w_dset *ds, int64_t first, int64_t last)

@@ -352,11 +352,11 @@ static void release_stored(struct h5w *w)
 	}
 }
 
-/* The frame index of a stream channel is stored only when every sample of
- * the channel is (after the samples' chunks were stored): an index row must
- * never point at samples that are not in the file. When a samples chunk
- * could not be written, the index keeps its extent of the last flush and
- * waits in memory with it. */
+/* The frame index of a stream channel is stored only as far as the samples
+ * of its frames are (after the samples' chunks were stored): an index row
+ * must never point at samples that are not in the file. When a samples
+ * chunk could not be written, the index rows of the frames before it are
+ * stored, the others wait in memory with it. */
 static int flush_frame_index(struct h5w *w, struct h5w_error *err)
 {
 	int first = 0;
@@ -365,12 +365,14 @@ static int flush_frame_index(struct h5w *w, struct h5w_error *err)
 		if (g->created_gen != w->gen || g->stream->layout != SCHEMA_LAYOUT_STREAM)
 			continue;
 		for (size_t c = 0; c < g->stream->nchannels; c++) {
+			uint64_t upto = UINT64_MAX; /* every row */
 			if (!h5w_dset_stored(&g->dsets[g->chan_ds[c]]))
-				continue;
+				upto = h5w_frames_stored(g, c);
 			size_t index[3] = {g->chan_time_ds[c], g->frame_start_ds[c],
 					   g->frame_seq_ds[c]};
 			for (size_t k = 0; k < 3; k++) {
-				int rc = h5w_dset_flush(w, &g->dsets[index[k]], first ? NULL : err);
+				int rc = h5w_dset_flush_upto(w, &g->dsets[index[k]], upto,
+							     first ? NULL : err);
 				if (rc && !first)
 					first = rc;
 			}

@@ -249,6 +249,7 @@ int h5w_dset_fill(struct h5w *w, struct h5w_dset *ds, uint64_t row, uint64_t nro
 		  struct h5w_error *err);
 int h5w_dset_seal(struct h5w *w, struct h5w_dset *ds, uint64_t upto, struct h5w_error *err);
 int h5w_dset_flush(struct h5w *w, struct h5w_dset *ds, struct h5w_error *err);
+int h5w_dset_flush_upto(struct h5w *w, struct h5w_dset *ds, uint64_t rows, struct h5w_error *err);
 int h5w_dset_open(struct h5w *w, struct h5w_dset *ds, struct h5w_error *err);
 int h5w_chunks_reap(struct h5w *w, bool wait_all, struct h5w_error *err);
 void h5w_dset_reset(struct h5w *w, struct h5w_dset *ds);
@@ -288,5 +289,6 @@ int h5w_records_pad(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
 /* h5w.c */
 unsigned char *h5w_scratch(struct h5w *w, size_t bytes);
 int h5w_group_ready(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
+uint64_t h5w_frames_stored(const struct h5w_group *g, size_t channel);
 
 #endif

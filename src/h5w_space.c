@@ -11,7 +11,9 @@
  * half of min_free is free. When that does not hold the write is not
  * attempted; the chunk stays in memory exactly as after a failed write (see
  * h5w_chunk.c), and the caller gets -ENOSPC. The reserve is what lets the
- * file be flushed and closed cleanly on a disk that is "full".
+ * file be flushed and closed cleanly on a disk that is "full". The frame
+ * index of a stream channel counts as metadata: a few bytes a frame,
+ * without which the samples that are stored are of little use.
  *
  * The same holds for a file-size limit (RLIMIT_FSIZE, e.g. systemd's
  * LimitFSIZE=): sec2 files are kept min_free below it, and the error is
@@ -79,7 +81,7 @@ static int measure(struct h5w *w, uint64_t *room)
 
 /*
  * May the current file grow by BYTES of chunk data (RAW) or by HDF5's
- * metadata (!RAW, BYTES 0)? 0 if so; else -ENOSPC or -EFBIG, the write is
+ * metadata or a frame index (!RAW)? 0 if so; else -ENOSPC or -EFBIG, the write is
  * not to be attempted, and w->space_why says why. Does not report the error:
  * the caller knows what was being written.
  */

@@ -170,11 +170,9 @@ def start(args):
                             stderr=subprocess.PIPE, text=True)
 
 
-def file_frames(path, group="b0", channel="adc0", exact=True):
-    """[(seq, t0, samples)] of the channel's frames in the file, in order. No
-    index row may point past the samples stored; with EXACT the index must
-    account for every sample (after a close that could not store everything
-    the samples stored may run ahead of the index)."""
+def file_frames(path, group="b0", channel="adc0"):
+    """[(seq, t0, samples)] of the channel's frames in the file, in order;
+    the frame index must account for every sample stored, exactly."""
     with h5py.File(path, "r") as f:
         if group not in f:
             return []
@@ -186,10 +184,8 @@ def file_frames(path, group="b0", channel="adc0", exact=True):
     ends = starts + PER_FRAME
     assert list(starts) == [k * PER_FRAME for k in range(len(starts))], \
         f"{path}: frame index starts {list(starts)}"
-    assert len(ends) == 0 or ends[-1] <= len(data), f"{path}: index past the samples"
-    if exact:
-        assert len(data) == len(starts) * PER_FRAME, \
-            f"{path}: {len(data)} samples, the frame index accounts for {len(starts)} frames"
+    assert len(data) == len(starts) * PER_FRAME, \
+        f"{path}: {len(data)} samples, the frame index accounts for {len(starts)} frames"
     return [(int(q), int(t), data[a:b]) for q, t, a, b in zip(seqs, times, starts, ends)]
 
 
@@ -503,7 +499,7 @@ def stop_while_full(tmp_path_factory):
         r["path"] = path
         r["open_error"] = None
         try:
-            r["stored"] = file_frames(path, exact=False)
+            r["stored"] = file_frames(path)
         except OSError as e:
             r["open_error"] = str(e)
         print(f"\nstop while full ({disk.mode}): exit {r['exit']} after "

@@ -497,6 +497,70 @@ static void failed_chunk_case(const char *output, bool reserve)
 	teardown_fx(fx);
 }
 
+/*
+ * Closing on a full disk (the recorder stopping before space returns): the
+ * reserve of output.min_free lets the close write its metadata, what could
+ * not be stored is lost (the close says so), and the file is valid, with a
+ * frame index that covers exactly the samples stored, no more, no less.
+ */
+static void test_close_on_a_full_disk_keeps_the_file_valid(void **state)
+{
+	(void)state;
+	static const char *stream_body =
+		"streams:\n"
+		"  - name: adc\n"
+		"    match: { key: \"{board}/{channel}\" }\n"
+		"    group: \"/{board}\"\n"
+		"    layout: stream\n"
+		"    channels:\n"
+		"      a: { dtype: int16, chunk: 65536, dt: 1e-6 }\n";
+	enum { N = 1 << 16, MAX_FRAMES = 65 };
+	struct fixture *fx = setup_output("  min_free: 1MiB\n",
+					  "limits: { max_buffer: 2MiB, max_frame: 1MiB }\n",
+					  stream_body, 0);
+	struct h5w_group *g = group(fx, "x");
+	static int16_t frame[N];
+	uint64_t k = 0;
+	struct h5w_stats st;
+	for (; k < 2; k++) {
+		for (size_t i = 0; i < N; i++)
+			frame[i] = (int16_t)(k + 1);
+		assert_int_equal(h5w_stream_append(fx->engine, g, 0, DTYPE_INT16, frame, N,
+						   T0 + (int64_t)k * SEC, k, &fx->err), 0);
+	}
+	assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
+	h5w_get_stats(fx->engine, &st);
+	struct stat sb;
+	assert_int_equal(stat(st.file_name, &sb), 0);
+	/* room for the reserve and about three more chunks */
+	struct rlimit old, lim = {.rlim_cur = (rlim_t)sb.st_size + (1 << 20) + 3 * 2 * N + 4096};
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, &old);
+	lim.rlim_max = old.rlim_max;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	int rc = 0;
+	for (; k < MAX_FRAMES - 1 && rc != -ENOBUFS; k++) {
+		for (size_t i = 0; i < N; i++)
+			frame[i] = (int16_t)(k + 1);
+		rc = h5w_stream_append(fx->engine, g, 0, DTYPE_INT16, frame, N,
+				       T0 + (int64_t)k * SEC, k, &fx->err);
+	}
+	assert_int_equal(rc, -ENOBUFS);
+	h5w_get_stats(fx->engine, &st);
+	assert_true(st.full);
+	rc = h5w_close(fx->engine, &fx->err); /* the limit is still there */
+	fx->engine = NULL;
+	setrlimit(RLIMIT_FSIZE, &old);
+	signal(SIGXFSZ, SIG_DFL);
+	assert_int_equal(rc, -EFBIG);
+	uint64_t seqs[MAX_FRAMES];
+	hsize_t nframes = file_frames(st.file_name, seqs, MAX_FRAMES); /* exact tiling */
+	assert_true(nframes > 2); /* frames stored after the limit came are indexed too */
+	for (hsize_t f = 0; f < nframes; f++)
+		assert_int_equal(seqs[f], f);
+	teardown_fx(fx);
+}
+
 static void test_failed_chunk_is_kept_and_extents_stay_true(void **state)
 {
 	(void)state;
@@ -690,6 +754,7 @@ int main(void)
 		cmocka_unit_test(test_write_error_is_returned_not_fatal),
 		cmocka_unit_test(test_failed_chunk_is_kept_and_extents_stay_true),
 		cmocka_unit_test(test_min_free_keeps_hdf5_off_a_full_disk),
+		cmocka_unit_test(test_close_on_a_full_disk_keeps_the_file_valid),
 		cmocka_unit_test(test_many_slow_groups_fit_the_buffer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
