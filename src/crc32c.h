@@ -3,8 +3,9 @@
  * optional trailer (SPEC §3.1).
  *
  * None of the project's dependencies provides CRC-32C (zlib has only the
- * IEEE CRC-32), so it lives here: the SSE4.2 `crc32` instruction when the
- * CPU has it (checked once at run time), else a portable slicing-by-8 table.
+ * IEEE CRC-32), so it lives here: the SSE4.2 `crc32` instruction in three
+ * interleaved chains when the CPU has it (checked once at run time), else a
+ * portable slicing-by-8 table.
  * Both give identical results; the tests compare them.
  *
  * The functions are pure and thread-safe: the one-time table set-up and CPU
