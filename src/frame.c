@@ -404,6 +404,19 @@ void frame_decoder_set_payload_fn(struct frame_decoder *decoder, frame_payload_f
 	decoder->payload_fn = fn;
 }
 
+size_t frame_decoder_read_space(const struct frame_decoder *decoder, void **dst)
+{
+	size_t payload_len;
+
+	if (decoder->failed || !decoder->payload_dst)
+		return 0;
+	payload_len = get_le32(decoder->head + OFF_PAYLOAD_LEN);
+	if (decoder->body_have >= payload_len)
+		return 0;
+	*dst = decoder->payload_dst + decoder->body_have;
+	return payload_len - decoder->body_have;
+}
+
 const struct frame_stats *frame_decoder_stats(const struct frame_decoder *decoder)
 {
 	return &decoder->stats;
@@ -420,13 +433,14 @@ static int decoder_fail(struct frame_decoder *decoder, int code)
 	return code;
 }
 
-/* Copy up to `want` bytes of the input into dst; returns how many. */
+/* Copy up to `want` bytes of the input into dst; returns how many. Input
+ * that was read into dst already (frame_decoder_read_space) stays put. */
 static size_t take(struct frame_decoder *decoder, uint8_t *dst, size_t want,
 		   const uint8_t **data, size_t *len)
 {
 	size_t n = want < *len ? want : *len;
 
-	if (n)
+	if (n && dst != *data)
 		memcpy(dst, *data, n);
 	*data += n;
 	*len -= n;

@@ -170,6 +170,17 @@ typedef void *(*frame_payload_fn)(void *user, const struct frame *frame);
 void frame_decoder_set_payload_fn(struct frame_decoder *decoder, frame_payload_fn fn);
 
 /*
+ * Where the next bytes of the stream can be put in place, so that a caller
+ * can read them from its socket straight there: inside the payload of a cut
+ * frame being assembled, the rest of that payload. Returns its size and
+ * sets *dst, or returns 0 (anywhere else, or after an error). Bytes put
+ * there must then be fed from that very address, frame_decoder_feed(
+ * decoder, *dst, n, err), which takes them without a copy; any other feed
+ * works as usual, and the space is valid only until it.
+ */
+size_t frame_decoder_read_space(const struct frame_decoder *decoder, void **dst);
+
+/*
  * Feed the next len bytes of the stream. Calls cb for every frame completed
  * by them, then buffers an incomplete tail. Returns 0; -EPROTO on a protocol
  * error, -ENOMEM, or the callback's negative value, with *err filled (err may

@@ -301,6 +301,7 @@ void ingest_handlers(struct ingest *ingest, struct net_handler handlers[2])
 		.arg = ingest,
 		.open = ingest_frame_open,
 		.data = ingest_frame_data,
+		.read_space = ingest_frame_read_space,
 		.eof = ingest_frame_eof,
 		.close = ingest_frame_close,
 		.datagram = ingest_frame_datagram,

@@ -22,9 +22,12 @@
  * are 64 KiB) is assembled by the decoder straight inside the item that
  * will carry it, allocated as soon as the frame's header is known
  * (frame_decoder_set_payload_fn); the connection holds that item until the
- * frame is delivered, and frees it if the frame is refused. A frame that
- * arrived whole in one read is copied from the read buffer into its item.
- * Either way the payload is copied once on the loop thread.
+ * frame is delivered, and frees it if the frame is refused. The rest of
+ * such a payload is read from the socket straight into the item
+ * (ingest_frame_read_space), so most of its bytes are never copied in user
+ * space; only the part that came with the header, in the connection's read
+ * buffer, is. A frame that arrived whole in one read is copied from the
+ * read buffer into its item.
  */
 #include "ingest_frame.h"
 
@@ -36,7 +39,13 @@
 #include "frame.h"
 #include "ingest_fields.h"
 
-enum { ACK_PENDING_MAX = 4096 };
+enum {
+	ACK_PENDING_MAX = 4096,
+	/* Less of a payload than this left to come is read through the
+	 * connection's buffer: copying it costs less than the extra read a
+	 * separate one would take (the next frame's header comes with it). */
+	DIRECT_READ_MIN = 16 * 1024,
+};
 
 struct ack_pending {
 	uint64_t item; /* durable once every item below item + 1 is */
@@ -458,6 +467,17 @@ int ingest_frame_data(void *state, const char *buf, size_t len)
 	if (rc < 0)
 		report_decode_error(fc, &err);
 	return rc;
+}
+
+size_t ingest_frame_read_space(void *state, char **buf)
+{
+	struct ingest_frame_conn *fc = state;
+	void *space;
+	size_t len = frame_decoder_read_space(fc->decoder, &space);
+	if (len < DIRECT_READ_MIN)
+		return 0;
+	*buf = space;
+	return len;
 }
 
 void ingest_frame_eof(void *state)

@@ -51,6 +51,12 @@ struct net_handler {
 	/* Bytes arrived. Return 0 to go on, or a negative code to close the
 	 * connection (the handler has logged why). */
 	int (*data)(void *state, const char *buf, size_t len);
+	/* Optional: where the connection's next read should land, when the
+	 * handler can take bytes in place (into the payload it is assembling)
+	 * rather than have them copied out of the connection's read buffer.
+	 * Return the room there and set *buf, or 0 for the read buffer. The
+	 * bytes read are then passed to data() at that address. */
+	size_t (*read_space)(void *state, char **buf);
 	/* The peer closed its side (EOF). The connection is closed next. */
 	void (*eof)(void *state);
 	/* The connection is gone; free state. Called exactly once per open(). */

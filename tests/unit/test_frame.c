@@ -721,6 +721,100 @@ static void test_error_kind_names(void **state)
 	assert_int_equal(frame_dtype_sample_size(11), 0);
 }
 
+/*
+ * Decode buf as a socket reader using frame_decoder_read_space would: where
+ * the decoder offers room, "read" at most `step` bytes straight into it and
+ * feed them from there; elsewhere feed `step`-byte slices of buf.
+ */
+static void decode_reading_in_place(const uint8_t *buf, size_t len, size_t step,
+				    struct outcome *out, size_t *spaces)
+{
+	struct frame_options options = {.max_frame = 1 << 20, .peer = FRAME_FROM_SENDER};
+	struct frame_decoder *decoder;
+
+	memset(out, 0, sizeof(*out));
+	*spaces = 0;
+	decoder = frame_decoder_new(&options, record_frame, &out->seen);
+	assert_non_null(decoder);
+	set_placement(decoder, &out->seen);
+	for (size_t at = 0; at < len && out->rc == 0;) {
+		void *space = NULL;
+		size_t room = frame_decoder_read_space(decoder, &space);
+		size_t n = len - at < step ? len - at : step;
+		const uint8_t *from = buf + at;
+		if (room) {
+			n = n < room ? n : room;
+			memcpy(space, buf + at, n);
+			from = space;
+			(*spaces)++;
+		}
+		out->seen.input = from;
+		out->seen.input_len = n;
+		out->rc = frame_decoder_feed(decoder, from, n, &out->err);
+		at += n;
+	}
+	if (out->rc == 0)
+		out->rc = frame_decoder_finish(decoder, &out->err);
+	void *space = NULL;
+	assert_int_equal(frame_decoder_read_space(decoder, &space), 0);
+	frame_decoder_free(decoder);
+	free_placement(&out->seen);
+}
+
+/* Bytes read straight into the room the decoder offers decode exactly as
+ * copied slices do, placed payloads or not; the room is only ever inside a
+ * payload being assembled. */
+static void test_read_space_in_place(void **state)
+{
+	const size_t big = 300000;
+	size_t cap = 8192 + 2 * frame_encoded_size(3, big, FRAME_FLAG_CRC);
+	uint8_t *buf = malloc(cap);
+	uint8_t *payload = malloc(big);
+	struct outcome whole, direct;
+	size_t len, spaces;
+	(void)state;
+
+	assert_non_null(buf);
+	assert_non_null(payload);
+	for (size_t i = 0; i < big; i++)
+		payload[i] = (uint8_t)(i * 13 + 1);
+	len = build_mixed_stream(buf, cap);
+	append_frame(buf, cap, &len, FRAME_DATA, DTYPE_UINT8, FRAME_FLAG_CRC, 7, 0, "big",
+		     payload, big);
+	append_frame(buf, cap, &len, FRAME_DATA, DTYPE_UINT8, 0, 8, 0, "big", payload, big);
+	decode_in_steps(buf, len, 0, &sender_options, &whole);
+	assert_int_equal(whole.rc, 0);
+	assert_int_equal(whole.seen.count, 8);
+	for (int place = 0; place <= 1; place++) {
+		place_payloads = place;
+		for (size_t step = 1; step <= 70000; step = step * 3 + 1) {
+			decode_reading_in_place(buf, len, step, &direct, &spaces);
+			assert_same_outcome(&whole, &direct);
+			if (step < big)
+				assert_true(spaces > 0);
+		}
+	}
+	place_payloads = false;
+
+	/* room for exactly the rest of a payload; none in a header, none
+	 * between frames */
+	struct frame_decoder *decoder = frame_decoder_new(&sender_options, NULL, NULL);
+	void *space = NULL;
+	assert_int_equal(frame_decoder_read_space(decoder, &space), 0);
+	assert_int_equal(frame_decoder_feed(decoder, buf, 20, NULL), 0);
+	assert_int_equal(frame_decoder_read_space(decoder, &space), 0);
+	assert_int_equal(frame_decoder_feed(decoder, buf + 20, len - 20 - 100, NULL), 0);
+	assert_int_equal(frame_decoder_read_space(decoder, &space), 100);
+	assert_int_equal(frame_decoder_feed(decoder, buf + len - 100, 1, NULL), 0);
+	assert_int_equal(frame_decoder_read_space(decoder, &space), 99);
+	assert_int_equal(frame_decoder_feed(decoder, buf + len - 99, 99, NULL), 0);
+	assert_int_equal(frame_decoder_read_space(decoder, &space), 0);
+	assert_int_equal(frame_decoder_stats(decoder)->frames, 8);
+	frame_decoder_free(decoder);
+	free(buf);
+	free(payload);
+}
+
 /* Mutated and random input: never a crash, and every split still agrees. */
 static void test_garbage_never_crashes(void **state)
 {
@@ -766,6 +860,7 @@ int main(void)
 		cmocka_unit_test(test_seq_gaps_and_backwards),
 		cmocka_unit_test(test_large_frame_buffer_is_bounded),
 		cmocka_unit_test(test_large_frame_placed_not_buffered),
+		cmocka_unit_test(test_read_space_in_place),
 		cmocka_unit_test(test_oversize_rejected_from_header),
 		cmocka_unit_test(test_truncated_header_at_end),
 		cmocka_unit_test(test_datagram_whole_frames),
