@@ -391,6 +391,7 @@ void ingest_handlers(struct ingest *ingest, struct net_handler handlers[2])
 		.open = ingest_frame_open,
 		.data = ingest_frame_data,
 		.read_space = ingest_frame_read_space,
+		.owes_reply = ingest_frame_owes_acks,
 		.eof = ingest_frame_eof,
 		.close = ingest_frame_close,
 		.datagram = ingest_frame_datagram,

@@ -480,6 +480,16 @@ size_t ingest_frame_read_space(void *state, char **buf)
 	return len;
 }
 
+/* Frames that asked for an ACK and have not had it: while there are any,
+ * a draining recorder keeps the connection (see net_handler.owes_reply).
+ * A connection whose data could not be stored is owed nothing: it is
+ * being closed. */
+bool ingest_frame_owes_acks(void *state)
+{
+	struct ingest_frame_conn *fc = state;
+	return fc->pending_count > 0 && !fc->lost;
+}
+
 void ingest_frame_eof(void *state)
 {
 	struct ingest_frame_conn *fc = state;

@@ -633,7 +633,10 @@ static void on_drain_tick(uv_timer_t *timer)
 	uint64_t now = now_ms(net);
 
 	for (struct net_conn *conn = net->conns; conn; conn = conn->next) {
-		if (net->paused)
+		const struct net_handler *handler =
+			&net->handlers[conn->listener->schema->protocol];
+		if (net->paused ||
+		    (handler->owes_reply && conn->state && handler->owes_reply(conn->state)))
 			conn->last_activity_ms = now;
 		else if (now - conn->last_activity_ms >= net->grace_ms)
 			net_conn_close(conn);

@@ -57,6 +57,11 @@ struct net_handler {
 	 * Return the room there and set *buf, or 0 for the read buffer. The
 	 * bytes read are then passed to data() at that address. */
 	size_t (*read_space)(void *state, char **buf);
+	/* Optional: does the handler still owe the peer replies (ACKs of data
+	 * not yet durable)? A draining connection that is owed replies is not
+	 * quiet, however long they take: its sender is waiting for us, and
+	 * cutting it off would make it report data as lost that is stored. */
+	bool (*owes_reply)(void *state);
 	/* The peer closed its side (EOF). The connection is closed next. */
 	void (*eof)(void *state);
 	/* The connection is gone; free state. Called exactly once per open(). */

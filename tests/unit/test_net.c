@@ -33,6 +33,7 @@ struct recorder {
 	size_t space_len;   /* offer this much room of space[] to read into */
 	char space[3000];
 	size_t in_space;    /* data() calls with bytes read into space[] */
+	bool owes_reply;    /* what owes_reply() says */
 };
 
 static struct recorder rec;
@@ -45,6 +46,12 @@ static void *h_open(void *arg, struct net_conn *conn, const struct net_peer *pee
 	rec.opened++;
 	snprintf(rec.last_peer, sizeof(rec.last_peer), "%s", peer->name);
 	return conn;
+}
+
+static bool h_owes_reply(void *state)
+{
+	(void)state;
+	return rec.owes_reply;
 }
 
 static size_t h_read_space(void *state, char **buf)
@@ -94,10 +101,10 @@ static void h_datagram(void *arg, const struct net_peer *peer, const struct sche
 }
 
 static const struct net_handler handlers[2] = {
-	{.open = h_open, .data = h_data, .read_space = h_read_space, .eof = h_eof,
-	 .close = h_close, .datagram = h_datagram},
-	{.open = h_open, .data = h_data, .read_space = h_read_space, .eof = h_eof,
-	 .close = h_close, .datagram = h_datagram},
+	{.open = h_open, .data = h_data, .read_space = h_read_space, .owes_reply = h_owes_reply,
+	 .eof = h_eof, .close = h_close, .datagram = h_datagram},
+	{.open = h_open, .data = h_data, .read_space = h_read_space, .owes_reply = h_owes_reply,
+	 .eof = h_eof, .close = h_close, .datagram = h_datagram},
 };
 
 /* ---- fixtures --------------------------------------------------------- */
@@ -554,6 +561,35 @@ static void test_drain_waits_for_quiet_connections(void **state)
 	fixture_free(f);
 }
 
+/* A sender waiting for replies we owe is not quiet: draining keeps it past
+ * the grace period until nothing is owed, then the grace period runs. */
+static void test_drain_keeps_connections_owed_replies(void **state)
+{
+	(void)state;
+	struct fixture *f = fixture_new(SCHEMA_TRANSPORT_TCP);
+	fixture_start(f);
+	drained = 0;
+
+	int waiting = client_connect(f);
+	assert_true(waiting >= 0);
+	assert_int_equal(send(waiting, "data", 4, 0), 4);
+	run_for(f, 20);
+	rec.owes_reply = true;
+	net_drain(f->net, 100, on_drained, NULL);
+	run_for(f, 400);
+	assert_int_equal(rec.closes, 0);
+	assert_int_equal(drained, 0);
+
+	rec.owes_reply = false;
+	run_for(f, 50);
+	assert_int_equal(rec.closes, 0); /* the grace period starts now */
+	run_for(f, 250);
+	assert_int_equal(rec.closes, 1);
+	assert_int_equal(drained, 1);
+	close(waiting);
+	fixture_free(f);
+}
+
 int main(void)
 {
 	log_set_level(LOG_LEVEL_ERROR); /* refusals are expected here */
@@ -570,6 +606,7 @@ int main(void)
 		cmocka_unit_test(test_unix_path_that_is_not_a_socket),
 		cmocka_unit_test(test_port_in_use_names_the_listener),
 		cmocka_unit_test(test_drain_waits_for_quiet_connections),
+		cmocka_unit_test(test_drain_keeps_connections_owed_replies),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
