@@ -249,10 +249,12 @@ def main():
                   ">= 1e6 fields/s|%s" % (name, rate, nbytes / 1e6 / base[kind], base[kind] / t,
                                            "met" if rate >= 1e6 else "NOT met"))
         else:
+            # The goal is for uncompressed frames; LZ4 is reported alongside.
             ratio = base[kind] / t
-            print("SUMMARY|daemon|%s, MB/s|%.1f|loopback TCP into a file|%.1f|%.2f|>= 0.80|%s" % (
-                name, nbytes / 1e6 / t, nbytes / 1e6 / base[kind], ratio,
-                "met" if ratio >= 0.8 else "NOT met"))
+            goal, verdict = ((">= 0.80", "met" if ratio >= 0.8 else "NOT met")
+                             if name.endswith("none") else ("-", "-"))
+            print("SUMMARY|daemon|%s, MB/s|%.1f|loopback TCP into a file|%.1f|%.2f|%s|%s" % (
+                name, nbytes / 1e6 / t, nbytes / 1e6 / base[kind], ratio, goal, verdict))
     for comp in ("none", "lz4"):
         size = statistics.median(results["size " + comp])
         print("records file size, %-4s: %.1f MB (%.2f of the bytes sent)" % (
