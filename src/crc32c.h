@@ -3,8 +3,10 @@
  * optional trailer (SPEC §3.1).
  *
  * None of the project's dependencies provides CRC-32C (zlib has only the
- * IEEE CRC-32), so it lives here: the SSE4.2 `crc32` instruction when the
- * CPU has it (checked once at run time), else a portable slicing-by-8 table.
+ * IEEE CRC-32), so it lives here: AVX-512 carry-less multiplication for
+ * long buffers and the SSE4.2 `crc32` instruction in three interleaved
+ * chains when the CPU has them (checked once at run time), else a portable
+ * slicing-by-8 table.
  * Both give identical results; the tests compare them.
  *
  * The functions are pure and thread-safe: the one-time table set-up and CPU
@@ -38,5 +40,13 @@ bool crc32c_have_sse42(void);
 /* The SSE4.2 implementation; only call it when crc32c_have_sse42() is true.
  * Exposed so the tests can check it against the portable one. */
 uint32_t crc32c_update_sse42(uint32_t crc, const void *data, size_t len);
+
+/* Does this CPU (and OS) run crc32c_update_avx512()? */
+bool crc32c_have_avx512(void);
+
+/* Carry-less multiply folding with AVX-512 VPCLMULQDQ for long buffers (the
+ * SSE4.2 path for short ones); only call it when crc32c_have_avx512() is
+ * true. Exposed for the tests. */
+uint32_t crc32c_update_avx512(uint32_t crc, const void *data, size_t len);
 
 #endif

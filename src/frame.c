@@ -7,9 +7,12 @@
  * field by field as its bytes arrive, whatever the split, and gives the key a
  * NUL terminator. The payload and trailer are the only large part: when the
  * rest of the frame lies in the slice being fed they are used in place, and
- * only a frame cut by the end of a slice has them copied into a buffer sized
- * for that frame (bounded by max_frame), which is released after a large one
- * so idle connections do not hold megabytes.
+ * only a frame cut by the end of a slice has them copied. The payload then
+ * goes where the user's payload function says (the recorder: straight into
+ * the work item that will carry it to the writer, so a large payload is
+ * copied once, not into a buffer here and again into the item), or else
+ * into a buffer sized for that frame (bounded by max_frame), which is
+ * released after a large one so idle connections do not hold megabytes.
  *
  * Checks run in the order of the bytes they need (magic byte by byte,
  * version, type, dtype, flags, key_len, reserved, payload_len, event_id, key,
@@ -57,9 +60,13 @@ struct frame_decoder {
 	void *user;
 	uint8_t head[FRAME_HEAD_SIZE + 1]; /* header, key, NUL */
 	size_t head_have;
-	uint8_t *body;                     /* payload + trailer of a cut frame */
+	uint8_t *body;                     /* our buffer for a cut frame's body */
 	size_t body_cap;
-	size_t body_have;
+	size_t body_have;                  /* bytes of payload + trailer taken */
+	frame_payload_fn payload_fn;
+	uint8_t *payload_dst;              /* where the cut frame's payload goes */
+	uint8_t *trailer_dst;              /* and its trailer */
+	uint8_t trailer[FRAME_CRC_SIZE];   /* the trailer of a user-placed payload */
 	uint64_t frame_offset;
 	struct frame_seq seq;
 	struct frame_stats stats;
@@ -305,9 +312,9 @@ static size_t trailer_size(const uint8_t *head)
 	return (head[OFF_FLAGS] & FRAME_FLAG_CRC) ? FRAME_CRC_SIZE : 0;
 }
 
-/* head holds header and key; body holds payload and trailer. */
-static int check_crc(const uint8_t *head, const uint8_t *body, uint64_t at,
-		     struct frame_error *err)
+/* head holds header and key. */
+static int check_crc(const uint8_t *head, const uint8_t *payload, const uint8_t *trailer,
+		     uint64_t at, struct frame_error *err)
 {
 	size_t key_len = get_le16(head + OFF_KEY_LEN);
 	size_t payload_len = get_le32(head + OFF_PAYLOAD_LEN);
@@ -315,8 +322,8 @@ static int check_crc(const uint8_t *head, const uint8_t *body, uint64_t at,
 
 	if (!trailer_size(head))
 		return 0;
-	expected = get_le32(body + payload_len);
-	computed = frame_crc(head, head + FRAME_HEADER_SIZE, key_len, body, payload_len);
+	expected = get_le32(trailer);
+	computed = frame_crc(head, head + FRAME_HEADER_SIZE, key_len, payload, payload_len);
 	if (expected != computed)
 		return set_error(err, FRAME_ERR_CRC, at,
 				 at + FRAME_HEADER_SIZE + key_len + payload_len,
@@ -392,6 +399,24 @@ void frame_decoder_free(struct frame_decoder *decoder)
 	free(decoder);
 }
 
+void frame_decoder_set_payload_fn(struct frame_decoder *decoder, frame_payload_fn fn)
+{
+	decoder->payload_fn = fn;
+}
+
+size_t frame_decoder_read_space(const struct frame_decoder *decoder, void **dst)
+{
+	size_t payload_len;
+
+	if (decoder->failed || !decoder->payload_dst)
+		return 0;
+	payload_len = get_le32(decoder->head + OFF_PAYLOAD_LEN);
+	if (decoder->body_have >= payload_len)
+		return 0;
+	*dst = decoder->payload_dst + decoder->body_have;
+	return payload_len - decoder->body_have;
+}
+
 const struct frame_stats *frame_decoder_stats(const struct frame_decoder *decoder)
 {
 	return &decoder->stats;
@@ -408,13 +433,14 @@ static int decoder_fail(struct frame_decoder *decoder, int code)
 	return code;
 }
 
-/* Copy up to `want` bytes of the input into dst; returns how many. */
+/* Copy up to `want` bytes of the input into dst; returns how many. Input
+ * that was read into dst already (frame_decoder_read_space) stays put. */
 static size_t take(struct frame_decoder *decoder, uint8_t *dst, size_t want,
 		   const uint8_t **data, size_t *len)
 {
 	size_t n = want < *len ? want : *len;
 
-	if (n)
+	if (n && dst != *data)
 		memcpy(dst, *data, n);
 	*data += n;
 	*len -= n;
@@ -483,29 +509,64 @@ static int reserve_body(struct frame_decoder *decoder, size_t size)
 	return 0;
 }
 
-/* Payload and trailer: in place when all of it is in the input, else
- * buffered. Returns 1 with *body set when complete, 0 for more input, or a
- * negative code. */
-static int read_body(struct frame_decoder *decoder, const uint8_t **data, size_t *len,
-		     const uint8_t **body)
+/* Where a cut frame's payload and trailer go: the user's buffer when its
+ * payload function gives one, else ours. */
+static int place_body(struct frame_decoder *decoder)
 {
+	size_t payload_len = get_le32(decoder->head + OFF_PAYLOAD_LEN);
+	uint8_t *dst = NULL;
+	int rc;
+
+	if (decoder->payload_fn && payload_len > 0) {
+		struct frame frame;
+		fill_frame(&frame, decoder->head, NULL, decoder->frame_offset);
+		dst = decoder->payload_fn(decoder->user, &frame);
+	}
+	if (dst) {
+		decoder->payload_dst = dst;
+		decoder->trailer_dst = decoder->trailer;
+		return 0;
+	}
+	if ((rc = reserve_body(decoder, body_size(decoder->head))))
+		return rc;
+	decoder->payload_dst = decoder->body;
+	decoder->trailer_dst = decoder->body + payload_len;
+	return 0;
+}
+
+/* Payload and trailer: in place when all of it is in the input, else
+ * assembled where place_body() said. Returns 1 with *payload and *trailer
+ * set when complete, 0 for more input, or a negative code. */
+static int read_body(struct frame_decoder *decoder, const uint8_t **data, size_t *len,
+		     const uint8_t **payload, const uint8_t **trailer)
+{
+	size_t payload_len = get_le32(decoder->head + OFF_PAYLOAD_LEN);
 	size_t need = body_size(decoder->head);
 	int rc;
 
 	if (decoder->body_have == 0 && *len >= need) {
-		*body = *data;
+		*payload = *data;
+		*trailer = *data + payload_len;
 		*data += need;
 		*len -= need;
 		decoder->stats.bytes += need;
 		return 1;
 	}
-	if (decoder->body_have == 0 && (rc = reserve_body(decoder, need)))
+	if (*len == 0)
+		return 0; /* the next slice may hold the whole body */
+	if (decoder->body_have == 0 && (rc = place_body(decoder)))
 		return rc;
-	decoder->body_have += take(decoder, decoder->body + decoder->body_have,
-				   need - decoder->body_have, data, len);
+	if (decoder->body_have < payload_len)
+		decoder->body_have += take(decoder, decoder->payload_dst + decoder->body_have,
+					   payload_len - decoder->body_have, data, len);
+	if (decoder->body_have >= payload_len)
+		decoder->body_have += take(decoder,
+					   decoder->trailer_dst + (decoder->body_have - payload_len),
+					   need - decoder->body_have, data, len);
 	if (decoder->body_have < need)
 		return 0;
-	*body = decoder->body;
+	*payload = decoder->payload_dst;
+	*trailer = decoder->trailer_dst;
 	return 1;
 }
 
@@ -513,6 +574,8 @@ static void reset_for_next_frame(struct frame_decoder *decoder)
 {
 	decoder->head_have = 0;
 	decoder->body_have = 0;
+	decoder->payload_dst = NULL;
+	decoder->trailer_dst = NULL;
 	if (decoder->body_cap > FRAME_KEEP_BUFFER) {
 		free(decoder->body);
 		decoder->body = NULL;
@@ -520,14 +583,15 @@ static void reset_for_next_frame(struct frame_decoder *decoder)
 	}
 }
 
-static int deliver(struct frame_decoder *decoder, const uint8_t *body)
+static int deliver(struct frame_decoder *decoder, const uint8_t *payload,
+		   const uint8_t *trailer)
 {
 	struct frame frame;
 	int rc;
 
-	if (check_crc(decoder->head, body, decoder->frame_offset, &decoder->error))
+	if (check_crc(decoder->head, payload, trailer, decoder->frame_offset, &decoder->error))
 		return -EPROTO;
-	fill_frame(&frame, decoder->head, body, decoder->frame_offset);
+	fill_frame(&frame, decoder->head, payload, decoder->frame_offset);
 	track_seq(&decoder->seq, &frame);
 	decoder->stats.lost = decoder->seq.lost;
 	decoder->stats.seq_backwards = decoder->seq.backwards;
@@ -552,7 +616,7 @@ int frame_decoder_feed(struct frame_decoder *decoder, const void *data, size_t l
 		       struct frame_error *err)
 {
 	const uint8_t *input = data;
-	const uint8_t *body;
+	const uint8_t *payload, *trailer;
 	int rc = 0;
 
 	while (!decoder->failed) {
@@ -560,9 +624,9 @@ int frame_decoder_feed(struct frame_decoder *decoder, const void *data, size_t l
 			return 0;
 		rc = read_head(decoder, &input, &len);
 		if (rc == 1)
-			rc = read_body(decoder, &input, &len, &body);
+			rc = read_body(decoder, &input, &len, &payload, &trailer);
 		if (rc == 1)
-			rc = deliver(decoder, body);
+			rc = deliver(decoder, payload, trailer);
 		else if (rc == 0)
 			return 0;
 		if (rc < 0)
@@ -622,7 +686,8 @@ static int parse_whole_frame(const uint8_t *data, size_t len,
 	head[head_size] = 0;
 	*body = data + head_size;
 	*size = total;
-	return verify_crc ? check_crc(head, *body, at, err) : 0;
+	return verify_crc ? check_crc(head, *body, *body + get_le32(head + OFF_PAYLOAD_LEN), at, err)
+			  : 0;
 }
 
 static int deliver_datagram(const struct frame_options *options, struct frame_seq *seq,

@@ -8,9 +8,10 @@
  * once per whole, validated frame. Splitting the same bytes differently gives
  * the same frames and the same error. A frame lying whole inside the slice
  * being fed is handed out in place (its payload points into the caller's
- * slice); only a frame cut by a slice boundary is buffered, in a buffer that
- * never exceeds FRAME_HEADER_SIZE + FRAME_MAX_KEY + max_frame + FRAME_CRC_SIZE
- * and is released again after a large frame.
+ * slice); only a frame cut by a slice boundary is buffered: its payload in a
+ * buffer the caller provides (frame_decoder_set_payload_fn), or in one of the
+ * decoder's that never exceeds max_frame + FRAME_CRC_SIZE and is released
+ * again after a large frame.
  *
  * Every violation of the protocol is final: the decoder records a precise
  * reason and the byte offset (counted from the connection's first byte) and
@@ -152,6 +153,32 @@ struct frame_decoder;
 struct frame_decoder *frame_decoder_new(const struct frame_options *options,
 					frame_cb cb, void *user);
 void frame_decoder_free(struct frame_decoder *decoder);
+
+/*
+ * Where the payload of a frame cut by the end of a slice is assembled, so
+ * that a caller who keeps payloads anyway can have them written once, into
+ * their final place. Called with the decoder's `user`, once per such frame
+ * with a non-empty payload, as soon as its header and key are complete and
+ * valid; `frame` is filled in except payload (NULL) and lost_before (0).
+ * Return a buffer of at least frame->payload_len bytes, or NULL to let the
+ * decoder buffer the payload itself. The buffer remains the caller's: the
+ * decoder writes the payload into it, and nothing else, until the frame is
+ * delivered (frame->payload then points to it) or decoding fails; it never
+ * frees it, and it does not use it after that frame.
+ */
+typedef void *(*frame_payload_fn)(void *user, const struct frame *frame);
+void frame_decoder_set_payload_fn(struct frame_decoder *decoder, frame_payload_fn fn);
+
+/*
+ * Where the next bytes of the stream can be put in place, so that a caller
+ * can read them from its socket straight there: inside the payload of a cut
+ * frame being assembled, the rest of that payload. Returns its size and
+ * sets *dst, or returns 0 (anywhere else, or after an error). Bytes put
+ * there must then be fed from that very address, frame_decoder_feed(
+ * decoder, *dst, n, err), which takes them without a copy; any other feed
+ * works as usual, and the space is valid only until it.
+ */
+size_t frame_decoder_read_space(const struct frame_decoder *decoder, void **dst);
 
 /*
  * Feed the next len bytes of the stream. Calls cb for every frame completed

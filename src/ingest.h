@@ -69,6 +69,7 @@ struct ingest_item {
 	enum ingest_item_kind kind;
 	uint64_t number;         /* loop-assigned, increasing; for durability */
 	uint64_t source;         /* id of the frame connection it came from; 0: none */
+	size_t alloc_bytes;      /* size of its allocation (large ones are reused) */
 	char peer[80];           /* who sent it, for error messages */
 	union {
 		struct {
@@ -103,6 +104,8 @@ struct ingest_item {
 	} u;
 };
 
+/* Release an item (any thread). Large allocations are kept in a small
+ * bounded cache for ingest_item_new() to reuse, see ingest.c. */
 void ingest_item_free(struct ingest_item *item);
 
 /* Error classes counted by the daemon (SPEC §3, issue: counters per error
@@ -242,7 +245,11 @@ static inline void ingest_count_samples(struct ingest *ingest, const struct sche
 /* A counter's total, loop-side and writer-side. */
 uint64_t ingest_counter_value(struct ingest *ingest, enum ingest_counter counter);
 
-/* Allocate an item with `extra` bytes after it (payload, values, arena). */
+/* Allocate an item with `extra` bytes after it (payload, values, arena);
+ * any thread. The extra bytes are not initialised. */
 struct ingest_item *ingest_item_new(enum ingest_item_kind kind, size_t extra, const char *peer);
+
+/* Free the allocations the item cache keeps (at exit); returns how many. */
+size_t ingest_item_cache_drain(void);
 
 #endif

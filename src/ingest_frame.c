@@ -17,6 +17,17 @@
  * carry the id of the connection they came from; when the writer could not
  * store one, that connection gets no more ACKs and is closed, so its
  * sender never takes lost data for durable.
+ *
+ * Payloads: a DATA frame cut by the end of a read (every large one: reads
+ * are 64 KiB) is assembled by the decoder straight inside the item that
+ * will carry it, allocated as soon as the frame's header is known
+ * (frame_decoder_set_payload_fn); the connection holds that item until the
+ * frame is delivered, and frees it if the frame is refused. The rest of
+ * such a payload is read from the socket straight into the item
+ * (ingest_frame_read_space), so most of its bytes are never copied in user
+ * space; only the part that came with the header, in the connection's read
+ * buffer, is. A frame that arrived whole in one read is copied from the
+ * read buffer into its item.
  */
 #include "ingest_frame.h"
 
@@ -28,7 +39,13 @@
 #include "frame.h"
 #include "ingest_fields.h"
 
-enum { ACK_PENDING_MAX = 4096 };
+enum {
+	ACK_PENDING_MAX = 4096,
+	/* Less of a payload than this left to come is read through the
+	 * connection's buffer: copying it costs less than the extra read a
+	 * separate one would take (the next frame's header comes with it). */
+	DIRECT_READ_MIN = 16 * 1024,
+};
 
 struct ack_pending {
 	uint64_t item; /* durable once every item below item + 1 is */
@@ -50,6 +67,9 @@ struct ingest_frame_conn {
 	struct ack_pending *pending;
 	size_t pending_head, pending_count;
 	bool lost;         /* data from it could not be stored: no more ACKs */
+	/* The item a cut DATA frame's payload is being decoded into; owned
+	 * here until that frame is queued. */
+	struct ingest_item *payload_item;
 };
 
 /* ---- shapes -------------------------------------------------------------- */
@@ -128,10 +148,13 @@ static int frame_group(struct ingest *ingest, const struct frame *frame, const c
 
 /* ---- items --------------------------------------------------------------- */
 
+/* READY, when not NULL, is an item of the frame's size that already holds
+ * the payload (the decoder put it there); it is used rather than a copy. */
 static struct ingest_item *data_item(const struct frame *frame, const struct route *route,
-				     uint32_t group, const char *peer)
+				     uint32_t group, const char *peer, struct ingest_item *ready)
 {
-	struct ingest_item *item = ingest_item_new(INGEST_ITEM_DATA, frame->payload_len, peer);
+	struct ingest_item *item =
+		ready ? ready : ingest_item_new(INGEST_ITEM_DATA, frame->payload_len, peer);
 	if (!item)
 		return NULL;
 	item->u.data.group = group;
@@ -142,7 +165,8 @@ static struct ingest_item *data_item(const struct frame *frame, const struct rou
 	item->u.data.event_id = frame->event_id;
 	item->u.data.nsamples = frame->payload_len / dtype_size(frame->dtype);
 	item->u.data.samples = item + 1;
-	memcpy(item->u.data.samples, frame->payload, frame->payload_len);
+	if (!ready)
+		memcpy(item->u.data.samples, frame->payload, frame->payload_len);
 	return item;
 }
 
@@ -165,9 +189,12 @@ static struct ingest_item *event_item(struct ingest *ingest, const struct frame 
 }
 
 /* Turn one valid DATA or EVENT frame from connection `source` (0: UDP)
- * into an item; NULL closes the sender (the reason is logged). */
+ * into an item; NULL closes the sender (the reason is logged). *ready: an
+ * item already holding the DATA payload (see data_item), or NULL; when it
+ * is used, *ready is set to NULL, else it stays the caller's. */
 static struct ingest_item *frame_item(struct ingest *ingest, const struct frame *frame,
-				      const char *peer, uint64_t source)
+				      const char *peer, uint64_t source,
+				      struct ingest_item **ready)
 {
 	struct route route;
 	uint32_t group;
@@ -180,7 +207,9 @@ static struct ingest_item *frame_item(struct ingest *ingest, const struct frame 
 	} else {
 		if (check_data_shape(ingest, &route, frame, peer))
 			return NULL;
-		item = data_item(frame, &route, group, peer);
+		item = data_item(frame, &route, group, peer, *ready);
+		if (item == *ready)
+			*ready = NULL;
 		if (item) {
 			ingest_count_samples(ingest, route.stream, item->u.data.nsamples);
 			ingest_count(ingest, INGEST_BYTES, frame->payload_len);
@@ -334,6 +363,34 @@ static void count_lost(struct ingest *ingest, const char *peer, const struct fra
 	ingest_count(ingest, INGEST_LOST_FRAMES, frame->lost_before - 1);
 }
 
+/* The decoder's payload function: a cut DATA frame is decoded into the
+ * item that will carry it. Other frames (and senders that still owe a
+ * token) use the decoder's buffer. */
+static void *payload_into_item(void *user, const struct frame *frame)
+{
+	struct ingest_frame_conn *fc = user;
+
+	if (frame->type != FRAME_DATA || !fc->authenticated)
+		return NULL;
+	ingest_item_free(fc->payload_item);
+	fc->payload_item = ingest_item_new(INGEST_ITEM_DATA, frame->payload_len, fc->peer);
+	return fc->payload_item ? fc->payload_item + 1 : NULL;
+}
+
+/* The item the decoder assembled this frame's payload in, if it did. */
+static struct ingest_item *assembled_item(struct ingest_frame_conn *fc, const struct frame *frame)
+{
+	if (fc->payload_item && frame->payload == (const void *)(fc->payload_item + 1))
+		return fc->payload_item;
+	return NULL;
+}
+
+static void drop_payload_item(struct ingest_frame_conn *fc)
+{
+	ingest_item_free(fc->payload_item);
+	fc->payload_item = NULL;
+}
+
 static int on_frame(void *user, const struct frame *frame)
 {
 	struct ingest_frame_conn *fc = user;
@@ -351,7 +408,11 @@ static int on_frame(void *user, const struct frame *frame)
 			     fc->peer, fc->listen->address);
 		err = -EACCES;
 	} else {
-		struct ingest_item *item = frame_item(ingest, frame, fc->peer, fc->id);
+		struct ingest_item *ready = assembled_item(fc, frame);
+		if (ready)
+			fc->payload_item = NULL; /* now ours here */
+		struct ingest_item *item = frame_item(ingest, frame, fc->peer, fc->id, &ready);
+		ingest_item_free(ready); /* NULL when the item took it */
 		if (!item)
 			return -EPROTO;
 		ingest_push(ingest, item);
@@ -376,6 +437,7 @@ void *ingest_frame_open(void *arg, struct net_conn *conn, const struct net_peer 
 		free(fc);
 		return NULL;
 	}
+	frame_decoder_set_payload_fn(fc->decoder, payload_into_item);
 	fc->ingest = ingest;
 	fc->id = ingest->next_source++;
 	fc->conn = conn;
@@ -407,6 +469,27 @@ int ingest_frame_data(void *state, const char *buf, size_t len)
 	return rc;
 }
 
+size_t ingest_frame_read_space(void *state, char **buf)
+{
+	struct ingest_frame_conn *fc = state;
+	void *space;
+	size_t len = frame_decoder_read_space(fc->decoder, &space);
+	if (len < DIRECT_READ_MIN)
+		return 0;
+	*buf = space;
+	return len;
+}
+
+/* Frames that asked for an ACK and have not had it: while there are any,
+ * a draining recorder keeps the connection (see net_handler.owes_reply).
+ * A connection whose data could not be stored is owed nothing: it is
+ * being closed. */
+bool ingest_frame_owes_acks(void *state)
+{
+	struct ingest_frame_conn *fc = state;
+	return fc->pending_count > 0 && !fc->lost;
+}
+
 void ingest_frame_eof(void *state)
 {
 	struct ingest_frame_conn *fc = state;
@@ -420,6 +503,7 @@ void ingest_frame_close(void *state)
 	struct ingest_frame_conn *fc = state;
 	ack_list_remove(fc);
 	frame_decoder_free(fc->decoder);
+	drop_payload_item(fc);
 	free(fc->pending);
 	free(fc);
 }
@@ -484,7 +568,8 @@ static int on_datagram_frame(void *user, const struct frame *frame)
 	count_lost(ctx->ingest, ctx->peer, frame);
 	if (frame->type == FRAME_HELLO)
 		return 0; /* no session on UDP: nothing to remember */
-	struct ingest_item *item = frame_item(ctx->ingest, frame, ctx->peer, 0);
+	struct ingest_item *ready = NULL;
+	struct ingest_item *item = frame_item(ctx->ingest, frame, ctx->peer, 0, &ready);
 	if (!item)
 		return -EPROTO;
 	ingest_push_datagram_item(ctx->ingest, item);

@@ -15,6 +15,8 @@ struct ingest_frame_conn;
 void *ingest_frame_open(void *arg, struct net_conn *conn, const struct net_peer *peer,
 			const struct schema_listen *listen);
 int ingest_frame_data(void *state, const char *buf, size_t len);
+size_t ingest_frame_read_space(void *state, char **buf);
+bool ingest_frame_owes_acks(void *state);
 void ingest_frame_eof(void *state);
 void ingest_frame_close(void *state);
 void ingest_frame_datagram(void *arg, const struct net_peer *peer,

@@ -8,7 +8,9 @@
  * Each stream connection owns one fixed read buffer (NET_READ_SIZE): libuv
  * reads into it and the handler decodes straight from it, so nothing is
  * copied on the way in and a connection costs a bounded amount of memory
- * however fast its peer sends.
+ * however fast its peer sends. A handler that is assembling something
+ * large (a frame payload) may instead name where the next read goes
+ * (read_space), so those bytes land in their final place in one read.
  */
 #include "net.h"
 
@@ -30,6 +32,7 @@ enum {
 	NET_DATAGRAM_SIZE = 64 * 1024, /* larger than any UDP payload */
 	NET_BACKLOG = 128,
 	NET_DRAIN_TICK_MS = 50,
+	NET_READ_SPACE_MAX = 1 << 30, /* one read into a handler's space */
 };
 
 struct net_listener {
@@ -229,7 +232,17 @@ const struct net_peer *net_conn_peer(const struct net_conn *conn)
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
 	struct net_conn *conn = handle->data;
+	const struct net_handler *handler =
+		&conn->net->handlers[conn->listener->schema->protocol];
+	char *space;
+	size_t len;
 	(void)suggested;
+	if (handler->read_space && conn->state &&
+	    (len = handler->read_space(conn->state, &space)) > 0) {
+		*buf = uv_buf_init(space, len < NET_READ_SPACE_MAX ? (unsigned)len
+								  : NET_READ_SPACE_MAX);
+		return;
+	}
 	*buf = uv_buf_init(conn->buf, sizeof(conn->buf));
 }
 
@@ -620,7 +633,10 @@ static void on_drain_tick(uv_timer_t *timer)
 	uint64_t now = now_ms(net);
 
 	for (struct net_conn *conn = net->conns; conn; conn = conn->next) {
-		if (net->paused)
+		const struct net_handler *handler =
+			&net->handlers[conn->listener->schema->protocol];
+		if (net->paused ||
+		    (handler->owes_reply && conn->state && handler->owes_reply(conn->state)))
 			conn->last_activity_ms = now;
 		else if (now - conn->last_activity_ms >= net->grace_ms)
 			net_conn_close(conn);

@@ -51,6 +51,17 @@ struct net_handler {
 	/* Bytes arrived. Return 0 to go on, or a negative code to close the
 	 * connection (the handler has logged why). */
 	int (*data)(void *state, const char *buf, size_t len);
+	/* Optional: where the connection's next read should land, when the
+	 * handler can take bytes in place (into the payload it is assembling)
+	 * rather than have them copied out of the connection's read buffer.
+	 * Return the room there and set *buf, or 0 for the read buffer. The
+	 * bytes read are then passed to data() at that address. */
+	size_t (*read_space)(void *state, char **buf);
+	/* Optional: does the handler still owe the peer replies (ACKs of data
+	 * not yet durable)? A draining connection that is owed replies is not
+	 * quiet, however long they take: its sender is waiting for us, and
+	 * cutting it off would make it report data as lost that is stored. */
+	bool (*owes_reply)(void *state);
 	/* The peer closed its side (EOF). The connection is closed next. */
 	void (*eof)(void *state);
 	/* The connection is gone; free state. Called exactly once per open(). */

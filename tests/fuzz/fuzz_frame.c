@@ -1,8 +1,10 @@
 /*
  * fuzz_frame.c - libFuzzer target for the frame codec (src/frame.c).
  *
- * Input: two control bytes, then a byte stream. Byte 0 picks max_frame and
- * which side decodes (recorder or sender); byte 1 seeds the split pattern.
+ * Input: two control bytes, then a byte stream. Byte 0 picks max_frame,
+ * which side decodes (recorder or sender) and whether the sliced decode
+ * places cut payloads in buffers of its own (frame_decoder_set_payload_fn);
+ * byte 1 seeds the split pattern.
  * The stream is decoded three ways: in one feed, in pseudo-random slices,
  * and as one datagram. Beyond "no crash, no leak, no UB", the oracles are:
  * the one-feed and sliced decodes report the same frames and the same error
@@ -25,7 +27,18 @@ struct run {
 	size_t stream_len;
 	uint64_t hash;
 	size_t frames;
+	int place;         /* give cut payloads a buffer of ours */
+	uint8_t *placed;   /* the last one given */
 };
+
+static void *place_payload(void *user, const struct frame *frame)
+{
+	struct run *run = user;
+
+	free(run->placed);
+	run->placed = malloc(frame->payload_len);
+	return run->placed;
+}
 
 static void mix(uint64_t *hash, const void *data, size_t len)
 {
@@ -102,6 +115,8 @@ static void decode_stream(const struct frame_options *options, const uint8_t *da
 	int rc = 0;
 
 	check(decoder != NULL);
+	if (run->place)
+		frame_decoder_set_payload_fn(decoder, place_payload);
 	for (size_t at = 0; at < len && rc == 0;) {
 		size_t n = split_seed ? 1 + (at * 131 + split_seed) % (split_seed + 1) : len;
 		if (n > len - at)
@@ -114,6 +129,8 @@ static void decode_stream(const struct frame_options *options, const uint8_t *da
 		rc = frame_decoder_finish(decoder, &err);
 	mix_error(run, rc, &err);
 	frame_decoder_free(decoder);
+	free(run->placed);
+	run->placed = NULL;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -130,6 +147,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	options.max_frame = max_frames[data[0] & 3u];
 	options.peer = (data[0] & 4u) ? FRAME_FROM_RECORDER : FRAME_FROM_SENDER;
+	sliced.place = (data[0] & 8u) != 0;
 	whole.stream = sliced.stream = datagram.stream = data + 2;
 	whole.stream_len = sliced.stream_len = datagram.stream_len = size - 2;
 

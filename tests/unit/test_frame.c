@@ -2,7 +2,10 @@
  * test_frame.c - the frame protocol codec: encode/decode round trips, the
  * same frames and errors for every way of splitting the input, every error
  * class with its reason and stream offset, seq gap accounting, bounded
- * buffering, datagrams, and garbage that must never crash.
+ * buffering, datagrams, and garbage that must never crash. The split tests
+ * also run with the payloads of cut DATA frames placed in buffers of the
+ * caller's (frame_decoder_set_payload_fn), which must change nothing but
+ * where those payloads are.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -19,6 +22,7 @@
 #include "frame.h"
 
 #define MAX_SEEN 64
+#define PLACE_GUARD 16
 
 struct seen_frame {
 	struct frame frame;     /* key and payload pointers are not kept */
@@ -33,7 +37,45 @@ struct seen {
 	size_t input_len;
 	size_t in_place;        /* payloads that pointed into the input */
 	int stop_at;            /* return -ECANCELED on this frame number (1-based) */
+	bool place;             /* give cut DATA payloads a buffer of ours */
+	uint8_t *place_buf;     /* the last one given, PLACE_GUARD bytes longer */
+	size_t place_len;
+	size_t place_calls;
+	size_t placed;          /* payloads delivered in place_buf */
 };
+
+/* Set for the decoders that decode_in_steps() and decode_split_at() make. */
+static bool place_payloads;
+
+static void *place_payload(void *user, const struct frame *frame)
+{
+	struct seen *seen = user;
+
+	if (!seen->place || frame->type != FRAME_DATA)
+		return NULL;
+	assert_null(frame->payload);
+	assert_true(frame->payload_len > 0);
+	assert_int_equal(strlen(frame->key), frame->key_len);
+	free(seen->place_buf);
+	seen->place_len = frame->payload_len;
+	seen->place_buf = malloc(frame->payload_len + PLACE_GUARD);
+	assert_non_null(seen->place_buf);
+	memset(seen->place_buf, 0xA5, frame->payload_len + PLACE_GUARD);
+	seen->place_calls++;
+	return seen->place_buf;
+}
+
+static void set_placement(struct frame_decoder *decoder, struct seen *seen)
+{
+	seen->place = place_payloads;
+	frame_decoder_set_payload_fn(decoder, place_payload);
+}
+
+static void free_placement(struct seen *seen)
+{
+	free(seen->place_buf);
+	seen->place_buf = NULL;
+}
 
 static int record_frame(void *user, const struct frame *frame)
 {
@@ -52,6 +94,13 @@ static int record_frame(void *user, const struct frame *frame)
 	if (frame->payload_len && payload >= seen->input &&
 	    payload + frame->payload_len <= seen->input + seen->input_len)
 		seen->in_place++;
+	if (seen->place_buf && payload == seen->place_buf) {
+		/* the payload and nothing else was written there */
+		assert_int_equal(frame->payload_len, seen->place_len);
+		for (size_t i = 0; i < PLACE_GUARD; i++)
+			assert_int_equal(seen->place_buf[frame->payload_len + i], 0xA5);
+		seen->placed++;
+	}
 	if (seen->stop_at && (int)seen->count == seen->stop_at)
 		return -ECANCELED;
 	return 0;
@@ -124,6 +173,7 @@ static void decode_in_steps(const uint8_t *buf, size_t len, size_t step,
 	memset(out, 0, sizeof(*out));
 	decoder = frame_decoder_new(options, record_frame, &out->seen);
 	assert_non_null(decoder);
+	set_placement(decoder, &out->seen);
 	for (size_t at = 0; at < len && out->rc == 0;) {
 		size_t n = step == 0 || len - at < step ? len - at : step;
 		out->seen.input = buf + at;
@@ -134,6 +184,7 @@ static void decode_in_steps(const uint8_t *buf, size_t len, size_t step,
 	if (out->rc == 0)
 		out->rc = frame_decoder_finish(decoder, &out->err);
 	frame_decoder_free(decoder);
+	free_placement(&out->seen);
 }
 
 /* Feed buf cut at one position. */
@@ -145,12 +196,14 @@ static void decode_split_at(const uint8_t *buf, size_t len, size_t cut,
 	memset(out, 0, sizeof(*out));
 	decoder = frame_decoder_new(options, record_frame, &out->seen);
 	assert_non_null(decoder);
+	set_placement(decoder, &out->seen);
 	out->rc = frame_decoder_feed(decoder, buf, cut, &out->err);
 	if (out->rc == 0)
 		out->rc = frame_decoder_feed(decoder, buf + cut, len - cut, &out->err);
 	if (out->rc == 0)
 		out->rc = frame_decoder_finish(decoder, &out->err);
 	frame_decoder_free(decoder);
+	free_placement(&out->seen);
 }
 
 static void assert_same_outcome(const struct outcome *a, const struct outcome *b)
@@ -212,14 +265,40 @@ static void test_every_split_decodes_identically(void **state)
 	(void)state;
 
 	decode_in_steps(buf, len, 0, &sender_options, &whole);
-	for (size_t cut = 0; cut <= len; cut++) {
-		decode_split_at(buf, len, cut, &sender_options, &split);
-		assert_same_outcome(&whole, &split);
+	for (int place = 0; place <= 1; place++) {
+		place_payloads = place;
+		for (size_t cut = 0; cut <= len; cut++) {
+			decode_split_at(buf, len, cut, &sender_options, &split);
+			assert_same_outcome(&whole, &split);
+		}
+		for (size_t step = 1; step <= 67; step++) {
+			decode_in_steps(buf, len, step, &sender_options, &split);
+			assert_same_outcome(&whole, &split);
+		}
 	}
-	for (size_t step = 1; step <= 67; step++) {
-		decode_in_steps(buf, len, step, &sender_options, &split);
-		assert_same_outcome(&whole, &split);
-	}
+	place_payloads = false;
+}
+
+/* Cut DATA payloads go where the payload function says, once per frame;
+ * other frames, and frames whole in one slice, never ask. */
+static void test_payloads_placed_when_cut(void **state)
+{
+	uint8_t buf[4096];
+	size_t len = build_mixed_stream(buf, sizeof(buf));
+	struct outcome out;
+	(void)state;
+
+	place_payloads = true;
+	decode_in_steps(buf, len, 0, &sender_options, &out);
+	assert_int_equal(out.rc, 0);
+	assert_int_equal(out.seen.place_calls, 0);
+	/* one byte at a time: the three non-empty DATA payloads are placed */
+	decode_in_steps(buf, len, 1, &sender_options, &out);
+	assert_int_equal(out.rc, 0);
+	assert_int_equal(out.seen.count, 6);
+	assert_int_equal(out.seen.place_calls, 3);
+	assert_int_equal(out.seen.placed, 3);
+	place_payloads = false;
 }
 
 /* One error case: a valid frame after a valid 62-byte HELLO, mutated. */
@@ -338,14 +417,18 @@ static void test_every_error_class(void **state)
 		assert_int_equal(whole.err.frame_offset, frame_at);
 		assert_int_equal(whole.err.offset, frame_at + c->offset_in_frame);
 		assert_non_null(strstr(whole.err.reason, c->reason));
-		for (size_t step = 1; step <= 9; step++) {
-			decode_in_steps(buf, len, step, &sender_options, &split);
-			assert_same_outcome(&whole, &split);
+		for (int place = 0; place <= 1; place++) {
+			place_payloads = place;
+			for (size_t step = 1; step <= 9; step++) {
+				decode_in_steps(buf, len, step, &sender_options, &split);
+				assert_same_outcome(&whole, &split);
+			}
+			for (size_t cut = 0; cut <= len; cut++) {
+				decode_split_at(buf, len, cut, &sender_options, &split);
+				assert_same_outcome(&whole, &split);
+			}
 		}
-		for (size_t cut = 0; cut <= len; cut++) {
-			decode_split_at(buf, len, cut, &sender_options, &split);
-			assert_same_outcome(&whole, &split);
-		}
+		place_payloads = false;
 	}
 }
 
@@ -444,6 +527,49 @@ static void test_large_frame_buffer_is_bounded(void **state)
 	assert_true(max_capacity <= payload_len + FRAME_CRC_SIZE);
 	assert_int_equal(frame_decoder_buffer_capacity(decoder), 0);
 	frame_decoder_free(decoder);
+	free(buf);
+	free(payload);
+}
+
+/* A large frame whose payload the caller places is never buffered by the
+ * decoder: the payload is written once, into the caller's buffer, and its
+ * CRC is checked there. */
+static void test_large_frame_placed_not_buffered(void **state)
+{
+	const size_t payload_len = 400000;
+	struct frame_options options = {.max_frame = payload_len, .peer = FRAME_FROM_SENDER};
+	size_t cap = 2 * frame_encoded_size(3, payload_len, FRAME_FLAG_CRC);
+	uint8_t *buf = malloc(cap);
+	uint8_t *payload = malloc(payload_len);
+	struct seen seen = {.place = true};
+	struct frame_decoder *decoder = frame_decoder_new(&options, record_frame, &seen);
+	size_t len = 0, chunk = 65536;
+	struct frame_error err;
+	(void)state;
+
+	frame_decoder_set_payload_fn(decoder, place_payload);
+	for (size_t i = 0; i < payload_len; i++)
+		payload[i] = (uint8_t)(i * 131);
+	append_frame(buf, cap, &len, FRAME_DATA, DTYPE_FLOAT32, FRAME_FLAG_CRC, 1, 0, "big",
+		     payload, payload_len);
+	size_t first_len = len;
+	append_frame(buf, cap, &len, FRAME_DATA, DTYPE_FLOAT32, FRAME_FLAG_CRC, 2, 0, "big",
+		     payload, payload_len);
+	buf[len - 1] ^= 1; /* the second frame's CRC is wrong */
+	for (size_t at = 0; at < len; at += chunk) {
+		size_t n = len - at < chunk ? len - at : chunk;
+		int rc = frame_decoder_feed(decoder, buf + at, n, &err);
+		assert_int_equal(frame_decoder_buffer_capacity(decoder), 0);
+		assert_int_equal(rc, at + n < len ? 0 : -EPROTO);
+	}
+	assert_int_equal(seen.count, 1);
+	assert_int_equal(seen.placed, 1);
+	assert_int_equal(seen.place_calls, 2);
+	assert_int_equal(seen.frames[0].payload_crc, crc32c(payload, payload_len));
+	assert_int_equal(err.kind, FRAME_ERR_CRC);
+	assert_int_equal(err.frame_offset, first_len);
+	frame_decoder_free(decoder);
+	free_placement(&seen);
 	free(buf);
 	free(payload);
 }
@@ -595,6 +721,100 @@ static void test_error_kind_names(void **state)
 	assert_int_equal(frame_dtype_sample_size(11), 0);
 }
 
+/*
+ * Decode buf as a socket reader using frame_decoder_read_space would: where
+ * the decoder offers room, "read" at most `step` bytes straight into it and
+ * feed them from there; elsewhere feed `step`-byte slices of buf.
+ */
+static void decode_reading_in_place(const uint8_t *buf, size_t len, size_t step,
+				    struct outcome *out, size_t *spaces)
+{
+	struct frame_options options = {.max_frame = 1 << 20, .peer = FRAME_FROM_SENDER};
+	struct frame_decoder *decoder;
+
+	memset(out, 0, sizeof(*out));
+	*spaces = 0;
+	decoder = frame_decoder_new(&options, record_frame, &out->seen);
+	assert_non_null(decoder);
+	set_placement(decoder, &out->seen);
+	for (size_t at = 0; at < len && out->rc == 0;) {
+		void *space = NULL;
+		size_t room = frame_decoder_read_space(decoder, &space);
+		size_t n = len - at < step ? len - at : step;
+		const uint8_t *from = buf + at;
+		if (room) {
+			n = n < room ? n : room;
+			memcpy(space, buf + at, n);
+			from = space;
+			(*spaces)++;
+		}
+		out->seen.input = from;
+		out->seen.input_len = n;
+		out->rc = frame_decoder_feed(decoder, from, n, &out->err);
+		at += n;
+	}
+	if (out->rc == 0)
+		out->rc = frame_decoder_finish(decoder, &out->err);
+	void *space = NULL;
+	assert_int_equal(frame_decoder_read_space(decoder, &space), 0);
+	frame_decoder_free(decoder);
+	free_placement(&out->seen);
+}
+
+/* Bytes read straight into the room the decoder offers decode exactly as
+ * copied slices do, placed payloads or not; the room is only ever inside a
+ * payload being assembled. */
+static void test_read_space_in_place(void **state)
+{
+	const size_t big = 300000;
+	size_t cap = 8192 + 2 * frame_encoded_size(3, big, FRAME_FLAG_CRC);
+	uint8_t *buf = malloc(cap);
+	uint8_t *payload = malloc(big);
+	struct outcome whole, direct;
+	size_t len, spaces;
+	(void)state;
+
+	assert_non_null(buf);
+	assert_non_null(payload);
+	for (size_t i = 0; i < big; i++)
+		payload[i] = (uint8_t)(i * 13 + 1);
+	len = build_mixed_stream(buf, cap);
+	append_frame(buf, cap, &len, FRAME_DATA, DTYPE_UINT8, FRAME_FLAG_CRC, 7, 0, "big",
+		     payload, big);
+	append_frame(buf, cap, &len, FRAME_DATA, DTYPE_UINT8, 0, 8, 0, "big", payload, big);
+	decode_in_steps(buf, len, 0, &sender_options, &whole);
+	assert_int_equal(whole.rc, 0);
+	assert_int_equal(whole.seen.count, 8);
+	for (int place = 0; place <= 1; place++) {
+		place_payloads = place;
+		for (size_t step = 1; step <= 70000; step = step * 3 + 1) {
+			decode_reading_in_place(buf, len, step, &direct, &spaces);
+			assert_same_outcome(&whole, &direct);
+			if (step < big)
+				assert_true(spaces > 0);
+		}
+	}
+	place_payloads = false;
+
+	/* room for exactly the rest of a payload; none in a header, none
+	 * between frames */
+	struct frame_decoder *decoder = frame_decoder_new(&sender_options, NULL, NULL);
+	void *space = NULL;
+	assert_int_equal(frame_decoder_read_space(decoder, &space), 0);
+	assert_int_equal(frame_decoder_feed(decoder, buf, 20, NULL), 0);
+	assert_int_equal(frame_decoder_read_space(decoder, &space), 0);
+	assert_int_equal(frame_decoder_feed(decoder, buf + 20, len - 20 - 100, NULL), 0);
+	assert_int_equal(frame_decoder_read_space(decoder, &space), 100);
+	assert_int_equal(frame_decoder_feed(decoder, buf + len - 100, 1, NULL), 0);
+	assert_int_equal(frame_decoder_read_space(decoder, &space), 99);
+	assert_int_equal(frame_decoder_feed(decoder, buf + len - 99, 99, NULL), 0);
+	assert_int_equal(frame_decoder_read_space(decoder, &space), 0);
+	assert_int_equal(frame_decoder_stats(decoder)->frames, 8);
+	frame_decoder_free(decoder);
+	free(buf);
+	free(payload);
+}
+
 /* Mutated and random input: never a crash, and every split still agrees. */
 static void test_garbage_never_crashes(void **state)
 {
@@ -610,7 +830,9 @@ static void test_garbage_never_crashes(void **state)
 		for (int i = 0; i < flips; i++)
 			buf[(size_t)rand() % len] = (uint8_t)rand();
 		decode_in_steps(buf, len, 0, &sender_options, &whole);
+		place_payloads = round % 2;
 		decode_in_steps(buf, len, 1 + (size_t)rand() % 50, &sender_options, &split);
+		place_payloads = false;
 		assert_same_outcome(&whole, &split);
 	}
 	for (int round = 0; round < 300; round++) {
@@ -631,11 +853,14 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip_in_place),
 		cmocka_unit_test(test_every_split_decodes_identically),
+		cmocka_unit_test(test_payloads_placed_when_cut),
 		cmocka_unit_test(test_every_error_class),
 		cmocka_unit_test(test_error_is_final),
 		cmocka_unit_test(test_callback_stops_decoding),
 		cmocka_unit_test(test_seq_gaps_and_backwards),
 		cmocka_unit_test(test_large_frame_buffer_is_bounded),
+		cmocka_unit_test(test_large_frame_placed_not_buffered),
+		cmocka_unit_test(test_read_space_in_place),
 		cmocka_unit_test(test_oversize_rejected_from_header),
 		cmocka_unit_test(test_truncated_header_at_end),
 		cmocka_unit_test(test_datagram_whole_frames),

@@ -30,6 +30,10 @@ struct recorder {
 	char last_peer[80];
 	bool echo;      /* write every chunk back */
 	bool fail_next; /* return an error from the next data() */
+	size_t space_len;   /* offer this much room of space[] to read into */
+	char space[3000];
+	size_t in_space;    /* data() calls with bytes read into space[] */
+	bool owes_reply;    /* what owes_reply() says */
 };
 
 static struct recorder rec;
@@ -44,10 +48,27 @@ static void *h_open(void *arg, struct net_conn *conn, const struct net_peer *pee
 	return conn;
 }
 
+static bool h_owes_reply(void *state)
+{
+	(void)state;
+	return rec.owes_reply;
+}
+
+static size_t h_read_space(void *state, char **buf)
+{
+	(void)state;
+	*buf = rec.space;
+	return rec.space_len;
+}
+
 static int h_data(void *state, const char *buf, size_t len)
 {
 	if (rec.fail_next)
 		return -EPROTO;
+	if (buf == rec.space) {
+		assert_true(len <= rec.space_len);
+		rec.in_space++;
+	}
 	assert_true(rec.nreceived + len <= sizeof(rec.received));
 	memcpy(rec.received + rec.nreceived, buf, len);
 	rec.nreceived += len;
@@ -80,8 +101,10 @@ static void h_datagram(void *arg, const struct net_peer *peer, const struct sche
 }
 
 static const struct net_handler handlers[2] = {
-	{.open = h_open, .data = h_data, .eof = h_eof, .close = h_close, .datagram = h_datagram},
-	{.open = h_open, .data = h_data, .eof = h_eof, .close = h_close, .datagram = h_datagram},
+	{.open = h_open, .data = h_data, .read_space = h_read_space, .owes_reply = h_owes_reply,
+	 .eof = h_eof, .close = h_close, .datagram = h_datagram},
+	{.open = h_open, .data = h_data, .read_space = h_read_space, .owes_reply = h_owes_reply,
+	 .eof = h_eof, .close = h_close, .datagram = h_datagram},
 };
 
 /* ---- fixtures --------------------------------------------------------- */
@@ -268,6 +291,47 @@ static void test_tcp_bytes_eof_and_echo(void **state)
 	assert_int_equal(rec.eofs, 1);
 	assert_int_equal(rec.closes, 1);
 	assert_int_equal(net_listener_stats(f->net, 0)->open, 0);
+	fixture_free(f);
+}
+
+/* A handler that offers room gets its bytes read there, at most that many
+ * per read, and in order; with no room offered the connection's buffer is
+ * used. */
+static void test_reads_land_in_handler_space(void **state)
+{
+	(void)state;
+	struct fixture *f = fixture_new(SCHEMA_TRANSPORT_TCP);
+	fixture_start(f);
+	rec.space_len = sizeof(rec.space);
+
+	int fd = client_connect(f);
+	assert_true(fd >= 0);
+	char data[100000];
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (char)(i * 11 + 5);
+	size_t sent = 0;
+	for (int round = 0; round < 5000 && sent < sizeof(data); round++) {
+		ssize_t n = send(fd, data + sent, sizeof(data) - sent, MSG_NOSIGNAL);
+		if (n > 0)
+			sent += (size_t)n;
+		run_for(f, 1);
+	}
+	for (int round = 0; round < 1000 && rec.nreceived < sizeof(data); round++)
+		run_for(f, 1);
+	assert_int_equal(rec.nreceived, sizeof(data));
+	assert_memory_equal(rec.received, data, sizeof(data));
+	assert_true(rec.in_space >= sizeof(data) / sizeof(rec.space));
+
+	rec.space_len = 0;
+	size_t before = rec.in_space;
+	assert_int_equal(send(fd, data, 5000, MSG_NOSIGNAL), 5000);
+	for (int round = 0; round < 1000 && rec.nreceived < sizeof(data) + 5000; round++)
+		run_for(f, 1);
+	assert_int_equal(rec.nreceived, sizeof(data) + 5000);
+	assert_memory_equal(rec.received + sizeof(data), data, 5000);
+	assert_int_equal(rec.in_space, before);
+	close(fd);
+	run_for(f, 50);
 	fixture_free(f);
 }
 
@@ -497,12 +561,42 @@ static void test_drain_waits_for_quiet_connections(void **state)
 	fixture_free(f);
 }
 
+/* A sender waiting for replies we owe is not quiet: draining keeps it past
+ * the grace period until nothing is owed, then the grace period runs. */
+static void test_drain_keeps_connections_owed_replies(void **state)
+{
+	(void)state;
+	struct fixture *f = fixture_new(SCHEMA_TRANSPORT_TCP);
+	fixture_start(f);
+	drained = 0;
+
+	int waiting = client_connect(f);
+	assert_true(waiting >= 0);
+	assert_int_equal(send(waiting, "data", 4, 0), 4);
+	run_for(f, 20);
+	rec.owes_reply = true;
+	net_drain(f->net, 100, on_drained, NULL);
+	run_for(f, 400);
+	assert_int_equal(rec.closes, 0);
+	assert_int_equal(drained, 0);
+
+	rec.owes_reply = false;
+	run_for(f, 50);
+	assert_int_equal(rec.closes, 0); /* the grace period starts now */
+	run_for(f, 250);
+	assert_int_equal(rec.closes, 1);
+	assert_int_equal(drained, 1);
+	close(waiting);
+	fixture_free(f);
+}
+
 int main(void)
 {
 	log_set_level(LOG_LEVEL_ERROR); /* refusals are expected here */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_allow_matching),
 		cmocka_unit_test(test_tcp_bytes_eof_and_echo),
+		cmocka_unit_test(test_reads_land_in_handler_space),
 		cmocka_unit_test(test_handler_error_closes_only_that_connection),
 		cmocka_unit_test(test_pause_holds_data_until_resume),
 		cmocka_unit_test(test_allow_list_refuses_connection),
@@ -512,6 +606,7 @@ int main(void)
 		cmocka_unit_test(test_unix_path_that_is_not_a_socket),
 		cmocka_unit_test(test_port_in_use_names_the_listener),
 		cmocka_unit_test(test_drain_waits_for_quiet_connections),
+		cmocka_unit_test(test_drain_keeps_connections_owed_replies),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
