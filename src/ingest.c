@@ -230,6 +230,14 @@ void ingest_note_failed(struct ingest *ingest, uint64_t source)
 	pthread_mutex_unlock(&ingest->failed_lock);
 }
 
+void ingest_note_all_failed(struct ingest *ingest)
+{
+	pthread_mutex_lock(&ingest->failed_lock);
+	ingest->failed_overflow = true;
+	pthread_mutex_unlock(&ingest->failed_lock);
+	uv_async_send(&ingest->progress_async);
+}
+
 static void on_progress(uv_async_t *async)
 {
 	struct ingest *ingest = async->data;

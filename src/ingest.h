@@ -204,6 +204,10 @@ void ingest_queue_drained(void *ingest);
 /* Writer thread: the engine could not store data from connection `source`
  * (an item's source); the loop closes it rather than ACK what was lost. */
 void ingest_note_failed(struct ingest *ingest, uint64_t source);
+/* Writer thread: data the engine held for connections it cannot name was
+ * lost (a stop on a full disk): every connection that asked for ACKs is
+ * closed. */
+void ingest_note_all_failed(struct ingest *ingest);
 
 /* Writer thread: every item numbered below `applied` has been applied to
  * the engine, every one below `durable` is durable (flushed and fsync'd).

@@ -271,6 +271,24 @@ static bool output_full(struct writer *writer)
 	return stats.full;
 }
 
+/* Stopping, and the output stayed full: what the engine holds is lost. It
+ * cannot say whose data that is, so no ACKing connection may wait for more
+ * ACKs: the loop closes them all, which also lets the drain end. */
+static void give_up(struct writer *writer, const char *why)
+{
+	writer->gave_up = true;
+	log_msg(LOG_LEVEL_ERROR, "stopping, and the output stayed full: what is not stored yet is "
+		"lost (%s)", why);
+	ingest_note_all_failed(writer->ingest);
+}
+
+/* Stopping for WRITER_STOP_WAIT_MS already? */
+static bool stop_wait_over(struct writer *writer)
+{
+	int64_t stop = atomic_load(&writer->stopping_ns);
+	return stop && clock_ns(CLOCK_MONOTONIC) - stop >= WRITER_STOP_WAIT_MS * INT64_C(1000000);
+}
+
 /*
  * Flush every second until a flush succeeds (0: everything held is stored)
  * or the recorder has been stopping for WRITER_STOP_WAIT_MS (the flush's
@@ -290,11 +308,8 @@ static int wait_for_space(struct writer *writer, struct h5w_error *err)
 		publish_stats(writer, before.last_flush);
 		if (!rc)
 			return 0;
-		int64_t stop = atomic_load(&writer->stopping_ns);
-		if (stop && clock_ns(CLOCK_MONOTONIC) - stop >= WRITER_STOP_WAIT_MS * INT64_C(1000000)) {
-			writer->gave_up = true;
-			log_msg(LOG_LEVEL_ERROR, "stopping, and the output stayed full: what is not "
-				"stored yet is lost (%s)", err->message);
+		if (stop_wait_over(writer)) {
+			give_up(writer, err->message);
 			return rc;
 		}
 	}
@@ -383,6 +398,10 @@ static void *writer_main(void *arg)
 		if (rc < 0 && !held(rc))
 			writer_failed(writer, &(struct ingest_item){.peer = ""}, -EIO, &err);
 		publish_stats(writer, before.last_flush);
+		/* Held data, not stalled: the drain may wait on connections owed
+		 * ACKs for it, so the give-up cannot wait for the queue to close. */
+		if (writer->stats.full && !writer->gave_up && stop_wait_over(writer))
+			give_up(writer, writer->stats.full_reason);
 	}
 	/* Held for want of space: give it the rest of WRITER_STOP_WAIT_MS. */
 	if (writer->stats.full && !writer->gave_up)

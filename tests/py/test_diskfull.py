@@ -37,6 +37,7 @@ import os
 import re
 import resource
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -48,6 +49,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from reliability_helpers import (DATA, H5REC, AckRelay, Daemon, free_port,  # noqa: E402
                                  parse_frames_prefix, sha256, wait_for)
+from recorder_fixture import DTYPE_CODES, FLAG_ACK, encode_frame  # noqa: E402
 
 import h5py  # noqa: E402
 
@@ -539,6 +541,64 @@ def test_the_reserve_lets_the_file_close_on_a_full_disk(stop_while_full):
     # no frame ACKed as durable on the filling connection is missing
     acked = [f for f in r["frames"] if f.seq <= r["acked"]]
     assert len(stored) >= len(r["first_frames"]) + len(acked), (r["acked"], len(stored))
+
+
+def test_stop_with_data_held_and_a_sender_waiting_for_its_ack(tmp_path):
+    """The disk is full and the recorder holds a frame (less than
+    max_buffer: not stalled) when SIGTERM comes, and its sender stays
+    connected waiting for the frame's ACK. The drain keeps connections that
+    are owed ACKs, so the writer must give up on its own: after STOP_WAIT_S
+    the connection is closed without an ACK and h5recd exits 1, leaving a
+    file that opens."""
+    disk = SmallDisk(tmp_path / "disk")
+    out = os.path.join(disk.path, "out")
+    frame_port = free_port()
+    control = str(tmp_path / "control.sock")
+    daemon = Daemon(tmp_path, frame_only(SCHEMA).format(out=out, control=control,
+                                                        frame_port=frame_port, min_free="2MiB"),
+                    control, ports=(frame_port,), preexec_fn=disk.preexec())
+    sock = None
+    try:
+        daemon.start()
+        disk.pid = daemon.proc.pid
+        first = tmp_path / "first.bin"
+        np.arange(PER_FRAME, dtype=np.int16).tofile(first)
+        res = send(["send", "-c", daemon.schema_path, "-k", "b0/adc0", "-d", "int16", "-n",
+                    PER_FRAME, "--t0", T0, "--dt", "1e-6", first])
+        assert "durable up to seq 2 of 2" in res.stdout, res
+        (path,) = [os.path.join(out, p) for p in os.listdir(out)]
+        disk.fill_up(path)
+        sock = socket.create_connection(("127.0.0.1", frame_port))
+        sock.sendall(encode_frame(DATA, key="b0/adc0", dtype=DTYPE_CODES["int16"], seq=1,
+                                  t0=T0 + 10**12, flags=FLAG_ACK,
+                                  payload=np.ones(PER_FRAME, np.int16).tobytes()))
+        wait_for(lambda: daemon.status()["output"]["full"], what="the output full")
+        assert not daemon.status()["output"]["stalled"]
+        t = time.monotonic()
+        daemon.proc.send_signal(signal.SIGTERM)
+        rc = daemon.proc.wait(timeout=STOP_WAIT_S + 30)
+        seconds = time.monotonic() - t
+        log = daemon.log()
+        assert rc == 1, log[-3000:]
+        assert seconds >= STOP_WAIT_S - 1, seconds
+        assert "stopping, and the output stayed full" in log, log[-3000:]
+        sock.settimeout(10)
+        replies = b""
+        try:
+            while True:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                replies += chunk
+        except ConnectionResetError:
+            pass
+        assert replies == b"", f"the recorder ACKed a frame it did not store: {replies!r}"
+        assert len(file_frames(path)) == 1
+    finally:
+        if sock is not None:
+            sock.close()
+        daemon.kill()
+        disk.close()
 
 
 def test_file_size_limit_does_not_kill_the_daemon(tmp_path):
