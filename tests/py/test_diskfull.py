@@ -213,6 +213,19 @@ def data_frames(frames):
     return [f for f in frames if f.type == DATA]
 
 
+def frame_recorder(tmp, min_free):
+    """A small disk in TMP and a frame-only recorder writing to it (not yet
+    started): (disk, daemon, output directory, frame port)."""
+    disk = SmallDisk(tmp / "disk")
+    out = os.path.join(disk.path, "out")
+    frame_port = free_port()
+    control = str(tmp / "control.sock")
+    daemon = Daemon(tmp, frame_only(SCHEMA).format(out=out, control=control,
+                                                   frame_port=frame_port, min_free=min_free),
+                    control, ports=(frame_port,), preexec_fn=disk.preexec())
+    return disk, daemon, out, frame_port
+
+
 # ---- the episode -------------------------------------------------------------------------
 
 
@@ -459,13 +472,7 @@ def stop_while_full(tmp_path_factory):
     an ACKed send on another connection, the writer stalls, and the
     recorder gets SIGTERM while the disk stays full."""
     tmp = tmp_path_factory.mktemp("stopfull")
-    disk = SmallDisk(tmp / "disk")
-    out = os.path.join(disk.path, "out")
-    frame_port = free_port()
-    control = str(tmp / "control.sock")
-    daemon = Daemon(tmp, frame_only(SCHEMA).format(out=out, control=control,
-                                                   frame_port=frame_port, min_free="2MiB"),
-                    control, ports=(frame_port,), preexec_fn=disk.preexec())
+    disk, daemon, out, frame_port = frame_recorder(tmp, "2MiB")
     r = {"mode": disk.mode}
     relay = sender = None
     try:
@@ -550,13 +557,7 @@ def test_stop_with_data_held_and_a_sender_waiting_for_its_ack(tmp_path):
     are owed ACKs, so the writer must give up on its own: after STOP_WAIT_S
     the connection is closed without an ACK and h5recd exits 1, leaving a
     file that opens."""
-    disk = SmallDisk(tmp_path / "disk")
-    out = os.path.join(disk.path, "out")
-    frame_port = free_port()
-    control = str(tmp_path / "control.sock")
-    daemon = Daemon(tmp_path, frame_only(SCHEMA).format(out=out, control=control,
-                                                        frame_port=frame_port, min_free="2MiB"),
-                    control, ports=(frame_port,), preexec_fn=disk.preexec())
+    disk, daemon, out, frame_port = frame_recorder(tmp_path, "2MiB")
     sock = None
     try:
         daemon.start()
@@ -648,15 +649,10 @@ def refused_frame(tmp_path_factory):
     requested): its 128 KiB chunk cannot be written, and is held. Then space
     returns and the daemon stops (SIGTERM), closing the file."""
     tmp = tmp_path_factory.mktemp("refused")
-    disk = SmallDisk(tmp / "disk")
+    disk, daemon, out, frame_port = frame_recorder(tmp, "2MiB")
     if not disk.mounted:
+        disk.close()
         pytest.skip("needs the tmpfs: it fills the file system to the last byte")
-    out = os.path.join(disk.path, "out")
-    frame_port = free_port()
-    control = str(tmp / "control.sock")
-    daemon = Daemon(tmp, frame_only(SCHEMA).format(out=out, control=control,
-                                                   frame_port=frame_port, min_free="2MiB"),
-                    control, ports=(frame_port,), preexec_fn=disk.preexec())
     r = {"mode": disk.mode}
     try:
         daemon.start()

@@ -356,6 +356,16 @@ static void test_write_error_is_returned_not_fatal(void **state)
 	teardown_fx(fx);
 }
 
+/* One stream channel /x/a of int16, a 65536-sample chunk per frame. */
+static const char *const INT16_STREAM =
+	"streams:\n"
+	"  - name: adc\n"
+	"    match: { key: \"{board}/{channel}\" }\n"
+	"    group: \"/{board}\"\n"
+	"    layout: stream\n"
+	"    channels:\n"
+	"      a: { dtype: int16, chunk: 65536, dt: 1e-6 }\n";
+
 /* Frames of /x/a in FILE: their seqs (at most MAX) and first and last
  * samples, checked against what the tests below put in frame k (k + 1). */
 static hsize_t file_frames(const char *path, uint64_t *seqs, size_t max)
@@ -400,17 +410,9 @@ static hsize_t file_frames(const char *path, uint64_t *seqs, size_t max)
  */
 static void failed_chunk_case(const char *output, bool reserve)
 {
-	static const char *stream_body =
-		"streams:\n"
-		"  - name: adc\n"
-		"    match: { key: \"{board}/{channel}\" }\n"
-		"    group: \"/{board}\"\n"
-		"    layout: stream\n"
-		"    channels:\n"
-		"      a: { dtype: int16, chunk: 65536, dt: 1e-6 }\n";
 	enum { N = 1 << 16, MAX_FRAMES = 65 };
 	struct fixture *fx = setup_output(output, "limits: { max_buffer: 2MiB, max_frame: 1MiB }\n",
-					  stream_body, 0);
+					  INT16_STREAM, 0);
 	struct h5w_group *g = group(fx, "x");
 	static int16_t frame[N];
 	bool accepted[MAX_FRAMES] = {false};
@@ -506,18 +508,10 @@ static void failed_chunk_case(const char *output, bool reserve)
 static void test_close_on_a_full_disk_keeps_the_file_valid(void **state)
 {
 	(void)state;
-	static const char *stream_body =
-		"streams:\n"
-		"  - name: adc\n"
-		"    match: { key: \"{board}/{channel}\" }\n"
-		"    group: \"/{board}\"\n"
-		"    layout: stream\n"
-		"    channels:\n"
-		"      a: { dtype: int16, chunk: 65536, dt: 1e-6 }\n";
 	enum { N = 1 << 16, MAX_FRAMES = 65 };
 	struct fixture *fx = setup_output("  min_free: 1MiB\n",
 					  "limits: { max_buffer: 2MiB, max_frame: 1MiB }\n",
-					  stream_body, 0);
+					  INT16_STREAM, 0);
 	struct h5w_group *g = group(fx, "x");
 	static int16_t frame[N];
 	uint64_t k = 0;
