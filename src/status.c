@@ -334,28 +334,28 @@ static void emit_output(struct out *o, const struct h5w_stats *w, const struct w
 	char since[32] = "";
 	if (out->full_since)
 		iso(out->full_since, since, sizeof(since));
-	const char *state = out->stalled ? "stalled" : out->full ? "full" : "ok";
+	const char *state = out->stalled ? "stalled" : w->full ? "full" : "ok";
 	if (o->json) {
 		open_object(o, "output");
 		member_str(o, "state", state);
-		member_bool(o, "full", out->full);
+		member_bool(o, "full", w->full);
 		member_bool(o, "stalled", out->stalled);
-		member_str(o, "reason", out->full ? w->full_reason : "");
+		member_str(o, "reason", w->full ? w->full_reason : "");
 		member_str(o, "full_since", since);
-		member_u64(o, "held_bytes", out->full ? w->buffered_bytes : 0);
-		member_u64(o, "full_episodes", out->episodes);
+		member_u64(o, "held_bytes", w->full ? w->buffered_bytes : 0);
+		member_u64(o, "full_episodes", w->full_episodes);
 		member_double(o, "stalled_s", (double)out->stalled_ns / 1e9);
 		close_object(o);
 		return;
 	}
-	if (out->full)
+	if (w->full)
 		put(o, "output: FULL since %s: %llu bytes held in memory until space returns%s\n"
 		       "  because: %s\n",
 		    since, (unsigned long long)w->buffered_bytes,
 		    out->stalled ? "; writing stopped, reading paused" : "", w->full_reason);
-	else if (out->episodes || out->stalled_ns)
+	else if (w->full_episodes || out->stalled_ns)
 		put(o, "output: ok; %llu full-disk episodes so far, writing stopped %.1f s in "
-		       "total\n", (unsigned long long)out->episodes, (double)out->stalled_ns / 1e9);
+		       "total\n", (unsigned long long)w->full_episodes, (double)out->stalled_ns / 1e9);
 }
 
 static void emit_buffer(struct out *o, const struct status *s, const struct h5w_stats *w)
@@ -434,16 +434,15 @@ size_t status_json(const struct status *status, uint64_t now_ms, char *out, size
 void status_summary(const struct status *status, char *text, size_t len)
 {
 	struct h5w_stats w;
-	struct writer_output out;
 	double rate = 0;
 	bool full;
-	writer_stats(status->writer, &w, &out);
+	writer_stats(status->writer, &w, NULL);
 	for (size_t i = 0; i < status->schema->nstreams; i++)
 		rate += status_stream_rate(status, i);
 	size_t queued = writer_queue_buffered(status->queue, &full);
 	uint64_t limit = status->schema->limits.max_buffer;
 	snprintf(text, len, "%s%.0f samples/s, buffer %.1f%%%s, %s %s",
-		 out.full ? "OUTPUT FULL, data held in memory; " : "", rate,
+		 w.full ? "OUTPUT FULL, data held in memory; " : "", rate,
 		 limit ? 100.0 * (double)(queued + w.buffered_bytes) / (double)limit : 0.0,
 		 full ? " (reading paused)" : "", w.file_open ? "writing" : "last file",
 		 w.file_name[0] ? w.file_name : "none yet");

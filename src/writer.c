@@ -221,11 +221,9 @@ static void publish_stats(struct writer *writer, int64_t flush_before_tick)
 		writer->durable_item = writer->last_item + 1;
 	ingest_mark_progress(writer->ingest, writer->last_item + 1, writer->durable_item);
 	pthread_mutex_lock(&writer->stats_lock);
-	bool was_full = writer->output.full;
+	bool was_full = writer->stats.full;
 	int64_t since = writer->output.full_since;
 	writer->stats = stats;
-	writer->output.full = stats.full;
-	writer->output.episodes = stats.full_episodes;
 	if (stats.full && !was_full)
 		writer->output.full_since = realtime_ns();
 	else if (!stats.full)
@@ -303,7 +301,6 @@ static int wait_for_space(struct writer *writer, struct h5w_error *err)
 		h5w_get_stats(writer->engine, &before);
 		publish_stats(writer, before.last_flush);
 		nap(writer, WRITER_RETRY_NS);
-		h5w_get_stats(writer->engine, &before);
 		int rc = h5w_flush(writer->engine, err);
 		publish_stats(writer, before.last_flush);
 		if (!rc)

@@ -25,12 +25,11 @@ struct writer_group {
 	const struct schema_stream *stream;
 };
 
-/* The output as the writer sees it, for status. */
+/* What the writer adds to the engine's figures about a full output (the
+ * engine's stats say whether it is full, why, and how often it was). */
 struct writer_output {
-	bool full;                 /* the engine holds data for want of space */
-	bool stalled;              /* ...and refuses more: items wait, reading paused */
+	bool stalled;              /* refused data waits, reading is paused */
 	int64_t full_since;        /* wall clock, ns; 0: not full */
-	uint64_t episodes;         /* full-disk episodes so far */
 	uint64_t stalled_ns;       /* time spent stalled, in total */
 };
 

@@ -241,8 +241,16 @@ def episode(tmp_path_factory):
                                        line_port=line_port, min_free="2MiB"),
                     control, ports=(frame_port, line_port), preexec_fn=disk.preexec())
     relay = sender = lines = None
+    # a stand-in for systemd's notify socket: the STATUS line names the full disk
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp / "notify.sock"))
+    notify.setblocking(False)
     try:
-        daemon.start()
+        os.environ["NOTIFY_SOCKET"] = str(tmp / "notify.sock")
+        try:
+            daemon.start()
+        finally:
+            del os.environ["NOTIFY_SOCKET"]
         disk.pid = daemon.proc.pid
         ep["daemon"] = daemon
 
@@ -282,6 +290,7 @@ def episode(tmp_path_factory):
         ep["status_full"] = daemon.status()
         ep["fill_file"] = ep["status_full"]["file"]["name"]
         ep["log_full"] = daemon.log()
+        ep["notify_stalled"] = drain_datagrams(notify)
 
         # 4. space returns: everything sent is taken, the filled file closes
         t_free = time.monotonic()
@@ -331,6 +340,17 @@ def episode(tmp_path_factory):
             relay.close()
         daemon.kill()
         disk.close()
+        notify.close()
+
+
+def drain_datagrams(sock):
+    """The datagrams waiting on a non-blocking socket, decoded."""
+    got = []
+    while True:
+        try:
+            got.append(sock.recv(4096).decode())
+        except BlockingIOError:
+            return got
 
 
 def copy_of(ep, path):
@@ -374,6 +394,10 @@ def test_disk_full_is_reported_and_the_daemon_survives(episode):
                      r"[\d.]+ of /\S+|flush put off): " + reason, log, re.M), log[-3000:]
     assert re.search(r"^\S+ error: output full: writing stopped, reading paused until space "
                      r"returns", log, re.M), log[-3000:]
+    # systemd's one-line STATUS says so too (the last one sent while stalled)
+    statuses = [m for m in episode["notify_stalled"] if m.startswith("STATUS=")]
+    assert statuses and statuses[-1].startswith("STATUS=OUTPUT FULL, data held in memory; "), \
+        statuses[-3:]
     assert episode["exit"] == 0 and "stopped cleanly" in episode["log"], episode["log"][-3000:]
 
 
