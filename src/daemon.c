@@ -89,14 +89,33 @@ static void on_late_stop(int signum)
 	writer_stopping(late_stop_writer, true);
 }
 
+/*
+ * SIGTERM, SIGINT and SIGHUP reach only the loop thread: every other thread
+ * (the writer, the compression pool) is started while they are blocked and
+ * inherits that mask. So the loop thread alone decides, by blocking them
+ * too, when one of them cannot be taken yet; it then waits, pending, instead
+ * of meeting a default action.
+ */
+static void block_stop_signals(bool block)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+}
+
 /* Closing libuv's signal handles restores the default actions, which would
  * let a second SIGTERM or a SIGHUP kill the process while the writer closes
- * the file: handle them without the loop from here on. */
+ * the file: handle them without the loop from here on. Blocked meanwhile, so
+ * that one arriving between the two is delivered to on_late_stop. */
 static void close_signals(struct daemon *d)
 {
 	if (!d->signals_open)
 		return;
 	d->signals_open = false;
+	block_stop_signals(true);
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->sighup, NULL);
@@ -106,6 +125,7 @@ static void close_signals(struct daemon *d)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGHUP, SIG_IGN); /* too late to roll */
+	block_stop_signals(false);
 }
 
 static void close_timers(struct daemon *d)
@@ -190,6 +210,8 @@ static int start_signals(struct daemon *d)
 		if (err)
 			return err;
 	}
+	/* Blocked since daemon_run began; one sent while starting is taken now. */
+	block_stop_signals(false);
 	return 0;
 }
 
@@ -348,6 +370,7 @@ int daemon_run(const struct schema *schema, const struct daemon_options *options
 		return err;
 	}
 	log_startup(schema);
+	block_stop_signals(true); /* before start() makes the writer's threads */
 	err = start(&d);
 	if (err == 0) {
 		sd_notify(0, "READY=1");

@@ -63,7 +63,7 @@ class Daemon:
     """h5recd on a fixed schema file (written once by the caller)."""
 
     def __init__(self, workdir, schema_text, control_socket, ports=(), args=(),
-                 preexec_fn=None):
+                 preexec_fn=None, env=None):
         self.workdir = str(workdir)
         self.schema_path = os.path.join(self.workdir, "schema.yaml")
         with open(self.schema_path, "w") as f:
@@ -72,6 +72,7 @@ class Daemon:
         self.ports = list(ports)
         self.args = [str(a) for a in args]
         self.preexec_fn = preexec_fn
+        self.env = None if env is None else {**os.environ, **env}
         self.proc = None
         self.starts = 0
         self.log_path = None
@@ -82,7 +83,8 @@ class Daemon:
         with open(self.log_path, "w") as log:
             self.proc = subprocess.Popen([H5RECD, "-c", self.schema_path, "-l", "info"]
                                          + self.args, stdout=log, stderr=subprocess.STDOUT,
-                                         cwd=self.workdir, preexec_fn=self.preexec_fn)
+                                         cwd=self.workdir, preexec_fn=self.preexec_fn,
+                                         env=self.env)
         deadline = time.monotonic() + timeout
         while not re.search(r"notice: recording$", self.log(), re.M):
             if self.proc.poll() is not None or time.monotonic() > deadline:
