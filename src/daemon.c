@@ -78,23 +78,12 @@ static void log_startup(const struct schema *schema)
 		listeners[0] ? listeners : "nothing", (unsigned long long)schema->limits.max_buffer);
 }
 
-/* The writer of the one daemon of the process, for on_late_stop(). */
-static struct writer *late_stop_writer;
-
-/* SIGTERM/SIGINT once the loop no longer listens: stop now (the writer may
- * still be waiting for space on a full disk). Async-signal-safe. */
-static void on_late_stop(int signum)
-{
-	(void)signum;
-	writer_stopping(late_stop_writer, true);
-}
-
 /*
  * SIGTERM, SIGINT and SIGHUP reach only the loop thread: every other thread
  * (the writer, the compression pool) is started while they are blocked and
- * inherits that mask. So the loop thread alone decides, by blocking them
- * too, when one of them cannot be taken yet; it then waits, pending, instead
- * of meeting a default action.
+ * inherits that mask. The loop handles them, through libuv, until the
+ * writer has closed the files; then they are blocked for good, so that none
+ * meets the default action libuv restores when its handles close.
  */
 static void block_stop_signals(bool block)
 {
@@ -106,10 +95,8 @@ static void block_stop_signals(bool block)
 	pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
 }
 
-/* Closing libuv's signal handles restores the default actions, which would
- * let a second SIGTERM or a SIGHUP kill the process while the writer closes
- * the file: handle them without the loop from here on. Blocked meanwhile, so
- * that one arriving between the two is delivered to on_late_stop. */
+/* Nothing left to do on a signal: block them (a pending one is discarded at
+ * exit), then close libuv's handles. */
 static void close_signals(struct daemon *d)
 {
 	if (!d->signals_open)
@@ -119,13 +106,6 @@ static void close_signals(struct daemon *d)
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->sighup, NULL);
-	late_stop_writer = &d->writer;
-	struct sigaction sa = {.sa_handler = on_late_stop};
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGHUP, SIG_IGN); /* too late to roll */
-	block_stop_signals(false);
 }
 
 static void close_timers(struct daemon *d)
@@ -145,7 +125,21 @@ static void close_control(struct daemon *d)
 	d->ingest.on_progress = NULL;
 }
 
-/* Every connection has finished: nothing more can arrive. */
+/* The writer has applied everything and closed the files. */
+static void on_writer_finished(void *arg)
+{
+	struct daemon *d = arg;
+	close_signals(d);
+	close_timers(d);
+	/* The ingest's async handles stay open until daemon_run has joined
+	 * the writer, which may still be signalling them. */
+	uv_stop(&d->loop);
+}
+
+/* Every connection has finished: nothing more can arrive. The loop keeps
+ * running while the writer stores the rest and closes the files, so that a
+ * second SIGTERM can still cut a wait for disk space short, and the
+ * watchdog and the STATUS line go on. */
 static void on_drained(void *arg)
 {
 	struct daemon *d = arg;
@@ -154,12 +148,10 @@ static void on_drained(void *arg)
 	d->net = NULL;
 	d->ingest.net = NULL;
 	d->status.net = NULL;
-	close_signals(d);
-	close_timers(d);
 	close_control(d);
-	/* The ingest's async handles stay open: the writer may signal them
-	 * until it is joined, which daemon_run does once the loop stops. */
-	uv_stop(&d->loop);
+	d->ingest.on_writer_finished = on_writer_finished;
+	d->ingest.on_writer_finished_arg = d;
+	writer_finish(&d->writer);
 }
 
 static void request_roll(struct daemon *d)
@@ -175,11 +167,12 @@ static void on_signal(uv_signal_t *handle, int signum)
 	struct daemon *d = handle->data;
 
 	if (signum == SIGHUP) {
-		request_roll(d);
+		if (d->stop_requests)
+			log_msg(LOG_LEVEL_NOTICE, "SIGHUP while stopping: no roll");
+		else
+			request_roll(d);
 		return;
 	}
-	if (!d->net)
-		return;
 	if (d->stop_requests++ == 0) {
 		uint64_t grace = d->options->grace_ms ? d->options->grace_ms : DEFAULT_GRACE_MS;
 		log_msg(LOG_LEVEL_NOTICE, "%s: stopping; draining connections (grace %llu ms)",
@@ -189,10 +182,14 @@ static void on_signal(uv_signal_t *handle, int signum)
 			control_stopping(d->control);
 		writer_stopping(&d->writer, false);
 		net_drain(d->net, grace, on_drained, d);
-	} else {
+	} else if (d->net) {
 		log_msg(LOG_LEVEL_NOTICE, "%s again: closing connections now", strsignal(signum));
 		writer_stopping(&d->writer, true);
 		net_close_connections(d->net);
+	} else {
+		log_msg(LOG_LEVEL_NOTICE, "%s again: closing the files without waiting for disk space",
+			strsignal(signum));
+		writer_stopping(&d->writer, true);
 	}
 }
 

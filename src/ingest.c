@@ -3,9 +3,10 @@
  * items, the group registry, counters, back-pressure and durability marks
  * (see ingest.h).
  *
- * Everything here runs on the loop thread except ingest_queue_drained() and
- * ingest_mark_progress(), which the writer thread calls; they only store an
- * atomic and wake the loop with uv_async_send, the one libuv call that is
+ * Everything here runs on the loop thread except ingest_queue_drained(),
+ * ingest_mark_progress(), ingest_note_*failed() and ingest_writer_finished(),
+ * which the writer thread calls; they only store an atomic (or under a
+ * mutex) and wake the loop with uv_async_send, the one libuv call that is
  * safe from another thread; and the item allocator, which both threads use.
  *
  * Large items are recycled. A DATA item is as large as its waveform (400 kB
@@ -248,6 +249,17 @@ static void on_progress(uv_async_t *async)
 	if (ingest->on_progress)
 		ingest->on_progress(ingest->on_progress_arg, atomic_load(&ingest->applied_item),
 				    durable);
+	void (*finished)(void *arg) = ingest->on_writer_finished;
+	if (finished && atomic_load(&ingest->writer_finished)) {
+		ingest->on_writer_finished = NULL;
+		finished(ingest->on_writer_finished_arg);
+	}
+}
+
+void ingest_writer_finished(struct ingest *ingest)
+{
+	atomic_store(&ingest->writer_finished, true);
+	uv_async_send(&ingest->progress_async);
 }
 
 /* ---- group registry ---------------------------------------------------- */

@@ -162,6 +162,11 @@ struct ingest {
 	 * (the control socket's flush and roll requests). */
 	void (*on_progress)(void *arg, uint64_t applied, uint64_t durable);
 	void *on_progress_arg;
+	/* Loop thread, once, after the last progress: the writer has applied
+	 * everything and closed the engine (ingest_writer_finished). */
+	void (*on_writer_finished)(void *arg);
+	void *on_writer_finished_arg;
+	_Atomic bool writer_finished;
 	/* Writer → loop: connections (item sources) whose data the engine
 	 * failed to store, so that no ACK ever covers it (ingest_frame.c). */
 	pthread_mutex_t failed_lock;
@@ -213,6 +218,10 @@ void ingest_note_all_failed(struct ingest *ingest);
  * the engine, every one below `durable` is durable (flushed and fsync'd).
  * Wakes the loop only when a mark moved. */
 void ingest_mark_progress(struct ingest *ingest, uint64_t applied, uint64_t durable);
+
+/* Writer thread, its last call: everything is applied and the engine is
+ * closed. The loop then calls on_writer_finished. */
+void ingest_writer_finished(struct ingest *ingest);
 
 /* Loop thread: number and queue an item; pauses reading when the queue is
  * full. Stream connections only: UDP uses ingest_push_datagram_item. */

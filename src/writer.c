@@ -410,6 +410,7 @@ static void *writer_main(void *arg)
 	/* A clean close flushed everything that was applied. */
 	if (writer->result == 0)
 		ingest_mark_progress(writer->ingest, writer->last_item + 1, writer->last_item + 1);
+	ingest_writer_finished(writer->ingest);
 	return NULL;
 }
 
@@ -453,12 +454,17 @@ int writer_start(struct writer *writer, const struct schema *schema,
 	return 0;
 }
 
+void writer_finish(struct writer *writer)
+{
+	writer_stopping(writer, false);
+	writer_queue_close(writer->queue);
+}
+
 int writer_stop(struct writer *writer)
 {
 	if (!writer->started)
 		return 0;
-	writer_stopping(writer, false);
-	writer_queue_close(writer->queue);
+	writer_finish(writer);
 	pthread_join(writer->thread, NULL);
 	writer->started = false;
 	pthread_cond_destroy(&writer->opened);

@@ -72,9 +72,15 @@ int writer_start(struct writer *writer, const struct schema *schema,
 		 struct ingest *ingest, unsigned delay_us, struct h5w_error *err);
 
 /*
- * Close the queue, let the thread apply what is left, close the engine
- * (exact extents, final attributes) and join. Returns the engine's close
- * result. Blocks: call it once the loop has nothing else to do.
+ * Close the queue: the thread applies what is left, closes the engine
+ * (exact extents, final attributes), then calls ingest_writer_finished.
+ * Does not wait.
+ */
+void writer_finish(struct writer *writer);
+
+/*
+ * writer_finish, then join. Returns the engine's close result. Blocks until
+ * the engine is closed.
  */
 int writer_stop(struct writer *writer);
 

@@ -626,12 +626,22 @@ def test_stop_with_data_held_and_a_sender_waiting_for_its_ack(tmp_path):
         disk.close()
 
 
-# Where the second SIGTERM lands: while the loop drains (libuv's handler
-# takes it), or in the hand-over from libuv's handler to h5recd's own after
-# the loop stopped. That window is microseconds wide; the sigdfl_window shim
-# holds it open for half a second and says when it is in it. A SIGTERM there
-# once met the default action and killed the process (-15).
-SECOND_SIGTERM = {"draining": "stopping; draining", "handover": "sigdfl_window: SIGTERM is at"}
+# Where the second SIGTERM lands, and whether it can still shorten the stop:
+# - draining: connections are still open (the first SIGTERM closed the
+#   listeners); it closes them and gives up the held data at once;
+# - writing: the connections are gone and the writer waits for space; the
+#   loop still runs for it, so it gives up at once too;
+# - handover: the writer has finished and libuv's handler goes, which puts
+#   SIGTERM back to its default action. That window is microseconds wide; the
+#   sigdfl_window shim holds it open for half a second and says when it is
+#   in it. A SIGTERM there once killed the process (-15) instead of letting
+#   it exit 1.
+# Each: the log line to wait for, and the one the second SIGTERM makes (None:
+# it comes too late to change anything).
+SECOND_SIGTERM = {"draining": ("stopping; draining", "again: closing connections now"),
+                  "writing": ("all connections drained; writing the rest",
+                              "again: closing the files without waiting for disk space"),
+                  "handover": ("sigdfl_window: SIGTERM is at", None)}
 
 
 @pytest.mark.parametrize("second_sigterm", sorted(SECOND_SIGTERM))
@@ -671,15 +681,29 @@ def test_file_size_limit_does_not_kill_the_daemon(tmp_path, second_sigterm):
         # after the STOP_WAIT_S a single one waits for space. The file could
         # not be completed: a clean exit that says so (1), not a death by
         # signal.
-        daemon.proc.send_signal(signal.SIGTERM)
-        wait_for(lambda: SECOND_SIGTERM[second_sigterm] in daemon.log(), what=second_sigterm)
+        mark, answer = SECOND_SIGTERM[second_sigterm]
+        if second_sigterm == "draining":  # a quiet connection keeps the drain going
+            idle = socket.create_connection(("127.0.0.1", frame_port), timeout=5)
+            wait_for(lambda: daemon.status()["listeners"][0]["connections_open"] == 1,
+                     what="the connection")
         t = time.monotonic()
+        daemon.proc.send_signal(signal.SIGTERM)
+        wait_for(lambda: mark in daemon.log(), timeout=STOP_WAIT_S + 20, what=second_sigterm)
+        if second_sigterm == "writing":  # too late to roll: said, and harmless
+            daemon.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: "SIGHUP while stopping: no roll" in daemon.log(), what="SIGHUP")
         daemon.proc.send_signal(signal.SIGTERM)
         rc = daemon.proc.wait(timeout=30)
         seconds = time.monotonic() - t
         log = daemon.log()
+        if second_sigterm == "draining":
+            idle.close()
         assert rc == 1, f"exit {rc}\n{log[-3000:]}"
-        assert seconds < STOP_WAIT_S - 2, (seconds, log[-3000:])
+        if answer:
+            assert answer in log, log[-3000:]
+            assert seconds < STOP_WAIT_S - 2, (seconds, log[-3000:])
+        else:  # nothing left to shorten: it waited for space in vain
+            assert seconds >= STOP_WAIT_S - 1, (seconds, log[-3000:])
         assert "stopping, and the output stayed full" in log
         assert "closing the output file" in log
     finally:
