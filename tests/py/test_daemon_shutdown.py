@@ -156,7 +156,10 @@ def test_sigterm_drains_several_senders_of_both_protocols(recorder, tmp_path):
   channels: { temperature: {}, wind: {}, pressure: {}, humidity: {} }
 """, listen=LISTEN + [{"protocol": "line", "transport": "tcp"}],
                    limits={"max_buffer": "8MiB", "max_frame": "1MiB"},
-                   args=["--test-writer-delay-us", 1000])
+                   args=["--test-writer-delay-us", 2000])
+    # 1024 frames at >= 2 ms each in the writer: the frame senders need 2 s
+    # at least, the line sender 2 s, so all are mid-stream at 0.5 s even on
+    # a loaded machine (1 ms once left too little margin under 8x load).
     samples = 8 * 1024 * 1024 + 777
     data = {}
     senders = []
