@@ -114,7 +114,8 @@ class Bench:
         work = tempfile.mkdtemp(dir=self.dir)
         schema = os.path.join(work, "bench.yaml")
         with open(schema, "w") as f:
-            f.write(schema_text.format(port=port, out=os.path.join(work, "out")))
+            f.write(schema_text.format(port=port, out=os.path.join(work, "out"),
+                                       control=os.path.join(work, "control.sock")))
         log = open(os.path.join(work, "h5recd.log"), "w")
         proc = subprocess.Popen([self.h5recd, "-c", schema, "-l", "warning"], stderr=log)
         wait_port(port, proc)
@@ -154,6 +155,7 @@ class Bench:
 
 RECORDS = """name: bench
 output: {{ directory: "{out}", file: "bench-{{seq}}.h5", flush: 1s }}
+control: {{ socket: "{control}" }}
 listen: [ {{ protocol: frame, transport: tcp, address: "127.0.0.1:{port}" }} ]
 limits: {{ max_buffer: 512MiB }}
 streams:
@@ -170,6 +172,7 @@ streams:
 
 TABLE = """name: bench
 output: {{ directory: "{out}", file: "bench-{{seq}}.h5", flush: 1s }}
+control: {{ socket: "{control}" }}
 listen: [ {{ protocol: line, transport: tcp, address: "127.0.0.1:{port}" }} ]
 limits: {{ max_buffer: 512MiB }}
 streams:
