@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "timefmt.h"
 
 void cli_info_usage(FILE *out)
 {
@@ -121,20 +122,6 @@ static void json_string(FILE *out, const char *s)
 			fputc(c, out);
 	}
 	fputc('"', out);
-}
-
-static void iso_time(int64_t ns, char *out, size_t len)
-{
-	time_t sec = (time_t)(ns / 1000000000);
-	long frac = (long)(ns % 1000000000);
-	if (frac < 0) {
-		frac += 1000000000;
-		sec--;
-	}
-	struct tm tm;
-	gmtime_r(&sec, &tm);
-	size_t n = strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + n, len - n, ".%09ldZ", frac);
 }
 
 /* A string attribute (fixed or variable length); "" if absent. */
@@ -260,9 +247,9 @@ static void show_dataset(struct info *info, hid_t dset, const char *name)
 			(strcmp(leaf, "time") == 0 || strstr(leaf, "_time")) &&
 			time_span(dset, dims[0], &first, &last);
 	if (has_span) {
-		char a[40], b[40];
-		iso_time(first, a, sizeof(a));
-		iso_time(last, b, sizeof(b));
+		char a[TIME_ISO8601_MAX], b[TIME_ISO8601_MAX];
+		time_iso8601(first, 9, a, sizeof(a));
+		time_iso8601(last, 9, b, sizeof(b));
 		snprintf(span, sizeof(span), "%s .. %s", a, b);
 	}
 	double ratio = stored ? (double)raw / (double)stored : 0;

@@ -35,6 +35,7 @@
 
 #include "h5lz4.h"
 #include "h5w_internal.h"
+#include "timefmt.h"
 
 #define TIME_UNITS "nanoseconds since 1970-01-01T00:00:00Z"
 
@@ -485,21 +486,13 @@ int h5w_layout_finish(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 	return 0;
 }
 
-static void iso8601(int64_t ns, char *out, size_t len)
-{
-	time_t secs = (time_t)(ns / 1000000000);
-	struct tm tm;
-	gmtime_r(&secs, &tm);
-	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 int h5w_root_attrs(struct h5w *w, struct h5w_error *err)
 {
 	const struct schema *s = w->schema;
-	char created[64];
+	char created[TIME_ISO8601_MAX];
 	hid_t root = H5Gopen2(w->file, "/", H5P_DEFAULT);
 	int rc = root < 0 ? -EIO : 0;
-	iso8601(w->file_created, created, sizeof(created));
+	time_iso8601(w->file_created, 0, created, sizeof(created));
 	if (!rc) {
 		rc |= attr_string(root, "h5rec_version", H5REC_VERSION);
 		rc |= attr_string(root, "schema_name", s->name ? s->name : "");

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "timefmt.h"
+
 static const char *const level_names[] = {
 	[LOG_LEVEL_ERROR] = "error",  [LOG_LEVEL_WARNING] = "warning",
 	[LOG_LEVEL_NOTICE] = "notice", [LOG_LEVEL_INFO] = "info",
@@ -77,12 +79,11 @@ static void vlog(enum log_level level, const char *suffix, const char *fmt, va_l
 		len = (size_t)snprintf(line, sizeof(line), "<%d>", (int)level);
 	} else {
 		struct timespec now;
-		struct tm tm;
 		clock_gettime(CLOCK_REALTIME, &now);
-		gmtime_r(&now.tv_sec, &tm);
-		len = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-		len += (size_t)snprintf(line + len, sizeof(line) - len, ".%03ldZ %s: ",
-					now.tv_nsec / 1000000L, log_level_name(level));
+		len = time_iso8601((int64_t)now.tv_sec * 1000000000 + now.tv_nsec, 3, line,
+				   sizeof(line));
+		len += (size_t)snprintf(line + len, sizeof(line) - len, " %s: ",
+					log_level_name(level));
 	}
 	int n = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
 	if (n > 0)

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "timefmt.h"
+
 int status_init(struct status *status, const struct schema *schema, struct ingest *ingest,
 		struct writer *writer, struct writer_queue *queue, uint64_t now_ms)
 {
@@ -152,14 +154,6 @@ static void close_object(struct out *o)
 	}
 }
 
-static void iso(int64_t ns, char *out, size_t len)
-{
-	time_t sec = (time_t)(ns / 1000000000);
-	struct tm tm;
-	gmtime_r(&sec, &tm);
-	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static const char *transport_name(enum schema_transport t)
 {
 	return t == SCHEMA_TRANSPORT_TCP ? "tcp" : t == SCHEMA_TRANSPORT_UDP ? "udp" : "unix";
@@ -170,8 +164,8 @@ static const char *transport_name(enum schema_transport t)
 static void emit_header(struct out *o, const struct status *s, uint64_t now_ms)
 {
 	uint64_t up = (now_ms - s->started_ms) / 1000;
-	char started[32];
-	iso(s->started_ns, started, sizeof(started));
+	char started[TIME_ISO8601_MAX];
+	time_iso8601(s->started_ns, 0, started, sizeof(started));
 	if (o->json) {
 		member_str(o, "version", H5REC_VERSION);
 		member_str(o, "schema", s->schema->name);
@@ -331,9 +325,9 @@ static void emit_engine(struct out *o, const struct h5w_stats *w)
 /* Whether the output takes data: a full disk holds it in memory. */
 static void emit_output(struct out *o, const struct h5w_stats *w, const struct writer_output *out)
 {
-	char since[32] = "";
+	char since[TIME_ISO8601_MAX] = "";
 	if (out->full_since)
-		iso(out->full_since, since, sizeof(since));
+		time_iso8601(out->full_since, 0, since, sizeof(since));
 	const char *state = out->stalled ? "stalled" : w->full ? "full" : "ok";
 	if (o->json) {
 		open_object(o, "output");
@@ -364,12 +358,12 @@ static void emit_buffer(struct out *o, const struct status *s, const struct h5w_
 	size_t queued = writer_queue_buffered(s->queue, &full);
 	uint64_t limit = s->schema->limits.max_buffer;
 	double paused_s = s->net ? (double)net_paused_ns(s->net) / 1e9 : 0;
-	char flushed[32] = "never";
+	char flushed[TIME_ISO8601_MAX] = "never";
 	double ago = 0;
 	if (w->last_flush) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		iso(w->last_flush, flushed, sizeof(flushed));
+		time_iso8601(w->last_flush, 0, flushed, sizeof(flushed));
 		ago = (double)((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - w->last_flush) / 1e9;
 	}
 	const char *last_error = w->last_error[0] ? w->last_error : s->last_error;
