@@ -1,9 +1,9 @@
 /*
- * LD_PRELOAD shim for tests/py/test_daemon_shutdown.py: when anything in
- * the process puts SIGTERM back to its default action (libuv does, the
- * moment its last SIGTERM handle closes), say so on stderr and keep that
- * moment open for half a second before returning. A SIGTERM the test sends
- * then lands exactly in the hand-over from libuv's handler to h5recd's own,
+ * LD_PRELOAD shim for tests/py/test_diskfull.py: when anything in the
+ * process puts SIGTERM back to its default action (libuv does, the moment
+ * its last SIGTERM handle closes), say so on stderr and keep that moment
+ * open for half a second before returning. A SIGTERM the test sends then
+ * lands exactly where libuv's handler is gone and the process still runs,
  * a window that is otherwise a few microseconds wide.
  */
 #define _GNU_SOURCE
