@@ -247,12 +247,13 @@ static void set_stalled(struct writer *writer, bool stalled, int64_t ns)
 	pthread_mutex_unlock(&writer->stats_lock);
 }
 
-/* Sleep NS unless the recorder starts stopping meanwhile. */
+/* Sleep NS unless the recorder starts stopping, or is told to stop now,
+ * meanwhile (either changes stopping_ns). */
 static void nap(struct writer *writer, int64_t ns)
 {
-	bool stopping = atomic_load(&writer->stopping_ns) != 0;
+	int64_t stopping = atomic_load(&writer->stopping_ns);
 	for (int64_t slept = 0; slept < ns; slept += WRITER_NAP_NS) {
-		if (!stopping && atomic_load(&writer->stopping_ns))
+		if (atomic_load(&writer->stopping_ns) != stopping)
 			return;
 		struct timespec ts = {0, WRITER_NAP_NS};
 		nanosleep(&ts, NULL);
