@@ -167,6 +167,20 @@ static int grow_buf(struct h5w *w, struct h5w_dset *ds, struct h5w_chunkbuf *buf
 	return 0;
 }
 
+/* Room in the dataset's array of buffers for one more. */
+static int room_for_buf(struct h5w_dset *ds)
+{
+	if (ds->nbufs < ds->capbufs)
+		return 0;
+	size_t cap = ds->capbufs ? ds->capbufs * 2 : 4;
+	struct h5w_chunkbuf *bufs = realloc(ds->bufs, cap * sizeof(*bufs));
+	if (!bufs)
+		return -ENOMEM;
+	ds->bufs = bufs;
+	ds->capbufs = cap;
+	return 0;
+}
+
 /* The buffer of chunk INDEX, created (with room for NEED rows) if absent. */
 static int find_buf(struct h5w *w, struct h5w_dset *ds, uint64_t index, uint64_t need,
 		    struct h5w_chunkbuf **out, struct h5w_error *err)
@@ -179,14 +193,8 @@ static int find_buf(struct h5w *w, struct h5w_dset *ds, uint64_t index, uint64_t
 		}
 		pos--;
 	}
-	if (ds->nbufs == ds->capbufs) {
-		size_t cap = ds->capbufs ? ds->capbufs * 2 : 4;
-		struct h5w_chunkbuf *bufs = realloc(ds->bufs, cap * sizeof(*bufs));
-		if (!bufs)
-			return -ENOMEM;
-		ds->bufs = bufs;
-		ds->capbufs = cap;
-	}
+	if (room_for_buf(ds))
+		return -ENOMEM;
 	unsigned char *data = NULL;
 	uint64_t cap_rows = ds->chunk_rows;
 	if (ds->nspares) {
@@ -610,14 +618,8 @@ static void drop_buf(struct h5w_dset *ds, size_t i)
 /* Put BUF back among the dataset's buffers, in index order. */
 static int insert_buf(struct h5w_dset *ds, const struct h5w_chunkbuf *buf)
 {
-	if (ds->nbufs == ds->capbufs) {
-		size_t cap = ds->capbufs ? ds->capbufs * 2 : 4;
-		struct h5w_chunkbuf *bufs = realloc(ds->bufs, cap * sizeof(*bufs));
-		if (!bufs)
-			return -ENOMEM;
-		ds->bufs = bufs;
-		ds->capbufs = cap;
-	}
+	if (room_for_buf(ds))
+		return -ENOMEM;
 	size_t pos = ds->nbufs;
 	while (pos > 0 && ds->bufs[pos - 1].index > buf->index)
 		pos--;

@@ -397,6 +397,19 @@ static hsize_t file_frames(const char *path, uint64_t *seqs, size_t max)
 	return nframes;
 }
 
+/* Frame K of the full-disk tests: FULL_FRAME samples of value K + 1 at
+ * T0 + K s, sequence number K, appended to channel 0 of G. */
+enum { FULL_FRAME = 1 << 16 };
+
+static int append_frame(struct fixture *fx, struct h5w_group *g, uint64_t k)
+{
+	static int16_t frame[FULL_FRAME];
+	for (size_t i = 0; i < FULL_FRAME; i++)
+		frame[i] = (int16_t)(k + 1);
+	return h5w_stream_append(fx->engine, g, 0, DTYPE_INT16, frame, FULL_FRAME,
+				 T0 + (int64_t)k * SEC, k, &fx->err);
+}
+
 /*
  * The file may not grow (a file-size limit at its present size: EFBIG, as a
  * full disk gives ENOSPC). OUTPUT sets output.min_free: with the reserve the
@@ -410,19 +423,15 @@ static hsize_t file_frames(const char *path, uint64_t *seqs, size_t max)
  */
 static void failed_chunk_case(const char *output, bool reserve)
 {
-	enum { N = 1 << 16, MAX_FRAMES = 65 };
+	enum { MAX_FRAMES = 65 };
 	struct fixture *fx = setup_output(output, "limits: { max_buffer: 2MiB, max_frame: 1MiB }\n",
 					  INT16_STREAM, 0);
 	struct h5w_group *g = group(fx, "x");
-	static int16_t frame[N];
 	bool accepted[MAX_FRAMES] = {false};
 	uint64_t k = 0;
 	struct h5w_stats st;
 	for (; k < 4; k++) {
-		for (size_t i = 0; i < N; i++)
-			frame[i] = (int16_t)(k + 1);
-		assert_int_equal(h5w_stream_append(fx->engine, g, 0, DTYPE_INT16, frame, N,
-						   T0 + (int64_t)k * SEC, k, &fx->err), 0);
+		assert_int_equal(append_frame(fx, g, k), 0);
 		accepted[k] = true;
 	}
 	assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
@@ -438,10 +447,7 @@ static void failed_chunk_case(const char *output, bool reserve)
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
 	int rc = 0, first_error = 0;
 	for (; k < MAX_FRAMES - 1 && rc != -ENOBUFS; k++) {
-		for (size_t i = 0; i < N; i++)
-			frame[i] = (int16_t)(k + 1);
-		rc = h5w_stream_append(fx->engine, g, 0, DTYPE_INT16, frame, N,
-				       T0 + (int64_t)k * SEC, k, &fx->err);
+		rc = append_frame(fx, g, k);
 		if (rc && !first_error) {
 			first_error = rc;
 			assert_non_null(strstr(fx->err.message, "writing chunk 4 of /x/a"));
@@ -476,10 +482,7 @@ static void failed_chunk_case(const char *output, bool reserve)
 	assert_true(st.buffered_bytes <= 1u << 20); /* what was held is gone, buffers for
 						      reuse may stay */
 	/* the refused frame, offered again, starts a new file */
-	for (size_t i = 0; i < N; i++)
-		frame[i] = (int16_t)(k + 1);
-	assert_int_equal(h5w_stream_append(fx->engine, g, 0, DTYPE_INT16, frame, N,
-					   T0 + (int64_t)k * SEC, k, &fx->err), 0);
+	assert_int_equal(append_frame(fx, g, k), 0);
 	uint64_t next = k++;
 	h5w_get_stats(fx->engine, &st);
 	assert_string_not_equal(st.file_name, full_file);
@@ -508,36 +511,28 @@ static void failed_chunk_case(const char *output, bool reserve)
 static void test_close_on_a_full_disk_keeps_the_file_valid(void **state)
 {
 	(void)state;
-	enum { N = 1 << 16, MAX_FRAMES = 65 };
+	enum { MAX_FRAMES = 65 };
 	struct fixture *fx = setup_output("  min_free: 1MiB\n",
 					  "limits: { max_buffer: 2MiB, max_frame: 1MiB }\n",
 					  INT16_STREAM, 0);
 	struct h5w_group *g = group(fx, "x");
-	static int16_t frame[N];
 	uint64_t k = 0;
 	struct h5w_stats st;
-	for (; k < 2; k++) {
-		for (size_t i = 0; i < N; i++)
-			frame[i] = (int16_t)(k + 1);
-		assert_int_equal(h5w_stream_append(fx->engine, g, 0, DTYPE_INT16, frame, N,
-						   T0 + (int64_t)k * SEC, k, &fx->err), 0);
-	}
+	for (; k < 2; k++)
+		assert_int_equal(append_frame(fx, g, k), 0);
 	assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
 	h5w_get_stats(fx->engine, &st);
 	struct stat sb;
 	assert_int_equal(stat(st.file_name, &sb), 0);
 	/* room for the reserve and about three more chunks */
-	struct rlimit old, lim = {.rlim_cur = (rlim_t)sb.st_size + (1 << 20) + 3 * 2 * N + 4096};
+	struct rlimit old, lim = {.rlim_cur = (rlim_t)sb.st_size + (1 << 20) + 3 * 2 * FULL_FRAME + 4096};
 	signal(SIGXFSZ, SIG_IGN);
 	getrlimit(RLIMIT_FSIZE, &old);
 	lim.rlim_max = old.rlim_max;
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
 	int rc = 0;
 	for (; k < MAX_FRAMES - 1 && rc != -ENOBUFS; k++) {
-		for (size_t i = 0; i < N; i++)
-			frame[i] = (int16_t)(k + 1);
-		rc = h5w_stream_append(fx->engine, g, 0, DTYPE_INT16, frame, N,
-				       T0 + (int64_t)k * SEC, k, &fx->err);
+		rc = append_frame(fx, g, k);
 	}
 	assert_int_equal(rc, -ENOBUFS);
 	h5w_get_stats(fx->engine, &st);
