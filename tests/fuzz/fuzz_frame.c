@@ -1,5 +1,5 @@
 /*
- * fuzz_frame.c - libFuzzer target for the frame codec (src/frame.c).
+ * fuzz_frame.c - libFuzzer target for the frame codec (src/proto/frame.c).
  *
  * Input: two control bytes, then a byte stream. Byte 0 picks max_frame,
  * which side decodes (recorder or sender) and whether the sliced decode
@@ -12,8 +12,8 @@
  * it was decoded from; a datagram that decodes gives the same frames as the
  * stream; and the buffer never exceeds its bound.
  *
- * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -I src
- *        tests/fuzz/fuzz_frame.c src/frame.c src/crc32c.c src/utf8.c
+ * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -I src/proto
+ *        tests/fuzz/fuzz_frame.c src/proto/frame.c src/proto/crc32c.c src/proto/utf8.c
  *        -o fuzz_frame
  */
 #include <stdint.h>

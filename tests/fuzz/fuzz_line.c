@@ -1,5 +1,5 @@
 /*
- * fuzz_line.c - libFuzzer target for the line protocol decoder (src/line.c).
+ * fuzz_line.c - libFuzzer target for the line protocol decoder (src/proto/line.c).
  *
  * Input: two control bytes, then text. Byte 0 picks max_line and the
  * timestamp precision; byte 1 seeds the split pattern. The text is decoded in
@@ -9,8 +9,8 @@
  * reported), every string handed out is NUL-terminated at its stated length,
  * and the line buffer never exceeds max_line.
  *
- * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -I src
- *        tests/fuzz/fuzz_line.c src/line.c src/utf8.c -lm -o fuzz_line
+ * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -I src/proto
+ *        tests/fuzz/fuzz_line.c src/proto/line.c src/proto/utf8.c -lm -o fuzz_line
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -147,7 +147,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 2)
 		return 0;
 	options.max_line = max_lines[data[0] & 3u];
-	options.precision = (enum schema_precision)((data[0] >> 2) & 3u);
+	options.precision = (enum line_precision)((data[0] >> 2) & 3u);
 	decode_stream(&options, data + 2, size - 2, 0, &whole);
 	decode_stream(&options, data + 2, size - 2, data[1] | 1u, &sliced);
 	check(whole.hash == sliced.hash);

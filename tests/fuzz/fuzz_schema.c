@@ -5,7 +5,8 @@
  * Seeds: the example schemas and the invalid ones of the unit tests.
  *
  * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11
- *        -I src -I plugins tests/fuzz/fuzz_schema.c src/schema*.c src/dtype.c
+ *        -I src/schema -I src/proto -I plugins tests/fuzz/fuzz_schema.c
+ *        src/schema/schema*.c src/proto/dtype.c
  *        -lyaml -lm -o fuzz_schema
  */
 #include <stddef.h>

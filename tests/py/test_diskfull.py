@@ -60,7 +60,7 @@ PER_FRAME = 65536                        # samples per frame = one chunk
 FILL_SAMPLES = 24 << 20                  # 48 MiB of int16: far more than fits
 FILL_LINES = 6000
 AFTER_SAMPLES = 512 << 10                # 1 MiB sent after the roll
-STOP_WAIT_S = 10                         # WRITER_STOP_WAIT_MS (src/writer.h)
+STOP_WAIT_S = 10                         # WRITER_STOP_WAIT_MS (src/daemon/writer.h)
 
 SCHEMA = """\
 name: full

@@ -108,7 +108,7 @@ static void on_bad_line(void *user, const struct line_error *err)
 }
 
 static const struct line_options ns_options = {.max_line = 1024,
-					       .precision = SCHEMA_PRECISION_NS};
+					       .precision = LINE_PRECISION_NS};
 
 static struct line_decoder *new_decoder(const struct line_options *options,
 					struct transcript *t)
@@ -209,7 +209,7 @@ static void test_timestamps_and_precision(void **state)
 
 	assert_decodes_to("m f=1 -1\nm f=1   42  \n",
 			  "#1@0 <m> f=1 ts=-1\n#2@9 <m> f=1 ts=42\n");
-	options.precision = SCHEMA_PRECISION_S;
+	options.precision = LINE_PRECISION_S;
 	assert_int_equal(decode_in_steps(&options, text, strlen(text), 0, &t), 0);
 	say(&t, "%s", "");
 	assert_string_equal(t.text,
@@ -218,11 +218,11 @@ static void test_timestamps_and_precision(void **state)
 			    "!timestamp line 3 at 26+6: timestamp '9223372037' (s) out of range "
 			    "for int64 nanoseconds\n");
 	transcript_free(&t);
-	options.precision = SCHEMA_PRECISION_MS;
+	options.precision = LINE_PRECISION_MS;
 	assert_int_equal(decode_in_steps(&options, "m f=1 1500\n", 11, 0, &t), 0);
 	assert_non_null(strstr(t.text, "ts=1500000000\n"));
 	transcript_free(&t);
-	options.precision = SCHEMA_PRECISION_US;
+	options.precision = LINE_PRECISION_US;
 	assert_int_equal(decode_in_steps(&options, "m f=1 -7\n", 9, 0, &t), 0);
 	assert_non_null(strstr(t.text, "ts=-7000\n"));
 	transcript_free(&t);
@@ -356,7 +356,7 @@ static const char mixed_stream[] =
 
 static void test_every_split_decodes_identically(void **state)
 {
-	struct line_options options = {.max_line = 100, .precision = SCHEMA_PRECISION_NS};
+	struct line_options options = {.max_line = 100, .precision = LINE_PRECISION_NS};
 	size_t len = strlen(mixed_stream);
 	struct transcript whole = {0};
 	(void)state;
@@ -390,7 +390,7 @@ static void test_every_split_decodes_identically(void **state)
  * line decodes with the right number and offset. */
 static void test_ten_megabyte_line_stays_bounded(void **state)
 {
-	struct line_options options = {.max_line = 65536, .precision = SCHEMA_PRECISION_NS};
+	struct line_options options = {.max_line = 65536, .precision = LINE_PRECISION_NS};
 	struct transcript t = {0};
 	struct line_decoder *decoder = new_decoder(&options, &t);
 	const size_t total = 10u << 20, chunk = 65536;
@@ -421,7 +421,7 @@ static void test_ten_megabyte_line_stays_bounded(void **state)
  * 10, 10 bytes do not. */
 static void test_max_line_boundary(void **state)
 {
-	struct line_options options = {.max_line = 10, .precision = SCHEMA_PRECISION_NS};
+	struct line_options options = {.max_line = 10, .precision = LINE_PRECISION_NS};
 	struct transcript t = {0};
 	const char *text = "m f=12345\nm f=123456\nm f=1234\r\n";
 	(void)state;
@@ -459,7 +459,7 @@ static void test_no_growth_in_steady_state(void **state)
 /* Arrays grow past their first size and keep every entry in order. */
 static void test_many_tags_and_fields(void **state)
 {
-	struct line_options options = {.max_line = 8192, .precision = SCHEMA_PRECISION_NS};
+	struct line_options options = {.max_line = 8192, .precision = LINE_PRECISION_NS};
 	char text[8192], expected[8192];
 	size_t len = 0, elen = 0;
 	struct transcript t = {0};
@@ -560,7 +560,7 @@ static void test_error_kind_names(void **state)
 static void test_random_input(void **state)
 {
 	static const char alphabet[] = "ab=, \"\\\n\r#it0123456789.-eu\xc3\xa9\xff";
-	struct line_options options = {.max_line = 64, .precision = SCHEMA_PRECISION_MS};
+	struct line_options options = {.max_line = 64, .precision = LINE_PRECISION_MS};
 	char text[600];
 	(void)state;
 

@@ -1,5 +1,5 @@
 /*
- * test_schema.c - the schema loader (src/schema*.c): the example schemas
+ * test_schema.c - the schema loader (src/schema/): the example schemas
  * load to the expected model, defaults resolve as docs/schema.md says, the
  * strict size/duration/address/template parsers, and a table of invalid
  * schemas each pinned to its exact "FILE:LINE:COL: message".
@@ -89,7 +89,7 @@ static void test_example_weather(void **state)
 	assert_string_equal(s->listen[0].host, "127.0.0.1");
 	assert_int_equal(s->listen[0].port, 7601);
 	assert_null(s->listen[0].path);
-	assert_int_equal(s->listen[0].precision, SCHEMA_PRECISION_NS);
+	assert_int_equal(s->listen[0].precision, LINE_PRECISION_NS);
 	assert_null(s->listen[0].token);
 	assert_int_equal(s->listen[0].nallow, 0);
 	assert_int_equal(s->listen[1].transport, SCHEMA_TRANSPORT_UDP);
@@ -425,7 +425,7 @@ static void test_listen_forms(void **state)
 	assert_string_equal(s->control.socket, "/tmp/t.sock");
 	assert_string_equal(s->listen[0].host, "::1");
 	assert_int_equal(s->listen[0].port, 7601);
-	assert_int_equal(s->listen[0].precision, SCHEMA_PRECISION_MS);
+	assert_int_equal(s->listen[0].precision, LINE_PRECISION_MS);
 	assert_int_equal(s->listen[0].allow[0].family, AF_INET6);
 	assert_int_equal(s->listen[0].allow[0].prefix_len, 128);
 	assert_int_equal(s->listen[0].allow[1].prefix_len, 8);

@@ -31,8 +31,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "schema.h"
-
 struct line_tag {
 	const char *key;
 	size_t key_len;
@@ -103,9 +101,17 @@ struct line_error {
 /* Short stable name of an error class ("too_long", "value", …). */
 const char *line_error_kind_name(enum line_error_kind kind);
 
+/* The unit of a line's timestamp (a listener's `precision`). */
+enum line_precision {
+	LINE_PRECISION_NS,
+	LINE_PRECISION_US,
+	LINE_PRECISION_MS,
+	LINE_PRECISION_S,
+};
+
 struct line_options {
 	uint64_t max_line;                 /* bytes of one line, with its "\n" */
-	enum schema_precision precision;   /* unit of timestamps */
+	enum line_precision precision;     /* unit of timestamps */
 };
 
 /* Called once per good line, in input order. Return 0 to go on; a negative

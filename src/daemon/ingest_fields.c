@@ -75,7 +75,7 @@ static struct line_decoder *fields_decoder(struct ingest *ingest)
 {
 	if (!ingest->fields_decoder) {
 		const struct line_options options = {.max_line = ingest->schema->limits.max_line,
-						     .precision = SCHEMA_PRECISION_NS};
+						     .precision = LINE_PRECISION_NS};
 		ingest->fields_decoder = line_decoder_new(&options, NULL, NULL, NULL);
 	}
 	return ingest->fields_decoder;

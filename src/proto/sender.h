@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "schema.h"
+#include "dtype.h"
 
 struct sender_options {
 	const char *address;  /* "tcp:HOST:PORT", "udp:HOST:PORT", "unix:PATH" */

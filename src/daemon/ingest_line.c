@@ -296,7 +296,7 @@ static void on_datagram_bad_line(void *user, const struct line_error *err)
 	report_bad_line(udp->ingest, udp->peer, err);
 }
 
-static struct ingest_line_udp *udp_state(struct ingest *ingest, enum schema_precision precision)
+static struct ingest_line_udp *udp_state(struct ingest *ingest, enum line_precision precision)
 {
 	struct ingest_line_udp **slot = &ingest->line_udp[precision];
 	if (*slot)

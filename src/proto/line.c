@@ -517,17 +517,17 @@ static bool skip_separator(struct parse *ps, char stop)
 }
 
 static const int64_t precision_factor[] = {
-	[SCHEMA_PRECISION_NS] = 1,
-	[SCHEMA_PRECISION_US] = 1000,
-	[SCHEMA_PRECISION_MS] = 1000000,
-	[SCHEMA_PRECISION_S] = 1000000000,
+	[LINE_PRECISION_NS] = 1,
+	[LINE_PRECISION_US] = 1000,
+	[LINE_PRECISION_MS] = 1000000,
+	[LINE_PRECISION_S] = 1000000000,
 };
 static const char *const precision_name[] = {"ns", "us", "ms", "s"};
 
 static int parse_timestamp(struct parse *ps)
 {
 	struct quoted q;
-	enum schema_precision precision = ps->decoder->options.precision;
+	enum line_precision precision = ps->decoder->options.precision;
 	size_t at = ps->pos, n;
 	char stop;
 	char *text = scan_token(ps, SEP_SPACE, 0, &n, &stop);

@@ -119,10 +119,10 @@ static const struct enum_name transport_names[] = {
 	{NULL, 0},
 };
 static const struct enum_name precision_names[] = {
-	{"ns", SCHEMA_PRECISION_NS},
-	{"us", SCHEMA_PRECISION_US},
-	{"ms", SCHEMA_PRECISION_MS},
-	{"s", SCHEMA_PRECISION_S},
+	{"ns", LINE_PRECISION_NS},
+	{"us", LINE_PRECISION_US},
+	{"ms", LINE_PRECISION_MS},
+	{"s", LINE_PRECISION_S},
 	{NULL, 0},
 };
 

@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "schema.h"
+#include "dtype.h"
 
 static const struct {
 	const char *name;

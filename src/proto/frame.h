@@ -29,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "schema.h"
+#include "dtype.h"
 
 #define FRAME_MAGIC "H5RF"
 #define FRAME_VERSION 1

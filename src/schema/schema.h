@@ -19,29 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Sample types. The numbering of the numeric types is the wire numbering of
- * the frame protocol (SPEC §3.1), so a frame's dtype byte converts directly. */
-enum dtype {
-	DTYPE_NONE = 0,
-	DTYPE_INT8 = 1,
-	DTYPE_UINT8 = 2,
-	DTYPE_INT16 = 3,
-	DTYPE_UINT16 = 4,
-	DTYPE_INT32 = 5,
-	DTYPE_UINT32 = 6,
-	DTYPE_INT64 = 7,
-	DTYPE_UINT64 = 8,
-	DTYPE_FLOAT32 = 9,
-	DTYPE_FLOAT64 = 10,
-	DTYPE_STRING = 11, /* table-layout status fields and event fields only */
-};
-
-/* "float32" etc.; NULL for an out-of-range value. */
-const char *dtype_name(enum dtype type);
-/* Bytes per sample; 0 for DTYPE_NONE and DTYPE_STRING (variable length). */
-size_t dtype_size(enum dtype type);
-/* Parse a dtype name; returns 0 or -EINVAL. */
-int dtype_from_name(const char *name, enum dtype *type);
+#include "dtype.h"
+#include "line.h"
 
 /* A position in the schema source, 1-based, for messages about it. */
 struct schema_pos {
@@ -106,12 +85,6 @@ struct schema_control {
 
 enum schema_protocol { SCHEMA_PROTOCOL_LINE, SCHEMA_PROTOCOL_FRAME };
 enum schema_transport { SCHEMA_TRANSPORT_TCP, SCHEMA_TRANSPORT_UDP, SCHEMA_TRANSPORT_UNIX };
-enum schema_precision {
-	SCHEMA_PRECISION_NS,
-	SCHEMA_PRECISION_US,
-	SCHEMA_PRECISION_MS,
-	SCHEMA_PRECISION_S,
-};
 
 /* One client network from an `allow` list: an address with a prefix length
  * ("127.0.0.1", "10.0.0.0/8", "::1", "fd00::/8"). */
@@ -130,7 +103,7 @@ struct schema_listen {
 	char *host;                     /* tcp/udp: numeric address; unix: NULL */
 	uint16_t port;                  /* tcp/udp; 0 for unix */
 	char *path;                     /* unix: socket path; NULL otherwise */
-	enum schema_precision precision; /* line protocol; default ns */
+	enum line_precision precision;  /* line protocol; default ns */
 	char *token;                    /* frame HELLO token; NULL: none required */
 	size_t nallow;                  /* 0: every client allowed */
 	struct schema_allow *allow;
