@@ -243,16 +243,14 @@ int h5w_group_get(struct h5w *w, const struct schema_stream *stream,
 }
 
 /*
- * Make sure G takes data in the current file, creating the file if needed.
- * Without SWMR the group is created at once. In SWMR-write mode, creating
- * it costs a close and reopen of the file, so it is only marked: its data
- * stays in memory, and the next flush creates every marked group in one
- * reopen (thousands of stations appearing after a roll cost one reopen,
- * not thousands).
+ * Make sure G takes data now (h5w_file_group): in the current file, or,
+ * under SWMR when it is not there, held for the next file. A full disk
+ * that leaves no room for a file refuses the data (-ENOBUFS: offered
+ * again later).
  */
 int h5w_group_ready(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 {
-	int rc = h5w_file_ensure(w, err);
+	int rc = h5w_file_group(w, g, err);
 	if (rc == -ENOSPC || rc == -EFBIG)
 		return -ENOBUFS; /* no file for the data: refused, to be offered again */
 	if (rc)
@@ -266,30 +264,25 @@ int h5w_group_ready(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 	if (w->store_failed && w->now != w->retried_at && w->buffered > limit / 2) {
 		w->retried_at = w->now;
 		h5w_flush(w, NULL);
-		if (w->file == H5I_INVALID_HID) /* space returned, the file was closed */
+		if (!h5w_in_file(w, g)) /* space returned, the file was closed */
 			return h5w_group_ready(w, g, err);
 	}
-	/* Waiting groups hold their chunks and keep them from the compression
-	 * workers: a fast stream creates its group within a few MiB, a batch of
-	 * slow ones waits for the flush. */
-	uint64_t early = w->schema->limits.max_buffer / 4;
+	/* Pending groups hold their chunks back from the file and the
+	 * compression workers: a fast stream gets its file within a few MiB,
+	 * a batch of slow ones waits for the flush. */
+	uint64_t early = limit / 4;
 	if (early > H5W_PENDING_BYTES)
 		early = H5W_PENDING_BYTES;
-	if (w->npending && w->buffered > early && !w->stats.full) {
-		rc = h5w_file_create_pending(w, err);
+	if (w->npending && w->pending_bytes > early && !w->stats.full) {
+		rc = h5w_file_start_pending(w, err);
 		if (rc == -ENOSPC || rc == -EFBIG)
 			return -ENOBUFS;
 		if (rc)
 			return rc;
 	}
-	if (h5w_in_file(w, g))
-		return 0;
-	if (w->swmr_active) {
-		g->pending_gen = w->gen;
-		w->npending++;
-		return 0;
-	}
-	return h5w_layout_create(w, g, err);
+	if (!g->pending)
+		g->data_gen = w->gen; /* a pending group's is set with its file */
+	return 0;
 }
 
 /* ---- table ------------------------------------------------------------- */
@@ -422,7 +415,7 @@ int h5w_table_append(struct h5w *w, struct h5w_group *g, int64_t time,
 		h5w_dset_note_time(ds, time, time);
 	}
 	if (shared_row)
-		w->file_rows++;
+		h5w_count_rows(w, g, 1);
 	w->stats.samples_written += nvalues;
 	/* The row is accepted; storing the chunks it completed may fail (full
 	 * disk): they stay in memory for the next flush, the error is returned. */
@@ -540,7 +533,7 @@ int h5w_stream_append(struct h5w *w, struct h5w_group *g, size_t channel, enum d
 	int64_t span = ch->has_dt ? (int64_t)((double)(n - 1) * ch->dt * 1e9) : 0;
 	h5w_dset_note_time(ds, t0, t0 + span);
 	w->stats.samples_written += n;
-	w->file_rows += n;
+	h5w_count_rows(w, g, n);
 	/* The frame is accepted. Storing what is complete may fail (full disk):
 	 * then the chunks stay in memory for the next flush, and the error is
 	 * returned. */
@@ -586,7 +579,7 @@ int h5w_record_fields(struct h5w *w, struct h5w_group *g, uint64_t event_id, int
 int h5w_record_close(struct h5w *w, struct h5w_group *g, uint64_t event_id,
 		     struct h5w_error *err)
 {
-	if (!h5w_in_file(w, g) || w->file == H5I_INVALID_HID) {
+	if (!h5w_in_file(w, g)) {
 		h5w_err(w, err, "%s: no open record for event %llu", g->path,
 			(unsigned long long)event_id);
 		return -ENOENT;
@@ -601,7 +594,7 @@ int h5w_tick(struct h5w *w, int64_t now, struct h5w_error *err)
 	const struct schema_output *o = &w->schema->output;
 	int rc = 0;
 	w->now = now;
-	if (w->file == H5I_INVALID_HID)
+	if (w->file == H5I_INVALID_HID && !w->npending)
 		return 0;
 	for (size_t i = 0; !rc && i < w->ngroups; i++) {
 		struct h5w_group *g = w->group_list[i];
@@ -611,18 +604,20 @@ int h5w_tick(struct h5w *w, int64_t now, struct h5w_error *err)
 	if (rc)
 		return rc;
 	rc = h5w_chunks_reap(w, false, err);
-	if (rc)
+	if (!rc && w->dirty && now - w->last_flush >= o->flush_ns)
+		rc = h5w_flush(w, err);
+	if (rc || w->file == H5I_INVALID_HID)
 		return rc;
 	hsize_t size = 0;
 	if (H5Fget_filesize(w->file, &size) >= 0)
 		w->stats.file_size = size;
-	/* No roll while chunks are held for want of space: closing would lose
-	 * them. The file is closed anyway once they are stored. */
+	/* After the flush: a file started for data that waited across a
+	 * boundary is closed at once. No roll while chunks are held for want
+	 * of space: closing would lose them. The file is closed anyway once
+	 * they are stored. */
 	if (!w->stats.full && ((w->roll_period_end && now >= w->roll_period_end) ||
 			       (o->roll_size && size >= o->roll_size)))
-		return h5w_file_close(w, err);
-	if (w->dirty && now - w->last_flush >= o->flush_ns)
-		return h5w_flush(w, err);
+		return h5w_file_roll(w, err);
 	return 0;
 }
 
@@ -639,7 +634,7 @@ int h5w_flush(struct h5w *w, struct h5w_error *err)
 	if (rc || !was_full || w->file == H5I_INVALID_HID)
 		return rc;
 	w->stats.full_episodes++;
-	return h5w_file_close(w, err);
+	return h5w_file_roll(w, err);
 }
 
 int h5w_roll(struct h5w *w, struct h5w_error *err)
@@ -651,6 +646,8 @@ int h5w_roll(struct h5w *w, struct h5w_error *err)
 		if (rc == -ENOSPC || rc == -EFBIG)
 			return -ENOBUFS;
 	}
+	/* everything appended before the roll is in the files it closes,
+	 * pending groups' data too (in a file of their own) */
 	return h5w_file_close(w, err);
 }
 

@@ -65,8 +65,8 @@ struct h5w_options {
 
 /*
  * Start an engine for SCHEMA (which must outlive it). No file is created
- * until the first data arrives. NOW is the current time (used for file names
- * and the first roll boundary).
+ * until data arrives: under SWMR at the first flush after it, with every
+ * group that had data by then (see h5w_file.c). NOW is the current time.
  */
 int h5w_open(struct h5w **out, const struct schema *schema, const struct h5w_options *options,
 	     int64_t now, struct h5w_error *err);
@@ -80,7 +80,8 @@ int h5w_close(struct h5w *engine, struct h5w_error *err);
 
 /*
  * The group of STREAM named by placeholder values (names[i] = values[i]),
- * created in the file on first data. Values must already be validated
+ * created in a file on its first data (under SWMR: in the next file started,
+ * its data held until then). Values must already be validated
  * (schema_placeholder_value_valid). -EMLINK when limits.max_groups groups
  * exist already.
  */
@@ -164,8 +165,9 @@ int h5w_tick(struct h5w *engine, int64_t now, struct h5w_error *err);
  * extents, H5Fflush, fsync. */
 int h5w_flush(struct h5w *engine, struct h5w_error *err);
 
-/* Close the current file (exact extents, final attributes); the next data
- * starts a new file. Open records are closed first. */
+/* Close the current file (exact extents); the next data starts a new file.
+ * Open records are closed first; data of groups waiting for a file gets one
+ * of its own, so everything appended so far is durable on return. */
 int h5w_roll(struct h5w *engine, struct h5w_error *err);
 
 struct h5w_stats {

@@ -222,20 +222,6 @@ static int find_buf(struct h5w *w, struct h5w_dset *ds, uint64_t index, uint64_t
 	return 0;
 }
 
-int h5w_dset_open(struct h5w *w, struct h5w_dset *ds, struct h5w_error *err)
-{
-	char path[700];
-	if (ds->id != H5I_INVALID_HID)
-		return 0;
-	snprintf(path, sizeof(path), "%s/%s", ds->group->path, ds->name);
-	ds->id = H5Dopen2(w->file, path, H5P_DEFAULT);
-	if (ds->id < 0) {
-		ds->id = H5I_INVALID_HID;
-		return h5w_err_hdf5(w, err, "%s: opening dataset %s", w->file_name, path);
-	}
-	return 0;
-}
-
 static int raise_extent(struct h5w *w, struct h5w_dset *ds, uint64_t end, struct h5w_error *err)
 {
 	if (ds->extent >= end)
@@ -637,6 +623,8 @@ int h5w_dset_put(struct h5w *w, struct h5w_dset *ds, uint64_t row, const void *r
 		 uint64_t nrows, struct h5w_error *err)
 {
 	const unsigned char *src = rows;
+	if (ds->group->pending)
+		w->pending_bytes += nrows * ds->row_bytes;
 	while (nrows > 0) {
 		uint64_t index = row / ds->chunk_rows, at = row % ds->chunk_rows;
 		uint64_t n = ds->chunk_rows - at < nrows ? ds->chunk_rows - at : nrows;
@@ -734,7 +722,7 @@ int h5w_dset_fill(struct h5w *w, struct h5w_dset *ds, uint64_t row, uint64_t nro
 /* Rows below UPTO are final: store every chunk that lies wholly below. */
 int h5w_dset_seal(struct h5w *w, struct h5w_dset *ds, uint64_t upto, struct h5w_error *err)
 {
-	if (ds->group->created_gen != w->gen)
+	if (!h5w_in_current(w, ds->group))
 		return 0; /* not in the file yet: kept until the next flush creates it */
 	/* After a failed write (full disk) chunks wait for the next flush, which
 	 * retries them: each attempt costs HDF5 a fresh allocation in the file,
@@ -815,6 +803,7 @@ int h5w_dset_flush_upto(struct h5w *w, struct h5w_dset *ds, uint64_t rows, struc
 
 void h5w_dset_note_time(struct h5w_dset *ds, int64_t first, int64_t last)
 {
+	ds->times_written = false;
 	if (!ds->has_time) {
 		ds->start_time = first;
 		ds->end_time = last;
@@ -874,9 +863,7 @@ void h5w_dset_reset(struct h5w *w, struct h5w_dset *ds)
 	ds->nrows = 0;
 	ds->extent = 0;
 	ds->has_time = false;
-	if (ds->id != H5I_INVALID_HID)
-		H5Dclose(ds->id);
-	ds->id = H5I_INVALID_HID;
+	h5w_dset_forget(w, ds);
 }
 
 /* Free every buffer kept only for reuse (under memory pressure). */

@@ -1,6 +1,6 @@
 /*
  * h5w_file.c - the current output file: naming, creation, SWMR, flush and
- * fsync, closing and rolling.
+ * fsync, closing and rolling; and the ids of its open datasets.
  *
  * Naming (SPEC §4.5): the output.file template is expanded with {name},
  * {date} (YYYYMMDD, UTC), {time} (HHMMSS, UTC), {seq} (4 digits, zero-padded),
@@ -8,26 +8,50 @@
  * pattern HDF5's family driver expands to the member number (a literal '%'
  * elsewhere in the name is doubled). An existing file is never overwritten:
  * the next {seq} is tried (the schema requires {seq} in the template).
- * H5F_ACC_EXCL backs the check against races.
  *
- * SWMR (sec2 only): right after creation (root attributes written) the file
- * is switched to SWMR-write mode, so readers can follow it and a killed
- * writer leaves a consistent file: out of that mode HDF5 writes metadata in
- * no particular order. HDF5 1.10 cannot create objects in SWMR-write mode,
- * so groups are created at flushes: the file is closed and reopened
- * normally (h5w_file_define), every group that appeared since the last
- * flush is created, and SWMR-write mode is restarted (h5w_file_swmr). The
- * non-SWMR windows are those few milliseconds. Dataset ids are closed around
- * both transitions and reopened lazily.
+ * A file appears under its name complete (sec2): it is created as
+ * ".NAME.part" beside it, given its root attributes and first groups (and,
+ * under SWMR, switched to SWMR-write mode), fsync'd, renamed to NAME
+ * without replacing anything (renameat2 RENAME_NOREPLACE), and the
+ * directory is fsync'd. A recorder killed while building a file leaves at
+ * most a ".part" file that never held acknowledged data; it is removed when
+ * that name is next built.
+ *
+ * SWMR (sec2 only). Out of SWMR-write mode HDF5 writes metadata in no
+ * particular order: a writer killed while it changes the structure of a
+ * file that already holds data can leave that data unreadable (the root
+ * group's link storage rewritten halfway). In SWMR-write mode every write
+ * is ordered so that the file on disk is consistent after each one, but
+ * HDF5 1.10 cannot create objects in it. So a file's structure is fixed
+ * before it holds anything: every group it will have is created before
+ * SWMR-write mode starts, and it never leaves that mode again (final
+ * attributes exist from creation and only their values are written). A
+ * group that first has data while the file is live is `pending`: its data
+ * waits in memory, and the next flush (or more than H5W_PENDING_BYTES of
+ * waiting data) closes the file and starts the next one with the pending
+ * groups and every group that had data in the closed one (`carry`), so
+ * that a steady network does not start a file per station. Thousands of
+ * groups appearing at once cost one new file, not thousands of reopens;
+ * groups that trickle in cost one file per flush that sees new ones.
+ *
+ * Without SWMR (swmr: false, or the family driver) groups are created in
+ * the live file on their first data; such files are not crash-safe.
  *
  * Flush is the durability point (SPEC §6): every changed chunk is stored
  * (partial ones padded, extents exact), H5Fflush, then fsync of the file's
- * descriptor(s), because HDF5 itself never calls fsync.
+ * descriptor(s), because HDF5 itself never calls fsync. Every fsync's
+ * result is checked.
+ *
+ * Open datasets: an open dataset id costs HDF5 tens of kB (object header,
+ * layout, property lists), so at most H5W_OPEN_DATASETS are kept open,
+ * least recently used first to go; the chunk cache of each is off (the
+ * engine writes whole chunks itself).
  *
  * Caller thread only.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +81,11 @@ static bool swmr_wanted(const struct h5w *w)
 	return w->schema->output.swmr && !family(w);
 }
 
+static const char *output_dir(const struct h5w *w)
+{
+	return w->schema->output.directory ? w->schema->output.directory : ".";
+}
+
 static int mkdirs(const char *dir)
 {
 	char path[4096];
@@ -74,12 +103,91 @@ static int mkdirs(const char *dir)
 	return 0;
 }
 
-/* Expand the template for sequence number SEQ. */
+/* ---- open datasets ------------------------------------------------------ */
+
+static void lru_unlink(struct h5w *w, struct h5w_dset *ds)
+{
+	if (ds->lru_prev)
+		ds->lru_prev->lru_next = ds->lru_next;
+	else
+		w->lru_head = ds->lru_next;
+	if (ds->lru_next)
+		ds->lru_next->lru_prev = ds->lru_prev;
+	else
+		w->lru_tail = ds->lru_prev;
+	ds->lru_prev = ds->lru_next = NULL;
+}
+
+static void lru_push(struct h5w *w, struct h5w_dset *ds)
+{
+	ds->lru_prev = NULL;
+	ds->lru_next = w->lru_head;
+	if (w->lru_head)
+		w->lru_head->lru_prev = ds;
+	else
+		w->lru_tail = ds;
+	w->lru_head = ds;
+}
+
+/* Close DS's id, if it is open. */
+void h5w_dset_forget(struct h5w *w, struct h5w_dset *ds)
+{
+	if (ds->id == H5I_INVALID_HID)
+		return;
+	lru_unlink(w, ds);
+	w->nopen--;
+	H5Dclose(ds->id);
+	ds->id = H5I_INVALID_HID;
+}
+
+void h5w_datasets_close(struct h5w *w)
+{
+	while (w->lru_head)
+		h5w_dset_forget(w, w->lru_head);
+}
+
+/* DS's id, opened if need be (closing the least recently used beyond
+ * H5W_OPEN_DATASETS). Valid until the next h5w_dset_open of another
+ * dataset. */
+int h5w_dset_open(struct h5w *w, struct h5w_dset *ds, struct h5w_error *err)
+{
+	char path[700];
+	if (ds->id != H5I_INVALID_HID) {
+		if (w->lru_head != ds) {
+			lru_unlink(w, ds);
+			lru_push(w, ds);
+		}
+		return 0;
+	}
+	if (w->nopen >= H5W_OPEN_DATASETS)
+		h5w_dset_forget(w, w->lru_tail);
+	snprintf(path, sizeof(path), "%s/%s", ds->group->path, ds->name);
+	hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
+	/* Whole chunks are written directly: HDF5's chunk cache would only
+	 * hold memory. Variable-length strings go through H5Dwrite and keep
+	 * a small one. */
+	if (dapl >= 0 && ds->codec != H5W_CODEC_PIPELINE)
+		H5Pset_chunk_cache(dapl, 0, 0, 1.0);
+	ds->id = H5Dopen2(w->file, path, dapl >= 0 ? dapl : H5P_DEFAULT);
+	if (dapl >= 0)
+		H5Pclose(dapl);
+	if (ds->id < 0) {
+		ds->id = H5I_INVALID_HID;
+		return h5w_err_hdf5(w, err, "%s: opening dataset %s", w->file_name, path);
+	}
+	lru_push(w, ds);
+	w->nopen++;
+	return 0;
+}
+
+/* ---- creating and publishing a file ------------------------------------- */
+
+/* Expand the template for sequence number SEQ (and w->file_created). */
 static int expand_name(struct h5w *w, unsigned seq, char *out, size_t len)
 {
 	const struct schema_output *o = &w->schema->output;
 	char date[16], tod[16], seqtext[16], name[2048], fixed[4096];
-	time_t secs = (time_t)(w->now / 1000000000);
+	time_t secs = (time_t)(h5w_roll_boundary(w->file_created, 1000000000) / 1000000000);
 	struct tm tm;
 	gmtime_r(&secs, &tm);
 	strftime(date, sizeof(date), "%Y%m%d", &tm);
@@ -104,8 +212,17 @@ static int expand_name(struct h5w *w, unsigned seq, char *out, size_t len)
 		}
 	}
 	fixed[j] = '\0';
-	int len_written = snprintf(out, len, "%s/%s", o->directory ? o->directory : ".", fixed);
+	int len_written = snprintf(out, len, "%s/%s", output_dir(w), fixed);
 	return len_written < 0 || (size_t)len_written >= len ? -ENAMETOOLONG : 0;
+}
+
+/* ".NAME.part" beside NAME: where a sec2 file is built. */
+static int part_name(const char *name, char *out, size_t len)
+{
+	const char *slash = strrchr(name, '/');
+	int n = slash ? snprintf(out, len, "%.*s/.%s.part", (int)(slash - name), name, slash + 1)
+		      : snprintf(out, len, ".%s.part", name);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
 static bool name_taken(const struct h5w *w, const char *name)
@@ -132,12 +249,14 @@ static hid_t make_fapl(const struct h5w *w)
 	return fapl;
 }
 
+/* Create the next file: w->file_name is its name, w->part_name where it is
+ * built (sec2; empty for family, which HDF5 names itself). */
 static int create_file(struct h5w *w, struct h5w_error *err)
 {
 	const struct schema_output *o = &w->schema->output;
-	int rc = mkdirs(o->directory ? o->directory : ".");
+	int rc = mkdirs(output_dir(w));
 	if (rc) {
-		h5w_err(w, err, "creating directory %s: %s", o->directory, strerror(-rc));
+		h5w_err(w, err, "creating directory %s: %s", output_dir(w), strerror(-rc));
 		return rc;
 	}
 	hid_t fapl = make_fapl(w);
@@ -147,6 +266,8 @@ static int create_file(struct h5w *w, struct h5w_error *err)
 	for (unsigned attempt = 0; attempt < 100000; attempt++) {
 		unsigned seq = w->seq + attempt;
 		rc = expand_name(w, seq, w->file_name, sizeof(w->file_name));
+		if (!rc && !family(w))
+			rc = part_name(w->file_name, w->part_name, sizeof(w->part_name));
 		if (rc) {
 			h5w_err(w, err, "expanding file name template %s: %s", o->file.text,
 				strerror(-rc));
@@ -154,15 +275,20 @@ static int create_file(struct h5w *w, struct h5w_error *err)
 		}
 		if (name_taken(w, w->file_name))
 			continue;
-		w->file = H5Fcreate(w->file_name, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
+		const char *path = w->file_name;
+		if (!family(w)) {
+			path = w->part_name;
+			unlink(path); /* left by a recorder killed while building it */
+		}
+		w->file = H5Fcreate(path, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
 		if (w->file >= 0) {
 			w->file_seq = seq;
 			w->seq = seq + 1;
 			break;
 		}
 		w->file = H5I_INVALID_HID;
-		if (!name_taken(w, w->file_name)) {
-			rc = h5w_err_hdf5(w, err, "%s: creating file", w->file_name);
+		if (!name_taken(w, path)) {
+			rc = h5w_err_hdf5(w, err, "%s: creating file", path);
 			break;
 		}
 		H5Eclear2(H5E_DEFAULT);
@@ -175,94 +301,17 @@ static int create_file(struct h5w *w, struct h5w_error *err)
 	return rc;
 }
 
-/* Make sure a file is open, creating the next one if needed. */
-int h5w_file_ensure(struct h5w *w, struct h5w_error *err)
+static int fsync_dir(struct h5w *w, struct h5w_error *err)
 {
-	if (w->file != H5I_INVALID_HID)
-		return 0;
-	int rc = h5w_space_check(w, 0, false);
-	if (rc) {
-		h5w_err(w, err, "not starting a new file: %s (%s)", strerror(-rc), w->space_why);
-		return rc;
-	}
-	w->gen++;
-	w->file_created = w->now;
-	rc = create_file(w, err);
+	int fd = open(output_dir(w), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = 0;
+	if (fd < 0 || fsync(fd))
+		rc = -errno;
+	if (fd >= 0)
+		close(fd);
 	if (rc)
-		return rc;
-	w->swmr_active = false;
-	w->npending = 0;
-	w->file_bytes = 0;
-	w->file_rows = 0;
-	w->dirty = false;
-	w->last_flush = w->now;
-	int64_t every = w->schema->output.roll_every_ns;
-	w->roll_period_end = every > 0 ? h5w_roll_boundary(w->now, every) + every : 0;
-	rc = h5w_root_attrs(w, err);
-	/* SWMR-write mode at once: outside it HDF5 writes metadata in no
-	 * particular order, and a writer killed then can leave a file whose root
-	 * group is not even on disk. Groups are created at flushes from now on. */
-	if (!rc)
-		rc = h5w_file_swmr(w, err);
-	if (rc)
-		return rc;
-	snprintf(w->stats.file_name, sizeof(w->stats.file_name), "%s", w->file_name);
-	return 0;
-}
-
-static void close_datasets(struct h5w *w)
-{
-	for (size_t i = 0; i < w->ngroups; i++) {
-		struct h5w_group *g = w->group_list[i];
-		for (size_t j = 0; j < g->ndsets; j++) {
-			if (g->dsets[j].id != H5I_INVALID_HID)
-				H5Dclose(g->dsets[j].id);
-			g->dsets[j].id = H5I_INVALID_HID;
-		}
-	}
-}
-
-/* Leave SWMR-write mode so objects can be created: close and reopen. */
-int h5w_file_define(struct h5w *w, struct h5w_error *err)
-{
-	if (!w->swmr_active)
-		return 0;
-	int rc = h5w_chunks_reap(w, true, err);
-	if (rc)
-		return rc;
-	close_datasets(w);
-	if (H5Fclose(w->file) < 0) {
-		w->file = H5I_INVALID_HID;
-		return h5w_err_hdf5(w, err, "%s: closing to create objects", w->file_name);
-	}
-	w->swmr_active = false;
-	/* SWMR readers hold a shared lock that would make this open fail; the
-	 * engine already owns the file (it created it with an exclusive lock
-	 * and H5F_ACC_EXCL), so the reopen goes without locking. Readers that
-	 * try to open during the short window see the file open for writing
-	 * without SWMR and retry. */
-	hid_t fapl = make_fapl(w);
-	if (fapl >= 0)
-		H5Pset_file_locking(fapl, false, true);
-	w->file = H5Fopen(w->file_name, H5F_ACC_RDWR, fapl);
-	if (w->file < 0) {
-		w->file = H5I_INVALID_HID;
-		rc = h5w_err_hdf5(w, err, "%s: reopening to create objects", w->file_name);
-	}
-	H5Pclose(fapl);
+		h5w_err(w, err, "%s: fsync of the directory: %s", output_dir(w), strerror(-rc));
 	return rc;
-}
-
-/* Enter SWMR-write mode (if the schema wants it and it is not on). */
-int h5w_file_swmr(struct h5w *w, struct h5w_error *err)
-{
-	if (w->swmr_active || !swmr_wanted(w))
-		return 0;
-	close_datasets(w);
-	if (H5Fstart_swmr_write(w->file) < 0)
-		return h5w_err_hdf5(w, err, "%s: starting SWMR write", w->file_name);
-	w->swmr_active = true;
-	return 0;
 }
 
 static int fsync_fd_of(struct h5w *w, hsize_t offset, struct h5w_error *err)
@@ -297,41 +346,106 @@ static int fsync_file(struct h5w *w, struct h5w_error *err)
 	return 0;
 }
 
-/* Create the groups marked by h5w_group_ready, all in one reopen, restart
- * SWMR-write mode, and store the whole chunks they gathered meanwhile. */
-int h5w_file_create_pending(struct h5w *w, struct h5w_error *err)
+/* Give the built file its name (sec2): fsync'd first, never replacing a
+ * file that appeared meanwhile, then the directory fsync'd. */
+static int publish_file(struct h5w *w, struct h5w_error *err)
 {
-	if (!w->npending)
+	if (family(w))
 		return 0;
+	if (H5Fflush(w->file, H5F_SCOPE_GLOBAL) < 0)
+		return h5w_err_hdf5(w, err, "%s: H5Fflush", w->part_name);
+	int rc = fsync_file(w, err);
+	if (rc)
+		return rc;
+	if (renameat2(AT_FDCWD, w->part_name, AT_FDCWD, w->file_name, RENAME_NOREPLACE)) {
+		/* a file system without RENAME_NOREPLACE: link() never replaces */
+		if (errno != EINVAL || link(w->part_name, w->file_name)) {
+			rc = -errno;
+			h5w_err(w, err, "%s: naming the new file %s: %s", w->part_name,
+				w->file_name, strerror(errno));
+			return rc;
+		}
+		unlink(w->part_name);
+	}
+	w->part_name[0] = '\0';
+	return fsync_dir(w, err);
+}
+
+/* A file that could not be built: closed and removed (it holds nothing
+ * acknowledged); the groups stay pending for the next attempt. */
+static void abandon_file(struct h5w *w)
+{
+	h5w_datasets_close(w);
+	H5Fclose(w->file);
+	H5Eclear2(H5E_DEFAULT);
+	w->file = H5I_INVALID_HID;
+	w->swmr_active = false;
+	if (w->part_name[0])
+		unlink(w->part_name);
+	w->part_name[0] = '\0';
+}
+
+/* Does G go into the file being started? */
+static bool starts_with(const struct h5w *w, const struct h5w_group *g)
+{
+	return swmr_wanted(w) && (g->pending || g->carry);
+}
+
+/*
+ * Start the next file: create it, write its root attributes and, under
+ * SWMR, create every pending and carried-over group and enter SWMR-write
+ * mode; then give it its name.
+ */
+static int open_file(struct h5w *w, struct h5w_error *err)
+{
 	int rc = h5w_space_check(w, 0, false);
 	if (rc) {
-		h5w_err(w, err, "%s: creating groups put off: %s (%s)", w->file_name,
-			strerror(-rc), w->space_why);
+		h5w_err(w, err, "not starting a new file: %s (%s)", strerror(-rc), w->space_why);
 		return rc;
 	}
-	rc = h5w_file_define(w, err);
-	for (size_t i = 0; !rc && i < w->ngroups; i++) {
-		struct h5w_group *g = w->group_list[i];
-		if (g->pending_gen == w->gen && g->created_gen != w->gen)
-			rc = h5w_layout_create(w, g, err);
-	}
+	w->gen++;
+	/* A file is named, and rolled, by when its first data arrived. */
+	w->file_created = w->npending ? w->pending_since : w->now;
+	rc = create_file(w, err);
 	if (rc)
-		return rc; /* the groups not created stay marked */
-	w->npending = 0;
-	rc = h5w_file_swmr(w, err);
-	for (size_t i = 0; !rc && i < w->ngroups; i++) {
-		struct h5w_group *g = w->group_list[i];
-		if (g->pending_gen != w->gen || g->created_gen != w->gen)
-			continue;
-		if (g->stream->layout == SCHEMA_LAYOUT_RECORDS) {
-			rc = h5w_records_seal(w, g, err);
-		} else {
-			for (size_t j = 0; !rc && j < g->ndsets; j++)
-				rc = h5w_dset_seal(w, &g->dsets[j], g->dsets[j].nrows, err);
-		}
+		return rc;
+	w->swmr_active = false;
+	w->file_bytes = 0;
+	w->file_rows = w->pending_rows;
+	w->last_flush = w->now;
+	int64_t every = w->schema->output.roll_every_ns;
+	w->roll_period_end = every > 0 ? h5w_roll_boundary(w->file_created, every) + every : 0;
+	rc = h5w_root_attrs(w, err);
+	for (size_t i = 0; !rc && i < w->ngroups; i++)
+		if (starts_with(w, w->group_list[i]))
+			rc = h5w_layout_create(w, w->group_list[i], err);
+	if (!rc && swmr_wanted(w)) {
+		if (H5Fstart_swmr_write(w->file) < 0)
+			rc = h5w_err_hdf5(w, err, "%s: starting SWMR write", w->file_name);
+		else
+			w->swmr_active = true;
 	}
-	return rc;
+	if (!rc)
+		rc = publish_file(w, err);
+	if (rc) {
+		abandon_file(w);
+		return rc;
+	}
+	for (size_t i = 0; i < w->ngroups; i++) {
+		struct h5w_group *g = w->group_list[i];
+		if (g->pending)
+			g->data_gen = w->gen;
+		g->carry = false;
+		g->pending = false;
+	}
+	w->npending = 0;
+	w->pending_bytes = 0;
+	w->pending_rows = 0;
+	snprintf(w->stats.file_name, sizeof(w->stats.file_name), "%s", w->file_name);
+	return 0;
 }
+
+/* ---- storing ------------------------------------------------------------- */
 
 /* After a flush that stored everything: give back the memory of whole
  * chunks that are final (sealing them costs no write, they are stored), so
@@ -341,7 +455,7 @@ static void release_stored(struct h5w *w)
 {
 	for (size_t i = 0; i < w->ngroups; i++) {
 		struct h5w_group *g = w->group_list[i];
-		if (g->created_gen != w->gen)
+		if (!h5w_in_current(w, g))
 			continue;
 		if (g->stream->layout == SCHEMA_LAYOUT_RECORDS) {
 			h5w_records_seal(w, g, NULL);
@@ -362,7 +476,7 @@ static int flush_frame_index(struct h5w *w, struct h5w_error *err)
 	int first = 0;
 	for (size_t i = 0; i < w->ngroups; i++) {
 		struct h5w_group *g = w->group_list[i];
-		if (g->created_gen != w->gen || g->stream->layout != SCHEMA_LAYOUT_STREAM)
+		if (!h5w_in_current(w, g) || g->stream->layout != SCHEMA_LAYOUT_STREAM)
 			continue;
 		for (size_t c = 0; c < g->stream->nchannels; c++) {
 			uint64_t upto = UINT64_MAX; /* every row */
@@ -382,16 +496,14 @@ static int flush_frame_index(struct h5w *w, struct h5w_error *err)
 	return first ? first : rc;
 }
 
-/* Store every changed chunk of every group in the file, then H5Fflush and
- * fsync. Returns the first error; it keeps going so that as much as
- * possible is durable. */
-int h5w_file_flush(struct h5w *w, struct h5w_error *err)
+/* Store every changed chunk of every group in the current file, then
+ * H5Fflush and fsync. Returns the first error; it keeps going so that as
+ * much as possible is durable. */
+static int store_all(struct h5w *w, struct h5w_error *err)
 {
 	int first = 0, rc;
-	if (w->file == H5I_INVALID_HID)
-		return 0;
-	/* HDF5 writes metadata below (new groups, extents, H5Fflush): not into
-	 * a full disk, where a failed metadata write can break the file. */
+	/* HDF5 writes metadata below (extents, H5Fflush): not into a full
+	 * disk, where a failed metadata write can break the file. */
 	rc = h5w_space_check(w, 0, false);
 	if (rc) {
 		h5w_err(w, err, "%s: flush put off: %s (%s)", w->file_name, strerror(-rc),
@@ -399,11 +511,10 @@ int h5w_file_flush(struct h5w *w, struct h5w_error *err)
 		w->store_failed = true;
 		return rc;
 	}
-	first = h5w_file_create_pending(w, err);
 	w->store_failed = false; /* retry every chunk kept after a failed write */
 	for (size_t i = 0; i < w->ngroups; i++) {
 		struct h5w_group *g = w->group_list[i];
-		if (g->created_gen != w->gen)
+		if (!h5w_in_current(w, g))
 			continue;
 		if (g->stream->layout == SCHEMA_LAYOUT_RECORDS) {
 			rc = h5w_records_pad(w, g, first ? NULL : err);
@@ -424,9 +535,14 @@ int h5w_file_flush(struct h5w *w, struct h5w_error *err)
 	rc = flush_frame_index(w, first ? NULL : err);
 	if (rc && !first)
 		first = rc;
-	rc = h5w_file_swmr(w, first ? NULL : err);
-	if (rc && !first)
-		first = rc;
+	for (size_t i = 0; i < w->ngroups; i++) {
+		struct h5w_group *g = w->group_list[i];
+		if (!h5w_in_current(w, g))
+			continue;
+		rc = h5w_layout_times(w, g, first ? NULL : err);
+		if (rc && !first)
+			first = rc;
+	}
 	if (H5Fflush(w->file, H5F_SCOPE_GLOBAL) < 0) {
 		rc = h5w_err_hdf5(w, first ? NULL : err, "%s: H5Fflush", w->file_name);
 		if (!first)
@@ -449,68 +565,46 @@ int h5w_file_flush(struct h5w *w, struct h5w_error *err)
 	return first;
 }
 
-static void fsync_path(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-}
-
-/* Close the current file: write everything, final attributes, close, fsync.
- * Whatever happens, the engine forgets the file afterwards, so the next data
- * goes to a new file. */
-int h5w_file_close(struct h5w *w, struct h5w_error *err)
+/*
+ * Close the current file: store everything, close it, fsync it. Whatever
+ * happens, the engine forgets the file afterwards, so the next data goes
+ * to a new file; groups that had data in it are carried over into that
+ * one (SWMR). Open records are closed first. Pending groups keep their
+ * data for the next file.
+ */
+static int close_current(struct h5w *w, struct h5w_error *err)
 {
 	int first = 0, rc;
-	if (w->file == H5I_INVALID_HID)
-		return 0;
 	for (size_t i = 0; i < w->ngroups; i++) {
 		struct h5w_group *g = w->group_list[i];
-		if (h5w_in_file(w, g) && g->stream->layout == SCHEMA_LAYOUT_RECORDS) {
+		if (h5w_in_current(w, g) && g->stream->layout == SCHEMA_LAYOUT_RECORDS) {
 			rc = h5w_records_expire(w, g, true, first ? NULL : err);
 			if (rc && !first)
 				first = rc;
 		}
 	}
-	rc = h5w_file_flush(w, first ? NULL : err);
+	rc = store_all(w, first ? NULL : err);
 	if (rc && !first)
 		first = rc;
-	/* final attributes are new objects: leave SWMR-write mode for them */
-	rc = h5w_file_define(w, first ? NULL : err);
-	if (rc && !first)
-		first = rc;
-	for (size_t i = 0; w->file != H5I_INVALID_HID && i < w->ngroups; i++) {
-		struct h5w_group *g = w->group_list[i];
-		if (g->created_gen != w->gen)
-			continue;
-		rc = h5w_layout_finish(w, g, first ? NULL : err);
-		if (rc && !first)
-			first = rc;
-	}
 	h5w_chunks_reap(w, true, NULL);
-	close_datasets(w);
-	if (w->file != H5I_INVALID_HID && H5Fclose(w->file) < 0) {
+	h5w_datasets_close(w);
+	if (H5Fclose(w->file) < 0) {
 		rc = h5w_err_hdf5(w, first ? NULL : err, "%s: closing", w->file_name);
 		if (!first)
 			first = rc;
 	}
 	w->file = H5I_INVALID_HID;
 	w->swmr_active = false;
-	if (family(w)) {
-		char member[4096];
-		for (int m = 0;; m++) {
-			snprintf(member, sizeof(member), w->file_name, m);
-			if (access(member, F_OK))
-				break;
-			fsync_path(member);
-		}
-	} else {
-		fsync_path(w->file_name);
-	}
+	/* HDF5 wrote the superblock's closed state at H5Fclose, after the last
+	 * fsync: make that durable too. */
+	rc = family(w) ? 0 : h5w_fsync_path(w, w->file_name, first ? NULL : err);
+	if (rc && !first)
+		first = rc;
 	for (size_t i = 0; i < w->ngroups; i++) {
 		struct h5w_group *g = w->group_list[i];
+		if (g->created_gen != w->gen) /* not in the file just closed */
+			continue;
+		g->carry = g->data_gen == w->gen;
 		for (size_t j = 0; j < g->ndsets; j++)
 			h5w_dset_reset(w, &g->dsets[j]);
 		h5w_records_free(g);
@@ -520,4 +614,107 @@ int h5w_file_close(struct h5w *w, struct h5w_error *err)
 	w->stats.full_reason[0] = '\0';
 	w->stats.files_closed++;
 	return first;
+}
+
+int h5w_fsync_path(struct h5w *w, const char *path, struct h5w_error *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int rc = 0;
+	if (fd < 0 || fsync(fd))
+		rc = -errno;
+	if (fd >= 0)
+		close(fd);
+	if (rc)
+		h5w_err(w, err, "%s: fsync: %s", path, strerror(-rc));
+	return rc;
+}
+
+/* ---- the API of this file --------------------------------------------- */
+
+/*
+ * Make G take data. Without SWMR the file is created if need be and G in
+ * it at once. Under SWMR a group not in the live file becomes pending: its
+ * data waits in memory for the next flush, which starts a file with it.
+ */
+int h5w_file_group(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
+{
+	if (h5w_in_file(w, g))
+		return 0;
+	if (!swmr_wanted(w)) {
+		int rc = w->file == H5I_INVALID_HID ? open_file(w, err) : 0;
+		return rc ? rc : h5w_layout_create(w, g, err);
+	}
+	g->pending = true;
+	if (w->npending++ == 0) {
+		w->pending_since = w->now;
+		if (w->file == H5I_INVALID_HID)
+			w->last_flush = w->now; /* the flush period counts from the first data */
+	}
+	return 0;
+}
+
+/*
+ * Give the pending groups a file: close the current one (once everything
+ * in it is stored, so a full disk loses nothing) and start the next, then
+ * store the whole chunks the pending groups gathered.
+ */
+int h5w_file_start_pending(struct h5w *w, struct h5w_error *err)
+{
+	int rc;
+	if (!w->npending)
+		return 0;
+	if (w->file != H5I_INVALID_HID) {
+		rc = store_all(w, err);
+		if (rc)
+			return rc; /* nothing closed: what is held stays */
+		rc = close_current(w, err);
+		if (rc)
+			return rc;
+	}
+	rc = open_file(w, err);
+	for (size_t i = 0; !rc && i < w->ngroups; i++) {
+		struct h5w_group *g = w->group_list[i];
+		if (!h5w_in_current(w, g))
+			continue;
+		if (g->stream->layout == SCHEMA_LAYOUT_RECORDS) {
+			rc = h5w_records_seal(w, g, err);
+		} else {
+			for (size_t j = 0; !rc && j < g->ndsets; j++)
+				rc = h5w_dset_seal(w, &g->dsets[j], g->dsets[j].nrows, err);
+		}
+	}
+	return rc;
+}
+
+/* Make everything appended so far durable, in a new file for the pending
+ * groups if there are any. */
+int h5w_file_flush(struct h5w *w, struct h5w_error *err)
+{
+	int rc = h5w_file_start_pending(w, err);
+	if (rc || w->file == H5I_INVALID_HID)
+		return rc;
+	return store_all(w, err);
+}
+
+/* Roll: close the current file; the next data starts a new one. With
+ * pending groups that new file is started now, so that everything
+ * appended is durable on return. */
+int h5w_file_roll(struct h5w *w, struct h5w_error *err)
+{
+	if (w->npending)
+		return h5w_file_flush(w, err);
+	if (w->file == H5I_INVALID_HID)
+		return 0;
+	return close_current(w, err);
+}
+
+/* The end: everything stored (pending groups in a file of their own), the
+ * file closed. */
+int h5w_file_close(struct h5w *w, struct h5w_error *err)
+{
+	int rc = h5w_file_start_pending(w, err);
+	if (w->file == H5I_INVALID_HID)
+		return rc;
+	int closed = close_current(w, rc ? NULL : err);
+	return rc ? rc : closed;
 }

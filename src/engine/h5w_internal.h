@@ -5,10 +5,14 @@
  * h5w_group), one per stream group path, which live as long as the engine.
  * A group owns a fixed set of datasets (struct h5w_dset) decided by its
  * layout when the group is first named. HDF5 objects are tied to the current
- * file: a group is created in a file lazily (on its first data in that file;
- * under SWMR at the next flush, `pending_gen` marking it until then),
- * `created_gen` remembers in which file generation, and dataset ids are
- * opened lazily and closed whenever the file is closed or reopened.
+ * file: `created_gen` remembers in which file generation a group exists.
+ * Without SWMR a group is created in the file on its first data there.
+ * Under SWMR a file's groups are all created before SWMR-write mode starts
+ * (h5w_file.c): a group whose data finds no place in the current file is
+ * `pending`, its data waits in memory, and the next flush starts a new file
+ * holding it and every group that had data in the previous one (`carry`).
+ * Dataset ids are opened on demand and kept in a bounded LRU list
+ * (H5W_OPEN_DATASETS): an open dataset costs HDF5 tens of kB.
  *
  * Threading: everything here is touched only by the engine's caller thread,
  * except struct h5w_job, which the pool hands to one worker between submit
@@ -25,7 +29,8 @@
 #define H5W_INDEX_CHUNK 1024 /* rows per chunk of time/index datasets */
 #define H5W_SPARES 8         /* chunk buffers a dataset keeps for reuse */
 #define H5W_OUT_CACHE 8      /* compressed-output buffers kept for reuse */
-#define H5W_PENDING_BYTES (16u << 20) /* buffered data that creates waiting groups early */
+#define H5W_PENDING_BYTES (16u << 20) /* buffered data that starts a file for waiting groups early */
+#define H5W_OPEN_DATASETS 512   /* dataset ids kept open at most (LRU) */
 
 /* How a dataset's chunks reach the file. */
 enum h5w_codec {
@@ -69,12 +74,14 @@ struct h5w_dset {
 	int scale_axis0;           /* index in group->dsets of axis-0 scale, -1: none */
 	int scale_axis1;           /* records: index of sample_time, -1: none */
 	hid_t id;                  /* H5I_INVALID_HID when not open */
+	struct h5w_dset *lru_prev, *lru_next; /* open ids, most recently used first */
 	/* per file */
 	uint64_t nrows;            /* rows in this file */
 	uint64_t extent;           /* extent set in the file */
 	uint64_t mark;             /* nrows before the current append (table) */
 	int64_t start_time, end_time; /* of the data in this file */
 	bool has_time;
+	bool times_written;        /* start_time/end_time in the file are current */
 	/* chunk buffers, ordered by index */
 	struct h5w_chunkbuf *bufs;
 	size_t nbufs, capbufs;
@@ -111,7 +118,10 @@ struct h5w_group {
 	size_t nvalues;
 	char **names, **values;      /* placeholder values, for attributes */
 	uint64_t created_gen;        /* file generation it exists in; 0: none */
-	uint64_t pending_gen;        /* file generation it waits to be created in */
+	uint64_t data_gen;           /* file generation it last took data for */
+	bool pending;                /* SWMR: waits for the next file (h5w_file.c) */
+	bool carry;                  /* SWMR: had data in the last file closed, so
+					the next file is created with it */
 	struct h5w_dset *dsets;
 	size_t ndsets;
 	/* roles: indexes into dsets */
@@ -168,9 +178,16 @@ struct h5w {
 	/* the current file */
 	hid_t file;                  /* H5I_INVALID_HID: none open */
 	bool swmr_active;
-	size_t npending;             /* groups waiting for the next flush to be created */
+	size_t npending;             /* groups waiting for the next file */
+	uint64_t pending_bytes;      /* bytes appended to them meanwhile */
+	uint64_t pending_rows;       /* rows of them, for stats.file_rows */
+	int64_t pending_since;       /* engine time of the first of them: the
+					next file is named and rolled by it */
+	struct h5w_dset *lru_head, *lru_tail; /* open dataset ids (H5W_OPEN_DATASETS) */
+	unsigned nopen;
 	uint64_t gen;                /* file generation, +1 per file */
-	char file_name[4096];        /* as given to HDF5 (family: pattern) */
+	char file_name[4096];        /* its name (family: the pattern HDF5 expands) */
+	char part_name[4096];        /* where it is built before it gets its name */
 	unsigned seq;                /* next {seq} */
 	unsigned file_seq;           /* {seq} of the current file */
 	int64_t file_created;
@@ -205,10 +222,26 @@ struct h5w {
 	struct h5w_stats stats;
 };
 
-/* Does G take data in the current file (created, or waiting to be)? */
+/* Does G exist in the current file (so its chunks can be stored)? */
+static inline bool h5w_in_current(const struct h5w *w, const struct h5w_group *g)
+{
+	return w->file != H5I_INVALID_HID && g->created_gen == w->gen;
+}
+
+/* Does G take data now: it exists in the current file, or waits for the
+ * next one with its data in memory? */
 static inline bool h5w_in_file(const struct h5w *w, const struct h5w_group *g)
 {
-	return g->created_gen == w->gen || g->pending_gen == w->gen;
+	return h5w_in_current(w, g) || g->pending;
+}
+
+/* N more rows (or samples) for G: in the current file or the next. */
+static inline void h5w_count_rows(struct h5w *w, const struct h5w_group *g, uint64_t n)
+{
+	if (g->pending)
+		w->pending_rows += n;
+	else
+		w->file_rows += n;
 }
 
 /* h5w_error.c */
@@ -250,7 +283,6 @@ int h5w_dset_fill(struct h5w *w, struct h5w_dset *ds, uint64_t row, uint64_t nro
 int h5w_dset_seal(struct h5w *w, struct h5w_dset *ds, uint64_t upto, struct h5w_error *err);
 int h5w_dset_flush(struct h5w *w, struct h5w_dset *ds, struct h5w_error *err);
 int h5w_dset_flush_upto(struct h5w *w, struct h5w_dset *ds, uint64_t rows, struct h5w_error *err);
-int h5w_dset_open(struct h5w *w, struct h5w_dset *ds, struct h5w_error *err);
 int h5w_chunks_reap(struct h5w *w, bool wait_all, struct h5w_error *err);
 void h5w_dset_reset(struct h5w *w, struct h5w_dset *ds);
 void h5w_dset_truncate(struct h5w *w, struct h5w_dset *ds, uint64_t rows);
@@ -260,16 +292,19 @@ void h5w_dset_note_time(struct h5w_dset *ds, int64_t first, int64_t last);
 /* h5w_layout.c */
 int h5w_layout_plan(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
 int h5w_layout_create(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
-int h5w_layout_finish(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
+int h5w_layout_times(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
 int h5w_root_attrs(struct h5w *w, struct h5w_error *err);
 
 /* h5w_file.c */
-int h5w_file_ensure(struct h5w *w, struct h5w_error *err);
-int h5w_file_define(struct h5w *w, struct h5w_error *err);
-int h5w_file_swmr(struct h5w *w, struct h5w_error *err);
+int h5w_file_group(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
+int h5w_file_start_pending(struct h5w *w, struct h5w_error *err);
 int h5w_file_flush(struct h5w *w, struct h5w_error *err);
-int h5w_file_create_pending(struct h5w *w, struct h5w_error *err);
+int h5w_file_roll(struct h5w *w, struct h5w_error *err);
 int h5w_file_close(struct h5w *w, struct h5w_error *err);
+int h5w_fsync_path(struct h5w *w, const char *path, struct h5w_error *err);
+int h5w_dset_open(struct h5w *w, struct h5w_dset *ds, struct h5w_error *err);
+void h5w_dset_forget(struct h5w *w, struct h5w_dset *ds);
+void h5w_datasets_close(struct h5w *w);
 int64_t h5w_roll_boundary(int64_t now, int64_t every);
 
 /* h5w_records.c */

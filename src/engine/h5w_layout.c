@@ -5,10 +5,12 @@
  * group has under its layout, their dtypes, chunking, codecs, fill values
  * and which dimension scale covers which axis. Creation (h5w_layout_create)
  * makes them in the current file with their attributes and attaches the
- * scales. All datasets of a group are created together on the group's first
- * data in a file: under SWMR, objects can only be created with the file out
- * of SWMR-write mode (h5w_file.c closes and reopens it), so one reopen per
- * new group is the price, not one per dataset.
+ * scales. All datasets of a group are created together: under SWMR, before
+ * the file enters SWMR-write mode (h5w_file.c). Every attribute a dataset
+ * will ever have is created with it, because SWMR-write mode allows
+ * writing an attribute's value but not adding one: start_time/end_time are
+ * written at each flush (h5w_layout_times), so a killed file's are as
+ * current as its data; 0 in both means "no data in this file".
  *
  * Every dimension of every scaled dataset gets a scale (netCDF-4 rejects a
  * variable with only some of its dimensions scaled): table channels use
@@ -310,6 +312,10 @@ static int dataset_attrs(struct h5w *w, struct h5w_group *g, struct h5w_dset *ds
 		rc |= attr_double(id, "scale_factor", ch->scale_factor);
 		rc |= attr_double(id, "add_offset", ch->add_offset);
 	}
+	rc |= attr_int64(id, "start_time", ds->has_time ? ds->start_time : 0);
+	rc |= attr_int64(id, "end_time", ds->has_time ? ds->end_time : 0);
+	if (!rc)
+		ds->times_written = true;
 	(void)w;
 	return rc;
 }
@@ -437,8 +443,8 @@ static int group_attrs(struct h5w *w, struct h5w_group *g, hid_t gid, struct h5w
 	return 0;
 }
 
-/* Create G with all its datasets in the current file, which must be out of
- * SWMR-write mode (h5w_file_define). */
+/* Create G with all its datasets in the current file, which must not be in
+ * SWMR-write mode. */
 int h5w_layout_create(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 {
 	hid_t gid;
@@ -467,13 +473,13 @@ int h5w_layout_create(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 	return rc;
 }
 
-/* The attributes a closed file keeps: start_time/end_time of each channel's
- * data in that file. */
-int h5w_layout_finish(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
+/* Write the start_time/end_time of the data in this file of every dataset
+ * of G whose data changed them since they were last written. */
+int h5w_layout_times(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 {
 	for (size_t i = 0; i < g->ndsets; i++) {
 		struct h5w_dset *ds = &g->dsets[i];
-		if (!ds->channel || !ds->has_time)
+		if (!ds->channel || !ds->has_time || ds->times_written)
 			continue;
 		int rc = h5w_dset_open(w, ds, err);
 		if (rc)
@@ -482,6 +488,7 @@ int h5w_layout_finish(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 		    attr_int64(ds->id, "end_time", ds->end_time))
 			return h5w_err_hdf5(w, err, "%s: writing start_time/end_time of %s/%s",
 					    w->file_name, g->path, ds->name);
+		ds->times_written = true;
 	}
 	return 0;
 }

@@ -203,7 +203,7 @@ static int open_record(struct h5w *w, struct h5w_group *g, uint64_t event_id, in
 	if (!rec->have)
 		return -ENOMEM;
 	g->nrecords++;
-	w->file_rows++;
+	h5w_count_rows(w, g, 1);
 	*out = rec;
 	return 0;
 }
@@ -258,7 +258,7 @@ int h5w_records_data(struct h5w *w, struct h5w_group *g, uint64_t event_id, int6
 		rc = h5w_convert(w, wire, ds->dtype, samples, n, buf, err);
 		row = buf;
 	}
-	if (!rc && ds->chunk_rows == 1 && ds->codec == H5W_CODEC_RAW && g->created_gen == w->gen)
+	if (!rc && ds->chunk_rows == 1 && ds->codec == H5W_CODEC_RAW && h5w_in_current(w, g))
 		rc = h5w_dset_write_row(w, ds, rec->row, row, err);
 	else if (!rc)
 		rc = h5w_dset_put(w, ds, rec->row, row, 1, err);

@@ -320,6 +320,82 @@ class Recorder:
         assert len(files) == 1, f"expected one output file, found {files}"
         return files[0]
 
+    def recording(self):
+        """Every output file read as one (see Recording)."""
+        return Recording(self.files())
+
+
+class Recording:
+    """The files of one recording read as one, for tests whose groups appear
+    over several flushes: under SWMR a group that first has data while a
+    file is live goes into the next file, which the flush starts with every
+    group of the last one (docs/engine.md). `rec[path][...]` is the
+    concatenation along axis 0 of that dataset over the files that hold
+    it, in file order (the sample_time axis of records, which is the same
+    in every file, is taken once); `keys()` of a group are the union of
+    its members in all files; `attrs` are the last file's."""
+
+    def __init__(self, paths, prefix=""):
+        assert paths, "no output file"
+        self.paths, self.prefix = list(paths), prefix
+
+    def _holding(self):
+        import h5py
+        out = []
+        for p in self.paths:
+            with h5py.File(p, "r") as f:
+                if not self.prefix or self.prefix in f:
+                    out.append(p)
+        return out
+
+    def __getitem__(self, key):
+        if key is Ellipsis or isinstance(key, slice):
+            return self.read()[key]
+        path = f"{self.prefix}/{key}".strip("/")
+        return Recording(self.paths, path)
+
+    def __contains__(self, key):
+        return bool(Recording(self.paths, f"{self.prefix}/{key}".strip("/"))._holding())
+
+    def keys(self):
+        import h5py
+        names = set()
+        for p in self._holding():
+            with h5py.File(p, "r") as f:
+                names.update((f[self.prefix] if self.prefix else f).keys())
+        return sorted(names)
+
+    @property
+    def attrs(self):
+        import h5py
+        with h5py.File(self._holding()[-1], "r") as f:
+            return dict((f[self.prefix] if self.prefix else f).attrs)
+
+    def read(self):
+        import h5py
+        import numpy as np
+        parts = []
+        for p in self._holding():
+            with h5py.File(p, "r") as f:
+                parts.append(f[self.prefix][...])
+        if self.prefix.endswith("sample_time"):
+            return parts[0]
+        return np.concatenate(parts) if parts else parts
+
+    @property
+    def shape(self):
+        return self.read().shape
+
+    @property
+    def dtype(self):
+        return self.read().dtype
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
 
 @pytest.fixture
 def recorder(tmp_path):

@@ -3,14 +3,16 @@
 A frame stream (digitizer-like, two boards, four channels) and a line stream
 (weather) are produced once by the simulators with --tee, then replayed with
 `h5rec send --raw` into fresh daemons: once in 1-byte writes, once in large
-coalesced writes. All datasets of the two files (and of the live original)
-must be identical in shape, dtype, values and data attributes, and hold
-exactly what the byte streams carry.
+coalesced writes. All datasets of the two recordings (and of the live
+original) must be identical in shape, dtype, values and data attributes,
+and hold exactly what the byte streams carry. A recording may be more than
+one file (groups that first have data while a file is live start the next
+one): its files are read as one, concatenated in order.
 """
 import h5py
 import numpy as np
 
-from recorder_fixture import DATA, HELLO, T0, parse_frames, run_client
+from recorder_fixture import DATA, HELLO, T0, Recording, parse_frames, run_client
 from recorder_fixture import recorder  # noqa: F401 (pytest fixture)
 
 STREAMS = """
@@ -41,13 +43,15 @@ BOARDS, FRAMES, PER_FRAME = 2, 6, 300
 LINES, STATIONS = 400, 7
 
 # Object references differ between files by construction; dims are compared
-# through the scales' names instead.
-SKIP_ATTRS = {"DIMENSION_LIST", "REFERENCE_LIST"}
+# through the scales' names instead. start_time/end_time are those of the
+# data in each file, which depend on where the files split.
+SKIP_ATTRS = {"DIMENSION_LIST", "REFERENCE_LIST", "start_time", "end_time"}
 
 
-def contents(path):
-    """{dataset path: (shape, dtype, values, attrs, dim scale names)} of a file,
-    and {group path: attrs} (the root's attrs name the file and its ports)."""
+def contents(paths):
+    """{dataset path: (shape, dtype, values, attrs, dim scale names)} of a
+    recording (its files' datasets concatenated in file order), and
+    {group path: attrs} (the root's attrs name the file and its ports)."""
     datasets, groups = {}, {}
 
     def attrs_of(obj):
@@ -56,12 +60,16 @@ def contents(path):
     def visit(name, obj):
         if isinstance(obj, h5py.Dataset):
             dims = [[s.name for s in d.values()] for d in obj.dims]
-            datasets[name] = (obj.shape, obj.dtype, obj[...], attrs_of(obj), dims)
+            values = obj[...]
+            if name in datasets and not name.endswith("sample_time"):
+                values = np.concatenate([datasets[name][2], values])
+            datasets[name] = (values.shape, obj.dtype, values, attrs_of(obj), dims)
         else:
             groups[name] = attrs_of(obj)
 
-    with h5py.File(path, "r") as f:
-        f.visititems(visit)
+    for path in paths:
+        with h5py.File(path, "r") as f:
+            f.visititems(visit)
     return datasets, groups
 
 
@@ -84,7 +92,7 @@ def assert_same_contents(a, b, what):
             assert np.array_equal(attrs[k], attrs2[k]), (what, name, k)
 
 
-def check_against_streams(path, frames_bin, lines_txt):
+def check_against_streams(paths, frames_bin, lines_txt):
     """The file holds exactly the samples and lines of the two byte streams."""
     expect = {}
     for fr in parse_frames(frames_bin):
@@ -101,7 +109,7 @@ def check_against_streams(path, frames_bin, lines_txt):
         lines.setdefault(station, []).append((int(ts), float(vals["temperature"])))
     assert len(lines) == STATIONS
 
-    with h5py.File(path, "r") as f:
+    with Recording(paths) as f:
         for key, frames in expect.items():
             board, channel = key.split("/")
             g = f[board]
@@ -139,8 +147,8 @@ def test_one_byte_and_coalesced_writes_record_the_same(recorder, tmp_path):
         run_client(["send", "--raw", *extra, "-t", rec.address(1), lines_tee])
         log = rec.stop()
         assert "warning" not in log and "error" not in log, (label, log)
-        replays[label] = rec.the_file()
+        replays[label] = rec.files()
 
     check_against_streams(replays["coalesced"], frames_bin, lines_txt)
     assert_same_contents(replays["1-byte"], replays["coalesced"], "1-byte vs coalesced")
-    assert_same_contents(live.the_file(), replays["coalesced"], "live vs replay")
+    assert_same_contents(live.files(), replays["coalesced"], "live vs replay")

@@ -8,7 +8,6 @@ import os
 import socket
 import time
 
-import h5py
 import numpy as np
 
 from recorder_fixture import (DATA, HELLO, T0, encode_frame, finish_client, parse_frames,
@@ -57,7 +56,7 @@ def test_sigterm_during_heavy_ingest_drains_everything(recorder, tmp_path):
 
     sent = [f for f in parse_frames(tee.read_bytes()) if f.type != HELLO]
     assert all(f.type == DATA and f.key == "b0/adc1" for f in sent)
-    with h5py.File(rec.the_file(), "r") as f:
+    with rec.recording() as f:
         g = f["b0"]
         # Exact extents: as many samples and index rows as were sent, no fill.
         assert g["adc1"].shape == (samples,)
@@ -96,7 +95,7 @@ def test_sigterm_refuses_new_connections_and_ends_quiet_ones(recorder):
         quiet_for = time.monotonic() - last_sent
     rec.wait_exit()
     assert 0.45 < quiet_for < 5, f"connection closed after {quiet_for:.2f} s quiet (grace 0.5 s)"
-    with h5py.File(rec.the_file(), "r") as f:
+    with rec.recording() as f:
         np.testing.assert_array_equal(f["b1/adc0"][...], samples)
         np.testing.assert_array_equal(f["b1/adc0_frame_time"][...], [T0])
 
@@ -130,7 +129,7 @@ def test_second_sigterm_stops_at_once_keeping_what_was_received(recorder, tmp_pa
     sender.communicate(timeout=30)
     assert sender.returncode != 0, "the sender was cut off, it must say so"
 
-    with h5py.File(rec.the_file(), "r") as f:
+    with rec.recording() as f:
         g = f["b0"]
         stored = g["adc0"].shape[0]
         nframes = g["adc0_frame_start"].shape[0]
@@ -190,7 +189,7 @@ def test_sigterm_drains_several_senders_of_both_protocols(recorder, tmp_path):
         temperature = dict(kv.split("=") for kv in fields.split(","))["temperature"]
         expect.setdefault("station" + head.split("=")[1], []).append((int(ts), temperature))
     assert sum(map(len, expect.values())) == 4000
-    with h5py.File(rec.the_file(), "r") as f:
+    with rec.recording() as f:
         for board in ("p", "q"):
             assert f[board]["adc0"].shape == (samples,)
             np.testing.assert_array_equal(f[board]["adc0"][...], data[board])
@@ -233,7 +232,7 @@ def test_sigterm_mid_run_completes_every_accelerator_event(recorder, tmp_path):
     for fr in parse_frames(tee.read_bytes()):
         if fr.type == DATA:
             waves[fr.event_id, fr.key.split("/")[1]] = fr.samples()
-    with h5py.File(rec.the_file(), "r") as f:
+    with rec.recording() as f:
         g = f["/dust"]
         np.testing.assert_array_equal(g["event_id"][...], np.arange(1, 51))
         for name in ("first_detector", "second_detector", "third_detector"):

@@ -8,7 +8,6 @@ line by line for lines (docs/protocols.md §1.3, §2.2).
 import socket
 import time
 
-import h5py
 import numpy as np
 
 from recorder_fixture import DATA, SEC, T0, encode_frame, run_client, sent_summary
@@ -55,7 +54,7 @@ def test_frames_over_unix_ipv6_and_udp(recorder, tmp_path):
     time.sleep(0.3)
     log = rec.stop()
     assert "udp_drops" not in log and "warning" not in log, log
-    with h5py.File(rec.the_file(), "r") as f:
+    with rec.recording() as f:
         assert sorted(f.keys()) == ["udp", "unix", "v6"]
         for board in ("unix", "v6", "udp"):
             np.testing.assert_array_equal(f[board]["adc0"][...], data, err_msg=board)
@@ -84,7 +83,7 @@ def test_lines_over_udp_and_millisecond_tcp(recorder, tmp_path):
         head, fields, ts = line.split(" ")
         temperature = dict(kv.split("=") for kv in fields.split(","))["temperature"]
         expect.setdefault(head.split("=")[1], []).append((int(ts), float(temperature)))
-    with h5py.File(rec.the_file(), "r") as f:
+    with rec.recording() as f:
         assert sorted(f.keys()) == sorted([*expect, "ms"])
         for station, rows in expect.items():
             np.testing.assert_array_equal(f[station]["time"][...], [t for t, _ in rows])
@@ -119,7 +118,7 @@ def test_udp_bad_datagrams(recorder):
     rec.wait_log(r"bad_lines: 127\.0\.0\.1:\d+: line 2 \(byte \d+\): value: ")
     time.sleep(0.3)
     rec.stop()
-    with h5py.File(rec.the_file(), "r") as f:
+    with rec.recording() as f:
         np.testing.assert_array_equal(f["uf/adc0_frame_seq"][...], [1, 5, 6])
         np.testing.assert_array_equal(
             f["uf/adc0"][...], np.concatenate([samples + 1, samples + 5, samples + 6]))
