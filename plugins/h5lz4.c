@@ -15,9 +15,10 @@
  * Decoding trusts nothing. Before a single byte is decoded (and before the
  * plugin allocates the output), h5lz4_decoded_size() walks the block table
  * and checks that every stored length fits the chunk, that the blocks
- * account for exactly the announced size and end exactly at the end of the
- * chunk, and that no block claims more than LZ4 can produce from its stored
- * bytes. That last rule bounds the allocation a lying header can cause to
+ * account for exactly the announced size, that nothing but zero bytes
+ * follows them (h5rec pads a chunk it rewrites in place to the size of its
+ * last write; other decoders stop at the announced size too), and that no
+ * block claims more than LZ4 can produce from its stored bytes. That last rule bounds the allocation a lying header can cause to
  * H5LZ4_MAX_EXPANSION times the chunk's stored size.
  *
  * Threading: no state, no allocation (liblz4 keeps its compression state on
@@ -182,8 +183,9 @@ static int check_chunk(const unsigned char *in, size_t n, uint64_t *size_out,
 		pos += stored;
 		left -= block;
 	}
-	if (pos != n)
-		return -EBADMSG;
+	for (; pos < n; pos++) /* padding */
+		if (in[pos])
+			return -EBADMSG;
 	*size_out = size;
 	*block_size_out = block_size;
 	return 0;

@@ -51,6 +51,7 @@ int h5w_open(struct h5w **out, const struct schema *schema, const struct h5w_opt
 	w->now = now;
 	w->file = H5I_INVALID_HID;
 	w->conv_dxpl = H5I_INVALID_HID;
+	w->dapl_nocache = H5I_INVALID_HID;
 	w->str_type = H5I_INVALID_HID;
 	w->max_open_records = options->max_open_records ? options->max_open_records
 							: DEFAULT_MAX_OPEN_RECORDS;
@@ -129,6 +130,8 @@ int h5w_close(struct h5w *w, struct h5w_error *err)
 	free(w->group_list);
 	free(w->hash);
 	h5w_convert_free(w);
+	if (w->dapl_nocache != H5I_INVALID_HID)
+		H5Pclose(w->dapl_nocache);
 	free(w->scratch);
 	free(w->host);
 	free(w->run);

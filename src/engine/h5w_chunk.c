@@ -38,9 +38,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <zlib.h>
-
-#include "h5lz4.h"
 #include "h5w_internal.h"
 
 /* Chunks at least this big keep one buffer for reuse: malloc of large blocks
@@ -140,7 +137,7 @@ ok:
 /* Rows a new partial chunk buffer starts with: enough for a burst, small
  * enough that thousands of slowly filling groups stay cheap. The buffer
  * doubles as rows arrive, up to the whole chunk. */
-#define INITIAL_BYTES 4096
+#define INITIAL_BYTES 256
 
 static int grow_buf(struct h5w *w, struct h5w_dset *ds, struct h5w_chunkbuf *buf, uint64_t rows,
 		    struct h5w_error *err)
@@ -301,6 +298,7 @@ static int store_direct(struct h5w *w, struct h5w_dset *ds, uint64_t index, cons
 		return rc;
 	}
 	h5w_space_used(w, len);
+	h5w_file_wrote_chunk(w);
 	w->stats.chunks_written++;
 	w->stats.bytes_raw += ds->chunk_bytes;
 	w->stats.bytes_compressed += len;
@@ -351,6 +349,7 @@ static int store_pipeline(struct h5w *w, struct h5w_dset *ds, uint64_t index,
 		return rc;
 	}
 	h5w_space_used(w, (stop - start) * ds->row_bytes);
+	h5w_file_wrote_chunk(w);
 	w->stats.chunks_written++;
 	w->stats.bytes_raw += (stop - start) * ds->row_bytes;
 	w->file_bytes += (stop - start) * ds->row_bytes;
@@ -389,19 +388,21 @@ static void put_out(struct h5w *w, unsigned char *out, size_t cap)
 	w->buffered -= cap;
 }
 
-/* Hand a chunk to the compression pool (LZ4 or plain deflate). */
+/* Hand chunk INDEX (DATA, chunk_bytes) to the compression pool. ROWS of it
+ * hold data; FINAL: they will not change again; SLOT: the bytes its last
+ * write took in the file (see h5w_pipeline_slot). */
 static int submit_job(struct h5w *w, struct h5w_dset *ds, uint64_t index, unsigned char *data,
-		      bool owned, uint64_t dirty_lo, struct h5w_error *err)
+		      bool owned, uint64_t dirty_lo, bool final, size_t slot,
+		      struct h5w_error *err)
 {
-	size_t cap = ds->codec == H5W_CODEC_DEFLATE ? (size_t)compressBound((uLong)ds->chunk_bytes)
-						    : h5lz4_bound(ds->chunk_bytes, ds->lz4_block);
+	size_t cap = h5w_pipeline_bound(&ds->filters, ds->chunk_bytes);
 	int rc = 0;
 	while (w->pool.pending >= w->max_inflight && reap_one(w, &rc, err))
 		;
 	if (rc)
 		return rc;
 	struct h5w_job *job = calloc(1, sizeof(*job));
-	if (!job || !cap)
+	if (!job)
 		goto nomem;
 	job->out = get_out(w, cap, &job->out_cap, err);
 	if (!job->out)
@@ -412,6 +413,9 @@ static int submit_job(struct h5w *w, struct h5w_dset *ds, uint64_t index, unsign
 	job->owns_raw = owned;
 	job->dirty_lo = dirty_lo;
 	job->raw_len = ds->chunk_bytes;
+	job->rows = valid_end(ds, index) - index * ds->chunk_rows;
+	job->final = final;
+	job->slot = slot;
 	h5w_pool_submit(&w->pool, job);
 	return 0;
 nomem:
@@ -440,7 +444,8 @@ static int keep_unstored(struct h5w *w, struct h5w_job *job, struct h5w_error *e
 		return 0;
 	struct h5w_chunkbuf buf = {.index = job->index, .data = job->raw,
 				   .cap_rows = ds->chunk_rows, .init_rows = ds->chunk_rows,
-				   .dirty_lo = job->dirty_lo, .dirty_hi = ds->chunk_rows};
+				   .dirty_lo = job->dirty_lo, .dirty_hi = ds->chunk_rows,
+				   .slot = job->slot};
 	if (insert_buf(ds, &buf)) {
 		h5w_err(w, err, "out of memory keeping chunk %llu of %s/%s: it is lost",
 			(unsigned long long)job->index, ds->group->path, ds->name);
@@ -461,6 +466,12 @@ static int finish_job(struct h5w *w, struct h5w_job *job, struct h5w_error *err)
 		rc = -EAGAIN; /* the earlier chunk's failure was reported */
 	else
 		rc = store_direct(w, ds, job->index, job->out, job->out_len, err);
+	if (!rc && !job->final) {
+		/* a partial chunk, still buffered: its next write keeps this size */
+		for (size_t i = 0; i < ds->nbufs; i++)
+			if (ds->bufs[i].index == job->index)
+				ds->bufs[i].slot = job->out_len;
+	}
 	if (rc) {
 		int kept = keep_unstored(w, job, rc == -EAGAIN ? err : NULL);
 		if (rc == -EAGAIN)
@@ -545,7 +556,7 @@ static int write_buf(struct h5w *w, struct h5w_dset *ds, struct h5w_chunkbuf *bu
 		}
 		return 0;
 	}
-	bool pooled = ds->codec != H5W_CODEC_RAW;
+	bool pooled = ds->codec == H5W_CODEC_POOL;
 	if (final || buf->cap_rows == ds->chunk_rows) {
 		rc = grow_buf(w, ds, buf, ds->chunk_rows, err);
 		if (rc)
@@ -553,7 +564,8 @@ static int write_buf(struct h5w *w, struct h5w_dset *ds, struct h5w_chunkbuf *bu
 		fill_rows(ds, buf->data, buf->init_rows, ds->chunk_rows);
 		buf->init_rows = ds->chunk_rows;
 		if (pooled)
-			rc = submit_job(w, ds, buf->index, buf->data, final, lo, err);
+			rc = submit_job(w, ds, buf->index, buf->data, final, lo, final, buf->slot,
+					err);
 		else
 			rc = store_direct(w, ds, buf->index, buf->data, ds->chunk_bytes, err);
 		if (rc)
@@ -569,7 +581,7 @@ static int write_buf(struct h5w *w, struct h5w_dset *ds, struct h5w_chunkbuf *bu
 		return -ENOMEM;
 	}
 	if (pooled) {
-		rc = submit_job(w, ds, buf->index, copy, true, lo, err);
+		rc = submit_job(w, ds, buf->index, copy, true, lo, false, buf->slot, err);
 		if (rc) {
 			free(copy);
 			w->buffered -= ds->chunk_bytes;
@@ -843,6 +855,20 @@ void h5w_dset_truncate(struct h5w *w, struct h5w_dset *ds, uint64_t rows)
 			b->dirty_lo = b->dirty_hi = 0;
 	}
 	ds->nrows = rows;
+}
+
+/* The file DS's chunks were written to was abandoned: every buffered
+ * chunk is to be written again, to a new place. */
+void h5w_dset_unstore(struct h5w_dset *ds)
+{
+	for (size_t i = 0; i < ds->nbufs; i++) {
+		struct h5w_chunkbuf *b = &ds->bufs[i];
+		b->slot = 0;
+		if (b->init_rows)
+			mark_dirty(b, 0, b->init_rows);
+	}
+	ds->extent = 0;
+	ds->times_written = false;
 }
 
 /* Is every row of DS in the file (all its chunks stored, extent exact)? */

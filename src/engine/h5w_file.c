@@ -40,7 +40,12 @@
  * Flush is the durability point (SPEC §6): every changed chunk is stored
  * (partial ones padded, extents exact), H5Fflush, then fsync of the file's
  * descriptor(s), because HDF5 itself never calls fsync. Every fsync's
- * result is checked.
+ * result is checked. HDF5 1.10's H5Fflush takes time quadratic in the
+ * dirty metadata entries of a SWMR file (its pass over them restarts
+ * whenever flushing one dirties another): 50,000 datasets written at once
+ * took 51 s in one H5Fflush and 4.5 s in H5Fflush calls every 500. So the
+ * metadata is flushed every H5W_FLUSH_EVERY chunk writes as well; the
+ * durability point is still the final H5Fflush and fsync.
  *
  * Open datasets: an open dataset id costs HDF5 tens of kB (object header,
  * layout, property lists), so at most H5W_OPEN_DATASETS are kept open,
@@ -146,9 +151,40 @@ void h5w_datasets_close(struct h5w *w)
 		h5w_dset_forget(w, w->lru_head);
 }
 
-/* DS's id, opened if need be (closing the least recently used beyond
- * H5W_OPEN_DATASETS). Valid until the next h5w_dset_open of another
- * dataset. */
+/* The access properties of DS: whole chunks are written directly, so
+ * HDF5's chunk cache would only hold memory. Variable-length strings go
+ * through H5Dwrite and keep HDF5's default one. */
+hid_t h5w_dset_dapl(struct h5w *w, const struct h5w_dset *ds)
+{
+	if (ds->codec == H5W_CODEC_PIPELINE)
+		return H5P_DEFAULT;
+	if (w->dapl_nocache == H5I_INVALID_HID) {
+		hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
+		if (dapl < 0 || H5Pset_chunk_cache(dapl, 0, 0, 1.0) < 0) {
+			if (dapl >= 0)
+				H5Pclose(dapl);
+			H5Eclear2(H5E_DEFAULT);
+			return H5P_DEFAULT;
+		}
+		w->dapl_nocache = dapl;
+	}
+	return w->dapl_nocache;
+}
+
+/* Keep ID, the open id of DS, as DS's (closing the least recently used
+ * beyond H5W_OPEN_DATASETS). */
+void h5w_dset_adopt(struct h5w *w, struct h5w_dset *ds, hid_t id)
+{
+	h5w_dset_forget(w, ds);
+	if (w->nopen >= H5W_OPEN_DATASETS)
+		h5w_dset_forget(w, w->lru_tail);
+	ds->id = id;
+	lru_push(w, ds);
+	w->nopen++;
+}
+
+/* DS's id, opened if need be. Valid until the next h5w_dset_open or
+ * h5w_dset_adopt of another dataset (which may close it). */
 int h5w_dset_open(struct h5w *w, struct h5w_dset *ds, struct h5w_error *err)
 {
 	char path[700];
@@ -159,24 +195,11 @@ int h5w_dset_open(struct h5w *w, struct h5w_dset *ds, struct h5w_error *err)
 		}
 		return 0;
 	}
-	if (w->nopen >= H5W_OPEN_DATASETS)
-		h5w_dset_forget(w, w->lru_tail);
 	snprintf(path, sizeof(path), "%s/%s", ds->group->path, ds->name);
-	hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
-	/* Whole chunks are written directly: HDF5's chunk cache would only
-	 * hold memory. Variable-length strings go through H5Dwrite and keep
-	 * a small one. */
-	if (dapl >= 0 && ds->codec != H5W_CODEC_PIPELINE)
-		H5Pset_chunk_cache(dapl, 0, 0, 1.0);
-	ds->id = H5Dopen2(w->file, path, dapl >= 0 ? dapl : H5P_DEFAULT);
-	if (dapl >= 0)
-		H5Pclose(dapl);
-	if (ds->id < 0) {
-		ds->id = H5I_INVALID_HID;
+	hid_t id = H5Dopen2(w->file, path, h5w_dset_dapl(w, ds));
+	if (id < 0)
 		return h5w_err_hdf5(w, err, "%s: opening dataset %s", w->file_name, path);
-	}
-	lru_push(w, ds);
-	w->nopen++;
+	h5w_dset_adopt(w, ds, id);
 	return 0;
 }
 
@@ -372,9 +395,17 @@ static int publish_file(struct h5w *w, struct h5w_error *err)
 }
 
 /* A file that could not be built: closed and removed (it holds nothing
- * acknowledged); the groups stay pending for the next attempt. */
+ * acknowledged); the groups stay pending for the next attempt, their
+ * chunks (still all in memory) to be written again. */
 static void abandon_file(struct h5w *w)
 {
+	h5w_chunks_reap(w, true, NULL);
+	for (size_t i = 0; i < w->ngroups; i++) {
+		struct h5w_group *g = w->group_list[i];
+		if (h5w_in_current(w, g))
+			for (size_t j = 0; j < g->ndsets; j++)
+				h5w_dset_unstore(&g->dsets[j]);
+	}
 	h5w_datasets_close(w);
 	H5Fclose(w->file);
 	H5Eclear2(H5E_DEFAULT);
@@ -383,66 +414,6 @@ static void abandon_file(struct h5w *w)
 	if (w->part_name[0])
 		unlink(w->part_name);
 	w->part_name[0] = '\0';
-}
-
-/* Does G go into the file being started? */
-static bool starts_with(const struct h5w *w, const struct h5w_group *g)
-{
-	return swmr_wanted(w) && (g->pending || g->carry);
-}
-
-/*
- * Start the next file: create it, write its root attributes and, under
- * SWMR, create every pending and carried-over group and enter SWMR-write
- * mode; then give it its name.
- */
-static int open_file(struct h5w *w, struct h5w_error *err)
-{
-	int rc = h5w_space_check(w, 0, false);
-	if (rc) {
-		h5w_err(w, err, "not starting a new file: %s (%s)", strerror(-rc), w->space_why);
-		return rc;
-	}
-	w->gen++;
-	/* A file is named, and rolled, by when its first data arrived. */
-	w->file_created = w->npending ? w->pending_since : w->now;
-	rc = create_file(w, err);
-	if (rc)
-		return rc;
-	w->swmr_active = false;
-	w->file_bytes = 0;
-	w->file_rows = w->pending_rows;
-	w->last_flush = w->now;
-	int64_t every = w->schema->output.roll_every_ns;
-	w->roll_period_end = every > 0 ? h5w_roll_boundary(w->file_created, every) + every : 0;
-	rc = h5w_root_attrs(w, err);
-	for (size_t i = 0; !rc && i < w->ngroups; i++)
-		if (starts_with(w, w->group_list[i]))
-			rc = h5w_layout_create(w, w->group_list[i], err);
-	if (!rc && swmr_wanted(w)) {
-		if (H5Fstart_swmr_write(w->file) < 0)
-			rc = h5w_err_hdf5(w, err, "%s: starting SWMR write", w->file_name);
-		else
-			w->swmr_active = true;
-	}
-	if (!rc)
-		rc = publish_file(w, err);
-	if (rc) {
-		abandon_file(w);
-		return rc;
-	}
-	for (size_t i = 0; i < w->ngroups; i++) {
-		struct h5w_group *g = w->group_list[i];
-		if (g->pending)
-			g->data_gen = w->gen;
-		g->carry = false;
-		g->pending = false;
-	}
-	w->npending = 0;
-	w->pending_bytes = 0;
-	w->pending_rows = 0;
-	snprintf(w->stats.file_name, sizeof(w->stats.file_name), "%s", w->file_name);
-	return 0;
 }
 
 /* ---- storing ------------------------------------------------------------- */
@@ -496,38 +467,40 @@ static int flush_frame_index(struct h5w *w, struct h5w_error *err)
 	return first ? first : rc;
 }
 
-/* Store every changed chunk of every group in the current file, then
- * H5Fflush and fsync. Returns the first error; it keeps going so that as
- * much as possible is durable. */
-static int store_all(struct h5w *w, struct h5w_error *err)
+/* Hand every changed chunk of G (but its frame index) to the file or the
+ * pool; 0 or the first error. */
+static int store_group(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 {
 	int first = 0, rc;
-	/* HDF5 writes metadata below (extents, H5Fflush): not into a full
-	 * disk, where a failed metadata write can break the file. */
-	rc = h5w_space_check(w, 0, false);
-	if (rc) {
-		h5w_err(w, err, "%s: flush put off: %s (%s)", w->file_name, strerror(-rc),
-			w->space_why);
-		w->store_failed = true;
-		return rc;
+	if (g->stream->layout == SCHEMA_LAYOUT_RECORDS) {
+		rc = h5w_records_pad(w, g, err);
+		if (rc)
+			first = rc;
 	}
+	for (size_t j = 0; j < g->ndsets; j++) {
+		if (g->dsets[j].frame_index)
+			continue;
+		rc = h5w_dset_flush(w, &g->dsets[j], first ? NULL : err);
+		if (rc && !first)
+			first = rc;
+	}
+	return first;
+}
+
+/* Store every changed chunk of every group in the current file (partial
+ * ones padded, extents exact) and the datasets' times. Returns the first
+ * error; it keeps going so that as much as possible is stored. */
+static int store_chunks(struct h5w *w, struct h5w_error *err)
+{
+	int first = 0, rc;
 	w->store_failed = false; /* retry every chunk kept after a failed write */
 	for (size_t i = 0; i < w->ngroups; i++) {
 		struct h5w_group *g = w->group_list[i];
 		if (!h5w_in_current(w, g))
 			continue;
-		if (g->stream->layout == SCHEMA_LAYOUT_RECORDS) {
-			rc = h5w_records_pad(w, g, first ? NULL : err);
-			if (rc && !first)
-				first = rc;
-		}
-		for (size_t j = 0; j < g->ndsets; j++) {
-			if (g->dsets[j].frame_index)
-				continue;
-			rc = h5w_dset_flush(w, &g->dsets[j], first ? NULL : err);
-			if (rc && !first)
-				first = rc;
-		}
+		rc = store_group(w, g, first ? NULL : err);
+		if (rc && !first)
+			first = rc;
 	}
 	rc = h5w_chunks_reap(w, true, first ? NULL : err);
 	if (rc && !first)
@@ -543,11 +516,30 @@ static int store_all(struct h5w *w, struct h5w_error *err)
 		if (rc && !first)
 			first = rc;
 	}
+	return first;
+}
+
+/* Store every changed chunk of every group in the current file, then
+ * H5Fflush and fsync. Returns the first error; it keeps going so that as
+ * much as possible is durable. */
+static int store_all(struct h5w *w, struct h5w_error *err)
+{
+	/* HDF5 writes metadata below (extents, H5Fflush): not into a full
+	 * disk, where a failed metadata write can break the file. */
+	int rc = h5w_space_check(w, 0, false);
+	if (rc) {
+		h5w_err(w, err, "%s: flush put off: %s (%s)", w->file_name, strerror(-rc),
+			w->space_why);
+		w->store_failed = true;
+		return rc;
+	}
+	int first = store_chunks(w, err);
 	if (H5Fflush(w->file, H5F_SCOPE_GLOBAL) < 0) {
 		rc = h5w_err_hdf5(w, first ? NULL : err, "%s: H5Fflush", w->file_name);
 		if (!first)
 			first = rc;
 	}
+	w->writes_unflushed = 0;
 	rc = fsync_file(w, first ? NULL : err);
 	if (rc && !first)
 		first = rc;
@@ -563,6 +555,92 @@ static int store_all(struct h5w *w, struct h5w_error *err)
 		release_stored(w);
 	}
 	return first;
+}
+
+/* Does G go into the file being started? */
+static bool starts_with(const struct h5w *w, const struct h5w_group *g)
+{
+	return swmr_wanted(w) && (g->pending || g->carry);
+}
+
+/*
+ * Start the next file: create it, write its root attributes and, under
+ * SWMR, create every pending and carried-over group, store the pending
+ * groups' data and enter SWMR-write mode; then give it its name. Returns
+ * -ENOSPC or -EFBIG with the file started when data could not be stored
+ * for want of space (it is held, as after any refused write).
+ */
+static int open_file(struct h5w *w, struct h5w_error *err)
+{
+	int rc = h5w_space_check(w, 0, false);
+	if (rc) {
+		h5w_err(w, err, "not starting a new file: %s (%s)", strerror(-rc), w->space_why);
+		return rc;
+	}
+	w->gen++;
+	/* A file is named, and rolled, by when its first data arrived. */
+	w->file_created = w->npending ? w->pending_since : w->now;
+	rc = create_file(w, err);
+	if (rc)
+		return rc;
+	w->swmr_active = false;
+	w->file_bytes = 0;
+	w->file_rows = w->pending_rows;
+	w->last_flush = w->now;
+	int64_t every = w->schema->output.roll_every_ns;
+	w->roll_period_end = every > 0 ? h5w_roll_boundary(w->file_created, every) + every : 0;
+	rc = h5w_root_attrs(w, err);
+	/* Each group's waiting data is written right after the group is
+	 * created, while its dataset ids are open: still out of SWMR-write
+	 * mode, where HDF5 flushes in one pass what SWMR's ordered flush takes
+	 * quadratic time over. Whole chunks stay buffered until the file is
+	 * published (h5w_file_start_pending seals them), so that an abandoned
+	 * file loses nothing. */
+	int held = 0; /* data refused for want of space, held in memory */
+	for (size_t i = 0; !rc && i < w->ngroups; i++) {
+		struct h5w_group *g = w->group_list[i];
+		if (!starts_with(w, g))
+			continue;
+		rc = h5w_layout_create(w, g, err);
+		if (!rc && g->pending && !held)
+			rc = store_group(w, g, err);
+		if (rc == -ENOSPC || rc == -EFBIG) {
+			held = rc;
+			rc = 0;
+		}
+	}
+	if (!rc && !held && swmr_wanted(w)) {
+		rc = store_chunks(w, err);
+		if (rc == -ENOSPC || rc == -EFBIG) {
+			held = rc;
+			rc = 0;
+		}
+	}
+	if (!rc && swmr_wanted(w)) {
+		h5w_datasets_close(w);
+		if (H5Fstart_swmr_write(w->file) < 0)
+			rc = h5w_err_hdf5(w, err, "%s: starting SWMR write", w->file_name);
+		else
+			w->swmr_active = true;
+	}
+	if (!rc)
+		rc = publish_file(w, err);
+	if (rc) {
+		abandon_file(w);
+		return rc;
+	}
+	for (size_t i = 0; i < w->ngroups; i++) {
+		struct h5w_group *g = w->group_list[i];
+		if (g->pending)
+			g->data_gen = w->gen;
+		g->carry = false;
+		g->pending = false;
+	}
+	w->npending = 0;
+	w->pending_bytes = 0;
+	w->pending_rows = 0;
+	snprintf(w->stats.file_name, sizeof(w->stats.file_name), "%s", w->file_name);
+	return held;
 }
 
 /*
@@ -629,6 +707,18 @@ int h5w_fsync_path(struct h5w *w, const char *path, struct h5w_error *err)
 	return rc;
 }
 
+/* A chunk was written: every H5W_FLUSH_EVERY of them, flush HDF5's
+ * metadata (not a durability point: no fsync; a failure shows again at the
+ * flush that is one). */
+void h5w_file_wrote_chunk(struct h5w *w)
+{
+	if (!w->swmr_active || ++w->writes_unflushed < H5W_FLUSH_EVERY)
+		return;
+	if (H5Fflush(w->file, H5F_SCOPE_GLOBAL) < 0)
+		H5Eclear2(H5E_DEFAULT);
+	w->writes_unflushed = 0;
+}
+
 /* ---- the API of this file --------------------------------------------- */
 
 /*
@@ -691,9 +781,10 @@ int h5w_file_start_pending(struct h5w *w, struct h5w_error *err)
 int h5w_file_flush(struct h5w *w, struct h5w_error *err)
 {
 	int rc = h5w_file_start_pending(w, err);
-	if (rc || w->file == H5I_INVALID_HID)
+	if ((rc && rc != -ENOSPC && rc != -EFBIG) || w->file == H5I_INVALID_HID)
 		return rc;
-	return store_all(w, err);
+	int stored = store_all(w, rc ? NULL : err);
+	return rc ? rc : stored;
 }
 
 /* Roll: close the current file; the next data starts a new one. With

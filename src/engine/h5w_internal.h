@@ -23,6 +23,7 @@
 
 #include <hdf5.h>
 #include <pthread.h>
+#include <zlib.h>
 
 #include "h5w.h"
 
@@ -31,15 +32,33 @@
 #define H5W_OUT_CACHE 8      /* compressed-output buffers kept for reuse */
 #define H5W_PENDING_BYTES (16u << 20) /* buffered data that starts a file for waiting groups early */
 #define H5W_OPEN_DATASETS 512   /* dataset ids kept open at most (LRU) */
+#define H5W_FLUSH_EVERY 256     /* chunk writes between two H5Fflush (h5w_file.c) */
 
 /* How a dataset's chunks reach the file. */
 enum h5w_codec {
-	H5W_CODEC_RAW,      /* direct chunk write, no filter */
-	H5W_CODEC_LZ4,      /* compressed by the pool, direct chunk write */
-	H5W_CODEC_DEFLATE,  /* deflate alone: zlib's compress2 in the pool, which
-			       is what HDF5's deflate filter itself calls */
-	H5W_CODEC_PIPELINE, /* H5Dwrite through HDF5's own filters (deflate with
-			       shuffle or fletcher32) and for vlen strings */
+	H5W_CODEC_RAW,      /* no filter: a direct chunk write from the buffer */
+	H5W_CODEC_POOL,     /* encoded by the pool (h5w_pipeline.c), direct chunk write */
+	H5W_CODEC_PIPELINE, /* H5Dwrite through HDF5's own pipeline: variable-length
+			       strings, whose chunks hold heap references */
+};
+
+/* The filters of a dataset, in the order HDF5 applies them. */
+enum h5w_filter { H5W_FILTER_NONE, H5W_FILTER_DEFLATE, H5W_FILTER_LZ4 };
+struct h5w_filters {
+	bool shuffle;
+	enum h5w_filter codec;
+	int level;           /* deflate */
+	uint32_t lz4_block;  /* lz4: block size, 0 = whole chunk */
+	bool fletcher32;
+};
+
+/* What one thread keeps between the chunks it encodes (h5w_pipeline.c). */
+struct h5w_encoder {
+	unsigned char *scratch;  /* the shuffled chunk */
+	size_t scratch_cap;
+	z_stream zs;
+	bool deflate_ready;
+	int level;
 };
 
 /* A chunk's worth of rows held in memory. Rows [0, init_rows) hold data or
@@ -50,6 +69,8 @@ struct h5w_chunkbuf {
 	uint64_t cap_rows;     /* grows up to chunk_rows as rows arrive */
 	uint64_t init_rows;
 	uint64_t dirty_lo, dirty_hi; /* rows changed since last written (lo == hi: none) */
+	size_t slot;           /* bytes its last write took in the file; 0: none
+				  (a rewrite of that size stays in place) */
 };
 
 struct h5w_dset {
@@ -63,8 +84,7 @@ struct h5w_dset {
 	uint64_t chunk_rows;
 	size_t chunk_bytes;
 	enum h5w_codec codec;
-	uint32_t lz4_block;
-	int deflate_level;
+	struct h5w_filters filters; /* H5W_CODEC_POOL */
 	unsigned char fill[8];     /* one element of fill, in file byte order */
 	bool user_fill;            /* fill is set in the dataset (becomes _FillValue) */
 	bool is_time;              /* CF time attributes */
@@ -145,8 +165,11 @@ struct h5w_job {
 	unsigned char *raw;        /* chunk_bytes of input */
 	bool owns_raw;             /* raw is freed (or recycled) after writing */
 	size_t raw_len;
+	uint64_t rows;             /* rows of the chunk holding data */
+	bool final;                /* the chunk's rows are final (sealed) */
+	size_t slot;               /* in: bytes its last write took (0: none) */
 	unsigned char *out;
-	size_t out_cap, out_len;
+	size_t out_cap, out_len;   /* out_len: the bytes to store, padded */
 	uint64_t dirty_lo;         /* first row the chunk buffer had changed */
 	int status;                /* worker's result */
 	bool finished;             /* encoded (guarded by the pool's lock) */
@@ -184,7 +207,9 @@ struct h5w {
 	int64_t pending_since;       /* engine time of the first of them: the
 					next file is named and rolled by it */
 	struct h5w_dset *lru_head, *lru_tail; /* open dataset ids (H5W_OPEN_DATASETS) */
+	hid_t dapl_nocache;          /* dataset access: no chunk cache */
 	unsigned nopen;
+	unsigned writes_unflushed;   /* chunk writes since the last H5Fflush */
 	uint64_t gen;                /* file generation, +1 per file */
 	char file_name[4096];        /* its name (family: the pattern HDF5 expands) */
 	char part_name[4096];        /* where it is built before it gets its name */
@@ -265,6 +290,19 @@ bool h5w_convert_has_fast(enum dtype from, enum dtype to);
 void h5w_convert_fast(enum dtype from, enum dtype to, const void *src, size_t n, void *dst,
 		      uint64_t *clipped);
 
+/* h5w_pipeline.c */
+void h5w_shuffle(const unsigned char *src, unsigned char *dst, size_t len, size_t elem);
+uint32_t h5w_fletcher32(const unsigned char *data, size_t len);
+size_t h5w_pipeline_bound(const struct h5w_filters *f, size_t raw_len);
+int h5w_pipeline_encode(struct h5w_encoder *e, const struct h5w_filters *f,
+			const unsigned char *raw, size_t raw_len, size_t elem, unsigned char *out,
+			size_t out_cap, size_t *out_len);
+void h5w_encoder_free(struct h5w_encoder *e);
+size_t h5w_pipeline_slot(size_t len, size_t slot, size_t max, uint64_t rows, uint64_t chunk_rows,
+			 bool final);
+size_t h5w_pipeline_finish(const struct h5w_filters *f, unsigned char *out, size_t len,
+			   size_t size);
+
 /* h5w_pool.c */
 int h5w_pool_start(struct h5w_pool *pool, unsigned nthreads);
 void h5w_pool_stop(struct h5w_pool *pool);
@@ -285,6 +323,7 @@ int h5w_dset_flush(struct h5w *w, struct h5w_dset *ds, struct h5w_error *err);
 int h5w_dset_flush_upto(struct h5w *w, struct h5w_dset *ds, uint64_t rows, struct h5w_error *err);
 int h5w_chunks_reap(struct h5w *w, bool wait_all, struct h5w_error *err);
 void h5w_dset_reset(struct h5w *w, struct h5w_dset *ds);
+void h5w_dset_unstore(struct h5w_dset *ds);
 void h5w_dset_truncate(struct h5w *w, struct h5w_dset *ds, uint64_t rows);
 bool h5w_dset_stored(const struct h5w_dset *ds);
 void h5w_dset_note_time(struct h5w_dset *ds, int64_t first, int64_t last);
@@ -302,7 +341,10 @@ int h5w_file_flush(struct h5w *w, struct h5w_error *err);
 int h5w_file_roll(struct h5w *w, struct h5w_error *err);
 int h5w_file_close(struct h5w *w, struct h5w_error *err);
 int h5w_fsync_path(struct h5w *w, const char *path, struct h5w_error *err);
+void h5w_file_wrote_chunk(struct h5w *w);
 int h5w_dset_open(struct h5w *w, struct h5w_dset *ds, struct h5w_error *err);
+void h5w_dset_adopt(struct h5w *w, struct h5w_dset *ds, hid_t id);
+hid_t h5w_dset_dapl(struct h5w *w, const struct h5w_dset *ds);
 void h5w_dset_forget(struct h5w *w, struct h5w_dset *ds);
 void h5w_datasets_close(struct h5w *w);
 int64_t h5w_roll_boundary(int64_t now, int64_t every);

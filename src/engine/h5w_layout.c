@@ -100,6 +100,25 @@ static uint64_t or_default(uint64_t value, uint64_t dflt)
 	return value ? value : dflt;
 }
 
+/* DS's chunks go through F, encoded by the compression pool; an empty
+ * pipeline writes them as they are. */
+static void set_filters(struct h5w_dset *ds, struct h5w_filters f)
+{
+	if (ds->dtype == DTYPE_STRING)
+		return; /* heap references: HDF5's own pipeline (strings never compress) */
+	f.shuffle = f.shuffle && ds->elem_size > 1; /* no-op otherwise, so not declared */
+	ds->filters = f;
+	ds->codec = f.codec != H5W_FILTER_NONE || f.shuffle || f.fletcher32 ? H5W_CODEC_POOL
+									    : H5W_CODEC_RAW;
+}
+
+/* Time axes and indexes (time, event_id, frame_time, frame_start,
+ * frame_seq): int64 values that grow slowly, which shuffle and deflate at
+ * its fastest level make a few percent of their size. Stored raw, the time
+ * axis of a table was most of a small station's bytes. */
+static const struct h5w_filters INDEX_FILTERS = {
+	.shuffle = true, .codec = H5W_FILTER_DEFLATE, .level = 1};
+
 static struct h5w_dset *add(struct h5w_group *g, const char *name, enum dtype dtype,
 			    uint64_t row_elems, uint64_t chunk_rows, size_t *index)
 {
@@ -115,6 +134,7 @@ static struct h5w_dset *add(struct h5w_group *g, const char *name, enum dtype dt
 	ds->chunk_rows = chunk_rows;
 	ds->chunk_bytes = (size_t)chunk_rows * ds->row_bytes;
 	ds->codec = dtype == DTYPE_STRING ? H5W_CODEC_PIPELINE : H5W_CODEC_RAW;
+	set_filters(ds, INDEX_FILTERS); /* channels replace them (channel_options) */
 	ds->scale_axis0 = -1;
 	ds->scale_axis1 = -1;
 	ds->id = H5I_INVALID_HID;
@@ -153,20 +173,15 @@ static void channel_options(struct h5w_dset *ds, const struct schema_channel *ch
 {
 	union schema_number nan_fill = {.f = NAN};
 	ds->channel = ch;
-	if (ch->compression == SCHEMA_COMPRESSION_LZ4) {
-		ds->codec = H5W_CODEC_LZ4;
-		ds->lz4_block = ch->lz4_block_size;
-	} else if (ch->compression == SCHEMA_COMPRESSION_DEFLATE && !ch->fletcher32 &&
-		   !(ch->shuffle && ds->elem_size > 1) && ch->dtype != DTYPE_STRING) {
-		/* HDF5 has no public shuffle or fletcher32 to call from a worker,
-		 * and the project does not rewrite them: only plain deflate goes
-		 * to the pool */
-		ds->codec = H5W_CODEC_DEFLATE;
-		ds->deflate_level = ch->level;
-	} else if (ch->compression == SCHEMA_COMPRESSION_DEFLATE || ch->fletcher32 ||
-		   ch->dtype == DTYPE_STRING) {
-		ds->codec = H5W_CODEC_PIPELINE;
-	}
+	set_filters(ds, (struct h5w_filters){
+				.shuffle = ch->shuffle,
+				.codec = ch->compression == SCHEMA_COMPRESSION_LZ4	 ? H5W_FILTER_LZ4
+					 : ch->compression == SCHEMA_COMPRESSION_DEFLATE ? H5W_FILTER_DEFLATE
+											 : H5W_FILTER_NONE,
+				.level = ch->level,
+				.lz4_block = ch->lz4_block_size,
+				.fletcher32 = ch->fletcher32,
+			});
 	if (ch->has_fill)
 		set_fill(ds, true, ch->fill);
 	else if (ch->dtype == DTYPE_FLOAT32 || ch->dtype == DTYPE_FLOAT64)
@@ -320,34 +335,42 @@ static int dataset_attrs(struct h5w *w, struct h5w_group *g, struct h5w_dset *ds
 	return rc;
 }
 
+/* The dataset creation properties: chunking, fill value, and the filters
+ * in the order h5w_pipeline.c applies them (shuffle, deflate or LZ4,
+ * Fletcher-32). Strings keep HDF5's pipeline: deflate and shuffle as the
+ * channel says (they are no-ops on heap references, but declared). */
 static hid_t make_dcpl(struct h5w *w, const struct h5w_dset *ds)
 {
 	hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
 	hsize_t chunk[2] = {ds->chunk_rows, ds->row_elems};
 	const struct schema_channel *ch = ds->channel;
+	struct h5w_filters f = ds->filters;
 	if (dcpl < 0)
 		return dcpl;
+	if (ds->codec == H5W_CODEC_PIPELINE && ch)
+		f = (struct h5w_filters){
+			.codec = ch->compression == SCHEMA_COMPRESSION_DEFLATE ? H5W_FILTER_DEFLATE
+									       : H5W_FILTER_NONE,
+			.level = ch->level, .fletcher32 = ch->fletcher32};
 	if (H5Pset_chunk(dcpl, ds->row_elems > 1 ? 2 : 1, chunk) < 0)
 		goto fail;
 	if (ds->user_fill &&
 	    H5Pset_fill_value(dcpl, h5w_file_type(w, ds->dtype), ds->fill) < 0)
 		goto fail;
-	if (ch && ch->compression == SCHEMA_COMPRESSION_DEFLATE) {
-		if (ch->shuffle && ds->elem_size > 1 && H5Pset_shuffle(dcpl) < 0)
-			goto fail;
-		if (H5Pset_deflate(dcpl, (unsigned)ch->level) < 0)
-			goto fail;
-	}
-	if (ch && ch->compression == SCHEMA_COMPRESSION_LZ4) {
-		unsigned cd[1] = {ch->lz4_block_size};
+	if (f.shuffle && H5Pset_shuffle(dcpl) < 0)
+		goto fail;
+	if (f.codec == H5W_FILTER_DEFLATE && H5Pset_deflate(dcpl, (unsigned)f.level) < 0)
+		goto fail;
+	if (f.codec == H5W_FILTER_LZ4) {
+		unsigned cd[1] = {f.lz4_block};
 		/* Mandatory: every chunk is LZ4, never silently stored raw. The
 		 * class is registered in-process when the engine opens, so creating
 		 * the dataset needs no plugin path. */
 		if (H5Pset_filter(dcpl, (H5Z_filter_t)H5LZ4_FILTER_ID, H5Z_FLAG_MANDATORY,
-				  ch->lz4_block_size ? 1 : 0, cd) < 0)
+				  f.lz4_block ? 1 : 0, cd) < 0)
 			goto fail;
 	}
-	if (ch && ch->fletcher32 && H5Pset_fletcher32(dcpl) < 0)
+	if (f.fletcher32 && H5Pset_fletcher32(dcpl) < 0)
 		goto fail;
 	return dcpl;
 fail:
@@ -370,7 +393,7 @@ static int create_dataset(struct h5w *w, struct h5w_group *g, hid_t gid, struct 
 
 	if (space >= 0 && dcpl >= 0)
 		id = H5Dcreate2(gid, ds->name, h5w_file_type(w, ds->dtype), space, H5P_DEFAULT,
-				dcpl, H5P_DEFAULT);
+				dcpl, h5w_dset_dapl(w, ds));
 	if (id < 0) {
 		rc = h5w_err_hdf5(w, err, "%s: creating dataset %s/%s", w->file_name, g->path,
 				  ds->name);
@@ -396,7 +419,9 @@ static int create_dataset(struct h5w *w, struct h5w_group *g, hid_t gid, struct 
 		rc = h5w_err_hdf5(w, err, "%s: writing attributes of %s/%s", w->file_name, g->path,
 				  ds->name);
 out:
-	if (id >= 0)
+	if (id >= 0 && !rc)
+		h5w_dset_adopt(w, ds, id); /* its first chunks are written next */
+	else if (id >= 0)
 		H5Dclose(id);
 	if (dcpl >= 0)
 		H5Pclose(dcpl);
@@ -405,21 +430,19 @@ out:
 	return rc;
 }
 
-static int attach(struct h5w *w, struct h5w_group *g, hid_t gid, struct h5w_dset *ds, int scale,
+static int attach(struct h5w *w, struct h5w_group *g, struct h5w_dset *ds, int scale,
 		  unsigned axis, struct h5w_error *err)
 {
 	if (scale < 0)
 		return 0;
-	hid_t did = H5Dopen2(gid, ds->name, H5P_DEFAULT);
-	hid_t sid = H5Dopen2(gid, g->dsets[scale].name, H5P_DEFAULT);
-	int rc = 0;
-	if (did < 0 || sid < 0 || H5DSattach_scale(did, sid, axis) < 0)
+	struct h5w_dset *sds = &g->dsets[scale];
+	/* both ids stay open: the LRU holds far more than a group's datasets */
+	int rc = h5w_dset_open(w, sds, err);
+	if (!rc)
+		rc = h5w_dset_open(w, ds, err);
+	if (!rc && H5DSattach_scale(ds->id, sds->id, axis) < 0)
 		rc = h5w_err_hdf5(w, err, "%s: attaching scale %s to %s/%s", w->file_name,
-				  g->dsets[scale].name, g->path, ds->name);
-	if (sid >= 0)
-		H5Dclose(sid);
-	if (did >= 0)
-		H5Dclose(did);
+				  sds->name, g->path, ds->name);
 	return rc;
 }
 
@@ -463,9 +486,9 @@ int h5w_layout_create(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 	for (size_t i = 0; !rc && i < g->ndsets; i++)
 		rc = create_dataset(w, g, gid, &g->dsets[i], err);
 	for (size_t i = 0; !rc && i < g->ndsets; i++) {
-		rc = attach(w, g, gid, &g->dsets[i], g->dsets[i].scale_axis0, 0, err);
+		rc = attach(w, g, &g->dsets[i], g->dsets[i].scale_axis0, 0, err);
 		if (!rc)
-			rc = attach(w, g, gid, &g->dsets[i], g->dsets[i].scale_axis1, 1, err);
+			rc = attach(w, g, &g->dsets[i], g->dsets[i].scale_axis1, 1, err);
 	}
 	H5Gclose(gid);
 	if (!rc)

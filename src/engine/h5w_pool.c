@@ -2,45 +2,52 @@
  * h5w_pool.c - the compression worker pool.
  *
  * HDF5 is not thread-safe in Debian's serial build, and the project rule is
- * that only the writer thread calls it. Compression, which is where the CPU
- * time goes, does not need HDF5: a worker takes a whole chunk, encodes it in
- * the registered LZ4 format (plugins/h5lz4.h) and hands it back; the writer
- * thread then stores the bytes with a direct chunk write. Jobs are taken
- * back in the order they were submitted, which for one dataset is the order
- * of its chunks: the engine stores chunks in order, so a chunk whose write
- * fails (full disk) is never followed into the file by a later one, and a
- * dataset's extent never has to cover a chunk that is not stored.
+ * that only the writer thread calls it. Encoding, which is where the CPU
+ * time goes, does not need HDF5: a worker takes a whole chunk, runs the
+ * dataset's filter pipeline on it (h5w_pipeline.c: shuffle, deflate or
+ * LZ4, Fletcher-32), pads it to the size the engine keeps in the file for
+ * it, and hands it back; the writer thread then stores the bytes with a
+ * direct chunk write. Jobs are taken back in the order they were
+ * submitted, which for one dataset is the order of its chunks: the engine
+ * stores chunks in order, so a chunk whose write fails (full disk) is never
+ * followed into the file by a later one, and a dataset's extent never has
+ * to cover a chunk that is not stored.
  *
  * Threading: one mutex guards the work queue, the submission order and each
  * job's `finished` flag. Workers touch a job only between taking it from the
  * work queue and marking it finished; the engine touches it only before
- * submit and after take.
+ * submit and after take. A job's dataset is read only where it is fixed
+ * since planning (dtype, sizes, filters). Each worker keeps its encoder
+ * (h5w_pipeline.c): a shuffle buffer as large as the largest chunk it met
+ * and a deflate stream.
  */
 #include <errno.h>
 #include <stdlib.h>
 
-#include <zlib.h>
-
-#include "h5lz4.h"
 #include "h5w_internal.h"
 
-static void encode(struct h5w_job *job)
+static void encode(struct h5w_job *job, struct h5w_encoder *encoder)
 {
-	if (job->dset->codec == H5W_CODEC_DEFLATE) {
-		uLongf len = (uLongf)job->out_cap;
-		int zrc = compress2(job->out, &len, job->raw, (uLong)job->raw_len,
-				    job->dset->deflate_level);
-		job->out_len = len;
-		job->status = zrc == Z_OK ? 0 : -EIO;
+	const struct h5w_dset *ds = job->dset;
+	const struct h5w_filters *f = &ds->filters;
+	size_t len, tail = f->fletcher32 ? 4 : 0;
+	job->status = h5w_pipeline_encode(encoder, f, job->raw, job->raw_len, ds->elem_size,
+					  job->out, job->out_cap - tail, &len);
+	if (job->status)
 		return;
-	}
-	job->status = h5lz4_encode(job->raw, job->raw_len, job->dset->lz4_block, job->out,
-				   job->out_cap, &job->out_len);
+	/* job->out_cap is at least the bound, see submit_job() */
+	size_t max = h5w_pipeline_bound(f, job->raw_len);
+	size_t size = f->codec == H5W_FILTER_NONE
+			      ? len + tail
+			      : h5w_pipeline_slot(len + tail, job->slot, max, job->rows,
+						  ds->chunk_rows, job->final);
+	job->out_len = h5w_pipeline_finish(f, job->out, len, size - tail);
 }
 
 static void *worker(void *arg)
 {
 	struct h5w_pool *pool = arg;
+	struct h5w_encoder encoder = {0};
 
 	pthread_mutex_lock(&pool->lock);
 	for (;;) {
@@ -54,7 +61,7 @@ static void *worker(void *arg)
 			pool->queue_tail = NULL;
 		pthread_mutex_unlock(&pool->lock);
 
-		encode(job);
+		encode(job, &encoder);
 
 		pthread_mutex_lock(&pool->lock);
 		job->finished = true;
@@ -62,6 +69,7 @@ static void *worker(void *arg)
 			pthread_cond_signal(&pool->done);
 	}
 	pthread_mutex_unlock(&pool->lock);
+	h5w_encoder_free(&encoder);
 	return NULL;
 }
 

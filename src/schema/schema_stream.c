@@ -6,10 +6,11 @@
  * protocol, `key` is frames. Channel options resolve in three steps - the
  * channel's own value, else the stream's `defaults`, else the built-in
  * default - so the storage engine never looks further than the channel.
- * Options that only make sense with one compression (level, shuffle,
- * block_size) are errors where written next to another compression, and
- * are dropped silently when they merely come from `defaults` to a channel
- * that chose a different compression.
+ * Options that only make sense with some compressions (level with
+ * deflate, block_size with lz4, shuffle with either) are errors where
+ * written next to another compression, and are dropped silently when they
+ * merely come from `defaults` to a channel that chose a different
+ * compression. fletcher32 goes with any.
  */
 #include <errno.h>
 #include <float.h>
@@ -381,12 +382,9 @@ static int check_compression_options(struct loader *ld, const struct schema_chan
 	if (seen[CH_LEVEL].key && compression != SCHEMA_COMPRESSION_DEFLATE)
 		return loader_fail(ld, seen[CH_LEVEL].key, "%s.level: only used with compression: "
 				   "deflate (compression here is %s)", path, comp);
-	if (seen[CH_SHUFFLE].key && values->shuffle && compression != SCHEMA_COMPRESSION_DEFLATE)
+	if (seen[CH_SHUFFLE].key && values->shuffle && compression == SCHEMA_COMPRESSION_NONE)
 		return loader_fail(ld, seen[CH_SHUFFLE].key, "%s.shuffle: only used with "
-				   "compression: deflate (compression here is %s)", path, comp);
-	if (seen[CH_FLETCHER32].key && values->fletcher32 && compression == SCHEMA_COMPRESSION_LZ4)
-		return loader_fail(ld, seen[CH_FLETCHER32].key, "%s.fletcher32: not available with "
-				   "compression: lz4 (h5rec writes LZ4 chunks directly)", path);
+				   "compression: deflate or lz4 (compression here is %s)", path, comp);
 	if (seen[CH_BLOCK_SIZE].key && compression != SCHEMA_COMPRESSION_LZ4)
 		return loader_fail(ld, seen[CH_BLOCK_SIZE].key, "%s.block_size: only used with "
 				   "compression: lz4 (compression here is %s)", path, comp);
@@ -550,14 +548,12 @@ static int check_channel_layout(struct loader *ld, struct stream_ctx *ctx,
 
 /* Options inherited from defaults that do not apply to the channel's own
  * compression are dropped rather than reported. */
-static void drop_inapplicable(struct schema_channel *ch, const struct seen *own)
+static void drop_inapplicable(struct schema_channel *ch)
 {
-	if (ch->compression != SCHEMA_COMPRESSION_DEFLATE)
+	if (ch->compression == SCHEMA_COMPRESSION_NONE)
 		ch->shuffle = false;
 	if (ch->compression != SCHEMA_COMPRESSION_LZ4)
 		ch->lz4_block_size = 0;
-	if (ch->compression == SCHEMA_COMPRESSION_LZ4 && !own[CH_FLETCHER32].key)
-		ch->fletcher32 = false;
 }
 
 static int resolve_channel(struct loader *ld, struct stream_ctx *ctx, struct schema_channel *ch,
@@ -609,7 +605,7 @@ static int resolve_channel(struct loader *ld, struct stream_ctx *ctx, struct sch
 		err = check_chunk_bytes(ld, ctx, ch, eff, paths);
 	if (!err)
 		err = resolve_fill(ld, ch, eff[CH_FILL].value, paths[CH_FILL]);
-	drop_inapplicable(ch, own);
+	drop_inapplicable(ch);
 	return err;
 }
 

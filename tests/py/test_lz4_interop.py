@@ -322,7 +322,9 @@ WRITE_CORRUPT = '''
         "stored_length_beyond_buffer": lambda c: c[:12] + struct.pack(">I", 0x7FFFFFF0) + c[16:],
         "stored_length_above_block": lambda c: c[:12] + struct.pack(">I", 1001) + c[16:],
         "garbage_lz4_block": lambda c: c[:16] + b"\\xff" * (len(c) - 16),
-        "trailing_garbage": lambda c: c + b"\\0\\0\\0\\0",
+        # zero bytes after the blocks are padding (h5rec rewrites chunks in
+        # place padded to their last size); anything else is garbage
+        "trailing_garbage": lambda c: c + b"\\x5a\\0\\0\\0",
     }
     data = np.arange(40000, dtype="i4") // 5
     with h5py.File(sys.argv[1], "w") as f:

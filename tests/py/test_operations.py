@@ -136,8 +136,9 @@ def send_lines(rec, count, stations=5):
 
 def test_buffers_too_small_are_write_errors_not_a_stall(recorder):
     """The engine refuses data (-ENOBUFS) because limits.max_buffer is too
-    small for the chunk buffers open at once (400 stations with 64 Ki-row
-    chunks), not for want of disk space: the refused rows are write errors,
+    small for the chunk buffers open at once (2,000 stations, a buffer of
+    256 bytes or more per dataset), not for want of disk space: the refused
+    rows are write errors,
     and the writer does not stall waiting for space that is not missing
     (h5rec flush still answers; the output stays "ok")."""
     rec = recorder(limits="{ max_buffer: 1MiB, max_frame: 64KiB }", streams=(
@@ -152,8 +153,8 @@ def test_buffers_too_small_are_write_errors_not_a_stall(recorder):
         '    group: "/{board}"\n'
         "    layout: stream\n"
         "    channels: { adc0: { dtype: int16, dt: 1.0e-6 } }\n"))
-    send_lines(rec, 400, stations=400)
-    wait_for(lambda: rec.status()["counters"]["lines"] == 400, what="400 lines")
+    send_lines(rec, 2000, stations=2000)
+    wait_for(lambda: rec.status()["counters"]["lines"] == 2000, what="2000 lines")
     assert rec.h5rec("flush", "--socket", rec.socket).stdout == "flushed\n"
     st = rec.status()
     assert st["counters"]["write_errors"] > 0, st["counters"]

@@ -334,7 +334,8 @@ struct corruption {
 	size_t offset; /* where to write value; SIZE_MAX: no write */
 	int width;
 	uint64_t value;
-	long long new_len; /* -1: keep the length, -2: one byte more */
+	long long new_len; /* -1: keep the length, -2: one non-zero byte more
+			      (zero bytes after the blocks are padding, accepted) */
 	int flip_at;       /* >= 0: xor 0xff into this byte */
 };
 
@@ -371,7 +372,7 @@ static void corrupt_and_read(hid_t file, const struct corruption *c)
 	if (c->new_len >= 0)
 		len = (size_t)c->new_len;
 	else if (c->new_len == -2)
-		len += 1;
+		enc[len++] = 0x5a;
 	assert_true(H5Dwrite_chunk(dset, H5P_DEFAULT, 0, &offset, len, enc) >= 0);
 
 	fspace = H5Dget_space(dset);
@@ -411,7 +412,7 @@ static void test_corrupt_chunks_fail_to_read(void **state)
 		{"truncated header", SIZE_MAX, 0, 0, 7, -1},
 		{"header only", SIZE_MAX, 0, 0, 12, -1},
 		{"truncated block", SIZE_MAX, 0, 0, 40, -1},
-		{"trailing bytes", SIZE_MAX, 0, 0, -2, -1},
+		{"trailing non-zero byte", SIZE_MAX, 0, 0, -2, -1},
 		{"flipped size byte", SIZE_MAX, 0, 0, -1, 6},
 		{"flipped block size byte", SIZE_MAX, 0, 0, -1, 10},
 		{"flipped length byte", SIZE_MAX, 0, 0, -1, 14},

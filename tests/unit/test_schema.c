@@ -348,10 +348,11 @@ static void test_channel_inherits_defaults(void **state)
 	assert_true(a->has_fill);
 	assert_int_equal(a->fill.i, -1);
 	assert_string_equal(a->units, "V");
-	/* Options that do not apply to lz4 are dropped, not inherited. */
+	/* Options that do not apply to lz4 (level) are dropped, not inherited;
+	 * shuffle and fletcher32 apply to it. */
 	assert_int_equal(b->compression, SCHEMA_COMPRESSION_LZ4);
-	assert_false(b->shuffle);
-	assert_false(b->fletcher32);
+	assert_true(b->shuffle);
+	assert_true(b->fletcher32);
 	assert_int_equal(b->lz4_block_size, 0);
 	assert_int_equal(c->compression, SCHEMA_COMPRESSION_NONE);
 	assert_false(c->shuffle);
@@ -1622,7 +1623,7 @@ static const struct bad_case bad_cases[] = {
 	  "    channels:\n"
 	  "      a: { compression: lz4, level: 5 }\n",
 	  "t.yaml:8:30: streams[s].channels.a.level: only used with compression: deflate (compression here is lz4)"},
-	{"shuffle with lz4",
+	{"shuffle without compression",
 	  "name: t\n"
 	  "listen:\n"
 	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
@@ -1630,8 +1631,8 @@ static const struct bad_case bad_cases[] = {
 	  "  - name: s\n"
 	  "    match: { measurement: m }\n"
 	  "    channels:\n"
-	  "      a: { compression: lz4, shuffle: true }\n",
-	  "t.yaml:8:30: streams[s].channels.a.shuffle: only used with compression: deflate (compression here is lz4)"},
+	  "      a: { compression: none, shuffle: true }\n",
+	  "t.yaml:8:31: streams[s].channels.a.shuffle: only used with compression: deflate or lz4 (compression here is none)"},
 	{"block_size with deflate",
 	  "name: t\n"
 	  "listen:\n"
@@ -1652,16 +1653,6 @@ static const struct bad_case bad_cases[] = {
 	  "    channels:\n"
 	  "      a: { compression: lz4, block_size: 3GiB }\n",
 	  "t.yaml:8:42: streams[s].channels.a.block_size: expected a size from 0B to 2016MiB, got '3GiB'"},
-	{"fletcher32 with lz4",
-	  "name: t\n"
-	  "listen:\n"
-	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
-	  "streams:\n"
-	  "  - name: s\n"
-	  "    match: { measurement: m }\n"
-	  "    channels:\n"
-	  "      a: { compression: lz4, fletcher32: true }\n",
-	  "t.yaml:8:30: streams[s].channels.a.fletcher32: not available with compression: lz4 (h5rec writes LZ4 chunks directly)"},
 	{"level out of range",
 	  "name: t\n"
 	  "listen:\n"

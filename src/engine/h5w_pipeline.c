@@ -1,0 +1,211 @@
+/*
+ * h5w_pipeline.c - a chunk encoded exactly as HDF5's filter pipeline would
+ * store it, without HDF5: shuffle, then deflate or LZ4, then Fletcher-32,
+ * in that order (the order h5w_layout.c declares them in the dataset).
+ *
+ * Why not HDF5's own pipeline: it runs inside H5Dwrite on the writer
+ * thread, one chunk at a time, and chooses the stored size itself. Encoding
+ * here lets the compression workers (h5w_pool.c) do it in parallel, and lets
+ * the engine choose how many bytes a chunk takes in the file: a partial
+ * chunk rewritten at every flush is padded to the size of its last write
+ * (h5w_pipeline_slot), because HDF5 overwrites a chunk in place only when
+ * its size is unchanged, and in SWMR-write mode never reuses the space of
+ * a chunk that moved. Every decoder stops at the end of its own stream
+ * (zlib at the deflate stream's end, LZ4 at the uncompressed size in its
+ * header), so the padding is never read; Fletcher-32 is computed over the
+ * padded bytes, as stored.
+ *
+ * The formats are HDF5's (H5Zshuffle.c, H5Zfletcher32.c, H5checksum.c):
+ * shuffle groups the k-th bytes of all elements together; Fletcher-32 sums
+ * the data as big-endian 16-bit words (an odd last byte as the high byte of
+ * a word) into two 16-bit sums, and is appended little-endian.
+ * tests/unit/test_h5w.c checks every encoding byte for byte against HDF5's.
+ *
+ * Thread-safe: each caller passes its own struct h5w_encoder (the shuffle's
+ * scratch buffer and a deflate stream kept between chunks: zlib's
+ * deflateInit allocates 256 kB, which glibc maps and unmaps at every chunk,
+ * and the unmapping stops every thread of the process).
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zlib.h>
+
+#include "h5lz4.h"
+#include "h5w_internal.h"
+
+/* HDF5's shuffle: byte k of element i goes to k * n + i. Nothing to do for
+ * 1-byte elements or a single element (HDF5 then stores the bytes as they
+ * are); bytes past the last whole element stay at the end. */
+void h5w_shuffle(const unsigned char *src, unsigned char *dst, size_t len, size_t elem)
+{
+	size_t n = elem ? len / elem : 0;
+	if (elem <= 1 || n <= 1) {
+		memcpy(dst, src, len);
+		return;
+	}
+	for (size_t k = 0; k < elem; k++) {
+		unsigned char *out = dst + k * n;
+		const unsigned char *in = src + k;
+		for (size_t i = 0; i < n; i++)
+			out[i] = in[i * elem];
+	}
+	memcpy(dst + n * elem, src + n * elem, len - n * elem);
+}
+
+/* Fletcher-32 as HDF5 computes it. */
+uint32_t h5w_fletcher32(const unsigned char *data, size_t len)
+{
+	uint32_t sum1 = 0, sum2 = 0;
+	size_t words = len / 2;
+	while (words) {
+		/* 360 words keep both sums below 2^32 */
+		size_t block = words > 360 ? 360 : words;
+		words -= block;
+		for (; block; block--, data += 2) {
+			sum1 += (uint32_t)data[0] << 8 | data[1];
+			sum2 += sum1;
+		}
+		sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+		sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+	}
+	if (len % 2) {
+		sum1 += (uint32_t)data[0] << 8;
+		sum2 += sum1;
+		sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+		sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+	}
+	sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+	sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+	return sum2 << 16 | sum1;
+}
+
+/* Bytes an encoded chunk of RAW_LEN bytes may take, before padding. */
+size_t h5w_pipeline_bound(const struct h5w_filters *f, size_t raw_len)
+{
+	size_t len = raw_len;
+	if (f->codec == H5W_FILTER_DEFLATE)
+		len = (size_t)compressBound((uLong)raw_len);
+	else if (f->codec == H5W_FILTER_LZ4)
+		len = h5lz4_bound(raw_len, f->lz4_block);
+	return len + (f->fletcher32 ? 4 : 0);
+}
+
+void h5w_encoder_free(struct h5w_encoder *e)
+{
+	if (e->deflate_ready)
+		deflateEnd(&e->zs);
+	free(e->scratch);
+	*e = (struct h5w_encoder){0};
+}
+
+/* zlib's compress2(), on a stream kept from the last chunk. */
+static int deflate_chunk(struct h5w_encoder *e, const unsigned char *in, size_t len, int level,
+			 unsigned char *out, size_t out_cap, size_t *out_len)
+{
+	if (!e->deflate_ready) {
+		e->zs = (z_stream){0};
+		if (deflateInit(&e->zs, level) != Z_OK)
+			return -ENOMEM;
+		e->deflate_ready = true;
+		e->level = level;
+	} else if (deflateReset(&e->zs) != Z_OK ||
+		   (e->level != level && deflateParams(&e->zs, level, Z_DEFAULT_STRATEGY) != Z_OK)) {
+		return -EIO;
+	}
+	e->level = level;
+	e->zs.next_in = (Bytef *)(uintptr_t)in;
+	e->zs.avail_in = (uInt)len;
+	e->zs.next_out = out;
+	e->zs.avail_out = (uInt)out_cap;
+	if (deflate(&e->zs, Z_FINISH) != Z_STREAM_END)
+		return -EIO;
+	*out_len = out_cap - e->zs.avail_out;
+	return 0;
+}
+
+/*
+ * Encode RAW_LEN bytes of RAW (elements of ELEM bytes) into OUT (OUT_CAP
+ * bytes, at least h5w_pipeline_bound), with F's filters and E's buffers.
+ * Fletcher-32 is not appended yet (h5w_pipeline_finish does it, after
+ * padding). 0, -ENOMEM or -EIO.
+ */
+int h5w_pipeline_encode(struct h5w_encoder *e, const struct h5w_filters *f,
+			const unsigned char *raw, size_t raw_len, size_t elem, unsigned char *out,
+			size_t out_cap, size_t *out_len)
+{
+	const unsigned char *in = raw;
+	if (f->shuffle) {
+		if (e->scratch_cap < raw_len) {
+			unsigned char *buf = realloc(e->scratch, raw_len);
+			if (!buf)
+				return -ENOMEM;
+			e->scratch = buf;
+			e->scratch_cap = raw_len;
+		}
+		h5w_shuffle(raw, e->scratch, raw_len, elem);
+		in = e->scratch;
+	}
+	switch (f->codec) {
+	case H5W_FILTER_DEFLATE:
+		return deflate_chunk(e, in, raw_len, f->level, out, out_cap, out_len);
+	case H5W_FILTER_LZ4:
+		return h5lz4_encode(in, raw_len, f->lz4_block, out, out_cap, out_len);
+	case H5W_FILTER_NONE:
+		break;
+	}
+	if (out_cap < raw_len)
+		return -EIO;
+	memcpy(out, in, raw_len);
+	*out_len = raw_len;
+	return 0;
+}
+
+/*
+ * The stored size of a partial chunk whose encoding takes LEN bytes (its
+ * checksum included), ROWS of its CHUNK_ROWS rows holding data, when its
+ * last write took SLOT bytes (0: none). An encoding that fits the slot keeps it: rewritten in place.
+ * Otherwise a new slot: twice the size while the chunk is young (an idle
+ * station's chunk costs little), then the whole chunk's size foreseen from
+ * the rows so far, an eighth more for the data to vary; so the slots a
+ * chunk leaves behind in a SWMR file add up to less than its final size,
+ * and the final chunk usually fits the last slot. A final (whole) chunk
+ * that does not fit takes exactly its own size.
+ */
+size_t h5w_pipeline_slot(size_t len, size_t slot, size_t max, uint64_t rows, uint64_t chunk_rows,
+			 bool final)
+{
+	if (slot >= len)
+		return slot;
+	if (final)
+		return len;
+	size_t next;
+	if (rows * 8 < chunk_rows) {
+		next = 2 * len;
+	} else {
+		double whole = (double)len * (double)chunk_rows / (double)(rows ? rows : 1);
+		next = (size_t)(whole * 1.125);
+	}
+	if (next < 256)
+		next = 256;
+	if (next > max) /* MAX: the most an encoding of the chunk can take */
+		next = max;
+	return next > len ? next : len;
+}
+
+/* Pad OUT from LEN to SIZE bytes with zeros and append the checksum if the
+ * pipeline has one: returns the bytes to store. OUT must hold SIZE + 4. */
+size_t h5w_pipeline_finish(const struct h5w_filters *f, unsigned char *out, size_t len,
+			   size_t size)
+{
+	if (size > len)
+		memset(out + len, 0, size - len);
+	if (!f->fletcher32)
+		return size;
+	uint32_t sum = h5w_fletcher32(out, size);
+	for (int i = 0; i < 4; i++)
+		out[size + (size_t)i] = (unsigned char)(sum >> (8 * i));
+	return size + 4;
+}
