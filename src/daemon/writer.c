@@ -346,6 +346,7 @@ static void apply_batch(struct writer *writer, struct writer_item *list)
 
 	while (list) {
 		struct ingest_item *item = (struct ingest_item *)list;
+		h5w_arrival(writer->engine, item->link.arrived);
 		int rc = apply_item(writer, item, &err);
 		if (rc == -ENOBUFS && output_full(writer) && writer_stall(writer, &err))
 			continue; /* offered again */
@@ -392,7 +393,11 @@ static void *writer_main(void *arg)
 		struct writer_item *list = writer_queue_take(writer->queue, tick, &closed);
 		apply_batch(writer, list);
 		h5w_get_stats(writer->engine, &before);
-		rc = h5w_tick(writer->engine, realtime_ns(), &err);
+		/* Records time out by when their frames arrived, measured
+		 * against the oldest item still queued: a writer that is behind
+		 * must not turn frames that came on time into late ones. */
+		rc = h5w_tick(writer->engine, realtime_ns(), writer_queue_oldest(writer->queue),
+			      &err);
 		if (rc < 0 && !held(rc))
 			writer_failed(writer, &(struct ingest_item){.peer = ""}, -EIO, &err);
 		publish_stats(writer, before.last_flush);

@@ -6,6 +6,11 @@
  * thousand times a second at most, and the writer takes everything queued in
  * one go. on_drained is called after the lock is released so that it may
  * take other locks (uv_async_send takes none, but callers may).
+ *
+ * Arrival times run on the recorder's own clock: wall time minus the time
+ * the queue was full. While it is full the loop reads nothing, so a frame
+ * that waited in the socket for that long did not come late; time spent
+ * so is not counted against a sender (record timeouts, h5w_arrival).
  */
 #include "writer_queue.h"
 
@@ -50,9 +55,23 @@ void writer_queue_destroy(struct writer_queue *queue)
 	pthread_cond_destroy(&queue->nonempty);
 }
 
+static int64_t realtime_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The recorder's clock at wall time NOW (lock held): see the top. */
+static int64_t recorder_time(const struct writer_queue *queue, int64_t now)
+{
+	return now - queue->full_ns - (queue->full ? now - queue->full_since : 0);
+}
+
 bool writer_queue_push(struct writer_queue *queue, struct writer_item *item)
 {
 	bool full;
+	int64_t now = realtime_ns();
 
 	item->next = NULL;
 	pthread_mutex_lock(&queue->lock);
@@ -60,17 +79,31 @@ bool writer_queue_push(struct writer_queue *queue, struct writer_item *item)
 		pthread_mutex_unlock(&queue->lock);
 		return true;
 	}
+	item->arrived = recorder_time(queue, now);
 	*queue->tail = item;
 	queue->tail = &item->next;
 	queue->buffered += item->bytes;
 	if (queue->buffered > queue->peak_buffered)
 		queue->peak_buffered = queue->buffered;
-	if (queue->buffered >= queue->high_water)
+	if (queue->buffered >= queue->high_water && !queue->full) {
 		queue->full = true;
+		queue->full_since = now;
+	}
 	full = queue->full;
 	pthread_cond_signal(&queue->nonempty);
 	pthread_mutex_unlock(&queue->lock);
 	return full;
+}
+
+int64_t writer_queue_oldest(struct writer_queue *queue)
+{
+	int64_t now = realtime_ns();
+	pthread_mutex_lock(&queue->lock);
+	int64_t oldest = recorder_time(queue, now);
+	if (queue->head && queue->head->arrived < oldest)
+		oldest = queue->head->arrived;
+	pthread_mutex_unlock(&queue->lock);
+	return oldest;
 }
 
 static struct timespec deadline_after(int64_t timeout_ns)
@@ -114,6 +147,7 @@ void writer_queue_release(struct writer_queue *queue, size_t bytes)
 	queue->buffered -= bytes < queue->buffered ? bytes : queue->buffered;
 	if (queue->full && queue->buffered < queue->low_water) {
 		queue->full = false;
+		queue->full_ns += realtime_ns() - queue->full_since;
 		drained = true;
 	}
 	pthread_mutex_unlock(&queue->lock);

@@ -25,7 +25,9 @@
 
 struct writer_item {
 	struct writer_item *next;
-	size_t bytes; /* what this item costs against the limit */
+	size_t bytes;    /* what this item costs against the limit */
+	int64_t arrived; /* when it arrived, stamped at push: CLOCK_REALTIME ns
+			    minus the time the queue was full (writer_queue.c) */
 };
 
 struct writer_queue {
@@ -38,6 +40,8 @@ struct writer_queue {
 	size_t high_water;    /* push reports full at or above this */
 	size_t low_water;     /* on_drained fires when falling below this */
 	bool full;            /* between crossing high_water and low_water */
+	int64_t full_since;   /* CLOCK_REALTIME ns when it last became full */
+	int64_t full_ns;      /* time spent full before that */
 	bool closed;
 	void (*on_drained)(void *arg);
 	void *on_drained_arg;
@@ -49,9 +53,10 @@ int writer_queue_init(struct writer_queue *queue, size_t high_water, size_t low_
 /* The queue must be empty and no thread may use it any more. */
 void writer_queue_destroy(struct writer_queue *queue);
 
-/* Loop thread. Appends the item; returns true while the queue is full
- * (the caller should stop reading until on_drained). Pushing to a closed
- * queue is a programming error and returns true without queueing. */
+/* Loop thread. Appends the item, stamping its arrival time; returns true
+ * while the queue is full (the caller should stop reading until
+ * on_drained). Pushing to a closed queue is a programming error and
+ * returns true without queueing. */
 bool writer_queue_push(struct writer_queue *queue, struct writer_item *item);
 
 /*
@@ -62,6 +67,11 @@ bool writer_queue_push(struct writer_queue *queue, struct writer_item *item);
  */
 struct writer_item *writer_queue_take(struct writer_queue *queue, int64_t timeout_ns,
 				      bool *closed);
+
+/* Any thread: when the oldest item still queued arrived, or the arrival
+ * time an item pushed now would get when the queue is empty: nothing that
+ * arrived before it is still to come. */
+int64_t writer_queue_oldest(struct writer_queue *queue);
 
 /* Writer thread: the engine has taken over `bytes` of what was taken. */
 void writer_queue_release(struct writer_queue *queue, size_t bytes);

@@ -48,7 +48,7 @@ int h5w_open(struct h5w **out, const struct schema *schema, const struct h5w_opt
 	/* Errors are collected into messages (h5w_error.c), never printed. */
 	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 	w->schema = schema;
-	w->now = now;
+	w->now = w->arrived = w->horizon = now;
 	w->file = H5I_INVALID_HID;
 	w->conv_dxpl = H5I_INVALID_HID;
 	w->dapl_nocache = H5I_INVALID_HID;
@@ -592,11 +592,18 @@ int h5w_record_close(struct h5w *w, struct h5w_group *g, uint64_t event_id,
 
 /* ---- time, flush, roll --------------------------------------------------- */
 
-int h5w_tick(struct h5w *w, int64_t now, struct h5w_error *err)
+void h5w_arrival(struct h5w *w, int64_t arrived)
+{
+	w->arrived = arrived;
+}
+
+int h5w_tick(struct h5w *w, int64_t now, int64_t horizon, struct h5w_error *err)
 {
 	const struct schema_output *o = &w->schema->output;
 	int rc = 0;
 	w->now = now;
+	w->arrived = now;
+	w->horizon = horizon;
 	if (w->file == H5I_INVALID_HID && !w->npending)
 		return 0;
 	for (size_t i = 0; !rc && i < w->ngroups; i++) {

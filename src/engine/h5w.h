@@ -154,12 +154,24 @@ int h5w_record_close(struct h5w *engine, struct h5w_group *group, uint64_t event
 		     struct h5w_error *err);
 
 /*
- * Advance the engine's clock to NOW: close records older than their
- * record_timeout, roll when a UTC boundary of roll.every has passed or the
- * file reached roll.size, and flush when output.flush has elapsed since the
- * last flush. Call it often (at least every output.flush / 4).
+ * When the data of the next calls arrived at the recorder. A record is
+ * opened at the arrival time of its first frame, and record_timeout is
+ * measured from there (h5w_tick): the timeout is the sender's lateness, not
+ * the recorder's. Without it, the time of the last h5w_tick stands in.
  */
-int h5w_tick(struct h5w *engine, int64_t now, struct h5w_error *err);
+void h5w_arrival(struct h5w *engine, int64_t arrived);
+
+/*
+ * Advance the engine's clock to NOW: roll when a UTC boundary of roll.every
+ * has passed or the file reached roll.size, and flush when output.flush has
+ * elapsed since the last flush. Close records opened more than their
+ * record_timeout before HORIZON, the arrival time before which nothing more
+ * can come (the oldest data still queued for the engine, or NOW): so a
+ * writer that is behind (a disk stall, back-pressure) never closes a
+ * record whose frames arrived within record_timeout of each other. Call it
+ * often (at least every output.flush / 4).
+ */
+int h5w_tick(struct h5w *engine, int64_t now, int64_t horizon, struct h5w_error *err);
 
 /* Make everything appended so far durable: all datasets current with exact
  * extents, H5Fflush, fsync. */

@@ -113,7 +113,7 @@ struct h5w_dset {
 struct h5w_record {
 	uint64_t event_id;
 	uint64_t row;
-	int64_t opened;        /* engine time when its first frame arrived */
+	int64_t opened;        /* when its first frame arrived (h5w_arrival) */
 	bool have_fields;
 	unsigned char *have;   /* per channel: waveform arrived */
 };
@@ -194,6 +194,8 @@ struct h5w {
 	char *host, *run;
 	unsigned max_open_records;
 	int64_t now;
+	int64_t arrived;             /* arrival time of the data being appended */
+	int64_t horizon;             /* nothing that arrived before it is to come */
 	/* groups */
 	struct h5w_group **hash;
 	size_t hash_size, ngroups;

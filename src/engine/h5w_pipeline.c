@@ -188,8 +188,8 @@ size_t h5w_pipeline_slot(size_t len, size_t slot, size_t max, uint64_t rows, uin
 		double whole = (double)len * (double)chunk_rows / (double)(rows ? rows : 1);
 		next = (size_t)(whole * 1.125);
 	}
-	if (next < 256)
-		next = 256;
+	if (next < 64)
+		next = 64;
 	if (next > max) /* MAX: the most an encoding of the chunk can take */
 		next = max;
 	return next > len ? next : len;

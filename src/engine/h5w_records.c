@@ -198,7 +198,7 @@ static int open_record(struct h5w *w, struct h5w_group *g, uint64_t event_id, in
 	if (rc)
 		return rc;
 	struct h5w_record *rec = &g->records[g->nrecords];
-	*rec = (struct h5w_record){.event_id = event_id, .row = row, .opened = w->now};
+	*rec = (struct h5w_record){.event_id = event_id, .row = row, .opened = w->arrived};
 	rec->have = calloc(g->stream->nchannels + 1, 1);
 	if (!rec->have)
 		return -ENOMEM;
@@ -346,7 +346,7 @@ int h5w_records_expire(struct h5w *w, struct h5w_group *g, bool all, struct h5w_
 	bool closed = false;
 	int64_t timeout = g->stream->record_timeout_ns;
 	for (size_t i = 0; i < g->nrecords;) {
-		if (all || w->now - g->records[i].opened >= timeout) {
+		if (all || w->horizon - g->records[i].opened >= timeout) {
 			close_at(w, g, i);
 			closed = true;
 		} else {

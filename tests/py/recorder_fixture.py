@@ -102,6 +102,16 @@ class RssSampler:
         return max(r for _, r in self.samples)
 
 
+def preload_env(shim, **settings):
+    """Environment for h5recd with the LD_PRELOAD shim tests/tools/preload/
+    SHIM.c, and its settings (name=value)."""
+    path = os.path.join(os.environ.get("H5REC_TOOLS_DIR", ""), shim + ".so")
+    assert os.path.exists(path), f"{path}: build the tests (tests/tools/preload)"
+    # a sanitized h5recd: libasan then does not come first, which is fine here
+    return dict({k: str(v) for k, v in settings.items()}, LD_PRELOAD=path,
+                ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0")
+
+
 def run_client(args, timeout=120, check=True, **kw):
     """Run the real `h5rec` client; returns the CompletedProcess."""
     res = subprocess.run([H5REC] + [str(a) for a in args], capture_output=True, text=True,
@@ -149,7 +159,7 @@ class Recorder:
     "tcp:[::1]:PORT", "unix:PATH"), `port(i)` its port."""
 
     def __init__(self, workdir, streams, listen, limits=None, output=None, name="e2e",
-                 args=()):
+                 args=(), env=None):
         self.workdir = str(workdir)
         os.makedirs(self.workdir, exist_ok=True)
         self.streams = textwrap.dedent(streams).strip("\n")
@@ -158,6 +168,7 @@ class Recorder:
         self.output = output or {}
         self.name = name
         self.args = [str(a) for a in args]
+        self.env = dict(os.environ, **(env or {}))
         self.out = os.path.join(self.workdir, "out")
         self.schema_path = os.path.join(self.workdir, "schema.yaml")
         self.log_path = os.path.join(self.workdir, "h5recd.log")
@@ -222,7 +233,7 @@ class Recorder:
             log = open(self.log_path, "w")
             self.proc = subprocess.Popen([H5RECD, "-c", self.schema_path, "-l", "debug"]
                                          + self.args, stdout=log, stderr=subprocess.STDOUT,
-                                         cwd=self.workdir)
+                                         cwd=self.workdir, env=self.env)
             log.close()
             if self._wait_ready():
                 return self

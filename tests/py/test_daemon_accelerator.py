@@ -21,10 +21,11 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from recorder_fixture import (DATA, DEBIAN_PLUGIN_DIR, EVENT, HELLO, PYTHON, SEC, T0, attr_str,
-                              encode_frame, parse_field_set, parse_frames, run_client,
-                              sent_summary)
+from recorder_fixture import (ACK, DATA, DEBIAN_PLUGIN_DIR, EVENT, FLAG_ACK, HELLO, PYTHON, SEC,
+                              T0, attr_str, encode_frame, parse_field_set, parse_frames,
+                              preload_env, run_client, sent_summary)
 from recorder_fixture import recorder  # noqa: F401 (pytest fixture)
+from reliability_helpers import parse_frames_prefix
 
 EVENTS = 100
 SAMPLES = 100000
@@ -279,3 +280,98 @@ def test_late_frame_does_not_duplicate_its_event(recorder, late):
         np.testing.assert_array_equal(g["b"][1], wave)
     # Dropped, counted and said so: one late frame.
     assert rec.log().count("late_data: data from") == 1
+
+
+# ---- record timeouts measure the sender, not the writer -----------------------------
+
+SMALL_DUST = DUST.replace("samples: 100000", "samples: 1000")
+
+
+def test_slow_writer_makes_no_event_late(recorder, tmp_path):
+    """record_timeout (1 s) is the sender's lateness: it runs from when an
+    event's first frame arrived, against the oldest frame still queued for
+    the writer. A writer slowed to 150 ms per item falls 6 s behind 12
+    events at 10 a second (49 items) and takes them in ever larger batches;
+    it still closes no record whose frames arrived together: all complete,
+    nothing late, every ACK sent. (Before, a record opened at the writer's
+    clock and expired against it, so an event cut by a batch boundary was
+    closed with the rest of its frames still queued, those were refused as
+    late and the sender's connection closed.)"""
+    events = 12
+    rec = recorder(DUST, listen=[{"protocol": "frame", "transport": "tcp"}],
+                   limits={"max_buffer": "64MiB", "max_frame": "64MiB"},
+                   args=["--test-writer-delay-us", 150000])
+    tee = tmp_path / "frames.bin"
+    res = run_client(["simulate", "accelerator", "-c", rec.schema_path, "--count", events,
+                      "--rate", 10, "--t0", T0, "--tee", tee], timeout=180)
+    frames_sent, _, acked, last = sent_summary(res.stdout)
+    assert acked == last == frames_sent == 1 + 4 * events, res.stdout
+    log = rec.stop()
+    assert "late_data" not in log and "record_timeout" not in log, log
+    check_complete(rec, expected_events(parse_frames(tee.read_bytes())))
+
+
+def check_complete(rec, events):
+    with rec.recording() as f:
+        assert list(f["dust/event_id"][...]) == [e["id"] for e in events]
+        for name in CHANNELS:
+            data = f["dust/" + name][...]
+            assert not np.isnan(data).any(), f"{name}: a row was closed before its waveform"
+        np.testing.assert_array_equal(f["dust/mass"][...],
+                                      np.float32([e["fields"]["mass"] for e in events]))
+
+
+def test_fsync_stalls_make_no_event_late(recorder):
+    """Two fsyncs that take 2.5 s each (an LD_PRELOAD shim): the writer
+    stops, frames queue up, and the batch taken after the stall ends in the
+    middle of an event (frames come every 100 ms, an event is four). That
+    event's other frames are still queued, so its record stays open: 30
+    events, all complete, nothing late, every frame ACKed."""
+    rec = recorder(SMALL_DUST, listen=[{"protocol": "frame", "transport": "tcp"}],
+                   env=preload_env("fsync_fault", H5REC_FSYNC_AT="3,6",
+                                   H5REC_FSYNC_SLEEP_MS=2500))
+    rng = np.random.default_rng(5)
+    frames, seq = [], 0
+    for e in range(1, 31):
+        seq += 1
+        frames.append((encode_frame(EVENT, "dust", f"mass={e}.5,velocity={e}".encode(),
+                                    seq=seq, t0=T0 + e * SEC, event_id=e, flags=FLAG_ACK),
+                       None))
+        for name in CHANNELS:
+            seq += 1
+            wave = rng.standard_normal(1000).astype(np.float32)
+            frames.append((encode_frame(DATA, f"dust/{name}", wave.tobytes(), dtype=9, seq=seq,
+                                        t0=T0 + e * SEC, event_id=e, flags=FLAG_ACK), wave))
+    host, port = rec.bound[0][1]
+    with socket.create_connection((host, port), timeout=30) as sock:
+        for raw, _ in frames:
+            sock.sendall(raw)
+            time.sleep(0.1)
+        acked = wait_acks(sock, seq, timeout=30)
+    assert acked == seq
+    log = rec.stop()
+    assert log.count("fsync_fault: fsync call") == 2, log
+    assert "late_data" not in log and "record_timeout" not in log, log
+    with rec.recording() as f:
+        assert list(f["dust/event_id"][...]) == list(range(1, 31))
+        np.testing.assert_array_equal(f["dust/mass"][...], np.arange(1, 31) + np.float32(0.5))
+        for k, name in enumerate(CHANNELS):
+            waves = [w for raw, w in frames[1 + k::4]]
+            np.testing.assert_array_equal(f["dust/" + name][...], np.stack(waves))
+
+
+def wait_acks(sock, last, timeout):
+    """Read ACK frames until seq `last` is acknowledged; the highest seq."""
+    deadline, buf, acked = time.monotonic() + timeout, b"", 0
+    while acked < last and time.monotonic() < deadline:
+        sock.settimeout(max(0.1, deadline - time.monotonic()))
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+        frames, whole = parse_frames_prefix(buf)
+        buf = buf[whole:]
+        for fr in frames:
+            assert fr.type == ACK
+            acked = max(acked, fr.seq)
+    return acked

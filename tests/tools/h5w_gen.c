@@ -21,6 +21,11 @@
  *   kill         like live, forever (the test kills it).
  *   bulk N       N MiB of stream samples (family / size-rolling tests).
  *   roll         ticks across UTC boundaries with explicit times and rolls.
+ *   slow N       a weather station's N readings 10 s apart into /15, each made
+ *                durable on its own (h5w_flush): the first channel a smooth
+ *                temperature (0.1 resolution), the others weather-like; the
+ *                Python test recomputes them with the same formula.
+ *   many N       one reading each from stations "0".."N-1", then close.
  * Time starts at T0 = 2026-01-02T03:04:05Z, one second per row/event.
  * Prints the engine counters at the end as "key value" lines.
  */
@@ -54,6 +59,12 @@ static int64_t wall_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * SEC + ts.tv_nsec;
+}
+
+/* The engine's clock: arrivals are on time (horizon = now). */
+static int tick(int64_t now)
+{
+	return h5w_tick(engine, now, now, &err);
 }
 
 static struct h5w_group *group(const struct schema_stream *st, const char *name, const char *value)
@@ -98,7 +109,7 @@ static void run_table(const struct schema *s, uint64_t rows, int ngroups)
 	for (uint64_t i = 0; i < rows; i++) {
 		for (int k = 0; k < ngroups; k++)
 			table_row(g[k], st, i, T0 + (int64_t)i * SEC);
-		check(h5w_tick(engine, T0 + (int64_t)i * SEC, &err), "tick");
+		check(tick(T0 + (int64_t)i * SEC), "tick");
 	}
 }
 
@@ -109,7 +120,7 @@ static void run_records(const struct schema *s, uint64_t events)
 	int16_t *wave = calloc(st->samples, sizeof(*wave));
 	for (uint64_t e = 0; e < events; e++) {
 		int64_t t = T0 + (int64_t)e * SEC;
-		check(h5w_tick(engine, t, &err), "tick");
+		check(tick(t), "tick");
 		struct h5w_value fields[8];
 		for (size_t f = 0; f < st->nevent_fields && f < 8; f++) {
 			fields[f].index = f;
@@ -149,7 +160,7 @@ static void run_stream(const struct schema *s, uint64_t frames)
 						T0 + (int64_t)k * SEC, k + 1, &err), "stream_append");
 			pos[c] += n;
 		}
-		check(h5w_tick(engine, T0 + (int64_t)k * SEC, &err), "tick");
+		check(tick(T0 + (int64_t)k * SEC), "tick");
 	}
 	free(buf);
 }
@@ -196,7 +207,7 @@ static void run_live(const struct schema *s, double secs, bool forever)
 			g2 = group(st, "station", "16");
 			printf("group16 %" PRId64 "\n", now);
 		}
-		check(h5w_tick(engine, now, &err), "tick");
+		check(tick(now), "tick");
 		h5w_get_stats(engine, &stats);
 		if (stats.last_flush != last_flush) {
 			last_flush = stats.last_flush;
@@ -205,6 +216,47 @@ static void run_live(const struct schema *s, double secs, bool forever)
 		}
 		struct timespec pause = {0, 1000000};
 		nanosleep(&pause, NULL);
+	}
+}
+
+/* Reading I of a slow station, channel C: weather-like values a reader
+ * can recompute (tests/py/test_engine_scale.py). */
+static double weather_value(uint64_t i, size_t c)
+{
+	double x = (double)i;
+	switch (c % 4) {
+	case 0: return round((15.0 + 8.0 * sin(x / 8640.0 * 6.283185307179586) +
+			      0.3 * sin(x * 0.7)) * 10.0) / 10.0;
+	case 1: return (double)((i * 7919) % 97) / 10.0;
+	case 2: return 1013.0 + round(sin(x / 3000.0) * 100.0) / 10.0;
+	default: return (double)(40 + (i / 30) % 50);
+	}
+}
+
+static void run_slow(const struct schema *s, uint64_t rows)
+{
+	const struct schema_stream *st = &s->streams[0];
+	struct h5w_group *g = group(st, "station", "15");
+	struct h5w_value values[32];
+	for (uint64_t i = 0; i < rows; i++) {
+		size_t n = 0;
+		for (size_t c = 0; c < st->nchannels && c < 32; c++, n++)
+			values[n] = (struct h5w_value){.index = c, .dtype = DTYPE_FLOAT64,
+						       .v.f64 = weather_value(i, c)};
+		int64_t t = T0 + (int64_t)i * 10 * SEC;
+		check(tick(t), "tick");
+		check(h5w_table_append(engine, g, t, values, n, &err), "append");
+		check(h5w_flush(engine, &err), "flush");
+	}
+}
+
+static void run_many(const struct schema *s, uint64_t stations)
+{
+	const struct schema_stream *st = &s->streams[0];
+	char name[32];
+	for (uint64_t k = 0; k < stations; k++) {
+		snprintf(name, sizeof(name), "%" PRIu64, k);
+		table_row(group(st, "station", name), st, k, T0 + (int64_t)k);
 	}
 }
 
@@ -220,7 +272,7 @@ static void run_bulk(const struct schema *s, uint64_t mib)
 			buf[j] = (float)((k * n + j) % 1000);
 		check(h5w_stream_append(engine, g, 0, DTYPE_FLOAT32, buf, n, T0 + (int64_t)k * SEC,
 					k, &err), "stream_append");
-		check(h5w_tick(engine, T0 + (int64_t)k * SEC, &err), "tick");
+		check(tick(T0 + (int64_t)k * SEC), "tick");
 		total += n * sizeof(*buf);
 	}
 	free(buf);
@@ -233,7 +285,7 @@ static void run_roll(const struct schema *s)
 	struct h5w_group *g = group(st, "station", "15");
 	for (uint64_t i = 0; i < 15; i++) {
 		int64_t t = T0 + (int64_t)i * 1200 * SEC;
-		check(h5w_tick(engine, t, &err), "tick");
+		check(tick(t), "tick");
 		table_row(g, st, i, t);
 		if (i == 7)
 			check(h5w_roll(engine, &err), "roll");
@@ -275,6 +327,10 @@ int main(int argc, char **argv)
 		run_bulk(s, n);
 	else if (!strcmp(mode, "roll"))
 		run_roll(s);
+	else if (!strcmp(mode, "slow"))
+		run_slow(s, n);
+	else if (!strcmp(mode, "many"))
+		run_many(s, n);
 	else {
 		fprintf(stderr, "unknown mode %s\n", mode);
 		return 2;

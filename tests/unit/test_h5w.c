@@ -177,29 +177,53 @@ static void test_record_timeout_and_open_limit(void **state)
 
 	/* incomplete: closes after record_timeout, missing channel counted */
 	assert_int_equal(h5w_record_data(fx->engine, g, 2, T0, 0, DTYPE_FLOAT32, wave, 1000, &fx->err), 0);
-	assert_int_equal(h5w_tick(fx->engine, T0 + SEC, &fx->err), 0);
+	assert_int_equal(h5w_tick(fx->engine, T0 + SEC, T0 + SEC, &fx->err), 0);
 	h5w_get_stats(fx->engine, &st);
 	assert_int_equal(st.records_closed, 1);
-	assert_int_equal(h5w_tick(fx->engine, T0 + 2 * SEC, &fx->err), 0);
+	assert_int_equal(h5w_tick(fx->engine, T0 + 2 * SEC, T0 + 2 * SEC, &fx->err), 0);
 	h5w_get_stats(fx->engine, &st);
 	assert_int_equal(st.records_closed, 2);
 	assert_int_equal(st.missing_channels, 1);
+
+	/* the timeout runs from when frames arrived, up to the horizon of
+	 * what may still come: a writer behind by seconds (now) closes nothing
+	 * whose frames arrived within record_timeout of each other */
+	h5w_arrival(fx->engine, T0 + 3 * SEC);
+	assert_int_equal(h5w_record_data(fx->engine, g, 9, T0, 0, DTYPE_FLOAT32, wave, 1000, &fx->err), 0);
+	assert_int_equal(h5w_tick(fx->engine, T0 + 30 * SEC, T0 + 4 * SEC, &fx->err), 0);
+	h5w_get_stats(fx->engine, &st);
+	assert_int_equal(st.records_closed, 2);
+	h5w_arrival(fx->engine, T0 + 4 * SEC);
+	assert_int_equal(h5w_record_data(fx->engine, g, 9, T0, 1, DTYPE_INT8, small, 1000, &fx->err), 0);
+	assert_int_equal(h5w_record_fields(fx->engine, g, 9, T0, &mass, 1, &fx->err), 0);
+	h5w_get_stats(fx->engine, &st);
+	assert_int_equal(st.records_closed, 3); /* complete, not late */
+	assert_int_equal(st.missing_channels, 1);
+	h5w_arrival(fx->engine, T0 + 5 * SEC);
+	assert_int_equal(h5w_record_data(fx->engine, g, 10, T0, 0, DTYPE_FLOAT32, wave, 1000, &fx->err), 0);
+	assert_int_equal(h5w_tick(fx->engine, T0 + 31 * SEC, T0 + 6 * SEC, &fx->err), 0);
+	h5w_get_stats(fx->engine, &st);
+	assert_int_equal(st.records_closed, 3);
+	assert_int_equal(h5w_tick(fx->engine, T0 + 32 * SEC, T0 + 7 * SEC, &fx->err), 0);
+	h5w_get_stats(fx->engine, &st);
+	assert_int_equal(st.records_closed, 4); /* two seconds after its frame arrived */
+	assert_int_equal(st.missing_channels, 2);
 
 	/* a third open record pushes out the oldest of two */
 	for (uint64_t e = 3; e <= 5; e++)
 		assert_int_equal(h5w_record_data(fx->engine, g, e, T0, 0, DTYPE_FLOAT32, wave, 1000,
 						 &fx->err), 0);
 	h5w_get_stats(fx->engine, &st);
-	assert_int_equal(st.records_closed, 3);
+	assert_int_equal(st.records_closed, 5);
 	assert_int_equal(h5w_record_close(fx->engine, g, 4, &fx->err), 0);
 	assert_int_equal(h5w_record_close(fx->engine, g, 4, &fx->err), -ENOENT);
 	/* event 0 is a record of its own */
 	assert_int_equal(h5w_record_data(fx->engine, g, 0, T0, 1, DTYPE_INT8, small, 1000, &fx->err), 0);
 	h5w_get_stats(fx->engine, &st);
-	assert_int_equal(st.records_closed, 5);
+	assert_int_equal(st.records_closed, 7);
 	assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
 	h5w_get_stats(fx->engine, &st);
-	assert_int_equal(st.file_rows, 6);
+	assert_int_equal(st.file_rows, 8);
 	teardown_fx(fx);
 }
 
@@ -245,7 +269,7 @@ static void test_late_frame_of_closed_event_refused(void **state)
 	struct h5w_stats st;
 
 	assert_int_equal(h5w_record_data(fx->engine, g, 1, T0, 0, DTYPE_FLOAT32, wave, 1000, &fx->err), 0);
-	assert_int_equal(h5w_tick(fx->engine, T0 + 3 * SEC, &fx->err), 0);
+	assert_int_equal(h5w_tick(fx->engine, T0 + 3 * SEC, T0 + 3 * SEC, &fx->err), 0);
 	assert_int_equal(h5w_record_data(fx->engine, g, 1, T0, 1, DTYPE_FLOAT32, wave, 1000, &fx->err),
 			 -ESTALE);
 	assert_non_null(strstr(fx->err.message, "event 1 already closed (record_timeout)"));
@@ -737,9 +761,10 @@ static void test_pipeline_slots(void **state)
 {
 	(void)state;
 	size_t max = 20000;
-	assert_int_equal(h5w_pipeline_slot(100, 0, max, 1, 4096, false), 256);
-	assert_int_equal(h5w_pipeline_slot(200, 256, max, 3, 4096, false), 256);
-	assert_int_equal(h5w_pipeline_slot(300, 256, max, 5, 4096, false), 600);
+	assert_int_equal(h5w_pipeline_slot(20, 0, max, 1, 4096, false), 64);
+	assert_int_equal(h5w_pipeline_slot(100, 0, max, 1, 4096, false), 200);
+	assert_int_equal(h5w_pipeline_slot(200, 200, max, 3, 4096, false), 200);
+	assert_int_equal(h5w_pipeline_slot(300, 200, max, 5, 4096, false), 600);
 	/* from an eighth of the chunk on: foreseen whole size + 1/8 */
 	assert_int_equal(h5w_pipeline_slot(1000, 600, max, 512, 4096, false), 9000);
 	assert_int_equal(h5w_pipeline_slot(8500, 9000, max, 4000, 4096, false), 9000);

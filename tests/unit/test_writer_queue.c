@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "writer_queue.h"
 
@@ -138,6 +139,44 @@ static void *consume(void *arg)
 	return NULL;
 }
 
+static int64_t realtime(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Arrival times run on the recorder's clock, which stops while the queue is
+ * full (the loop reads nothing then): an item pushed after 100 ms of being
+ * full is stamped less than 100 ms after the one before the pause, and
+ * writer_queue_oldest is the head's stamp, or the clock when empty. */
+static void test_arrival_clock_stops_while_full(void **state)
+{
+	(void)state;
+	struct writer_queue queue;
+	struct test_item a = {.item.bytes = 100}, b = {.item.bytes = 10}, c = {.item.bytes = 10};
+	bool closed;
+	assert_int_equal(writer_queue_init(&queue, 100, 50, NULL, NULL), 0);
+	int64_t before = realtime();
+	assert_true(writer_queue_push(&queue, &a.item)); /* full */
+	assert_true(a.item.arrived >= before && a.item.arrived <= realtime());
+	assert_int_equal(writer_queue_oldest(&queue), a.item.arrived);
+	struct timespec pause = {0, 100000000};
+	nanosleep(&pause, NULL);
+	assert_non_null(writer_queue_take(&queue, 0, &closed));
+	writer_queue_release(&queue, 100); /* below low water: no longer full */
+	int64_t wall = realtime();
+	assert_false(writer_queue_push(&queue, &b.item));
+	assert_true(b.item.arrived - a.item.arrived < wall - before - 90000000);
+	assert_int_equal(writer_queue_oldest(&queue), b.item.arrived);
+	assert_non_null(writer_queue_take(&queue, 0, &closed));
+	int64_t empty = writer_queue_oldest(&queue);
+	assert_true(empty >= b.item.arrived);
+	assert_false(writer_queue_push(&queue, &c.item));
+	assert_true(c.item.arrived >= empty);
+	writer_queue_destroy(&queue);
+}
+
 static void test_threads_with_backpressure(void **state)
 {
 	(void)state;
@@ -175,6 +214,7 @@ int main(void)
 		cmocka_unit_test(test_fifo_and_accounting),
 		cmocka_unit_test(test_high_and_low_water),
 		cmocka_unit_test(test_timeout_and_close),
+		cmocka_unit_test(test_arrival_clock_stops_while_full),
 		cmocka_unit_test(test_threads_with_backpressure),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
