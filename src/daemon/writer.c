@@ -65,11 +65,63 @@ static void writer_failed(struct writer *writer, const struct ingest_item *item,
 {
 	enum ingest_counter counter = rc == -ESTALE ? INGEST_LATE_DATA : INGEST_WRITE_ERRORS;
 	atomic_fetch_add(&writer->ingest->counters_writer[counter], 1);
+	if (item->kind == INGEST_ITEM_FLUSH || item->kind == INGEST_ITEM_ROLL) {
+		log_msg(LOG_LEVEL_ERROR, "%s failed: %s",
+			item->kind == INGEST_ITEM_FLUSH ? "flush" : "roll", err->message);
+		return; /* losses, if any, are charged by check_losses() */
+	}
 	ingest_note_failed(writer->ingest, item->source);
 	log_ratelimited(&writer->error_log, realtime_ns(),
 			rc == -ESTALE ? LOG_LEVEL_WARNING : LOG_LEVEL_ERROR,
 			"%s: data from %s not stored: %s", ingest_counter_name(counter),
-			item->peer[0] ? item->peer : "the recorder", err->message);
+			item->peer[0] ? item->peer : "an unnamed sender", err->message);
+}
+
+/* Everything applied so far is durable: no connection's data is at risk. */
+static void window_clear(struct writer *writer)
+{
+	writer->window.n = 0;
+	writer->window.overflow = false;
+}
+
+static void window_add(struct writer *writer, uint64_t source)
+{
+	struct writer_window *w = &writer->window;
+	if (!source)
+		return; /* UDP: no connection, no ACKs */
+	for (size_t i = 0; i < w->n; i++)
+		if (w->sources[i] == source)
+			return;
+	if (w->n < WRITER_WINDOW_MAX)
+		w->sources[w->n++] = source;
+	else
+		w->overflow = true;
+}
+
+/*
+ * Did the engine drop data it had accepted (stats.losses moved)? Then
+ * every connection with data applied since the last durable point is
+ * closed without a further ACK: the engine cannot say whose data it was,
+ * only that it was not durable yet. The error that says what was lost has
+ * been logged where it happened.
+ */
+static void check_losses(struct writer *writer)
+{
+	struct h5w_stats stats;
+	h5w_get_stats(writer->engine, &stats);
+	if (stats.losses == writer->losses_seen)
+		return;
+	writer->losses_seen = stats.losses;
+	struct writer_window *w = &writer->window;
+	log_msg(LOG_LEVEL_ERROR, "data not yet durable was lost (%s); closing %s that sent "
+		"any since the last flush, without ACKs", stats.last_error,
+		w->overflow ? "every connection owed ACKs" : "the connections");
+	atomic_fetch_add(&writer->ingest->counters_writer[INGEST_WRITE_ERRORS], 1);
+	if (w->overflow)
+		ingest_note_all_failed(writer->ingest);
+	for (size_t i = 0; i < w->n && !w->overflow; i++)
+		ingest_note_failed(writer->ingest, w->sources[i]);
+	window_clear(writer);
 }
 
 /* The group an item names; NULL with err filled if creating it failed:
@@ -217,8 +269,10 @@ static void publish_stats(struct writer *writer, int64_t flush_before_tick)
 {
 	struct h5w_stats stats;
 	h5w_get_stats(writer->engine, &stats);
-	if (stats.last_flush != flush_before_tick)
+	if (stats.last_flush != flush_before_tick) {
 		writer->durable_item = writer->last_item + 1;
+		window_clear(writer);
+	}
 	ingest_mark_progress(writer->ingest, writer->last_item + 1, writer->durable_item);
 	pthread_mutex_lock(&writer->stats_lock);
 	bool was_full = writer->stats.full;
@@ -303,6 +357,7 @@ static int wait_for_space(struct writer *writer, struct h5w_error *err)
 		publish_stats(writer, before.last_flush);
 		nap(writer, WRITER_RETRY_NS);
 		int rc = h5w_flush(writer->engine, err);
+		check_losses(writer);
 		publish_stats(writer, before.last_flush);
 		if (!rc)
 			return 0;
@@ -347,15 +402,19 @@ static void apply_batch(struct writer *writer, struct writer_item *list)
 	while (list) {
 		struct ingest_item *item = (struct ingest_item *)list;
 		h5w_arrival(writer->engine, item->link.arrived);
+		window_add(writer, item->source);
 		int rc = apply_item(writer, item, &err);
 		if (rc == -ENOBUFS && output_full(writer) && writer_stall(writer, &err))
 			continue; /* offered again */
+		check_losses(writer);
 		list = list->next;
 		writer->next_row = 0;
-		if (rc < 0 && !held(rc)) /* held data is not lost; publish_stats logs it */
+		if (rc < 0 && !held(rc)) { /* held data is not lost; publish_stats logs it */
 			writer_failed(writer, item, rc, &err);
-		else if (!rc && (item->kind == INGEST_ITEM_FLUSH || item->kind == INGEST_ITEM_ROLL))
+		} else if (!rc && (item->kind == INGEST_ITEM_FLUSH || item->kind == INGEST_ITEM_ROLL)) {
 			writer->durable_item = item->number + 1; /* flushed, or closed and fsync'd */
+			window_clear(writer);
+		}
 		writer->last_item = item->number;
 		bytes += item->link.bytes;
 		ingest_item_free(item);
@@ -399,7 +458,9 @@ static void *writer_main(void *arg)
 		rc = h5w_tick(writer->engine, realtime_ns(), writer_queue_oldest(writer->queue),
 			      &err);
 		if (rc < 0 && !held(rc))
-			writer_failed(writer, &(struct ingest_item){.peer = ""}, -EIO, &err);
+			log_ratelimited(&writer->error_log, realtime_ns(), LOG_LEVEL_ERROR,
+					"writing the output: %s", err.message);
+		check_losses(writer);
 		publish_stats(writer, before.last_flush);
 		/* Held data, not stalled: the drain may wait on connections owed
 		 * ACKs for it, so the give-up cannot wait for the queue to close. */

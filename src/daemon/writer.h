@@ -33,6 +33,15 @@ struct writer_output {
 	uint64_t stalled_ns;       /* time spent stalled, in total */
 };
 
+/* The connections (item sources) whose data was applied since the last
+ * durable point: if the engine loses data, theirs is what may be gone. */
+#define WRITER_WINDOW_MAX 64
+struct writer_window {
+	uint64_t sources[WRITER_WINDOW_MAX];
+	size_t n;
+	bool overflow;   /* more than fit: every connection is charged */
+};
+
 struct writer {
 	pthread_t thread;
 	bool started;
@@ -46,6 +55,8 @@ struct writer {
 	uint64_t last_item;        /* number of the last item applied */
 	uint32_t next_row;         /* ROWS item refused part-way: its next row */
 	uint64_t durable_item;     /* items numbered below are durable */
+	struct writer_window window; /* sources applied since durable_item moved */
+	uint64_t losses_seen;      /* the engine's stats.losses already charged */
 	unsigned delay_us;         /* testing: slow the writer down per item */
 	struct log_ratelimit error_log;
 	/* A copy of the engine's figures for status readers on other threads. */

@@ -194,6 +194,12 @@ struct h5w_stats {
 	uint64_t groups;           /* groups known to the engine */
 	uint64_t files_closed;
 	uint64_t errors;
+	uint64_t losses;           /* times data already accepted was dropped (a
+				      chunk that could not be kept, a file ended
+				      by a failed fsync or closed with chunks it
+				      could not store): nothing accepted since
+				      the last flush that succeeded may be
+				      taken as durable */
 	bool full;                 /* the disk (or file-size limit) refuses data now:
 				      chunks are held in memory until space returns */
 	char full_reason[512];     /* the first error of that episode */

@@ -447,6 +447,7 @@ static int keep_unstored(struct h5w *w, struct h5w_job *job, struct h5w_error *e
 				   .dirty_lo = job->dirty_lo, .dirty_hi = ds->chunk_rows,
 				   .slot = job->slot};
 	if (insert_buf(ds, &buf)) {
+		w->stats.losses++;
 		h5w_err(w, err, "out of memory keeping chunk %llu of %s/%s: it is lost",
 			(unsigned long long)job->index, ds->group->path, ds->name);
 		return -ENOMEM;
@@ -697,9 +698,11 @@ int h5w_dset_write_row(struct h5w *w, struct h5w_dset *ds, uint64_t row, const v
 	if (rc) {
 		/* keep the row for the next flush; the write's error stands */
 		struct h5w_error ignored;
-		if (h5w_dset_put(w, ds, row, data, 1, &ignored))
+		if (h5w_dset_put(w, ds, row, data, 1, &ignored)) {
+			w->stats.losses++;
 			h5w_err(w, NULL, "%s/%s: row %llu could not be kept: it is lost",
 				ds->group->path, ds->name, (unsigned long long)row);
+		}
 	}
 	return rc;
 }

@@ -437,6 +437,47 @@ static void release_stored(struct h5w *w)
 	}
 }
 
+/* Forget the groups' part of the file just closed: carry over those that
+ * had data in it, drop their buffers and records. */
+static void forget_file(struct h5w *w)
+{
+	for (size_t i = 0; i < w->ngroups; i++) {
+		struct h5w_group *g = w->group_list[i];
+		if (g->created_gen != w->gen) /* not in the file just closed */
+			continue;
+		g->carry = g->data_gen == w->gen;
+		for (size_t j = 0; j < g->ndsets; j++)
+			h5w_dset_reset(w, &g->dsets[j]);
+		h5w_records_free(g);
+	}
+	w->store_failed = false;
+	w->stats.full = false; /* what was held is gone with the file */
+	w->stats.full_reason[0] = '\0';
+	w->stats.files_closed++;
+}
+
+/*
+ * An fsync of the file failed. Linux may have dropped the pages it could
+ * not write, and a later fsync that succeeds says nothing about them (as
+ * PostgreSQL and SQLite treat it). So the file ends here: it is closed as
+ * it is, nothing written since its last good fsync can be vouched for, and
+ * what the engine holds of it is dropped too (counted in stats.losses, so
+ * that the caller ACKs none of it). The next data starts a new file.
+ */
+static void end_file(struct h5w *w, struct h5w_error *err)
+{
+	h5w_chunks_reap(w, true, NULL);
+	h5w_datasets_close(w);
+	if (H5Fclose(w->file) < 0)
+		H5Eclear2(H5E_DEFAULT);
+	w->file = H5I_INVALID_HID;
+	w->swmr_active = false;
+	w->stats.losses++;
+	forget_file(w);
+	h5w_err(w, err, "%s: fsync failed: the file ends here, and what was written to it since "
+		"its last flush may be lost", w->file_name);
+}
+
 /* The frame index of a stream channel is stored only as far as the samples
  * of its frames are (after the samples' chunks were stored): an index row
  * must never point at samples that are not in the file. When a samples
@@ -541,8 +582,10 @@ static int store_all(struct h5w *w, struct h5w_error *err)
 	}
 	w->writes_unflushed = 0;
 	rc = fsync_file(w, first ? NULL : err);
-	if (rc && !first)
-		first = rc;
+	if (rc) {
+		end_file(w, first ? NULL : err);
+		return first ? first : rc;
+	}
 	/* what is free now is asked again at the next chunk write: a budget
 	 * from before the flush lives at most one flush period */
 	h5w_space_recheck(w);
@@ -664,6 +707,11 @@ static int close_current(struct h5w *w, struct h5w_error *err)
 	rc = store_all(w, first ? NULL : err);
 	if (rc && !first)
 		first = rc;
+	if (w->file == H5I_INVALID_HID)
+		return first; /* ended by a failed fsync */
+	/* What could not be stored is dropped with the file. */
+	if (rc && rc != -ENOSPC && rc != -EFBIG)
+		w->stats.losses++;
 	h5w_chunks_reap(w, true, NULL);
 	h5w_datasets_close(w);
 	if (H5Fclose(w->file) < 0) {
@@ -678,19 +726,7 @@ static int close_current(struct h5w *w, struct h5w_error *err)
 	rc = family(w) ? 0 : h5w_fsync_path(w, w->file_name, first ? NULL : err);
 	if (rc && !first)
 		first = rc;
-	for (size_t i = 0; i < w->ngroups; i++) {
-		struct h5w_group *g = w->group_list[i];
-		if (g->created_gen != w->gen) /* not in the file just closed */
-			continue;
-		g->carry = g->data_gen == w->gen;
-		for (size_t j = 0; j < g->ndsets; j++)
-			h5w_dset_reset(w, &g->dsets[j]);
-		h5w_records_free(g);
-	}
-	w->store_failed = false;
-	w->stats.full = false; /* what was held is gone with the file */
-	w->stats.full_reason[0] = '\0';
-	w->stats.files_closed++;
+	forget_file(w);
 	return first;
 }
 
