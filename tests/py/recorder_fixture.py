@@ -13,6 +13,7 @@ of the C code, so a test compares the daemon against the specification, not
 against itself), CRC-32C, VmRSS sampling, and running the real client.
 """
 import glob
+import json
 import os
 import re
 import shutil
@@ -219,6 +220,17 @@ class Recorder:
 
     def address(self, i=0):
         return self.addresses[i]
+
+    @property
+    def control_socket(self):
+        return os.path.join(self.sockdir, "control.sock")
+
+    def control(self, *args, timeout=120):
+        """`h5rec ARGS --socket` on this recorder's control socket."""
+        return run_client([*args, "--socket", self.control_socket], timeout=timeout)
+
+    def status(self):
+        return json.loads(self.control("status", "--json").stdout)
 
     def port(self, i=0):
         return self.bound[i][1][1]

@@ -31,8 +31,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from recorder_fixture import (ACK, DATA, EVENT, H5REC, H5RECD, HEADER,  # noqa: E402,F401
-                              FLAG_CRC, HELLO, SEC, crc32c, encode_frame, free_port,
-                              parse_frames)
+                              FLAG_ACK, FLAG_CRC, HELLO, SEC, T0, crc32c, encode_frame,
+                              free_port, parse_frames)
 
 import h5py  # noqa: E402  (after recorder_fixture has set HDF5_PLUGIN_PATH)
 
@@ -63,7 +63,7 @@ class Daemon:
     """h5recd on a fixed schema file (written once by the caller)."""
 
     def __init__(self, workdir, schema_text, control_socket, ports=(), args=(),
-                 preexec_fn=None, env=None):
+                 preexec_fn=None, env=None, wrapper=()):
         self.workdir = str(workdir)
         self.schema_path = os.path.join(self.workdir, "schema.yaml")
         with open(self.schema_path, "w") as f:
@@ -73,6 +73,7 @@ class Daemon:
         self.args = [str(a) for a in args]
         self.preexec_fn = preexec_fn
         self.env = None if env is None else {**os.environ, **env}
+        self.wrapper = [str(a) for a in wrapper]  # e.g. strace and its options
         self.proc = None
         self.starts = 0
         self.log_path = None
@@ -81,7 +82,8 @@ class Daemon:
         self.starts += 1
         self.log_path = os.path.join(self.workdir, f"h5recd-{self.starts}.log")
         with open(self.log_path, "w") as log:
-            self.proc = subprocess.Popen([H5RECD, "-c", self.schema_path, "-l", "info"]
+            self.proc = subprocess.Popen(self.wrapper + [H5RECD, "-c", self.schema_path, "-l",
+                                                         "info"]
                                          + self.args, stdout=log, stderr=subprocess.STDOUT,
                                          cwd=self.workdir, preexec_fn=self.preexec_fn,
                                          env=self.env)
@@ -105,16 +107,28 @@ class Daemon:
     def running(self):
         return self.proc is not None and self.proc.poll() is None
 
+    def signal(self, signum):
+        """Send SIGNUM to h5recd (not to a wrapper such as strace, which
+        passes on what h5recd does)."""
+        pid = self.proc.pid
+        if self.wrapper:
+            try:
+                with open(f"/proc/{pid}/task/{pid}/children") as f:
+                    pid = int(f.read().split()[0])
+            except (OSError, IndexError, ValueError):
+                return
+        os.kill(pid, signum)
+
     def kill(self):
         if self.running():
-            self.proc.send_signal(signal.SIGKILL)
+            self.signal(signal.SIGKILL)
         if self.proc is not None:
             self.proc.wait(timeout=30)
 
     def stop(self, timeout=60):
         """SIGTERM and wait; returns the exit status."""
         if self.running():
-            self.proc.send_signal(signal.SIGTERM)
+            self.signal(signal.SIGTERM)
         return self.proc.wait(timeout=timeout)
 
     def h5rec(self, *args, check=True, timeout=60):
@@ -303,3 +317,70 @@ def parse_frames_prefix(buf):
             break
         at += size
     return parse_frames(bytes(view[:at]), check_crc_below=0), at
+
+
+# ---- a sender that counts ACKs -------------------------------------------------------
+
+PER_FRAME = 1000  # int16 samples of a board_frame
+
+
+def frame_samples(seq):
+    """The samples of frame SEQ of any board (board_frame)."""
+    import numpy as np
+    return (np.arange(PER_FRAME) + seq * 7).astype(np.int16)
+
+
+def board_frame(board, seq):
+    """DATA frame SEQ of key BOARD/adc0 (int16), asking for an ACK."""
+    return encode_frame(DATA, f"{board}/adc0", frame_samples(seq).tobytes(), dtype=3, seq=seq,
+                        t0=T0 + seq * 1000000, flags=FLAG_ACK)
+
+
+class AckingSender:
+    """Sends frames of one board every `period` s on a thread and reads the
+    ACKs; stops when the recorder closes the connection or `count` are sent."""
+
+    def __init__(self, address, board, count, period):
+        self.sock = socket.create_connection(address, timeout=30)
+        self.board, self.count, self.period = board, count, period
+        self.sent = self.acked = 0
+        self.closed_by_peer = False
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        buf = b""
+        while True:
+            try:
+                chunk = self.sock.recv(65536)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self.closed_by_peer = True
+                return
+            buf += chunk
+            frames, whole = parse_frames_prefix(buf)
+            buf = buf[whole:]
+            for fr in frames:
+                assert fr.type == ACK
+                self.acked = max(self.acked, fr.seq)
+
+    def run(self):
+        for seq in range(1, self.count + 1):
+            if self.closed_by_peer:
+                break
+            try:
+                self.sock.sendall(board_frame(self.board, seq))
+            except OSError:
+                break
+            self.sent = seq
+            time.sleep(self.period)
+        return self
+
+    def wait_acked(self, timeout=30):
+        deadline = time.monotonic() + timeout
+        while self.acked < self.sent and not self.closed_by_peer and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def close(self):
+        self.sock.close()

@@ -1,15 +1,11 @@
 """Faults: nothing acknowledged is lost, and nothing is acknowledged that may
 be lost, when the disk misbehaves (LD_PRELOAD shims from tests/tools/preload).
 """
-import socket
-import threading
-import time
-
 import numpy as np
 
-from recorder_fixture import (ACK, DATA, FLAG_ACK, T0, encode_frame, preload_env)
+from recorder_fixture import preload_env
 from recorder_fixture import recorder  # noqa: F401 (pytest fixture)
-from reliability_helpers import parse_frames_prefix
+from reliability_helpers import PER_FRAME, AckingSender, frame_samples
 
 STREAM = """
 - name: adc
@@ -19,65 +15,6 @@ STREAM = """
   defaults: { dtype: int16, dt: 1.0e-6, chunk: 4096, compression: deflate }
   channels: { adc0: {} }
 """
-PER_FRAME = 1000
-
-
-def frame(board, seq):
-    samples = (np.arange(PER_FRAME) + seq * 7).astype(np.int16)
-    return encode_frame(DATA, f"{board}/adc0", samples.tobytes(), dtype=3, seq=seq,
-                        t0=T0 + seq * 1000000, flags=FLAG_ACK)
-
-
-class AckingSender:
-    """Sends frames of one board every `period` s on a thread and reads the
-    ACKs; stops when the recorder closes the connection or `count` are sent."""
-
-    def __init__(self, address, board, count, period):
-        self.sock = socket.create_connection(address, timeout=30)
-        self.board, self.count, self.period = board, count, period
-        self.sent = self.acked = 0
-        self.closed_by_peer = False
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        buf = b""
-        while True:
-            try:
-                chunk = self.sock.recv(65536)
-            except OSError:
-                chunk = b""
-            if not chunk:
-                self.closed_by_peer = True
-                return
-            buf += chunk
-            frames, whole = parse_frames_prefix(buf)
-            buf = buf[whole:]
-            for fr in frames:
-                assert fr.type == ACK
-                self.acked = max(self.acked, fr.seq)
-
-    def run(self):
-        for seq in range(1, self.count + 1):
-            if self.closed_by_peer:
-                break
-            try:
-                self.sock.sendall(frame(self.board, seq))
-            except OSError:
-                break
-            self.sent = seq
-            time.sleep(self.period)
-        return self
-
-    def wait_acked(self, timeout=30):
-        deadline = time.monotonic() + timeout
-        while self.acked < self.sent and not self.closed_by_peer and time.monotonic() < deadline:
-            time.sleep(0.02)
-
-    def close(self):
-        self.sock.close()
-
-
 def stored_seqs(rec, board):
     """{seq: samples} of the frames of BOARD in the recording."""
     out = {}
@@ -122,5 +59,5 @@ def test_failed_fsync_ends_the_file_and_acks_nothing_it_may_have_lost(recorder):
     stored = stored_seqs(rec, "a")
     for seq in range(1, first.acked + 1):
         assert seq in stored, f"ACKed frame {seq} of 'a' is in no file"
-        np.testing.assert_array_equal(stored[seq], (np.arange(PER_FRAME) + seq * 7).astype(np.int16))
+        np.testing.assert_array_equal(stored[seq], frame_samples(seq))
     assert sorted(stored_seqs(rec, "b")) == list(range(1, 21))
