@@ -98,7 +98,7 @@ static void free_group(struct h5w *w, struct h5w_group *g)
 			w->buffered -= g->dsets[i].chunk_bytes;
 		}
 	}
-	h5w_records_destroy(g);
+	h5w_records_destroy(w, g);
 	for (size_t i = 0; i < g->nvalues; i++) {
 		free(g->names[i]);
 		free(g->values[i]);
@@ -122,6 +122,7 @@ int h5w_close(struct h5w *w, struct h5w_error *err)
 	int rc = h5w_file_close(w, err);
 	h5w_chunks_reap(w, true, NULL);
 	h5w_pool_stop(&w->pool);
+	h5w_encoder_free(&w->encoder);
 	for (unsigned k = 0; k < w->nouts; k++)
 		free(w->outs[k]);
 	free(w->pad);
@@ -606,7 +607,7 @@ int h5w_tick(struct h5w *w, int64_t now, int64_t horizon, struct h5w_error *err)
 	w->horizon = horizon;
 	if (w->file == H5I_INVALID_HID && !w->npending)
 		return 0;
-	for (size_t i = 0; !rc && i < w->ngroups; i++) {
+	for (size_t i = 0; !rc && w->open_records && i < w->ngroups; i++) {
 		struct h5w_group *g = w->group_list[i];
 		if (h5w_in_file(w, g) && g->nrecords)
 			rc = h5w_records_expire(w, g, false, err);
@@ -619,7 +620,7 @@ int h5w_tick(struct h5w *w, int64_t now, int64_t horizon, struct h5w_error *err)
 	if (rc || w->file == H5I_INVALID_HID)
 		return rc;
 	hsize_t size = 0;
-	if (H5Fget_filesize(w->file, &size) >= 0)
+	if (o->roll_size && H5Fget_filesize(w->file, &size) >= 0)
 		w->stats.file_size = size;
 	/* After the flush: a file started for data that waited across a
 	 * boundary is closed at once. No roll while chunks are held for want

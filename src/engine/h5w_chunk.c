@@ -416,6 +416,15 @@ static int submit_job(struct h5w *w, struct h5w_dset *ds, uint64_t index, unsign
 	job->rows = valid_end(ds, index) - index * ds->chunk_rows;
 	job->final = final;
 	job->slot = slot;
+	/* At a periodic flush, a small chunk with the pool idle is encoded
+	 * here: handing it over costs two thread wake-ups, more than deflating
+	 * a mostly empty 16 KiB chunk of a slow station. (With jobs in flight
+	 * it queues behind them: a dataset's chunks reach the file in order.
+	 * Bursts, and new files, keep the workers.) */
+	if (w->encode_inline && !w->pool.pending && ds->chunk_bytes <= H5W_INLINE_ENCODE) {
+		h5w_job_encode(job, &w->encoder);
+		return finish_job(w, job, err);
+	}
 	h5w_pool_submit(&w->pool, job);
 	return 0;
 nomem:
@@ -818,17 +827,20 @@ int h5w_dset_flush_upto(struct h5w *w, struct h5w_dset *ds, uint64_t rows, struc
 
 void h5w_dset_note_time(struct h5w_dset *ds, int64_t first, int64_t last)
 {
-	ds->times_written = false;
 	if (!ds->has_time) {
 		ds->start_time = first;
 		ds->end_time = last;
-		ds->has_time = true;
+		ds->has_time = ds->start_dirty = ds->end_dirty = true;
 		return;
 	}
-	if (first < ds->start_time)
+	if (first < ds->start_time) {
 		ds->start_time = first;
-	if (last > ds->end_time)
+		ds->start_dirty = true;
+	}
+	if (last > ds->end_time) {
 		ds->end_time = last;
+		ds->end_dirty = true;
+	}
 }
 
 /* Forget rows from ROWS on: an append that could not be completed is taken
@@ -871,7 +883,7 @@ void h5w_dset_unstore(struct h5w_dset *ds)
 			mark_dirty(b, 0, b->init_rows);
 	}
 	ds->extent = 0;
-	ds->times_written = false;
+	ds->start_dirty = ds->end_dirty = ds->has_time;
 }
 
 /* Is every row of DS in the file (all its chunks stored, extent exact)? */
@@ -891,7 +903,7 @@ void h5w_dset_reset(struct h5w *w, struct h5w_dset *ds)
 	ds->nbufs = 0;
 	ds->nrows = 0;
 	ds->extent = 0;
-	ds->has_time = false;
+	ds->has_time = ds->start_dirty = ds->end_dirty = false;
 	h5w_dset_forget(w, ds);
 }
 

@@ -47,10 +47,11 @@
  * metadata is flushed every H5W_FLUSH_EVERY chunk writes as well; the
  * durability point is still the final H5Fflush and fsync.
  *
- * Open datasets: an open dataset id costs HDF5 tens of kB (object header,
- * layout, property lists), so at most H5W_OPEN_DATASETS are kept open,
- * least recently used first to go; the chunk cache of each is off (the
- * engine writes whole chunks itself).
+ * Open datasets: an open dataset id costs HDF5 about 20 kB (object header,
+ * layout, property lists) and every H5Fflush visits each, but opening one
+ * again costs far more than writing a partial chunk, so at most
+ * H5W_OPEN_DATASETS are kept open (see h5w_dset_adopt for which goes); the
+ * chunk cache of each is off (the engine writes whole chunks itself).
  *
  * Caller thread only.
  */
@@ -171,14 +172,26 @@ hid_t h5w_dset_dapl(struct h5w *w, const struct h5w_dset *ds)
 	return w->dapl_nocache;
 }
 
-/* Keep ID, the open id of DS, as DS's (closing the least recently used
- * beyond H5W_OPEN_DATASETS). */
+/*
+ * Keep ID, the open id of DS, as DS's. Beyond H5W_OPEN_DATASETS one is
+ * closed: the least recently used, unless it was used in this flush too.
+ * A flush visits datasets in the same order every time, and when more of
+ * them are busy than ids may be open, LRU would close each just before it
+ * is needed again; closing one of the last used instead keeps most ids
+ * open from one flush to the next. (The second last: the last may be in
+ * use with DS, a scale being attached to it.)
+ */
 void h5w_dset_adopt(struct h5w *w, struct h5w_dset *ds, hid_t id)
 {
 	h5w_dset_forget(w, ds);
-	if (w->nopen >= H5W_OPEN_DATASETS)
-		h5w_dset_forget(w, w->lru_tail);
+	if (w->nopen >= H5W_OPEN_DATASETS) {
+		struct h5w_dset *victim = w->lru_tail;
+		if (victim->used_flush == w->flushes && w->lru_head->lru_next)
+			victim = w->lru_head->lru_next;
+		h5w_dset_forget(w, victim);
+	}
 	ds->id = id;
+	ds->used_flush = w->flushes;
 	lru_push(w, ds);
 	w->nopen++;
 }
@@ -189,6 +202,7 @@ int h5w_dset_open(struct h5w *w, struct h5w_dset *ds, struct h5w_error *err)
 {
 	char path[700];
 	if (ds->id != H5I_INVALID_HID) {
+		ds->used_flush = w->flushes;
 		if (w->lru_head != ds) {
 			lru_unlink(w, ds);
 			lru_push(w, ds);
@@ -448,7 +462,7 @@ static void forget_file(struct h5w *w)
 		g->carry = g->data_gen == w->gen;
 		for (size_t j = 0; j < g->ndsets; j++)
 			h5w_dset_reset(w, &g->dsets[j]);
-		h5w_records_free(g);
+		h5w_records_free(w, g);
 	}
 	w->store_failed = false;
 	w->stats.full = false; /* what was held is gone with the file */
@@ -534,6 +548,7 @@ static int store_group(struct h5w *w, struct h5w_group *g, struct h5w_error *err
 static int store_chunks(struct h5w *w, struct h5w_error *err)
 {
 	int first = 0, rc;
+	w->flushes++;
 	w->store_failed = false; /* retry every chunk kept after a failed write */
 	for (size_t i = 0; i < w->ngroups; i++) {
 		struct h5w_group *g = w->group_list[i];
@@ -574,13 +589,18 @@ static int store_all(struct h5w *w, struct h5w_error *err)
 		w->store_failed = true;
 		return rc;
 	}
+	w->encode_inline = true;
 	int first = store_chunks(w, err);
+	w->encode_inline = false;
 	if (H5Fflush(w->file, H5F_SCOPE_GLOBAL) < 0) {
 		rc = h5w_err_hdf5(w, first ? NULL : err, "%s: H5Fflush", w->file_name);
 		if (!first)
 			first = rc;
 	}
 	w->writes_unflushed = 0;
+	hsize_t size = 0;
+	if (H5Fget_filesize(w->file, &size) >= 0)
+		w->stats.file_size = size;
 	rc = fsync_file(w, first ? NULL : err);
 	if (rc) {
 		end_file(w, first ? NULL : err);

@@ -31,8 +31,10 @@
 #define H5W_SPARES 8         /* chunk buffers a dataset keeps for reuse */
 #define H5W_OUT_CACHE 8      /* compressed-output buffers kept for reuse */
 #define H5W_PENDING_BYTES (16u << 20) /* buffered data that starts a file for waiting groups early */
-#define H5W_OPEN_DATASETS 512   /* dataset ids kept open at most (LRU) */
+#define H5W_OPEN_DATASETS 4096  /* dataset ids kept open at most (LRU) */
 #define H5W_FLUSH_EVERY 256     /* chunk writes between two H5Fflush (h5w_file.c) */
+#define H5W_INLINE_ENCODE (64u << 10) /* chunks up to this are encoded without the
+					 pool at flushes (h5w_chunk.c) */
 
 /* How a dataset's chunks reach the file. */
 enum h5w_codec {
@@ -95,13 +97,14 @@ struct h5w_dset {
 	int scale_axis1;           /* records: index of sample_time, -1: none */
 	hid_t id;                  /* H5I_INVALID_HID when not open */
 	struct h5w_dset *lru_prev, *lru_next; /* open ids, most recently used first */
+	uint64_t used_flush;       /* w->flushes when its id was last used */
 	/* per file */
 	uint64_t nrows;            /* rows in this file */
 	uint64_t extent;           /* extent set in the file */
 	uint64_t mark;             /* nrows before the current append (table) */
 	int64_t start_time, end_time; /* of the data in this file */
 	bool has_time;
-	bool times_written;        /* start_time/end_time in the file are current */
+	bool start_dirty, end_dirty; /* start_time/end_time changed since written */
 	/* chunk buffers, ordered by index */
 	struct h5w_chunkbuf *bufs;
 	size_t nbufs, capbufs;
@@ -200,6 +203,7 @@ struct h5w {
 	struct h5w_group **hash;
 	size_t hash_size, ngroups;
 	struct h5w_group **group_list; /* creation order */
+	size_t open_records;         /* records layout: open in every group */
 	/* the current file */
 	hid_t file;                  /* H5I_INVALID_HID: none open */
 	bool swmr_active;
@@ -212,6 +216,7 @@ struct h5w {
 	hid_t dapl_nocache;          /* dataset access: no chunk cache */
 	unsigned nopen;
 	unsigned writes_unflushed;   /* chunk writes since the last H5Fflush */
+	uint64_t flushes;            /* flushes begun: ages the open ids */
 	uint64_t gen;                /* file generation, +1 per file */
 	char file_name[4096];        /* its name (family: the pattern HDF5 expands) */
 	char part_name[4096];        /* where it is built before it gets its name */
@@ -239,6 +244,8 @@ struct h5w {
 	size_t conv_cap;
 	/* compression */
 	struct h5w_pool pool;
+	struct h5w_encoder encoder;  /* small chunks encoded on this thread */
+	bool encode_inline;          /* ...at a periodic flush (h5w_file.c) */
 	uint64_t buffered;           /* bytes of chunk buffers + pool outputs */
 	unsigned max_inflight;       /* compression jobs queued at most */
 	unsigned char *outs[H5W_OUT_CACHE]; /* reusable output buffers */
@@ -293,13 +300,15 @@ void h5w_convert_fast(enum dtype from, enum dtype to, const void *src, size_t n,
 		      uint64_t *clipped);
 
 /* h5w_pipeline.c */
-void h5w_shuffle(const unsigned char *src, unsigned char *dst, size_t len, size_t elem);
+void h5w_shuffle(const unsigned char *restrict src, unsigned char *restrict dst, size_t len,
+		 size_t elem);
 uint32_t h5w_fletcher32(const unsigned char *data, size_t len);
 size_t h5w_pipeline_bound(const struct h5w_filters *f, size_t raw_len);
 int h5w_pipeline_encode(struct h5w_encoder *e, const struct h5w_filters *f,
 			const unsigned char *raw, size_t raw_len, size_t elem, unsigned char *out,
 			size_t out_cap, size_t *out_len);
 void h5w_encoder_free(struct h5w_encoder *e);
+void h5w_job_encode(struct h5w_job *job, struct h5w_encoder *encoder);
 size_t h5w_pipeline_slot(size_t len, size_t slot, size_t max, uint64_t rows, uint64_t chunk_rows,
 			 bool final);
 size_t h5w_pipeline_finish(const struct h5w_filters *f, unsigned char *out, size_t len,
@@ -360,8 +369,8 @@ int h5w_records_fields(struct h5w *w, struct h5w_group *g, uint64_t event_id, in
 int h5w_records_close(struct h5w *w, struct h5w_group *g, uint64_t event_id,
 		      struct h5w_error *err);
 int h5w_records_expire(struct h5w *w, struct h5w_group *g, bool all, struct h5w_error *err);
-void h5w_records_free(struct h5w_group *g);
-void h5w_records_destroy(struct h5w_group *g);
+void h5w_records_free(struct h5w *w, struct h5w_group *g);
+void h5w_records_destroy(struct h5w *w, struct h5w_group *g);
 int h5w_records_seal(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
 int h5w_records_pad(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
 

@@ -88,6 +88,17 @@ static int attr_int64(hid_t obj, const char *name, int64_t value)
 	return attr_scalar(obj, name, H5T_STD_I64LE, &value);
 }
 
+/* The value of an int64 attribute that exists (created with the dataset):
+ * all SWMR-write mode allows. */
+static int attr_update_int64(hid_t obj, const char *name, int64_t value)
+{
+	hid_t attr = H5Aopen(obj, name, H5P_DEFAULT);
+	int rc = attr >= 0 && H5Awrite(attr, H5T_NATIVE_INT64, &value) >= 0 ? 0 : -EIO;
+	if (attr >= 0)
+		H5Aclose(attr);
+	return rc;
+}
+
 static int attr_double(hid_t obj, const char *name, double value)
 {
 	return attr_scalar(obj, name, H5T_IEEE_F64LE, &value);
@@ -330,7 +341,7 @@ static int dataset_attrs(struct h5w *w, struct h5w_group *g, struct h5w_dset *ds
 	rc |= attr_int64(id, "start_time", ds->has_time ? ds->start_time : 0);
 	rc |= attr_int64(id, "end_time", ds->has_time ? ds->end_time : 0);
 	if (!rc)
-		ds->times_written = true;
+		ds->start_dirty = ds->end_dirty = false;
 	(void)w;
 	return rc;
 }
@@ -497,21 +508,22 @@ int h5w_layout_create(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 }
 
 /* Write the start_time/end_time of the data in this file of every dataset
- * of G whose data changed them since they were last written. */
+ * of G whose data changed them since they were last written (usually the
+ * end_time of the datasets that took rows). */
 int h5w_layout_times(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 {
 	for (size_t i = 0; i < g->ndsets; i++) {
 		struct h5w_dset *ds = &g->dsets[i];
-		if (!ds->channel || !ds->has_time || ds->times_written)
+		if (!ds->channel || !(ds->start_dirty || ds->end_dirty))
 			continue;
 		int rc = h5w_dset_open(w, ds, err);
 		if (rc)
 			return rc;
-		if (attr_int64(ds->id, "start_time", ds->start_time) ||
-		    attr_int64(ds->id, "end_time", ds->end_time))
+		if ((ds->start_dirty && attr_update_int64(ds->id, "start_time", ds->start_time)) ||
+		    (ds->end_dirty && attr_update_int64(ds->id, "end_time", ds->end_time)))
 			return h5w_err_hdf5(w, err, "%s: writing start_time/end_time of %s/%s",
 					    w->file_name, g->path, ds->name);
-		ds->times_written = true;
+		ds->start_dirty = ds->end_dirty = false;
 	}
 	return 0;
 }

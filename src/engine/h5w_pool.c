@@ -26,24 +26,6 @@
 
 #include "h5w_internal.h"
 
-static void encode(struct h5w_job *job, struct h5w_encoder *encoder)
-{
-	const struct h5w_dset *ds = job->dset;
-	const struct h5w_filters *f = &ds->filters;
-	size_t len, tail = f->fletcher32 ? 4 : 0;
-	job->status = h5w_pipeline_encode(encoder, f, job->raw, job->raw_len, ds->elem_size,
-					  job->out, job->out_cap - tail, &len);
-	if (job->status)
-		return;
-	/* job->out_cap is at least the bound, see submit_job() */
-	size_t max = h5w_pipeline_bound(f, job->raw_len);
-	size_t size = f->codec == H5W_FILTER_NONE
-			      ? len + tail
-			      : h5w_pipeline_slot(len + tail, job->slot, max, job->rows,
-						  ds->chunk_rows, job->final);
-	job->out_len = h5w_pipeline_finish(f, job->out, len, size - tail);
-}
-
 static void *worker(void *arg)
 {
 	struct h5w_pool *pool = arg;
@@ -61,7 +43,7 @@ static void *worker(void *arg)
 			pool->queue_tail = NULL;
 		pthread_mutex_unlock(&pool->lock);
 
-		encode(job, &encoder);
+		h5w_job_encode(job, &encoder);
 
 		pthread_mutex_lock(&pool->lock);
 		job->finished = true;

@@ -164,6 +164,7 @@ static void close_at(struct h5w *w, struct h5w_group *g, size_t i)
 	free(rec->have);
 	memmove(&g->records[i], &g->records[i + 1], (g->nrecords - i - 1) * sizeof(*rec));
 	g->nrecords--;
+	w->open_records--;
 }
 
 static struct h5w_record *find(struct h5w_group *g, uint64_t event_id)
@@ -203,6 +204,7 @@ static int open_record(struct h5w *w, struct h5w_group *g, uint64_t event_id, in
 	if (!rec->have)
 		return -ENOMEM;
 	g->nrecords++;
+	w->open_records++;
 	h5w_count_rows(w, g, 1);
 	*out = rec;
 	return 0;
@@ -358,17 +360,18 @@ int h5w_records_expire(struct h5w *w, struct h5w_group *g, bool all, struct h5w_
 
 /* Forget the open records and the closed ids (the file was closed: an event
  * may go on in the next file). */
-void h5w_records_free(struct h5w_group *g)
+void h5w_records_free(struct h5w *w, struct h5w_group *g)
 {
 	for (size_t i = 0; i < g->nrecords; i++)
 		free(g->records[i].have);
+	w->open_records -= g->nrecords;
 	g->nrecords = 0;
 	closed_forget_all(&g->closed);
 }
 
-void h5w_records_destroy(struct h5w_group *g)
+void h5w_records_destroy(struct h5w *w, struct h5w_group *g)
 {
-	h5w_records_free(g);
+	h5w_records_free(w, g);
 	free(g->records);
 	g->records = NULL;
 	free(g->closed.ids);

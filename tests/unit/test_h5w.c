@@ -765,11 +765,13 @@ static void test_pipeline_slots(void **state)
 	assert_int_equal(h5w_pipeline_slot(100, 0, max, 1, 4096, false), 200);
 	assert_int_equal(h5w_pipeline_slot(200, 200, max, 3, 4096, false), 200);
 	assert_int_equal(h5w_pipeline_slot(300, 200, max, 5, 4096, false), 600);
-	/* from an eighth of the chunk on: foreseen whole size + 1/8 */
-	assert_int_equal(h5w_pipeline_slot(1000, 600, max, 512, 4096, false), 9000);
+	/* still under a quarter: doubling */
+	assert_int_equal(h5w_pipeline_slot(1000, 600, max, 1000, 4096, false), 2000);
+	/* from a quarter of the chunk on: foreseen whole size + 1/8 */
+	assert_int_equal(h5w_pipeline_slot(2000, 600, max, 1024, 4096, false), 9000);
 	assert_int_equal(h5w_pipeline_slot(8500, 9000, max, 4000, 4096, false), 9000);
 	/* never more than the most an encoding can take */
-	assert_int_equal(h5w_pipeline_slot(5000, 0, max, 600, 4096, false), max);
+	assert_int_equal(h5w_pipeline_slot(5000, 0, max, 1100, 4096, false), max);
 	/* a final chunk that does not fit takes its own size */
 	assert_int_equal(h5w_pipeline_slot(9100, 9000, max, 4096, 4096, true), 9100);
 	assert_int_equal(h5w_pipeline_slot(8000, 9000, max, 4096, 4096, true), 9000);
