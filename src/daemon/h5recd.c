@@ -15,6 +15,7 @@
 #endif
 
 #include "daemon.h"
+#include "h5w.h"
 #include "log.h"
 #include "schema.h"
 
@@ -135,18 +136,19 @@ int main(int argc, char **argv)
 	int rc = daemon_run(schema, &run);
 	schema_free(schema);
 	/*
-	 * After a clean stop every file is closed, and the process ends as any
-	 * other (exit handlers: HDF5's own, LeakSanitizer's in a sanitizer
-	 * build, gcov's). After a failed one, leave without exit handlers:
-	 * HDF5's would try to close the files the engine could not (after a
-	 * full disk or a file-size limit) and crashes on them, flushing them
-	 * again. A sanitizer build still checks for leaks first.
+	 * After a clean stop in which HDF5 closed every file, the process
+	 * ends as any other (exit handlers: HDF5's own, LeakSanitizer's in a
+	 * sanitizer build, gcov's). After a failed stop, or when HDF5 could
+	 * not close a file (one abandoned or ended after a write error, which
+	 * a clean stop may follow), leave without exit handlers: HDF5's would
+	 * try to close those files again and crashes on them. A sanitizer
+	 * build still checks for leaks first.
 	 */
-	if (rc == 0)
+	if (rc == 0 && !h5w_unclosed_files())
 		exit(0);
 	fflush(NULL);
 #ifdef __SANITIZE_ADDRESS__
 	__lsan_do_leak_check();
 #endif
-	_exit(1);
+	_exit(rc == 0 ? 0 : 1);
 }

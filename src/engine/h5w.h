@@ -79,6 +79,13 @@ int h5w_open(struct h5w **out, const struct schema *schema, const struct h5w_opt
 int h5w_close(struct h5w *engine, struct h5w_error *err);
 
 /*
+ * Files HDF5 failed to close in this process (after a write error). HDF5
+ * still holds them, and its own exit handler (H5close) crashes on them:
+ * a process that saw any must leave without exit handlers (_exit).
+ */
+unsigned long h5w_unclosed_files(void);
+
+/*
  * The group of STREAM named by placeholder values (names[i] = values[i]),
  * created in a file on its first data (under SWMR: in the next file started,
  * its data held until then). Values must already be validated

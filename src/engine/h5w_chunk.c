@@ -18,15 +18,18 @@
  * never see rows that hold no data yet. After a flush has stored the last,
  * partial chunk, the extent equals the rows appended, exactly.
  *
- * A failed write (full disk, file-size limit) loses nothing: the extent is
- * set back to what it was, the chunk stays in memory, still dirty, and is
- * written again at the next flush, which returns the error until it is
- * stored (until then appends only buffer: each attempt costs HDF5 a new
- * allocation in the file). Chunks of a dataset reach the file in order (the pool returns
- * jobs in submission order), and none is stored while an earlier one waits
- * for a retry, so the extent only ever covers chunks that are stored. The
- * kept chunks count against limits.max_buffer like any other, so a disk
- * that stays full ends in -ENOBUFS, not in unbounded memory.
+ * A write refused for want of space (output.min_free, h5w_space.c: full
+ * disk, file-size limit) loses nothing: the chunk stays in memory, still
+ * dirty, and is written again at the next flush, which returns the error
+ * until it is stored (until then appends only buffer). Chunks of a dataset
+ * reach the file in order (the pool returns jobs in submission order), and
+ * none is stored while an earlier one waits for a retry, so the extent only
+ * ever covers chunks that are stored. The kept chunks count against
+ * limits.max_buffer like any other, so a disk that stays full ends in
+ * -ENOBUFS, not in unbounded memory. A write that HDF5 itself fails (I/O
+ * error; a full disk with min_free 0) is kept the same way, but HDF5's view
+ * of the file is then in doubt, and the file ends at the next flush
+ * (h5w_file.c: end_file).
  *
  * Memory: chunk buffers and compressed outputs are counted in w->buffered
  * and bounded by limits.max_buffer; before refusing (-ENOBUFS) the writer
@@ -277,25 +280,52 @@ static int no_room(struct h5w *w, const struct h5w_dset *ds, int rc, const char 
 	return rc;
 }
 
+/* HDF5 failed the write RC reported (h5w_err_hdf5() took it for a full
+ * disk if errno said so): not a hold to wait out, since the file ends at
+ * the next flush, but an error. WAS_FULL: stats.full before the write. */
+static int write_failed(struct h5w *w, bool was_full)
+{
+	w->store_failed = w->hdf5_failed = true;
+	w->stats.full = was_full;
+	return -EIO;
+}
+
+/*
+ * Write chunk INDEX whole. A chunk that starts inside the extent (a partial
+ * chunk written again with more rows) is written first and the extent
+ * raised after, so that a failed write never needs the extent lowered into
+ * the middle of a chunk: HDF5 then reads that chunk back to fill the rows
+ * past the new end, and after a failed write that read can fail (and crash
+ * HDF5). A chunk that starts at the extent needs the extent raised first
+ * (HDF5 writes no chunk wholly outside it); after a failure it is lowered
+ * back to that chunk boundary, which only drops an index entry.
+ *
+ * A write that HDF5 itself fails leaves its view of the file in doubt (a
+ * rewrite that failed once was later "written" with the chunk index left
+ * on the old chunk): hdf5_failed makes the next flush end the file.
+ */
 static int store_direct(struct h5w *w, struct h5w_dset *ds, uint64_t index, const void *bytes,
 			size_t len, struct h5w_error *err)
 {
 	hsize_t offset[2] = {index * ds->chunk_rows, 0};
 	uint64_t old_extent = ds->extent;
+	bool inside = offset[0] < old_extent;
 	int rc = h5w_space_check(w, len, !ds->frame_index);
 	if (rc)
 		return no_room(w, ds, rc, "chunk", index, index, err);
 	rc = h5w_dset_open(w, ds, err);
-	if (!rc)
+	if (!rc && !inside)
 		rc = raise_extent(w, ds, valid_end(ds, index), err);
 	if (rc)
 		return rc;
+	bool was_full = w->stats.full;
 	if (H5Dwrite_chunk(ds->id, H5P_DEFAULT, 0, offset, len, bytes) < 0) {
-		rc = h5w_err_hdf5(w, err, "%s: writing chunk %llu of %s/%s", w->file_name,
-				  (unsigned long long)index, ds->group->path, ds->name);
-		lower_extent(ds, old_extent);
-		w->store_failed = true;
-		return rc;
+		h5w_err_hdf5(w, err, "%s: writing chunk %llu of %s/%s failed, so the file ends "
+			     "at its next flush", w->file_name, (unsigned long long)index,
+			     ds->group->path, ds->name);
+		if (!inside)
+			lower_extent(ds, old_extent);
+		return write_failed(w, was_full);
 	}
 	h5w_space_used(w, len);
 	h5w_file_wrote_chunk(w);
@@ -303,6 +333,8 @@ static int store_direct(struct h5w *w, struct h5w_dset *ds, uint64_t index, cons
 	w->stats.bytes_raw += ds->chunk_bytes;
 	w->stats.bytes_compressed += len;
 	w->file_bytes += len;
+	if (inside)
+		return raise_extent(w, ds, valid_end(ds, index), err);
 	return 0;
 }
 
@@ -330,13 +362,15 @@ static int store_pipeline(struct h5w *w, struct h5w_dset *ds, uint64_t index,
 	hid_t fspace = H5Dget_space(ds->id);
 	hid_t mspace = H5Screate_simple(ds->row_elems > 1 ? 2 : 1, count, NULL);
 	herr_t st = -1;
+	bool was_full = w->stats.full;
 	if (fspace >= 0 && mspace >= 0 &&
 	    H5Sselect_hyperslab(fspace, H5S_SELECT_SET, fstart, NULL, count, NULL) >= 0)
 		st = H5Dwrite(ds->id, h5w_file_type(w, ds->dtype), mspace, fspace, H5P_DEFAULT,
 			      data);
 	/* read HDF5's error stack before the next call clears it */
 	if (st < 0)
-		rc = h5w_err_hdf5(w, err, "%s: writing rows %llu..%llu of %s/%s", w->file_name,
+		rc = h5w_err_hdf5(w, err, "%s: writing rows %llu..%llu of %s/%s failed, so the "
+				  "file ends at its next flush", w->file_name,
 				  (unsigned long long)start, (unsigned long long)stop,
 				  ds->group->path, ds->name);
 	if (mspace >= 0)
@@ -345,8 +379,7 @@ static int store_pipeline(struct h5w *w, struct h5w_dset *ds, uint64_t index,
 		H5Sclose(fspace);
 	if (rc) {
 		lower_extent(ds, old_extent);
-		w->store_failed = true;
-		return rc;
+		return write_failed(w, was_full);
 	}
 	h5w_space_used(w, (stop - start) * ds->row_bytes);
 	h5w_file_wrote_chunk(w);
@@ -388,20 +421,33 @@ static void put_out(struct h5w *w, unsigned char *out, size_t cap)
 	w->buffered -= cap;
 }
 
+/* Does DS still hold DATA as the buffer of chunk INDEX? */
+static bool held_by_dataset(const struct h5w_dset *ds, uint64_t index, const unsigned char *data)
+{
+	for (size_t i = 0; i < ds->nbufs; i++)
+		if (ds->bufs[i].index == index)
+			return ds->bufs[i].data == data;
+	return false;
+}
+
 /* Hand chunk INDEX (DATA, chunk_bytes) to the compression pool. ROWS of it
  * hold data; FINAL: they will not change again; SLOT: the bytes its last
- * write took in the file (see h5w_pipeline_slot). */
+ * write took in the file (see h5w_pipeline_slot). OWNED: DATA is the
+ * job's to release, whatever happens, unless the dataset still holds it as
+ * that chunk's buffer (a sealed chunk: the caller drops it on success, and
+ * keeps it, to be written again, on failure). */
 static int submit_job(struct h5w *w, struct h5w_dset *ds, uint64_t index, unsigned char *data,
 		      bool owned, uint64_t dirty_lo, bool final, size_t slot,
 		      struct h5w_error *err)
 {
 	size_t cap = h5w_pipeline_bound(&ds->filters, ds->chunk_bytes);
 	int rc = 0;
+	struct h5w_job *job = NULL;
 	while (w->pool.pending >= w->max_inflight && reap_one(w, &rc, err))
 		;
 	if (rc)
-		return rc;
-	struct h5w_job *job = calloc(1, sizeof(*job));
+		goto failed;
+	job = calloc(1, sizeof(*job));
 	if (!job)
 		goto nomem;
 	job->out = get_out(w, cap, &job->out_cap, err);
@@ -430,7 +476,11 @@ static int submit_job(struct h5w *w, struct h5w_dset *ds, uint64_t index, unsign
 nomem:
 	free(job);
 	h5w_err(w, err, "out of memory compressing %s/%s", ds->group->path, ds->name);
-	return -ENOMEM;
+	rc = -ENOMEM;
+failed:
+	if (owned && !held_by_dataset(ds, index, data))
+		release_data(w, ds, data, ds->chunk_rows);
+	return rc;
 }
 
 static int insert_buf(struct h5w_dset *ds, const struct h5w_chunkbuf *buf);
@@ -447,6 +497,8 @@ static int keep_unstored(struct h5w *w, struct h5w_job *job, struct h5w_error *e
 		if (buf->index != job->index)
 			continue;
 		mark_dirty(buf, job->dirty_lo < buf->init_rows ? job->dirty_lo : 0, buf->init_rows);
+		if (buf->data == job->raw)
+			job->owns_raw = false; /* a sealed chunk encoded inline: still held */
 		return 0;
 	}
 	if (!job->owns_raw)
@@ -591,11 +643,8 @@ static int write_buf(struct h5w *w, struct h5w_dset *ds, struct h5w_chunkbuf *bu
 		return -ENOMEM;
 	}
 	if (pooled) {
+		/* the copy is the job's, stored or not */
 		rc = submit_job(w, ds, buf->index, copy, true, lo, false, buf->slot, err);
-		if (rc) {
-			free(copy);
-			w->buffered -= ds->chunk_bytes;
-		}
 	} else {
 		rc = store_direct(w, ds, buf->index, copy, ds->chunk_bytes, err);
 	}

@@ -408,6 +408,25 @@ static int publish_file(struct h5w *w, struct h5w_error *err)
 	return fsync_dir(w, err);
 }
 
+/* Files HDF5 could not close (h5w_unclosed_files()). Every engine's files
+ * count: HDF5's exit handler sees them all. */
+static _Atomic unsigned long unclosed_files;
+
+unsigned long h5w_unclosed_files(void)
+{
+	return unclosed_files;
+}
+
+/* H5Fclose(w->file); false (and counted) when HDF5 could not close it */
+static bool close_hdf5_file(struct h5w *w)
+{
+	if (H5Fclose(w->file) >= 0)
+		return true;
+	H5Eclear2(H5E_DEFAULT);
+	unclosed_files++;
+	return false;
+}
+
 /* A file that could not be built: closed and removed (it holds nothing
  * acknowledged); the groups stay pending for the next attempt, their
  * chunks (still all in memory) to be written again. */
@@ -421,10 +440,11 @@ static void abandon_file(struct h5w *w)
 				h5w_dset_unstore(&g->dsets[j]);
 	}
 	h5w_datasets_close(w);
-	H5Fclose(w->file);
+	close_hdf5_file(w);
 	H5Eclear2(H5E_DEFAULT);
 	w->file = H5I_INVALID_HID;
 	w->swmr_active = false;
+	w->store_failed = w->hdf5_failed = false;
 	if (w->part_name[0])
 		unlink(w->part_name);
 	w->part_name[0] = '\0';
@@ -464,32 +484,45 @@ static void forget_file(struct h5w *w)
 			h5w_dset_reset(w, &g->dsets[j]);
 		h5w_records_free(w, g);
 	}
-	w->store_failed = false;
+	w->store_failed = w->hdf5_failed = false;
 	w->stats.full = false; /* what was held is gone with the file */
 	w->stats.full_reason[0] = '\0';
 	w->stats.files_closed++;
 }
 
 /*
- * An fsync of the file failed. Linux may have dropped the pages it could
- * not write, and a later fsync that succeeds says nothing about them (as
- * PostgreSQL and SQLite treat it). So the file ends here: it is closed as
- * it is, nothing written since its last good fsync can be vouched for, and
- * what the engine holds of it is dropped too (counted in stats.losses, so
- * that the caller ACKs none of it). The next data starts a new file.
+ * The file cannot be trusted past its last good flush, WHY: an fsync
+ * failed (Linux may have dropped the pages it could not write, and a later
+ * fsync that succeeds says nothing about them, as PostgreSQL and SQLite
+ * treat it), or HDF5 failed a write (its view of the file is in doubt
+ * after an I/O error). So the file ends here: it is closed as it is,
+ * nothing written since its last good flush can be vouched for, and what
+ * the engine holds of it is dropped too (counted in stats.losses, so that
+ * the caller ACKs none of it). The next data starts a new file.
  */
-static void end_file(struct h5w *w, struct h5w_error *err)
+static void end_file(struct h5w *w, const char *why, const char *detail,
+		     struct h5w_error *err)
 {
+	char cause[sizeof(err->message)] = "";
+	if (detail) /* the failure itself (may be ERR's message), said with the end */
+		snprintf(cause, sizeof(cause), " (%s)", detail);
 	h5w_chunks_reap(w, true, NULL);
 	h5w_datasets_close(w);
-	if (H5Fclose(w->file) < 0)
-		H5Eclear2(H5E_DEFAULT);
+	/* HDF5 writes its metadata at the close, which may fail the same way
+	 * (a file-size limit): then the file keeps its open-for-writing mark */
+	const char *unclosed = "";
+	if (!close_hdf5_file(w)) {
+		unclosed = ". It could not be closed: it stays marked as open for writing "
+			   "(h5clear -s --increment makes it readable)";
+		if (!w->unclosed[0])
+			snprintf(w->unclosed, sizeof(w->unclosed), "%s", w->file_name);
+	}
 	w->file = H5I_INVALID_HID;
 	w->swmr_active = false;
 	w->stats.losses++;
 	forget_file(w);
-	h5w_err(w, err, "%s: fsync failed: the file ends here, and what was written to it since "
-		"its last flush may be lost", w->file_name);
+	h5w_err(w, err, "%s: %s: the file ends here, and what was written to it since its "
+		"last flush may be lost%s%s", w->file_name, why, cause, unclosed);
 }
 
 /* The frame index of a stream channel is stored only as far as the samples
@@ -582,6 +615,10 @@ static int store_all(struct h5w *w, struct h5w_error *err)
 {
 	/* HDF5 writes metadata below (extents, H5Fflush): not into a full
 	 * disk, where a failed metadata write can break the file. */
+	if (w->hdf5_failed) { /* since the last flush: no more writes to it */
+		end_file(w, "a write failed since its last flush", NULL, err);
+		return -EIO;
+	}
 	int rc = h5w_space_check(w, 0, false);
 	if (rc) {
 		h5w_err(w, err, "%s: flush put off: %s (%s)", w->file_name, strerror(-rc),
@@ -592,6 +629,10 @@ static int store_all(struct h5w *w, struct h5w_error *err)
 	w->encode_inline = true;
 	int first = store_chunks(w, err);
 	w->encode_inline = false;
+	if (w->hdf5_failed) {
+		end_file(w, "a write failed", first && err ? err->message : NULL, err);
+		return -EIO;
+	}
 	if (H5Fflush(w->file, H5F_SCOPE_GLOBAL) < 0) {
 		rc = h5w_err_hdf5(w, first ? NULL : err, "%s: H5Fflush", w->file_name);
 		if (!first)
@@ -603,7 +644,8 @@ static int store_all(struct h5w *w, struct h5w_error *err)
 		w->stats.file_size = size;
 	rc = fsync_file(w, first ? NULL : err);
 	if (rc) {
-		end_file(w, first ? NULL : err);
+		end_file(w, "fsync failed", first || !err ? NULL : err->message,
+			 first ? NULL : err);
 		return first ? first : rc;
 	}
 	/* what is free now is asked again at the next chunk write: a budget
@@ -679,6 +721,8 @@ static int open_file(struct h5w *w, struct h5w_error *err)
 			rc = 0;
 		}
 	}
+	if (!rc && w->hdf5_failed)
+		rc = held ? held : -EIO; /* built again from memory, next time */
 	if (!rc && swmr_wanted(w)) {
 		h5w_datasets_close(w);
 		if (H5Fstart_swmr_write(w->file) < 0)
@@ -735,6 +779,7 @@ static int close_current(struct h5w *w, struct h5w_error *err)
 	h5w_chunks_reap(w, true, NULL);
 	h5w_datasets_close(w);
 	if (H5Fclose(w->file) < 0) {
+		unclosed_files++;
 		rc = h5w_err_hdf5(w, first ? NULL : err, "%s: closing", w->file_name);
 		if (!first)
 			first = rc;

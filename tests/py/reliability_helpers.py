@@ -134,8 +134,12 @@ class Daemon:
     def h5rec(self, *args, check=True, timeout=60):
         res = subprocess.run([H5REC, *[str(a) for a in args]], capture_output=True, text=True,
                              timeout=timeout)
-        if check:
-            assert res.returncode == 0, f"h5rec {args}: {res.returncode}\n{res.stderr}"
+        if check and res.returncode != 0:
+            state = ("running" if self.running() else
+                     f"exited {self.proc.poll() if self.proc else None}, its log:\n"
+                     + self.log()[-4000:])
+            raise AssertionError(f"h5rec {args}: {res.returncode}\n{res.stderr}"
+                                 f"h5recd {state}")
         return res
 
     def status(self):

@@ -647,8 +647,9 @@ SECOND_SIGTERM = {"draining": ("stopping; draining", "again: closing connections
 @pytest.mark.parametrize("second_sigterm", sorted(SECOND_SIGTERM))
 def test_file_size_limit_does_not_kill_the_daemon(tmp_path, second_sigterm):
     """RLIMIT_FSIZE = 2 MiB, default SIGXFSZ disposition (as systemd or a
-    shell gives it), min_free 0B (so HDF5 itself meets the limit), 4 MiB
-    sent: the daemon must report EFBIG and hold the data, not die."""
+    shell gives it), 4 MiB sent: the file-size limit binds like a full disk
+    (output.min_free is kept below it), so the daemon reports EFBIG and holds
+    the data; then the stop, with a second SIGTERM at each stage."""
     frame_port = free_port()
     control = str(tmp_path / "control.sock")
 
@@ -663,7 +664,7 @@ def test_file_size_limit_does_not_kill_the_daemon(tmp_path, second_sigterm):
         env = {"LD_PRELOAD": shim, "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "")
                + ":verify_asan_link_order=0"}
     daemon = Daemon(tmp_path, frame_only(SCHEMA).format(out=tmp_path / "out", control=control,
-                                                        frame_port=frame_port, min_free="0B"),
+                                                        frame_port=frame_port, min_free="256KiB"),
                     control, ports=(frame_port,), preexec_fn=limit, env=env)
     try:
         daemon.start()
@@ -676,6 +677,7 @@ def test_file_size_limit_does_not_kill_the_daemon(tmp_path, second_sigterm):
                                   f"(-{int(signal.SIGXFSZ)} is SIGXFSZ)\n{daemon.log()[-2000:]}")
         st = daemon.status()
         assert "File too large" in st["last_error"], st["last_error"]
+        assert "file-size limit" in st["output"]["reason"], st["output"]
         assert st["counters"]["write_errors"] == 0  # held, not lost (yet)
         # Stopping while it is held: a second SIGTERM gives up at once, not
         # after the STOP_WAIT_S a single one waits for space. The file could
@@ -706,6 +708,87 @@ def test_file_size_limit_does_not_kill_the_daemon(tmp_path, second_sigterm):
             assert seconds >= STOP_WAIT_S - 1, (seconds, log[-3000:])
         assert "stopping, and the output stayed full" in log
         assert "closing the output file" in log
+    finally:
+        daemon.kill()
+
+
+def test_hdf5_meeting_the_file_size_limit_ends_the_file(tmp_path):
+    """min_free 0B: nothing keeps HDF5 off the 2 MiB RLIMIT_FSIZE, so its
+    chunk write fails with EFBIG. After a failed write HDF5's view of the
+    file is in doubt, so the file ends there (what was written since its
+    last flush is not ACKed: the sender is disconnected) and the daemon goes
+    on in a new file: it neither dies of SIGXFSZ nor writes on into a file
+    it cannot trust. Every ACKed frame is in a file."""
+    frame_port = free_port()
+    control = str(tmp_path / "control.sock")
+    out = tmp_path / "out"
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2 << 20, resource.RLIM_INFINITY))
+    daemon = Daemon(tmp_path, frame_only(SCHEMA).format(out=out, control=control,
+                                                        frame_port=frame_port, min_free="0B"),
+                    control, ports=(frame_port,), preexec_fn=limit)
+
+    def sender(name, frames, t0):
+        data = tmp_path / f"{name}.bin"
+        (np.arange(frames * PER_FRAME, dtype=np.int64) * (len(name) + 1) % 30011
+         - 15000).astype(np.int16).tofile(data)
+        tee = tmp_path / f"{name}-tee.bin"
+        res = send(["send", "-c", daemon.schema_path, "-k", "b0/adc0", "-d", "int16", "-n",
+                    PER_FRAME, "--t0", t0, "--dt", "1e-6", "--tee", tee, data])
+        m = re.search(r"durable up to seq (\d+)", res.stdout + res.stderr)
+        sent = {f.seq: f for f in data_frames(parse_frames_prefix(tee.read_bytes())[0])}
+        return res, (int(m.group(1)) if m else 0), sent
+
+    try:
+        daemon.start()
+        # 1 MiB fits: all of it ACKed (seq 1 is the HELLO)
+        res, acked_a, sent_a = sender("a", 8, T0)
+        assert res.returncode == 0 and acked_a == 9, res
+        # 3 MiB more does not: the write past the limit fails
+        res, acked_b, sent_b = sender("bb", 24, T0 + 10**11)
+        assert res.returncode != 0, f"the sender was ACKed past a failed write: {res}"
+        wait_for(lambda: "the file ends here" in daemon.log(), what="the end of the file")
+        assert daemon.running(), daemon.log()[-2000:]
+        assert "File too large" in daemon.log(), daemon.log()[-3000:]
+        assert daemon.status()["counters"]["write_errors"] >= 1
+        # what follows goes to a new file, under the same limit
+        res, acked_c, sent_c = sender("ccc", 4, T0 + 10**12)
+        assert res.returncode == 0 and acked_c == 5, res
+        daemon.stop()
+        log = daemon.log()
+        # HDF5 writes metadata at the close, past the limit too: the ended
+        # file keeps its open-for-writing mark, and a clean exit says so
+        assert daemon.proc.returncode == 1, log[-3000:]
+        assert "It could not be closed" in log and "h5clear -s" in log, log[-3000:]
+        files = sorted(os.listdir(out))
+        assert len(files) == 2, files
+        ended = os.path.join(out, files[0])
+        subprocess.run(["h5clear", "-s", "--increment", ended], check=True)
+        # The ended file is as HDF5 left it: its frame index (written at a
+        # flush) may cover fewer frames than the samples' extent.
+        with h5py.File(ended, "r") as f:
+            g = f["b0"]
+            seqs, starts = g["adc0_frame_seq"][...], g["adc0_frame_start"][...]
+            times, data = g["adc0_frame_time"][...], g["adc0"][...]
+        assert list(starts) == [k * PER_FRAME for k in range(len(starts))], list(starts)
+        assert len(data) >= len(starts) * PER_FRAME
+        stored = [(int(q), int(t), data[int(a):int(a) + PER_FRAME])
+                  for q, t, a in zip(seqs, times, starts)]
+        stored += file_frames(os.path.join(out, files[1]))
+        for t0, acked, sent in ((T0, acked_a, sent_a), (T0 + 10**11, acked_b, sent_b),
+                                (T0 + 10**12, acked_c, sent_c)):
+            mine = {}
+            for q, t, samples in stored:
+                if t0 <= t < t0 + 10**11:
+                    mine.setdefault(q, []).append(samples)
+            for seq in (q for q in sent if q <= acked):
+                assert len(mine.get(seq, ())) == 1, f"ACKed frame {seq} stored {mine.get(seq)}"
+                assert bytes(mine[seq][0]) == sent[seq].payload, f"frame {seq} differs"
+        # (the new file may also hold a frame of the sender it disconnected)
+        assert [q for q, t, _ in file_frames(os.path.join(out, files[1]))
+                if t >= T0 + 10**12] == [2, 3, 4, 5]
     finally:
         daemon.kill()
 
