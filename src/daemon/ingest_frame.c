@@ -41,6 +41,10 @@
 
 enum {
 	ACK_PENDING_MAX = 4096,
+	/* Before a token listener's HELLO is checked, no frame may be larger:
+	 * a HELLO is a name and a token, and an unauthenticated peer must not
+	 * make the recorder buffer payloads of max_frame. */
+	PREAUTH_MAX_FRAME = 4096,
 	/* Less of a payload than this left to come is read through the
 	 * connection's buffer: copying it costs less than the extra read a
 	 * separate one would take (the next frame's header comes with it). */
@@ -222,10 +226,21 @@ static struct ingest_item *frame_item(struct ingest *ingest, const struct frame 
 
 /* ---- HELLO and tokens ----------------------------------------------------- */
 
+/* Token comparison in time independent of where the two differ. */
+static bool same_token(const char *given, const char *token)
+{
+	size_t a = strlen(given), b = strlen(token);
+	unsigned char diff = a != b;
+	for (size_t i = 0; i < b; i++)
+		diff |= (unsigned char)(token[i] ^ given[i < a ? i : 0]);
+	return !diff;
+}
+
 static int check_hello(struct ingest_frame_conn *fc, const struct frame *frame)
 {
 	struct ingest *ingest = fc->ingest;
-	char token[256];
+	char token[SCHEMA_TOKEN_MAX + 2]; /* one more than a token may hold: a
+					     longer one given does not match */
 
 	if (fc->first_frame_seen) {
 		ingest_error(ingest, INGEST_PROTOCOL_ERRORS,
@@ -241,12 +256,14 @@ static int check_hello(struct ingest_frame_conn *fc, const struct frame *frame)
 		return 0;
 	int found = ingest_fields_string(ingest, frame->payload, frame->payload_len, "token", token,
 					 sizeof(token));
-	if (found != 1 || strcmp(token, fc->listen->token) != 0) {
+	if (found != 1 || !same_token(token, fc->listen->token)) {
 		ingest_error(ingest, INGEST_AUTH_FAILURES, "%s: HELLO with %s token", fc->peer,
 			     found == 1 ? "a wrong" : "no");
 		return -EACCES;
 	}
 	fc->authenticated = true;
+	frame_decoder_set_max_frame(fc->decoder, ingest->schema->limits.max_frame);
+	net_conn_trust(fc->conn);
 	return 0;
 }
 
@@ -438,6 +455,8 @@ void *ingest_frame_open(void *arg, struct net_conn *conn, const struct net_peer 
 		return NULL;
 	}
 	frame_decoder_set_payload_fn(fc->decoder, payload_into_item);
+	if (listen->token)
+		frame_decoder_set_max_frame(fc->decoder, PREAUTH_MAX_FRAME);
 	fc->ingest = ingest;
 	fc->id = ingest->next_source++;
 	fc->conn = conn;
@@ -452,6 +471,13 @@ static void report_decode_error(struct ingest_frame_conn *fc, const struct frame
 	struct ingest *ingest = fc->ingest;
 	if (err->kind == FRAME_ERR_ABORTED || err->kind == FRAME_ERR_NONE)
 		return; /* our own callback stopped it and has said why */
+	if (!fc->authenticated) {
+		ingest_error(ingest, INGEST_AUTH_FAILURES,
+			     "%s: before its HELLO with the token: %s at byte %llu: %s", fc->peer,
+			     frame_error_kind_name(err->kind), (unsigned long long)err->offset,
+			     err->reason);
+		return;
+	}
 	if ((size_t)err->kind < sizeof(ingest->protocol_errors_by_kind) / sizeof(uint64_t))
 		ingest->protocol_errors_by_kind[err->kind]++;
 	ingest_error(ingest, INGEST_PROTOCOL_ERRORS, "%s: %s at byte %llu (frame at %llu): %s",

@@ -3,6 +3,14 @@
  *
  * The level and output are process-wide settings made once at startup,
  * before threads exist; messages may then come from any thread.
+ *
+ * Messages carry text from the network (sender names, keys, tag values,
+ * parse errors quoting the input), so every line is escaped where it is
+ * written, whatever its format string: control characters (a newline that
+ * would start a forged line, a carriage return, ESC sequences for the
+ * terminal), DEL, bytes that are not UTF-8, and the backslash itself (so
+ * that a sender's literal "\x0a" cannot pass for an escape) become \xNN.
+ * A log line is always exactly one line of valid UTF-8.
  */
 #include "log.h"
 
@@ -15,6 +23,7 @@
 #include <unistd.h>
 
 #include "timefmt.h"
+#include "utf8.h"
 
 static const char *const level_names[] = {
 	[LOG_LEVEL_ERROR] = "error",  [LOG_LEVEL_WARNING] = "warning",
@@ -68,9 +77,39 @@ static bool stderr_is_journal(void)
 	return env && *env;
 }
 
+/* Copy TEXT into OUT (at most CAP bytes, NUL-terminated) escaping what is
+ * not printable UTF-8 (see the top); returns the length written. */
+size_t log_escape(const char *text, char *out, size_t cap)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+	if (!cap)
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)text; *p;) {
+		size_t n = *p < 0x80 ? 1 : utf8_sequence_length(p, strlen((const char *)p));
+		bool plain = n > 1 || (n == 1 && *p >= 0x20 && *p != 0x7f && *p != '\\');
+		size_t need = plain ? n : 4;
+		if (o + need >= cap)
+			break;
+		if (plain) {
+			memcpy(out + o, p, n);
+			o += n;
+			p += n;
+			continue;
+		}
+		out[o++] = '\\';
+		out[o++] = 'x';
+		out[o++] = hex[*p >> 4];
+		out[o++] = hex[*p & 15];
+		p++;
+	}
+	out[o] = '\0';
+	return o;
+}
+
 static void vlog(enum log_level level, const char *suffix, const char *fmt, va_list ap)
 {
-	char line[2048];
+	char line[2048], message[1536];
 	size_t len;
 
 	if (journal_prefixes < 0)
@@ -85,9 +124,8 @@ static void vlog(enum log_level level, const char *suffix, const char *fmt, va_l
 		len += (size_t)snprintf(line + len, sizeof(line) - len, " %s: ",
 					log_level_name(level));
 	}
-	int n = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
-	if (n > 0)
-		len += (size_t)n;
+	vsnprintf(message, sizeof(message), fmt, ap);
+	len += log_escape(message, line + len, sizeof(line) - len);
 	if (len > sizeof(line) - 2)
 		len = sizeof(line) - 2; /* truncated: keep the newline */
 	if (suffix)

@@ -19,6 +19,7 @@
 #define H5REC_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum log_level {
@@ -62,5 +63,10 @@ struct log_ratelimit {
  */
 bool log_ratelimited(struct log_ratelimit *limit, int64_t now_ns, enum log_level level,
 		     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* TEXT with control characters, DEL, the backslash and bytes that are not
+ * UTF-8 written as \xNN, into OUT of CAP bytes (NUL-terminated, cut at a
+ * whole character); the length. Every log line goes through it. */
+size_t log_escape(const char *text, char *out, size_t cap);
 
 #endif

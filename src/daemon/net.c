@@ -32,6 +32,7 @@ enum {
 	NET_DATAGRAM_SIZE = 64 * 1024, /* larger than any UDP payload */
 	NET_BACKLOG = 128,
 	NET_DRAIN_TICK_MS = 50,
+	NET_TIMEOUT_TICK_MS = 250,
 	NET_READ_SPACE_MAX = 1 << 30, /* one read into a handler's space */
 };
 
@@ -65,6 +66,8 @@ struct net_conn {
 	struct net_conn *prev, *next;
 	bool closing;
 	bool reading;
+	bool trusted;      /* proved itself (token, or first byte) */
+	uint64_t connected_ms;
 	uint64_t last_activity_ms;
 	char buf[NET_READ_SIZE];
 };
@@ -86,6 +89,8 @@ struct net {
 	bool draining;
 	uv_timer_t drain_timer;
 	bool drain_timer_open;
+	uv_timer_t timeout_timer;    /* auth_timeout and idle_timeout */
+	bool timeout_timer_open;
 	uint64_t grace_ms;
 	void (*drain_done)(void *arg);
 	void *drain_arg;
@@ -224,9 +229,9 @@ void net_conn_close(struct net_conn *conn)
 	uv_close(&conn->h.handle, on_conn_closed);
 }
 
-const struct net_peer *net_conn_peer(const struct net_conn *conn)
+void net_conn_trust(struct net_conn *conn)
 {
-	return &conn->peer;
+	conn->trusted = true;
 }
 
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
@@ -255,6 +260,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	if (nread > 0) {
 		conn->listener->stats.bytes += (uint64_t)nread;
 		conn->last_activity_ms = now_ms(conn->net);
+		if (!conn->listener->schema->token)
+			conn->trusted = true; /* without a token, sending is proving */
 		if (handler->data(conn->state, buf->base, (size_t)nread) < 0)
 			net_conn_close(conn);
 	} else if (nread == UV_EOF) {
@@ -300,6 +307,87 @@ static int conn_peer(struct net_conn *conn)
 	return 0;
 }
 
+static bool same_address(const struct net_peer *a, const struct net_peer *b)
+{
+	if (a->addr.ss_family != b->addr.ss_family)
+		return false;
+	if (a->addr.ss_family == AF_INET)
+		return ((const struct sockaddr_in *)&a->addr)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)&b->addr)->sin_addr.s_addr;
+	if (a->addr.ss_family == AF_INET6)
+		return !memcmp(&((const struct sockaddr_in6 *)&a->addr)->sin6_addr,
+			       &((const struct sockaddr_in6 *)&b->addr)->sin6_addr,
+			       sizeof(struct in6_addr));
+	return false; /* Unix sockets: no address */
+}
+
+/* Connections other than NEW: all, of NEW's listener, of NEW's address on
+ * it; and the oldest untrusted one of each of those sets. */
+struct crowd {
+	size_t all, listener, peer;
+	struct net_conn *old_all, *old_listener, *old_peer;
+};
+
+static void count_crowd(struct net *net, struct net_conn *new, struct crowd *c)
+{
+	*c = (struct crowd){0};
+	for (struct net_conn *conn = net->conns; conn; conn = conn->next) {
+		if (conn == new || conn->closing)
+			continue;
+		bool mine = conn->listener == new->listener;
+		bool peer = mine && same_address(&conn->peer, &new->peer);
+		c->all++;
+		c->listener += mine;
+		c->peer += peer;
+		if (conn->trusted)
+			continue;
+		/* the list is newest first: the last untrusted one seen is the oldest */
+		c->old_all = conn;
+		if (mine)
+			c->old_listener = conn;
+		if (peer)
+			c->old_peer = conn;
+	}
+}
+
+/*
+ * Does NEW fit within the connection limits? Where it does not, the oldest
+ * untrusted connection in the way is closed to make room. Returns NULL when
+ * NEW may stay, else the name of the limit that refuses it.
+ */
+static const char *make_room(struct net *net, struct net_conn *new)
+{
+	const struct schema_listen *l = new->listener->schema;
+	struct crowd c;
+	for (;;) {
+		count_crowd(net, new, &c);
+		struct net_conn *victim;
+		const char *limit;
+		if (c.all >= net->max_connections) {
+			victim = c.old_all;
+			limit = "limits.max_connections";
+		} else if (c.listener >= l->max_connections) {
+			victim = c.old_listener;
+			limit = "the listener's max_connections";
+		} else if (l->transport == SCHEMA_TRANSPORT_TCP && c.peer >= l->max_per_peer) {
+			victim = c.old_peer;
+			limit = "max_per_peer";
+		} else {
+			return NULL;
+		}
+		if (!victim)
+			return limit;
+		victim->listener->stats.evicted++;
+		log_ratelimited(&net->refusals, (int64_t)uv_hrtime(), LOG_LEVEL_WARNING,
+				"%s: closed on %s after %.1f s without proving itself, to make "
+				"room for %s (%s reached)", victim->peer.name,
+				victim->listener->schema->address,
+				(double)(now_ms(net) - victim->connected_ms) / 1000, new->peer.name,
+				limit);
+		net_conn_close(victim);
+	}
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
 	struct net_listener *listener = server->data;
@@ -333,7 +421,7 @@ static void on_connection(uv_stream_t *server, int status)
 	net->conns = conn;
 	net->nconns++;
 	listener->stats.open++;
-	conn->last_activity_ms = now_ms(net);
+	conn->connected_ms = conn->last_activity_ms = now_ms(net);
 
 	err = uv_accept(server, &conn->h.stream);
 	if (!err)
@@ -352,12 +440,12 @@ static void on_connection(uv_stream_t *server, int status)
 		net_conn_close(conn);
 		return;
 	}
-	if (net->nconns > net->max_connections) {
+	const char *limit = make_room(net, conn);
+	if (limit) {
 		listener->stats.refused++;
 		log_ratelimited(&net->refusals, (int64_t)uv_hrtime(), LOG_LEVEL_WARNING,
-				"%s: refused on %s: limits.max_connections (%llu) reached",
-				conn->peer.name, schema->address,
-				(unsigned long long)net->max_connections);
+				"%s: refused on %s: %s reached", conn->peer.name, schema->address,
+				limit);
 		net_conn_close(conn);
 		return;
 	}
@@ -401,6 +489,46 @@ int net_conn_write(struct net_conn *conn, const void *buf, size_t len)
 		return err;
 	}
 	return 0;
+}
+
+/* Is CONN busy without sending: held by back-pressure, or waiting for
+ * the replies the handler owes it? */
+static bool held(const struct net *net, struct net_conn *conn)
+{
+	const struct net_handler *handler = &net->handlers[conn->listener->schema->protocol];
+	return net->paused || (handler->owes_reply && conn->state && handler->owes_reply(conn->state));
+}
+
+/* Every NET_TIMEOUT_TICK_MS: connections that did not prove themselves
+ * within auth_timeout, or were silent for idle_timeout, are closed. */
+static void on_timeout_tick(uv_timer_t *timer)
+{
+	struct net *net = timer->data;
+	uint64_t now = now_ms(net);
+	for (struct net_conn *conn = net->conns; conn; conn = conn->next) {
+		const struct schema_listen *l = conn->listener->schema;
+		if (conn->closing)
+			continue;
+		if (net->paused || (conn->trusted && held(net, conn))) {
+			/* reading is paused (nothing can be proven meanwhile), or
+			 * the connection waits for its ACKs */
+			conn->last_activity_ms = now;
+			if (!conn->trusted)
+				conn->connected_ms += NET_TIMEOUT_TICK_MS;
+			continue;
+		}
+		uint64_t ms = conn->trusted ? now - conn->last_activity_ms : now - conn->connected_ms;
+		uint64_t limit = (uint64_t)(conn->trusted ? l->idle_timeout_ns : l->auth_timeout_ns) /
+				 1000000;
+		if (ms < limit)
+			continue;
+		conn->listener->stats.timed_out++;
+		log_ratelimited(&net->refusals, (int64_t)uv_hrtime(), LOG_LEVEL_WARNING,
+				"%s: closed on %s: %s for %.1f s (%s)", conn->peer.name, l->address,
+				conn->trusted ? "silent" : "not proven itself",
+				(double)ms / 1000, conn->trusted ? "idle_timeout" : "auth_timeout");
+		net_conn_close(conn);
+	}
 }
 
 /* ---- datagrams --------------------------------------------------------- */
@@ -576,6 +704,12 @@ int net_start(uv_loop_t *loop, const struct schema *schema,
 		return -ENOMEM;
 	}
 	net->nlisteners = schema->nlisten;
+	uv_timer_init(loop, &net->timeout_timer);
+	net->timeout_timer.data = net;
+	net->timeout_timer_open = true;
+	net->open_handles++;
+	uv_timer_start(&net->timeout_timer, on_timeout_tick, NET_TIMEOUT_TICK_MS,
+		       NET_TIMEOUT_TICK_MS);
 	for (size_t i = 0; i < schema->nlisten; i++) {
 		struct net_listener *listener = &net->listeners[i];
 		listener->net = net;
@@ -633,10 +767,7 @@ static void on_drain_tick(uv_timer_t *timer)
 	uint64_t now = now_ms(net);
 
 	for (struct net_conn *conn = net->conns; conn; conn = conn->next) {
-		const struct net_handler *handler =
-			&net->handlers[conn->listener->schema->protocol];
-		if (net->paused ||
-		    (handler->owes_reply && conn->state && handler->owes_reply(conn->state)))
+		if (held(net, conn))
 			conn->last_activity_ms = now;
 		else if (now - conn->last_activity_ms >= net->grace_ms)
 			net_conn_close(conn);
@@ -699,6 +830,10 @@ void net_close(struct net *net)
 	if (net->drain_timer_open) {
 		net->drain_timer_open = false;
 		uv_close((uv_handle_t *)&net->drain_timer, on_handle_closed);
+	}
+	if (net->timeout_timer_open) {
+		net->timeout_timer_open = false;
+		uv_close((uv_handle_t *)&net->timeout_timer, on_handle_closed);
 	}
 	net_maybe_free(net);
 }

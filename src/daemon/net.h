@@ -2,10 +2,21 @@
  * net.h - listeners and connections on the libuv loop.
  *
  * net turns the schema's `listen` entries into bound TCP, UDP and Unix
- * stream sockets, accepts clients (checking each listener's `allow` list
- * and limits.max_connections over all listeners),
- * reads from them and hands the bytes to a protocol handler (frame or line
- * decoder) chosen per listener. It knows nothing about the protocols.
+ * stream sockets, accepts clients, reads from them and hands the bytes to a
+ * protocol handler (frame or line decoder) chosen per listener. It knows
+ * nothing about the protocols.
+ *
+ * Who gets a connection: each listener's `allow` list, then three limits --
+ * limits.max_connections over all listeners, the listener's own
+ * max_connections (so a flood on one cannot shut out the others) and its
+ * max_per_peer connections from one address. A connection is untrusted
+ * until it proves itself: a listener with a token trusts it once the
+ * handler says the HELLO was right (net_conn_trust), others on its first
+ * byte. At a limit, the oldest untrusted connection in the way is closed
+ * to make room (idle sockets cannot keep senders out); only when there is
+ * none is the new one refused. An untrusted connection is closed after the
+ * listener's auth_timeout, a trusted one after idle_timeout of silence
+ * (time held by back-pressure, or waiting for ACKs, is not silence).
  *
  * Threading: everything here runs on the one loop thread; nothing blocks.
  *
@@ -74,7 +85,9 @@ struct net_handler {
 /* Counters of one listener, for status. */
 struct net_listener_stats {
 	uint64_t accepted;       /* connections (stream) */
-	uint64_t refused;        /* by `allow`, max_connections, or the handler */
+	uint64_t refused;        /* by `allow`, a connection limit, or the handler */
+	uint64_t evicted;        /* untrusted, closed to make room for a new one */
+	uint64_t timed_out;      /* untrusted after auth_timeout, or idle too long */
 	uint64_t open;           /* connections now open */
 	uint64_t bytes;          /* bytes received */
 	uint64_t datagrams;      /* UDP */
@@ -105,7 +118,8 @@ uint64_t net_paused_ns(const struct net *net);
 int net_conn_write(struct net_conn *conn, const void *buf, size_t len);
 /* Close one connection (after a protocol error). */
 void net_conn_close(struct net_conn *conn);
-const struct net_peer *net_conn_peer(const struct net_conn *conn);
+/* The connection proved itself (its HELLO held the listener's token). */
+void net_conn_trust(struct net_conn *conn);
 
 /*
  * Graceful stop (SIGTERM): close the listeners, keep reading open

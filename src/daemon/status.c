@@ -204,6 +204,8 @@ static void emit_listeners(struct out *o, const struct status *s)
 			member_u64(o, "connections_open", st->open);
 			member_u64(o, "connections_accepted", st->accepted);
 			member_u64(o, "refused", st->refused);
+			member_u64(o, "evicted", st->evicted);
+			member_u64(o, "timed_out", st->timed_out);
 			member_u64(o, "datagrams", st->datagrams);
 			member_u64(o, "bytes", st->bytes);
 			member_u64(o, "read_errors", st->read_errors);
@@ -213,10 +215,12 @@ static void emit_listeners(struct out *o, const struct status *s)
 			    transport_name(l->transport), l->address, (unsigned long long)st->datagrams,
 			    (unsigned long long)st->bytes, (unsigned long long)st->refused);
 		} else {
-			put(o, "  %-5s/%-4s %-24s %llu open, %llu accepted, %llu refused, %llu bytes\n",
+			put(o, "  %-5s/%-4s %-24s %llu open, %llu accepted, %llu refused, %llu evicted, "
+			    "%llu timed out, %llu bytes\n",
 			    protocol, transport_name(l->transport), l->address,
 			    (unsigned long long)st->open, (unsigned long long)st->accepted,
-			    (unsigned long long)st->refused, (unsigned long long)st->bytes);
+			    (unsigned long long)st->refused, (unsigned long long)st->evicted,
+			    (unsigned long long)st->timed_out, (unsigned long long)st->bytes);
 		}
 	}
 	if (o->json) {

@@ -391,6 +391,11 @@ struct frame_decoder *frame_decoder_new(const struct frame_options *options,
 	return decoder;
 }
 
+void frame_decoder_set_max_frame(struct frame_decoder *decoder, uint64_t max_frame)
+{
+	decoder->options.max_frame = clamp_max_frame(max_frame);
+}
+
 void frame_decoder_free(struct frame_decoder *decoder)
 {
 	if (!decoder)

@@ -154,6 +154,10 @@ struct frame_decoder *frame_decoder_new(const struct frame_options *options,
 					frame_cb cb, void *user);
 void frame_decoder_free(struct frame_decoder *decoder);
 
+/* The largest payload accepted from the next frame on (a connection that
+ * has not proven itself yet is held to a small one). */
+void frame_decoder_set_max_frame(struct frame_decoder *decoder, uint64_t max_frame);
+
 /*
  * Where the payload of a frame cut by the end of a slice is assembled, so
  * that a caller who keeps payloads anyway can have them written once, into

@@ -127,7 +127,8 @@ static const struct enum_name precision_names[] = {
 };
 
 enum { LISTEN_PROTOCOL, LISTEN_TRANSPORT, LISTEN_ADDRESS, LISTEN_PRECISION, LISTEN_TOKEN,
-       LISTEN_ALLOW, LISTEN_N };
+       LISTEN_ALLOW, LISTEN_MAX_CONNECTIONS, LISTEN_MAX_PER_PEER, LISTEN_AUTH_TIMEOUT,
+       LISTEN_IDLE_TIMEOUT, LISTEN_N };
 static const struct opt listen_opts[LISTEN_N] = {
 	[LISTEN_PROTOCOL] = {"protocol", OPT_ENUM, offsetof(struct schema_listen, protocol),
 			     .enums = protocol_names, .flags = OPT_F_REQUIRED},
@@ -139,6 +140,19 @@ static const struct opt listen_opts[LISTEN_N] = {
 			      "ns", .enums = precision_names},
 	[LISTEN_TOKEN] = {"token", OPT_STRING, offsetof(struct schema_listen, token)},
 	[LISTEN_ALLOW] = {"allow", OPT_NODE, .kind = YAML_SEQUENCE_NODE},
+	/* not given: derived from limits.max_connections (derive_listener_limits) */
+	[LISTEN_MAX_CONNECTIONS] = {"max_connections", OPT_UINT,
+				    offsetof(struct schema_listen, max_connections), NULL, .min = 1,
+				    .max = 100000},
+	[LISTEN_MAX_PER_PEER] = {"max_per_peer", OPT_UINT,
+				 offsetof(struct schema_listen, max_per_peer), "64", .min = 1,
+				 .max = 100000},
+	[LISTEN_AUTH_TIMEOUT] = {"auth_timeout", OPT_DURATION,
+				 offsetof(struct schema_listen, auth_timeout_ns), "10s",
+				 .min = 100 * MS, .max = 3600 * SEC},
+	[LISTEN_IDLE_TIMEOUT] = {"idle_timeout", OPT_DURATION,
+				 offsetof(struct schema_listen, idle_timeout_ns), "15min",
+				 .min = SEC, .max = 30 * DAY},
 };
 
 static const char *const file_placeholders[] = {"name", "date", "time", "seq", "run", "member"};
@@ -321,7 +335,7 @@ static int load_limits(struct loader *ld, struct schema *schema, yaml_node_t *no
 
 static int token_valid(const char *token)
 {
-	if (strlen(token) > 256)
+	if (strlen(token) > SCHEMA_TOKEN_MAX)
 		return 0;
 	for (const char *p = token; *p; p++)
 		if (*p <= ' ' || *p > '~' || *p == '"' || *p == '\\')
@@ -423,12 +437,43 @@ static int load_one_listen(struct loader *ld, struct schema_listen *listen, yaml
 					   "on; use tcp or unix, or an allow list", path);
 		if (!token_valid(listen->token))
 			return loader_fail(ld, seen[LISTEN_TOKEN].value,
-					   "%s.token: expected at most 256 printable characters "
+					   "%s.token: expected at most " SCHEMA_TOKEN_MAX_TEXT " printable characters "
 					   "without spaces, quotes or backslashes", path);
 	}
+	if (listen->transport == SCHEMA_TRANSPORT_UDP) {
+		static const int stream_only[] = {LISTEN_MAX_CONNECTIONS, LISTEN_MAX_PER_PEER,
+						  LISTEN_AUTH_TIMEOUT, LISTEN_IDLE_TIMEOUT};
+		for (size_t i = 0; i < sizeof(stream_only) / sizeof(stream_only[0]); i++)
+			if (seen[stream_only[i]].key)
+				return loader_fail(ld, seen[stream_only[i]].key,
+						   "%s.%s: UDP has no connections", path,
+						   listen_opts[stream_only[i]].name);
+	}
+	if (seen[LISTEN_MAX_PER_PEER].key && listen->transport == SCHEMA_TRANSPORT_UNIX)
+		return loader_fail(ld, seen[LISTEN_MAX_PER_PEER].key,
+				   "%s.max_per_peer: a Unix socket's peers have no address "
+				   "(its file permissions say who may connect)", path);
 	if (seen[LISTEN_ALLOW].value)
 		return load_allow(ld, listen, seen[LISTEN_ALLOW].value, path);
 	return 0;
+}
+
+/* A listener's max_connections not given: all of limits.max_connections
+ * with one stream listener, three quarters of it with more, so that a flood
+ * on one cannot shut the others out. */
+static void derive_listener_limits(struct schema *schema)
+{
+	size_t streams = 0;
+	for (size_t i = 0; i < schema->nlisten; i++)
+		streams += schema->listen[i].transport != SCHEMA_TRANSPORT_UDP;
+	for (size_t i = 0; i < schema->nlisten; i++) {
+		struct schema_listen *l = &schema->listen[i];
+		uint64_t all = schema->limits.max_connections;
+		if (!l->max_connections)
+			l->max_connections = streams > 1 ? (all * 3 + 3) / 4 : all;
+		if (l->max_connections > all)
+			l->max_connections = all;
+	}
 }
 
 static bool same_endpoint(const struct schema_listen *a, const struct schema_listen *b)
@@ -520,6 +565,8 @@ static int load_root(struct loader *ld, struct schema *schema, yaml_node_t *root
 		err = schema_load_streams(ld, schema, seen[TOP_STREAMS].value);
 	if (!err)
 		err = check_protocols(ld, schema, seen[TOP_LISTEN].value);
+	if (!err)
+		derive_listener_limits(schema);
 	return err;
 }
 

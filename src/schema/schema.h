@@ -95,6 +95,10 @@ struct schema_allow {
 	char *text;            /* as written */
 };
 
+/* A listener's token: at most this many printable characters. */
+#define SCHEMA_TOKEN_MAX 256
+#define SCHEMA_TOKEN_MAX_TEXT "256"
+
 struct schema_listen {
 	struct schema_pos pos;
 	enum schema_protocol protocol;
@@ -107,6 +111,16 @@ struct schema_listen {
 	char *token;                    /* frame HELLO token; NULL: none required */
 	size_t nallow;                  /* 0: every client allowed */
 	struct schema_allow *allow;
+	/* Connections (stream transports): how many this listener takes (default
+	 * all of limits.max_connections with one stream listener, three
+	 * quarters of it with more), how many from one address (tcp; default
+	 * 64), how long one may take to prove itself (its HELLO with the token,
+	 * or its first byte; default 10 s) and stay silent afterwards (default
+	 * 15 min). */
+	uint64_t max_connections;
+	uint64_t max_per_peer;
+	int64_t auth_timeout_ns;
+	int64_t idle_timeout_ns;
 };
 
 struct schema_limits {

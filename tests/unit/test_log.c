@@ -117,6 +117,22 @@ static void test_ratelimit_counts_suppressed(void **state)
 	assert_int_equal(limit.suppressed, 0);
 }
 
+/* Network text cannot forge a line, move the terminal or break UTF-8: a
+ * newline, CR, ESC, DEL, the backslash and invalid bytes become \xNN;
+ * valid UTF-8 passes. */
+static void test_network_text_is_escaped(void **state)
+{
+	(void)state;
+	log_msg(LOG_LEVEL_WARNING, "from %s: %s", "evil\n<3>forged line\r\x1b[2J",
+		"caf\xc3\xa9 \xff\xfe a\\x0a \x7f");
+	const char *out = drain();
+	assert_string_equal(out, "<4>from evil\\x0a<3>forged line\\x0d\\x1b[2J: "
+				 "caf\xc3\xa9 \\xff\\xfe a\\x5cx0a \\x7f\n");
+	char small[8];
+	assert_int_equal(log_escape("\x01\x02\x03", small, sizeof(small)), 4);
+	assert_string_equal(small, "\\x01");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -125,6 +141,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_plain_format_has_time_and_level, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_message_is_truncated_with_newline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ratelimit_counts_suppressed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_network_text_is_escaped, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

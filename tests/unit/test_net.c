@@ -34,6 +34,7 @@ struct recorder {
 	char space[3000];
 	size_t in_space;    /* data() calls with bytes read into space[] */
 	bool owes_reply;    /* what owes_reply() says */
+	struct net_conn *last_conn; /* the last one opened */
 };
 
 static struct recorder rec;
@@ -44,6 +45,7 @@ static void *h_open(void *arg, struct net_conn *conn, const struct net_peer *pee
 	(void)arg;
 	(void)listen;
 	rec.opened++;
+	rec.last_conn = conn;
 	snprintf(rec.last_peer, sizeof(rec.last_peer), "%s", peer->name);
 	return conn;
 }
@@ -157,6 +159,10 @@ static struct fixture *fixture_new(enum schema_transport transport)
 	f->schema.nlisten = 1;
 	f->schema.listen = &f->listen;
 	f->schema.limits.max_connections = 100;
+	f->listen.max_connections = 100;
+	f->listen.max_per_peer = 100;
+	f->listen.auth_timeout_ns = INT64_C(10000000000);
+	f->listen.idle_timeout_ns = INT64_C(900000000000);
 	return f;
 }
 
@@ -422,7 +428,12 @@ static void test_connection_limit(void **state)
 	f->schema.limits.max_connections = 2;
 	fixture_start(f);
 
-	int a = client_connect(f), b = client_connect(f), c = client_connect(f);
+	int a = client_connect(f), b = client_connect(f);
+	/* both prove themselves (first byte), so neither makes room */
+	assert_int_equal(send(a, "x", 1, 0), 1);
+	assert_int_equal(send(b, "x", 1, 0), 1);
+	run_for(f, 50);
+	int c = client_connect(f);
 	run_for(f, 50);
 	assert_int_equal(rec.opened, 2);
 	assert_int_equal(net_listener_stats(f->net, 0)->refused, 1);
@@ -438,6 +449,96 @@ static void test_connection_limit(void **state)
 	close(b);
 	close(c);
 	close(d);
+	fixture_free(f);
+}
+
+/* Sockets that never sent anything cannot keep a sender out: at a limit
+ * the oldest untrusted connection in the way is closed to make room. */
+static void test_silent_connections_make_room(void **state)
+{
+	(void)state;
+	struct fixture *f = fixture_new(SCHEMA_TRANSPORT_TCP);
+	f->schema.limits.max_connections = 3;
+	f->listen.max_connections = 3;
+	fixture_start(f);
+	int idle[3];
+	for (int i = 0; i < 3; i++) {
+		idle[i] = client_connect(f);
+		run_for(f, 20);
+	}
+	int sender = client_connect(f);
+	run_for(f, 50);
+	assert_int_equal(send(sender, "data", 4, 0), 4);
+	run_for(f, 50);
+	assert_int_equal(rec.nreceived, 4);
+	char byte;
+	assert_int_equal(recv(idle[0], &byte, 1, 0), 0); /* the oldest went */
+	assert_int_equal(net_listener_stats(f->net, 0)->evicted, 1);
+	assert_int_equal(net_listener_stats(f->net, 0)->refused, 0);
+	assert_int_equal(net_listener_stats(f->net, 0)->open, 3);
+	for (int i = 0; i < 3; i++)
+		close(idle[i]);
+	close(sender);
+	fixture_free(f);
+}
+
+/* max_per_peer: one address gets so many; with all of them proven, the
+ * next from it is refused. */
+static void test_per_peer_limit(void **state)
+{
+	(void)state;
+	struct fixture *f = fixture_new(SCHEMA_TRANSPORT_TCP);
+	f->listen.max_per_peer = 2;
+	fixture_start(f);
+	int a = client_connect(f), b = client_connect(f);
+	assert_int_equal(send(a, "x", 1, 0), 1);
+	assert_int_equal(send(b, "x", 1, 0), 1);
+	run_for(f, 50);
+	int c = client_connect(f);
+	run_for(f, 50);
+	char byte;
+	assert_int_equal(recv(c, &byte, 1, 0), 0);
+	assert_int_equal(net_listener_stats(f->net, 0)->refused, 1);
+	assert_int_equal(net_listener_stats(f->net, 0)->open, 2);
+	close(a);
+	close(b);
+	close(c);
+	fixture_free(f);
+}
+
+/* A connection that has not proven itself within auth_timeout is closed;
+ * on a listener with a token, bytes are not proof (the handler's
+ * net_conn_trust is); a proven one is closed after idle_timeout of
+ * silence, but not while the handler owes it replies. */
+static void test_auth_and_idle_timeouts(void **state)
+{
+	(void)state;
+	struct fixture *f = fixture_new(SCHEMA_TRANSPORT_TCP);
+	char token[] = "secret";
+	f->listen.token = token;
+	f->listen.auth_timeout_ns = INT64_C(300000000);
+	f->listen.idle_timeout_ns = INT64_C(600000000);
+	fixture_start(f);
+	int silent = client_connect(f), talker = client_connect(f);
+	run_for(f, 50);
+	assert_int_equal(send(talker, "bytes", 5, 0), 5);
+	int trusted = client_connect(f);
+	run_for(f, 50);
+	net_conn_trust(rec.last_conn); /* as ingest_frame.c does after a HELLO */
+	rec.owes_reply = true; /* owed replies (ACKs) are not silence, once trusted */
+	char byte;
+	run_for(f, 900);
+	assert_int_equal(recv(silent, &byte, 1, 0), 0);
+	assert_int_equal(recv(talker, &byte, 1, 0), 0); /* bytes without the token prove nothing */
+	assert_int_equal(net_listener_stats(f->net, 0)->timed_out, 2);
+	assert_int_equal(recv(trusted, &byte, 1, MSG_DONTWAIT), -1);
+	rec.owes_reply = false;
+	run_for(f, 900);
+	assert_int_equal(recv(trusted, &byte, 1, 0), 0);
+	assert_int_equal(net_listener_stats(f->net, 0)->timed_out, 3);
+	close(silent);
+	close(talker);
+	close(trusted);
 	fixture_free(f);
 }
 
@@ -601,6 +702,9 @@ int main(void)
 		cmocka_unit_test(test_pause_holds_data_until_resume),
 		cmocka_unit_test(test_allow_list_refuses_connection),
 		cmocka_unit_test(test_connection_limit),
+		cmocka_unit_test(test_silent_connections_make_room),
+		cmocka_unit_test(test_per_peer_limit),
+		cmocka_unit_test(test_auth_and_idle_timeouts),
 		cmocka_unit_test(test_udp_datagrams),
 		cmocka_unit_test(test_unix_socket_and_stale_path),
 		cmocka_unit_test(test_unix_path_that_is_not_a_socket),
