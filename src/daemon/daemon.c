@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -304,6 +305,49 @@ static int check_output_directory(const char *directory)
 	}
 }
 
+/* Descriptors kept beyond the connections and listeners: the output file
+ * and its directory (fsync), the control socket's connections, libuv's
+ * epoll, eventfd and signal pipe, the log. */
+#define DESCRIPTOR_RESERVE 64
+
+/*
+ * Every connection limits.max_connections allows must leave descriptors
+ * for the files: run out, and the next file cannot be created (that is
+ * held, not lost, but it stops the recording). So the soft RLIMIT_NOFILE
+ * is raised to the hard limit when it is below what the schema needs, and
+ * a hard limit below it is refused with what to change.
+ */
+static int check_descriptors(const struct schema *schema)
+{
+	uint64_t need = schema->limits.max_connections + schema->nlisten + DESCRIPTOR_RESERVE;
+	struct rlimit lim;
+	if (getrlimit(RLIMIT_NOFILE, &lim) != 0)
+		return 0; /* cannot tell: the accept loop copes with EMFILE */
+	if (lim.rlim_cur == RLIM_INFINITY || lim.rlim_cur >= need)
+		return 0;
+	if (lim.rlim_max != RLIM_INFINITY && lim.rlim_max < need) {
+		log_msg(LOG_LEVEL_ERROR, "limits.max_connections (%llu) needs %llu file "
+			"descriptors with %zu listeners and a reserve of %d for files, but "
+			"RLIMIT_NOFILE allows %llu: raise it (LimitNOFILE= in the systemd unit, "
+			"ulimit -n) or lower limits.max_connections",
+			(unsigned long long)schema->limits.max_connections,
+			(unsigned long long)need, schema->nlisten, DESCRIPTOR_RESERVE,
+			(unsigned long long)lim.rlim_max);
+		return -EMFILE;
+	}
+	rlim_t was = lim.rlim_cur;
+	lim.rlim_cur = lim.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &lim) != 0) {
+		log_msg(LOG_LEVEL_ERROR, "raising RLIMIT_NOFILE from %llu to %llu: %s",
+			(unsigned long long)was, (unsigned long long)lim.rlim_cur, strerror(errno));
+		return -errno;
+	}
+	log_msg(LOG_LEVEL_INFO, "RLIMIT_NOFILE raised from %llu to %llu (limits.max_connections "
+		"%llu needs %llu)", (unsigned long long)was, (unsigned long long)lim.rlim_cur,
+		(unsigned long long)schema->limits.max_connections, (unsigned long long)need);
+	return 0;
+}
+
 static int start(struct daemon *d)
 {
 	struct h5w_error herr;
@@ -361,7 +405,10 @@ int daemon_run(const struct schema *schema, const struct daemon_options *options
 	signal(SIGPIPE, SIG_IGN); /* a vanished peer is an error code, not a death */
 	signal(SIGXFSZ, SIG_IGN); /* a file size limit is EFBIG from write(), reported */
 
-	int err = uv_loop_init(&d.loop);
+	int err = check_descriptors(schema);
+	if (err)
+		return err;
+	err = uv_loop_init(&d.loop);
 	if (err) {
 		log_msg(LOG_LEVEL_ERROR, "cannot create the event loop: %s", uv_strerror(err));
 		return err;

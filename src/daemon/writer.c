@@ -52,7 +52,7 @@ static int64_t realtime_ns(void)
 /* The engine holds the data in memory for want of space: not lost. */
 static bool held(int rc)
 {
-	return rc == -ENOSPC || rc == -EFBIG;
+	return h5w_held(rc);
 }
 
 /*
@@ -286,7 +286,7 @@ static void publish_stats(struct writer *writer, int64_t flush_before_tick)
 	/* The output's state changes are logged once each, not per item. */
 	if (stats.full && !was_full)
 		log_msg(LOG_LEVEL_ERROR, "output full: %s; holding data in memory (up to "
-			"limits.max_buffer) until space returns", stats.full_reason);
+			"limits.max_buffer) until it can be written", stats.full_reason);
 	else if (!stats.full && was_full)
 		log_msg(LOG_LEVEL_NOTICE, "output: space returned after %.1f s; what was held is "
 			"stored, %s closed, new data goes to a new file",

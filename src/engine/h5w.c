@@ -260,7 +260,7 @@ int h5w_group_get(struct h5w *w, const struct schema_stream *stream,
 int h5w_group_ready(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 {
 	int rc = h5w_file_group(w, g, err);
-	if (rc == -ENOSPC || rc == -EFBIG)
+	if (h5w_held(rc))
 		return -ENOBUFS; /* no file for the data: refused, to be offered again */
 	if (rc)
 		return rc;
@@ -284,7 +284,7 @@ int h5w_group_ready(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 		early = H5W_PENDING_BYTES;
 	if (w->npending && w->pending_bytes > early && !w->stats.full) {
 		rc = h5w_file_start_pending(w, err);
-		if (rc == -ENOSPC || rc == -EFBIG)
+		if (h5w_held(rc))
 			return -ENOBUFS;
 		if (rc)
 			return rc;
@@ -659,7 +659,7 @@ int h5w_roll(struct h5w *w, struct h5w_error *err)
 		/* Closing now would lose what is held: store it first, and if
 		 * that cannot be done yet, close nothing. */
 		int rc = h5w_file_flush(w, err);
-		if (rc == -ENOSPC || rc == -EFBIG)
+		if (h5w_held(rc))
 			return -ENOBUFS;
 	}
 	/* everything appended before the roll is in the files it closes,

@@ -20,9 +20,10 @@
  * Codes: -EINVAL bad argument (unknown channel, wrong waveform length, dtype
  * not convertible), -EMLINK group limit (limits.max_groups), -ENOBUFS the
  * buffers would exceed limits.max_buffer, -ENOSPC disk full (-EFBIG the
- * file-size limit), see below, -EIO any other
- * HDF5 or file-system failure, -ENOMEM, -ESTALE a frame of an event whose
- * record already closed (dropped, see h5w_record_data).
+ * file-size limit, -EAGAIN no file can be created now: the directory is
+ * not writable, descriptors are exhausted, an I/O error), see below, -EIO
+ * any other HDF5 or file-system failure, -ENOMEM, -ESTALE a frame of an
+ * event whose record already closed (dropped, see h5w_record_data).
  *
  * A full disk loses nothing that was accepted. The engine keeps
  * output.min_free bytes free (h5w_space.c): a chunk write that would eat
@@ -31,8 +32,9 @@
  * the error while it persists; extents only ever cover stored chunks. The
  * reserve lets HDF5 flush and close the file on a "full" disk.
  *
- * So from the append functions -ENOSPC and -EFBIG (file-size limit) mean
- * "accepted and held in memory, not yet stored": nothing is lost. An append
+ * So from the append functions -ENOSPC, -EFBIG (file-size limit) and
+ * -EAGAIN (no file can be created) mean "accepted and held in memory, not
+ * yet stored": nothing is lost (h5w_held()). An append
  * is buffered whole or refused whole; -ENOBUFS refuses it (the held data
  * fills limits.max_buffer, or no file can be started): nothing of it was
  * taken, and the caller should stop reading and offer it again once a
@@ -43,11 +45,19 @@
 #ifndef H5REC_H5W_H
 #define H5REC_H5W_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "schema.h"
+
+/* RC says the data is held in memory, not lost: the output refuses it for
+ * now (a full disk, a file-size limit, a file that cannot be created). */
+static inline bool h5w_held(int rc)
+{
+	return rc == -ENOSPC || rc == -EFBIG || rc == -EAGAIN;
+}
 
 struct h5w;       /* the engine */
 struct h5w_group; /* one stream group (e.g. "/15"); valid until h5w_close() */

@@ -669,6 +669,26 @@ static bool starts_with(const struct h5w *w, const struct h5w_group *g)
 }
 
 /*
+ * The next file could not be created, RC: the directory is not writable
+ * (EACCES, EROFS), descriptors are exhausted (EMFILE, ENFILE), an I/O
+ * error. Like a full disk, that passes, and nothing is to be lost to it:
+ * what waits for the file stays in memory (stats.full, with the reason),
+ * the senders are held back once it fills limits.max_buffer, and every
+ * flush tries again. Only a file name template that yields no name is an
+ * error of its own.
+ */
+static int creation_held(struct h5w *w, int rc, struct h5w_error *err)
+{
+	if (rc == -EEXIST || rc == -ENAMETOOLONG)
+		return rc;
+	if (!w->stats.full)
+		snprintf(w->stats.full_reason, sizeof(w->stats.full_reason), "%s",
+			 err ? err->message : w->stats.last_error);
+	w->stats.full = true;
+	return -EAGAIN;
+}
+
+/*
  * Start the next file: create it, write its root attributes and, under
  * SWMR, create every pending and carried-over group, store the pending
  * groups' data and enter SWMR-write mode; then give it its name. Returns
@@ -687,7 +707,7 @@ static int open_file(struct h5w *w, struct h5w_error *err)
 	w->file_created = w->npending ? w->pending_since : w->now;
 	rc = create_file(w, err);
 	if (rc)
-		return rc;
+		return creation_held(w, rc, err);
 	w->swmr_active = false;
 	w->file_bytes = 0;
 	w->file_rows = w->pending_rows;
@@ -709,14 +729,14 @@ static int open_file(struct h5w *w, struct h5w_error *err)
 		rc = h5w_layout_create(w, g, err);
 		if (!rc && g->pending && !held)
 			rc = store_group(w, g, err);
-		if (rc == -ENOSPC || rc == -EFBIG) {
+		if (h5w_held(rc)) {
 			held = rc;
 			rc = 0;
 		}
 	}
 	if (!rc && !held && swmr_wanted(w)) {
 		rc = store_chunks(w, err);
-		if (rc == -ENOSPC || rc == -EFBIG) {
+		if (h5w_held(rc)) {
 			held = rc;
 			rc = 0;
 		}
@@ -774,7 +794,7 @@ static int close_current(struct h5w *w, struct h5w_error *err)
 	if (w->file == H5I_INVALID_HID)
 		return first; /* ended by a failed fsync */
 	/* What could not be stored is dropped with the file. */
-	if (rc && rc != -ENOSPC && rc != -EFBIG)
+	if (rc && !h5w_held(rc))
 		w->stats.losses++;
 	h5w_chunks_reap(w, true, NULL);
 	h5w_datasets_close(w);
@@ -882,7 +902,7 @@ int h5w_file_start_pending(struct h5w *w, struct h5w_error *err)
 int h5w_file_flush(struct h5w *w, struct h5w_error *err)
 {
 	int rc = h5w_file_start_pending(w, err);
-	if ((rc && rc != -ENOSPC && rc != -EFBIG) || w->file == H5I_INVALID_HID)
+	if ((rc && !h5w_held(rc)) || w->file == H5I_INVALID_HID)
 		return rc;
 	int stored = store_all(w, rc ? NULL : err);
 	return rc ? rc : stored;

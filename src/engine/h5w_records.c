@@ -265,7 +265,7 @@ int h5w_records_data(struct h5w *w, struct h5w_group *g, uint64_t event_id, int6
 	else if (!rc)
 		rc = h5w_dset_put(w, ds, rec->row, row, 1, err);
 	/* a failed write that kept the row (full disk): the row is the record's */
-	int kept = rc == -ENOSPC || rc == -EFBIG ? rc : 0;
+	int kept = h5w_held(rc) ? rc : 0;
 	if (rc && !kept)
 		return rc;
 	int64_t t = t0;
