@@ -10,6 +10,7 @@
  */
 #include <getopt.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -137,7 +138,9 @@ static void dataset(const char *name, const char *dtype, const char *shape, cons
 	       dims);
 }
 
-static void print_channel_attrs(const struct schema_channel *ch)
+/* MAY_MISS: the layout leaves a value out when data lacks it (a line
+ * without the field, a record without the channel), so its fill matters. */
+static void print_channel_attrs(const struct schema_channel *ch, bool may_miss)
 {
 	printf("      ");
 	if (ch->units)
@@ -148,15 +151,21 @@ static void print_channel_attrs(const struct schema_channel *ch)
 		printf("dt %.9g s, ", ch->dt);
 	if (ch->has_packing)
 		printf("scale_factor %.9g, add_offset %.9g, ", ch->scale_factor, ch->add_offset);
+	bool is_float = ch->dtype == DTYPE_FLOAT32 || ch->dtype == DTYPE_FLOAT64;
+	bool is_unsigned = ch->dtype == DTYPE_UINT64 || ch->dtype == DTYPE_UINT32 ||
+			   ch->dtype == DTYPE_UINT16 || ch->dtype == DTYPE_UINT8;
 	if (ch->dtype == DTYPE_STRING)
 		printf("fill ''\n");
-	else if (ch->dtype == DTYPE_FLOAT32 || ch->dtype == DTYPE_FLOAT64)
-		printf("fill %g\n", ch->fill.f);
-	else if (ch->dtype == DTYPE_UINT64 || ch->dtype == DTYPE_UINT32 ||
-		 ch->dtype == DTYPE_UINT16 || ch->dtype == DTYPE_UINT8)
-		printf("fill %llu\n", (unsigned long long)ch->fill.u);
+	else if (is_float)
+		printf("_FillValue %g\n", ch->has_fill ? ch->fill.f : NAN);
+	else if (!ch->has_fill)
+		printf(may_miss ? "no fill: a missing value reads as 0 (declare `fill:` to have "
+				  "readers mask it)\n"
+				: "no fill\n");
+	else if (is_unsigned)
+		printf("_FillValue %llu\n", (unsigned long long)ch->fill.u);
 	else
-		printf("fill %lld\n", (long long)ch->fill.i);
+		printf("_FillValue %lld\n", (long long)ch->fill.i);
 }
 
 static void print_table(const struct schema_stream *s)
@@ -177,7 +186,7 @@ static void print_table(const struct schema_stream *s)
 			snprintf(dims, sizeof(dims), "dims [time]");
 		}
 		dataset(ch->name, dtype_name(ch->dtype), "(rows,)", chunk, filters, dims);
-		print_channel_attrs(ch);
+		print_channel_attrs(ch, true);
 	}
 }
 
@@ -203,7 +212,7 @@ static void print_records(const struct schema_stream *s)
 		filters_text(ch, filters, sizeof(filters));
 		dataset(ch->name, dtype_name(ch->dtype), shape, chunk, filters,
 			"dims [time, sample_time]");
-		print_channel_attrs(ch);
+		print_channel_attrs(ch, true);
 	}
 }
 
@@ -217,7 +226,7 @@ static void print_stream_layout(const struct schema_stream *s)
 		filters_text(ch, filters, sizeof(filters));
 		dataset(ch->name, dtype_name(ch->dtype), "(samples,)", chunk, filters,
 			"no scale: time from the frame index");
-		print_channel_attrs(ch);
+		print_channel_attrs(ch, false);
 		snprintf(chunk, sizeof(chunk), "(%llu,)", (unsigned long long)s->coord_chunk);
 		snprintf(name, sizeof(name), "%s_frame_time", ch->name);
 		dataset(name, "int64", "(frames,)", chunk, "none", "dimension scale");

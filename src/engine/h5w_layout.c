@@ -19,9 +19,11 @@
  * sample datasets have no scale (their time is computed from the frame index)
  * and appear to netCDF as phony dimensions.
  *
- * Fill values: floats get NaN (or the declared `fill`), which netCDF and
- * xarray see as _FillValue. Integer channels get a fill value only when the
- * schema declares one, so that a real 0 is not masked by readers.
+ * Fill values: floats get NaN (or the declared `fill`), integer channels
+ * one only when the schema declares it, so that a real 0 is not masked by
+ * readers. A dataset with a fill value carries it as _FillValue too, of
+ * the dataset's type: netCDF and xarray mask missing values by that
+ * attribute, not by HDF5's fill property.
  *
  * Attributes are written as netCDF writes text: fixed-length UTF-8 strings.
  * Caller thread only.
@@ -324,6 +326,10 @@ static int dataset_attrs(struct h5w *w, struct h5w_group *g, struct h5w_dset *ds
 		rc |= attr_string(id, "units", "s");
 		rc |= attr_string(id, "long_name", "time of the sample within the record");
 	}
+	/* The fill value as readers mask it (netCDF, xarray, CF): of the
+	 * dataset's own type, so the packed value when scale_factor applies. */
+	if (ds->user_fill && ds->dtype != DTYPE_STRING)
+		rc |= attr_scalar(id, "_FillValue", h5w_file_type(w, ds->dtype), ds->fill);
 	if (!ch)
 		return rc;
 	if (ch->units)
@@ -342,7 +348,6 @@ static int dataset_attrs(struct h5w *w, struct h5w_group *g, struct h5w_dset *ds
 	rc |= attr_int64(id, "end_time", ds->has_time ? ds->end_time : 0);
 	if (!rc)
 		ds->start_dirty = ds->end_dirty = false;
-	(void)w;
 	return rc;
 }
 
