@@ -55,6 +55,7 @@
  *
  * Caller thread only.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -262,14 +263,60 @@ static int part_name(const char *name, char *out, size_t len)
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-static bool name_taken(const struct h5w *w, const char *name)
+/*
+ * Family: the name of a member of PATTERN (its one %d) that exists, if
+ * any. Any member counts, not only the first: a later one left behind
+ * (the first removed by hand, say) would make HDF5 fail the file's writes
+ * once it grows into that member, and would be overwritten.
+ */
+static bool family_member_exists(const char *pattern, char *found, size_t len)
 {
-	char first[4096];
-	if (family(w)) {
-		snprintf(first, sizeof(first), name, 0);
-		name = first;
+	const char *base = strrchr(pattern, '/');
+	base = base ? base + 1 : pattern;
+	const char *d = strstr(base, "%d");
+	if (!d)
+		return false;
+	char dir[4096];
+	if (base == pattern)
+		snprintf(dir, sizeof(dir), ".");
+	else if (base == pattern + 1)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(base - pattern - 1), pattern);
+	size_t pre = (size_t)(d - base);
+	const char *suffix = d + 2;
+	size_t suf = strlen(suffix);
+	DIR *dp = opendir(dir);
+	if (!dp)
+		return false;
+	bool exists = false;
+	struct dirent *e;
+	while (!exists && (e = readdir(dp)) != NULL) {
+		size_t n = strlen(e->d_name);
+		if (n <= pre + suf || strncmp(e->d_name, base, pre) != 0 ||
+		    strcmp(e->d_name + n - suf, suffix) != 0)
+			continue;
+		exists = true;
+		for (size_t i = pre; i < n - suf; i++)
+			exists = exists && e->d_name[i] >= '0' && e->d_name[i] <= '9';
+		if (exists)
+			snprintf(found, len, "%s/%s", dir, e->d_name);
 	}
-	return access(name, F_OK) == 0;
+	closedir(dp);
+	return exists;
+}
+
+/* Is NAME (a family: any member of it) there already? Never overwritten. */
+static bool name_taken(struct h5w *w, const char *name)
+{
+	if (!family(w))
+		return access(name, F_OK) == 0;
+	char member[4096 + 256];
+	if (!family_member_exists(name, member, sizeof(member)))
+		return false;
+	h5w_err(w, NULL, "%s: %s of an earlier file is there; skipping to the next {seq}", name,
+		member);
+	return true;
 }
 
 static hid_t make_fapl(const struct h5w *w)

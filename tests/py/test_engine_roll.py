@@ -108,3 +108,26 @@ def test_family_driver_spans_members(tmp_path):
         k, j = np.divmod(np.arange(n), 1 << 18)
         np.testing.assert_array_equal(data, ((k * (1 << 18) + j) % 1000).astype(np.float32))
         assert f.attrs["schema_name"] == b"fam"
+
+
+def test_family_never_writes_over_a_stale_member(tmp_path):
+    """A later member of an earlier family file left behind (its member 0
+    removed) used to be hit once the file grew into it: HDF5 failed the
+    write (EEXIST) and the file ended, losing its data. Any member there
+    makes the {seq} taken: the file goes to the next one, and says so."""
+    schema, out = write_schema(tmp_path, STREAM, name="fam",
+                               output='file: "{name}-{seq}-{member}.h5"\n'
+                                      "driver: family\nmember_size: 1MiB\nswmr: false\n")
+    os.makedirs(out)
+    stale = os.path.join(out, "fam-0000-2.h5")
+    with open(stale, "wb") as f:
+        f.write(b"stale" * 200)
+    stats = run_gen(schema, "bulk", 3)
+    assert stats["file"].endswith("fam-0001-%d.h5"), stats
+    assert "fam-0000-2.h5 of an earlier file is there" in stats.get("last_error", ""), stats
+    with open(stale, "rb") as f:
+        assert f.read() == b"stale" * 200
+    assert files(out, "fam-0000-*.h5") == [stale]
+    with h5py.File(os.path.join(out, "fam-0001-%d.h5"), "r", driver="family",
+                   memb_size=0) as f:
+        assert f["b1/a0"].shape == (3 * 2**20 // 4,)

@@ -346,6 +346,8 @@ int main(int argc, char **argv)
 	       "\nchunks_written %" PRIu64 "\nfiles_closed %" PRIu64 "\nfile %s\n",
 	       st.samples_written, st.samples_clipped, st.missing_channels, st.records_closed,
 	       st.chunks_written, st.files_closed + 1, st.file_name);
+	if (st.last_error[0])
+		printf("last_error %s\n", st.last_error);
 	schema_free(s);
 	return rc ? 1 : 0;
 }
