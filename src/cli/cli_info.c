@@ -6,6 +6,11 @@
  * read), and family files (given as the member pattern with %d, or as any
  * member's name). It reads only metadata and the first and last value of
  * each time axis, so it is instant even on files of many gigabytes.
+ *
+ * A damaged file is reported, not waited on: metadata that fails its
+ * checksum is re-read a bounded number of times (INFO_READ_ATTEMPTS), and
+ * the first object that cannot be read ends the listing with its name and
+ * HDF5's reason, and a non-zero exit.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -34,24 +39,96 @@ void cli_info_usage(FILE *out)
 		"  -h, --help  this text\n");
 }
 
+/*
+ * Under SWMR, HDF5 re-reads metadata whose checksum fails, as a reader may
+ * catch the writer in the middle of writing it: by default 100 times,
+ * sleeping 1 ns, doubling each time (the 37th sleep is 69 s), so one
+ * damaged block held `h5rec info` for more than a day. A torn read is over
+ * when the writer's write of that block is, microseconds later: 24 attempts
+ * keep re-reading for some 8 ms (2^23 ns of sleeps), far beyond that, and
+ * then the block is taken as damaged. Retries are needed: reading once, 1
+ * in some 450 runs on a file flushed every millisecond caught an object
+ * header mid-write. (Files opened without SWMR are read once.)
+ */
+enum { INFO_READ_ATTEMPTS = 24 };
+
 struct info {
 	FILE *out;
 	bool json;
 	bool first_group, first_dataset;
 	unsigned long long datasets;
 	unsigned long long raw_bytes, stored_bytes;
+	char path[1024];    /* of the group being listed; "" for the root */
+	char damaged[1536]; /* the first object that could not be read, and why */
 };
+
+/* ---- errors --------------------------------------------------------------- */
+
+enum { CAUSE_MAX = 256 };
+
+/* Walking up the error stack starts at the failure itself ("incorrect
+ * metadata checksum after all read attempts"); the rest only say who
+ * called. */
+static herr_t first_cause(unsigned n, const H5E_error2_t *err, void *arg)
+{
+	char *why = arg;
+
+	if (n == 0 && err->desc)
+		snprintf(why, CAUSE_MAX, "%s", err->desc);
+	return 0;
+}
+
+/* The cause of the failure on HDF5's error stack into why[CAUSE_MAX]. */
+static void cause(char *why)
+{
+	why[0] = '\0';
+	H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, first_cause, why);
+}
+
+/* Whether the failure on HDF5's error stack is metadata failing its
+ * checksum. Raw data carries no checksum, and a read of it can fail in a
+ * live file without any damage: a reader may catch the last, partial chunk
+ * while the writer rewrites it (seen as "inflate() failed" under a 1 ms
+ * flush), so only metadata failures make a file damaged. */
+static bool metadata_damaged(void)
+{
+	char why[CAUSE_MAX];
+
+	cause(why);
+	return strstr(why, "checksum") != NULL;
+}
+
+/* Remember that OBJECT's WHAT could not be read; returns -EIO. */
+static int unreadable(struct info *info, const char *object, const char *what)
+{
+	char why[CAUSE_MAX];
+
+	cause(why);
+	if (!info->damaged[0])
+		snprintf(info->damaged, sizeof(info->damaged), "%s: cannot read its %s%s%s%s",
+			 object, what, why[0] ? " (" : "", why, why[0] ? ")" : "");
+	return -EIO;
+}
 
 /* ---- opening ------------------------------------------------------------ */
 
-static hid_t open_single(const char *path, const char **mode)
+/* why[CAUSE_MAX]: HDF5's reason when both ways of opening fail. */
+static hid_t open_single(const char *path, const char **mode, char *why)
 {
-	hid_t file = H5Fopen(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, H5P_DEFAULT);
+	hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+	hid_t file = -1;
+
+	if (fapl >= 0 && H5Pset_metadata_read_attempts(fapl, INFO_READ_ATTEMPTS) >= 0)
+		file = H5Fopen(path, H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, fapl);
+	if (fapl >= 0)
+		H5Pclose(fapl);
 	*mode = "swmr-read";
 	if (file < 0) {
 		file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
 		*mode = "read";
 	}
+	if (file < 0)
+		cause(why);
 	return file;
 }
 
@@ -86,14 +163,15 @@ static hid_t open_family(const char *pattern)
 	return file;
 }
 
-static hid_t open_any(const char *path, char *shown, size_t shown_len, const char **mode)
+static hid_t open_any(const char *path, char *shown, size_t shown_len, const char **mode,
+		      char *why)
 {
 	char pattern[4096];
 	hid_t file = -1;
 
 	snprintf(shown, shown_len, "%s", path);
 	if (!strstr(path, "%d"))
-		file = open_single(path, mode);
+		file = open_single(path, mode, why);
 	if (file < 0 && strstr(path, "%d")) {
 		file = open_family(path);
 		*mode = "family";
@@ -198,11 +276,12 @@ static void filters(hid_t dcpl, char *out, size_t len)
 		snprintf(out, len, "none");
 }
 
-/* First and last value of a 1-D int64 time axis. */
-static bool time_span(hid_t dset, hsize_t rows, int64_t *first, int64_t *last)
+/* First and last value of a 1-D int64 time axis: 1, 0 (no rows) or -1
+ * (a read failed; the error is on HDF5's stack). */
+static int time_span(hid_t dset, hsize_t rows, int64_t *first, int64_t *last)
 {
 	if (rows == 0)
-		return false;
+		return 0;
 	hid_t space = H5Dget_space(dset), mem = H5Screate_simple(1, (hsize_t[]){1}, NULL);
 	bool ok = true;
 	hsize_t at[2] = {0, rows - 1};
@@ -213,102 +292,203 @@ static bool time_span(hid_t dset, hsize_t rows, int64_t *first, int64_t *last)
 	}
 	H5Sclose(mem);
 	H5Sclose(space);
-	return ok;
+	return ok ? 1 : -1;
 }
 
 /* ---- datasets and groups ---------------------------------------------------- */
 
-static void show_dataset(struct info *info, hid_t dset, const char *name)
-{
-	hid_t space = H5Dget_space(dset), type = H5Dget_type(dset), dcpl = H5Dget_create_plist(dset);
-	hsize_t dims[8] = {0}, chunk[8] = {0};
-	int rank = H5Sget_simple_extent_dims(space, dims, NULL);
-	bool chunked = H5Pget_layout(dcpl) == H5D_CHUNKED;
-	if (chunked)
-		H5Pget_chunk(dcpl, 8, chunk);
-	char shape[128] = "", chunks[128] = "", filter_names[128], span[96] = "";
-	for (int i = 0; i < rank; i++) {
-		size_t n = strlen(shape), m = strlen(chunks);
-		snprintf(shape + n, sizeof(shape) - n, "%s%llu", i ? "x" : "", (unsigned long long)dims[i]);
-		snprintf(chunks + m, sizeof(chunks) - m, "%s%llu", i ? "x" : "", (unsigned long long)chunk[i]);
-	}
-	filters(dcpl, filter_names, sizeof(filter_names));
-	hssize_t points = H5Sget_simple_extent_npoints(space);
-	unsigned long long raw = (unsigned long long)(points > 0 ? points : 0) * H5Tget_size(type);
-	unsigned long long stored = H5Dget_storage_size(dset);
-	info->raw_bytes += raw;
-	info->stored_bytes += stored;
-	info->datasets++;
-
-	const char *leaf = strrchr(name, '/');
-	leaf = leaf ? leaf + 1 : name;
+/* What is shown of one dataset. */
+struct dataset_facts {
+	hid_t space, type, dcpl;
+	int rank;
+	hsize_t dims[8], chunk[8];
+	bool chunked, has_span;
+	unsigned long long raw, stored;
 	int64_t first, last;
-	bool has_span = rank == 1 && H5Tget_class(type) == H5T_INTEGER && H5Tget_size(type) == 8 &&
-			(strcmp(leaf, "time") == 0 || strstr(leaf, "_time")) &&
-			time_span(dset, dims[0], &first, &last);
-	if (has_span) {
-		char a[TIME_ISO8601_MAX], b[TIME_ISO8601_MAX];
-		time_iso8601(first, 9, a, sizeof(a));
-		time_iso8601(last, 9, b, sizeof(b));
-		snprintf(span, sizeof(span), "%s .. %s", a, b);
-	}
-	double ratio = stored ? (double)raw / (double)stored : 0;
-	if (info->json) {
-		fprintf(info->out, "%s\n    {\"name\": ", info->first_dataset ? "" : ",");
-		json_string(info->out, name);
-		fprintf(info->out,
-			", \"dtype\": \"%s\", \"shape\": [", type_name(type));
-		for (int i = 0; i < rank; i++)
-			fprintf(info->out, "%s%llu", i ? ", " : "", (unsigned long long)dims[i]);
-		fprintf(info->out, "], \"chunks\": [");
-		for (int i = 0; chunked && i < rank; i++)
-			fprintf(info->out, "%s%llu", i ? ", " : "", (unsigned long long)chunk[i]);
-		fprintf(info->out, "], \"filters\": \"%s\", \"raw_bytes\": %llu, \"stored_bytes\": %llu",
-			filter_names, raw, stored);
-		if (has_span)
-			fprintf(info->out, ", \"first_time\": %" PRId64 ", \"last_time\": %" PRId64, first,
-				last);
-		fprintf(info->out, "}");
-	} else {
-		fprintf(info->out, "  %-28s %-8s %-16s chunks %-12s %-22s", name, type_name(type), shape,
-			chunked ? chunks : "-", filter_names);
-		if (stored)
-			fprintf(info->out, " ratio %.2f", ratio);
-		if (has_span)
-			fprintf(info->out, "\n  %-28s time %s", "", span);
-		fprintf(info->out, "\n");
-	}
-	info->first_dataset = false;
-	H5Pclose(dcpl);
-	H5Tclose(type);
-	H5Sclose(space);
+};
+
+static bool is_time_axis(const struct dataset_facts *d, const char *name)
+{
+	const char *leaf = strrchr(name, '/');
+
+	leaf = leaf ? leaf + 1 : name;
+	return d->rank == 1 && H5Tget_class(d->type) == H5T_INTEGER &&
+	       H5Tget_size(d->type) == 8 && (strcmp(leaf, "time") == 0 || strstr(leaf, "_time"));
 }
 
-static herr_t visit(hid_t root, const char *name, const H5O_info_t *oi, void *arg)
+/* Read what is shown beyond the object header: the chunk index (for the
+ * stored size) and the ends of a time axis. -EIO, recorded in info, if
+ * either cannot be read. */
+static int read_facts(struct info *info, hid_t dset, const char *name, struct dataset_facts *d)
 {
-	struct info *info = arg;
-	if (oi->type == H5O_TYPE_GROUP && strcmp(name, ".") != 0) {
-		if (!info->json)
-			fprintf(info->out, "/%s\n", name);
-	} else if (oi->type == H5O_TYPE_DATASET) {
-		hid_t dset = H5Dopen2(root, name, H5P_DEFAULT);
-		if (dset >= 0) {
-			char full[1024];
-			snprintf(full, sizeof(full), "/%s", name);
-			show_dataset(info, dset, full);
-			H5Dclose(dset);
-		}
-	}
+	d->rank = H5Sget_simple_extent_dims(d->space, d->dims, NULL);
+	d->chunked = H5Pget_layout(d->dcpl) == H5D_CHUNKED;
+	if (d->chunked)
+		H5Pget_chunk(d->dcpl, 8, d->chunk);
+	hssize_t points = H5Sget_simple_extent_npoints(d->space);
+	d->raw = (unsigned long long)(points > 0 ? points : 0) * H5Tget_size(d->type);
+	/* 0 is also what a failure returns: only the error stack tells */
+	d->stored = H5Dget_storage_size(dset);
+	if (H5Eget_num(H5E_DEFAULT) > 0)
+		return unreadable(info, name, "chunk index");
+	int span = is_time_axis(d, name) ? time_span(dset, d->dims[0], &d->first, &d->last) : 0;
+	if (span < 0 && metadata_damaged())
+		return unreadable(info, name, "time axis");
+	d->has_span = span > 0;
 	return 0;
 }
 
-static int show(hid_t file, const char *path, const char *mode, bool json)
+static void print_json(struct info *info, const struct dataset_facts *d, const char *name,
+		       const char *filter_names)
+{
+	fprintf(info->out, "%s\n    {\"name\": ", info->first_dataset ? "" : ",");
+	json_string(info->out, name);
+	fprintf(info->out, ", \"dtype\": \"%s\", \"shape\": [", type_name(d->type));
+	for (int i = 0; i < d->rank; i++)
+		fprintf(info->out, "%s%llu", i ? ", " : "", (unsigned long long)d->dims[i]);
+	fprintf(info->out, "], \"chunks\": [");
+	for (int i = 0; d->chunked && i < d->rank; i++)
+		fprintf(info->out, "%s%llu", i ? ", " : "", (unsigned long long)d->chunk[i]);
+	fprintf(info->out, "], \"filters\": \"%s\", \"raw_bytes\": %llu, \"stored_bytes\": %llu",
+		filter_names, d->raw, d->stored);
+	if (d->has_span)
+		fprintf(info->out, ", \"first_time\": %" PRId64 ", \"last_time\": %" PRId64, d->first,
+			d->last);
+	fprintf(info->out, "}");
+}
+
+static void print_text(struct info *info, const struct dataset_facts *d, const char *name,
+		       const char *filter_names)
+{
+	char shape[128] = "", chunks[128] = "";
+
+	for (int i = 0; i < d->rank; i++) {
+		size_t n = strlen(shape), m = strlen(chunks);
+		snprintf(shape + n, sizeof(shape) - n, "%s%llu", i ? "x" : "",
+			 (unsigned long long)d->dims[i]);
+		snprintf(chunks + m, sizeof(chunks) - m, "%s%llu", i ? "x" : "",
+			 (unsigned long long)d->chunk[i]);
+	}
+	fprintf(info->out, "  %-28s %-8s %-16s chunks %-12s %-22s", name, type_name(d->type), shape,
+		d->chunked ? chunks : "-", filter_names);
+	if (d->stored)
+		fprintf(info->out, " ratio %.2f", (double)d->raw / (double)d->stored);
+	if (d->has_span) {
+		char a[TIME_ISO8601_MAX], b[TIME_ISO8601_MAX];
+		time_iso8601(d->first, 9, a, sizeof(a));
+		time_iso8601(d->last, 9, b, sizeof(b));
+		fprintf(info->out, "\n  %-28s time %s .. %s", "", a, b);
+	}
+	fprintf(info->out, "\n");
+}
+
+/* Print one dataset; -EIO (recorded in info) if it cannot be read. */
+static int show_dataset(struct info *info, hid_t dset, const char *name)
+{
+	struct dataset_facts d = {
+		.space = H5Dget_space(dset),
+		.type = H5Dget_type(dset),
+		.dcpl = H5Dget_create_plist(dset),
+	};
+	char filter_names[128];
+	int err = read_facts(info, dset, name, &d);
+
+	if (!err) {
+		filters(d.dcpl, filter_names, sizeof(filter_names));
+		if (info->json)
+			print_json(info, &d, name, filter_names);
+		else
+			print_text(info, &d, name, filter_names);
+		info->raw_bytes += d.raw;
+		info->stored_bytes += d.stored;
+		info->datasets++;
+		info->first_dataset = false;
+	}
+	H5Pclose(d.dcpl);
+	H5Tclose(d.type);
+	H5Sclose(d.space);
+	return err;
+}
+
+static int list_group(struct info *info, hid_t group);
+
+static int open_group(struct info *info, hid_t parent, const char *name)
+{
+	if (!info->json)
+		fprintf(info->out, "%s\n", info->path);
+	hid_t group = H5Gopen2(parent, name, H5P_DEFAULT);
+	if (group < 0)
+		return unreadable(info, info->path, "object header");
+	int err = list_group(info, group);
+	H5Gclose(group);
+	return err;
+}
+
+static int open_dataset(struct info *info, hid_t group, const char *name)
+{
+	hid_t dset = H5Dopen2(group, name, H5P_DEFAULT);
+	if (dset < 0)
+		return unreadable(info, info->path, "object header");
+	int err = show_dataset(info, dset, info->path);
+	H5Dclose(dset);
+	return err;
+}
+
+/* One member of the group being listed (info->path), and a group's own
+ * members after it: depth first, by name. Only hard links are followed
+ * (h5rec writes no others); a path too long for info->path ends the walk,
+ * which also ends a loop of links in a damaged or crafted file. */
+static herr_t visit_link(hid_t group, const char *name, const H5L_info_t *link, void *arg)
+{
+	struct info *info = arg;
+	size_t len = strlen(info->path);
+	H5O_info_t oi;
+	int err = 0;
+
+	if (link->type != H5L_TYPE_HARD)
+		return 0;
+	if (len + 1 + strlen(name) >= sizeof(info->path)) {
+		snprintf(info->damaged, sizeof(info->damaged),
+			 "%.200s...: groups nested too deep to list (a loop of links?)", info->path);
+		return -1;
+	}
+	snprintf(info->path + len, sizeof(info->path) - len, "/%s", name);
+	if (H5Oget_info_by_name2(group, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0)
+		err = unreadable(info, info->path, "object header");
+	else if (oi.type == H5O_TYPE_GROUP)
+		err = open_group(info, group, name);
+	else if (oi.type == H5O_TYPE_DATASET)
+		err = open_dataset(info, group, name);
+	info->path[len] = '\0';
+	return err ? -1 : 0;
+}
+
+/* Walked by hand rather than with H5Ovisit, which fails as a whole: this
+ * way the object that cannot be read is known by name. */
+static int list_group(struct info *info, hid_t group)
+{
+	hsize_t next = 0;
+
+	if (H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &next, visit_link, info) >= 0)
+		return 0;
+	return unreadable(info, info->path[0] ? info->path : "/", "list of members");
+}
+
+/* Print what the file holds; -EIO when some object of it cannot be read,
+ * with the object and the reason in damaged. */
+static int show(hid_t file, const char *path, const char *mode, bool json, char *damaged,
+		size_t damaged_len)
 {
 	struct info info = {.out = stdout, .json = json, .first_dataset = true};
 	char schema_name[256], created[64], version[64];
 	hid_t root = H5Gopen2(file, "/", H5P_DEFAULT);
 	hsize_t size = 0;
 
+	if (root < 0) {
+		unreadable(&info, "/", "object header");
+		snprintf(damaged, damaged_len, "%s", info.damaged);
+		return -EIO;
+	}
 	H5Fget_filesize(file, &size);
 	string_attr(root, "schema_name", schema_name, sizeof(schema_name));
 	string_attr(root, "file_created", created, sizeof(created));
@@ -329,7 +509,12 @@ static int show(hid_t file, const char *path, const char *mode, bool json)
 		else
 			printf("not written by h5rec (no schema_name attribute)\n");
 	}
-	herr_t rc = H5Ovisit(root, H5_INDEX_NAME, H5_ITER_INC, visit, &info);
+	int rc = list_group(&info, root);
+	H5Gclose(root);
+	if (rc) {
+		snprintf(damaged, damaged_len, "%s", info.damaged);
+		return rc;
+	}
 	double ratio = info.stored_bytes ? (double)info.raw_bytes / (double)info.stored_bytes : 0;
 	if (json)
 		printf("\n  ], \"raw_bytes\": %llu, \"stored_bytes\": %llu}\n", info.raw_bytes,
@@ -337,8 +522,7 @@ static int show(hid_t file, const char *path, const char *mode, bool json)
 	else
 		printf("%llu datasets, %llu bytes of data stored in %llu (compression ratio %.2f)\n",
 		       info.datasets, info.raw_bytes, info.stored_bytes, ratio);
-	H5Gclose(root);
-	return rc < 0 ? -EIO : 0;
+	return 0;
 }
 
 int cli_info(int argc, char **argv)
@@ -374,10 +558,14 @@ int cli_info(int argc, char **argv)
 	struct stat st;
 
 	H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* failures are reported below */
-	hid_t file = open_any(path, shown, sizeof(shown), &mode);
+	char why[CAUSE_MAX] = "";
+	hid_t file = open_any(path, shown, sizeof(shown), &mode, why);
 	if (file < 0) {
 		if (!strstr(path, "%d") && stat(path, &st) != 0)
 			fprintf(stderr, "h5rec info: %s: %s\n", path, strerror(errno));
+		else if (strstr(why, "checksum"))
+			fprintf(stderr, "h5rec info: %s: the file is damaged: cannot open it (%s)\n",
+				path, why);
 		else
 			fprintf(stderr,
 				"h5rec info: %s: cannot open as HDF5 (if its writer was killed, "
@@ -385,7 +573,13 @@ int cli_info(int argc, char **argv)
 				path, path);
 		return 1;
 	}
-	int rc = show(file, shown, mode, json);
+	char damaged[sizeof(((struct info *)0)->damaged)] = "";
+	int rc = show(file, shown, mode, json, damaged, sizeof(damaged));
 	H5Fclose(file);
-	return rc ? 1 : 0;
+	if (rc) {
+		fflush(stdout);
+		fprintf(stderr, "h5rec info: %s: the file is damaged: %s\n", shown, damaged);
+		return 1;
+	}
+	return 0;
 }

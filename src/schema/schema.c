@@ -18,12 +18,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "schema_internal.h"
 #include "schema_yaml.h"
 
 /* A schema is a few KiB; anything this big is not one. */
 #define SCHEMA_FILE_MAX (16u << 20)
+/* Mappings and lists nested deeper than this are refused before the tree is
+ * built. The language needs 5 (the top level, streams, a stream, its
+ * channels, a channel); libyaml's scanner spends time proportional to the
+ * depth on every token inside flow collections, so unbounded depth makes
+ * loading quadratic (40,000 '[' took seconds). */
+#define SCHEMA_DEPTH_MAX 64
 /* sizeof(sockaddr_un.sun_path) - 1 */
 #define UNIX_PATH_MAX_LEN 107
 
@@ -343,6 +350,24 @@ static int token_valid(const char *token)
 	return 1;
 }
 
+/* A dual-stack listener ([::]) sees an IPv4 client as ::ffff:a.b.c.d, and
+ * net_allowed() matches such a peer against the IPv4 rules. A rule written
+ * in the mapped form names that same IPv4 network, so it is stored as one;
+ * left IPv6 it would pass `h5rec check` and never match anyone. Host bits
+ * are already refused, so a mapped rule always has a prefix of 96 or more. */
+static void unmap_allow(struct schema_allow *allow)
+{
+	static const uint8_t v4_mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+
+	if (allow->family != AF_INET6 || allow->prefix_len < 96 ||
+	    memcmp(allow->addr, v4_mapped_prefix, sizeof(v4_mapped_prefix)) != 0)
+		return;
+	memmove(allow->addr, allow->addr + sizeof(v4_mapped_prefix), 4);
+	memset(allow->addr + 4, 0, sizeof(allow->addr) - 4);
+	allow->family = AF_INET;
+	allow->prefix_len -= 96;
+}
+
 static int load_allow(struct loader *ld, struct schema_listen *listen, yaml_node_t *list,
 		      const char *path)
 {
@@ -371,6 +396,7 @@ static int load_allow(struct loader *ld, struct schema_listen *listen, yaml_node
 			return loader_nomem(ld, item);
 		if (err)
 			return loader_fail(ld, item, "%s.allow[%zu]: %s", path, i, why);
+		unmap_allow(&listen->allow[i]);
 		listen->nallow++;
 	}
 	return 0;
@@ -583,13 +609,53 @@ static int syntax_error(struct loader *ld, const yaml_parser_t *parser)
 	return loader_fail_mark(ld, mark, "YAML syntax error: %s", problem);
 }
 
+/*
+ * Refuse nesting deeper than SCHEMA_DEPTH_MAX, at the first mapping or list
+ * past the bound, before yaml_parser_load builds anything. libyaml's event
+ * API scans lazily, so this pass reads only up to that node (plus libyaml's
+ * short lookahead) and no nesting costs more than SCHEMA_DEPTH_MAX levels
+ * do. It stops quietly at a syntax error or lack of memory: the load that
+ * follows meets the same problem at the same place, no deeper than here,
+ * and reports it as it always has.
+ */
+static int check_depth(struct loader *ld, const char *text, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_event_t event;
+	unsigned depth = 0;
+	int err = 0;
+
+	if (!yaml_parser_initialize(&parser))
+		return loader_fail_mark(ld, (yaml_mark_t){0, 0, 0}, "out of memory"), -ENOMEM;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	while (!err && yaml_parser_parse(&parser, &event)) {
+		yaml_event_type_t type = event.type;
+		if (type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT) {
+			if (++depth > SCHEMA_DEPTH_MAX)
+				err = loader_fail_mark(ld, event.start_mark,
+						       "mappings and lists nested more than %d "
+						       "deep (a schema needs 5)",
+						       SCHEMA_DEPTH_MAX);
+		} else if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT) {
+			depth--;
+		}
+		yaml_event_delete(&event);
+		if (type == YAML_STREAM_END_EVENT)
+			break;
+	}
+	yaml_parser_delete(&parser);
+	return err;
+}
+
 /* Parse with libyaml; exactly one document is allowed. */
 static int parse_document(struct loader *ld, const char *text, size_t len, bool *have_doc)
 {
 	yaml_parser_t parser;
 	yaml_document_t extra;
-	int err = 0;
+	int err = check_depth(ld, text, len);
 
+	if (err)
+		return err;
 	if (!yaml_parser_initialize(&parser))
 		return loader_fail_mark(ld, (yaml_mark_t){0, 0, 0}, "out of memory"), -ENOMEM;
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);

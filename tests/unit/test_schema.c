@@ -439,6 +439,44 @@ static void test_listen_forms(void **state)
 	schema_free(s);
 }
 
+/* A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d and matches
+ * them against IPv4 rules, so a rule written in that form must become the
+ * IPv4 rule (prefix less 96), or it would never match anyone. */
+static void test_allow_mapped_ipv4(void **state)
+{
+	(void)state;
+	struct schema *s = load_ok(
+		"name: t\nlisten:\n"
+		"  - { protocol: line, transport: tcp, address: \"[::]:7601\", allow:"
+		" [\"::ffff:127.0.0.1\", \"::ffff:10.0.0.0/104\", \"::FFFF:0:0/96\","
+		" \"::ffff:c0a8:101/128\", \"::ffff:1.2.3.4/127\", \"::1\", \"::/0\"] }\n"
+		"streams:\n  - name: s\n    match: { measurement: m }\n    channels:\n      a: {}\n");
+	static const struct {
+		int family;
+		unsigned prefix_len;
+		uint8_t addr[16];
+		const char *text;
+	} want[] = {
+		{AF_INET, 32, {127, 0, 0, 1}, "::ffff:127.0.0.1"},
+		{AF_INET, 8, {10}, "::ffff:10.0.0.0/104"},
+		{AF_INET, 0, {0}, "::FFFF:0:0/96"},
+		{AF_INET, 32, {192, 168, 1, 1}, "::ffff:c0a8:101/128"},
+		{AF_INET, 31, {1, 2, 3, 4}, "::ffff:1.2.3.4/127"},
+		{AF_INET6, 128, {[15] = 1}, "::1"},
+		{AF_INET6, 0, {0}, "::/0"},
+	};
+	const struct schema_listen *l = &s->listen[0];
+
+	assert_int_equal(l->nallow, sizeof(want) / sizeof(want[0]));
+	for (size_t i = 0; i < l->nallow; i++) {
+		assert_string_equal(l->allow[i].text, want[i].text);
+		assert_int_equal(l->allow[i].family, want[i].family);
+		assert_int_equal(l->allow[i].prefix_len, want[i].prefix_len);
+		assert_memory_equal(l->allow[i].addr, want[i].addr, 16);
+	}
+	schema_free(s);
+}
+
 static void test_specific_key_before_general(void **state)
 {
 	(void)state;
@@ -466,6 +504,78 @@ static void test_load_file_errors(void **state)
 	assert_null(s);
 	assert_string_equal(err.message, "/nonexistent/x.yaml: cannot open: No such file or directory");
 	schema_free(NULL);
+}
+
+/* PREFIX, then OPEN repeated depth times, then CLOSE repeated depth times,
+ * then SUFFIX, as a new string. */
+static char *nested(const char *prefix, const char *open, const char *close, size_t depth,
+		    const char *suffix)
+{
+	size_t lp = strlen(prefix), lo = strlen(open), lc = strlen(close), ls = strlen(suffix);
+	char *text = malloc(lp + depth * (lo + lc) + ls + 1), *p = text;
+
+	assert_non_null(text);
+	memcpy(p, prefix, lp);
+	p += lp;
+	for (size_t i = 0; i < depth; i++, p += lo)
+		memcpy(p, open, lo);
+	for (size_t i = 0; i < depth; i++, p += lc)
+		memcpy(p, close, lc);
+	memcpy(p, suffix, ls + 1);
+	return text;
+}
+
+static void assert_load_fails(char *text, const char *message)
+{
+	struct schema *s = (struct schema *)1;
+	struct schema_error err;
+
+	assert_int_equal(schema_load_string(text, strlen(text), "t.yaml", &s, &err), -EINVAL);
+	assert_null(s);
+	assert_string_equal(err.message, message);
+	free(text);
+}
+
+#define TOO_DEEP ": mappings and lists nested more than 64 deep (a schema needs 5)"
+
+/*
+ * Nesting is bounded (64) before libyaml builds the tree: without the bound,
+ * 40,000 '[' took seconds (libyaml's scanner is quadratic in flow depth).
+ * The error points at the first mapping or list past the bound; the root
+ * mapping counts as the first level.
+ */
+static void test_depth_bound(void **state)
+{
+	(void)state;
+
+	/* the root mapping, then '[' from 2:9: the 65th level is at 9 + 63 */
+	assert_load_fails(nested("name: t\nlisten: ", "[", "]", 40000, "\n"),
+			  "t.yaml:2:72" TOO_DEEP);
+	assert_load_fails(nested("name: t\nlisten: ", "{a: ", "}", 40000, "\n"),
+			  "t.yaml:2:261" TOO_DEEP);
+	/* block lists "- - - x", two columns a level, from 3:1 */
+	assert_load_fails(nested("name: t\nlisten:\n", "- ", "", 40000, "x\n"),
+			  "t.yaml:3:127" TOO_DEEP);
+	/* block mappings, one line and one column a level */
+	char *text = malloc(100 * (100 + 3) + 1), *p = text;
+	assert_non_null(text);
+	for (size_t level = 0; level < 100; level++) {
+		memset(p, ' ', level);
+		p += level;
+		memcpy(p, "k:\n", 4);
+		p += 3;
+	}
+	assert_load_fails(text, "t.yaml:65:65" TOO_DEEP);
+	/* never closed: the depth is found before the end that is missing */
+	assert_load_fails(nested("name: t\nlisten: ", "[", "", 40000, ""), "t.yaml:2:72" TOO_DEEP);
+	/* a syntax error before the bound is reported as before */
+	assert_load_fails(nested("name: t\nlisten: [}", "[", "", 100, "\n"),
+			  "t.yaml:2:10: YAML syntax error: did not find expected node content "
+			  "while parsing a flow node");
+	/* exactly 64 levels are not refused for their depth */
+	assert_load_fails(nested("name: t\nlisten: ", "[", "]", 63, "\nstreams: []\n"),
+			  "t.yaml:2:10: listen[0]: expected a mapping (protocol, transport, "
+			  "address), got a list");
 }
 
 /* ---- the strict parsers -------------------------------------------------- */
@@ -2312,8 +2422,10 @@ int main(void)
 		cmocka_unit_test(test_string_channel_skips_numeric_defaults),
 		cmocka_unit_test(test_attrs_and_fills),
 		cmocka_unit_test(test_listen_forms),
+		cmocka_unit_test(test_allow_mapped_ipv4),
 		cmocka_unit_test(test_specific_key_before_general),
 		cmocka_unit_test(test_load_file_errors),
+		cmocka_unit_test(test_depth_bound),
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_templates),
