@@ -2,6 +2,11 @@
  * cli_control.c - `h5rec status`, `h5rec flush` and `h5rec roll`: one
  * request on a running recorder's control socket (see control.h), found
  * from its schema (-c) or given (--socket).
+ *
+ * An answer is believed only from a socket nobody else could have put
+ * there (control_check_socket), and only from a listener running as the
+ * socket's owner, root or this user (SO_PEERCRED), which also closes the
+ * window between the check and the connect.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -10,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -64,22 +70,52 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Send one request and copy the reply to stdout; 0 if it is no error. */
-static int request(const char *path, const char *line, int timeout_ms)
+/* Connect to PATH if it may be believed; the socket, or -1 once said why. */
+static int connect_checked(const char *path)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	char why[1024];
+	uid_t owner;
 	if (strlen(path) >= sizeof(sun.sun_path)) {
 		fprintf(stderr, "h5rec: socket path too long: %s\n", path);
-		return 1;
+		return -1;
 	}
 	strcpy(sun.sun_path, path);
+	int rc = control_check_socket(path, &owner, why, sizeof(why));
+	if (rc == -EPERM) {
+		fprintf(stderr, "h5rec: not talking to %s: %s\n", path, why);
+		return -1;
+	}
+	if (rc) {
+		fprintf(stderr, "h5rec: no recorder at %s: %s\n", path, strerror(-rc));
+		return -1;
+	}
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
 		fprintf(stderr, "h5rec: no recorder at %s: %s\n", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
-		return 1;
+		return -1;
 	}
+	struct ucred peer = {.uid = (uid_t)-1};
+	socklen_t peer_len = sizeof(peer);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &peer_len) != 0 ||
+	    (peer.uid != owner && peer.uid != 0 && peer.uid != geteuid())) {
+		fprintf(stderr, "h5rec: not talking to %s: it is served by uid %d, not by its "
+				"owner (uid %u), root or you\n",
+			path, (int)peer.uid, (unsigned)owner);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Send one request and copy the reply to stdout; 0 if it is no error. */
+static int request(const char *path, const char *line, int timeout_ms)
+{
+	int fd = connect_checked(path);
+	if (fd < 0)
+		return 1;
 	size_t len = strlen(line);
 	if (send(fd, line, len, MSG_NOSIGNAL) != (ssize_t)len) {
 		fprintf(stderr, "h5rec: %s: %s\n", path, strerror(errno));

@@ -28,10 +28,12 @@ fsync ends the file, a file that could not be built is built again from
 memory), stops cleanly (exit 0), and every file opens as it is, without
 `h5clear`.
 """
+import atexit
 import datetime
 import os
 import re
 import shutil
+import tempfile
 import threading
 import time
 
@@ -70,6 +72,10 @@ def points():
             + [("pwrite64", n) for n in range(start, 145, step)])
 
 
+SOCKDIR = tempfile.mkdtemp(prefix="h5sweep-")
+atexit.register(shutil.rmtree, SOCKDIR, ignore_errors=True)
+
+
 def run_once(tmp_path, syscall, when, fault="signal=KILL"):
     """The run, with FAULT at the WHENth SYSCALL; returns (senders, files,
     exit status, work, daemon)."""
@@ -77,7 +83,9 @@ def run_once(tmp_path, syscall, when, fault="signal=KILL"):
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
     port = free_port()
-    control = f"/tmp/h5sweep-{os.getpid()}.sock"
+    # short (a socket path has 108 bytes), in a directory of our own: the
+    # recorder refuses one others can create names in, such as /tmp
+    control = os.path.join(SOCKDIR, "control.sock")
     # LeakSanitizer cannot run under ptrace: a sanitized h5recd that the
     # run does not kill would fail its exit check
     env = {"ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":detect_leaks=0"}
