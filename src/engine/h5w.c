@@ -121,7 +121,7 @@ int h5w_close(struct h5w *w, struct h5w_error *err)
 		return 0;
 	int rc = h5w_file_close(w, err);
 	if (!rc && w->unclosed[0]) {
-		h5w_err(w, err, "%s could not be closed after a write failed: it stays marked as "
+		h5w_err(w, err, "%s could not be closed (a write failed): it stays marked as "
 			"open for writing (h5clear -s --increment makes it readable)", w->unclosed);
 		rc = -EIO;
 	}

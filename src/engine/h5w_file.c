@@ -846,7 +846,11 @@ static int close_current(struct h5w *w, struct h5w_error *err)
 	h5w_chunks_reap(w, true, NULL);
 	h5w_datasets_close(w);
 	if (H5Fclose(w->file) < 0) {
+		/* everything in it was stored and fsync'd above, but it keeps
+		 * HDF5's open-for-writing mark: h5w_close() says so at the end */
 		unclosed_files++;
+		if (!w->unclosed[0])
+			snprintf(w->unclosed, sizeof(w->unclosed), "%s", w->file_name);
 		rc = h5w_err_hdf5(w, first ? NULL : err, "%s: closing", w->file_name);
 		if (!first)
 			first = rc;

@@ -233,9 +233,8 @@ struct h5w {
 					every append */
 	bool hdf5_failed;            /* HDF5 met an I/O error writing: the file
 					ends at the next flush (h5w_file.c) */
-	char unclosed[4096];         /* the first file HDF5 could not close after
-					a failed write (h5w_file.c: end_file);
-					h5w_close() then fails */
+	char unclosed[4096];         /* the first file HDF5 could not close (a
+					write failed): h5w_close() then fails */
 	int64_t retried_at;          /* engine time of the last early retry */
 	uint64_t space_budget;       /* chunk bytes writable before the next
 					check of output.min_free (h5w_space.c) */

@@ -160,14 +160,15 @@ def test_kill_at_a_write(tmp_path, syscall, when):
 def test_io_error_at_a_write(tmp_path, syscall, when):
     senders, files, status, work, daemon = run_once(tmp_path, syscall, when,
                                                     fault="error=EIO")
-    # exit 1 only when the failure came at the last close, and says so
-    assert status == 0 or (status == 1 and "error: closing the output file" in daemon.log()), \
-        daemon.log()
+    # exit 1 only when the last close failed, and says so; a file HDF5
+    # could not close (named in the log) makes the stop fail too: a clean
+    # stop (0) leaves no file open for writing
+    unclosed = re.findall(r"(\S+\.h5)(?:: closing \(HDF5| could not be closed)", daemon.log())
+    assert status in (0, 1), daemon.log()
+    if status == 1 or unclosed:
+        assert status == 1 and "error: closing the output file" in daemon.log(), daemon.log()
     check(senders, files, work)
-    # every file was closed cleanly (no h5clear needed) but the one whose
-    # close failed, which the log names
-    unclosed = re.findall(r"error: closing the output file: (\S+): ", daemon.log())
-    for path in files:
+    for path in files:  # every other file opens without h5clear
         if str(path) not in unclosed:
             h5py.File(path, "r").close()
     assert all(not p.name.startswith(".") for p in files)
