@@ -28,7 +28,6 @@ void cli_check_usage(FILE *out)
 
 static const char *const protocol_text[] = {"line", "frame"};
 static const char *const transport_text[] = {"tcp", "udp", "unix"};
-static const char *const precision_text[] = {"ns", "us", "ms", "s"};
 static const char *const layout_text[] = {"table", "records", "stream"};
 
 static void print_output(const struct schema *schema)
@@ -84,7 +83,7 @@ static void print_listen(const struct schema *schema)
 		else
 			printf("%s:%u", l->host, l->port);
 		if (l->protocol == SCHEMA_PROTOCOL_LINE)
-			printf("  precision %s", precision_text[l->precision]);
+			printf("  precision %s", line_precision_name(l->precision));
 		if (l->token)
 			printf("  token required");
 		for (size_t k = 0; k < l->nallow; k++)

@@ -183,8 +183,9 @@ struct ingest {
 	/* Seq tracking of UDP frame senders (ingest_frame.c). */
 	struct ingest_udp_sender *udp_senders;
 	uint64_t udp_clock;
-	/* Line datagram decoding, one per precision (ingest_line.c). */
-	struct ingest_line_udp *line_udp[4];
+	/* Line datagram decoding (ingest_line.c): one decoder for every UDP
+	 * line listener, set to the listener's precision for each datagram. */
+	struct ingest_line_udp *line_udp;
 
 	uint64_t counters[INGEST_NCOUNTERS];
 	uint64_t protocol_errors_by_kind[32]; /* enum frame_error_kind */

@@ -109,17 +109,10 @@ static void batch_flush(struct ingest *ingest, struct line_batch *b, const char 
 static int route_point(struct ingest *ingest, const struct line_point *point, const char *peer,
 		       struct route *route, uint32_t *group)
 {
-	const char *names[ROUTER_MAX_PLACEHOLDERS * 4], *values[ROUTER_MAX_PLACEHOLDERS * 4];
-	size_t ntags = point->ntags < ROUTER_MAX_PLACEHOLDERS * 4 ? point->ntags
-								  : ROUTER_MAX_PLACEHOLDERS * 4;
 	char reason[256];
-
-	for (size_t i = 0; i < ntags; i++) {
-		names[i] = point->tags[i].key;
-		values[i] = point->tags[i].value;
-	}
-	enum router_status st = router_line(ingest->schema, point->measurement, names, values, ntags,
-					    route, reason, sizeof(reason));
+	/* Every tag of the line, however many: a group tag may come last. */
+	enum router_status st = router_line(ingest->schema, point->measurement, point->tags,
+					    point->ntags, route, reason, sizeof(reason));
 	if (st != ROUTER_OK) {
 		ingest_error(ingest,
 			     st == ROUTER_NO_STREAM ? INGEST_UNKNOWN_STREAM : INGEST_BAD_PLACEHOLDER,
@@ -273,8 +266,10 @@ void ingest_line_close(void *state)
 
 /* ---- datagrams --------------------------------------------------------------- */
 
-/* One per precision in use, kept for the life of the ingest: the decoder
- * and the batch are reused from datagram to datagram. */
+/* One for every UDP line listener, kept for the life of the ingest: the
+ * decoder and the batch are reused from datagram to datagram. A datagram is
+ * decoded from a clean state in its listener's precision, so one decoder
+ * serves listeners of any precision. */
 struct ingest_line_udp {
 	struct ingest *ingest;
 	struct line_decoder *decoder;
@@ -296,16 +291,16 @@ static void on_datagram_bad_line(void *user, const struct line_error *err)
 	report_bad_line(udp->ingest, udp->peer, err);
 }
 
-static struct ingest_line_udp *udp_state(struct ingest *ingest, enum line_precision precision)
+static struct ingest_line_udp *udp_state(struct ingest *ingest)
 {
-	struct ingest_line_udp **slot = &ingest->line_udp[precision];
+	struct ingest_line_udp **slot = &ingest->line_udp;
 	if (*slot)
 		return *slot;
 	struct ingest_line_udp *udp = calloc(1, sizeof(*udp));
 	if (!udp)
 		return NULL;
 	const struct line_options options = {.max_line = ingest->schema->limits.max_line,
-					     .precision = precision};
+					     .precision = LINE_PRECISION_NS};
 	udp->ingest = ingest;
 	udp->decoder = line_decoder_new(&options, on_datagram_point, on_datagram_bad_line, udp);
 	if (!udp->decoder) {
@@ -328,7 +323,7 @@ void ingest_line_datagram(void *arg, const struct net_peer *peer,
 			     peer->name);
 		return;
 	}
-	struct ingest_line_udp *udp = udp_state(ingest, listen->precision);
+	struct ingest_line_udp *udp = udp_state(ingest);
 	if (!udp) {
 		ingest_error(ingest, INGEST_UDP_DROPS, "%s: datagram dropped: out of memory",
 			     peer->name);
@@ -337,6 +332,7 @@ void ingest_line_datagram(void *arg, const struct net_peer *peer,
 	udp->peer = peer->name;
 	udp->receive_time = realtime_ns();
 	ingest_count(ingest, INGEST_BYTES, len);
+	line_decoder_set_precision(udp->decoder, listen->precision);
 	line_decode_datagram(udp->decoder, buf, len);
 	batch_flush(ingest, &udp->batch, peer->name, true);
 	udp->peer = NULL;
@@ -344,13 +340,11 @@ void ingest_line_datagram(void *arg, const struct net_peer *peer,
 
 void ingest_line_udp_free(struct ingest *ingest)
 {
-	for (size_t i = 0; i < sizeof(ingest->line_udp) / sizeof(ingest->line_udp[0]); i++) {
-		struct ingest_line_udp *udp = ingest->line_udp[i];
-		if (!udp)
-			continue;
-		line_decoder_free(udp->decoder);
-		batch_free(&udp->batch);
-		free(udp);
-		ingest->line_udp[i] = NULL;
-	}
+	struct ingest_line_udp *udp = ingest->line_udp;
+	if (!udp)
+		return;
+	line_decoder_free(udp->decoder);
+	batch_free(&udp->batch);
+	free(udp);
+	ingest->line_udp = NULL;
 }

@@ -241,10 +241,33 @@ enum router_status router_event_key(const struct schema *schema, const char *key
 	return ROUTER_NO_STREAM;
 }
 
+/*
+ * The tag NAME of a line: *found is its first occurrence. Every tag is
+ * looked at, however many the line has, so that a second, different value
+ * anywhere in the line is noticed (ROUTER_BAD_VALUE).
+ */
+static enum router_status find_tag(const struct line_tag *tags, size_t ntags, const char *name,
+				   const struct line_tag **found)
+{
+	size_t name_len = strlen(name);
+
+	*found = NULL;
+	for (size_t t = 0; t < ntags; t++) {
+		const struct line_tag *tag = &tags[t];
+		if (tag->key_len != name_len || memcmp(tag->key, name, name_len) != 0)
+			continue;
+		if (!*found)
+			*found = tag;
+		else if (tag->value_len != (*found)->value_len ||
+			 memcmp(tag->value, (*found)->value, tag->value_len) != 0)
+			return ROUTER_BAD_VALUE;
+	}
+	return *found ? ROUTER_OK : ROUTER_MISSING_TAG;
+}
+
 enum router_status router_line(const struct schema *schema, const char *measurement,
-			       const char *const *tag_names, const char *const *tag_values,
-			       size_t ntags, struct route *route, char *reason,
-			       size_t reason_len)
+			       const struct line_tag *tags, size_t ntags, struct route *route,
+			       char *reason, size_t reason_len)
 {
 	const struct schema_stream *stream = NULL;
 	for (size_t s = 0; s < schema->nstreams && !stream; s++) {
@@ -262,29 +285,23 @@ enum router_status router_line(const struct schema *schema, const char *measurem
 		const struct schema_template_part *part = &stream->group.parts[i];
 		if (!part->placeholder)
 			continue;
-		size_t t = 0;
-		while (t < ntags && strcmp(tag_names[t], part->text) != 0)
-			t++;
-		if (t == ntags) {
-			snprintf(reason, reason_len, "measurement '%s': tag '%s' missing (group %s)",
+		const struct line_tag *tag;
+		enum router_status st = find_tag(tags, ntags, part->text, &tag);
+		if (st == ROUTER_MISSING_TAG) {
+			snprintf(reason, reason_len, "measurement '%.100s': tag '%s' missing (group %s)",
 				 measurement, part->text, stream->group.text);
-			return ROUTER_MISSING_TAG;
+			return st;
 		}
 		/* A tag that names the group must say one thing. */
-		for (size_t u = t + 1; u < ntags; u++) {
-			if (strcmp(tag_names[u], part->text) == 0 &&
-			    strcmp(tag_values[u], tag_values[t]) != 0) {
-				snprintf(reason, reason_len,
-					 "measurement '%s': tag '%s' has two values",
-					 measurement, part->text);
-				return ROUTER_BAD_VALUE;
-			}
+		if (st != ROUTER_OK) {
+			snprintf(reason, reason_len, "measurement '%.100s': tag '%s' has two values",
+				 measurement, part->text);
+			return st;
 		}
 		char detail[200];
-		enum router_status st = route_set(route, part->text, tag_values[t],
-						  strlen(tag_values[t]), detail, sizeof(detail));
+		st = route_set(route, part->text, tag->value, tag->value_len, detail, sizeof(detail));
 		if (st != ROUTER_OK) {
-			snprintf(reason, reason_len, "measurement '%s', tag '%s': %s", measurement,
+			snprintf(reason, reason_len, "measurement '%.100s', tag '%s': %s", measurement,
 				 part->text, detail);
 			return st;
 		}

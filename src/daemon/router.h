@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 
+#include "line.h"
 #include "schema.h"
 
 #define ROUTER_MAX_PLACEHOLDERS 16
@@ -62,11 +63,14 @@ enum router_status router_data_key(const struct schema *schema, const char *key,
 enum router_status router_event_key(const struct schema *schema, const char *key,
 				    struct route *route, char *reason, size_t reason_len);
 
-/* A line's measurement and tags (tag_names[i] = tag_values[i]). */
+/*
+ * A line's measurement and its tags, all of them, as the decoder gave them
+ * (duplicates included). A tag that names the group may appear more than
+ * once only with one value; other tags are not looked at.
+ */
 enum router_status router_line(const struct schema *schema, const char *measurement,
-			       const char *const *tag_names, const char *const *tag_values,
-			       size_t ntags, struct route *route, char *reason,
-			       size_t reason_len);
+			       const struct line_tag *tags, size_t ntags, struct route *route,
+			       char *reason, size_t reason_len);
 
 /* Short stable name of a status for counters ("no_stream", …). */
 const char *router_status_name(enum router_status status);

@@ -1,20 +1,30 @@
 /*
  * line.c - decoder of the InfluxDB line protocol (see line.h).
  *
- * Input is cut into lines at "\n" with memchr; a line's bytes are copied
- * into one reusable buffer and parsed there, in place: every token is
- * unescaped towards its own start and NUL-terminated over the separator
- * that ended it, so a point needs no memory beyond the line itself. The copy
- * costs little for lines of sensor data and buys writable, NUL-terminated
- * strings plus identical handling of lines that arrive whole and lines that
- * arrive in pieces. A line that cannot fit is never copied: once it passes
- * max_line it is reported and the rest of it is skipped up to its newline.
+ * Input is cut into lines at "\n"; a line's bytes are copied into one
+ * reusable buffer and parsed there, in place: every token is unescaped
+ * towards its own start and NUL-terminated over the separator that ended
+ * it, so a point needs no memory beyond the line itself. The copy costs
+ * little for lines of sensor data and buys writable, NUL-terminated strings
+ * plus identical handling of lines that arrive whole and lines that arrive
+ * in pieces. A line that cannot fit is never copied: once it passes max_line
+ * it is reported and the rest of it is skipped up to its end.
  *
- * Escaping follows the InfluxDB scanner: a backslash always pairs with the
- * character after it, and the pair stands for that character when it is one
- * the token may escape (measurement: comma, space; tag keys, tag values and
- * field keys: comma, equals, space; string values: quote, backslash), else
- * for both characters unchanged.
+ * A newline inside a quoted string field value belongs to the string, as
+ * InfluxDB 1.x and 2.x decode it; cutting there would lose the point and
+ * parse the rest of the string as lines nobody sent. So where a line ends is
+ * decided by a small state machine that follows the grammar just far enough
+ * to know whether a byte is inside a string ("the splitter"). It only runs
+ * on lines holding a '"': the others end at the first newline, found by
+ * memchr as before.
+ *
+ * Escaping follows InfluxDB's parser: a backslash followed by a byte the
+ * token may escape (measurement: comma, space; tag keys, tag values and
+ * field keys: comma, equals, space; string values: quote, backslash) stands
+ * for that byte. Before any other byte it is a literal backslash, and the
+ * byte after it is scanned on its own: "two\\ words" in a tag value is a
+ * backslash and an escaped space, so clients that escape separators but not
+ * backslashes (Windows paths) are read as they meant.
  *
  * Threading: one decoder per connection or UDP socket, used from the libuv
  * loop thread only.
@@ -45,6 +55,8 @@ struct line_decoder {
 	size_t cap;
 	size_t have;
 	bool skipping;          /* inside a line longer than max_line */
+	unsigned char split;    /* the splitter's state after buf[0..scanned) */
+	size_t scanned;         /* bytes of the line the splitter has seen */
 	uint64_t position;      /* offset of the next input byte */
 	uint64_t line_number;
 	uint64_t line_offset;
@@ -188,14 +200,8 @@ static char *scan_token(struct parse *ps, unsigned stops, unsigned escapable,
 	size_t start = ps->pos, r = ps->pos, w = ps->pos;
 
 	while (r < ps->len && !(separator_bit(s[r]) & stops)) {
-		if (s[r] == '\\' && r + 1 < ps->len) {
-			if (separator_bit(s[r + 1]) & escapable) {
-				s[w++] = s[r + 1];
-				r += 2;
-				continue;
-			}
-			s[w++] = s[r++];
-		}
+		if (s[r] == '\\' && r + 1 < ps->len && (separator_bit(s[r + 1]) & escapable))
+			r++;
 		s[w++] = s[r++];
 	}
 	*stop = r < ps->len ? s[r] : 0;
@@ -387,14 +393,8 @@ static int parse_string_value(struct parse *ps, struct line_field *field, char *
 	size_t at = ps->pos, r = ps->pos + 1, w = ps->pos;
 
 	while (r < ps->len && s[r] != '"') {
-		if (s[r] == '\\' && r + 1 < ps->len) {
-			if (s[r + 1] == '"' || s[r + 1] == '\\') {
-				s[w++] = s[r + 1];
-				r += 2;
-				continue;
-			}
-			s[w++] = s[r++];
-		}
+		if (s[r] == '\\' && r + 1 < ps->len && (s[r + 1] == '"' || s[r + 1] == '\\'))
+			r++;
 		s[w++] = s[r++];
 	}
 	if (r >= ps->len)
@@ -521,8 +521,20 @@ static const int64_t precision_factor[] = {
 	[LINE_PRECISION_US] = 1000,
 	[LINE_PRECISION_MS] = 1000000,
 	[LINE_PRECISION_S] = 1000000000,
+	[LINE_PRECISION_M] = 60 * INT64_C(1000000000),
+	[LINE_PRECISION_H] = 3600 * INT64_C(1000000000),
 };
-static const char *const precision_name[] = {"ns", "us", "ms", "s"};
+
+const char *line_precision_name(enum line_precision precision)
+{
+	static const char *const names[] = {
+		[LINE_PRECISION_NS] = "ns", [LINE_PRECISION_US] = "us", [LINE_PRECISION_MS] = "ms",
+		[LINE_PRECISION_S] = "s",   [LINE_PRECISION_M] = "m",   [LINE_PRECISION_H] = "h",
+	};
+	if ((unsigned)precision >= sizeof(names) / sizeof(names[0]))
+		return "unknown";
+	return names[precision];
+}
 
 static int parse_timestamp(struct parse *ps)
 {
@@ -541,7 +553,7 @@ static int parse_timestamp(struct parse *ps)
 					 &ps->point.timestamp_ns))
 		return parse_error(ps, LINE_ERR_TIMESTAMP, at,
 				   "timestamp '%s' (%s) out of range for int64 nanoseconds",
-				   quote(&q, text, n), precision_name[precision]);
+				   quote(&q, text, n), line_precision_name(precision));
 	ps->point.has_timestamp = true;
 	if (skip_separator(ps, stop))
 		return parse_error(ps, LINE_ERR_TIMESTAMP, ps->pos,
@@ -567,6 +579,211 @@ static int parse_point(struct parse *ps)
 	if (rc)
 		return rc;
 	return skip_separator(ps, stop) ? parse_timestamp(ps) : 0;
+}
+
+/* ---- where a line ends ---- */
+
+/*
+ * The splitter's states. A string can start only after a field key's '=',
+ * so a '"' in the measurement, a tag or a field key is a plain byte (as in
+ * InfluxDB: `m,t="a f=1` is a tag value `"a`), and the key part ends at the
+ * first space not escaped by a backslash. On every line the parser accepts,
+ * the splitter sees strings exactly where the parser does; a bad line only
+ * has to end somewhere, and ends at the first newline outside what the
+ * splitter took for a string.
+ */
+enum split_state {
+	SPLIT_START,            /* blanks before the measurement */
+	SPLIT_KEY,              /* measurement and tags */
+	SPLIT_KEY_ESCAPE,       /* after a backslash there */
+	SPLIT_GAP,              /* spaces before the field set */
+	SPLIT_FIELD_KEY,
+	SPLIT_FIELD_KEY_ESCAPE,
+	SPLIT_VALUE_START,      /* right after a field key's '=' */
+	SPLIT_VALUE,            /* a value that is not a string */
+	SPLIT_STRING,
+	SPLIT_STRING_ESCAPE,
+	SPLIT_STRING_END,       /* right after a string's closing quote */
+	SPLIT_REST,             /* timestamp, comment or bad line: up to the newline */
+};
+
+static bool split_in_string(unsigned char state)
+{
+	return state == SPLIT_STRING || state == SPLIT_STRING_ESCAPE;
+}
+
+/*
+ * Feed one byte to the splitter; true when it is the newline that ends the
+ * line. A backslash escapes a space in the key part and '=' in a field key
+ * (so "\\ " is a literal backslash, then an escaped space), never a
+ * newline.
+ */
+static bool split_step(unsigned char *state, char c)
+{
+	if (c == '\n' && !split_in_string(*state))
+		return true;
+	switch ((enum split_state)*state) {
+	case SPLIT_START:
+		if (c == '#')
+			*state = SPLIT_REST;
+		else if (c != ' ' && c != '\t')
+			*state = c == '\\' ? SPLIT_KEY_ESCAPE : SPLIT_KEY;
+		break;
+	case SPLIT_KEY:
+		if (c == '\\')
+			*state = SPLIT_KEY_ESCAPE;
+		else if (c == ' ')
+			*state = SPLIT_GAP;
+		break;
+	case SPLIT_KEY_ESCAPE:
+		if (c != '\\')
+			*state = SPLIT_KEY;
+		break;
+	case SPLIT_GAP:
+		if (c == ' ')
+			break;
+		*state = SPLIT_FIELD_KEY;
+		return split_step(state, c);
+	case SPLIT_FIELD_KEY:
+		if (c == '\\')
+			*state = SPLIT_FIELD_KEY_ESCAPE;
+		else if (c == '=')
+			*state = SPLIT_VALUE_START;
+		else if (c == ',' || c == ' ')
+			*state = SPLIT_REST;
+		break;
+	case SPLIT_FIELD_KEY_ESCAPE:
+		if (c != '\\')
+			*state = SPLIT_FIELD_KEY;
+		break;
+	case SPLIT_VALUE_START:
+		if (c == '"') {
+			*state = SPLIT_STRING;
+			break;
+		}
+		*state = SPLIT_VALUE;
+		return split_step(state, c);
+	case SPLIT_VALUE:
+		if (c == ',')
+			*state = SPLIT_FIELD_KEY;
+		else if (c == ' ')
+			*state = SPLIT_REST;
+		break;
+	case SPLIT_STRING:
+		if (c == '\\')
+			*state = SPLIT_STRING_ESCAPE;
+		else if (c == '"')
+			*state = SPLIT_STRING_END;
+		break;
+	case SPLIT_STRING_ESCAPE:
+		*state = SPLIT_STRING;
+		break;
+	case SPLIT_STRING_END:
+		*state = c == ',' ? SPLIT_FIELD_KEY : SPLIT_REST;
+		break;
+	case SPLIT_REST:
+		break;
+	}
+	return false;
+}
+
+/* Run the splitter over the buffered bytes it has not seen: they hold no
+ * '"' and no newline (see line_extent), but move it through the grammar. */
+static void split_catch_up(struct line_decoder *decoder)
+{
+	for (; decoder->scanned < decoder->have; decoder->scanned++)
+		split_step(&decoder->split, decoder->buf[decoder->scanned]);
+}
+
+/* The bytes that move the splitter out of its longer states, as bit sets
+ * looked up by byte: one test per byte in split_run. */
+enum {
+	SPLIT_BYTE_SPACE = 1u,
+	SPLIT_BYTE_BACKSLASH = 2u,
+	SPLIT_BYTE_NEWLINE = 4u,
+	SPLIT_BYTE_EQUALS = 8u,
+	SPLIT_BYTE_COMMA = 16u,
+};
+
+static const unsigned char split_byte[256] = {
+	[' '] = SPLIT_BYTE_SPACE,     ['\\'] = SPLIT_BYTE_BACKSLASH, ['\n'] = SPLIT_BYTE_NEWLINE,
+	['='] = SPLIT_BYTE_EQUALS,    [','] = SPLIT_BYTE_COMMA,
+};
+
+static size_t run_until(const char *p, size_t len, unsigned stops)
+{
+	size_t n = 0;
+
+	while (n < len && !(split_byte[(unsigned char)p[n]] & stops))
+		n++;
+	return n;
+}
+
+/* How many bytes from p on leave the splitter's state as it is: a line
+ * with strings goes through the splitter in runs, not byte by byte. */
+static size_t split_run(unsigned char state, const char *p, size_t len)
+{
+	const char *found;
+	size_t n;
+
+	switch ((enum split_state)state) {
+	case SPLIT_KEY:
+		return run_until(p, len, SPLIT_BYTE_SPACE | SPLIT_BYTE_BACKSLASH | SPLIT_BYTE_NEWLINE);
+	case SPLIT_FIELD_KEY:
+		return run_until(p, len, SPLIT_BYTE_SPACE | SPLIT_BYTE_BACKSLASH | SPLIT_BYTE_NEWLINE |
+						 SPLIT_BYTE_EQUALS | SPLIT_BYTE_COMMA);
+	case SPLIT_VALUE:
+		return run_until(p, len, SPLIT_BYTE_SPACE | SPLIT_BYTE_NEWLINE | SPLIT_BYTE_COMMA);
+	case SPLIT_STRING:
+		found = memchr(p, '"', len);
+		n = found ? (size_t)(found - p) : len;
+		found = memchr(p, '\\', n);
+		return found ? (size_t)(found - p) : n;
+	case SPLIT_REST:
+		found = memchr(p, '\n', len);
+		return found ? (size_t)(found - p) : len;
+	default:
+		return 0;
+	}
+}
+
+static size_t split_scan(struct line_decoder *decoder, const char *input, size_t len,
+			 bool *newline)
+{
+	size_t n = 0;
+
+	split_catch_up(decoder);
+	for (;;) {
+		n += split_run(decoder->split, input + n, len - n);
+		if (n == len || split_step(&decoder->split, input[n]))
+			break;
+		n++;
+	}
+	*newline = n < len;
+	decoder->scanned += n;
+	return n;
+}
+
+/*
+ * How many bytes of input belong to the current line, its newline not
+ * counted; *newline says whether that newline is there. A line with no '"'
+ * ends at its first newline, which memchr finds, and the splitter waits: it
+ * catches up on the buffered bytes only if a later '"' makes it matter.
+ * Bytes that will not be buffered (a line passing max_line) go through the
+ * splitter at once, as they cannot be looked at again.
+ */
+static size_t line_extent(struct line_decoder *decoder, const char *input, size_t len,
+			  bool *newline)
+{
+	const char *end = memchr(input, '\n', len);
+	size_t n = end ? (size_t)(end - input) : len;
+
+	if (!split_in_string(decoder->split) && !decoder->skipping &&
+	    n < decoder->max_line - decoder->have && !memchr(input, '"', n)) {
+		*newline = end != NULL;
+		return n;
+	}
+	return split_scan(decoder, input, len, newline);
 }
 
 /* ---- the decoder ---- */
@@ -712,6 +929,14 @@ static int process_line(struct line_decoder *decoder)
 	return decoder->point_cb ? decoder->point_cb(decoder->user, &ps.point) : 0;
 }
 
+static void start_line(struct line_decoder *decoder)
+{
+	decoder->skipping = false;
+	decoder->have = 0;
+	decoder->split = SPLIT_START;
+	decoder->scanned = 0;
+}
+
 /* The newline (or the end of input) after a line: parse it unless it was
  * too long, and move on to the next. */
 static int end_line(struct line_decoder *decoder)
@@ -719,8 +944,7 @@ static int end_line(struct line_decoder *decoder)
 	int rc = decoder->skipping ? 0 : process_line(decoder);
 
 	decoder->stats.lines++;
-	decoder->skipping = false;
-	decoder->have = 0;
+	start_line(decoder);
 	decoder->line_number++;
 	decoder->line_offset = decoder->position;
 	return rc;
@@ -736,6 +960,8 @@ static int append_to_line(struct line_decoder *decoder, const char *data, size_t
 	if (n >= decoder->max_line - decoder->have) {
 		report_too_long(decoder);
 		decoder->skipping = true;
+		decoder->have = 0;
+		decoder->scanned = 0;
 		return 0;
 	}
 	rc = reserve_line(decoder, decoder->have + n + 1);
@@ -757,11 +983,11 @@ int line_decoder_feed(struct line_decoder *decoder, const void *data, size_t len
 	const char *input = data;
 
 	while (!decoder->failed && len > 0) {
-		const char *newline = memchr(input, '\n', len);
-		size_t n = newline ? (size_t)(newline - input) : len;
+		bool newline;
+		size_t n = line_extent(decoder, input, len, &newline);
 		int rc = append_to_line(decoder, input, n);
 
-		n += newline != NULL;
+		n += newline;
 		input += n;
 		len -= n;
 		decoder->position += n;
@@ -789,13 +1015,17 @@ int line_decode_datagram(struct line_decoder *decoder, const void *data, size_t 
 	int rc;
 
 	decoder->failed = 0;
-	decoder->have = 0;
-	decoder->skipping = false;
+	start_line(decoder);
 	decoder->position = 0;
 	decoder->line_number = 1;
 	decoder->line_offset = 0;
 	rc = line_decoder_feed(decoder, data, len);
 	return rc ? rc : line_decoder_finish(decoder);
+}
+
+void line_decoder_set_precision(struct line_decoder *decoder, enum line_precision precision)
+{
+	decoder->options.precision = precision;
 }
 
 int line_parse_field_set(struct line_decoder *decoder, const void *text, size_t len,

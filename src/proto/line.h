@@ -8,11 +8,13 @@
  * The decoder is pure and transport-agnostic: the network layer feeds it the
  * byte slices it read, split anywhere, and it calls back once per parsed line
  * (a "point"). Any split of the same bytes gives the same points and the same
- * bad-line reports. A bad line is reported with a reason, its line number and
- * the byte offset of the offending element, and skipped; decoding goes on
- * with the next line. A line longer than max_line (counting its "\n") is
- * reported and skipped up to the next newline without being buffered, so a
- * hostile peer cannot grow memory beyond max_line.
+ * bad-line reports. A line ends at a newline, except inside a quoted string
+ * field value, which may hold raw newlines as in InfluxDB. A bad line is
+ * reported with a reason, its line number and the byte offset of the
+ * offending element, and skipped; decoding goes on with the next line. A
+ * line longer than max_line (counting its "\n") is reported and skipped up
+ * to its end without being buffered, so a hostile peer cannot grow memory
+ * beyond max_line.
  *
  * Memory: one line buffer (at most max_line bytes) plus tag and field arrays
  * (at most one entry per four bytes of line), all reused from line to line;
@@ -101,13 +103,19 @@ struct line_error {
 /* Short stable name of an error class ("too_long", "value", …). */
 const char *line_error_kind_name(enum line_error_kind kind);
 
-/* The unit of a line's timestamp (a listener's `precision`). */
+/* The unit of a line's timestamp (a listener's `precision`); the units of
+ * InfluxDB's v1 write API. */
 enum line_precision {
 	LINE_PRECISION_NS,
 	LINE_PRECISION_US,
 	LINE_PRECISION_MS,
 	LINE_PRECISION_S,
+	LINE_PRECISION_M,       /* minutes */
+	LINE_PRECISION_H,       /* hours */
 };
+
+/* The schema's name of a precision ("ns", …, "m", "h"). */
+const char *line_precision_name(enum line_precision precision);
 
 struct line_options {
 	uint64_t max_line;                 /* bytes of one line, with its "\n" */
@@ -156,6 +164,10 @@ int line_decoder_finish(struct line_decoder *decoder);
  * earlier state, including an earlier callback error. Returns like feed.
  */
 int line_decode_datagram(struct line_decoder *decoder, const void *data, size_t len);
+
+/* The unit of the timestamps decoded from now on, so that one decoder can
+ * serve datagrams of listeners with different precisions. */
+void line_decoder_set_precision(struct line_decoder *decoder, enum line_precision precision);
 
 /*
  * Parse a bare field set, such as the payload of an EVENT frame

@@ -130,6 +130,8 @@ static const struct enum_name precision_names[] = {
 	{"us", LINE_PRECISION_US},
 	{"ms", LINE_PRECISION_MS},
 	{"s", LINE_PRECISION_S},
+	{"m", LINE_PRECISION_M},
+	{"h", LINE_PRECISION_H},
 	{NULL, 0},
 };
 

@@ -1,8 +1,9 @@
 /*
- * test_line.c - the line protocol decoder: the grammar (escapes, every
- * value type, timestamps and precisions, comments), every bad-line class
- * with its reason and offsets, identical results for every split of the
- * input, the max_line bound (a 10 MB line without newline stays within it),
+ * test_line.c - the line protocol decoder: the grammar (escapes as InfluxDB
+ * decodes them, every value type, timestamps and every precision,
+ * comments), raw newlines inside string values, every bad-line class with
+ * its reason and offsets, identical results for every split of the input,
+ * the max_line bound (a 10 MB line without newline stays within it),
  * datagrams, EVENT field sets, and random input.
  */
 #include <errno.h>
@@ -72,20 +73,31 @@ static void say_field(struct transcript *t, const struct line_field *f)
 	}
 }
 
+/* Only a string value can hold a newline: anywhere else it ends the line. */
+static void assert_one_line(const char *text)
+{
+	assert_null(strchr(text, '\n'));
+}
+
 static int on_point(void *user, const struct line_point *p)
 {
 	struct transcript *t = user;
 
 	assert_int_equal(strlen(p->measurement), p->measurement_len);
 	assert_true(p->nfields >= 1);
+	assert_one_line(p->measurement);
 	say(t, "#%" PRIu64 "@%" PRIu64 " <%s>", p->line_number, p->offset, p->measurement);
 	for (size_t i = 0; i < p->ntags; i++) {
 		assert_int_equal(strlen(p->tags[i].key), p->tags[i].key_len);
 		assert_int_equal(strlen(p->tags[i].value), p->tags[i].value_len);
+		assert_one_line(p->tags[i].key);
+		assert_one_line(p->tags[i].value);
 		say(t, ",%s=%s", p->tags[i].key, p->tags[i].value);
 	}
-	for (size_t i = 0; i < p->nfields; i++)
+	for (size_t i = 0; i < p->nfields; i++) {
+		assert_one_line(p->fields[i].key);
 		say_field(t, &p->fields[i]);
+	}
 	if (p->has_timestamp)
 		say(t, " ts=%" PRId64 "\n", p->timestamp_ns);
 	else
@@ -177,12 +189,61 @@ static void test_escapes(void **state)
 			  "#1@0 <my meas,x\\=y>,t=k 1=v 1,2=3 f k,==1 ts=none\n");
 	assert_decodes_to("m s=\"a \\\"q\\\" \\\\ b \\n, c=d\"\n",
 			  "#1@0 <m> s=[a \"q\" \\ b \\n, c=d] ts=none\n");
-	/* A backslash pairs with the next byte: "\\" does not escape the comma. */
-	assert_decodes_to("a\\\\,t=1 f=1\n", "#1@0 <a\\\\>,t=1 f=1 ts=none\n");
+	/* A backslash that escapes nothing is a byte of its own, and the byte
+	 * after it is scanned on its own: here it escapes the comma, so the
+	 * measurement is "a\,t=1" and there are no tags. */
+	assert_decodes_to("a\\\\,t=1 f=1\n", "#1@0 <a\\,t=1> f=1 ts=none\n");
 	assert_decodes_to("m s=\"x\\\\\",n=1\n", "#1@0 <m> s=[x\\] n=1 ts=none\n");
 	assert_decodes_to("m s=\"\"\n", "#1@0 <m> s=[] ts=none\n");
 	assert_decodes_to("\\ m f=1 \\\n", "!timestamp line 1 at 0+8: invalid timestamp '\\'\n");
 	assert_decodes_to("grüße,ort=Zürich µ=1\n", "#1@0 <grüße>,ort=Zürich µ=1 ts=none\n");
+}
+
+/*
+ * Backslashes exactly as InfluxDB decodes them (its models/points_test.go,
+ * TestParsePointUnescape and TestParsePointWithStringWithBackslash, and
+ * issue 11): per element, a backslash escapes only the bytes that element
+ * may escape; before anything else it is literal and the next byte is
+ * scanned on its own.
+ */
+static void test_backslash_as_influxdb(void **state)
+{
+	(void)state;
+	/* issue 11: one backslash, then an escaped space */
+	assert_decodes_to("cpu,host=two\\\\ words value=42\n",
+			  "#1@0 <cpu>,host=two\\ words value=42 ts=none\n");
+	assert_decodes_to("a\\\\,b=c v=1\n", "#1@0 <a\\,b=c> v=1 ts=none\n");
+	/* tag keys and values: comma, equals and space */
+	assert_decodes_to("cpu,reg\\\\=ion=east value=1.0\n",
+			  "#1@0 <cpu>,reg\\=ion=east value=1 ts=none\n");
+	assert_decodes_to("cpu,regions=\\\\ east value=1.0\n",
+			  "#1@0 <cpu>,regions=\\ east value=1 ts=none\n");
+	assert_decodes_to("cpu,regions=east\\\\  value=1.0\n",
+			  "#1@0 <cpu>,regions=east\\  value=1 ts=none\n");
+	assert_decodes_to("cpu,regions=eas\\t value=1.0\n",
+			  "#1@0 <cpu>,regions=eas\\t value=1 ts=none\n");
+	assert_decodes_to("cpu,regions=\\\\,\\,\\=east value=1.0\n",
+			  "#1@0 <cpu>,regions=\\,,=east value=1 ts=none\n");
+	/* the value C:\Temp\ x from a client that escapes the space only */
+	assert_decodes_to("cpu,path=C:\\Temp\\\\ x,n=1 f=1\n",
+			  "#1@0 <cpu>,path=C:\\Temp\\ x,n=1 f=1 ts=none\n");
+	/* the measurement escapes comma and space only: "\=" stays */
+	assert_decodes_to("cpu\\=load,region=east value=1.0\n",
+			  "#1@0 <cpu\\=load>,region=east value=1 ts=none\n");
+	assert_decodes_to("c\\\\\\ pu f=1\n", "#1@0 <c\\\\ pu> f=1 ts=none\n");
+	/* field keys: comma, equals and space */
+	assert_decodes_to("cpu \\a=1i\n", "#1@0 <cpu> \\a=1i ts=none\n");
+	assert_decodes_to("cpu a\\\\=b=1i,c\\\\\\,d=2i\n",
+			  "#1@0 <cpu> a\\=b=1i c\\\\,d=2i ts=none\n");
+	/* string values: quote and backslash */
+	assert_decodes_to("cpu str=\"foo\\,bar\"\n", "#1@0 <cpu> str=[foo\\,bar] ts=none\n");
+	assert_decodes_to("cpu str=\"foo\\\\\",str2=\"bar\"\n",
+			  "#1@0 <cpu> str=[foo\\] str2=[bar] ts=none\n");
+	assert_decodes_to("cpu value=\"test\\\\\\\"\"\n", "#1@0 <cpu> value=[test\\\"] ts=none\n");
+	assert_decodes_to("cpu value=\"test\\\"\"\n", "#1@0 <cpu> value=[test\"] ts=none\n");
+	/* quotes outside the field set are plain bytes */
+	assert_decodes_to("\"cpu\",\"host\"=\"serverA\" value=1.0\n",
+			  "#1@0 <\"cpu\">,\"host\"=\"serverA\" value=1 ts=none\n");
 }
 
 static void test_value_types(void **state)
@@ -225,6 +286,122 @@ static void test_timestamps_and_precision(void **state)
 	options.precision = LINE_PRECISION_US;
 	assert_int_equal(decode_in_steps(&options, "m f=1 -7\n", 9, 0, &t), 0);
 	assert_non_null(strstr(t.text, "ts=-7000\n"));
+	transcript_free(&t);
+}
+
+/* Minutes and hours, as InfluxDB's v1 write API takes them. */
+static void test_precision_minutes_hours(void **state)
+{
+	struct line_options options = ns_options;
+	struct transcript t = {0};
+	const char *hours = "m f=1 491452\nm f=1 -2\nm f=1 2562047\nm f=1 2562048\n";
+	(void)state;
+
+	options.precision = LINE_PRECISION_M;
+	assert_int_equal(decode_in_steps(&options, "m f=1 29487120\n", 15, 0, &t), 0);
+	say(&t, "%s", "");
+	assert_string_equal(t.text, "#1@0 <m> f=1 ts=1769227200000000000\n");
+	transcript_free(&t);
+	options.precision = LINE_PRECISION_H;
+	assert_int_equal(decode_in_steps(&options, hours, strlen(hours), 0, &t), 0);
+	say(&t, "%s", "");
+	assert_string_equal(t.text,
+			    "#1@0 <m> f=1 ts=1769227200000000000\n"
+			    "#2@13 <m> f=1 ts=-7200000000000\n"
+			    "#3@22 <m> f=1 ts=9223369200000000000\n"
+			    "!timestamp line 4 at 36+6: timestamp '2562048' (h) out of range "
+			    "for int64 nanoseconds\n");
+	transcript_free(&t);
+	assert_string_equal(line_precision_name(LINE_PRECISION_NS), "ns");
+	assert_string_equal(line_precision_name(LINE_PRECISION_M), "m");
+	assert_string_equal(line_precision_name(LINE_PRECISION_H), "h");
+	assert_string_equal(line_precision_name((enum line_precision)42), "unknown");
+}
+
+/*
+ * A raw newline inside a quoted string value belongs to the string, as in
+ * InfluxDB 1.x and 2.x (TestParsePointWithStringWithNewline): cutting the
+ * line there once lost the point and decoded the rest of the string as a
+ * line nobody sent. Quotes outside the field set's values do not open a
+ * string (TestParsePointsUnbalancedQuotedTags).
+ */
+static void test_newline_in_string(void **state)
+{
+	(void)state;
+	assert_decodes_to("m str=\"x\ntypes,dev=c34i f64=34\n\"\nn f=1\n",
+			  "#1@0 <m> str=[x\ntypes,dev=c34i f64=34\n] ts=none\n"
+			  "#2@33 <n> f=1 ts=none\n");
+	assert_decodes_to("cpu,host=serverA value=1.0,str=\"foo\nbar\" 1000000000\n",
+			  "#1@0 <cpu>,host=serverA value=1 str=[foo\nbar] ts=1000000000\n");
+	assert_decodes_to("m a=\"1\n2\",b=t,c=\"3\\\"\n\\\\\",d=\"\" 5\r\nn f=1",
+			  "#1@0 <m> a=[1\n2] b=true c=[3\"\n\\] d=[] ts=5\n"
+			  "#2@33 <n> f=1 ts=none\n");
+	assert_decodes_to("m s=\"a\r\nb\"\r\n", "#1@0 <m> s=[a\r\nb] ts=none\n");
+	/* a quote in a tag, the measurement, a field key, an unquoted value or
+	 * the timestamp is a plain byte: each newline here ends a line */
+	assert_decodes_to("baz,mytag=\"a x=1 1441103862125\nbaz,mytag=a z=1 1441103862126\n",
+			  "#1@0 <baz>,mytag=\"a x=1 ts=1441103862125\n"
+			  "#2@31 <baz>,mytag=a z=1 ts=1441103862126\n");
+	assert_decodes_to("\"m f=1\nm a\"b=1\nm,t=\\\" f=1\n",
+			  "#1@0 <\"m> f=1 ts=none\n#2@7 <m> a\"b=1 ts=none\n"
+			  "#3@15 <m>,t=\\\" f=1 ts=none\n");
+	assert_decodes_to("m f=1\"\nm f=1 \"2\nn f=2\n",
+			  "!value line 1 at 0+4: field 'f': invalid number '1\"'\n"
+			  "!timestamp line 2 at 7+6: invalid timestamp '\"2'\n"
+			  "#3@16 <n> f=2 ts=none\n");
+	/* a backslash does not carry a line over its newline */
+	assert_decodes_to("m,t=a\\\nn f=1\n", "!field line 1 at 0+6: no field set\n"
+						 "#2@7 <n> f=1 ts=none\n");
+	/* an escaped space does not end the key part, so the quote is a tag's */
+	assert_decodes_to("m,t=a\\ \"b f=1\nn f=2\n", "#1@0 <m>,t=a \"b f=1 ts=none\n"
+						      "#2@14 <n> f=2 ts=none\n");
+	/* a string left open takes the rest of the input, up to max_line */
+	assert_decodes_to("m f=\"open\nn f=1\n",
+			  "!value line 1 at 0+4: field 'f': unterminated string\n");
+	assert_decodes_to("ok f=1\nm f=\"abc\\\"\nn f=1",
+			  "#1@0 <ok> f=1 ts=none\n"
+			  "!value line 2 at 7+4: field 'f': unterminated string\n");
+}
+
+/* A line with a string longer than max_line is skipped up to its real end:
+ * a newline inside the string, past the limit, must not end it, or the rest
+ * of the string would be decoded as lines. */
+static void test_too_long_string_is_skipped_whole(void **state)
+{
+	struct line_options options = {.max_line = 64, .precision = LINE_PRECISION_NS};
+	char text[512];
+	struct transcript t = {0};
+	(void)state;
+
+	snprintf(text, sizeof(text),
+		 "a f=1\nlong s=\"%0100d\ninjected,dev=x f=1\n%050d\",g=2\nb f=2\n", 0, 0);
+	for (size_t step = 0; step <= 70; step += 7) {
+		assert_int_equal(decode_in_steps(&options, text, strlen(text), step, &t), 0);
+		say(&t, "%s", "");
+		assert_string_equal(t.text,
+				    "#1@0 <a> f=1 ts=none\n"
+				    "!too_long line 2 at 6+63: line longer than max_line (64 bytes "
+				    "with its newline)\n"
+				    "#3@190 <b> f=2 ts=none\n");
+		transcript_free(&t);
+	}
+}
+
+/* A datagram is split the same way: one point, one string. */
+static void test_newline_in_string_datagram(void **state)
+{
+	struct transcript t = {0};
+	struct line_decoder *decoder = new_decoder(&ns_options, &t);
+	const char *datagram = "m s=\"x\ntypes,dev=c34i f64=34\n\"\nn f=1";
+	(void)state;
+
+	assert_int_equal(line_decode_datagram(decoder, datagram, strlen(datagram)), 0);
+	assert_int_equal(line_decode_datagram(decoder, "o s=\"y\nz\"", 9), 0);
+	say(&t, "%s", "");
+	assert_string_equal(t.text, "#1@0 <m> s=[x\ntypes,dev=c34i f64=34\n] ts=none\n"
+				    "#2@31 <n> f=1 ts=none\n"
+				    "#1@0 <o> s=[y\nz] ts=none\n");
+	line_decoder_free(decoder);
 	transcript_free(&t);
 }
 
@@ -277,8 +454,6 @@ static const struct bad_case bad_cases[] = {
 	{"m f=1e999", "!value line 2 at 7+4: field 'f': number '1e999' out of range"},
 	{"m f=", "!value line 2 at 7+4: field 'f': missing value"},
 	{"m f=,g=1", "!value line 2 at 7+4: field 'f': missing value"},
-	{"m f=\"abc", "!value line 2 at 7+4: field 'f': unterminated string"},
-	{"m f=\"abc\\\"", "!value line 2 at 7+4: field 'f': unterminated string"},
 	{"m f=\"a\"b", "!value line 2 at 7+7: field 'f': unexpected text after the string"},
 	{"m f", "!field line 2 at 7+3: field 'f': missing '='"},
 	{"m f g=1", "!field line 2 at 7+3: field 'f': missing '='"},
@@ -351,6 +526,10 @@ static const char mixed_stream[] =
 	"this line is far too long for the decoder because max_line is small "
 	"in this test, so it is skipped up to its newline and reported once "
 	"whatever the split of the input may be\n"
+	"note,at=C:\\Temp\\\\ x text=\"one \\\"\n\\\\\",more=\"\n\n\" 5\n"
+	"q,t=\"a x=1\n"
+	"long s=\"a string with a newline\npast max_line, which is small in this test, "
+	"so that the line is skipped\nup to its end\",x=1\n"
 	"m f=\"unterminated\n"
 	"last f=1 1";
 
@@ -363,8 +542,12 @@ static void test_every_split_decodes_identically(void **state)
 
 	assert_int_equal(decode_in_steps(&options, mixed_stream, len, 0, &whole), 0);
 	say(&whole, "%s", "");
-	assert_int_equal(whole.points, 4);
-	assert_int_equal(whole.bad, 4);
+	assert_int_equal(whole.points, 5);
+	assert_int_equal(whole.bad, 5);
+	assert_non_null(strstr(whole.text, "<note>,at=C:\\Temp\\ x text=[one \"\n\\] "
+					   "more=[\n\n] ts=5\n"));
+	assert_non_null(strstr(whole.text, "<q>,t=\"a x=1 ts=none\n"));
+	assert_null(strstr(whole.text, "<last>"));
 	for (size_t cut = 0; cut <= len; cut++) {
 		struct transcript split = {0};
 		struct line_decoder *decoder = new_decoder(&options, &split);
@@ -585,8 +768,13 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_weather_line),
 		cmocka_unit_test(test_escapes),
+		cmocka_unit_test(test_backslash_as_influxdb),
 		cmocka_unit_test(test_value_types),
 		cmocka_unit_test(test_timestamps_and_precision),
+		cmocka_unit_test(test_precision_minutes_hours),
+		cmocka_unit_test(test_newline_in_string),
+		cmocka_unit_test(test_too_long_string_is_skipped_whole),
+		cmocka_unit_test(test_newline_in_string_datagram),
 		cmocka_unit_test(test_comments_blank_crlf),
 		cmocka_unit_test(test_every_bad_line_class),
 		cmocka_unit_test(test_nul_byte),

@@ -1,11 +1,14 @@
 /* test_router.c - frame keys and lines to streams, groups and channels, and
- * the placeholder checks that keep network names out of paths. */
+ * the placeholder checks that keep network names out of paths; a line's
+ * group tag is found among any number of tags. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "router.h"
@@ -161,45 +164,89 @@ static void test_event_keys(void **state)
 			 ROUTER_WRONG_KIND);
 }
 
+static struct line_tag tag(const char *key, const char *value)
+{
+	return (struct line_tag){key, strlen(key), value, strlen(value)};
+}
+
 static void test_lines(void **state)
 {
 	struct route route;
 	char reason[256];
-	const char *names[] = {"site", "station"};
-	const char *values[] = {"north", "15"};
+	struct line_tag tags[] = {tag("site", "north"), tag("station", "15")};
 
-	assert_int_equal(router_line(*state, "weather", names, values, 2, &route, reason,
-				     sizeof(reason)),
+	assert_int_equal(router_line(*state, "weather", tags, 2, &route, reason, sizeof(reason)),
 			 ROUTER_OK);
 	assert_string_equal(route.stream->name, "weather");
 	assert_int_equal(route.nvalues, 1); /* only tags the group uses */
 	assert_string_equal(route.names[0], "station");
 	assert_string_equal(route.values[0], "15");
 
-	assert_int_equal(router_line(*state, "weather", names, values, 1, &route, reason,
-				     sizeof(reason)),
+	assert_int_equal(router_line(*state, "weather", tags, 1, &route, reason, sizeof(reason)),
 			 ROUTER_MISSING_TAG);
 	assert_string_equal(reason, "measurement 'weather': tag 'station' missing (group /{station})");
 
-	const char *twice_names[] = {"station", "station"};
-	const char *twice_values[] = {"15", "16"};
-	assert_int_equal(router_line(*state, "weather", twice_names, twice_values, 2, &route, reason,
+	struct line_tag twice[] = {tag("station", "15"), tag("station", "16")};
+	assert_int_equal(router_line(*state, "weather", twice, 2, &route, reason, sizeof(reason)),
+			 ROUTER_BAD_VALUE);
+	assert_string_equal(reason, "measurement 'weather': tag 'station' has two values");
+	twice[1] = tag("station", "15"); /* the same value twice is no conflict */
+	assert_int_equal(router_line(*state, "weather", twice, 2, &route, reason, sizeof(reason)),
+			 ROUTER_OK);
+	/* Only the length says where a value ends: "1" is not "15". */
+	twice[1] = (struct line_tag){"station", 7, "15", 1};
+	assert_int_equal(router_line(*state, "weather", twice, 2, &route, reason, sizeof(reason)),
+			 ROUTER_BAD_VALUE);
+
+	tags[1] = tag("station", "../../etc");
+	assert_int_equal(router_line(*state, "weather", tags, 2, &route, reason, sizeof(reason)),
+			 ROUTER_BAD_VALUE);
+	assert_int_equal(router_line(*state, "rain", tags, 2, &route, reason, sizeof(reason)),
+			 ROUTER_NO_STREAM);
+	assert_string_equal(router_status_name(ROUTER_MISSING_TAG), "missing_tag");
+}
+
+/* Lines with many tags (the decoder allows one per four bytes of max_line):
+ * the group tag is found wherever it is, and a second value anywhere
+ * after it is noticed. Routing once looked at the first 64 tags only. */
+static void test_line_with_many_tags(void **state)
+{
+	enum { NTAGS = 1000 };
+	struct line_tag *tags = calloc(NTAGS, sizeof(*tags));
+	char (*keys)[16] = calloc(NTAGS, sizeof(*keys));
+	struct route route;
+	char reason[256];
+
+	assert_non_null(tags);
+	assert_non_null(keys);
+	for (size_t i = 0; i < NTAGS; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "t%zu", i);
+		tags[i] = tag(keys[i], "x");
+	}
+	tags[89] = tag("station", "s90");
+	assert_int_equal(router_line(*state, "weather", tags, 100, &route, reason, sizeof(reason)),
+			 ROUTER_OK);
+	assert_string_equal(route.values[0], "s90");
+	assert_int_equal(router_line(*state, "weather", tags, 89, &route, reason, sizeof(reason)),
+			 ROUTER_MISSING_TAG);
+
+	tags[NTAGS - 1] = tag("station", "s90");
+	assert_int_equal(router_line(*state, "weather", tags, NTAGS, &route, reason,
+				     sizeof(reason)),
+			 ROUTER_OK);
+	tags[NTAGS - 1] = tag("station", "s91");
+	assert_int_equal(router_line(*state, "weather", tags, NTAGS, &route, reason,
 				     sizeof(reason)),
 			 ROUTER_BAD_VALUE);
 	assert_string_equal(reason, "measurement 'weather': tag 'station' has two values");
-	twice_values[1] = "15"; /* the same value twice is no conflict */
-	assert_int_equal(router_line(*state, "weather", twice_names, twice_values, 2, &route, reason,
+
+	tags[89] = tag("t89", "x");
+	assert_int_equal(router_line(*state, "weather", tags, NTAGS, &route, reason,
 				     sizeof(reason)),
 			 ROUTER_OK);
-
-	values[1] = "../../etc";
-	assert_int_equal(router_line(*state, "weather", names, values, 2, &route, reason,
-				     sizeof(reason)),
-			 ROUTER_BAD_VALUE);
-	assert_int_equal(router_line(*state, "rain", names, values, 2, &route, reason,
-				     sizeof(reason)),
-			 ROUTER_NO_STREAM);
-	assert_string_equal(router_status_name(ROUTER_MISSING_TAG), "missing_tag");
+	assert_string_equal(route.values[0], "s91");
+	free(keys);
+	free(tags);
 }
 
 int main(void)
@@ -210,6 +257,7 @@ int main(void)
 		cmocka_unit_test(test_data_key_errors),
 		cmocka_unit_test(test_event_keys),
 		cmocka_unit_test(test_lines),
+		cmocka_unit_test(test_line_with_many_tags),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
