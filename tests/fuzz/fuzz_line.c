@@ -147,7 +147,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 2)
 		return 0;
 	options.max_line = max_lines[data[0] & 3u];
-	options.precision = (enum line_precision)((data[0] >> 2) & 3u);
+	options.precision = (enum line_precision)((data[0] >> 2) % (LINE_PRECISION_H + 1));
 	decode_stream(&options, data + 2, size - 2, 0, &whole);
 	decode_stream(&options, data + 2, size - 2, data[1] | 1u, &sliced);
 	check(whole.hash == sliced.hash);
