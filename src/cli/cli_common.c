@@ -121,8 +121,21 @@ static const struct schema_listen *pick_listener(const struct schema *schema,
 	return udp;
 }
 
-int cli_target_resolve(struct cli_target *target, enum schema_protocol protocol,
-		       const char *command)
+/* The schema's listener of the protocol at ADDRESS (as --to gave it). */
+static const struct schema_listen *listener_at(const struct schema *schema,
+					       enum schema_protocol protocol, const char *address)
+{
+	char text[256];
+	for (size_t i = 0; i < schema->nlisten; i++) {
+		const struct schema_listen *l = &schema->listen[i];
+		listener_address(l, text, sizeof(text));
+		if (l->protocol == protocol && strcmp(text, address) == 0)
+			return l;
+	}
+	return NULL;
+}
+
+static int resolve(struct cli_target *target, enum schema_protocol protocol, const char *command)
 {
 	if (target->schema_path) {
 		struct schema_error err;
@@ -131,6 +144,14 @@ int cli_target_resolve(struct cli_target *target, enum schema_protocol protocol,
 			return 2;
 		}
 		const struct schema_listen *l = pick_listener(target->schema, protocol);
+		/* --to may reach a listener under another name (a tunnel, a
+		 * hostname's address): then the schema's choice is the best guess
+		 * of what it expects. */
+		target->listener = target->address
+					   ? listener_at(target->schema, protocol, target->address)
+					   : NULL;
+		if (!target->listener)
+			target->listener = l;
 		if (!target->address) {
 			if (!l)
 				return cli_usage_error(command, "%s has no %s listener",
@@ -150,6 +171,15 @@ int cli_target_resolve(struct cli_target *target, enum schema_protocol protocol,
 			return cli_usage_error(command, "%s: %s", target->tee_path, strerror(errno));
 	}
 	return 0;
+}
+
+int cli_target_resolve(struct cli_target *target, enum schema_protocol protocol,
+		       const char *command)
+{
+	int rc = resolve(target, protocol, command);
+	if (rc)
+		cli_target_free(target);
+	return rc;
 }
 
 int cli_target_connect(struct cli_target *target, struct sender **out, char *err,
@@ -175,10 +205,60 @@ void cli_print_sent(FILE *out, const char *command, const struct sender *sender,
 		    const struct cli_target *target)
 {
 	const struct sender_stats *st = sender_stats(sender);
-	fprintf(out, "h5rec %s: sent %llu frames, %llu bytes to %s", command,
-		(unsigned long long)st->frames, (unsigned long long)st->bytes, target->address);
+	if (st->frames)
+		fprintf(out, "h5rec %s: sent %llu frames, %llu bytes to %s", command,
+			(unsigned long long)st->frames, (unsigned long long)st->bytes,
+			target->address);
+	else
+		fprintf(out, "h5rec %s: sent %llu bytes as they are to %s", command,
+			(unsigned long long)st->bytes, target->address);
 	if (st->any_acked)
 		fprintf(out, "; recorder reports durable up to seq %llu of %llu",
 			(unsigned long long)st->acked_seq, (unsigned long long)st->last_seq);
+	else if (!st->frames)
+		fprintf(out, "; nothing was acknowledged (line protocol has no acknowledgement, "
+			     "nor frames without the ack flag: `h5rec status` shows what the "
+			     "recorder took)");
+	else if (strncmp(target->address, "udp:", 4) == 0)
+		fprintf(out, "; UDP has no acknowledgement: `h5rec status` shows what the "
+			     "recorder took");
 	fprintf(out, "\n");
+}
+
+/* "h5rec status -c SCHEMA", or without a schema the bare command. */
+static void status_command(const struct cli_target *target, char *out, size_t len)
+{
+	snprintf(out, len, "h5rec status%s%s", target->schema_path ? " -c " : "",
+		 target->schema_path ? target->schema_path : "");
+}
+
+void cli_print_lines_sent(FILE *out, const char *command, unsigned long long lines,
+			  unsigned long long values, const struct sender *sender,
+			  const struct cli_target *target)
+{
+	char status[300];
+	status_command(target, status, sizeof(status));
+	fprintf(out,
+		"h5rec %s: sent %llu lines (%llu values), %llu bytes to %s\n"
+		"h5rec %s: line protocol has no acknowledgement: `%s` shows what the recorder "
+		"took (lines) and rejected (bad_lines, bad_placeholders, unknown_streams, "
+		"unknown_fields)\n",
+		command, lines, values, (unsigned long long)sender_stats(sender)->bytes,
+		target->address, command, status);
+}
+
+void cli_report_failure(const char *command, const struct cli_target *target,
+			const struct sender *sender, int rc, const char *err, const char *causes)
+{
+	char status[300];
+	fprintf(stderr, "h5rec %s: %s\n", command, err && err[0] ? err : strerror(-rc));
+	if (!sender || !sender_stats(sender)->closed)
+		return;
+	status_command(target, status, sizeof(status));
+	fprintf(stderr,
+		"h5rec %s: the recorder refused the data: it closes the connection of a sender "
+		"whose frame it cannot take, and logs why. Likely causes:\n%s"
+		"The recorder's log says which; `%s` counts them (unknown_streams, "
+		"unknown_channels, bad_data, bad_placeholders, auth_failures, group_limit).\n",
+		command, causes, status);
 }

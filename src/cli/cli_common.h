@@ -1,7 +1,14 @@
 /*
  * cli_common.h - what the h5rec subcommands that talk to a recorder share:
  * finding it (an address, or the schema's listener), the options for that,
- * number parsing and the summary line.
+ * number parsing, the summary line and what to say when the recorder
+ * refused the data.
+ *
+ * A sender learns what the recorder kept only from ACKs: frames over TCP
+ * and Unix sockets have them, UDP and line protocol have none. The
+ * summaries say which case applies rather than print a count that means
+ * nothing (0 frames for lines), and point to `h5rec status` where only the
+ * recorder's counters can tell.
  */
 #ifndef H5REC_CLI_COMMON_H
 #define H5REC_CLI_COMMON_H
@@ -34,6 +41,9 @@ struct cli_target {
 	const char *schema_path;
 	struct schema *schema;  /* loaded by cli_target_resolve with -c */
 	const char *address;    /* --to, or from the schema */
+	/* With -c: the listener at --to, else the schema's first of the
+	 * protocol (whose precision the line senders use); NULL without one. */
+	const struct schema_listen *listener;
 	char address_buf[256];
 	const char *token;
 	bool no_ack;
@@ -47,7 +57,7 @@ int cli_target_option(struct cli_target *target, int opt, const char *arg);
 
 /* Load the schema (-c), pick its first listener of `protocol` (stream
  * transports first) unless --to was given, open the tee file.
- * Returns 0, or 2 after printing a usage error. */
+ * Returns 0, or 2 after printing a usage error (and freeing what it took). */
 int cli_target_resolve(struct cli_target *target, enum schema_protocol protocol,
 		       const char *command);
 
@@ -55,9 +65,26 @@ int cli_target_connect(struct cli_target *target, struct sender **out, char *err
 		       size_t err_len);
 void cli_target_free(struct cli_target *target);
 
-/* "h5rec send: sent 3 frames (1.2 MB) to tcp:…; durable up to seq 3" */
+/* "h5rec send: sent 3 frames, 1200 bytes to …; recorder reports durable up
+ * to seq 3 of 3", or for bytes sent as they are (no frames counted) the
+ * bytes and whatever was acknowledged. */
 void cli_print_sent(FILE *out, const char *command, const struct sender *sender,
 		    const struct cli_target *target);
+
+/* "h5rec simulate: sent 20 lines (80 values), 1834 bytes to …", and that
+ * line protocol has no acknowledgement: where to look instead. */
+void cli_print_lines_sent(FILE *out, const char *command, unsigned long long lines,
+			  unsigned long long values, const struct sender *sender,
+			  const struct cli_target *target);
+
+/*
+ * Report a failed send on stderr: err (or strerror(-rc)), and when the
+ * recorder closed the connection early, that it refused the data, the
+ * likely causes (causes: lines of text, each starting "  - ") and where
+ * the reason is (its log, `h5rec status`).
+ */
+void cli_report_failure(const char *command, const struct cli_target *target,
+			const struct sender *sender, int rc, const char *err, const char *causes);
 
 /* Print "h5rec COMMAND: message" to stderr; returns 2 (usage error). */
 int cli_usage_error(const char *command, const char *fmt, ...)

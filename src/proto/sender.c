@@ -151,7 +151,8 @@ fail:
 	return rc;
 }
 
-/* Read whatever ACKs have arrived, waiting up to timeout_ms (0: no wait). */
+/* Read whatever ACKs have arrived, waiting up to timeout_ms (0: no wait).
+ * Returns 0, 1 when the recorder has closed the connection, or < 0. */
 static int read_acks(struct sender *s, int timeout_ms)
 {
 	uint8_t buf[4096];
@@ -161,8 +162,8 @@ static int read_acks(struct sender *s, int timeout_ms)
 		return 0;
 	while (poll(&pfd, 1, timeout_ms) > 0) {
 		ssize_t n = recv(s->fd, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n == 0)
-			return fail(s, -ECONNRESET, "the recorder closed the connection");
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			return 1;
 		if (n < 0)
 			return errno == EAGAIN ? 0 : fail(s, -errno, "receive: %s", strerror(errno));
 		struct frame_error ferr;
@@ -171,6 +172,27 @@ static int read_acks(struct sender *s, int timeout_ms)
 		timeout_ms = 0;
 	}
 	return 0;
+}
+
+/*
+ * The recorder closed the connection before we were done: it refused
+ * something (SPEC §3.1). What it acknowledged before is all it promises
+ * to keep, so say exactly that.
+ */
+static int peer_closed(struct sender *s)
+{
+	const struct sender_stats *st = &s->stats;
+	char acked[96] = "none of them acknowledged";
+
+	s->stats.closed = true;
+	if (st->any_acked)
+		snprintf(acked, sizeof(acked), "durable up to seq %llu of %llu",
+			 (unsigned long long)st->acked_seq, (unsigned long long)st->last_seq);
+	if (!st->frames)
+		return fail(s, -ECONNRESET, "the recorder closed the connection after %llu bytes",
+			    (unsigned long long)st->bytes);
+	return fail(s, -ECONNRESET, "the recorder closed the connection after %llu frame%s (%s)",
+		    (unsigned long long)st->frames, st->frames == 1 ? "" : "s", acked);
 }
 
 static int write_all(struct sender *s, const void *data, size_t len)
@@ -192,13 +214,18 @@ static int write_all(struct sender *s, const void *data, size_t len)
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
-			return fail(s, -errno, "send: %s", strerror(errno));
+			if (errno != EPIPE && errno != ECONNRESET)
+				return fail(s, -errno, "send: %s", strerror(errno));
+			/* ACKs that came before the close still count. */
+			int rc = read_acks(s, 0);
+			return rc < 0 ? rc : peer_closed(s);
 		}
 		p += w;
 		len -= (size_t)w;
 		s->stats.bytes += (uint64_t)w;
 	}
-	return read_acks(s, 0);
+	int rc = read_acks(s, 0);
+	return rc > 0 ? peer_closed(s) : rc;
 }
 
 static int send_frame(struct sender *s, struct frame *frame)
@@ -280,7 +307,7 @@ int sender_finish(struct sender *s)
 					    (unsigned long long)s->stats.acked_seq);
 			int rc = read_acks(s, (int)left);
 			if (rc)
-				return rc;
+				return rc > 0 ? peer_closed(s) : rc;
 		}
 	}
 	if (s->datagram)

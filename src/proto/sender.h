@@ -9,6 +9,12 @@
  * reports the last frame durable. Everything sent can be copied to a "tee"
  * file, byte for byte, so a test can replay or check exactly what went out.
  *
+ * The recorder answers a frame it cannot take by closing the connection
+ * (SPEC §3.1); the reason is only in its log. The sender notices the close
+ * wherever it happens (a write, an ACK read, the final wait), returns
+ * -ECONNRESET and sets stats.closed, so the caller can tell "refused" apart
+ * from a network error and say what the ACKs covered.
+ *
  * Functions return 0 or a negative errno and fill the message buffer given
  * at sender_open() with the reason.
  */
@@ -37,6 +43,7 @@ struct sender_stats {
 	uint64_t last_seq;    /* seq of the last frame sent */
 	uint64_t acked_seq;   /* highest seq the recorder reported durable */
 	bool any_acked;
+	bool closed;          /* the recorder closed the connection early */
 };
 
 struct sender;
@@ -62,7 +69,8 @@ int sender_raw(struct sender *sender, const void *data, size_t len);
 
 /* Wait for the ACK of the last frame (when acks are on), then close the
  * sending side and wait for the recorder to close. -ETIMEDOUT if the ACK
- * does not come within ack_timeout_ms. */
+ * does not come within ack_timeout_ms; -ECONNRESET (stats.closed) if the
+ * recorder closes before it has acknowledged every frame. */
 int sender_finish(struct sender *sender);
 
 const struct sender_stats *sender_stats(const struct sender *sender);
