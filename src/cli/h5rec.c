@@ -41,7 +41,8 @@ static void usage(FILE *out)
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(out, "  %-9s %-7s %s\n", commands[i].name, commands[i].args,
 			commands[i].summary);
-	fprintf(out, "\n'h5rec COMMAND --help' describes one command.\n"
+	fprintf(out, "\n'h5rec COMMAND --help' describes one command; "
+		     "'h5rec -V' (--version) prints the version.\n"
 		     "Exit status: 0 ok, 1 failure, 2 usage error.\n");
 }
 
@@ -64,7 +65,7 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	if (strcmp(argv[1], "--version") == 0) {
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
 		printf("h5rec %s\n", H5REC_VERSION);
 		return 0;
 	}

@@ -227,6 +227,28 @@ static int apply_rows(struct writer *writer, const struct ingest_item *item,
 	return 0;
 }
 
+/* A roll asked for (SIGHUP, `h5rec roll`): the log names the file closed
+ * (the last, when groups waiting for a file made one first). */
+static int roll(struct writer *writer, struct h5w_error *err)
+{
+	struct h5w_stats before, after;
+	h5w_get_stats(writer->engine, &before);
+	int rc = h5w_roll(writer->engine, err);
+	if (rc)
+		return rc;
+	h5w_get_stats(writer->engine, &after);
+	uint64_t closed = after.files_closed - before.files_closed;
+	if (closed == 1)
+		log_msg(LOG_LEVEL_NOTICE, "roll: %s closed; the next data starts a new file",
+			after.file_name);
+	else if (closed > 1)
+		log_msg(LOG_LEVEL_NOTICE, "roll: %llu files closed, the last %s; the next data "
+			"starts a new file", (unsigned long long)closed, after.file_name);
+	else
+		log_msg(LOG_LEVEL_NOTICE, "roll: no file was open");
+	return 0;
+}
+
 static int apply_item(struct writer *writer, const struct ingest_item *item,
 		      struct h5w_error *err)
 {
@@ -252,7 +274,7 @@ static int apply_item(struct writer *writer, const struct ingest_item *item,
 	case INGEST_ITEM_FLUSH:
 		return h5w_flush(writer->engine, err);
 	case INGEST_ITEM_ROLL:
-		return h5w_roll(writer->engine, err);
+		return roll(writer, err);
 	}
 	return 0;
 }

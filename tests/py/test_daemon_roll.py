@@ -7,6 +7,7 @@ read in sequence order, must together hold every sample and every line
 exactly once; each file must be self-consistent (exact extents, a frame
 index that starts at 0 in that file).
 """
+import re
 import signal
 import time
 
@@ -62,6 +63,9 @@ def test_sighup_rolls_without_loss_or_duplicates(recorder, tmp_path):
 
     files = rec.files()
     assert len(files) == 3, files
+    # each roll names the file it closed
+    closed = re.findall(r"notice: roll: (\S+) closed; the next data starts a new file", log)
+    assert sorted(closed) == sorted(files)[:2], (closed, files)
     sent = [f for f in parse_frames(frames_tee.read_bytes()) if f.type != HELLO]
     got = {}
     rows_per_file = []

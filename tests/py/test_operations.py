@@ -386,3 +386,13 @@ def test_refuses_to_start_when_the_output_cannot_be_written(tmp_path):
     assert result.returncode == 1
     assert "output directory %s/sub cannot be written: Not a directory" % blocker in result.stderr
     assert "recording" not in result.stderr
+
+
+def test_version_flags():
+    """`h5rec -V` works as `h5rec --version` does, as it does for h5recd."""
+    out = {args: subprocess.run([*args], capture_output=True, text=True, timeout=30)
+           for args in ((H5REC, "-V"), (H5REC, "--version"), (H5RECD, "-V"))}
+    assert all(r.returncode == 0 for r in out.values()), out
+    assert out[(H5REC, "-V")].stdout == out[(H5REC, "--version")].stdout
+    assert out[(H5REC, "-V")].stdout.startswith("h5rec ")
+    assert out[(H5RECD, "-V")].stdout.split()[-1] == out[(H5REC, "-V")].stdout.split()[-1]
