@@ -740,7 +740,8 @@ static int creation_held(struct h5w *w, int rc, struct h5w_error *err)
  * SWMR, create every pending and carried-over group, store the pending
  * groups' data and enter SWMR-write mode; then give it its name. Returns
  * -ENOSPC or -EFBIG with the file started when data could not be stored
- * for want of space (it is held, as after any refused write).
+ * for want of space (it is held, as after any refused write), and -EAGAIN
+ * when the file could not be created (creation_held: nothing started).
  */
 static int open_file(struct h5w *w, struct h5w_error *err)
 {
