@@ -55,6 +55,25 @@ STOP_TIMEOUT = 60.0
 
 # ---- ports and processes -------------------------------------------------------
 
+# Streams the tests share (the `streams:` body of a schema): frames of
+# int16 samples keyed "board/adc0", and weather lines with a temperature.
+ADC_STREAM = """
+- name: adc
+  match: { key: "{board}/{channel}" }
+  group: "/{board}"
+  layout: stream
+  defaults: { dtype: int16, dt: 1.0e-6, chunk: 4096 }
+  channels: { adc0: {} }
+"""
+WEATHER_STREAM = """
+- name: weather
+  match: { measurement: weather }
+  group: "/{station}"
+  layout: table
+  channels: { temperature: { dtype: float32 } }
+"""
+
+
 def free_port(kind=socket.SOCK_STREAM, family=socket.AF_INET, host="127.0.0.1"):
     """A port the kernel just gave out for (kind, host); free again on return."""
     with socket.socket(family, kind) as s:

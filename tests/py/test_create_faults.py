@@ -20,23 +20,11 @@ import h5py
 import numpy as np
 import pytest
 
-from recorder_fixture import H5RECD, preload_env
+from recorder_fixture import ADC_STREAM, H5RECD, WEATHER_STREAM, preload_env
 from recorder_fixture import recorder  # noqa: F401 (pytest fixture)
 from reliability_helpers import PER_FRAME, AckingSender, frame_samples, wait_for
 
-STREAMS = """
-- name: weather
-  match: { measurement: weather }
-  group: "/{station}"
-  layout: table
-  channels: { temperature: { dtype: float32 } }
-- name: adc
-  match: { key: "{board}/{channel}" }
-  group: "/{board}"
-  layout: stream
-  defaults: { dtype: int16, dt: 1.0e-6, chunk: 4096 }
-  channels: { adc0: {} }
-"""
+STREAMS = WEATHER_STREAM + ADC_STREAM
 T0 = 1767225600
 
 

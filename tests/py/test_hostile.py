@@ -12,29 +12,16 @@
   room on the others; one address gets at most max_per_peer.
 """
 import socket
-import time
 
 import numpy as np
 
-from recorder_fixture import (DATA, HEADER, HELLO, T0, encode_frame, run_client,
-                              sent_summary, vm_rss_kib)
+from recorder_fixture import (ADC_STREAM, DATA, HEADER, HELLO, T0, WEATHER_STREAM,
+                              encode_frame, run_client, sent_summary, vm_rss_kib)
 from recorder_fixture import recorder  # noqa: F401 (pytest fixture)
 from reliability_helpers import wait_for
 
 TOKEN = "s3cret-Token_42"
-STREAM = """
-- name: adc
-  match: { key: "{board}/{channel}" }
-  group: "/{board}"
-  layout: stream
-  defaults: { dtype: int16, dt: 1.0e-6, chunk: 4096 }
-  channels: { adc0: {} }
-- name: weather
-  match: { measurement: weather }
-  group: "/{station}"
-  layout: table
-  channels: { temperature: { dtype: float32 } }
-"""
+STREAM = ADC_STREAM + WEATHER_STREAM
 
 
 def closed(sock, timeout=5):

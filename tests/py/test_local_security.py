@@ -33,8 +33,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from recorder_fixture import (BUILD, H5REC, H5RECD, free_port, preload_env,  # noqa: E402
-                              run_client, start_client)
+from recorder_fixture import (BUILD, H5REC, H5RECD, WEATHER_STREAM, free_port,  # noqa: E402
+                              preload_env, run_client, start_client)
 from recorder_fixture import recorder  # noqa: E402,F401 (pytest fixture)
 from reliability_helpers import wait_for  # noqa: E402
 
@@ -50,13 +50,7 @@ MAX_CONNECTIONS = 16   # CONTROL_MAX_CONNECTIONS (src/daemon/control.h)
 IDLE_TIMEOUT_S = 10    # CONTROL_IDLE_TIMEOUT_MS
 SPOOFED = "SPOOFED-BY-THE-SQUATTER"
 
-STREAMS = """
-- name: weather
-  match: { measurement: weather }
-  group: "/{station}"
-  layout: table
-  channels: { temperature: { dtype: float32 } }
-"""
+STREAMS = WEATHER_STREAM
 
 # The squatter's recorder: answers every request with lies.
 FAKE_SERVER = r"""

@@ -17,16 +17,10 @@ import subprocess
 
 import pytest
 
-from recorder_fixture import H5REC, T0
+from recorder_fixture import H5REC, T0, WEATHER_STREAM
 from recorder_fixture import recorder  # noqa: F401 (pytest fixture)
 
-STREAM = """
-- name: weather
-  match: { measurement: weather }
-  group: "/{station}"
-  layout: table
-  channels: { temperature: { dtype: float32 } }
-"""
+STREAM = WEATHER_STREAM
 TOO_DEEP = "mappings and lists nested more than 64 deep (a schema needs 5)"
 
 

@@ -340,6 +340,23 @@ static void test_buffer_limit(void **state)
 	teardown_fx(fx);
 }
 
+/* A file-size limit of BYTES (RLIMIT_FSIZE): write() past it fails with
+ * EFBIG, as on a full disk (SIGXFSZ ignored, as h5recd does). OLD: the
+ * limit to give back with lift_file_size_limit(). */
+static void limit_file_size(struct rlimit *old, rlim_t bytes)
+{
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, old);
+	struct rlimit lim = {.rlim_cur = bytes, .rlim_max = old->rlim_max};
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+}
+
+static void lift_file_size_limit(const struct rlimit *old)
+{
+	setrlimit(RLIMIT_FSIZE, old);
+	signal(SIGXFSZ, SIG_DFL);
+}
+
 static void test_write_error_is_returned_not_fatal(void **state)
 {
 	(void)state;
@@ -357,11 +374,8 @@ static void test_write_error_is_returned_not_fatal(void **state)
 	for (size_t i = 0; i < sizeof(noise) / sizeof(noise[0]); i++)
 		noise[i] = (float)rand();
 	/* a file-size limit makes write() fail with EFBIG, like a full disk */
-	struct rlimit old, lim = {.rlim_cur = 2 << 20, .rlim_max = RLIM_INFINITY};
-	signal(SIGXFSZ, SIG_IGN);
-	getrlimit(RLIMIT_FSIZE, &old);
-	lim.rlim_max = old.rlim_max;
-	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	struct rlimit old;
+	limit_file_size(&old, 2 << 20);
 	int rc = 0;
 	for (int k = 0; k < 200 && !rc; k++) {
 		rc = h5w_stream_append(fx->engine, g, 0, DTYPE_FLOAT32, noise, 1 << 16,
@@ -372,8 +386,7 @@ static void test_write_error_is_returned_not_fatal(void **state)
 	assert_true(rc == -EIO || rc == -ENOSPC || rc == -EFBIG);
 	assert_non_null(strstr(fx->err.message, fx->dir));
 	/* once space is back, the engine closes the file and it is valid */
-	setrlimit(RLIMIT_FSIZE, &old);
-	signal(SIGXFSZ, SIG_DFL);
+	lift_file_size_limit(&old);
 	struct h5w_stats st;
 	h5w_get_stats(fx->engine, &st);
 	rc = h5w_close(fx->engine, &fx->err);
@@ -473,11 +486,8 @@ static void test_min_free_keeps_hdf5_off_a_full_disk(void **state)
 	struct stat sb;
 	assert_int_equal(stat(st.file_name, &sb), 0);
 	/* the file may not grow: every new chunk write fails */
-	struct rlimit old, lim = {.rlim_cur = (rlim_t)sb.st_size};
-	signal(SIGXFSZ, SIG_IGN);
-	getrlimit(RLIMIT_FSIZE, &old);
-	lim.rlim_max = old.rlim_max;
-	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	struct rlimit old;
+	limit_file_size(&old, (rlim_t)sb.st_size);
 	int rc = 0, first_error = 0;
 	for (; k < MAX_FRAMES - 1 && rc != -ENOBUFS; k++) {
 		rc = append_frame(fx, g, k);
@@ -501,8 +511,7 @@ static void test_min_free_keeps_hdf5_off_a_full_disk(void **state)
 	char full_file[sizeof(st.file_name)];
 	snprintf(full_file, sizeof(full_file), "%s", st.file_name);
 	/* space is back: a flush stores what was held and closes the file */
-	setrlimit(RLIMIT_FSIZE, &old);
-	signal(SIGXFSZ, SIG_DFL);
+	lift_file_size_limit(&old);
 	assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
 	h5w_get_stats(fx->engine, &st);
 	assert_false(st.full);
@@ -556,11 +565,8 @@ static void test_close_on_a_full_disk_keeps_the_file_valid(void **state)
 	struct stat sb;
 	assert_int_equal(stat(st.file_name, &sb), 0);
 	/* room for the reserve and about three more chunks */
-	struct rlimit old, lim = {.rlim_cur = (rlim_t)sb.st_size + (1 << 20) + 3 * 2 * FULL_FRAME + 4096};
-	signal(SIGXFSZ, SIG_IGN);
-	getrlimit(RLIMIT_FSIZE, &old);
-	lim.rlim_max = old.rlim_max;
-	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	struct rlimit old;
+	limit_file_size(&old, (rlim_t)sb.st_size + (1 << 20) + 3 * 2 * FULL_FRAME + 4096);
 	int rc = 0;
 	for (; k < MAX_FRAMES - 1 && rc != -ENOBUFS; k++) {
 		rc = append_frame(fx, g, k);
@@ -570,8 +576,7 @@ static void test_close_on_a_full_disk_keeps_the_file_valid(void **state)
 	assert_true(st.full);
 	rc = h5w_close(fx->engine, &fx->err); /* the limit is still there */
 	fx->engine = NULL;
-	setrlimit(RLIMIT_FSIZE, &old);
-	signal(SIGXFSZ, SIG_DFL);
+	lift_file_size_limit(&old);
 	assert_int_equal(rc, -EFBIG);
 	uint64_t seqs[MAX_FRAMES];
 	hsize_t nframes = file_frames(st.file_name, seqs, MAX_FRAMES); /* exact tiling */
@@ -605,19 +610,15 @@ static void test_hdf5_write_error_ends_the_file(void **state)
 	snprintf(first_file, sizeof(first_file), "%s", st.file_name);
 	struct stat sb;
 	assert_int_equal(stat(first_file, &sb), 0);
-	struct rlimit old, lim = {.rlim_cur = (rlim_t)sb.st_size};
-	signal(SIGXFSZ, SIG_IGN);
-	getrlimit(RLIMIT_FSIZE, &old);
-	lim.rlim_max = old.rlim_max;
-	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	struct rlimit old;
+	limit_file_size(&old, (rlim_t)sb.st_size);
 	int rc = append_frame(fx, g, k++);
 	assert_true(rc == -EFBIG || rc == -EIO);
 	assert_non_null(strstr(fx->err.message, "writing chunk 4 of /x/a"));
 	assert_non_null(strstr(fx->err.message, "(HDF5:"));
 	/* the limit goes (as a transient I/O error would): the file ends all the
 	 * same, and its close, with room again, leaves it valid */
-	setrlimit(RLIMIT_FSIZE, &old);
-	signal(SIGXFSZ, SIG_DFL);
+	lift_file_size_limit(&old);
 	rc = h5w_flush(fx->engine, &fx->err);
 	assert_true(rc < 0);
 	assert_non_null(strstr(fx->err.message, "a write failed since its last flush: the file ends here"));
@@ -674,11 +675,8 @@ static void test_unstored_partial_chunk_is_kept_once(void **state)
 	struct stat sb;
 	assert_int_equal(stat(st.file_name, &sb), 0);
 	/* room for HDF5's metadata (half the reserve), not for chunks */
-	struct rlimit old, lim = {.rlim_cur = (rlim_t)sb.st_size + (768 << 10)};
-	signal(SIGXFSZ, SIG_IGN);
-	getrlimit(RLIMIT_FSIZE, &old);
-	lim.rlim_max = old.rlim_max;
-	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	struct rlimit old;
+	limit_file_size(&old, (rlim_t)sb.st_size + (768 << 10));
 	int failed = 0;
 	for (int k = 1; k < NFRAMES; k++) {
 		assert_int_equal(h5w_stream_append(fx->engine, g, 0, DTYPE_INT16, frames[k], ROWS,
@@ -686,8 +684,7 @@ static void test_unstored_partial_chunk_is_kept_once(void **state)
 		failed += h5w_flush(fx->engine, &fx->err) < 0 &&
 			  strstr(fx->err.message, "writing chunk 0 of /x/a");
 	}
-	setrlimit(RLIMIT_FSIZE, &old);
-	signal(SIGXFSZ, SIG_DFL);
+	lift_file_size_limit(&old);
 	assert_int_equal(failed, NFRAMES - 1);
 	assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
 	h5w_get_stats(fx->engine, &st);

@@ -421,6 +421,13 @@ static void test_allow_list_refuses_connection(void **state)
 	fixture_free(f);
 }
 
+/* FD's peer (the recorder) closed it: recv() sees the end of the stream. */
+static void assert_closed_by_peer(int fd)
+{
+	char byte;
+	assert_int_equal(recv(fd, &byte, 1, 0), 0);
+}
+
 static void test_connection_limit(void **state)
 {
 	(void)state;
@@ -437,8 +444,7 @@ static void test_connection_limit(void **state)
 	run_for(f, 50);
 	assert_int_equal(rec.opened, 2);
 	assert_int_equal(net_listener_stats(f->net, 0)->refused, 1);
-	char byte;
-	assert_int_equal(recv(c, &byte, 1, 0), 0); /* the third was closed */
+	assert_closed_by_peer(c); /* the third was closed */
 	/* A slot freed is a slot again. */
 	close(a);
 	run_for(f, 50);
@@ -471,8 +477,7 @@ static void test_silent_connections_make_room(void **state)
 	assert_int_equal(send(sender, "data", 4, 0), 4);
 	run_for(f, 50);
 	assert_int_equal(rec.nreceived, 4);
-	char byte;
-	assert_int_equal(recv(idle[0], &byte, 1, 0), 0); /* the oldest went */
+	assert_closed_by_peer(idle[0]); /* the oldest went */
 	assert_int_equal(net_listener_stats(f->net, 0)->evicted, 1);
 	assert_int_equal(net_listener_stats(f->net, 0)->refused, 0);
 	assert_int_equal(net_listener_stats(f->net, 0)->open, 3);
@@ -496,8 +501,7 @@ static void test_per_peer_limit(void **state)
 	run_for(f, 50);
 	int c = client_connect(f);
 	run_for(f, 50);
-	char byte;
-	assert_int_equal(recv(c, &byte, 1, 0), 0);
+	assert_closed_by_peer(c);
 	assert_int_equal(net_listener_stats(f->net, 0)->refused, 1);
 	assert_int_equal(net_listener_stats(f->net, 0)->open, 2);
 	close(a);
@@ -526,15 +530,15 @@ static void test_auth_and_idle_timeouts(void **state)
 	run_for(f, 50);
 	net_conn_trust(rec.last_conn); /* as ingest_frame.c does after a HELLO */
 	rec.owes_reply = true; /* owed replies (ACKs) are not silence, once trusted */
-	char byte;
 	run_for(f, 900);
-	assert_int_equal(recv(silent, &byte, 1, 0), 0);
-	assert_int_equal(recv(talker, &byte, 1, 0), 0); /* bytes without the token prove nothing */
+	assert_closed_by_peer(silent);
+	assert_closed_by_peer(talker); /* bytes without the token prove nothing */
 	assert_int_equal(net_listener_stats(f->net, 0)->timed_out, 2);
-	assert_int_equal(recv(trusted, &byte, 1, MSG_DONTWAIT), -1);
+	char byte;
+	assert_int_equal(recv(trusted, &byte, 1, MSG_DONTWAIT), -1); /* still open */
 	rec.owes_reply = false;
 	run_for(f, 900);
-	assert_int_equal(recv(trusted, &byte, 1, 0), 0);
+	assert_closed_by_peer(trusted);
 	assert_int_equal(net_listener_stats(f->net, 0)->timed_out, 3);
 	close(silent);
 	close(talker);
