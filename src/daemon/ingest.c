@@ -29,6 +29,15 @@
 #include "ingest_frame.h"
 #include "ingest_line.h"
 
+/* A group in the registry (below). */
+struct ingest_group_entry {
+	uint32_t id;
+	uint64_t last_push; /* number of the last item queued for it */
+	const struct schema_stream *stream;
+	size_t key_len;
+	char key[]; /* values joined by '\0' */
+};
+
 static const char *const counter_names[INGEST_NCOUNTERS] = {
 	[INGEST_FRAMES] = "frames",
 	[INGEST_LINES] = "lines",
@@ -172,9 +181,33 @@ void ingest_error(struct ingest *ingest, enum ingest_counter counter, const char
 
 /* ---- back-pressure and durability ------------------------------------- */
 
+static void note_push(struct ingest *ingest, uint32_t id, uint64_t number)
+{
+	if (id < ingest->ids_used && ingest->by_id[id])
+		ingest->by_id[id]->last_push = number;
+}
+
 void ingest_push(struct ingest *ingest, struct ingest_item *item)
 {
 	item->number = ingest->next_item++;
+	/* what each group has queued: retiring waits until it is applied */
+	switch (item->kind) {
+	case INGEST_ITEM_GROUP:
+		note_push(ingest, item->u.group.id, item->number);
+		break;
+	case INGEST_ITEM_DATA:
+		note_push(ingest, item->u.data.group, item->number);
+		break;
+	case INGEST_ITEM_EVENT:
+		note_push(ingest, item->u.event.group, item->number);
+		break;
+	case INGEST_ITEM_ROWS:
+		for (uint32_t r = 0; r < item->u.rows.nrows; r++)
+			note_push(ingest, item->u.rows.rows[r].group, item->number);
+		break;
+	default:
+		break;
+	}
 	if (writer_queue_push(ingest->queue, &item->link) && ingest->net)
 		net_set_paused(ingest->net, true);
 }
@@ -239,6 +272,8 @@ void ingest_note_all_failed(struct ingest *ingest)
 	uv_async_send(&ingest->progress_async);
 }
 
+static void retire_idle(struct ingest *ingest);
+
 static void on_progress(uv_async_t *async)
 {
 	struct ingest *ingest = async->data;
@@ -246,6 +281,7 @@ static void on_progress(uv_async_t *async)
 	/* Failures first: the marks that follow may already cover them. */
 	ingest_frame_drop_failed(ingest);
 	ingest_frame_send_acks(ingest, durable);
+	retire_idle(ingest);
 	if (ingest->on_progress)
 		ingest->on_progress(ingest->on_progress_arg, atomic_load(&ingest->applied_item),
 				    durable);
@@ -264,12 +300,6 @@ void ingest_writer_finished(struct ingest *ingest)
 
 /* ---- group registry ---------------------------------------------------- */
 
-struct ingest_group_entry {
-	uint32_t id;
-	const struct schema_stream *stream;
-	size_t key_len;
-	char key[]; /* values joined by '\0' */
-};
 
 static size_t route_key(const struct route *route, char *key, size_t cap)
 {
@@ -315,6 +345,154 @@ static int grow_registry(struct ingest *ingest)
 	return 0;
 }
 
+/* More ids: by_id grows, and the new ids go on the free list (lowest
+ * first out). */
+static int grow_ids(struct ingest *ingest)
+{
+	uint32_t more = ingest->ids_used ? ingest->ids_used : 64;
+	uint32_t cap = ingest->ids_used + more;
+	struct ingest_group_entry **by_id = realloc(ingest->by_id, cap * sizeof(*by_id));
+	if (by_id)
+		ingest->by_id = by_id;
+	uint32_t *free_ids = realloc(ingest->free_ids, cap * sizeof(*free_ids));
+	if (free_ids)
+		ingest->free_ids = free_ids;
+	if (!by_id || !free_ids)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < more; i++) {
+		by_id[ingest->ids_used + i] = NULL;
+		free_ids[i] = cap - 1 - i;
+	}
+	ingest->nfree_ids = more;
+	ingest->ids_used = cap;
+	return 0;
+}
+
+/* Take E out of the open-addressing table, moving later entries of its
+ * probe run back so that every lookup still finds them. */
+static void registry_remove(struct ingest *ingest, struct ingest_group_entry *e)
+{
+	size_t mask = ingest->group_slot_count - 1;
+	size_t at = hash_key(e->stream, e->key, e->key_len) & mask;
+	while (ingest->group_slots[at] != e)
+		at = (at + 1) & mask;
+	size_t hole = at;
+	for (size_t next = (hole + 1) & mask; ingest->group_slots[next]; next = (next + 1) & mask) {
+		struct ingest_group_entry *m = ingest->group_slots[next];
+		size_t home = hash_key(m->stream, m->key, m->key_len) & mask;
+		/* m may fill the hole unless its home lies in (hole, next] */
+		bool stays = hole <= next ? (home > hole && home <= next)
+					  : (home > hole || home <= next);
+		if (stays)
+			continue;
+		ingest->group_slots[hole] = m;
+		hole = next;
+	}
+	ingest->group_slots[hole] = NULL;
+	ingest->by_id[e->id] = NULL;
+	ingest->free_ids[ingest->nfree_ids++] = e->id;
+	ingest->ngroups--;
+	free(e);
+}
+
+void ingest_offer_idle(struct ingest *ingest, uint32_t *ids, uint32_t n, uint64_t upto)
+{
+	pthread_mutex_lock(&ingest->failed_lock);
+	uint32_t *old = ingest->idle_ids;
+	ingest->idle_ids = ids;
+	ingest->nidle_ids = n;
+	ingest->idle_upto = upto;
+	pthread_mutex_unlock(&ingest->failed_lock);
+	free(old);
+	uv_async_send(&ingest->progress_async);
+}
+
+/*
+ * Forget the groups the writer offered that nothing was queued for since
+ * it looked (every item for them is applied): their entries go, their ids
+ * are free, and one INGEST_ITEM_RETIRE, queued before any later item can
+ * name those ids again, has the writer forget them too.
+ */
+static void retire_idle(struct ingest *ingest)
+{
+	pthread_mutex_lock(&ingest->failed_lock);
+	uint32_t *ids = ingest->idle_ids;
+	uint32_t n = ingest->nidle_ids;
+	uint64_t upto = ingest->idle_upto;
+	ingest->idle_ids = NULL;
+	ingest->nidle_ids = 0;
+	pthread_mutex_unlock(&ingest->failed_lock);
+	if (!ids)
+		return;
+	struct ingest_item *item = ingest_item_new(INGEST_ITEM_RETIRE, n * sizeof(uint32_t), NULL);
+	if (item) {
+		item->u.retire.ids = (uint32_t *)(item + 1);
+		for (uint32_t i = 0; i < n; i++) {
+			struct ingest_group_entry *e = ids[i] < ingest->ids_used
+						       ? ingest->by_id[ids[i]] : NULL;
+			if (!e || e->last_push >= upto)
+				continue; /* in use again */
+			item->u.retire.ids[item->u.retire.n++] = e->id;
+			registry_remove(ingest, e);
+		}
+		ingest->groups_retired += item->u.retire.n;
+		if (item->u.retire.n)
+			ingest_push(ingest, item);
+		else
+			ingest_item_free(item);
+	}
+	free(ids);
+}
+
+/* Host part of a peer name ("10.0.0.7:50312" → "10.0.0.7"). */
+static void peer_host(const char *peer, char *host, size_t cap)
+{
+	size_t len = strlen(peer);
+	const char *colon = strrchr(peer, ':');
+	if (colon && colon[1] && strspn(colon + 1, "0123456789") == strlen(colon + 1) &&
+	    (peer[0] != '[' || colon[-1] == ']'))
+		len = (size_t)(colon - peer);
+	if (peer[0] == '[' && len >= 2 && peer[len - 1] == ']') {
+		peer++;
+		len -= 2;
+	}
+	snprintf(host, cap, "%.*s", (int)len, peer);
+}
+
+void ingest_note_refusal(struct ingest *ingest, const char *peer)
+{
+	char host[sizeof(ingest->refusals.peers[0].host)];
+	peer_host(peer && peer[0] ? peer : "unknown", host, sizeof(host));
+	pthread_mutex_lock(&ingest->failed_lock);
+	struct ingest_refusals *r = &ingest->refusals;
+	struct ingest_peer_refusals *least = &r->peers[0];
+	bool counted = false;
+	for (size_t i = 0; i < INGEST_REFUSING_PEERS && !counted; i++) {
+		struct ingest_peer_refusals *p = &r->peers[i];
+		if (p->count && strcmp(p->host, host) == 0) {
+			p->count++;
+			counted = true;
+		} else if (p->count < least->count) {
+			least = p;
+		}
+	}
+	if (!counted) {
+		/* a new address takes the place of the one with the fewest,
+		 * whose count joins the others */
+		r->others += least->count;
+		snprintf(least->host, sizeof(least->host), "%s", host);
+		least->count = 1;
+	}
+	pthread_mutex_unlock(&ingest->failed_lock);
+}
+
+void ingest_refusals(struct ingest *ingest, struct ingest_refusals *out)
+{
+	pthread_mutex_lock(&ingest->failed_lock);
+	*out = ingest->refusals;
+	pthread_mutex_unlock(&ingest->failed_lock);
+}
+
 int ingest_group_id(struct ingest *ingest, const struct route *route, const char *peer,
 		    uint32_t *id)
 {
@@ -333,10 +511,17 @@ int ingest_group_id(struct ingest *ingest, const struct route *route, const char
 			}
 		}
 	}
-	if (ingest->ngroups >= ingest->schema->limits.max_groups)
+	/* The writer refuses data for a group new to a full file: register
+	 * none meanwhile (junk values would only fill the registry). */
+	uint64_t max = ingest->schema->limits.max_groups;
+	if (atomic_load(&ingest->file_groups) >= max || ingest->ngroups >= 2 * max) {
+		ingest_note_refusal(ingest, peer);
 		return -EMLINK;
+	}
 	/* Keep the table at most half full so probes stay short. */
 	if ((ingest->ngroups + 1) * 2 > ingest->group_slot_count && grow_registry(ingest))
+		return -ENOMEM;
+	if (!ingest->nfree_ids && grow_ids(ingest))
 		return -ENOMEM;
 
 	struct ingest_group_entry *e = malloc(sizeof(*e) + len);
@@ -346,7 +531,9 @@ int ingest_group_id(struct ingest *ingest, const struct route *route, const char
 		free(item);
 		return -ENOMEM;
 	}
-	e->id = ingest->ngroups++;
+	e->id = ingest->free_ids[--ingest->nfree_ids];
+	ingest->by_id[e->id] = e;
+	ingest->ngroups++;
 	e->stream = route->stream;
 	e->key_len = len;
 	memcpy(e->key, key, len);
@@ -442,5 +629,10 @@ void ingest_free(struct ingest *ingest)
 		free(ingest->group_slots[i]);
 	free(ingest->group_slots);
 	ingest->group_slots = NULL;
+	free(ingest->by_id);
+	free(ingest->free_ids);
+	free(ingest->idle_ids);
+	ingest->by_id = NULL;
+	ingest->free_ids = ingest->idle_ids = NULL;
 	ingest->group_slot_count = 0;
 }

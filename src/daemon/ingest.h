@@ -42,6 +42,7 @@ enum ingest_item_kind {
 	INGEST_ITEM_ROWS,   /* a batch of table rows from lines */
 	INGEST_ITEM_FLUSH,  /* make everything durable now (h5rec flush) */
 	INGEST_ITEM_ROLL,   /* start a new file (SIGHUP, h5rec roll) */
+	INGEST_ITEM_RETIRE, /* forget groups idle for a whole file (their ids) */
 };
 
 /* A value of a table row or an event field. Strings live in the item's
@@ -101,6 +102,10 @@ struct ingest_item {
 			struct ingest_value *values;
 			char *arena;
 		} rows;
+		struct {
+			uint32_t n;
+			uint32_t *ids; /* into this allocation */
+		} retire;
 	} u;
 };
 
@@ -135,6 +140,17 @@ const char *ingest_counter_name(enum ingest_counter counter);
 
 struct ingest_group_entry;
 
+/* Refusals for limits.max_groups, per peer address (ingest_note_refusal):
+ * the addresses with the most, and every other one counted together. */
+#define INGEST_REFUSING_PEERS 16
+struct ingest_refusals {
+	struct ingest_peer_refusals {
+		char host[64];
+		uint64_t count;
+	} peers[INGEST_REFUSING_PEERS];
+	uint64_t others;
+};
+
 #define INGEST_FAILED_MAX 1024
 
 struct ingest {
@@ -144,10 +160,25 @@ struct ingest {
 	struct net *net;
 	uint64_t next_item;     /* number of the next item pushed */
 
-	/* Group registry: (stream, values) → id, bounded by limits.max_groups. */
+	/* Group registry: (stream, values) → id. limits.max_groups bounds the
+	 * groups of a file; the registry holds those of the current file and
+	 * of the last (2 × max_groups at most): the writer offers the groups
+	 * idle for a whole file back at each roll (ingest_offer_idle), and
+	 * their ids are used again. */
 	struct ingest_group_entry **group_slots;
 	size_t group_slot_count; /* power of two */
-	uint32_t ngroups;
+	uint32_t ngroups;        /* entries in the registry */
+	struct ingest_group_entry **by_id; /* [id]: its entry, NULL if free */
+	uint32_t ids_used;       /* ids ever handed out: by_id's length */
+	uint32_t *free_ids;      /* ids given back, to be used again */
+	uint32_t nfree_ids;
+	uint64_t groups_retired;
+	/* Writer → loop, under failed_lock: the last offer of idle groups. */
+	uint32_t *idle_ids;
+	uint32_t nidle_ids;
+	uint64_t idle_upto;      /* every item numbered below was applied */
+	/* Writer → loop: groups the current file holds (h5w stats). */
+	_Atomic uint64_t file_groups;
 
 	/* Frame connections that asked for ACKs (ingest_frame.c). */
 	struct ingest_frame_conn *ack_conns;
@@ -187,6 +218,9 @@ struct ingest {
 	 * line listener, set to the listener's precision for each datagram. */
 	struct ingest_line_udp *line_udp;
 
+	/* max_groups refusals by peer; under failed_lock (both threads). */
+	struct ingest_refusals refusals;
+
 	uint64_t counters[INGEST_NCOUNTERS];
 	uint64_t protocol_errors_by_kind[32]; /* enum frame_error_kind */
 	struct log_ratelimit error_log;
@@ -215,6 +249,18 @@ void ingest_note_failed(struct ingest *ingest, uint64_t source);
  * closed. */
 void ingest_note_all_failed(struct ingest *ingest);
 
+/* Writer thread, after a file was closed: the groups (ids) idle for a whole
+ * file by the engine's account, when every item numbered below `upto` was
+ * applied. The loop forgets those it has queued nothing for since, and
+ * queues an INGEST_ITEM_RETIRE for the writer to forget them too. Takes
+ * IDS (malloc'd); a newer offer replaces one not yet taken. */
+void ingest_offer_idle(struct ingest *ingest, uint32_t *ids, uint32_t n, uint64_t upto);
+
+/* Any thread: PEER's data was refused for limits.max_groups. */
+void ingest_note_refusal(struct ingest *ingest, const char *peer);
+/* Loop thread: a copy of the refusals by peer. */
+void ingest_refusals(struct ingest *ingest, struct ingest_refusals *out);
+
 /* Writer thread: every item numbered below `applied` has been applied to
  * the engine, every one below `durable` is durable (flushed and fsync'd).
  * Wakes the loop only when a mark moved. */
@@ -233,8 +279,9 @@ bool ingest_push_datagram_item(struct ingest *ingest, struct ingest_item *item);
 
 /*
  * Loop thread: the id of the group of route, registering it (and queueing
- * an INGEST_ITEM_GROUP) on first use. Returns 0, -EMLINK at
- * limits.max_groups, -ENOMEM.
+ * an INGEST_ITEM_GROUP) on first use. Returns 0, -EMLINK when a new group
+ * cannot be taken (the current file holds limits.max_groups groups, or the
+ * registry twice that), -ENOMEM.
  */
 int ingest_group_id(struct ingest *ingest, const struct route *route, const char *peer,
 		    uint32_t *id);

@@ -142,9 +142,10 @@ static int frame_group(struct ingest *ingest, const struct frame *frame, const c
 	int err = ingest_group_id(ingest, route, peer, group);
 	if (err == -EMLINK) {
 		ingest_error(ingest, INGEST_GROUP_LIMIT,
-			     "%s: frame at offset %llu: limits.max_groups (%llu) reached, key '%s'",
-			     peer, (unsigned long long)frame->offset,
-			     (unsigned long long)ingest->schema->limits.max_groups, frame->key);
+			     "%s: frame at offset %llu: key '%s' needs a new group, and the file "
+			     "holds limits.max_groups (%llu) groups",
+			     peer, (unsigned long long)frame->offset, frame->key,
+			     (unsigned long long)ingest->schema->limits.max_groups);
 		return err;
 	}
 	return err;

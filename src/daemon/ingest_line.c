@@ -123,7 +123,8 @@ static int route_point(struct ingest *ingest, const struct line_point *point, co
 	int err = ingest_group_id(ingest, route, peer, group);
 	if (err == -EMLINK)
 		ingest_error(ingest, INGEST_GROUP_LIMIT,
-			     "%s: line %llu skipped: limits.max_groups (%llu) reached", peer,
+			     "%s: line %llu skipped: a new group, and the file holds "
+			     "limits.max_groups (%llu) groups", peer,
 			     (unsigned long long)point->line_number,
 			     (unsigned long long)ingest->schema->limits.max_groups);
 	else if (err)

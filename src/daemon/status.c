@@ -287,6 +287,55 @@ static void emit_counters(struct out *o, const struct status *s)
 		put(o, "%s\n", errors ? "" : " none");
 }
 
+/* Groups: those of the file against limits.max_groups, and who was refused
+ * a new one (junk placeholder values show up here, by address). */
+static void emit_groups(struct out *o, const struct status *s, const struct h5w_stats *w)
+{
+	struct ingest_refusals r;
+	ingest_refusals(s->ingest, &r);
+	unsigned long long max = (unsigned long long)s->schema->limits.max_groups;
+	if (o->json) {
+		open_object(o, "groups");
+		member_u64(o, "in_file", w->file_groups);
+		member_u64(o, "max_per_file", max);
+		member_u64(o, "known", s->ingest->ngroups);
+		member_u64(o, "retired", s->ingest->groups_retired);
+		key(o, "refused_by_peer");
+		put(o, "[");
+		bool first = true;
+		for (size_t i = 0; i < INGEST_REFUSING_PEERS; i++) {
+			if (!r.peers[i].count)
+				continue;
+			put(o, "%s{", first ? "" : ", ");
+			o->first = true;
+			member_str(o, "peer", r.peers[i].host);
+			member_u64(o, "refused", r.peers[i].count);
+			put(o, "}");
+			first = false;
+		}
+		put(o, "]");
+		o->first = false;
+		member_u64(o, "refused_other_peers", r.others);
+		close_object(o);
+		return;
+	}
+	put(o, "groups: %llu in the file of %llu allowed (limits.max_groups), %llu known, "
+	       "%llu retired idle\n", (unsigned long long)w->file_groups, max,
+	    (unsigned long long)s->ingest->ngroups, (unsigned long long)s->ingest->groups_retired);
+	bool any = false;
+	for (size_t i = 0; i < INGEST_REFUSING_PEERS; i++) {
+		if (!r.peers[i].count)
+			continue;
+		put(o, "%s %s %llu", any ? "," : "  new groups refused (by peer):", r.peers[i].host,
+		    (unsigned long long)r.peers[i].count);
+		any = true;
+	}
+	if (r.others)
+		put(o, ", others %llu", (unsigned long long)r.others);
+	if (any)
+		put(o, "\n");
+}
+
 static void emit_engine(struct out *o, const struct h5w_stats *w)
 {
 	if (o->json) {
@@ -411,6 +460,7 @@ static size_t render(const struct status *s, uint64_t now_ms, char *buf, size_t 
 	emit_listeners(&o, s);
 	emit_streams(&o, s);
 	emit_counters(&o, s);
+	emit_groups(&o, s, &w);
 	emit_engine(&o, &w);
 	emit_output(&o, &w, &out);
 	emit_buffer(&o, s, &w);

@@ -63,8 +63,12 @@ static bool held(int rc)
 static void writer_failed(struct writer *writer, const struct ingest_item *item, int rc,
 			  const struct h5w_error *err)
 {
-	enum ingest_counter counter = rc == -ESTALE ? INGEST_LATE_DATA : INGEST_WRITE_ERRORS;
+	enum ingest_counter counter = rc == -ESTALE   ? INGEST_LATE_DATA
+				      : rc == -EMLINK ? INGEST_GROUP_LIMIT
+						      : INGEST_WRITE_ERRORS;
 	atomic_fetch_add(&writer->ingest->counters_writer[counter], 1);
+	if (rc == -EMLINK)
+		ingest_note_refusal(writer->ingest, item->peer);
 	if (item->kind == INGEST_ITEM_FLUSH || item->kind == INGEST_ITEM_ROLL) {
 		log_msg(LOG_LEVEL_ERROR, "%s failed: %s",
 			item->kind == INGEST_ITEM_FLUSH ? "flush" : "roll", err->message);
@@ -72,7 +76,7 @@ static void writer_failed(struct writer *writer, const struct ingest_item *item,
 	}
 	ingest_note_failed(writer->ingest, item->source);
 	log_ratelimited(&writer->error_log, realtime_ns(),
-			rc == -ESTALE ? LOG_LEVEL_WARNING : LOG_LEVEL_ERROR,
+			rc == -ESTALE || rc == -EMLINK ? LOG_LEVEL_WARNING : LOG_LEVEL_ERROR,
 			"%s: data from %s not stored: %s", ingest_counter_name(counter),
 			item->peer[0] ? item->peer : "an unnamed sender", err->message);
 }
@@ -159,6 +163,46 @@ static int register_group(struct writer *writer, const struct ingest_item *item,
 	writer->groups[id].stream = item->u.group.stream;
 	return h5w_group_get(writer->engine, item->u.group.stream, item->u.group.route.names,
 			     values, item->u.group.route.nvalues, &writer->groups[id].group, err);
+}
+
+/* Forget the groups the loop retired (ingest.c: retire_idle): idle for a
+ * whole file, nothing queued for them. Their ids may come back at once
+ * with other groups, which the items after this one create. */
+static void retire_groups(struct writer *writer, const struct ingest_item *item)
+{
+	for (uint32_t i = 0; i < item->u.retire.n; i++) {
+		uint32_t id = item->u.retire.ids[i];
+		if (id >= writer->groups_cap)
+			continue;
+		struct writer_group *wg = &writer->groups[id];
+		/* not idle after all: it stays in the engine, found again by
+		 * its path when its id is named anew */
+		if (wg->group && h5w_group_retire(writer->engine, wg->group))
+			log_msg(LOG_LEVEL_WARNING, "group %u: retired by the loop, but it is not "
+				"idle in the engine; kept", id);
+		*wg = (struct writer_group){0};
+	}
+}
+
+/* After a file was closed: offer the loop the groups idle for a whole file
+ * (h5w_group_idle), so that junk placeholder values cost nothing for long
+ * and limits.max_groups bounds every file, not the recorder's lifetime. */
+static void offer_idle_groups(struct writer *writer, const struct h5w_stats *stats)
+{
+	if (stats->files_closed == writer->closed_seen)
+		return;
+	writer->closed_seen = stats->files_closed;
+	uint32_t n = 0, *ids = NULL;
+	for (size_t id = 0; id < writer->groups_cap; id++) {
+		const struct h5w_group *g = writer->groups[id].group;
+		if (!g || !h5w_group_idle(writer->engine, g))
+			continue;
+		if (!ids && !(ids = malloc(writer->groups_cap * sizeof(*ids))))
+			return; /* offered again after the next file */
+		ids[n++] = (uint32_t)id;
+	}
+	if (n)
+		ingest_offer_idle(writer->ingest, ids, n, writer->last_item + 1);
 }
 
 /* Item values to engine values; strings become pointers into the arena. */
@@ -275,6 +319,9 @@ static int apply_item(struct writer *writer, const struct ingest_item *item,
 		return h5w_flush(writer->engine, err);
 	case INGEST_ITEM_ROLL:
 		return roll(writer, err);
+	case INGEST_ITEM_RETIRE:
+		retire_groups(writer, item);
+		return 0;
 	}
 	return 0;
 }
@@ -295,6 +342,8 @@ static void publish_stats(struct writer *writer, int64_t flush_before_tick)
 		writer->durable_item = writer->last_item + 1;
 		window_clear(writer);
 	}
+	atomic_store(&writer->ingest->file_groups, stats.file_groups);
+	offer_idle_groups(writer, &stats);
 	ingest_mark_progress(writer->ingest, writer->last_item + 1, writer->durable_item);
 	pthread_mutex_lock(&writer->stats_lock);
 	bool was_full = writer->stats.full;

@@ -57,6 +57,7 @@ struct writer {
 	uint64_t durable_item;     /* items numbered below are durable */
 	struct writer_window window; /* sources applied since durable_item moved */
 	uint64_t losses_seen;      /* the engine's stats.losses already charged */
+	uint64_t closed_seen;      /* files_closed when idle groups were last offered */
 	unsigned delay_us;         /* testing: slow the writer down per item */
 	struct log_ratelimit error_log;
 	/* A copy of the engine's figures for status readers on other threads. */

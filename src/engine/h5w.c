@@ -243,12 +243,47 @@ int h5w_group_get(struct h5w *w, const struct schema_stream *stream,
 		*out = g;
 		return 0;
 	}
-	if (w->ngroups >= w->schema->limits.max_groups) {
-		h5w_err(w, err, "stream %s: group %s would exceed limits.max_groups (%llu)",
-			stream->name, path, (unsigned long long)w->schema->limits.max_groups);
+	/* the groups of this file and of the last, at most (h5w.h) */
+	if (w->ngroups >= 2 * w->schema->limits.max_groups) {
+		h5w_err(w, err, "stream %s: group %s not added: the recorder knows twice "
+			"limits.max_groups (%llu) groups already", stream->name, path,
+			(unsigned long long)w->schema->limits.max_groups);
 		return -EMLINK;
 	}
 	return new_group(w, stream, path, names, values, nvalues, out, err);
+}
+
+bool h5w_group_idle(const struct h5w *w, const struct h5w_group *g)
+{
+	if (g->pending || g->carry || h5w_in_current(w, g))
+		return false;
+	/* no data in the last file closed: gen is the current file's, or
+	 * (none open) the last one's (data_gen 0: never any) */
+	uint64_t last = w->file != H5I_INVALID_HID ? w->gen - 1 : w->gen;
+	return g->data_gen < last || !g->data_gen;
+}
+
+int h5w_group_retire(struct h5w *w, struct h5w_group *g)
+{
+	if (!h5w_group_idle(w, g))
+		return -EBUSY;
+	struct h5w_group **link = &w->hash[hash_path(g->path, w->hash_size)];
+	while (*link != g)
+		link = &(*link)->hash_next;
+	*link = g->hash_next;
+	for (size_t i = 0; i < w->ngroups; i++) {
+		if (w->group_list[i] != g)
+			continue;
+		/* keep the creation order: it is the order groups appear in files */
+		memmove(w->group_list + i, w->group_list + i + 1,
+			(w->ngroups - i - 1) * sizeof(*w->group_list));
+		break;
+	}
+	w->ngroups--;
+	w->stats.groups = w->ngroups;
+	w->stats.groups_retired++;
+	free_group(w, g);
+	return 0;
 }
 
 /*
@@ -289,8 +324,10 @@ int h5w_group_ready(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 		if (rc)
 			return rc;
 	}
-	if (!g->pending)
-		g->data_gen = w->gen; /* a pending group's is set with its file */
+	if (!g->pending && g->data_gen != w->gen) { /* a pending group's is set with its file */
+		g->data_gen = w->gen;
+		w->file_groups++;
+	}
 	return 0;
 }
 
@@ -672,6 +709,7 @@ void h5w_get_stats(const struct h5w *w, struct h5w_stats *stats)
 	*stats = w->stats;
 	stats->buffered_bytes = w->buffered;
 	stats->groups = w->ngroups;
+	stats->file_groups = h5w_file_groups(w);
 	stats->file_open = w->file != H5I_INVALID_HID;
 	stats->file_rows = w->file_rows;
 }

@@ -99,12 +99,29 @@ unsigned long h5w_unclosed_files(void);
  * The group of STREAM named by placeholder values (names[i] = values[i]),
  * created in a file on its first data (under SWMR: in the next file started,
  * its data held until then). Values must already be validated
- * (schema_placeholder_value_valid). -EMLINK when limits.max_groups groups
- * exist already.
+ * (schema_placeholder_value_valid). limits.max_groups bounds the groups
+ * that take data in one file: data for a group new to a file in which that
+ * many took data already is refused with -EMLINK (until the next file). The engine keeps
+ * at most twice that many groups named (-EMLINK beyond): those of the
+ * current file and of the last; a caller that names groups without end
+ * (junk placeholder values) gives back the idle ones (h5w_group_retire).
  */
 int h5w_group_get(struct h5w *engine, const struct schema_stream *stream,
 		  const char *const *names, const char *const *values, size_t nvalues,
 		  struct h5w_group **out, struct h5w_error *err);
+
+/*
+ * Did G take no data in the last file closed, nor since (and is it not
+ * carried into the next, under SWMR)? Such a group holds no data and no
+ * HDF5 object: h5w_group_retire may free it.
+ */
+bool h5w_group_idle(const struct h5w *engine, const struct h5w_group *g);
+
+/*
+ * Forget an idle group (h5w_group_idle); naming it again (h5w_group_get)
+ * makes it anew. -EBUSY, and nothing done, when it is not idle.
+ */
+int h5w_group_retire(struct h5w *engine, struct h5w_group *g);
 
 /* A single value of a table row or of an event's fields. `index` is the
  * channel's index in stream->channels (table) or the field's index in
@@ -209,6 +226,9 @@ struct h5w_stats {
 	uint64_t bytes_compressed; /* chunk bytes as stored */
 	uint64_t buffered_bytes;   /* chunk memory held now */
 	uint64_t groups;           /* groups known to the engine */
+	uint64_t file_groups;      /* groups that took data in the current file
+				      (and, under SWMR, wait for the next) */
+	uint64_t groups_retired;   /* h5w_group_retire */
 	uint64_t files_closed;
 	uint64_t errors;
 	uint64_t losses;           /* times data already accepted was dropped (a

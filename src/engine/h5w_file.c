@@ -751,6 +751,7 @@ static int open_file(struct h5w *w, struct h5w_error *err)
 		return rc;
 	}
 	w->gen++;
+	w->file_groups = 0;
 	/* A file is named, and rolled, by when its first data arrived. */
 	w->file_created = w->npending ? w->pending_since : w->now;
 	rc = create_file(w, err);
@@ -806,8 +807,10 @@ static int open_file(struct h5w *w, struct h5w_error *err)
 	}
 	for (size_t i = 0; i < w->ngroups; i++) {
 		struct h5w_group *g = w->group_list[i];
-		if (g->pending)
+		if (g->pending) {
 			g->data_gen = w->gen;
+			w->file_groups++;
+		}
 		g->carry = false;
 		g->pending = false;
 	}
@@ -899,10 +902,26 @@ void h5w_file_wrote_chunk(struct h5w *w)
  * it at once. Under SWMR a group not in the live file becomes pending: its
  * data waits in memory for the next flush, which starts a file with it.
  */
+/* The groups that took data in the file that takes the data of a group
+ * new to it: the current file, and under SWMR the next one too, which
+ * holds those waiting for it. (Groups carried over empty into a file under
+ * SWMR count once they take data.) */
+uint64_t h5w_file_groups(const struct h5w *w)
+{
+	return (w->file != H5I_INVALID_HID ? w->file_groups : 0) + w->npending;
+}
+
 int h5w_file_group(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 {
 	if (h5w_in_file(w, g))
 		return 0;
+	uint64_t max = w->schema->limits.max_groups;
+	if (h5w_file_groups(w) >= max) {
+		h5w_err(w, err, "%s: not added, limits.max_groups (%llu) groups took data in "
+			"the file already; taken again from the next file on", g->path,
+			(unsigned long long)max);
+		return -EMLINK;
+	}
 	if (!swmr_wanted(w)) {
 		int rc = w->file == H5I_INVALID_HID ? open_file(w, err) : 0;
 		return rc ? rc : h5w_layout_create(w, g, err);

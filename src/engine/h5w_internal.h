@@ -218,6 +218,7 @@ struct h5w {
 	unsigned writes_unflushed;   /* chunk writes since the last H5Fflush */
 	uint64_t flushes;            /* flushes begun: ages the open ids */
 	uint64_t gen;                /* file generation, +1 per file */
+	uint64_t file_groups;        /* groups that took data in the current file */
 	char file_name[4096];        /* its name (family: the pattern HDF5 expands) */
 	char part_name[4096];        /* where it is built before it gets its name */
 	unsigned seq;                /* next {seq} */
@@ -351,6 +352,7 @@ int h5w_root_attrs(struct h5w *w, struct h5w_error *err);
 
 /* h5w_file.c */
 int h5w_file_group(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
+uint64_t h5w_file_groups(const struct h5w *w);
 int h5w_file_start_pending(struct h5w *w, struct h5w_error *err);
 int h5w_file_flush(struct h5w *w, struct h5w_error *err);
 int h5w_file_roll(struct h5w *w, struct h5w_error *err);

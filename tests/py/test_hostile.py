@@ -13,6 +13,8 @@
 """
 import socket
 
+import pytest
+
 import numpy as np
 
 from recorder_fixture import (ADC_STREAM, DATA, HEADER, HELLO, T0, WEATHER_STREAM,
@@ -174,3 +176,65 @@ def test_a_token_of_the_longest_length_matches(recorder, tmp_path):
     assert acked == last == frames == 4
     assert rec.status()["counters"]["auth_failures"] == 0
     rec.stop()
+
+
+def send_lines(address, lines, source="127.0.0.1"):
+    with socket.create_connection(address, timeout=5, source_address=(source, 0)) as s:
+        s.sendall("".join(lines).encode())
+
+
+def station_rows(path, station):
+    import h5py
+    with h5py.File(path, "r") as f:
+        return len(f[station]["time"]) if station in f else 0
+
+
+@pytest.mark.parametrize("swmr", [True, False], ids=["swmr", "no-swmr"])
+def test_max_groups_is_per_file(recorder, swmr):
+    """Junk tag values fill limits.max_groups in one file; after a roll a
+    new station is taken again (it used to be refused until a restart), the
+    refusals are counted per peer address, and the junk groups are
+    forgotten once they stayed idle for a whole file."""
+    rec = recorder(WEATHER_STREAM, listen=[{"protocol": "line", "transport": "tcp"}],
+                   limits={"max_groups": 20},
+                   output={"flush": "100ms", "swmr": "true" if swmr else "false"})
+    address = rec.bound[0][1]
+    send_lines(address, [f"weather,station=junk{i} temperature=1 {T0 + i}\n"
+                         for i in range(30)], source="127.0.1.9")
+    wait_for(lambda: rec.status()["counters"]["lines"] == 30, what="30 junk lines")
+    rec.control("flush")
+    send_lines(address, [f"weather,station=good temperature=2 {T0 + 100}\n"])
+    wait_for(lambda: rec.status()["counters"]["group_limit"] == 11, what="11 refusals")
+    rec.control("flush")
+    status = rec.status()
+    groups = status["groups"]
+    assert groups["in_file"] == 20 and groups["max_per_file"] == 20, groups
+    refused = {p["peer"]: p["refused"] for p in groups["refused_by_peer"]}
+    assert refused == {"127.0.1.9": 10, "127.0.0.1": 1}, groups
+    text = rec.control("status").stdout
+    assert "new groups refused (by peer): " in text and "127.0.1.9 10" in text, text
+
+    rec.control("roll")
+    send_lines(address, [f"weather,station=good temperature=3 {T0 + 200}\n"])
+    wait_for(lambda: rec.status()["counters"]["lines"] == 32, what="the good line")
+    rec.control("flush")
+    assert rec.status()["counters"]["group_limit"] == 11
+    first = rec.files()[0]  # closed; the second is still written
+    assert station_rows(first, "junk0") == 1 and station_rows(first, "junk19") == 1
+    assert station_rows(first, "junk29") == 0 and station_rows(first, "good") == 0
+    # the ten refused never had data: forgotten at the first roll; the
+    # twenty junk stations had none in the second file: forgotten at its end
+    rec.control("roll")
+    wait_for(lambda: rec.status()["groups"]["known"] == 1, what="junk groups retired")
+    assert rec.status()["groups"]["retired"] == 30
+    # the station kept goes on, and a junk name comes back as a new group
+    send_lines(address, [f"weather,station=good temperature=4 {T0 + 300}\n",
+                         f"weather,station=junk3 temperature=5 {T0 + 300}\n"])
+    wait_for(lambda: rec.status()["counters"]["lines"] == 34, what="two more lines")
+    rec.stop()
+    files = rec.files()
+    assert len(files) == 3, files
+    assert station_rows(files[1], "good") == 1
+    assert station_rows(files[2], "good") == 1 and station_rows(files[2], "junk3") == 1
+    assert sum(station_rows(f, "junk3") for f in files) == 2
+    assert sum(station_rows(f, "junk29") for f in files) == 0

@@ -115,19 +115,100 @@ static void test_roll_boundary(void **state)
 	assert_true(h5w_roll_boundary(0, hour) == 0);
 }
 
+static const char *table_body =
+	"streams:\n"
+	"  - name: weather\n"
+	"    match: { measurement: weather }\n"
+	"    group: \"/{board}\"\n"
+	"    layout: table\n"
+	"    channels: { t: { dtype: float32, chunk: 64 } }\n";
+
+static int append_row(struct fixture *fx, struct h5w_group *g, int64_t t)
+{
+	struct h5w_value v = {.index = 0, .dtype = DTYPE_FLOAT64, .v.f64 = 1.5};
+	return h5w_table_append(fx->engine, g, t, &v, 1, &fx->err);
+}
+
+/* limits.max_groups bounds the groups that take data in one file, not the
+ * engine's lifetime: a new group is refused in a full file and taken in
+ * the next one; groups idle for a whole file can be forgotten. */
+static void group_limit_per_file(const char *output)
+{
+	struct fixture *fx = setup_output(output, "limits: { max_groups: 2 }\n", table_body, 0);
+	struct h5w_group *a = group(fx, "a"), *b = group(fx, "b"), *c = group(fx, "c");
+	struct h5w_stats st;
+	assert_ptr_equal(group(fx, "a"), a);
+	assert_int_equal(append_row(fx, a, T0), 0);
+	assert_int_equal(append_row(fx, b, T0), 0);
+	assert_int_equal(append_row(fx, c, T0), -EMLINK);
+	assert_non_null(strstr(fx->err.message, "max_groups"));
+	assert_non_null(strstr(fx->err.message, "/c"));
+	assert_int_equal(append_row(fx, a, T0 + 1), 0); /* groups in the file go on */
+	assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
+	h5w_get_stats(fx->engine, &st);
+	assert_int_equal(st.file_groups, 2);
+	/* c never took data anywhere: idle; a and b are in the file */
+	assert_true(h5w_group_idle(fx->engine, c));
+	assert_false(h5w_group_idle(fx->engine, a));
+	assert_int_equal(h5w_group_retire(fx->engine, a), -EBUSY);
+
+	assert_int_equal(h5w_roll(fx->engine, &fx->err), 0);
+	/* b took data in the file just closed */
+	assert_false(h5w_group_idle(fx->engine, b));
+	/* the next file takes c and a; then it is full for b (under SWMR, b
+	 * is in it all the same, carried over empty from the last file) */
+	assert_int_equal(append_row(fx, c, T0 + 2 * SEC), 0);
+	assert_int_equal(append_row(fx, a, T0 + 2 * SEC), 0);
+	assert_int_equal(append_row(fx, b, T0 + 2 * SEC), -EMLINK);
+	assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
+	assert_false(h5w_group_idle(fx->engine, b));
+	assert_int_equal(h5w_roll(fx->engine, &fx->err), 0);
+	/* b took no data in the file just closed: idle, and forgotten */
+	assert_true(h5w_group_idle(fx->engine, b));
+	assert_false(h5w_group_idle(fx->engine, c));
+	assert_int_equal(h5w_group_retire(fx->engine, b), 0);
+	h5w_get_stats(fx->engine, &st);
+	assert_int_equal(st.groups, 2);
+	assert_int_equal(st.groups_retired, 1);
+	/* named again, it is a new group that takes data */
+	struct h5w_group *b2 = group(fx, "b");
+	assert_ptr_equal(group(fx, "a"), a);
+	assert_ptr_equal(group(fx, "c"), c);
+	assert_int_equal(append_row(fx, b2, T0 + 3 * SEC), 0);
+	assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
+	teardown_fx(fx);
+}
+
 static void test_group_limit(void **state)
 {
 	(void)state;
-	struct fixture *fx = setup_with("limits: { max_groups: 2 }\n", records_body, 0);
+	group_limit_per_file("  swmr: false\n");
+}
+
+static void test_group_limit_swmr(void **state)
+{
+	(void)state;
+	group_limit_per_file("  swmr: true\n");
+}
+
+/* The engine names at most twice limits.max_groups groups (the groups of
+ * this file and of the last): beyond, -EMLINK until some are retired. */
+static void test_group_names_bounded(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_with("limits: { max_groups: 2 }\n", table_body, 0);
 	struct h5w_group *g;
-	const char *names[] = {"board"}, *values[] = {"c"};
-	group(fx, "a");
+	const char *names[] = {"board"}, *values[] = {"e"};
+	struct h5w_group *a = group(fx, "a");
 	group(fx, "b");
-	assert_ptr_equal(group(fx, "a"), group(fx, "a"));
+	group(fx, "c");
+	group(fx, "d");
 	assert_int_equal(h5w_group_get(fx->engine, &fx->schema->streams[0], names, values, 1, &g,
 				       &fx->err), -EMLINK);
 	assert_non_null(strstr(fx->err.message, "max_groups"));
-	assert_non_null(strstr(fx->err.message, "/c"));
+	assert_int_equal(h5w_group_retire(fx->engine, a), 0);
+	assert_int_equal(h5w_group_get(fx->engine, &fx->schema->streams[0], names, values, 1, &g,
+				       &fx->err), 0);
 	teardown_fx(fx);
 }
 
@@ -1009,6 +1090,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roll_boundary),
 		cmocka_unit_test(test_group_limit),
+		cmocka_unit_test(test_group_limit_swmr),
+		cmocka_unit_test(test_group_names_bounded),
 		cmocka_unit_test(test_bad_waveform_and_dtype),
 		cmocka_unit_test(test_record_timeout_and_open_limit),
 		cmocka_unit_test(test_roll_closes_open_records),
