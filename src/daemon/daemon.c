@@ -10,7 +10,9 @@
  */
 #include "daemon.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -52,6 +54,64 @@ struct daemon {
 static const char *transport_name(enum schema_transport t)
 {
 	return t == SCHEMA_TRANSPORT_TCP ? "tcp" : t == SCHEMA_TRANSPORT_UDP ? "udp" : "unix";
+}
+
+/*
+ * Is the HDF5 file at PATH marked as open for writing? Its superblock says
+ * so (the file consistency flags: version 2 and 3 at byte 11, 0 and 1 at
+ * byte 20) while a writer has it open; a writer that died leaves it so.
+ */
+static bool marked_open(const char *path)
+{
+	static const unsigned char signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+	unsigned char sb[24];
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return false;
+	ssize_t n = pread(fd, sb, sizeof(sb), 0);
+	close(fd);
+	if (n != (ssize_t)sizeof(sb) || memcmp(sb, signature, sizeof(signature)))
+		return false;
+	return sb[8] >= 2 ? (sb[11] & 0x05) != 0 : (sb[20] & 0x01) != 0;
+}
+
+/*
+ * A recorder that was killed, crashed or lost power left its last file
+ * marked as open for writing. Say so at start, with what to do: this run
+ * never touches that file (it starts a new one), and readers other than
+ * SWMR's refuse it until h5clear clears the mark. The newest file of the
+ * directory is the one the last run wrote (a recorder running now on the
+ * same directory would be named too, which is worth a word as well).
+ */
+static void report_unclosed(const struct schema *schema)
+{
+	char newest[256] = "";
+	struct timespec newest_mtime = {0, 0};
+	const char *dir = schema->output.directory;
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	for (struct dirent *e; (e = readdir(d));) {
+		struct stat st;
+		if (e->d_name[0] == '.' || strlen(e->d_name) >= sizeof(newest) ||
+		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode))
+			continue;
+		if (st.st_mtim.tv_sec > newest_mtime.tv_sec ||
+		    (st.st_mtim.tv_sec == newest_mtime.tv_sec &&
+		     st.st_mtim.tv_nsec > newest_mtime.tv_nsec)) {
+			snprintf(newest, sizeof(newest), "%s", e->d_name);
+			newest_mtime = st.st_mtim;
+		}
+	}
+	closedir(d);
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", dir, newest);
+	if (newest[0] && marked_open(path))
+		log_msg(LOG_LEVEL_WARNING, "%s is still marked as open for writing: the recorder "
+			"that wrote it stopped without closing it (killed, crashed, power lost), "
+			"or another one writes it now. It holds what was flushed; this run starts "
+			"a new file. SWMR readers (h5rec info, h5py swmr=True) read it as it is; "
+			"for others, once no recorder writes it: h5clear -s %s", path, path);
 }
 
 static void log_startup(const struct schema *schema)
@@ -414,6 +474,7 @@ int daemon_run(const struct schema *schema, const struct daemon_options *options
 		return err;
 	}
 	log_startup(schema);
+	report_unclosed(schema);
 	block_stop_signals(true); /* before start() makes the writer's threads */
 	err = start(&d);
 	if (err == 0) {

@@ -11,7 +11,8 @@ import time
 import h5py
 import numpy as np
 
-from recorder_fixture import ACK, DATA, FLAG_ACK, FLAG_CRC, HEADER, SEC, T0, encode_frame
+from recorder_fixture import (ACK, DATA, FLAG_ACK, FLAG_CRC, HEADER, SEC, T0, WEATHER_STREAM,
+                              encode_frame)
 from recorder_fixture import recorder  # noqa: F401 (pytest fixture)
 
 STREAMS = """
@@ -87,3 +88,28 @@ def test_flush_period_and_sigkill(recorder):
     with h5py.File(path, "r", swmr=True) as f:
         np.testing.assert_array_equal(f["s/temperature"][...], np.arange(150, dtype=np.float32))
         np.testing.assert_array_equal(f["s/time"][...], T0 + np.arange(150) * SEC)
+
+
+def test_restart_names_the_file_left_open(recorder):
+    """After a SIGKILL the restarted recorder says which file was left
+    marked open for writing and how to clear it; after a clean stop it says
+    nothing of the kind."""
+    rec = recorder(WEATHER_STREAM, listen=[{"protocol": "line", "transport": "tcp"}],
+                   output={"flush": "100ms"})
+    with socket.create_connection(rec.bound[0][1], timeout=5) as s:
+        s.sendall(f"weather,station=a temperature=1 {T0}\n".encode())
+    rec.control("flush")
+    left = rec.files()
+    assert len(left) == 1
+    rec.proc.kill()
+    rec.proc.wait()
+    rec.start()
+    text = rec.log()
+    assert f"{left[0]} is still marked as open for writing" in text, text
+    assert f"h5clear -s {left[0]}" in text
+    with socket.create_connection(rec.bound[0][1], timeout=5) as s:
+        s.sendall(f"weather,station=a temperature=2 {T0 + SEC}\n".encode())
+    rec.stop()
+    rec.start()
+    assert "marked as open for writing" not in rec.log()
+    rec.stop()
