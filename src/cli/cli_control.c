@@ -8,13 +8,16 @@
  * socket's owner, root or this user (SO_PEERCRED), which also closes the
  * window between the check and the connect.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/un.h>
 #include <time.h>
@@ -28,7 +31,7 @@ static void usage(FILE *out, const char *command)
 {
 	fprintf(out,
 		"usage: h5rec %s [-c SCHEMA | --socket PATH]%s\n", command,
-		strcmp(command, "status") == 0 ? " [--json]" : "");
+		strcmp(command, "status") == 0 ? " [--groups] [--json]" : "");
 	if (strcmp(command, "status") == 0)
 		fprintf(out, "Show what a running h5recd is doing: uptime, listeners, connections,\n"
 			     "per-stream rates, totals, errors by class, the open file, buffer fill,\n"
@@ -44,8 +47,16 @@ static void usage(FILE *out, const char *command)
 		"  -c, --config SCHEMA   find the recorder's socket from its schema\n"
 		"  -s, --socket PATH     the control socket itself\n"
 		"%s"
-		"  -h, --help            this text\n",
-		strcmp(command, "status") == 0 ? "  -j, --json            one JSON object\n" : "");
+		"  -h, --help            this text\n"
+		"\n"
+		"Without -c or --socket: the one recorder whose socket is in /run/h5rec,\n"
+		"$XDG_RUNTIME_DIR (h5rec-NAME.sock) or /tmp/h5rec-UID.\n",
+		strcmp(command, "status") == 0
+			? "  -g, --groups          every group (station, board) instead: when its\n"
+			  "                        last line or frame arrived, the longest silent\n"
+			  "                        first, and how many\n"
+			  "  -j, --json            one JSON object\n"
+			: "");
 }
 
 void cli_status_usage(FILE *out)
@@ -110,6 +121,51 @@ static int connect_checked(const char *path)
 	return fd;
 }
 
+/*
+ * The control sockets of running recorders in the places a recorder binds
+ * without control.socket (control_socket_path): sockets that accept a
+ * connection. Fills up to CAP paths; returns how many were found.
+ */
+static size_t find_recorders(char (*found)[4096], size_t cap)
+{
+	char dirs[3][4096];
+	size_t ndirs = 0, n = 0;
+	snprintf(dirs[ndirs++], sizeof(dirs[0]), "/run/h5rec");
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	if (xdg && xdg[0] == '/')
+		snprintf(dirs[ndirs++], sizeof(dirs[0]), "%s", xdg);
+	snprintf(dirs[ndirs++], sizeof(dirs[0]), "/tmp/h5rec-%u", (unsigned)getuid());
+	for (size_t i = 0; i < ndirs; i++) {
+		DIR *d = opendir(dirs[i]);
+		if (!d)
+			continue;
+		bool xdg_dir = xdg && i == 1;
+		for (struct dirent *e; (e = readdir(d));) {
+			size_t len = strlen(e->d_name);
+			if (len < 6 || strcmp(e->d_name + len - 5, ".sock") ||
+			    (xdg_dir && strncmp(e->d_name, "h5rec-", 6)))
+				continue;
+			char path[4096];
+			struct sockaddr_un sun = {.sun_family = AF_UNIX};
+			struct stat st;
+			int w = snprintf(path, sizeof(path), "%s/%s", dirs[i], e->d_name);
+			if (w < 0 || (size_t)w >= sizeof(sun.sun_path) || lstat(path, &st) ||
+			    !S_ISSOCK(st.st_mode))
+				continue;
+			strcpy(sun.sun_path, path);
+			int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			bool live = fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+			if (fd >= 0)
+				close(fd);
+			if (live && n < cap)
+				snprintf(found[n], sizeof(found[0]), "%s", path);
+			n += live;
+		}
+		closedir(d);
+	}
+	return n;
+}
+
 /* Send one request and copy the reply to stdout; 0 if it is no error. */
 static int request(const char *path, const char *line, int timeout_ms)
 {
@@ -156,14 +212,15 @@ static int run(int argc, char **argv, const char *command)
 		{"config", required_argument, NULL, 'c'},
 		{"socket", required_argument, NULL, 's'},
 		{"json", no_argument, NULL, 'j'},
+		{"groups", no_argument, NULL, 'g'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *config = NULL, *socket_path = NULL;
-	bool json = false, is_status = strcmp(command, "status") == 0;
+	bool json = false, groups = false, is_status = strcmp(command, "status") == 0;
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "c:s:jh", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:s:jgh", options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			config = optarg;
@@ -178,6 +235,13 @@ static int run(int argc, char **argv, const char *command)
 			}
 			json = true;
 			break;
+		case 'g':
+			if (!is_status) {
+				usage(stderr, command);
+				return 2;
+			}
+			groups = true;
+			break;
 		case 'h':
 			usage(stdout, command);
 			return 0;
@@ -186,11 +250,30 @@ static int run(int argc, char **argv, const char *command)
 			return 2;
 		}
 	}
-	if (optind != argc || (!config == !socket_path)) {
+	if (optind != argc || (config && socket_path)) {
 		fprintf(stderr, "h5rec %s: give either -c SCHEMA or --socket PATH\n", command);
 		return 2;
 	}
 	char path[4096];
+	if (!config && !socket_path) {
+		char found[8][4096];
+		size_t n = find_recorders(found, 8);
+		if (n == 0) {
+			fprintf(stderr, "h5rec %s: no running recorder found in /run/h5rec, "
+				"$XDG_RUNTIME_DIR or /tmp/h5rec-%u; give -c SCHEMA or --socket PATH\n",
+				command, (unsigned)getuid());
+			return 1;
+		}
+		if (n > 1) {
+			fprintf(stderr, "h5rec %s: %zu recorders are running; name one with "
+				"-c SCHEMA or --socket PATH:\n", command, n);
+			for (size_t i = 0; i < n && i < 8; i++)
+				fprintf(stderr, "  --socket %s\n", found[i]);
+			return 2;
+		}
+		snprintf(path, sizeof(path), "%s", found[0]);
+		socket_path = path;
+	}
 	if (config) {
 		struct schema *schema;
 		struct schema_error err;
@@ -206,7 +289,8 @@ static int run(int argc, char **argv, const char *command)
 		}
 		socket_path = path; /* -ENOENT: connecting will say so */
 	}
-	const char *line = is_status ? (json ? "status json\n" : "status\n")
+	const char *line = is_status ? (groups ? (json ? "status groups json\n" : "status groups\n")
+					       : (json ? "status json\n" : "status\n"))
 				     : strcmp(command, "flush") == 0 ? "flush\n" : "roll\n";
 	/* flush and roll wait behind queued data: give them time. */
 	return request(socket_path, line, is_status ? 10000 : 120000);

@@ -399,17 +399,21 @@ static void reply_string(struct control_conn *conn, const char *text)
 	reply(conn, text, strlen(text));
 }
 
-static void reply_status(struct control_conn *conn, bool json)
+static void reply_status(struct control_conn *conn, bool json, bool groups)
 {
 	struct status *status = conn->control->status;
 	uint64_t now = uv_now(conn->control->loop);
-	size_t need = (json ? status_json : status_text)(status, now, NULL, 0) + 1;
+	size_t need = (groups ? status_groups(status, now, json, NULL, 0)
+		       : (json ? status_json : status_text)(status, now, NULL, 0)) + 1;
 	char *text = malloc(need);
 	if (!text) {
 		reply_string(conn, "error: out of memory\n");
 		return;
 	}
-	(json ? status_json : status_text)(status, now, text, need);
+	if (groups)
+		status_groups(status, now, json, text, need);
+	else
+		(json ? status_json : status_text)(status, now, text, need);
 	reply(conn, text, strlen(text));
 	free(text);
 }
@@ -441,9 +445,13 @@ static void dispatch(struct control_conn *conn)
 	char *line = conn->request;
 	line[strcspn(line, "\r\n")] = '\0';
 	if (strcmp(line, "status") == 0)
-		reply_status(conn, false);
+		reply_status(conn, false, false);
 	else if (strcmp(line, "status json") == 0)
-		reply_status(conn, true);
+		reply_status(conn, true, false);
+	else if (strcmp(line, "status groups") == 0)
+		reply_status(conn, false, true);
+	else if (strcmp(line, "status groups json") == 0)
+		reply_status(conn, true, true);
 	else if (strcmp(line, "flush") == 0)
 		queue_request(conn, INGEST_ITEM_FLUSH);
 	else if (strcmp(line, "roll") == 0)
@@ -451,7 +459,8 @@ static void dispatch(struct control_conn *conn)
 	else {
 		char text[CONTROL_MAX_REQUEST + 96];
 		snprintf(text, sizeof(text),
-			 "error: unknown request '%.64s' (status, status json, flush, roll)\n", line);
+			 "error: unknown request '%.64s' (status, status json, status groups, "
+			 "status groups json, flush, roll)\n", line);
 		reply_string(conn, text);
 	}
 }

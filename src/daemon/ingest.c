@@ -33,9 +33,12 @@
 struct ingest_group_entry {
 	uint32_t id;
 	uint64_t last_push; /* number of the last item queued for it */
+	uint64_t seen_ms;   /* uv_now() of its last line or frame */
+	uint64_t points;    /* lines and frames routed to it */
 	const struct schema_stream *stream;
+	const char *path;   /* its group path, after the key */
 	size_t key_len;
-	char key[]; /* values joined by '\0' */
+	char key[]; /* values joined by '\0', then the path */
 };
 
 static const char *const counter_names[INGEST_NCOUNTERS] = {
@@ -486,6 +489,16 @@ void ingest_note_refusal(struct ingest *ingest, const char *peer)
 	pthread_mutex_unlock(&ingest->failed_lock);
 }
 
+bool ingest_group_view(const struct ingest *ingest, uint32_t id, struct ingest_group_view *out)
+{
+	const struct ingest_group_entry *e = id < ingest->ids_used ? ingest->by_id[id] : NULL;
+	if (!e)
+		return false;
+	*out = (struct ingest_group_view){.path = e->path, .stream = e->stream,
+					  .seen_ms = e->seen_ms, .points = e->points};
+	return true;
+}
+
 void ingest_refusals(struct ingest *ingest, struct ingest_refusals *out)
 {
 	pthread_mutex_lock(&ingest->failed_lock);
@@ -506,6 +519,8 @@ int ingest_group_id(struct ingest *ingest, const struct route *route, const char
 			struct ingest_group_entry *e = ingest->group_slots[at];
 			if (e->stream == route->stream && e->key_len == len &&
 			    memcmp(e->key, key, len) == 0) {
+				e->seen_ms = uv_now(ingest->loop);
+				e->points++;
 				*id = e->id;
 				return 0;
 			}
@@ -524,7 +539,14 @@ int ingest_group_id(struct ingest *ingest, const struct route *route, const char
 	if (!ingest->nfree_ids && grow_ids(ingest))
 		return -ENOMEM;
 
-	struct ingest_group_entry *e = malloc(sizeof(*e) + len);
+	char path[512];
+	const char *values[ROUTER_MAX_PLACEHOLDERS];
+	router_values(route, values);
+	if (schema_template_expand(&route->stream->group, route->names, values, route->nvalues,
+				   path, sizeof(path)) < 0)
+		snprintf(path, sizeof(path), "?"); /* the writer says why */
+	size_t path_len = strlen(path) + 1;
+	struct ingest_group_entry *e = malloc(sizeof(*e) + len + path_len);
 	struct ingest_item *item = ingest_item_new(INGEST_ITEM_GROUP, 0, peer);
 	if (!e || !item) {
 		free(e);
@@ -537,6 +559,10 @@ int ingest_group_id(struct ingest *ingest, const struct route *route, const char
 	e->stream = route->stream;
 	e->key_len = len;
 	memcpy(e->key, key, len);
+	memcpy(e->key + len, path, path_len);
+	e->path = e->key + len;
+	e->seen_ms = uv_now(ingest->loop);
+	e->points = 1;
 	size_t mask = ingest->group_slot_count - 1;
 	size_t at = h & mask;
 	while (ingest->group_slots[at])

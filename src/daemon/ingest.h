@@ -258,6 +258,16 @@ void ingest_offer_idle(struct ingest *ingest, uint32_t *ids, uint32_t n, uint64_
 
 /* Any thread: PEER's data was refused for limits.max_groups. */
 void ingest_note_refusal(struct ingest *ingest, const char *peer);
+/* Loop thread: what the registry knows of group ID (false: no such id).
+ * Ids run from 0 to ids_used - 1. */
+struct ingest_group_view {
+	const char *path;
+	const struct schema_stream *stream;
+	uint64_t seen_ms; /* uv_now() of its last line or frame */
+	uint64_t points;  /* lines and frames routed to it */
+};
+bool ingest_group_view(const struct ingest *ingest, uint32_t id, struct ingest_group_view *out);
+
 /* Loop thread: a copy of the refusals by peer. */
 void ingest_refusals(struct ingest *ingest, struct ingest_refusals *out);
 

@@ -469,6 +469,60 @@ static size_t render(const struct status *s, uint64_t now_ms, char *buf, size_t 
 	return o.used;
 }
 
+static int by_silence(const void *a, const void *b)
+{
+	const struct ingest_group_view *x = a, *y = b;
+	if (x->seen_ms != y->seen_ms)
+		return x->seen_ms < y->seen_ms ? -1 : 1;
+	return strcmp(x->path, y->path);
+}
+
+size_t status_groups(const struct status *s, uint64_t now_ms, bool json, char *buf, size_t len)
+{
+	struct out o = {.buf = buf, .len = len, .json = json, .first = true};
+	const struct ingest *in = s->ingest;
+	struct ingest_group_view *views = malloc((in->ngroups + 1) * sizeof(*views));
+	size_t n = 0;
+	struct timespec ts;
+	if (!views)
+		return 0;
+	for (uint32_t id = 0; id < in->ids_used && n < in->ngroups; id++)
+		n += ingest_group_view(in, id, &views[n]);
+	qsort(views, n, sizeof(*views), by_silence);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t wall_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	if (len)
+		buf[0] = '\0';
+	if (json)
+		put(&o, "{\"groups\": [");
+	else
+		put(&o, "%zu groups, the longest silent first:\n  %-24s %9s %12s  %s\n", n,
+		    "last seen", "ago", "points", "group (stream)");
+	for (size_t i = 0; i < n; i++) {
+		char seen[TIME_ISO8601_MAX];
+		uint64_t ago_ms = now_ms - views[i].seen_ms;
+		time_iso8601(wall_ns - (int64_t)ago_ms * 1000000, 0, seen, sizeof(seen));
+		if (json) {
+			put(&o, "%s{", i ? ", " : "");
+			o.first = true;
+			member_str(&o, "group", views[i].path);
+			member_str(&o, "stream", views[i].stream->name);
+			member_str(&o, "last_seen", seen);
+			member_double(&o, "age_s", (double)ago_ms / 1e3);
+			member_u64(&o, "points", views[i].points);
+			put(&o, "}");
+		} else {
+			put(&o, "  %-24s %7.1f s %12llu  %s (%s)\n", seen, (double)ago_ms / 1e3,
+			    (unsigned long long)views[i].points, views[i].path,
+			    views[i].stream->name);
+		}
+	}
+	if (json)
+		put(&o, "]}\n");
+	free(views);
+	return o.used;
+}
+
 size_t status_text(const struct status *status, uint64_t now_ms, char *out, size_t len)
 {
 	return render(status, now_ms, out, len, false);

@@ -53,6 +53,13 @@ double status_stream_rate(const struct status *status, size_t stream);
 size_t status_text(const struct status *status, uint64_t now_ms, char *out, size_t len);
 size_t status_json(const struct status *status, uint64_t now_ms, char *out, size_t len);
 
+/* Every group the recorder knows, the longest silent first: path, stream,
+ * when a line or frame for it last arrived, how many (`h5rec status
+ * --groups`). Same conventions as status_text; 0, and nothing written,
+ * when out of memory. */
+size_t status_groups(const struct status *status, uint64_t now_ms, bool json, char *out,
+		     size_t len);
+
 /* One line for systemd's STATUS=: rate, buffer fill, file. */
 void status_summary(const struct status *status, char *text, size_t len);
 

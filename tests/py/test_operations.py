@@ -275,6 +275,60 @@ def test_control_socket_found_from_the_schema(recorder, tmp_path):
     assert not path.exists()  # removed on a clean stop
 
 
+def test_status_finds_the_one_recorder(recorder, tmp_path):
+    """Without -c or --socket, status talks to the one recorder whose socket
+    is in a default place; when there are several it names them."""
+    runtime = tmp_path / "xdg"
+    runtime.mkdir(mode=0o700)
+    env = {"XDG_RUNTIME_DIR": str(runtime)}
+    rec = recorder(control=False, extra_env=env)
+    if os.access("/run/h5rec", os.W_OK):
+        pytest.skip("/run/h5rec is writable here: the socket goes there first")
+    path = runtime / "h5rec-ops.sock"
+    wait_for(path.exists, what="the socket in XDG_RUNTIME_DIR")
+    res = rec.h5rec("status", env=env, check=False)
+    # recorders of tests running beside this one may have sockets in
+    # /tmp/h5rec-UID: then ours is among those named
+    if res.returncode == 2:
+        assert "recorders are running; name one with -c SCHEMA or --socket PATH" in res.stderr
+        assert f"--socket {path}\n" in res.stderr, res.stderr
+    else:
+        assert res.returncode == 0 and "schema ops" in res.stdout, res
+        assert rec.h5rec("flush", env=env).stdout == "flushed\n"
+    rec.stop()
+    gone = rec.h5rec("status", env=env, check=False)
+    assert str(path) not in gone.stdout + gone.stderr
+    if gone.returncode == 1:
+        assert "no running recorder found in /run/h5rec, $XDG_RUNTIME_DIR or /tmp/h5rec-" \
+            in gone.stderr
+
+
+def test_status_groups_longest_silent_first(recorder):
+    rec = recorder()
+    for station, count in (("old", 3), ("mid", 1), ("new", 2)):
+        with socket.create_connection(("127.0.0.1", rec.line_port), timeout=5) as s:
+            s.sendall("".join(f"weather,station={station} temperature={i} {T0 + i}\n"
+                              for i in range(count)).encode())
+        wait_for(lambda: any(g["group"] == f"/{station}" for g in json.loads(
+            rec.h5rec("status", "--groups", "--json", "--socket", rec.socket).stdout)["groups"]),
+            what=station)
+        time.sleep(0.05)  # a later arrival, at the loop's millisecond clock
+    groups = json.loads(rec.h5rec("status", "--groups", "--json", "--socket",
+                                  rec.socket).stdout)["groups"]
+    assert [g["group"] for g in groups] == ["/old", "/mid", "/new"], groups
+    assert [g["points"] for g in groups] == [3, 1, 2]
+    assert {g["stream"] for g in groups} == {"weather"}
+    assert groups[0]["age_s"] >= groups[1]["age_s"] >= groups[2]["age_s"] >= 0
+    assert all(g["last_seen"].startswith("20") for g in groups)
+    text = rec.h5rec("status", "--groups", "--socket", rec.socket).stdout
+    lines = text.splitlines()
+    assert lines[0] == "3 groups, the longest silent first:"
+    assert lines[2].endswith(" 3  /old (weather)") and lines[4].endswith(" 2  /new (weather)")
+    bad = rec.h5rec("flush", "--groups", "--socket", rec.socket, check=False)
+    assert bad.returncode == 2
+    rec.stop()
+
+
 def test_sd_notify_ready_status_watchdog_stopping(recorder, tmp_path):
     notify_path = str(tmp_path / "notify.sock")
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
