@@ -518,15 +518,23 @@ static void release_stored(struct h5w *w)
 	}
 }
 
-/* Forget the groups' part of the file just closed: carry over those that
- * had data in it, drop their buffers and records. */
+/*
+ * Forget the groups' part of the file just closed, drop their buffers and
+ * records, and say which go into the next file under SWMR (carry): after a
+ * roll, those that had data in the closed file (a station silent for a
+ * whole file is left out); when the file was closed only to take new
+ * groups (w->switching), all of its groups. Else every new station would
+ * start a file with only the stations heard from in the last one, and
+ * stations reporting less often than the flush would start a new file at
+ * every flush.
+ */
 static void forget_file(struct h5w *w)
 {
 	for (size_t i = 0; i < w->ngroups; i++) {
 		struct h5w_group *g = w->group_list[i];
 		if (g->created_gen != w->gen) /* not in the file just closed */
 			continue;
-		g->carry = g->data_gen == w->gen;
+		g->carry = w->switching || g->data_gen == w->gen;
 		for (size_t j = 0; j < g->ndsets; j++)
 			h5w_dset_reset(w, &g->dsets[j]);
 		h5w_records_free(w, g);
@@ -949,7 +957,9 @@ int h5w_file_start_pending(struct h5w *w, struct h5w_error *err)
 		rc = store_all(w, err);
 		if (rc)
 			return rc; /* nothing closed: what is held stays */
+		w->switching = true;
 		rc = close_current(w, err);
+		w->switching = false;
 		if (rc)
 			return rc;
 	}

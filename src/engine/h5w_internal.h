@@ -219,6 +219,8 @@ struct h5w {
 	uint64_t flushes;            /* flushes begun: ages the open ids */
 	uint64_t gen;                /* file generation, +1 per file */
 	uint64_t file_groups;        /* groups that took data in the current file */
+	bool switching;              /* SWMR: closing a file only to take new
+					groups, not rolling (forget_file) */
 	char file_name[4096];        /* its name (family: the pattern HDF5 expands) */
 	char part_name[4096];        /* where it is built before it gets its name */
 	unsigned seq;                /* next {seq} */

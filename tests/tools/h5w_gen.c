@@ -26,6 +26,9 @@
  *                temperature (0.1 resolution), the others weather-like; the
  *                Python test recomputes them with the same formula.
  *   many N       one reading each from stations "0".."N-1", then close.
+ *   steady N     the weather steady state in engine time: 500 stations
+ *                reporting every 10 s (50 rows a second), a flush each
+ *                second, for N seconds (for profiling the per-flush cost).
  * Time starts at T0 = 2026-01-02T03:04:05Z, one second per row/event.
  * Prints the engine counters at the end as "key value" lines.
  */
@@ -260,6 +263,27 @@ static void run_many(const struct schema *s, uint64_t stations)
 	}
 }
 
+static void run_steady(const struct schema *s, uint64_t seconds)
+{
+	const struct schema_stream *st = &s->streams[0];
+	enum { STATIONS = 500, PER_SECOND = 50 };
+	static struct h5w_group *groups[STATIONS];
+	char name[32];
+	for (uint64_t k = 0; k < STATIONS; k++) {
+		snprintf(name, sizeof(name), "%" PRIu64, k);
+		groups[k] = group(st, "station", name);
+	}
+	for (uint64_t sec = 0; sec < seconds; sec++) {
+		int64_t t = T0 + (int64_t)sec * SEC;
+		for (uint64_t j = 0; j < PER_SECOND; j++) {
+			uint64_t k = (sec * PER_SECOND + j) % STATIONS;
+			table_row(groups[k], st, sec, t + (int64_t)j);
+		}
+		check(tick(t + SEC - 1), "tick");
+		check(h5w_flush(engine, &err), "flush");
+	}
+}
+
 static void run_bulk(const struct schema *s, uint64_t mib)
 {
 	const struct schema_stream *st = &s->streams[0];
@@ -331,6 +355,8 @@ int main(int argc, char **argv)
 		run_slow(s, n);
 	else if (!strcmp(mode, "many"))
 		run_many(s, n);
+	else if (!strcmp(mode, "steady"))
+		run_steady(s, n);
 	else {
 		fprintf(stderr, "unknown mode %s\n", mode);
 		return 2;

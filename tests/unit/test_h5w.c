@@ -191,6 +191,41 @@ static void test_group_limit_swmr(void **state)
 	group_limit_per_file("  swmr: true\n");
 }
 
+/* Under SWMR a group new to the file starts a new one (groups cannot be
+ * created in SWMR-write mode). The file it closes only to take the new
+ * group passes all of its groups on, not only those heard from since it
+ * began: else stations that report less often than the flush would start
+ * a new file at every flush (500 stations every 10 s with a flush each
+ * second made a file a second). */
+static void test_swmr_new_groups_do_not_churn_files(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_output("  swmr: true\n", "", table_body, 0);
+	struct h5w_stats st;
+	char name[16];
+	/* 20 stations, 2 reporting per flush, for 60 flushes */
+	for (int sec = 0; sec < 60; sec++) {
+		for (int j = 0; j < 2; j++) {
+			snprintf(name, sizeof(name), "s%d", (sec * 2 + j) % 20);
+			assert_int_equal(append_row(fx, group(fx, name), T0 + sec * SEC + j), 0);
+		}
+		assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
+	}
+	h5w_get_stats(fx->engine, &st);
+	/* a new file for each of the first 10 flushes (2 new stations each),
+	 * then one file for good */
+	assert_int_equal(st.files_closed, 9);
+	/* after a roll, a station silent for the whole file is left out */
+	assert_int_equal(h5w_roll(fx->engine, &fx->err), 0);
+	assert_int_equal(append_row(fx, group(fx, "s0"), T0 + 61 * SEC), 0);
+	assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
+	assert_int_equal(append_row(fx, group(fx, "s1"), T0 + 62 * SEC), 0);
+	assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
+	h5w_get_stats(fx->engine, &st);
+	assert_int_equal(st.files_closed, 10); /* s1 was in the last file: carried */
+	teardown_fx(fx);
+}
+
 /* The engine names at most twice limits.max_groups groups (the groups of
  * this file and of the last): beyond, -EMLINK until some are retired. */
 static void test_group_names_bounded(void **state)
@@ -1092,6 +1127,7 @@ int main(void)
 		cmocka_unit_test(test_group_limit),
 		cmocka_unit_test(test_group_limit_swmr),
 		cmocka_unit_test(test_group_names_bounded),
+		cmocka_unit_test(test_swmr_new_groups_do_not_churn_files),
 		cmocka_unit_test(test_bad_waveform_and_dtype),
 		cmocka_unit_test(test_record_timeout_and_open_limit),
 		cmocka_unit_test(test_roll_closes_open_records),
