@@ -302,8 +302,8 @@ def test_cmake_install_puts_pages_and_completions_in_place(tmp_path):
 
 def complete(line, cwd=None, completion=COMPLETION):
     """COMPREPLY of the completion function for `line`, the cursor at its
-    end, as bash sets up COMP_WORDS (split at blanks and at '=', which is in
-    COMP_WORDBREAKS) before calling it."""
+    end, as bash sets up COMP_WORDS (split at blanks, and at '=' and ':',
+    which are in COMP_WORDBREAKS) before calling it."""
     script = r'''
 set -u
 source "$1"
@@ -313,14 +313,16 @@ COMP_POINT=${#line}
 words=()
 read -ra parts <<<"$line"
 for p in "${parts[@]}"; do
-    while [[ $p == *=* ]]; do
-        [[ -n ${p%%=*} ]] && words+=("${p%%=*}")
-        words+=("=")
-        p=${p#*=}
+    while [[ $p == *[=:]* ]]; do
+        head=${p%%[=:]*}
+        [[ -n $head ]] && words+=("$head")
+        p=${p:${#head}}
+        words+=("${p:0:1}")
+        p=${p:1}
     done
     [[ -n $p ]] && words+=("$p")
 done
-if [[ $line == *" " || $line == *"=" ]]; then words+=(""); fi
+if [[ $line == *[\ =:] ]]; then words+=(""); fi
 COMP_WORDS=("${words[@]}")
 COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
 case ${COMP_WORDS[0]} in
@@ -406,6 +408,10 @@ def test_completion_file_arguments(files):
         ["data", "digi.yml", "weather.yaml"]
     assert "notes.txt" in complete("h5rec send -k b/adc0 -d int16 ", cwd)
     assert complete("h5rec send -d f", cwd) == ["float32", "float64"]
+    assert complete("h5rec send -t ", cwd) == ["tcp:", "udp:", "unix:"]
+    assert complete("h5rec send -t tcp:", cwd) == []
+    assert complete("h5rec simulate -t tcp:127.0.0.1:7601 ", cwd) == \
+        ["weather", "accelerator", "digitizer"]
     # Directories are offered, for the path below them.
     (files / "data" / "old.h5").write_text("")
     assert complete("h5rec info data/", cwd) == ["data/old.h5"]
