@@ -223,8 +223,21 @@ def test_schema_keys_documented(section):
     assert matching, "h5rec-schema(5) has no section %r (docs/schema.md has)" % section
     body = subs[matching[0]]
     entries = set(re.findall(r"^\.TP\n\.B (\S+)$", body, flags=re.M))
-    missing = [k for k in schema_key_tables()[section] if k not in entries]
+    keys = schema_key_tables()[section]
+    missing = [k for k in keys if k not in entries]
     assert not missing, "h5rec-schema(5), %s: undocumented keys %s" % (section, missing)
+    extra = sorted(entries - set(keys))
+    assert not extra, "h5rec-schema(5), %s: keys docs/schema.md lacks: %s" % (section, extra)
+
+
+def test_schema_page_has_no_other_key_sections():
+    """Every section under KEYS in h5rec-schema(5) is a key table of
+    docs/schema.md (a key section removed there goes here too)."""
+    source = roff_text(read_page("h5rec-schema.5"))
+    keys_part = source.split("\n.SH KEYS\n", 1)[1].split("\n.SH ", 1)[0]
+    titles = re.findall(r"^\.SS\s+\"?([^\"\n]*)\"?$", keys_part, flags=re.M)
+    tables = {t.lower() for t in schema_key_tables()}
+    assert titles and all(t.lower() in tables for t in titles), (titles, sorted(tables))
 
 
 def test_schema_page_example_is_valid(tmp_path):
