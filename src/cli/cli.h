@@ -16,6 +16,8 @@ int cli_flush(int argc, char **argv);
 void cli_flush_usage(FILE *out);
 int cli_roll(int argc, char **argv);
 void cli_roll_usage(FILE *out);
+int cli_run(int argc, char **argv);
+void cli_run_usage(FILE *out);
 int cli_info(int argc, char **argv);
 void cli_info_usage(FILE *out);
 int cli_send(int argc, char **argv);

@@ -206,6 +206,51 @@ static int request(const char *path, const char *line, int timeout_ms)
 	return error ? 1 : 0;
 }
 
+/*
+ * The socket to ask: --socket PATH, the one found from -c SCHEMA, or the
+ * one recorder running with its socket in a default place. PATH (4096)
+ * holds it. Returns 0, or the exit status after saying why.
+ */
+static int resolve_socket(const char *command, const char *config, const char **socket_path,
+			  char *path)
+{
+	if (!config && !*socket_path) {
+		char found[8][4096];
+		size_t n = find_recorders(found, 8);
+		if (n == 0) {
+			fprintf(stderr, "h5rec %s: no running recorder found in /run/h5rec, "
+				"$XDG_RUNTIME_DIR or /tmp/h5rec-%u; give -c SCHEMA or --socket PATH\n",
+				command, (unsigned)getuid());
+			return 1;
+		}
+		if (n > 1) {
+			fprintf(stderr, "h5rec %s: %zu recorders are running; name one with "
+				"-c SCHEMA or --socket PATH:\n", command, n);
+			for (size_t i = 0; i < n && i < 8; i++)
+				fprintf(stderr, "  --socket %s\n", found[i]);
+			return 2;
+		}
+		snprintf(path, 4096, "%s", found[0]);
+		*socket_path = path;
+	}
+	if (config) {
+		struct schema *schema;
+		struct schema_error err;
+		if (schema_load_file(config, &schema, &err)) {
+			fprintf(stderr, "%s\n", err.message);
+			return 1;
+		}
+		int rc = control_socket_path(schema, false, path, 4096);
+		schema_free(schema);
+		if (rc == -ENAMETOOLONG) {
+			fprintf(stderr, "h5rec %s: control socket path too long\n", command);
+			return 1;
+		}
+		*socket_path = path; /* -ENOENT: connecting will say so */
+	}
+	return 0;
+}
+
 static int run(int argc, char **argv, const char *command)
 {
 	static const struct option options[] = {
@@ -255,40 +300,9 @@ static int run(int argc, char **argv, const char *command)
 		return 2;
 	}
 	char path[4096];
-	if (!config && !socket_path) {
-		char found[8][4096];
-		size_t n = find_recorders(found, 8);
-		if (n == 0) {
-			fprintf(stderr, "h5rec %s: no running recorder found in /run/h5rec, "
-				"$XDG_RUNTIME_DIR or /tmp/h5rec-%u; give -c SCHEMA or --socket PATH\n",
-				command, (unsigned)getuid());
-			return 1;
-		}
-		if (n > 1) {
-			fprintf(stderr, "h5rec %s: %zu recorders are running; name one with "
-				"-c SCHEMA or --socket PATH:\n", command, n);
-			for (size_t i = 0; i < n && i < 8; i++)
-				fprintf(stderr, "  --socket %s\n", found[i]);
-			return 2;
-		}
-		snprintf(path, sizeof(path), "%s", found[0]);
-		socket_path = path;
-	}
-	if (config) {
-		struct schema *schema;
-		struct schema_error err;
-		if (schema_load_file(config, &schema, &err)) {
-			fprintf(stderr, "%s\n", err.message);
-			return 1;
-		}
-		int rc = control_socket_path(schema, false, path, sizeof(path));
-		schema_free(schema);
-		if (rc == -ENAMETOOLONG) {
-			fprintf(stderr, "h5rec %s: control socket path too long\n", command);
-			return 1;
-		}
-		socket_path = path; /* -ENOENT: connecting will say so */
-	}
+	int rc = resolve_socket(command, config, &socket_path, path);
+	if (rc)
+		return rc;
 	const char *line = is_status ? (groups ? (json ? "status groups json\n" : "status groups\n")
 					       : (json ? "status json\n" : "status\n"))
 				     : strcmp(command, "flush") == 0 ? "flush\n" : "roll\n";
@@ -309,4 +323,89 @@ int cli_flush(int argc, char **argv)
 int cli_roll(int argc, char **argv)
 {
 	return run(argc, argv, "roll");
+}
+
+void cli_run_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: h5rec run start NAME [--attr KEY=VALUE]... [-c SCHEMA | --socket PATH]\n"
+		"       h5rec run stop [-c SCHEMA | --socket PATH]\n"
+		"Start a run on a running h5recd: it closes the current file, and every file\n"
+		"from the next on is the run's ({run} in file names; root attributes run,\n"
+		"run_start, run_end and the given ones), until 'run stop' writes\n"
+		"run_end into the run's last file and closes it. A restart during a run goes\n"
+		"on with it. NAME: 1-64 of [A-Za-z0-9_.-].\n"
+		"\n"
+		"  -a, --attr KEY=VALUE  a root attribute of every file of the run (at most\n"
+		"                        16; integers and numbers are stored as such)\n"
+		"  -c, --config SCHEMA   find the recorder's socket from its schema\n"
+		"  -s, --socket PATH     the control socket itself\n"
+		"  -h, --help            this text\n");
+}
+
+int cli_run(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"attr", required_argument, NULL, 'a'},
+		{"config", required_argument, NULL, 'c'},
+		{"socket", required_argument, NULL, 's'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *config = NULL, *socket_path = NULL;
+	char line[CONTROL_MAX_REQUEST];
+	size_t len = 0;
+	int opt;
+	bool attrs = false;
+
+	line[0] = '\0';
+	while ((opt = getopt_long(argc, argv, "a:c:s:h", options, NULL)) != -1) {
+		switch (opt) {
+		case 'a':
+			if (!strchr(optarg, '=') || strpbrk(optarg, "\t\n")) {
+				fprintf(stderr, "h5rec run: --attr %s: expected KEY=VALUE (no tab or "
+					"newline)\n", optarg);
+				return 2;
+			}
+			len += (size_t)snprintf(line + len, len < sizeof(line) ? sizeof(line) - len : 0,
+						"\t%s", optarg);
+			attrs = true;
+			break;
+		case 'c':
+			config = optarg;
+			break;
+		case 's':
+			socket_path = optarg;
+			break;
+		case 'h':
+			cli_run_usage(stdout);
+			return 0;
+		default:
+			cli_run_usage(stderr);
+			return 2;
+		}
+	}
+	const char *rest = optind < argc ? argv[optind] : NULL;
+	bool start = rest && strcmp(rest, "start") == 0 && optind + 2 == argc;
+	bool stop = rest && strcmp(rest, "stop") == 0 && optind + 1 == argc && !attrs;
+	if ((!start && !stop) || (config && socket_path)) {
+		cli_run_usage(stderr);
+		return 2;
+	}
+	char request_line[CONTROL_MAX_REQUEST + 80];
+	int n = start ? snprintf(request_line, sizeof(request_line), "run start %s%s\n",
+				 argv[optind + 1], line)
+		      : snprintf(request_line, sizeof(request_line), "run stop\n");
+	if (n < 0 || (size_t)n >= CONTROL_MAX_REQUEST || len >= sizeof(line) ||
+	    strpbrk(start ? argv[optind + 1] : "", "\t\n")) {
+		fprintf(stderr, "h5rec run: the request is too long or the name has a tab or "
+			"newline\n");
+		return 2;
+	}
+	char path[4096];
+	int rc = resolve_socket("run", config, &socket_path, path);
+	if (rc)
+		return rc;
+	/* a run rolls behind everything queued: give it time */
+	return request(socket_path, request_line, 120000);
 }

@@ -27,6 +27,8 @@ static const struct command commands[] = {
 	 cli_flush_usage},
 	{"roll", "", "close a running recorder's file; the next data starts a new one",
 	 cli_roll, cli_roll_usage},
+	{"run", "", "start or stop a run on a running recorder (run start NAME, run stop)",
+	 cli_run, cli_run_usage},
 	{"send", "[FILE]", "send samples (or encoded frames/lines) to a recorder", cli_send,
 	 cli_send_usage},
 	{"simulate", "SETUP", "generate weather, accelerator or digitizer data and send it",

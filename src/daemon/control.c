@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -43,6 +44,7 @@ enum conn_state {
 	CONN_READING,          /* no complete request yet */
 	CONN_WAITING_DURABLE,  /* a flush queued to the writer */
 	CONN_WAITING_APPLIED,  /* a roll queued to the writer */
+	CONN_WAITING_RUN,      /* a run start or stop queued to the writer */
 	CONN_REPLYING,         /* the reply is being written */
 };
 
@@ -55,7 +57,7 @@ struct control_conn {
 	enum conn_state state;
 	uint64_t opened_ms;
 	uint64_t deadline_ms; /* closed at this uv_now() unless waiting */
-	uint64_t item; /* the queued flush or roll */
+	uint64_t item; /* the queued flush, roll or run request */
 	struct control_conn *prev, *next;
 };
 
@@ -440,6 +442,50 @@ static void queue_request(struct control_conn *conn, enum ingest_item_kind kind)
 		kind == INGEST_ITEM_FLUSH ? "flush" : "roll");
 }
 
+/* "run start NAME[\tKEY=VALUE]..." or "run stop": checked here, applied
+ * by the writer behind everything received so far, answered once applied
+ * with what the writer said (control_progress). */
+static void queue_run(struct control_conn *conn, const char *args)
+{
+	struct control *control = conn->control;
+	struct run_state state;
+	char why[256];
+	bool stop = strcmp(args, "stop") == 0;
+	if (control->stopping) {
+		reply_string(conn, "error: the recorder is stopping\n");
+		return;
+	}
+	if (!stop && strncmp(args, "start ", 6) != 0) {
+		reply_string(conn, "error: expected 'run start NAME[\\tKEY=VALUE]...' or "
+				   "'run stop'\n");
+		return;
+	}
+	if (!stop && run_parse(args + 6, &state, why, sizeof(why))) {
+		char text[400];
+		snprintf(text, sizeof(text), "error: %s\n", why);
+		reply_string(conn, text);
+		return;
+	}
+	struct ingest_item *item = ingest_item_new(INGEST_ITEM_RUN, stop ? 0 : sizeof(state),
+						   "control socket");
+	if (!item) {
+		reply_string(conn, "error: out of memory\n");
+		return;
+	}
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	item->u.run.time = now.tv_sec * INT64_C(1000000000) + now.tv_nsec;
+	if (!stop) {
+		state.start = item->u.run.time;
+		item->u.run.state = (struct run_state *)(item + 1);
+		*item->u.run.state = state;
+	}
+	conn->item = control->ingest->next_item; /* before the writer may free it */
+	ingest_push(control->ingest, item);
+	conn->state = CONN_WAITING_RUN;
+	log_msg(LOG_LEVEL_NOTICE, "control socket: run %s requested", stop ? "stop" : "start");
+}
+
 static void dispatch(struct control_conn *conn)
 {
 	char *line = conn->request;
@@ -456,11 +502,13 @@ static void dispatch(struct control_conn *conn)
 		queue_request(conn, INGEST_ITEM_FLUSH);
 	else if (strcmp(line, "roll") == 0)
 		queue_request(conn, INGEST_ITEM_ROLL);
+	else if (strncmp(line, "run ", 4) == 0)
+		queue_run(conn, line + 4);
 	else {
 		char text[CONTROL_MAX_REQUEST + 96];
 		snprintf(text, sizeof(text),
 			 "error: unknown request '%.64s' (status, status json, status groups, "
-			 "status groups json, flush, roll)\n", line);
+			 "status groups json, flush, roll, run start, run stop)\n", line);
 		reply_string(conn, text);
 	}
 }
@@ -473,6 +521,13 @@ void control_progress(void *arg, uint64_t applied, uint64_t durable)
 			reply_string(conn, "flushed\n");
 		else if (conn->state == CONN_WAITING_APPLIED && applied > conn->item)
 			reply_string(conn, "rolled\n");
+		else if (conn->state == CONN_WAITING_RUN && applied > conn->item) {
+			char text[700];
+			if (!writer_run_reply(control->status->writer, conn->item, text, sizeof(text)))
+				snprintf(text, sizeof(text), "error: the answer was lost (another run "
+					 "request came first); h5rec status shows the run\n");
+			reply_string(conn, text);
+		}
 	}
 }
 
@@ -567,7 +622,8 @@ static void on_tick(uv_timer_t *timer)
 	uint64_t now = now_ms(control);
 	for (struct control_conn *conn = control->conns; conn; conn = conn->next) {
 		if (conn->closing || conn->state == CONN_WAITING_DURABLE ||
-		    conn->state == CONN_WAITING_APPLIED || now < conn->deadline_ms)
+		    conn->state == CONN_WAITING_APPLIED || conn->state == CONN_WAITING_RUN ||
+		    now < conn->deadline_ms)
 			continue;
 		warn_client(control, "closed a connection after %.1f s: %s within %d s",
 			    (double)(now - conn->opened_ms) / 1000,

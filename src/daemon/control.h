@@ -36,7 +36,7 @@
 #include "schema.h"
 #include "status.h"
 
-#define CONTROL_MAX_REQUEST 256
+#define CONTROL_MAX_REQUEST 4096 /* a run start with its attributes */
 #define CONTROL_MAX_CONNECTIONS 16
 #define CONTROL_IDLE_TIMEOUT_MS 10000
 

@@ -19,6 +19,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -26,7 +27,9 @@
 #include "ingest.h"
 #include "log.h"
 #include "net.h"
+#include "run.h"
 #include "status.h"
+#include "timefmt.h"
 #include "writer.h"
 #include "writer_queue.h"
 
@@ -413,8 +416,31 @@ static int start(struct daemon *d)
 	struct h5w_error herr;
 	struct net_error nerr;
 	struct net_handler handlers[2];
-	const struct h5w_options engine_options = {.run = d->options->run,
-						   .workers = d->options->workers};
+	/* the engine copies what it keeps before writer_start returns */
+	struct h5w_options engine_options = {.run = d->options->run,
+					     .workers = d->options->workers};
+	struct run_state resumed;
+	struct h5w_attr run_attrs[RUN_MAX_ATTRS];
+	struct h5w_run run;
+	int found = run_state_load(d->schema, &resumed);
+	if (found < 0 && found != -ENOENT)
+		log_msg(LOG_LEVEL_WARNING, "the state of the last run cannot be read (%s): "
+			"recording without a run", strerror(-found));
+	if (found == 1 && d->options->run) {
+		log_msg(LOG_LEVEL_WARNING, "run %s was going on when the recorder stopped; "
+			"--run %s replaces it", resumed.name, d->options->run);
+	} else if (found == 1) {
+		char started[TIME_ISO8601_MAX];
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		time_iso8601(resumed.start, 0, started, sizeof(started));
+		run_to_engine(&resumed, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec, run_attrs,
+			      &run);
+		engine_options.run_state = &run;
+		log_msg(LOG_LEVEL_WARNING, "the recorder restarted during run %s (started %s): "
+			"the run goes on, and its next file records run_restarted", resumed.name,
+			started);
+	}
 
 	int err = check_output_directory(d->schema->output.directory);
 	if (err) {

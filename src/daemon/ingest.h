@@ -33,6 +33,7 @@
 #include "net.h"
 #include "router.h"
 #include "schema.h"
+#include "run.h"
 #include "writer_queue.h"
 
 enum ingest_item_kind {
@@ -43,6 +44,7 @@ enum ingest_item_kind {
 	INGEST_ITEM_FLUSH,  /* make everything durable now (h5rec flush) */
 	INGEST_ITEM_ROLL,   /* start a new file (SIGHUP, h5rec roll) */
 	INGEST_ITEM_RETIRE, /* forget groups idle for a whole file (their ids) */
+	INGEST_ITEM_RUN,    /* start (u.run.state) or stop a run (h5rec run) */
 };
 
 /* A value of a table row or an event field. Strings live in the item's
@@ -106,6 +108,10 @@ struct ingest_item {
 			uint32_t n;
 			uint32_t *ids; /* into this allocation */
 		} retire;
+		struct {
+			struct run_state *state; /* into this allocation; NULL: stop */
+			int64_t time;            /* when it was asked for */
+		} run;
 	} u;
 };
 

@@ -336,6 +336,25 @@ static void emit_groups(struct out *o, const struct status *s, const struct h5w_
 		put(o, "\n");
 }
 
+/* The run going on (h5rec run start), if any. */
+static void emit_run(struct out *o, const struct h5w_stats *w)
+{
+	char start[TIME_ISO8601_MAX] = "";
+	if (w->run_start)
+		time_iso8601(w->run_start, 0, start, sizeof(start));
+	if (o->json) {
+		open_object(o, "run");
+		member_str(o, "name", w->run);
+		member_str(o, "start", start);
+		member_u64(o, "files", w->run_files);
+		close_object(o);
+	} else if (w->run[0]) {
+		put(o, "run: %s%s%s, %llu files since the recorder started\n", w->run,
+		    start[0] ? " since " : "",
+		    start, (unsigned long long)w->run_files);
+	}
+}
+
 static void emit_engine(struct out *o, const struct h5w_stats *w)
 {
 	if (o->json) {
@@ -346,6 +365,7 @@ static void emit_engine(struct out *o, const struct h5w_stats *w)
 		member_u64(o, "rows", w->file_rows);
 		member_u64(o, "files_closed", w->files_closed);
 		close_object(o);
+		emit_run(o, w);
 		open_object(o, "engine");
 		member_u64(o, "samples_written", w->samples_written);
 		member_u64(o, "samples_clipped", w->samples_clipped);
@@ -365,6 +385,7 @@ static void emit_engine(struct out *o, const struct h5w_stats *w)
 		    w->file_open ? "open" : "closed", (unsigned long long)w->files_closed);
 	else
 		put(o, "file: none yet (created with the first data)\n");
+	emit_run(o, w);
 	put(o, "written: %llu samples (%llu clipped), %llu chunks, %llu bytes raw, %llu stored",
 	    (unsigned long long)w->samples_written, (unsigned long long)w->samples_clipped,
 	    (unsigned long long)w->chunks_written, (unsigned long long)w->bytes_raw,

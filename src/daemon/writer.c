@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <hdf5.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,6 +294,103 @@ static int roll(struct writer *writer, struct h5w_error *err)
 	return 0;
 }
 
+static void set_run_reply(struct writer *writer, uint64_t item, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_run_reply(struct writer *writer, uint64_t item, const char *fmt, ...)
+{
+	va_list ap;
+	pthread_mutex_lock(&writer->stats_lock);
+	writer->run_reply_item = item;
+	va_start(ap, fmt);
+	vsnprintf(writer->run_reply, sizeof(writer->run_reply), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&writer->stats_lock);
+}
+
+bool writer_run_reply(struct writer *writer, uint64_t item, char *out, size_t len)
+{
+	pthread_mutex_lock(&writer->stats_lock);
+	bool found = writer->run_reply_item == item && writer->run_reply[0];
+	if (found)
+		snprintf(out, len, "%s", writer->run_reply);
+	pthread_mutex_unlock(&writer->stats_lock);
+	return found;
+}
+
+/*
+ * Start or stop a run (h5rec run): the engine rolls and takes the run's
+ * attributes for the files that follow; the state file beside the data
+ * keeps the run across a restart. The answer for the control socket is
+ * left in run_reply. -ENOBUFS (a full disk holds data) is offered again.
+ */
+static int apply_run(struct writer *writer, const struct ingest_item *item,
+		     struct h5w_error *err)
+{
+	const struct run_state *state = item->u.run.state;
+	struct h5w_stats before;
+	h5w_get_stats(writer->engine, &before);
+	int rc;
+	if (state) {
+		struct h5w_attr attrs[RUN_MAX_ATTRS];
+		struct h5w_run run;
+		if (before.run[0]) {
+			set_run_reply(writer, item->number, "error: run %s is going on; "
+				      "h5rec run stop ends it\n", before.run);
+			return 0;
+		}
+		run_to_engine(state, 0, attrs, &run);
+		rc = h5w_run_start(writer->engine, &run, err);
+		if (rc == -ENOBUFS)
+			return rc;
+		if (!rc && (rc = run_state_save(writer->schema, state)))
+			snprintf(err->message, sizeof(err->message), "saving the run's state "
+				 "(for a restart during it): %s", strerror(-rc));
+		if (rc) { /* said here and to the asker; losses charged by check_losses */
+			log_msg(LOG_LEVEL_ERROR, "run %s not started: %s", state->name, err->message);
+			set_run_reply(writer, item->number, "error: run %s not started: %s\n",
+				      state->name, err->message);
+			return 0;
+		}
+		log_msg(LOG_LEVEL_NOTICE, "run %s started (%zu attributes)%s%s", state->name,
+			state->nattrs, before.file_open ? "; closed " : "",
+			before.file_open ? before.file_name : "");
+		set_run_reply(writer, item->number, "run %s started\n", state->name);
+		return 0;
+	}
+	if (!before.run[0]) {
+		set_run_reply(writer, item->number, "error: no run is going on\n");
+		return 0;
+	}
+	rc = h5w_run_stop(writer->engine, item->u.run.time, err);
+	if (rc == -ENOBUFS)
+		return rc;
+	if (rc < 0) {
+		log_msg(LOG_LEVEL_ERROR, "run %s not stopped: %s", before.run, err->message);
+		set_run_reply(writer, item->number, "error: run %s not stopped: %s\n", before.run,
+			      err->message);
+		return 0;
+	}
+	int saved = run_state_save(writer->schema, NULL);
+	if (saved)
+		log_msg(LOG_LEVEL_WARNING, "run %s: removing its state file: %s (a restart would "
+			"resume the run)", before.run, strerror(-saved));
+	struct h5w_stats after;
+	h5w_get_stats(writer->engine, &after);
+	if (rc == 1) {
+		log_msg(LOG_LEVEL_NOTICE, "run %s stopped; its last file was closed already, "
+			"without run_end", before.run);
+		set_run_reply(writer, item->number, "run %s stopped (its last file was closed "
+			      "before the stop, without run_end)\n", before.run);
+	} else {
+		log_msg(LOG_LEVEL_NOTICE, "run %s stopped: run_end written in %s, closed",
+			before.run, after.file_name);
+		set_run_reply(writer, item->number, "run %s stopped: run_end written in %s\n",
+			      before.run, after.file_name);
+	}
+	return 0;
+}
+
 static int apply_item(struct writer *writer, const struct ingest_item *item,
 		      struct h5w_error *err)
 {
@@ -322,6 +420,8 @@ static int apply_item(struct writer *writer, const struct ingest_item *item,
 	case INGEST_ITEM_RETIRE:
 		retire_groups(writer, item);
 		return 0;
+	case INGEST_ITEM_RUN:
+		return apply_run(writer, item, err);
 	}
 	return 0;
 }

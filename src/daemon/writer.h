@@ -58,6 +58,9 @@ struct writer {
 	struct writer_window window; /* sources applied since durable_item moved */
 	uint64_t losses_seen;      /* the engine's stats.losses already charged */
 	uint64_t closed_seen;      /* files_closed when idle groups were last offered */
+	/* The answer to the last run request (under stats_lock). */
+	uint64_t run_reply_item;
+	char run_reply[600];
 	unsigned delay_us;         /* testing: slow the writer down per item */
 	struct log_ratelimit error_log;
 	/* A copy of the engine's figures for status readers on other threads. */
@@ -108,5 +111,10 @@ void writer_stopping(struct writer *writer, bool now);
 void writer_stats(struct writer *writer, struct h5w_stats *stats, struct writer_output *output);
 
 #define WRITER_STOP_WAIT_MS 10000
+
+/* Loop thread: the answer to the run request that was item ITEM, once the
+ * writer applied it ("run NAME started\n", or "error: …\n"); false if the
+ * answer is not (or no longer) there. */
+bool writer_run_reply(struct writer *writer, uint64_t item, char *out, size_t len);
 
 #endif

@@ -32,6 +32,51 @@ unsigned char *h5w_scratch(struct h5w *w, size_t bytes)
 	return w->scratch;
 }
 
+static void free_run(struct h5w *w)
+{
+	for (size_t i = 0; i < w->nrun_attrs; i++) {
+		free((char *)w->run_attrs[i].name);
+		free((char *)w->run_attrs[i].s);
+	}
+	free(w->run_attrs);
+	free(w->run);
+	w->run = NULL;
+	w->run_attrs = NULL;
+	w->nrun_attrs = 0;
+	w->run_start = w->run_restarted = 0;
+	w->run_files = 0;
+}
+
+/* Make a copy of RUN the engine's run (replacing any); -ENOMEM. */
+static int set_run(struct h5w *w, const struct h5w_run *run)
+{
+	char *name = strdup(run->name);
+	struct h5w_attr *attrs = calloc(run->nattrs + 1, sizeof(*attrs));
+	bool ok = name && attrs;
+	for (size_t i = 0; ok && i < run->nattrs; i++) {
+		attrs[i] = run->attrs[i];
+		attrs[i].name = strdup(run->attrs[i].name);
+		attrs[i].s = run->attrs[i].s ? strdup(run->attrs[i].s) : NULL;
+		ok = attrs[i].name && (attrs[i].s || !run->attrs[i].s);
+	}
+	if (!ok) {
+		for (size_t i = 0; attrs && i < run->nattrs; i++) {
+			free((char *)attrs[i].name);
+			free((char *)attrs[i].s);
+		}
+		free(attrs);
+		free(name);
+		return -ENOMEM;
+	}
+	free_run(w);
+	w->run = name;
+	w->run_attrs = attrs;
+	w->nrun_attrs = run->nattrs;
+	w->run_start = run->start;
+	w->run_restarted = run->restarted;
+	return 0;
+}
+
 int h5w_open(struct h5w **out, const struct schema *schema, const struct h5w_options *options,
 	     int64_t now, struct h5w_error *err)
 {
@@ -59,6 +104,10 @@ int h5w_open(struct h5w **out, const struct schema *schema, const struct h5w_opt
 		gethostname(host, sizeof(host) - 1);
 	w->host = strdup(options->host ? options->host : host);
 	w->run = options->run ? strdup(options->run) : NULL;
+	if (options->run_state && set_run(w, options->run_state)) {
+		free(w->run);
+		w->run = NULL;
+	}
 	w->hash_size = 64;
 	w->hash = calloc(w->hash_size, sizeof(*w->hash));
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -140,7 +189,7 @@ int h5w_close(struct h5w *w, struct h5w_error *err)
 		H5Pclose(w->dapl_nocache);
 	free(w->scratch);
 	free(w->host);
-	free(w->run);
+	free_run(w);
 	free(w);
 	return rc;
 }
@@ -704,12 +753,49 @@ int h5w_roll(struct h5w *w, struct h5w_error *err)
 	return h5w_file_close(w, err);
 }
 
+int h5w_run_start(struct h5w *w, const struct h5w_run *run, struct h5w_error *err)
+{
+	int rc = h5w_roll(w, err);
+	if (rc)
+		return rc;
+	rc = set_run(w, run);
+	if (rc)
+		h5w_err(w, err, "out of memory starting run %s", run->name);
+	return rc;
+}
+
+int h5w_run_stop(struct h5w *w, int64_t end, struct h5w_error *err)
+{
+	if (!w->run) {
+		h5w_err(w, err, "no run to stop");
+		return -EINVAL;
+	}
+	/* pending groups would start a file of the run at the roll: have it
+	 * first, so that its run_end is written too */
+	int rc = h5w_file_start_pending(w, err);
+	if (h5w_held(rc))
+		return -ENOBUFS;
+	if (rc)
+		return rc;
+	bool in_file = w->file != H5I_INVALID_HID && w->run_start;
+	if (in_file && (rc = h5w_root_run_end(w, end, err)))
+		return rc;
+	rc = h5w_roll(w, err);
+	if (rc)
+		return rc;
+	free_run(w);
+	return in_file ? 0 : 1;
+}
+
 void h5w_get_stats(const struct h5w *w, struct h5w_stats *stats)
 {
 	*stats = w->stats;
 	stats->buffered_bytes = w->buffered;
 	stats->groups = w->ngroups;
 	stats->file_groups = h5w_file_groups(w);
+	snprintf(stats->run, sizeof(stats->run), "%s", w->run ? w->run : "");
+	stats->run_start = w->run_start;
+	stats->run_files = w->run_files;
 	stats->file_open = w->file != H5I_INVALID_HID;
 	stats->file_rows = w->file_rows;
 }

@@ -66,9 +66,29 @@ struct h5w_error {
 	char message[512];
 };
 
+/* A root attribute given by the user (a run's). */
+struct h5w_attr {
+	const char *name;
+	enum { H5W_ATTR_INT, H5W_ATTR_FLOAT, H5W_ATTR_STRING } type;
+	int64_t i;
+	double f;
+	const char *s;
+};
+
+/* A run (h5w_run_start): what every file of it records at its root. */
+struct h5w_run {
+	const char *name;     /* `{run}` and root attribute `run` */
+	int64_t start;        /* ns since 1970: root attribute `run_start` */
+	int64_t restarted;    /* ns: the recorder restarted during the run
+				 (`run_restarted` in the next file); 0: no */
+	const struct h5w_attr *attrs; /* more root attributes, for every file */
+	size_t nattrs;
+};
+
 struct h5w_options {
 	const char *host;          /* root attribute `host`; NULL: gethostname() */
 	const char *run;           /* `{run}` and root attribute `run`; NULL: none */
+	const struct h5w_run *run_state; /* a whole run to start in (overrides run) */
 	unsigned workers;          /* compression threads; 0: online CPUs */
 	unsigned max_open_records; /* records layout, per group; 0: 16 */
 };
@@ -216,6 +236,19 @@ int h5w_flush(struct h5w *engine, struct h5w_error *err);
  * of its own, so everything appended so far is durable on return. */
 int h5w_roll(struct h5w *engine, struct h5w_error *err);
 
+/*
+ * Runs. h5w_run_start rolls (as h5w_roll; -ENOBUFS and nothing changed
+ * while a full disk holds data) and makes RUN (copied) the run of every
+ * file from the next on: `{run}` in their names, root attributes `run`,
+ * `run_start`, `run_end` (0 until the run ends in that file),
+ * `run_restarted` (in the first file after a restart) and the run's own;
+ * `file_sequence` orders the files of a run. h5w_run_stop writes `run_end` = END into the
+ * run's current file and rolls; 1 when the run had no file open (its last
+ * one was closed already: no `run_end` is written). -EINVAL: no run.
+ */
+int h5w_run_start(struct h5w *engine, const struct h5w_run *run, struct h5w_error *err);
+int h5w_run_stop(struct h5w *engine, int64_t end, struct h5w_error *err);
+
 struct h5w_stats {
 	uint64_t samples_written;  /* values accepted, all layouts */
 	uint64_t samples_clipped;  /* values clipped by dtype conversion */
@@ -247,6 +280,9 @@ struct h5w_stats {
 	uint64_t file_size;        /* bytes of the current file */
 	uint64_t file_rows;        /* rows + samples appended to the current file */
 	char last_error[512];
+	char run[72];              /* the current run, "" if none */
+	int64_t run_start;
+	uint64_t run_files;        /* files started in it so far */
 };
 
 void h5w_get_stats(const struct h5w *engine, struct h5w_stats *stats);

@@ -195,6 +195,10 @@ struct h5w_pool {
 struct h5w {
 	const struct schema *schema;
 	char *host, *run;
+	int64_t run_start, run_restarted;
+	struct h5w_attr *run_attrs;  /* copies (names and strings malloc'd) */
+	size_t nrun_attrs;
+	uint64_t run_files;          /* files started in the run */
 	unsigned max_open_records;
 	int64_t now;
 	int64_t arrived;             /* arrival time of the data being appended */
@@ -350,6 +354,8 @@ void h5w_dset_note_time(struct h5w_dset *ds, int64_t first, int64_t last);
 int h5w_layout_plan(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
 int h5w_layout_create(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
 int h5w_layout_times(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
+/* The run's end time in the current file's root attribute run_end. */
+int h5w_root_run_end(struct h5w *w, int64_t end, struct h5w_error *err);
 int h5w_root_attrs(struct h5w *w, struct h5w_error *err);
 
 /* h5w_file.c */

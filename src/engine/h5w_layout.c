@@ -533,6 +533,15 @@ int h5w_layout_times(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 	return 0;
 }
 
+int h5w_root_run_end(struct h5w *w, int64_t end, struct h5w_error *err)
+{
+	hid_t root = H5Gopen2(w->file, "/", H5P_DEFAULT);
+	int rc = root >= 0 && attr_update_int64(root, "run_end", end) == 0 ? 0 : -EIO;
+	if (root >= 0)
+		H5Gclose(root);
+	return rc ? h5w_err_hdf5(w, err, "%s: writing run_end", w->file_name) : 0;
+}
+
 int h5w_root_attrs(struct h5w *w, struct h5w_error *err)
 {
 	const struct schema *s = w->schema;
@@ -549,6 +558,22 @@ int h5w_root_attrs(struct h5w *w, struct h5w_error *err)
 		rc |= attr_int64(root, "file_sequence", (int64_t)w->file_seq);
 		if (w->run)
 			rc |= attr_string(root, "run", w->run);
+		if (w->run && w->run_start) {
+			/* run_end exists from the start: SWMR-write mode may only
+			 * change it (h5w_run_stop) */
+			rc |= attr_int64(root, "run_start", w->run_start);
+			rc |= attr_int64(root, "run_end", 0);
+			w->run_files++;
+			if (w->run_restarted)
+				rc |= attr_int64(root, "run_restarted", w->run_restarted);
+			w->run_restarted = 0;
+		}
+		for (size_t i = 0; w->run && i < w->nrun_attrs; i++) {
+			const struct h5w_attr *a = &w->run_attrs[i];
+			rc |= a->type == H5W_ATTR_INT     ? attr_int64(root, a->name, a->i)
+			    : a->type == H5W_ATTR_FLOAT ? attr_double(root, a->name, a->f)
+							: attr_string(root, a->name, a->s);
+		}
 		H5Gclose(root);
 	}
 	if (rc)

@@ -218,8 +218,9 @@ class Recorder:
                 self.addresses.append(f"{l['transport']}:{shown}:{port}")
 
     def _schema_text(self):
-        lines = [f"name: {self.name}", "output:", f"  directory: {self.out}",
-                 '  file: "{name}-{seq}.h5"']
+        lines = [f"name: {self.name}", "output:", f"  directory: {self.out}"]
+        if "file" not in self.output:
+            lines.append('  file: "{name}-{seq}.h5"')
         lines += [f"  {k}: {v}" for k, v in self.output.items()]
         lines += ["control:", f"  socket: {os.path.join(self.sockdir, 'control.sock')}",
                   "listen:"]
