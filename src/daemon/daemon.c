@@ -419,13 +419,20 @@ static int start(struct daemon *d)
 	/* the engine copies what it keeps before writer_start returns */
 	struct h5w_options engine_options = {.run = d->options->run,
 					     .workers = d->options->workers};
+	int err = check_output_directory(d->schema->output.directory);
+	if (err) {
+		log_msg(LOG_LEVEL_ERROR, "output directory %s cannot be written: %s",
+			d->schema->output.directory, strerror(-err));
+		return err;
+	}
 	struct run_state resumed;
 	struct h5w_attr run_attrs[RUN_MAX_ATTRS];
 	struct h5w_run run;
+	/* a run going on when the last recorder stopped goes on (run.h) */
 	int found = run_state_load(d->schema, &resumed);
-	if (found < 0 && found != -ENOENT)
+	if (found < 0)
 		log_msg(LOG_LEVEL_WARNING, "the state of the last run cannot be read (%s): "
-			"recording without a run", strerror(-found));
+			"no run is resumed", strerror(-found));
 	if (found == 1 && d->options->run) {
 		log_msg(LOG_LEVEL_WARNING, "run %s was going on when the recorder stopped; "
 			"--run %s replaces it", resumed.name, d->options->run);
@@ -440,13 +447,6 @@ static int start(struct daemon *d)
 		log_msg(LOG_LEVEL_WARNING, "the recorder restarted during run %s (started %s): "
 			"the run goes on, and its next file records run_restarted", resumed.name,
 			started);
-	}
-
-	int err = check_output_directory(d->schema->output.directory);
-	if (err) {
-		log_msg(LOG_LEVEL_ERROR, "output directory %s cannot be written: %s",
-			d->schema->output.directory, strerror(-err));
-		return err;
 	}
 	err = writer_queue_init(&d->queue, d->schema->limits.max_buffer, 0,
 				ingest_queue_drained, &d->ingest);

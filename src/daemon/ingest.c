@@ -303,7 +303,6 @@ void ingest_writer_finished(struct ingest *ingest)
 
 /* ---- group registry ---------------------------------------------------- */
 
-
 static size_t route_key(const struct route *route, char *key, size_t cap)
 {
 	size_t len = 0;
