@@ -66,6 +66,7 @@ struct line_decoder {
 	size_t fields_cap;
 	struct line_stats stats;
 	int failed;
+	char text[LINE_TEXT_MAX]; /* options.keep_text: the line before parsing */
 };
 
 /* One line being parsed: s[0..len) with s[len] == 0, written in place. */
@@ -918,6 +919,15 @@ static int process_line(struct line_decoder *decoder)
 		decoder->stats.comments++;
 		return 0;
 	}
+	err.text = NULL;
+	err.text_len = 0;
+	err.text_cut = false;
+	if (decoder->options.keep_text) {
+		err.text_len = ps.len < LINE_TEXT_MAX ? ps.len : LINE_TEXT_MAX;
+		err.text_cut = err.text_len < ps.len;
+		memcpy(decoder->text, ps.s, err.text_len);
+		err.text = decoder->text;
+	}
 	rc = parse_buffered_line(decoder, &ps);
 	if (rc == -EINVAL) {
 		report_bad_line(decoder, &err);
@@ -926,6 +936,9 @@ static int process_line(struct line_decoder *decoder)
 	if (rc)
 		return rc;
 	decoder->stats.points++;
+	ps.point.text = err.text;
+	ps.point.text_len = err.text_len;
+	ps.point.text_cut = err.text_cut;
 	return decoder->point_cb ? decoder->point_cb(decoder->user, &ps.point) : 0;
 }
 
@@ -1010,15 +1023,20 @@ int line_decoder_finish(struct line_decoder *decoder)
 	return rc ? decoder_fail(decoder, rc) : 0;
 }
 
-int line_decode_datagram(struct line_decoder *decoder, const void *data, size_t len)
+void line_decoder_reset(struct line_decoder *decoder)
 {
-	int rc;
-
 	decoder->failed = 0;
 	start_line(decoder);
 	decoder->position = 0;
 	decoder->line_number = 1;
 	decoder->line_offset = 0;
+}
+
+int line_decode_datagram(struct line_decoder *decoder, const void *data, size_t len)
+{
+	int rc;
+
+	line_decoder_reset(decoder);
 	rc = line_decoder_feed(decoder, data, len);
 	return rc ? rc : line_decoder_finish(decoder);
 }

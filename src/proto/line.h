@@ -74,6 +74,10 @@ struct line_point {
 	int64_t timestamp_ns;           /* converted from the listener's precision */
 	uint64_t line_number;           /* 1-based, in the connection or datagram */
 	uint64_t offset;                /* byte offset of the line's first byte */
+	/* With options.keep_text: the line as received (see line_error). */
+	const char *text;
+	size_t text_len;
+	bool text_cut;
 };
 
 /* Error classes, one counter each in `h5rec status`. */
@@ -91,6 +95,8 @@ enum line_error_kind {
 };
 
 #define LINE_REASON_SIZE 256
+/* How much of a bad line's text a decoder keeps for its report. */
+#define LINE_TEXT_MAX 1024
 
 struct line_error {
 	enum line_error_kind kind;
@@ -98,6 +104,13 @@ struct line_error {
 	uint64_t line_offset;   /* offset of the line's first byte */
 	uint64_t offset;        /* offset of the offending byte or element */
 	char reason[LINE_REASON_SIZE];
+	/* With options.keep_text: the line as received, its first
+	 * LINE_TEXT_MAX bytes (text_len is the length kept, text_cut says
+	 * more followed); empty for a line longer than max_line, which is
+	 * never buffered. Valid only during the callback. */
+	const char *text;
+	size_t text_len;
+	bool text_cut;
 };
 
 /* Short stable name of an error class ("too_long", "value", …). */
@@ -120,6 +133,10 @@ const char *line_precision_name(enum line_precision precision);
 struct line_options {
 	uint64_t max_line;                 /* bytes of one line, with its "\n" */
 	enum line_precision precision;     /* unit of timestamps */
+	/* Keep each line's text until it is parsed, for error reports that
+	 * quote it (HTTP's "unable to parse '...'"): a copy of up to
+	 * LINE_TEXT_MAX bytes per line, so only where it is shown. */
+	bool keep_text;
 };
 
 /* Called once per good line, in input order. Return 0 to go on; a negative
@@ -164,6 +181,10 @@ int line_decoder_finish(struct line_decoder *decoder);
  * earlier state, including an earlier callback error. Returns like feed.
  */
 int line_decode_datagram(struct line_decoder *decoder, const void *data, size_t len);
+
+/* Start a new stream: line numbers and offsets restart, a partial line and
+ * an earlier callback error are forgotten (an HTTP request body). */
+void line_decoder_reset(struct line_decoder *decoder);
 
 /* The unit of the timestamps decoded from now on, so that one decoder can
  * serve datagrams of listeners with different precisions. */

@@ -141,13 +141,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint64_t max_lines[] = {1, 16, 256, 65536};
-	struct line_options options;
+	struct line_options options = {0};
 	struct run whole = {0}, sliced = {0};
 
 	if (size < 2)
 		return 0;
 	options.max_line = max_lines[data[0] & 3u];
 	options.precision = (enum line_precision)((data[0] >> 2) % (LINE_PRECISION_H + 1));
+	options.keep_text = data[0] & 0x80u; /* the copy for HTTP's error reports */
 	decode_stream(&options, data + 2, size - 2, 0, &whole);
 	decode_stream(&options, data + 2, size - 2, data[1] | 1u, &sliced);
 	check(whole.hash == sliced.hash);

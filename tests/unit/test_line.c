@@ -4,7 +4,8 @@
  * comments), raw newlines inside string values, every bad-line class with
  * its reason and offsets, identical results for every split of the input,
  * the max_line bound (a 10 MB line without newline stays within it),
- * datagrams, EVENT field sets, and random input.
+ * datagrams, EVENT field sets, random input, and the text of a line kept
+ * for HTTP's error reports and the reset between request bodies.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -763,6 +764,78 @@ static void test_random_input(void **state)
 	}
 }
 
+struct kept {
+	char text[LINE_TEXT_MAX + 1];
+	char point_text[64];
+	size_t points, bad;
+	bool cut;
+	uint64_t line_number;
+};
+
+static int kept_point(void *user, const struct line_point *point)
+{
+	struct kept *s = user;
+	s->points++;
+	s->line_number = point->line_number;
+	snprintf(s->point_text, sizeof(s->point_text), "%.*s", (int)point->text_len, point->text);
+	return 0;
+}
+
+static void kept_bad(void *user, const struct line_error *err)
+{
+	struct kept *s = user;
+	s->bad++;
+	s->cut = err->text_cut;
+	memcpy(s->text, err->text ? err->text : "", err->text ? err->text_len : 0);
+	s->text[err->text ? err->text_len : 0] = '\0';
+}
+
+static void test_line_text_and_reset(void **state)
+{
+	(void)state;
+	struct kept s = {0};
+	const struct line_options options = {.max_line = 64 * 1024, .keep_text = true};
+	struct line_decoder *d = line_decoder_new(&options, kept_point, kept_bad, &s);
+	assert_non_null(d);
+	/* the text is the line as sent, before unescaping */
+	const char *body = "m,t=a\\ b v=1\nm v=\"x\\\"y\n";
+	assert_int_equal(line_decoder_feed(d, body, strlen(body)), 0);
+	assert_int_equal(s.points, 1);
+	assert_string_equal(s.point_text, "m,t=a\\ b v=1");
+	assert_int_equal(s.bad, 0); /* the quoted string is still open */
+	/* a new body: the open line is forgotten, numbering restarts */
+	line_decoder_reset(d);
+	const char *next = "m v=2\nm v=\n";
+	assert_int_equal(line_decoder_feed(d, next, strlen(next)), 0);
+	assert_int_equal(line_decoder_finish(d), 0);
+	assert_int_equal(s.points, 2);
+	assert_int_equal(s.line_number, 1);
+	assert_int_equal(s.bad, 1);
+	assert_string_equal(s.text, "m v=");
+	/* a long bad line is kept cut */
+	char *longline = malloc(LINE_TEXT_MAX + 100);
+	assert_non_null(longline);
+	memset(longline, 'a', LINE_TEXT_MAX + 98);
+	longline[LINE_TEXT_MAX + 98] = '\n';
+	line_decoder_reset(d);
+	assert_int_equal(line_decoder_feed(d, longline, LINE_TEXT_MAX + 99), 0);
+	assert_int_equal(s.bad, 2);
+	assert_true(s.cut);
+	assert_int_equal(strlen(s.text), LINE_TEXT_MAX);
+	free(longline);
+	line_decoder_free(d);
+
+	/* without keep_text, nothing is copied */
+	struct kept plain = {0};
+	const struct line_options no_text = {.max_line = 1024};
+	d = line_decoder_new(&no_text, kept_point, kept_bad, &plain);
+	assert_non_null(d);
+	assert_int_equal(line_decode_datagram(d, "m v=\n", 5), 0);
+	assert_int_equal(plain.bad, 1);
+	assert_string_equal(plain.text, "");
+	line_decoder_free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -788,6 +861,7 @@ int main(void)
 		cmocka_unit_test(test_event_field_set),
 		cmocka_unit_test(test_error_kind_names),
 		cmocka_unit_test(test_random_input),
+		cmocka_unit_test(test_line_text_and_reset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
