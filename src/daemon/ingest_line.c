@@ -15,21 +15,13 @@
 #include "ingest_line.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "ingest_fields.h"
-
-struct line_batch {
-	struct ingest_row *rows;
-	size_t nrows, rows_cap;
-	struct ingest_value *values;
-	size_t nvalues, values_cap;
-	char *arena;
-	size_t arena_used, arena_cap;
-};
 
 struct ingest_line_conn {
 	struct ingest *ingest;
@@ -71,15 +63,25 @@ static int batch_reserve(struct line_batch *b, size_t nfields, size_t strings)
 	return 0;
 }
 
-static void batch_free(struct line_batch *b)
+void ingest_line_batch_free(struct line_batch *b)
 {
 	free(b->rows);
 	free(b->values);
 	free(b->arena);
+	*b = (struct line_batch){0};
 }
 
-/* Queue what the batch holds as one item; the batch is then empty. */
-static void batch_flush(struct ingest *ingest, struct line_batch *b, const char *peer,
+size_t ingest_line_batch_bytes(const struct line_batch *b)
+{
+	return b->nrows * sizeof(*b->rows) + b->nvalues * sizeof(*b->values) + b->arena_used;
+}
+
+void ingest_line_batch_clear(struct line_batch *b)
+{
+	b->nrows = b->nvalues = b->arena_used = 0;
+}
+
+void ingest_line_batch_flush(struct ingest *ingest, struct line_batch *b, const char *peer,
 			bool datagram)
 {
 	if (!b->nrows)
@@ -103,11 +105,24 @@ static void batch_flush(struct ingest *ingest, struct line_batch *b, const char 
 		else
 			ingest_push(ingest, item);
 	}
-	b->nrows = b->nvalues = b->arena_used = 0;
+	ingest_line_batch_clear(b);
+}
+
+/* Copy a reason for a skipped line out to the caller, when it wants one. */
+static void tell(char *why, size_t why_len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void tell(char *why, size_t why_len, const char *fmt, ...)
+{
+	va_list ap;
+	if (!why || !why_len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, why_len, fmt, ap);
+	va_end(ap);
 }
 
 static int route_point(struct ingest *ingest, const struct line_point *point, const char *peer,
-		       struct route *route, uint32_t *group)
+		       struct route *route, uint32_t *group, char *why, size_t why_len)
 {
 	char reason[256];
 	/* Every tag of the line, however many: a group tag may come last. */
@@ -118,25 +133,30 @@ static int route_point(struct ingest *ingest, const struct line_point *point, co
 			     st == ROUTER_NO_STREAM ? INGEST_UNKNOWN_STREAM : INGEST_BAD_PLACEHOLDER,
 			     "%s: line %llu skipped: %s", peer,
 			     (unsigned long long)point->line_number, reason);
+		tell(why, why_len, "%s", reason);
 		return -EINVAL;
 	}
 	int err = ingest_group_id(ingest, route, peer, group);
-	if (err == -EMLINK)
+	if (err == -EMLINK) {
+		tell(why, why_len, "limits.max_groups (%llu) reached",
+		     (unsigned long long)ingest->schema->limits.max_groups);
 		ingest_error(ingest, INGEST_GROUP_LIMIT,
 			     "%s: line %llu skipped: a new group, and the file holds "
 			     "limits.max_groups (%llu) groups", peer,
 			     (unsigned long long)point->line_number,
 			     (unsigned long long)ingest->schema->limits.max_groups);
-	else if (err)
+	} else if (err) {
+		tell(why, why_len, "out of memory");
 		ingest_error(ingest, INGEST_WRITE_ERRORS, "%s: line %llu lost: out of memory", peer,
 			     (unsigned long long)point->line_number);
+	}
 	return err;
 }
 
 /* Add a routed line to the batch as one row; < 0 skips the line. */
 static int add_row(struct ingest *ingest, struct line_batch *b, const struct line_point *point,
 		   const struct schema_stream *stream, uint32_t group, int64_t receive_time,
-		   const char *peer)
+		   const char *peer, char *why, size_t why_len)
 {
 	size_t strings = 0;
 	for (size_t i = 0; i < point->nfields; i++)
@@ -162,6 +182,7 @@ static int add_row(struct ingest *ingest, struct line_batch *b, const struct lin
 				       value, b->arena, &b->arena_used, reason, sizeof(reason))) {
 			ingest_error(ingest, INGEST_BAD_DATA, "%s: line %llu skipped: %s", peer,
 				     (unsigned long long)point->line_number, reason);
+			tell(why, why_len, "%s", reason);
 			b->arena_used = arena_mark;
 			return -EINVAL;
 		}
@@ -171,6 +192,8 @@ static int add_row(struct ingest *ingest, struct line_batch *b, const struct lin
 		ingest_error(ingest, INGEST_UNKNOWN_FIELD,
 			     "%s: line %llu skipped: %zu field(s) not declared in stream '%s'", peer,
 			     (unsigned long long)point->line_number, unknown, stream->name);
+		tell(why, why_len, "%zu field(s) not declared in stream '%s'", unknown,
+		     stream->name);
 		b->arena_used = arena_mark;
 		return -EINVAL;
 	}
@@ -183,21 +206,32 @@ static int add_row(struct ingest *ingest, struct line_batch *b, const struct lin
 	return 0;
 }
 
-static void point_into_batch(struct ingest *ingest, struct line_batch *b,
-			     const struct line_point *point, int64_t receive_time, const char *peer)
+int ingest_line_point(struct ingest *ingest, struct line_batch *b, const struct line_point *point,
+		      int64_t receive_time, const char *peer, char *why, size_t why_len)
 {
 	struct route route;
 	uint32_t group;
 
 	ingest_count(ingest, INGEST_LINES, 1);
-	if (route_point(ingest, point, peer, &route, &group))
-		return;
-	if (add_row(ingest, b, point, route.stream, group, receive_time, peer) == -ENOMEM)
+	int err = route_point(ingest, point, peer, &route, &group, why, why_len);
+	if (err)
+		return err;
+	err = add_row(ingest, b, point, route.stream, group, receive_time, peer, why, why_len);
+	if (err == -ENOMEM) {
 		ingest_error(ingest, INGEST_WRITE_ERRORS, "%s: line %llu lost: out of memory", peer,
 			     (unsigned long long)point->line_number);
+		tell(why, why_len, "out of memory");
+	}
+	return err;
 }
 
-static void report_bad_line(struct ingest *ingest, const char *peer, const struct line_error *err)
+static void point_into_batch(struct ingest *ingest, struct line_batch *b,
+			     const struct line_point *point, int64_t receive_time, const char *peer)
+{
+	ingest_line_point(ingest, b, point, receive_time, peer, NULL, 0);
+}
+
+void ingest_line_report_bad(struct ingest *ingest, const char *peer, const struct line_error *err)
 {
 	ingest_error(ingest, INGEST_BAD_LINES, "%s: line %llu (byte %llu): %s: %s", peer,
 		     (unsigned long long)err->line_number, (unsigned long long)err->offset,
@@ -216,7 +250,7 @@ static int on_point(void *user, const struct line_point *point)
 static void on_bad_line(void *user, const struct line_error *err)
 {
 	struct ingest_line_conn *lc = user;
-	report_bad_line(lc->ingest, lc->peer, err);
+	ingest_line_report_bad(lc->ingest, lc->peer, err);
 }
 
 void *ingest_line_open(void *arg, struct net_conn *conn, const struct net_peer *peer,
@@ -245,7 +279,7 @@ int ingest_line_data(void *state, const char *buf, size_t len)
 	lc->receive_time = realtime_ns();
 	ingest_count(lc->ingest, INGEST_BYTES, len);
 	int rc = line_decoder_feed(lc->decoder, buf, len);
-	batch_flush(lc->ingest, &lc->batch, lc->peer, false);
+	ingest_line_batch_flush(lc->ingest, &lc->batch, lc->peer, false);
 	return rc;
 }
 
@@ -254,14 +288,14 @@ void ingest_line_eof(void *state)
 	struct ingest_line_conn *lc = state;
 	lc->receive_time = realtime_ns();
 	line_decoder_finish(lc->decoder);
-	batch_flush(lc->ingest, &lc->batch, lc->peer, false);
+	ingest_line_batch_flush(lc->ingest, &lc->batch, lc->peer, false);
 }
 
 void ingest_line_close(void *state)
 {
 	struct ingest_line_conn *lc = state;
 	line_decoder_free(lc->decoder);
-	batch_free(&lc->batch);
+	ingest_line_batch_free(&lc->batch);
 	free(lc);
 }
 
@@ -289,7 +323,7 @@ static int on_datagram_point(void *user, const struct line_point *point)
 static void on_datagram_bad_line(void *user, const struct line_error *err)
 {
 	struct ingest_line_udp *udp = user;
-	report_bad_line(udp->ingest, udp->peer, err);
+	ingest_line_report_bad(udp->ingest, udp->peer, err);
 }
 
 static struct ingest_line_udp *udp_state(struct ingest *ingest)
@@ -335,7 +369,7 @@ void ingest_line_datagram(void *arg, const struct net_peer *peer,
 	ingest_count(ingest, INGEST_BYTES, len);
 	line_decoder_set_precision(udp->decoder, listen->precision);
 	line_decode_datagram(udp->decoder, buf, len);
-	batch_flush(ingest, &udp->batch, peer->name, true);
+	ingest_line_batch_flush(ingest, &udp->batch, peer->name, true);
 	udp->peer = NULL;
 }
 
@@ -345,7 +379,7 @@ void ingest_line_udp_free(struct ingest *ingest)
 	if (!udp)
 		return;
 	line_decoder_free(udp->decoder);
-	batch_free(&udp->batch);
+	ingest_line_batch_free(&udp->batch);
 	free(udp);
 	ingest->line_udp = NULL;
 }
