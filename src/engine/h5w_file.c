@@ -709,6 +709,7 @@ static int store_all(struct h5w *w, struct h5w_error *err)
 	if (!first) {
 		w->last_flush = w->now;
 		w->stats.last_flush = w->now;
+		w->stats.flushes++;
 		w->stats.full = false;
 		w->stats.full_reason[0] = '\0';
 		w->dirty = false;
