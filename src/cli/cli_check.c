@@ -26,7 +26,6 @@ void cli_check_usage(FILE *out)
 		     "  -q, --quiet   print nothing when the schema is valid\n");
 }
 
-static const char *const protocol_text[] = {"line", "frame"};
 static const char *const transport_text[] = {"tcp", "udp", "unix"};
 static const char *const layout_text[] = {"table", "records", "stream"};
 
@@ -75,7 +74,7 @@ static void print_listen(const struct schema *schema)
 	printf("listen\n");
 	for (size_t i = 0; i < schema->nlisten; i++) {
 		const struct schema_listen *l = &schema->listen[i];
-		printf("  %-5s %-4s ", protocol_text[l->protocol], transport_text[l->transport]);
+		printf("  %-7s %-4s ", schema_protocol_name(l->protocol), transport_text[l->transport]);
 		if (l->transport == SCHEMA_TRANSPORT_UNIX)
 			printf("%s", l->path);
 		else if (strchr(l->host, ':'))
@@ -84,6 +83,8 @@ static void print_listen(const struct schema *schema)
 			printf("%s:%u", l->host, l->port);
 		if (l->protocol == SCHEMA_PROTOCOL_LINE)
 			printf("  precision %s", line_precision_name(l->precision));
+		if (l->protocol == SCHEMA_PROTOCOL_HTTP)
+			printf("  max_body %llu", (unsigned long long)l->max_body);
 		if (l->token)
 			printf("  token required");
 		for (size_t k = 0; k < l->nallow; k++)

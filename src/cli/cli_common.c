@@ -156,7 +156,7 @@ static int resolve(struct cli_target *target, enum schema_protocol protocol, con
 			if (!l)
 				return cli_usage_error(command, "%s has no %s listener",
 						       target->schema_path,
-						       protocol == SCHEMA_PROTOCOL_LINE ? "line" : "frame");
+						       schema_protocol_name(protocol));
 			listener_address(l, target->address_buf, sizeof(target->address_buf));
 			target->address = target->address_buf;
 			if (!target->token)

@@ -125,7 +125,7 @@ static void log_startup(const struct schema *schema)
 		const struct schema_listen *l = &schema->listen[i];
 		int n = snprintf(listeners + len, sizeof(listeners) - len, "%s%s/%s %s",
 				 i ? ", " : "",
-				 l->protocol == SCHEMA_PROTOCOL_LINE ? "line" : "frame",
+				 schema_protocol_name(l->protocol),
 				 transport_name(l->transport), l->address);
 		if (n > 0)
 			len += (size_t)n;
@@ -415,7 +415,7 @@ static int start(struct daemon *d)
 {
 	struct h5w_error herr;
 	struct net_error nerr;
-	struct net_handler handlers[2];
+	struct net_handler handlers[SCHEMA_NPROTOCOLS];
 	/* the engine copies what it keeps before writer_start returns */
 	struct h5w_options engine_options = {.run = d->options->run,
 					     .workers = d->options->workers};
@@ -474,6 +474,7 @@ static int start(struct daemon *d)
 		return err;
 	d->status_ready = true;
 	d->status.net = d->net;
+	d->ingest.status = &d->status; /* /metrics and /health */
 	err = start_control(d);
 	if (!err)
 		err = start_timers(d);

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "ingest_frame.h"
+#include "ingest_http.h"
 #include "ingest_line.h"
 
 /* A group in the registry (below). */
@@ -608,7 +609,7 @@ int ingest_init(struct ingest *ingest, uv_loop_t *loop, const struct schema *sch
 	return 0;
 }
 
-void ingest_handlers(struct ingest *ingest, struct net_handler handlers[2])
+void ingest_handlers(struct ingest *ingest, struct net_handler handlers[SCHEMA_NPROTOCOLS])
 {
 	handlers[SCHEMA_PROTOCOL_LINE] = (struct net_handler){
 		.arg = ingest,
@@ -628,6 +629,17 @@ void ingest_handlers(struct ingest *ingest, struct net_handler handlers[2])
 		.close = ingest_frame_close,
 		.datagram = ingest_frame_datagram,
 	};
+	/* The same handler serves both: a metrics listener answers only
+	 * /metrics, /ping and /health (ingest_http.c tells them apart). */
+	for (int p = SCHEMA_PROTOCOL_HTTP; p <= SCHEMA_PROTOCOL_METRICS; p++)
+		handlers[p] = (struct net_handler){
+			.arg = ingest,
+			.never_paused = true,
+			.open = ingest_http_open,
+			.data = ingest_http_data,
+			.eof = ingest_http_eof,
+			.close = ingest_http_close,
+		};
 }
 
 void ingest_close(struct ingest *ingest)

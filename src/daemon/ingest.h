@@ -145,6 +145,10 @@ enum ingest_counter {
 const char *ingest_counter_name(enum ingest_counter counter);
 
 struct ingest_group_entry;
+struct status;
+
+/* HTTP responses are counted by status code (ingest_http_code). */
+#define INGEST_HTTP_CODES 10
 
 /* Refusals for limits.max_groups, per peer address (ingest_note_refusal):
  * the addresses with the most, and every other one counted together. */
@@ -227,6 +231,14 @@ struct ingest {
 	/* max_groups refusals by peer; under failed_lock (both threads). */
 	struct ingest_refusals refusals;
 
+	/* The HTTP listeners (ingest_http.c): bytes of rows decoded from
+	 * request bodies that have not ended yet, which count against
+	 * max_buffer; responses sent, by code. */
+	uint64_t http_inflight;
+	uint64_t http_responses[INGEST_HTTP_CODES];
+	/* What /metrics and /health report (set once status exists). */
+	struct status *status;
+
 	uint64_t counters[INGEST_NCOUNTERS];
 	uint64_t protocol_errors_by_kind[32]; /* enum frame_error_kind */
 	struct log_ratelimit error_log;
@@ -241,8 +253,8 @@ void ingest_close(struct ingest *ingest);
 /* Free what ingest_init allocated, after the loop has closed the handles. */
 void ingest_free(struct ingest *ingest);
 
-/* The net handlers for the two protocols. */
-void ingest_handlers(struct ingest *ingest, struct net_handler handlers[2]);
+/* The net handlers, one per protocol. */
+void ingest_handlers(struct ingest *ingest, struct net_handler handlers[SCHEMA_NPROTOCOLS]);
 
 /* Any thread: the queue fell below its low-water mark; resume reading. */
 void ingest_queue_drained(void *ingest);

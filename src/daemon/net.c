@@ -76,7 +76,7 @@ struct net {
 	uv_loop_t *loop;
 	uint64_t max_connections;   /* limits.max_connections */
 	struct log_ratelimit refusals; /* a flood of refusals must not flood the log */
-	struct net_handler handlers[2];
+	struct net_handler handlers[SCHEMA_NPROTOCOLS];
 	size_t nlisteners;
 	struct net_listener *listeners;
 	struct net_conn *conns;
@@ -249,6 +249,11 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 		return;
 	}
 	*buf = uv_buf_init(conn->buf, sizeof(conn->buf));
+}
+
+static bool never_paused(const struct net_conn *conn)
+{
+	return conn->net->handlers[conn->listener->schema->protocol].never_paused;
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
@@ -459,7 +464,7 @@ static void on_connection(uv_stream_t *server, int status)
 	listener->stats.accepted++;
 	if (schema->transport == SCHEMA_TRANSPORT_TCP)
 		uv_tcp_nodelay(&conn->h.tcp, 1); /* ACK replies must not wait */
-	conn_set_reading(conn, !net->paused);
+	conn_set_reading(conn, !net->paused || never_paused(conn));
 }
 
 struct net_write {
@@ -491,12 +496,31 @@ int net_conn_write(struct net_conn *conn, const void *buf, size_t len)
 	return 0;
 }
 
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+	(void)status; /* ECANCELED when the connection closed first */
+	free(req);
+}
+
+int net_conn_shutdown(struct net_conn *conn)
+{
+	if (conn->closing)
+		return -ENOTCONN;
+	uv_shutdown_t *req = malloc(sizeof(*req));
+	if (!req)
+		return -ENOMEM;
+	int err = uv_shutdown(req, &conn->h.stream, on_shutdown);
+	if (err)
+		free(req);
+	return err;
+}
+
 /* Is CONN busy without sending: held by back-pressure, or waiting for
  * the replies the handler owes it? */
 static bool held(const struct net *net, struct net_conn *conn)
 {
 	const struct net_handler *handler = &net->handlers[conn->listener->schema->protocol];
-	return net->paused || (handler->owes_reply && conn->state && handler->owes_reply(conn->state));
+	return (net->paused && !handler->never_paused) || (handler->owes_reply && conn->state && handler->owes_reply(conn->state));
 }
 
 /* Every NET_TIMEOUT_TICK_MS: connections that did not prove themselves
@@ -509,7 +533,7 @@ static void on_timeout_tick(uv_timer_t *timer)
 		const struct schema_listen *l = conn->listener->schema;
 		if (conn->closing)
 			continue;
-		if (net->paused || (conn->trusted && held(net, conn))) {
+		if ((net->paused && !never_paused(conn)) || (conn->trusted && held(net, conn))) {
 			/* reading is paused (nothing can be proven meanwhile), or
 			 * the connection waits for its ACKs */
 			conn->last_activity_ms = now;
@@ -686,7 +710,7 @@ static void close_listener(struct net_listener *listener)
 }
 
 int net_start(uv_loop_t *loop, const struct schema *schema,
-	      const struct net_handler handlers[2], struct net **out, struct net_error *err)
+	      const struct net_handler handlers[SCHEMA_NPROTOCOLS], struct net **out, struct net_error *err)
 {
 	struct net *net = calloc(1, sizeof(*net));
 	if (!net) {
@@ -741,6 +765,8 @@ void net_set_paused(struct net *net, bool paused)
 	else
 		net->paused_total_ns += now - net->paused_since_ns;
 	for (struct net_conn *conn = net->conns; conn; conn = conn->next) {
+		if (never_paused(conn))
+			continue;
 		conn_set_reading(conn, !paused);
 		/* Time spent held by back-pressure is not quiet time: a
 		 * draining sender that we stopped must not be cut off. */

@@ -21,7 +21,8 @@
  * Threading: everything here runs on the one loop thread; nothing blocks.
  *
  * Back-pressure: net_set_paused(true) stops reading every stream connection
- * (the kernel's socket buffers then fill and TCP slows the senders);
+ * whose handler is not never_paused (the kernel's socket buffers then fill
+ * and TCP slows the senders);
  * net_set_paused(false) resumes. UDP cannot be slowed: datagrams keep
  * arriving and the handler decides (the daemon counts them as drops).
  *
@@ -55,6 +56,10 @@ struct net_peer {
  */
 struct net_handler {
 	void *arg;
+	/* Its connections are never paused by back-pressure: the protocol
+	 * answers "busy" itself (HTTP's 503), because its clients time out a
+	 * request that is held and send the whole batch again. */
+	bool never_paused;
 	/* A stream connection was accepted; return its decoder state (NULL
 	 * refuses the connection, which is then closed). */
 	void *(*open)(void *arg, struct net_conn *conn, const struct net_peer *peer,
@@ -105,7 +110,7 @@ struct net_error {
  * *out is freed by net_close(). The schema must outlive the net.
  */
 int net_start(uv_loop_t *loop, const struct schema *schema,
-	      const struct net_handler handlers[2], struct net **out, struct net_error *err);
+	      const struct net_handler handlers[SCHEMA_NPROTOCOLS], struct net **out, struct net_error *err);
 
 /* Stop or resume reading from every stream connection (back-pressure). */
 void net_set_paused(struct net *net, bool paused);
@@ -116,6 +121,10 @@ uint64_t net_paused_ns(const struct net *net);
 /* Queue bytes to send on a connection (ACK replies). The data is copied.
  * Returns 0 or a negative errno (-ENOTCONN once the connection is closing). */
 int net_conn_write(struct net_conn *conn, const void *buf, size_t len);
+/* Send a FIN once what is queued has been written; reading goes on, so
+ * that a peer still sending sees the reply rather than a reset (HTTP's
+ * lingering close). Returns 0 or a negative errno. */
+int net_conn_shutdown(struct net_conn *conn);
 /* Close one connection (after a protocol error). */
 void net_conn_close(struct net_conn *conn);
 /* The connection proved itself (its HELLO held the listener's token). */

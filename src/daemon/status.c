@@ -194,7 +194,7 @@ static void emit_listeners(struct out *o, const struct status *s)
 	for (size_t i = 0; s->net && i < net_listener_count(s->net); i++) {
 		const struct schema_listen *l = net_listener_schema(s->net, i);
 		const struct net_listener_stats *st = net_listener_stats(s->net, i);
-		const char *protocol = l->protocol == SCHEMA_PROTOCOL_LINE ? "line" : "frame";
+		const char *protocol = schema_protocol_name(l->protocol);
 		if (o->json) {
 			put(o, "%s{", i ? ", " : "");
 			o->first = true;

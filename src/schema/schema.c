@@ -117,8 +117,18 @@ static const struct opt limits_opts[LIM_N] = {
 static const struct enum_name protocol_names[] = {
 	{"line", SCHEMA_PROTOCOL_LINE},
 	{"frame", SCHEMA_PROTOCOL_FRAME},
+	{"http", SCHEMA_PROTOCOL_HTTP},
+	{"metrics", SCHEMA_PROTOCOL_METRICS},
 	{NULL, 0},
 };
+
+const char *schema_protocol_name(enum schema_protocol protocol)
+{
+	for (const struct enum_name *e = protocol_names; e->name; e++)
+		if ((int)e->value == (int)protocol)
+			return e->name;
+	return "unknown";
+}
 static const struct enum_name transport_names[] = {
 	{"tcp", SCHEMA_TRANSPORT_TCP},
 	{"udp", SCHEMA_TRANSPORT_UDP},
@@ -137,7 +147,7 @@ static const struct enum_name precision_names[] = {
 
 enum { LISTEN_PROTOCOL, LISTEN_TRANSPORT, LISTEN_ADDRESS, LISTEN_PRECISION, LISTEN_TOKEN,
        LISTEN_ALLOW, LISTEN_MAX_CONNECTIONS, LISTEN_MAX_PER_PEER, LISTEN_AUTH_TIMEOUT,
-       LISTEN_IDLE_TIMEOUT, LISTEN_N };
+       LISTEN_IDLE_TIMEOUT, LISTEN_MAX_BODY, LISTEN_N };
 static const struct opt listen_opts[LISTEN_N] = {
 	[LISTEN_PROTOCOL] = {"protocol", OPT_ENUM, offsetof(struct schema_listen, protocol),
 			     .enums = protocol_names, .flags = OPT_F_REQUIRED},
@@ -162,6 +172,10 @@ static const struct opt listen_opts[LISTEN_N] = {
 	[LISTEN_IDLE_TIMEOUT] = {"idle_timeout", OPT_DURATION,
 				 offsetof(struct schema_listen, idle_timeout_ns), "15min",
 				 .min = SEC, .max = 30 * DAY},
+	/* InfluxDB 1.x's max-body-size is 25 MB; Telegraf's default batch
+	 * (1000 lines) is well under 1 MiB. */
+	[LISTEN_MAX_BODY] = {"max_body", OPT_SIZE, offsetof(struct schema_listen, max_body),
+			     "32MiB", .min = KiB, .max = GiB},
 };
 
 static const char *const file_placeholders[] = {"name", "date", "time", "seq", "run", "member"};
@@ -453,12 +467,22 @@ static int load_one_listen(struct loader *ld, struct schema_listen *listen, yaml
 	if (seen[LISTEN_PRECISION].key && listen->protocol != SCHEMA_PROTOCOL_LINE)
 		return loader_fail(ld, seen[LISTEN_PRECISION].key,
 				   "%s.precision: only line listeners take a precision (frame "
-				   "timestamps are always ns)", path);
+				   "timestamps are always ns; an HTTP request names its own)", path);
+	if ((listen->protocol == SCHEMA_PROTOCOL_HTTP || listen->protocol == SCHEMA_PROTOCOL_METRICS) &&
+	    listen->transport == SCHEMA_TRANSPORT_UDP)
+		return loader_fail(ld, seen[LISTEN_TRANSPORT].value,
+				   "%s.transport: %s listeners speak HTTP, which needs a connection: "
+				   "use tcp or unix", path, schema_protocol_name(listen->protocol));
+	if (seen[LISTEN_MAX_BODY].key && listen->protocol != SCHEMA_PROTOCOL_HTTP)
+		return loader_fail(ld, seen[LISTEN_MAX_BODY].key,
+				   "%s.max_body: only http listeners take a max_body", path);
 	if (seen[LISTEN_TOKEN].key) {
-		if (listen->protocol != SCHEMA_PROTOCOL_FRAME)
+		if (listen->protocol != SCHEMA_PROTOCOL_FRAME &&
+		    listen->protocol != SCHEMA_PROTOCOL_HTTP)
 			return loader_fail(ld, seen[LISTEN_TOKEN].key,
-					   "%s.token: only frame listeners take a token (it is "
-					   "checked in the HELLO frame)", path);
+					   "%s.token: only frame and http listeners take a token "
+					   "(checked in the HELLO frame or the Authorization header)",
+					   path);
 		if (listen->transport == SCHEMA_TRANSPORT_UDP)
 			return loader_fail(ld, seen[LISTEN_TOKEN].key,
 					   "%s.token: UDP has no connection to present a token "
@@ -551,7 +575,9 @@ static int check_protocols(struct loader *ld, const struct schema *schema, yaml_
 		size_t listener = schema->nlisten;
 		const struct schema_stream *stream = NULL;
 		for (size_t i = 0; i < schema->nlisten && listener == schema->nlisten; i++)
-			if ((int)schema->listen[i].protocol == protocol)
+			if ((int)schema->listen[i].protocol == protocol ||
+			    (protocol == SCHEMA_PROTOCOL_LINE &&
+			     schema->listen[i].protocol == SCHEMA_PROTOCOL_HTTP))
 				listener = i;
 		for (size_t i = 0; i < schema->nstreams && !stream; i++)
 			if ((protocol == SCHEMA_PROTOCOL_FRAME) == schema->streams[i].match_is_key)
@@ -564,8 +590,9 @@ static int check_protocols(struct loader *ld, const struct schema *schema, yaml_
 		if (stream && listener == schema->nlisten)
 			return loader_fail(ld, listen,
 					   "listen: stream '%s' takes %s protocol data but no "
-					   "listener has protocol: %s",
-					   stream->name, names[protocol], names[protocol]);
+					   "listener has protocol: %s%s",
+					   stream->name, names[protocol], names[protocol],
+					   protocol == SCHEMA_PROTOCOL_LINE ? " or http" : "");
 	}
 	return 0;
 }

@@ -83,7 +83,20 @@ struct schema_control {
 	char *socket; /* NULL: the default chain of SPEC §7 */
 };
 
-enum schema_protocol { SCHEMA_PROTOCOL_LINE, SCHEMA_PROTOCOL_FRAME };
+/* What a listener speaks: line protocol, frames, InfluxDB's HTTP write API
+ * (line protocol in POST bodies, plus /ping, /health and /metrics), or only
+ * the Prometheus /metrics page (for a port that faces operators, not
+ * sensors). */
+enum schema_protocol {
+	SCHEMA_PROTOCOL_LINE,
+	SCHEMA_PROTOCOL_FRAME,
+	SCHEMA_PROTOCOL_HTTP,
+	SCHEMA_PROTOCOL_METRICS,
+	SCHEMA_NPROTOCOLS
+};
+
+/* The schema's name of a protocol ("line", "frame", "http", "metrics"). */
+const char *schema_protocol_name(enum schema_protocol protocol);
 enum schema_transport { SCHEMA_TRANSPORT_TCP, SCHEMA_TRANSPORT_UDP, SCHEMA_TRANSPORT_UNIX };
 
 /* One client network from an `allow` list: an address with a prefix length
@@ -108,7 +121,8 @@ struct schema_listen {
 	uint16_t port;                  /* tcp/udp; 0 for unix */
 	char *path;                     /* unix: socket path; NULL otherwise */
 	enum line_precision precision;  /* line protocol; default ns */
-	char *token;                    /* frame HELLO token; NULL: none required */
+	char *token;                    /* frame HELLO or HTTP token; NULL: none required */
+	uint64_t max_body;              /* http: decoded bytes of one request body */
 	size_t nallow;                  /* 0: every client allowed */
 	struct schema_allow *allow;
 	/* Connections (stream transports): how many this listener takes (default

@@ -102,7 +102,7 @@ static void h_datagram(void *arg, const struct net_peer *peer, const struct sche
 	rec.nreceived += len;
 }
 
-static const struct net_handler handlers[2] = {
+static const struct net_handler handlers[SCHEMA_NPROTOCOLS] = {
 	{.open = h_open, .data = h_data, .read_space = h_read_space, .owes_reply = h_owes_reply,
 	 .eof = h_eof, .close = h_close, .datagram = h_datagram},
 	{.open = h_open, .data = h_data, .read_space = h_read_space, .owes_reply = h_owes_reply,

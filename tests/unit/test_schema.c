@@ -83,7 +83,7 @@ static void test_example_weather(void **state)
 	assert_int_equal(s->output.min_free, 64 * MiB);
 	assert_null(s->control.socket);
 
-	assert_int_equal(s->nlisten, 2);
+	assert_int_equal(s->nlisten, 3);
 	assert_int_equal(s->listen[0].protocol, SCHEMA_PROTOCOL_LINE);
 	assert_int_equal(s->listen[0].transport, SCHEMA_TRANSPORT_TCP);
 	assert_string_equal(s->listen[0].host, "127.0.0.1");
@@ -101,6 +101,10 @@ static void test_example_weather(void **state)
 	assert_string_equal(s->listen[1].allow[1].text, "10.0.0.0/8");
 	assert_int_equal(s->listen[1].allow[1].prefix_len, 8);
 	assert_int_equal(s->listen[1].allow[1].addr[0], 10);
+	assert_int_equal(s->listen[2].protocol, SCHEMA_PROTOCOL_HTTP);
+	assert_int_equal(s->listen[2].port, 8086);
+	assert_int_equal(s->listen[2].max_body, 32 * MiB);
+	assert_null(s->listen[2].token);
 
 	assert_int_equal(s->limits.max_groups, 10000);
 	assert_int_equal(s->limits.max_buffer, 512 * MiB);
@@ -1240,13 +1244,13 @@ static const struct bad_case bad_cases[] = {
 	{"protocol enum",
 	  "name: t\n"
 	  "listen:\n"
-	  "  - { protocol: http, transport: tcp, address: \"127.0.0.1:80\" }\n"
+	  "  - { protocol: https, transport: tcp, address: \"127.0.0.1:80\" }\n"
 	  "streams:\n"
 	  "  - name: s\n"
 	  "    match: { measurement: m }\n"
 	  "    channels:\n"
 	  "      a: {}\n",
-	  "t.yaml:3:17: listen[0].protocol: expected one of line, frame, got 'http'"},
+	  "t.yaml:3:17: listen[0].protocol: expected one of line, frame, http, metrics, got 'https' (did you mean 'http'?)"},
 	{"transport missing",
 	  "name: t\n"
 	  "listen:\n"
@@ -1308,7 +1312,7 @@ static const struct bad_case bad_cases[] = {
 	  "    match: { measurement: m }\n"
 	  "    channels:\n"
 	  "      a: {}\n",
-	  "t.yaml:4:67: listen[1].precision: only line listeners take a precision (frame timestamps are always ns)"},
+	  "t.yaml:4:67: listen[1].precision: only line listeners take a precision (frame timestamps are always ns; an HTTP request names its own)"},
 	{"token on line listener",
 	  "name: t\n"
 	  "listen:\n"
@@ -1318,7 +1322,48 @@ static const struct bad_case bad_cases[] = {
 	  "    match: { measurement: m }\n"
 	  "    channels:\n"
 	  "      a: {}\n",
-	  "t.yaml:3:66: listen[0].token: only frame listeners take a token (it is checked in the HELLO frame)"},
+	  "t.yaml:3:66: listen[0].token: only frame and http listeners take a token (checked in the HELLO frame or the Authorization header)"},
+	{"token on metrics listener",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "  - { protocol: metrics, transport: tcp, address: \"127.0.0.1:9100\", token: abc }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      a: {}\n",
+	  "t.yaml:4:69: listen[1].token: only frame and http listeners take a token (checked in the HELLO frame or the Authorization header)"},
+	{"http over udp",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: http, transport: udp, address: \"127.0.0.1:8086\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      a: {}\n",
+	  "t.yaml:3:34: listen[0].transport: http listeners speak HTTP, which needs a connection: use tcp or unix"},
+	{"max_body on line listener",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\", max_body: 1MiB }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      a: {}\n",
+	  "t.yaml:3:66: listen[0].max_body: only http listeners take a max_body"},
+	{"max_body too small",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: http, transport: tcp, address: \"127.0.0.1:8086\", max_body: 10 }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      a: {}\n",
+	  "t.yaml:3:76: listen[0].max_body: expected a size like 64KiB, 512MiB, 4GiB (units B, KiB, MiB, GiB, TiB, KB, MB, GB, TB), got '10'"},
 	{"token on udp listener",
 	  "name: t\n"
 	  "listen:\n"
@@ -1397,6 +1442,22 @@ static const struct bad_case bad_cases[] = {
 	  "    channels:\n"
 	  "      x: { dt: 1 }\n",
 	  "t.yaml:3:3: listen: stream 'f' takes frame protocol data but no listener has protocol: frame"},
+	{"line stream without line or http listener",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: metrics, transport: tcp, address: \"127.0.0.1:9100\" }\n"
+	  "  - { protocol: frame, transport: tcp, address: \"127.0.0.1:7701\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      a: {}\n"
+	  "  - name: f\n"
+	  "    match: { key: \"f/{channel}\" }\n"
+	  "    layout: stream\n"
+	  "    channels:\n"
+	  "      x: { dt: 1 }\n",
+	  "t.yaml:3:3: listen: stream 's' takes line protocol data but no listener has protocol: line or http"},
 	{"stream key near miss",
 	  "name: t\n"
 	  "listen:\n"
