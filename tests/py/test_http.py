@@ -435,3 +435,50 @@ def test_memory_of_200_chunked_gzip_uploads(recorder):
             s.close()
     rec.stop()
     assert all_seqs(rec) == list(range(UPLOADS * 2 * HALF))
+
+
+@pytest.mark.skipif(not shutil.which("curl"), reason="curl not installed")
+def test_unix_socket_and_malformed_requests(recorder):
+    rec = recorder(STREAM, listen=[{"protocol": "http", "transport": "unix"},
+                                   {"protocol": "http", "transport": "tcp"}])
+    path = rec.address(0)[len("unix:"):]
+    res = curl(["-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", path,
+                "--data-binary", line(1), "http://localhost/write?precision=s"])
+    assert res.stdout == "204", res
+    # not HTTP: 400, and the connection is closed after the answer
+    with socket.create_connection(("127.0.0.1", rec.port(1)), timeout=TIMEOUT) as sock:
+        sock.sendall(b"HELLO token=x\r\n\r\n")
+        got = read_responses(sock, 1)
+        assert got[0][0] == 400 and "Connection: close" in got[0][1], got
+        assert "x-influxdb-version" in got[0][1].lower()
+        assert sock.recv(100) == b""
+    # a body that is both chunked and sized is refused, not guessed at
+    with socket.create_connection(("127.0.0.1", rec.port(1)), timeout=TIMEOUT) as sock:
+        body = line(2).encode()
+        sock.sendall(b"POST /write?precision=s HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n" + chunk(body) + b"0\r\n\r\n")
+        got = read_responses(sock, 1)
+        assert got[0][0] == 400, got
+    rec.stop()
+    assert all_seqs(rec) == [1]
+
+
+def test_sigterm_lets_a_request_in_flight_finish(recorder):
+    """SIGTERM closes the listeners, but a request whose body is still
+    arriving is read to its end, answered 204 and stored."""
+    rec = recorder(STREAM, listen=HTTP)
+    body = ("\n".join(line(s) for s in range(100)) + "\n").encode()
+    with socket.create_connection(("127.0.0.1", rec.port()), timeout=TIMEOUT) as sock:
+        sock.sendall(b"POST /write?precision=s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                     % len(body) + body[:len(body) // 2])
+        deadline = time.monotonic() + TIMEOUT
+        while rec.status()["counters"]["lines"] == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        rec.signal()
+        rec.wait_log(r"stopping; draining connections")
+        sock.sendall(body[len(body) // 2:])
+        got = read_responses(sock, 1)
+        assert got[0][0] == 204, got
+    rec.wait_exit()
+    assert all_seqs(rec) == list(range(100))
