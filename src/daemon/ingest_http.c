@@ -230,7 +230,7 @@ static size_t base64_decode(const char *in, char *out, size_t cap)
 	size_t n = 0;
 	for (; *in && *in != '='; in++) {
 		const char *at = strchr(alphabet, *in);
-		if (!at || !*in)
+		if (!at)
 			return 0;
 		acc = (acc << 6) | (uint32_t)(at - alphabet);
 		bits += 6;
