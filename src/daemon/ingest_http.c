@@ -413,23 +413,27 @@ static void start_linger(struct http_conn *hc)
 static void respond(struct http_conn *hc, int code, const char *type, const char *body,
 		    size_t body_len, bool head, bool close)
 {
-	char date[64], header[512];
+	char date[64], header[512], retry[48] = "";
 	time_t now = time(NULL);
 	struct tm tm;
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
 	if (!close && !llhttp_should_keep_alive(&hc->parser))
 		close = true;
+	if (code == 503 && hc->listen->retry_after_ns > 0)
+		snprintf(retry, sizeof(retry), "Retry-After: %lld\r\n",
+			 (long long)(hc->listen->retry_after_ns / 1000000000));
 	int n = snprintf(header, sizeof(header),
 			 "HTTP/1.1 %d %s\r\n"
 			 "Date: %s\r\n"
 			 "X-Influxdb-Version: " INGEST_HTTP_INFLUX_VERSION "\r\n"
 			 "X-Influxdb-Build: OSS\r\n"
 			 "%s%s%s"
-			 "%s"
+			 "%s%s"
 			 "Content-Length: %zu\r\n\r\n",
 			 code, reason_phrase(code), date, type ? "Content-Type: " : "",
-			 type ? type : "", type ? "\r\n" : "", close ? "Connection: close\r\n" : "",
+			 type ? type : "", type ? "\r\n" : "", retry,
+			 close ? "Connection: close\r\n" : "",
 			 code == 204 ? (size_t)0 : body_len);
 	size_t send_body = (body && !head && code != 204) ? body_len : 0;
 	char *whole = malloc((size_t)n + send_body);

@@ -147,7 +147,8 @@ static const struct enum_name precision_names[] = {
 
 enum { LISTEN_PROTOCOL, LISTEN_TRANSPORT, LISTEN_ADDRESS, LISTEN_PRECISION, LISTEN_TOKEN,
        LISTEN_ALLOW, LISTEN_MAX_CONNECTIONS, LISTEN_MAX_PER_PEER, LISTEN_AUTH_TIMEOUT,
-       LISTEN_IDLE_TIMEOUT, LISTEN_MAX_BODY, LISTEN_N };
+       LISTEN_IDLE_TIMEOUT, LISTEN_MAX_BODY, LISTEN_RETRY_AFTER,
+       LISTEN_N };
 static const struct opt listen_opts[LISTEN_N] = {
 	[LISTEN_PROTOCOL] = {"protocol", OPT_ENUM, offsetof(struct schema_listen, protocol),
 			     .enums = protocol_names, .flags = OPT_F_REQUIRED},
@@ -176,6 +177,11 @@ static const struct opt listen_opts[LISTEN_N] = {
 	 * (1000 lines) is well under 1 MiB. */
 	[LISTEN_MAX_BODY] = {"max_body", OPT_SIZE, offsetof(struct schema_listen, max_body),
 			     "32MiB", .min = KiB, .max = GiB},
+	/* not given: no Retry-After, as InfluxDB; clients then use their own
+	 * backoff (Telegraf: its next flush) */
+	[LISTEN_RETRY_AFTER] = {"retry_after", OPT_DURATION,
+				offsetof(struct schema_listen, retry_after_ns), NULL, .min = SEC,
+				.max = 3600 * SEC},
 };
 
 static const char *const file_placeholders[] = {"name", "date", "time", "seq", "run", "member"};
@@ -476,6 +482,9 @@ static int load_one_listen(struct loader *ld, struct schema_listen *listen, yaml
 	if (seen[LISTEN_MAX_BODY].key && listen->protocol != SCHEMA_PROTOCOL_HTTP)
 		return loader_fail(ld, seen[LISTEN_MAX_BODY].key,
 				   "%s.max_body: only http listeners take a max_body", path);
+	if (seen[LISTEN_RETRY_AFTER].key && listen->protocol != SCHEMA_PROTOCOL_HTTP)
+		return loader_fail(ld, seen[LISTEN_RETRY_AFTER].key,
+				   "%s.retry_after: only http listeners take a retry_after", path);
 	if (seen[LISTEN_TOKEN].key) {
 		if (listen->protocol != SCHEMA_PROTOCOL_FRAME &&
 		    listen->protocol != SCHEMA_PROTOCOL_HTTP)

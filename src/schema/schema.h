@@ -123,6 +123,7 @@ struct schema_listen {
 	enum line_precision precision;  /* line protocol; default ns */
 	char *token;                    /* frame HELLO or HTTP token; NULL: none required */
 	uint64_t max_body;              /* http: decoded bytes of one request body */
+	int64_t retry_after_ns;         /* http: Retry-After of a 503; 0: none */
 	size_t nallow;                  /* 0: every client allowed */
 	struct schema_allow *allow;
 	/* Connections (stream transports): how many this listener takes (default

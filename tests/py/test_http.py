@@ -331,6 +331,24 @@ def test_backpressure_answers_503(recorder):
     assert all_seqs(rec) == accepted
 
 
+def test_retry_after(recorder):
+    """retry_after on the listener: every 503 says when to come back."""
+    rec = recorder(STREAM, listen=[{"protocol": "http", "transport": "tcp",
+                                    "retry_after": "7s"}],
+                   limits={"max_buffer": "1MiB", "max_frame": "64KiB"},
+                   args=["--test-writer-delay-us", 200000])
+    for seq in range(0, 200 * 2000, 2000):
+        status, headers, _ = request(rec, "POST", "/write?precision=s",
+                                     "\n".join(line(s) for s in range(seq, seq + 2000)))
+        if status == 503:
+            assert headers.get("retry-after") == "7", headers
+            break
+        assert status == 204 and "retry-after" not in headers
+    else:
+        pytest.fail("the writer kept up: no 503 seen")
+    rec.stop()
+
+
 def test_metrics(recorder):
     parser = pytest.importorskip("prometheus_client.parser")
     rec = recorder(STREAM, listen=HTTP + [{"protocol": "metrics", "transport": "tcp"}])

@@ -1354,6 +1354,17 @@ static const struct bad_case bad_cases[] = {
 	  "    channels:\n"
 	  "      a: {}\n",
 	  "t.yaml:3:66: listen[0].max_body: only http listeners take a max_body"},
+	{"retry_after on frame listener",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "  - { protocol: frame, transport: tcp, address: \"127.0.0.1:7701\", retry_after: 5s }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      a: {}\n",
+	  "t.yaml:4:67: listen[1].retry_after: only http listeners take a retry_after"},
 	{"max_body too small",
 	  "name: t\n"
 	  "listen:\n"
