@@ -500,3 +500,42 @@ def test_sigterm_lets_a_request_in_flight_finish(recorder):
         assert got[0][0] == 204, got
     rec.wait_exit()
     assert all_seqs(rec) == list(range(100))
+
+
+def test_health_fails_while_output_stalled(recorder, tmp_path):
+    """No file can be created (LD_PRELOAD create_fault: the output
+    directory refuses new files while a flag file exists): the data is
+    held, writing stops, and /health says 503 "fail" until files can be
+    created again; then 200, and every write answered 204 is stored."""
+    from recorder_fixture import preload_env
+    flag = tmp_path / "unwritable"
+    flag.touch()
+    rec = recorder(STREAM, listen=HTTP, output={"flush": "200ms"}, start=False,
+                   limits={"max_buffer": "1MiB", "max_frame": "64KiB"})
+    rec.env.update(preload_env("create_fault", H5REC_CREATE_FAULT_DIR=rec.out,
+                               H5REC_CREATE_FAULT_FLAG=flag, H5REC_CREATE_FAULT_ERRNO=13))
+    rec.start()
+    status, _, text = request(rec, "GET", "/health")
+    assert status == 200 and json.loads(text)["status"] == "pass"
+    accepted = []
+    deadline = time.monotonic() + TIMEOUT
+    seq = 0
+    while not rec.status()["output"]["stalled"]:
+        assert time.monotonic() < deadline, "the output never stalled"
+        status, _, _ = request(rec, "POST", "/write?precision=s",
+                               "\n".join(line(s) for s in range(seq, seq + 2000)))
+        if status == 204:
+            accepted.extend(range(seq, seq + 2000))
+        seq += 2000
+    for path in ("/health", "/ready", "/api/v2/health"):
+        status, headers, text = request(rec, "GET", path)
+        assert status == 503 and json.loads(text)["status"] == "fail", (path, text)
+        check_influx_headers(headers)
+    assert request(rec, "GET", "/ping")[0] == 204
+    flag.unlink()
+    deadline = time.monotonic() + TIMEOUT
+    while request(rec, "GET", "/health")[0] != 200:
+        assert time.monotonic() < deadline, "/health never passed again"
+        time.sleep(0.05)
+    rec.stop()
+    assert accepted and all_seqs(rec) == accepted
