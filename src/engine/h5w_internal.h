@@ -36,6 +36,16 @@
 #define H5W_INLINE_ENCODE (64u << 10) /* chunks up to this are encoded without the
 					 pool at flushes (h5w_chunk.c) */
 
+/* A records row's state (its record_state column): readers can tell a
+ * channel that was missing when the record closed (its fill stays) from
+ * one that has not arrived yet. */
+enum {
+	H5W_RECORD_OPEN = 0,       /* more of the event may come (the fill) */
+	H5W_RECORD_COMPLETE = 1,   /* closed with every channel (and fields) */
+	H5W_RECORD_INCOMPLETE = 2, /* closed by timeout, max_open_records or the
+				      file's end: what is missing keeps fill */
+};
+
 /* How a dataset's chunks reach the file. */
 enum h5w_codec {
 	H5W_CODEC_RAW,      /* no filter: a direct chunk write from the buffer */
@@ -153,6 +163,7 @@ struct h5w_group {
 	size_t *chan_time_ds;        /* table: its time axis; stream: frame_time */
 	size_t *frame_start_ds, *frame_seq_ds; /* stream */
 	size_t event_id_ds, sample_time_ds;    /* records */
+	size_t record_state_ds;                /* records: H5W_RECORD_* per row */
 	size_t *field_ds;            /* records: per event field */
 	unsigned char *seen;         /* table: channels present in the row */
 	/* records */

@@ -239,6 +239,10 @@ static void plan_records(struct h5w_group *g)
 	time->is_time = time->is_scale = true;
 	struct h5w_dset *ev = add(g, "event_id", DTYPE_UINT64, 1, H5W_INDEX_CHUNK, &g->event_id_ds);
 	ev->scale_axis0 = (int)g->time_ds;
+	struct h5w_dset *state =
+		add(g, "record_state", DTYPE_UINT8, 1, H5W_INDEX_CHUNK, &g->record_state_ds);
+	state->scale_axis0 = (int)g->time_ds;
+	set_fill(state, false, (union schema_number){.u = H5W_RECORD_OPEN});
 	for (size_t i = 0; i < st->nevent_fields; i++) {
 		const struct schema_event_field *f = &st->event_fields[i];
 		struct h5w_dset *ds = add(g, f->name, f->dtype, 1, H5W_INDEX_CHUNK, &g->field_ds[i]);
@@ -291,7 +295,7 @@ int h5w_layout_plan(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 {
 	const struct schema_stream *st = g->stream;
 	size_t n = st->nchannels;
-	size_t max = 2 * n + 4 + 4 * n + st->nevent_fields;
+	size_t max = 2 * n + 5 + 4 * n + st->nevent_fields;
 	g->dsets = calloc(max, sizeof(*g->dsets));
 	g->chan_ds = calloc(n + 1, sizeof(size_t));
 	g->chan_time_ds = calloc(n + 1, sizeof(size_t));
@@ -325,6 +329,24 @@ static int dataset_attrs(struct h5w *w, struct h5w_group *g, struct h5w_dset *ds
 	if (&g->dsets[g->sample_time_ds] == ds && g->stream->layout == SCHEMA_LAYOUT_RECORDS) {
 		rc |= attr_string(id, "units", "s");
 		rc |= attr_string(id, "long_name", "time of the sample within the record");
+	}
+	if (&g->dsets[g->record_state_ds] == ds && g->stream->layout == SCHEMA_LAYOUT_RECORDS) {
+		/* CF flags: what a reader needs to skip events still filling */
+		static const uint8_t flags[] = {H5W_RECORD_OPEN, H5W_RECORD_COMPLETE,
+						H5W_RECORD_INCOMPLETE};
+		hsize_t n = sizeof(flags);
+		hid_t space = H5Screate_simple(1, &n, NULL);
+		hid_t attr = space < 0 ? H5I_INVALID_HID
+				       : H5Acreate2(id, "flag_values", H5T_STD_U8LE, space,
+						    H5P_DEFAULT, H5P_DEFAULT);
+		rc |= attr < 0 || H5Awrite(attr, H5T_NATIVE_UINT8, flags) < 0;
+		if (attr >= 0)
+			H5Aclose(attr);
+		if (space >= 0)
+			H5Sclose(space);
+		rc |= attr_string(id, "flag_meanings", "open complete incomplete");
+		rc |= attr_string(id, "long_name", "state of the event's record: open (data may "
+			"still come), complete, or incomplete (closed with channels missing)");
 	}
 	/* The fill value as readers mask it (netCDF, xarray, CF): of the
 	 * dataset's own type, so the packed value when scale_factor applies. */

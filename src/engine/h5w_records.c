@@ -153,9 +153,13 @@ static int refuse_closed(struct h5w *w, struct h5w_group *g, uint64_t event_id,
 	return -ESTALE;
 }
 
-static void close_at(struct h5w *w, struct h5w_group *g, size_t i)
+/* Close the record at I: its row's record_state says how it ended (the
+ * close happens whatever that write returns). */
+static int close_at(struct h5w *w, struct h5w_group *g, size_t i, struct h5w_error *err)
 {
 	struct h5w_record *rec = &g->records[i];
+	uint8_t state = complete(g, rec) ? H5W_RECORD_COMPLETE : H5W_RECORD_INCOMPLETE;
+	int rc = h5w_dset_put(w, &g->dsets[g->record_state_ds], rec->row, &state, 1, err);
 	closed_remember(g, rec->event_id);
 	for (size_t c = 0; c < g->stream->nchannels; c++)
 		if (!rec->have[c])
@@ -165,6 +169,7 @@ static void close_at(struct h5w *w, struct h5w_group *g, size_t i)
 	memmove(&g->records[i], &g->records[i + 1], (g->nrecords - i - 1) * sizeof(*rec));
 	g->nrecords--;
 	w->open_records--;
+	return rc;
 }
 
 static struct h5w_record *find(struct h5w_group *g, uint64_t event_id)
@@ -187,15 +192,19 @@ static int open_record(struct h5w *w, struct h5w_group *g, uint64_t event_id, in
 			return -ENOMEM;
 	}
 	if (g->nrecords == w->max_open_records) {
-		close_at(w, g, 0);
-		rc = seal(w, g, err);
+		rc = close_at(w, g, 0, err);
+		if (!rc)
+			rc = seal(w, g, err);
 		if (rc)
 			return rc;
 	}
 	uint64_t row = group_rows(g);
+	uint8_t open = H5W_RECORD_OPEN;
 	rc = h5w_dset_put(w, &g->dsets[g->time_ds], row, &t0, 1, err);
 	if (!rc)
 		rc = h5w_dset_put(w, &g->dsets[g->event_id_ds], row, &event_id, 1, err);
+	if (!rc)
+		rc = h5w_dset_put(w, &g->dsets[g->record_state_ds], row, &open, 1, err);
 	if (rc)
 		return rc;
 	struct h5w_record *rec = &g->records[g->nrecords];
@@ -215,8 +224,8 @@ static int close_if_complete(struct h5w *w, struct h5w_group *g, struct h5w_reco
 {
 	if (rec->event_id && !complete(g, rec))
 		return 0;
-	close_at(w, g, (size_t)(rec - g->records));
-	return seal(w, g, err);
+	int rc = close_at(w, g, (size_t)(rec - g->records), err);
+	return rc ? rc : seal(w, g, err);
 }
 
 static int record_time(struct h5w_group *g, const struct h5w_record *rec, int64_t *t)
@@ -338,23 +347,28 @@ int h5w_records_close(struct h5w *w, struct h5w_group *g, uint64_t event_id,
 			(unsigned long long)event_id);
 		return -ENOENT;
 	}
-	close_at(w, g, (size_t)(rec - g->records));
-	return seal(w, g, err);
+	int rc = close_at(w, g, (size_t)(rec - g->records), err);
+	return rc ? rc : seal(w, g, err);
 }
 
 /* Close records past their timeout (ALL: every open record). */
 int h5w_records_expire(struct h5w *w, struct h5w_group *g, bool all, struct h5w_error *err)
 {
 	bool closed = false;
+	int first = 0;
 	int64_t timeout = g->stream->record_timeout_ns;
 	for (size_t i = 0; i < g->nrecords;) {
 		if (all || w->horizon - g->records[i].opened >= timeout) {
-			close_at(w, g, i);
+			int rc = close_at(w, g, i, first ? NULL : err);
+			if (rc && !first)
+				first = rc;
 			closed = true;
 		} else {
 			i++;
 		}
 	}
+	if (first)
+		return first;
 	return closed ? seal(w, g, err) : 0;
 }
 

@@ -375,3 +375,48 @@ def wait_acks(sock, last, timeout):
             assert fr.type == ACK
             acked = max(acked, fr.seq)
     return acked
+
+
+def test_live_reader_tells_an_event_still_filling(recorder):
+    """A SWMR reader of the live file sees an event whose waveforms have not
+    all arrived as record_state 0 (open) — its missing channel is fill that
+    data may still replace — and the same row as 1 (complete) once the last
+    waveform came (2, incomplete: closed with a channel missing, is checked
+    in test_engine.py)."""
+    small = DUST.replace("samples: 100000", "samples: 100").replace("record_timeout: 1s",
+                                                                     "record_timeout: 60s")
+    rec = recorder(small, listen=[{"protocol": "frame", "transport": "tcp"}],
+                   output={"flush": "100ms"})
+    wave = np.arange(100, dtype=np.float32)
+    sock = socket.create_connection(rec.bound[0][1], timeout=10)
+    seq = iter(range(1, 100))
+
+    def send(ftype, key, payload, dtype=0):
+        sock.sendall(encode_frame(ftype, key, payload, dtype=dtype, seq=next(seq), t0=T0,
+                                  event_id=1, flags=FLAG_ACK))
+
+    def state():
+        rec.control("flush")
+        with h5py.File(rec.the_file(), "r", swmr=True) as f:
+            g = f["dust"]
+            return g["record_state"][:].tolist(), g["third_detector"][:]
+
+    send(EVENT, "dust", b"mass=1.5,velocity=2")
+    send(DATA, "dust/first_detector", wave.tobytes(), dtype=9)
+    send(DATA, "dust/second_detector", wave.tobytes(), dtype=9)
+    rows, third = wait_for_state(state, lambda r: len(r[0]) == 1)
+    assert rows == [0] and np.isnan(third[0]).all()
+    send(DATA, "dust/third_detector", wave.tobytes(), dtype=9)
+    rows, third = wait_for_state(state, lambda r: r[0] == [1])
+    np.testing.assert_array_equal(third[0], wave)
+    sock.close()
+    rec.stop()
+
+
+def wait_for_state(read, done, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if done(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)

@@ -266,6 +266,24 @@ def test_records_values_exact(records_file):
     assert int(stats["missing_channels"]) >= 4
 
 
+def test_records_state_tells_missing_from_not_yet(records_file):
+    """Every row says how its record ended: complete, or incomplete (closed
+    with channels missing, which keep their fill); 0 (open) is never left
+    in a closed file."""
+    path, _ = records_file
+    with h5py.File(path, "r") as f:
+        g = f["dust/b1"]
+        state = g["record_state"][:]
+        assert state.dtype == np.uint8 and [list(d.keys()) for d in g["record_state"].dims] \
+            == [["time"]]
+        expected = [2 if e % 4 == 3 or e % 5 == 2 else 1 for e in range(EVENTS)]
+        np.testing.assert_array_equal(state, expected)
+        np.testing.assert_array_equal(g["record_state"].attrs["flag_values"], [0, 1, 2])
+    with xr.open_dataset(path, group="/dust/b1", engine="netcdf4") as ds:
+        assert ds["record_state"].attrs["flag_meanings"] == "open complete incomplete"
+        assert ds["record_state"].dims == ("time",)
+
+
 @pytest.mark.parametrize("engine", ["netcdf4", "h5netcdf"])
 def test_records_xarray(records_file, engine):
     path, _ = records_file
