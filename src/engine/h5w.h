@@ -59,6 +59,10 @@ static inline bool h5w_held(int rc)
 	return rc == -ENOSPC || rc == -EFBIG || rc == -EAGAIN;
 }
 
+/* The root attribute `Conventions`: the CF version whose rules the files
+ * meet, with the exceptions docs/engine.md lists. */
+#define H5W_CONVENTIONS "CF-1.8"
+
 struct h5w;       /* the engine */
 struct h5w_group; /* one stream group (e.g. "/15"); valid until h5w_close() */
 

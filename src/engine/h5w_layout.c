@@ -25,7 +25,8 @@
  * the dataset's type: netCDF and xarray mask missing values by that
  * attribute, not by HDF5's fill property.
  *
- * Attributes are written as netCDF writes text: fixed-length UTF-8 strings.
+ * Text attributes are variable-length UTF-8 strings, so that h5py 3 reads
+ * them as str, as netCDF4 and xarray do.
  * Caller thread only.
  */
 #include <errno.h>
@@ -43,18 +44,19 @@
 
 #define TIME_UNITS "nanoseconds since 1970-01-01T00:00:00Z"
 
+/* A text attribute as a variable-length UTF-8 string: h5py 3 reads it as
+ * str (a fixed-length one reads as bytes), netCDF as a string attribute. */
 static int attr_string(hid_t obj, const char *name, const char *value)
 {
-	size_t len = strlen(value);
 	hid_t type = H5Tcopy(H5T_C_S1), space = H5Screate(H5S_SCALAR), attr = H5I_INVALID_HID;
 	int rc = -EIO;
-	if (type < 0 || space < 0 || H5Tset_size(type, len ? len : 1) < 0 ||
-	    H5Tset_cset(type, H5T_CSET_UTF8) < 0 || H5Tset_strpad(type, H5T_STR_NULLTERM) < 0)
+	if (type < 0 || space < 0 || H5Tset_size(type, H5T_VARIABLE) < 0 ||
+	    H5Tset_cset(type, H5T_CSET_UTF8) < 0)
 		goto out;
 	if (H5Aexists(obj, name) > 0)
 		H5Adelete(obj, name);
 	attr = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-	if (attr >= 0 && H5Awrite(attr, type, value) >= 0)
+	if (attr >= 0 && H5Awrite(attr, type, &value) >= 0)
 		rc = 0;
 out:
 	if (attr >= 0)
@@ -478,7 +480,10 @@ static int attach(struct h5w *w, struct h5w_group *g, struct h5w_dset *ds, int s
 	int rc = h5w_dset_open(w, sds, err);
 	if (!rc)
 		rc = h5w_dset_open(w, ds, err);
-	if (!rc && H5DSattach_scale(ds->id, sds->id, axis) < 0)
+	/* the label names the axis for readers that show labels, not scales
+	 * (h5py's dims[i].label) */
+	if (!rc && (H5DSattach_scale(ds->id, sds->id, axis) < 0 ||
+		    H5DSset_label(ds->id, axis, sds->name) < 0))
 		rc = h5w_err_hdf5(w, err, "%s: attaching scale %s to %s/%s", w->file_name,
 				  sds->name, g->path, ds->name);
 	return rc;
@@ -572,6 +577,7 @@ int h5w_root_attrs(struct h5w *w, struct h5w_error *err)
 	int rc = root < 0 ? -EIO : 0;
 	time_iso8601(w->file_created, 0, created, sizeof(created));
 	if (!rc) {
+		rc |= attr_string(root, "Conventions", H5W_CONVENTIONS);
 		rc |= attr_string(root, "h5rec_version", H5REC_VERSION);
 		rc |= attr_string(root, "schema_name", s->name ? s->name : "");
 		rc |= attr_string(root, "schema", s->source ? s->source : "");

@@ -74,7 +74,7 @@ def test_table_values_exact(table_file):
     with h5py.File(path, "r") as f:
         for station in ("15", "16"):
             g = f[station]
-            assert g.attrs["station"] == b"" + station.encode()
+            assert g.attrs["station"] == station
             np.testing.assert_array_equal(g["time"][:], T0 + np.arange(ROWS) * SEC)
             for name, dtype, own_time, fill in TABLE_CHANNELS:
                 ds = g[name]
@@ -94,19 +94,19 @@ def test_table_scales_and_attributes(table_file):
     path, _ = table_file
     with h5py.File(path, "r") as f:
         g = f["15"]
-        assert g.attrs["institution"] == b"Example Lab"
+        assert g.attrs["institution"] == "Example Lab"
         assert g.attrs["number"] == 3 and g.attrs["ratio"] == 0.5
         t = g["time"]
-        assert t.attrs["units"] == b"nanoseconds since 1970-01-01T00:00:00Z"
-        assert t.attrs["calendar"] == b"standard"
-        assert t.attrs["standard_name"] == b"time"
+        assert t.attrs["units"] == "nanoseconds since 1970-01-01T00:00:00Z"
+        assert t.attrs["calendar"] == "standard"
+        assert t.attrs["standard_name"] == "time"
         for name, _, own_time, _ in TABLE_CHANNELS:
             ds = g[name]
             assert list(ds.dims[0].keys()) == ["gust_time" if own_time else "time"], name
             assert ds.maxshape == (None,)
         temp = g["temperature"]
-        assert temp.attrs["units"] == b"degC" and temp.attrs["dt"] == 10.0
-        assert temp.attrs["long_name"] == b"air temperature"
+        assert temp.attrs["units"] == "degC" and temp.attrs["dt"] == 10.0
+        assert temp.attrs["long_name"] == "air temperature"
         assert temp.attrs["start_time"] == T0
         assert temp.attrs["end_time"] == T0 + (ROWS - 1) * SEC
         assert g["i32"].attrs["scale_factor"] == 0.5 and g["i32"].attrs["add_offset"] == 10
@@ -118,10 +118,10 @@ def test_root_attributes(table_file):
     path, _ = table_file
     with h5py.File(path, "r") as f:
         a = f.attrs
-        assert a["schema_name"] == b"wx"
-        assert b"layout: table" in a["schema"] and a["schema"].startswith(b"name: wx")
-        assert a["file_created"] == b"2026-01-02T03:04:05Z"
-        assert a["host"] == b"testhost" and a["run"] == b"run7"
+        assert a["schema_name"] == "wx"
+        assert "layout: table" in a["schema"] and a["schema"].startswith("name: wx")
+        assert a["file_created"] == "2026-01-02T03:04:05Z"
+        assert a["host"] == "testhost" and a["run"] == "run7"
         assert a["file_sequence"] == 0
         assert a["h5rec_version"]
 
@@ -261,7 +261,7 @@ def test_records_values_exact(records_file):
                     np.testing.assert_array_equal(data[e], waveform(e, c, 1000).astype(dtype))
             assert [list(d.keys()) for d in ds.dims] == [["time"], ["sample_time"]]
         assert g["first"].attrs["dt"] == 2.0e-8
-        assert g.attrs["board"] == b"b1" and g.attrs["detector"] == b"dust accelerator"
+        assert g.attrs["board"] == "b1" and g.attrs["detector"] == "dust accelerator"
     # events 3, 7, 11, 15, 19 miss channel 0; the last ones close at file close
     assert int(stats["missing_channels"]) >= 4
 

@@ -107,7 +107,7 @@ def test_family_driver_spans_members(tmp_path):
         assert data.shape == (n,)
         k, j = np.divmod(np.arange(n), 1 << 18)
         np.testing.assert_array_equal(data, ((k * (1 << 18) + j) % 1000).astype(np.float32))
-        assert f.attrs["schema_name"] == b"fam"
+        assert f.attrs["schema_name"] == "fam"
 
 
 def test_family_never_writes_over_a_stale_member(tmp_path):
