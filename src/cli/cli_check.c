@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "h5w.h"
 #include "schema.h"
 #include "schema_internal.h"
 
@@ -138,6 +139,32 @@ static void dataset(const char *name, const char *dtype, const char *shape, cons
 	       dims);
 }
 
+/* The schema's `attrs` of one object, one per line after PREFIX, with the
+ * type each is written as. */
+static void print_attrs(const char *prefix, const struct schema_attr *attrs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct schema_attr *a = &attrs[i];
+		printf("%s%s = ", prefix, a->name);
+		switch (a->type) {
+		case SCHEMA_ATTR_STRING: printf("\"%s\"\n", a->text); break;
+		case SCHEMA_ATTR_INT: printf("%s (int64)\n", a->text); break;
+		case SCHEMA_ATTR_FLOAT: printf("%s (float64)\n", a->text); break;
+		case SCHEMA_ATTR_INTS:
+		case SCHEMA_ATTR_FLOATS:
+			for (size_t k = 0; k < a->count; k++) {
+				if (a->type == SCHEMA_ATTR_INTS)
+					printf("%s%lld", k ? ", " : "[", (long long)a->ints[k]);
+				else
+					printf("%s%.17g", k ? ", " : "[", a->floats[k]);
+			}
+			printf("] (%s[%zu])\n", a->type == SCHEMA_ATTR_INTS ? "int64" : "float64",
+			       a->count);
+			break;
+		}
+	}
+}
+
 /* MAY_MISS: the layout leaves a value out when data lacks it (a line
  * without the field, a record without the channel), so its fill matters. */
 static void print_channel_attrs(const struct schema_channel *ch, bool may_miss)
@@ -166,6 +193,7 @@ static void print_channel_attrs(const struct schema_channel *ch, bool may_miss)
 		printf("_FillValue %llu\n", (unsigned long long)ch->fill.u);
 	else
 		printf("_FillValue %lld\n", (long long)ch->fill.i);
+	print_attrs("      attr ", ch->attrs, ch->nattrs);
 }
 
 static void print_table(const struct schema_stream *s)
@@ -197,9 +225,15 @@ static void print_records(const struct schema_stream *s)
 	snprintf(chunk, sizeof(chunk), "(%llu,)", (unsigned long long)s->coord_chunk);
 	dataset("time", "int64", "(events,)", chunk, "none", "dimension scale");
 	dataset("event_id", "uint64", "(events,)", chunk, "none", "dims [time]");
-	for (size_t i = 0; i < s->nevent_fields; i++)
-		dataset(s->event_fields[i].name, dtype_name(s->event_fields[i].dtype), "(events,)",
-			chunk, "none", "dims [time]");
+	for (size_t i = 0; i < s->nevent_fields; i++) {
+		const struct schema_event_field *f = &s->event_fields[i];
+		dataset(f->name, dtype_name(f->dtype), "(events,)", chunk, "none", "dims [time]");
+		if (f->units)
+			printf("      units '%s'\n", f->units);
+		if (f->long_name)
+			printf("      long_name '%s'\n", f->long_name);
+		print_attrs("      attr ", f->attrs, f->nattrs);
+	}
 	snprintf(shape, sizeof(shape), "(%llu,)", (unsigned long long)s->samples);
 	dataset("sample_time", "float64", shape, "fixed size", "none",
 		"dimension scale, i*dt");
@@ -265,14 +299,7 @@ static void print_stream(const struct schema_stream *s)
 	printf("\n  unknown      %s\n", s->unknown_fields == SCHEMA_UNKNOWN_DROP
 						? "fields are counted and dropped"
 						: "fields are errors");
-	for (size_t i = 0; i < s->nattrs; i++) {
-		const struct schema_attr *a = &s->attrs[i];
-		if (a->type == SCHEMA_ATTR_STRING)
-			printf("  attr         %s = \"%s\"\n", a->name, a->text);
-		else
-			printf("  attr         %s = %s (%s)\n", a->name, a->text,
-			       a->type == SCHEMA_ATTR_INT ? "int64" : "float64");
-	}
+	print_attrs("  attr         ", s->attrs, s->nattrs);
 	printf("  datasets     (name, dtype, shape, chunk, filters; dimension scales)\n");
 	if (s->layout == SCHEMA_LAYOUT_TABLE)
 		print_table(s);
@@ -285,6 +312,9 @@ static void print_stream(const struct schema_stream *s)
 static void print_schema(const struct schema *schema)
 {
 	printf("schema '%s' (%s) is valid\n\n", schema->name, schema->path);
+	printf("root attributes: Conventions = \"%s\" and the file's own (docs/engine.md)\n",
+	       H5W_CONVENTIONS);
+	print_attrs("  attr         ", schema->attrs, schema->nattrs);
 	print_output(schema);
 	print_listen(schema);
 	print_limits(&schema->limits);

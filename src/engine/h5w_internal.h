@@ -89,6 +89,7 @@ struct h5w_dset {
 	char name[160];            /* name inside the group */
 	struct h5w_group *group;
 	const struct schema_channel *channel; /* NULL for time and index datasets */
+	const struct schema_event_field *field; /* records: an event field's dataset */
 	enum dtype dtype;
 	size_t elem_size;          /* bytes per element in memory (string: char *) */
 	uint64_t row_elems;        /* 1, or samples for records waveforms */

@@ -108,6 +108,46 @@ static int attr_double(hid_t obj, const char *name, double value)
 	return attr_scalar(obj, name, H5T_IEEE_F64LE, &value);
 }
 
+static int attr_list(hid_t obj, const char *name, hid_t type, const void *values, size_t n)
+{
+	hsize_t dims[1] = {n};
+	hid_t space = H5Screate_simple(1, dims, NULL), attr = H5I_INVALID_HID;
+	int rc = -EIO;
+	if (space < 0)
+		return rc;
+	if (H5Aexists(obj, name) > 0)
+		H5Adelete(obj, name);
+	attr = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+	if (attr >= 0 && H5Awrite(attr, type == H5T_STD_I64LE ? H5T_NATIVE_INT64
+							  : H5T_NATIVE_DOUBLE, values) >= 0)
+		rc = 0;
+	if (attr >= 0)
+		H5Aclose(attr);
+	H5Sclose(space);
+	return rc;
+}
+
+/* The schema's `attrs` of an object, in YAML's types (schema.h). */
+static int attrs_write(hid_t obj, const struct schema_attr *attrs, size_t n)
+{
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct schema_attr *a = &attrs[i];
+		switch (a->type) {
+		case SCHEMA_ATTR_INT: rc |= attr_int64(obj, a->name, a->i); break;
+		case SCHEMA_ATTR_FLOAT: rc |= attr_double(obj, a->name, a->f); break;
+		case SCHEMA_ATTR_STRING: rc |= attr_string(obj, a->name, a->text); break;
+		case SCHEMA_ATTR_INTS:
+			rc |= attr_list(obj, a->name, H5T_STD_I64LE, a->ints, a->count);
+			break;
+		case SCHEMA_ATTR_FLOATS:
+			rc |= attr_list(obj, a->name, H5T_IEEE_F64LE, a->floats, a->count);
+			break;
+		}
+	}
+	return rc;
+}
+
 /* ---- planning ---------------------------------------------------------- */
 
 static uint64_t or_default(uint64_t value, uint64_t dflt)
@@ -248,6 +288,7 @@ static void plan_records(struct h5w_group *g)
 	for (size_t i = 0; i < st->nevent_fields; i++) {
 		const struct schema_event_field *f = &st->event_fields[i];
 		struct h5w_dset *ds = add(g, f->name, f->dtype, 1, H5W_INDEX_CHUNK, &g->field_ds[i]);
+		ds->field = f;
 		ds->scale_axis0 = (int)g->time_ds;
 		if (f->dtype == DTYPE_FLOAT32 || f->dtype == DTYPE_FLOAT64)
 			set_fill(ds, true, nan_fill);
@@ -354,8 +395,16 @@ static int dataset_attrs(struct h5w *w, struct h5w_group *g, struct h5w_dset *ds
 	 * dataset's own type, so the packed value when scale_factor applies. */
 	if (ds->user_fill && ds->dtype != DTYPE_STRING)
 		rc |= attr_scalar(id, "_FillValue", h5w_file_type(w, ds->dtype), ds->fill);
+	if (ds->field) {
+		if (ds->field->units)
+			rc |= attr_string(id, "units", ds->field->units);
+		if (ds->field->long_name)
+			rc |= attr_string(id, "long_name", ds->field->long_name);
+		rc |= attrs_write(id, ds->field->attrs, ds->field->nattrs);
+	}
 	if (!ch)
 		return rc;
+	rc |= attrs_write(id, ch->attrs, ch->nattrs);
 	if (ch->units)
 		rc |= attr_string(id, "units", ch->units);
 	if (ch->long_name)
@@ -493,14 +542,7 @@ static int group_attrs(struct h5w *w, struct h5w_group *g, hid_t gid, struct h5w
 {
 	const struct schema_stream *st = g->stream;
 	int rc = 0;
-	for (size_t i = 0; i < st->nattrs; i++) {
-		const struct schema_attr *a = &st->attrs[i];
-		switch (a->type) {
-		case SCHEMA_ATTR_INT: rc |= attr_int64(gid, a->name, a->i); break;
-		case SCHEMA_ATTR_FLOAT: rc |= attr_double(gid, a->name, a->f); break;
-		case SCHEMA_ATTR_STRING: rc |= attr_string(gid, a->name, a->text); break;
-		}
-	}
+	rc |= attrs_write(gid, st->attrs, st->nattrs);
 	for (size_t i = 0; i < g->nvalues; i++)
 		rc |= attr_string(gid, g->names[i], g->values[i]);
 	if (rc)
@@ -586,6 +628,8 @@ int h5w_root_attrs(struct h5w *w, struct h5w_error *err)
 		rc |= attr_int64(root, "file_sequence", (int64_t)w->file_seq);
 		if (w->run)
 			rc |= attr_string(root, "run", w->run);
+		rc |= attrs_write(root, s->attrs, s->nattrs);
+		/* a run's own attributes after the schema's: the run's win */
 		if (w->run && w->run_start) {
 			/* run_end exists from the start: SWMR-write mode may only
 			 * change it (h5w_run_stop) */

@@ -34,7 +34,8 @@
 /* sizeof(sockaddr_un.sun_path) - 1 */
 #define UNIX_PATH_MAX_LEN 107
 
-enum { TOP_NAME, TOP_OUTPUT, TOP_CONTROL, TOP_LISTEN, TOP_LIMITS, TOP_STREAMS, TOP_N };
+enum { TOP_NAME, TOP_OUTPUT, TOP_CONTROL, TOP_LISTEN, TOP_LIMITS, TOP_STREAMS, TOP_ATTRS,
+       TOP_N };
 static const struct opt top_opts[TOP_N] = {
 	[TOP_NAME] = {"name", OPT_NAME, offsetof(struct schema, name), .flags = OPT_F_REQUIRED},
 	[TOP_OUTPUT] = {"output", OPT_NODE, .kind = YAML_MAPPING_NODE},
@@ -43,6 +44,7 @@ static const struct opt top_opts[TOP_N] = {
 	[TOP_LIMITS] = {"limits", OPT_NODE, .kind = YAML_MAPPING_NODE},
 	[TOP_STREAMS] = {"streams", OPT_NODE, .kind = YAML_SEQUENCE_NODE,
 			 .flags = OPT_F_REQUIRED},
+	[TOP_ATTRS] = {"attrs", OPT_NODE, .kind = YAML_MAPPING_NODE},
 };
 
 static const struct enum_name driver_names[] = {
@@ -630,6 +632,9 @@ static int load_root(struct loader *ld, struct schema *schema, yaml_node_t *root
 	if (!err)
 		err = check_protocols(ld, schema, seen[TOP_LISTEN].value);
 	if (!err)
+		err = schema_load_attrs(ld, seen[TOP_ATTRS].value, "", SCHEMA_ATTRS_ROOT, NULL,
+					&schema->attrs, &schema->nattrs);
+	if (!err)
 		derive_listener_limits(schema);
 	return err;
 }
@@ -852,6 +857,7 @@ void schema_free(struct schema *schema)
 	for (size_t i = 0; i < schema->nstreams; i++)
 		schema_stream_release(&schema->streams[i]);
 	free(schema->streams);
+	schema_attrs_free(schema->attrs, schema->nattrs);
 	loader_release(output_opts, OUT_N, &schema->output);
 	loader_release(control_opts, CONTROL_N, &schema->control);
 	free(schema->name);

@@ -161,17 +161,29 @@ union schema_number {
 	double f;   /* float dtypes */
 };
 
-/* A static group attribute from `attrs`. Plain YAML integers become int64
- * attributes, plain reals float64, everything else (quoted, true/false, …)
- * a string attribute holding the text. */
-enum schema_attr_type { SCHEMA_ATTR_STRING, SCHEMA_ATTR_INT, SCHEMA_ATTR_FLOAT };
+/* A static attribute from an `attrs` mapping (top level: the root group;
+ * a stream: its groups; a channel or event field: its dataset). Plain YAML
+ * integers become int64 attributes, plain reals float64, everything else
+ * (quoted, true/false, …) a string attribute holding the text; a list of
+ * plain numbers becomes a 1-D int64 attribute, or float64 when any of them
+ * is a real. */
+enum schema_attr_type {
+	SCHEMA_ATTR_STRING,
+	SCHEMA_ATTR_INT,
+	SCHEMA_ATTR_FLOAT,
+	SCHEMA_ATTR_INTS,
+	SCHEMA_ATTR_FLOATS,
+};
 
 struct schema_attr {
 	char *name;
 	enum schema_attr_type type;
-	char *text;
-	int64_t i;
-	double f;
+	char *text;     /* STRING: the value; lists: NULL */
+	int64_t i;      /* INT */
+	double f;       /* FLOAT (INT: the same value) */
+	size_t count;   /* INTS, FLOATS: elements (at least one) */
+	int64_t *ints;  /* INTS */
+	double *floats; /* FLOATS (INTS: the same values) */
 };
 
 /* A channel with every option resolved: the channel's own value, else the
@@ -197,11 +209,19 @@ struct schema_channel {
 	bool has_fill;
 	union schema_number fill;    /* default: NaN for floats, 0 for integers */
 	bool own_time;               /* table layout only */
+	size_t nattrs;               /* dataset attributes from `attrs` */
+	struct schema_attr *attrs;
 };
 
+/* An event field, written `name: dtype` or `name: {dtype, units,
+ * long_name, attrs}`. */
 struct schema_event_field {
 	char *name;
 	enum dtype dtype;
+	char *units;                 /* NULL: none */
+	char *long_name;             /* NULL: none */
+	size_t nattrs;
+	struct schema_attr *attrs;
 };
 
 struct schema_stream {
@@ -244,6 +264,8 @@ struct schema {
 	struct schema_limits limits;
 	size_t nstreams;
 	struct schema_stream *streams;
+	size_t nattrs;      /* root group attributes from the top-level `attrs` */
+	struct schema_attr *attrs;
 };
 
 struct schema_error {

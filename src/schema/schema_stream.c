@@ -86,7 +86,7 @@ static const struct opt match_opts[MATCH_N] = {
 /* chunk, shuffle and fill have defaults that depend on the layout, the
  * compression and the dtype (resolve_channel). */
 enum { CH_DTYPE, CH_UNITS, CH_LONG_NAME, CH_DT, CH_SCALE, CH_OFFSET, CH_CHUNK, CH_COMPRESSION,
-       CH_LEVEL, CH_BLOCK_SIZE, CH_SHUFFLE, CH_FLETCHER32, CH_FILL, CH_OWN_TIME, CH_N };
+       CH_LEVEL, CH_BLOCK_SIZE, CH_SHUFFLE, CH_FLETCHER32, CH_FILL, CH_OWN_TIME, CH_ATTRS, CH_N };
 static const struct opt channel_opts[CH_N] = {
 	[CH_DTYPE] = {"dtype", OPT_DTYPE, offsetof(struct schema_channel, dtype), "float64"},
 	[CH_UNITS] = {"units", OPT_STRING, offsetof(struct schema_channel, units)},
@@ -110,6 +110,18 @@ static const struct opt channel_opts[CH_N] = {
 	[CH_FILL] = {"fill", OPT_NODE, .kind = YAML_SCALAR_NODE},
 	[CH_OWN_TIME] = {"own_time", OPT_BOOL, offsetof(struct schema_channel, own_time),
 			 "false"},
+	/* in defaults: the attributes of every channel that has none of its own */
+	[CH_ATTRS] = {"attrs", OPT_NODE, .kind = YAML_MAPPING_NODE},
+};
+
+/* An event field written as a mapping. */
+enum { EF_DTYPE, EF_UNITS, EF_LONG_NAME, EF_ATTRS, EF_N };
+static const struct opt field_opts[EF_N] = {
+	[EF_DTYPE] = {"dtype", OPT_DTYPE, offsetof(struct schema_event_field, dtype),
+		      .flags = OPT_F_REQUIRED},
+	[EF_UNITS] = {"units", OPT_STRING, offsetof(struct schema_event_field, units)},
+	[EF_LONG_NAME] = {"long_name", OPT_STRING, offsetof(struct schema_event_field, long_name)},
+	[EF_ATTRS] = {"attrs", OPT_NODE, .kind = YAML_MAPPING_NODE},
 };
 
 /* State of one stream while it is being built. */
@@ -136,19 +148,20 @@ static void channel_release(struct schema_channel *channel)
 {
 	loader_release(channel_opts, CH_N, channel);
 	free(channel->name);
+	schema_attrs_free(channel->attrs, channel->nattrs);
 }
 
 void schema_stream_release(struct schema_stream *stream)
 {
 	loader_release(stream_opts, ST_N, stream);
 	loader_release(match_opts, MATCH_N, stream);
-	for (size_t i = 0; i < stream->nattrs; i++) {
-		free(stream->attrs[i].name);
-		free(stream->attrs[i].text);
+	schema_attrs_free(stream->attrs, stream->nattrs);
+	for (size_t i = 0; i < stream->nevent_fields; i++) {
+		struct schema_event_field *field = &stream->event_fields[i];
+		loader_release(field_opts, EF_N, field);
+		free(field->name);
+		schema_attrs_free(field->attrs, field->nattrs);
 	}
-	free(stream->attrs);
-	for (size_t i = 0; i < stream->nevent_fields; i++)
-		free(stream->event_fields[i].name);
 	free(stream->event_fields);
 	for (size_t i = 0; i < stream->nchannels; i++)
 		channel_release(&stream->channels[i]);
@@ -605,6 +618,9 @@ static int resolve_channel(struct loader *ld, struct stream_ctx *ctx, struct sch
 		err = check_chunk_bytes(ld, ctx, ch, eff, paths);
 	if (!err)
 		err = resolve_fill(ld, ch, eff[CH_FILL].value, paths[CH_FILL]);
+	if (!err)
+		err = schema_load_attrs(ld, eff[CH_ATTRS].value, paths[CH_ATTRS],
+					SCHEMA_ATTRS_DATASET, NULL, &ch->attrs, &ch->nattrs);
 	drop_inapplicable(ch);
 	return err;
 }
@@ -725,6 +741,26 @@ static int check_reserved(struct loader *ld, struct stream_ctx *ctx)
 
 /* ---- event fields and attributes --------------------------------------- */
 
+/* `name: {dtype: float32, units: kg, attrs: {...}}`: an event field is a
+ * dataset of its own and takes the dataset metadata a channel does. */
+static int load_field_options(struct loader *ld, struct stream_ctx *ctx,
+			      struct schema_event_field *field, yaml_node_t *map)
+{
+	struct seen seen[EF_N] = {0};
+	char path[192], where[160];
+	int err;
+
+	snprintf(path, sizeof(path), "%s.event_fields.%s", ctx->path, field->name);
+	snprintf(where, sizeof(where), "in event field '%s'", field->name);
+	err = loader_walk(ld, map, field_opts, EF_N, field, seen, path, where);
+	if (!err)
+		err = loader_finish(ld, map, field_opts, EF_N, field, seen, path);
+	if (!err)
+		err = schema_load_attrs(ld, seen[EF_ATTRS].value, path, SCHEMA_ATTRS_DATASET, NULL,
+					&field->attrs, &field->nattrs);
+	return err;
+}
+
 static int load_event_fields(struct loader *ld, struct stream_ctx *ctx)
 {
 	struct schema_stream *stream = ctx->stream;
@@ -760,79 +796,33 @@ static int load_event_fields(struct loader *ld, struct stream_ctx *ctx)
 			if (strcmp(stream->event_fields[j].name, name) == 0)
 				return loader_fail(ld, key, "%s.event_fields: duplicate field '%s'",
 						   ctx->path, name);
-		if (!type || dtype_from_name(type, &field->dtype))
-			return loader_fail(ld, value, "%s.event_fields.%s: expected a dtype (int8 "
-					   "... uint64, float32, float64, string), got %s%s%s",
-					   ctx->path, name, type ? "'" : "",
-					   type ? loader_shown(type, shown, sizeof(shown))
-						: loader_kind(value),
-					   type ? "'" : "");
 		field->name = schema_strdup(name);
 		if (!field->name)
 			return loader_nomem(ld, key);
 		stream->nevent_fields++;
+		if (value->type == YAML_MAPPING_NODE) {
+			int err = load_field_options(ld, ctx, field, value);
+			if (err)
+				return err;
+			continue;
+		}
+		if (!type || dtype_from_name(type, &field->dtype))
+			return loader_fail(ld, value, "%s.event_fields.%s: expected a dtype (int8 "
+					   "... uint64, float32, float64, string) or a mapping "
+					   "{dtype, units, long_name, attrs}, got %s%s%s",
+					   ctx->path, name, type ? "'" : "",
+					   type ? loader_shown(type, shown, sizeof(shown))
+						: loader_kind(value),
+					   type ? "'" : "");
 	}
 	return 0;
-}
-
-/* Plain YAML integers and reals become numeric attributes; anything else
- * (quoted, true, a date) keeps its text, so nothing is reinterpreted. */
-static void classify_attr(struct schema_attr *attr, const yaml_node_t *value)
-{
-	attr->type = SCHEMA_ATTR_STRING;
-	if (value->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return;
-	if (loader_parse_int64(attr->text, &attr->i) == 0) {
-		attr->type = SCHEMA_ATTR_INT;
-		attr->f = (double)attr->i;
-	} else if (loader_parse_real(attr->text, &attr->f) == 0) {
-		attr->type = SCHEMA_ATTR_FLOAT;
-	}
 }
 
 static int load_attrs(struct loader *ld, struct stream_ctx *ctx)
 {
 	struct schema_stream *stream = ctx->stream;
-	yaml_node_t *map = ctx->seen[ST_ATTRS].value;
-	char shown[80];
-	size_t n;
-
-	if (!map || (n = map_len(map)) == 0)
-		return 0;
-	stream->attrs = schema_calloc(n, sizeof(*stream->attrs));
-	if (!stream->attrs)
-		return loader_nomem(ld, map);
-	for (size_t i = 0; i < n; i++) {
-		yaml_node_t *key = loader_node(ld, map->data.mapping.pairs.start[i].key);
-		yaml_node_t *value = loader_node(ld, map->data.mapping.pairs.start[i].value);
-		const char *name = loader_text(key), *text = loader_text(value);
-		struct schema_attr *attr = &stream->attrs[i];
-		if (!name || !*name || strchr(name, '/') || strlen(name) > 255)
-			return loader_fail(ld, key, "%s.attrs: expected an attribute name (1..255 "
-					   "characters, no '/'), got %s%s%s", ctx->path,
-					   name ? "'" : "",
-					   name ? loader_shown(name, shown, sizeof(shown))
-						: loader_kind(key),
-					   name ? "'" : "");
-		if (schema_template_has(&stream->group, name))
-			return loader_fail(ld, key, "%s.attrs: '%s' collides with the group "
-					   "placeholder {%s}, which is stored as an attribute of "
-					   "that name", ctx->path, name, name);
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(stream->attrs[j].name, name) == 0)
-				return loader_fail(ld, key, "%s.attrs: duplicate attribute '%s'",
-						   ctx->path, name);
-		if (!text || loader_is_null(value))
-			return loader_fail(ld, value, "%s.attrs.%s: expected a single value, got %s",
-					   ctx->path, name, text ? "nothing" : loader_kind(value));
-		attr->name = schema_strdup(name);
-		attr->text = schema_strdup(text);
-		stream->nattrs++;
-		if (!attr->name || !attr->text)
-			return loader_nomem(ld, key);
-		classify_attr(attr, value);
-	}
-	return 0;
+	return schema_load_attrs(ld, ctx->seen[ST_ATTRS].value, ctx->path, SCHEMA_ATTRS_GROUP,
+				 &stream->group, &stream->attrs, &stream->nattrs);
 }
 
 /* ---- one stream, and the rules between streams -------------------------- */

@@ -122,6 +122,17 @@ int loader_parse_int64(const char *text, int64_t *value);
 int loader_parse_uint64(const char *text, uint64_t *value);
 int loader_parse_real(const char *text, double *value);
 
+/* schema_attrs.c: an `attrs` mapping (MAP may be NULL: none) of the object
+ * at OWNER_PATH ("" for the top level, "streams[s].channels.a"). Names
+ * the recorder writes on that kind of object, and names of PLACEHOLDERS
+ * (a group template, or NULL), are refused. Appends to *out / *nout even
+ * on failure, so schema_attrs_free() always releases them. */
+enum schema_attrs_owner { SCHEMA_ATTRS_ROOT, SCHEMA_ATTRS_GROUP, SCHEMA_ATTRS_DATASET };
+int schema_load_attrs(struct loader *ld, yaml_node_t *map, const char *owner_path,
+		      enum schema_attrs_owner owner, const struct schema_template *placeholders,
+		      struct schema_attr **out, size_t *nout);
+void schema_attrs_free(struct schema_attr *attrs, size_t n);
+
 /* schema_stream.c: build and check schema->streams from the `streams` list
  * (after name, output and listen are loaded). */
 int schema_load_streams(struct loader *ld, struct schema *schema, yaml_node_t *list);

@@ -179,7 +179,7 @@ class Recorder:
     "tcp:[::1]:PORT", "unix:PATH"), `port(i)` its port."""
 
     def __init__(self, workdir, streams, listen, limits=None, output=None, name="e2e",
-                 args=(), env=None):
+                 args=(), env=None, top=""):
         self.workdir = str(workdir)
         os.makedirs(self.workdir, exist_ok=True)
         self.streams = textwrap.dedent(streams).strip("\n")
@@ -187,6 +187,7 @@ class Recorder:
         self.limits = limits or {}
         self.output = output or {}
         self.name = name
+        self.top = textwrap.dedent(top).strip("\n")  # more top-level YAML (e.g. attrs)
         self.args = [str(a) for a in args]
         self.env = dict(os.environ, **(env or {}))
         self.out = os.path.join(self.workdir, "out")
@@ -234,6 +235,8 @@ class Recorder:
         if self.limits:
             lines.append("limits: { " + ", ".join(f"{k}: {v}" for k, v in self.limits.items())
                          + " }")
+        if self.top:
+            lines.append(self.top)
         lines.append("streams:")
         lines.append(textwrap.indent(self.streams, "  "))
         return "\n".join(lines) + "\n"

@@ -416,6 +416,50 @@ static void test_attrs_and_fills(void **state)
 	schema_free(s);
 }
 
+static void test_attrs_everywhere(void **state)
+{
+	(void)state;
+	struct schema *s = load_ok(
+		"name: t\nattrs: { title: \"Lab run\", version: 3 }\n"
+		"listen:\n  - { protocol: frame, transport: tcp, address: \"7601\" }\n"
+		"streams:\n  - name: d\n    match: { key: \"d/{channel}\" }\n"
+		"    layout: records\n    samples: 4\n    dt: 1.0e-3\n"
+		"    defaults: { attrs: { coupling: DC } }\n"
+		"    event_fields:\n"
+		"      mass: { dtype: float32, units: kg, long_name: \"grain mass\",\n"
+		"              attrs: { standard_name: mass, valid_range: [0, 1.5e-12] } }\n"
+		"      run: string\n"
+		"    channels:\n"
+		"      a: { attrs: { gain: 2, range: [-10, 10], offset: -0.5 } }\n"
+		"      b: {}\n");
+	const struct schema_stream *st = &s->streams[0];
+
+	assert_int_equal(s->nattrs, 2);
+	assert_string_equal(s->attrs[0].name, "title");
+	assert_int_equal(s->attrs[0].type, SCHEMA_ATTR_STRING);
+	assert_int_equal(s->attrs[1].type, SCHEMA_ATTR_INT);
+	const struct schema_channel *a = &st->channels[0], *b = &st->channels[1];
+	assert_int_equal(a->nattrs, 3);
+	assert_int_equal(a->attrs[0].type, SCHEMA_ATTR_INT);
+	assert_int_equal(a->attrs[1].type, SCHEMA_ATTR_INTS);
+	assert_int_equal(a->attrs[1].count, 2);
+	assert_true(a->attrs[1].ints[0] == -10 && a->attrs[1].ints[1] == 10);
+	assert_int_equal(a->attrs[2].type, SCHEMA_ATTR_FLOAT);
+	assert_int_equal(b->nattrs, 1); /* from defaults */
+	assert_string_equal(b->attrs[0].name, "coupling");
+	assert_string_equal(b->attrs[0].text, "DC");
+	const struct schema_event_field *mass = &st->event_fields[0];
+	assert_int_equal(mass->dtype, DTYPE_FLOAT32);
+	assert_string_equal(mass->units, "kg");
+	assert_string_equal(mass->long_name, "grain mass");
+	assert_int_equal(mass->nattrs, 2);
+	assert_int_equal(mass->attrs[1].type, SCHEMA_ATTR_FLOATS);
+	assert_true(mass->attrs[1].floats[0] == 0 && mass->attrs[1].floats[1] == 1.5e-12);
+	assert_int_equal(st->event_fields[1].dtype, DTYPE_STRING);
+	assert_null(st->event_fields[1].units);
+	schema_free(s);
+}
+
 static void test_listen_forms(void **state)
 {
 	(void)state;
@@ -2046,7 +2090,7 @@ static const struct bad_case bad_cases[] = {
 	  "    event_fields: { mass: double }\n"
 	  "    channels:\n"
 	  "      a: { dtype: float32 }\n",
-	  "t.yaml:10:27: streams[s].event_fields.mass: expected a dtype (int8 ... uint64, float32, float64, string), got 'double'"},
+	  "t.yaml:10:27: streams[s].event_fields.mass: expected a dtype (int8 ... uint64, float32, float64, string) or a mapping {dtype, units, long_name, attrs}, got 'double'"},
 	{"duplicate stream name",
 	  "name: t\n"
 	  "listen:\n"
@@ -2119,7 +2163,7 @@ static const struct bad_case bad_cases[] = {
 	  "    channels:\n"
 	  "      a: {}\n",
 	  "t.yaml:8:14: streams[s].attrs: 'station' collides with the group placeholder {station}, which is stored as an attribute of that name"},
-	{"attr value list",
+	{"attr list of text",
 	  "name: t\n"
 	  "listen:\n"
 	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
@@ -2129,7 +2173,156 @@ static const struct bad_case bad_cases[] = {
 	  "    attrs: { tags: [a, b] }\n"
 	  "    channels:\n"
 	  "      a: {}\n",
-	  "t.yaml:7:20: streams[s].attrs.tags: expected a single value, got a list"},
+	  "t.yaml:7:21: streams[s].attrs.tags[0]: expected a number (a list attribute holds numbers only), got 'a'"},
+	{"root attr reserved Conventions",
+	  "name: t\n"
+	  "attrs: { title: x, Conventions: CF-1.6 }\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      a: {}\n",
+	  "t.yaml:2:20: attrs: 'Conventions' is written by the recorder itself (the CF version the files meet)"},
+	{"root attr not a mapping",
+	  "name: t\n"
+	  "attrs: [1, 2]\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      a: {}\n",
+	  "t.yaml:2:8: attrs: expected a mapping, got a list"},
+	{"channel attr reserved units",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      a: { units: V, attrs: { gain: 2, units: mV } }\n",
+	  "t.yaml:8:40: streams[s].channels.a.attrs: 'units' is written by the recorder itself (the option units)"},
+	{"channel attr reserved _FillValue",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      a: { attrs: { _FillValue: 0 } }\n",
+	  "t.yaml:8:21: streams[s].channels.a.attrs: '_FillValue' is written by the recorder itself (netCDF reserves names starting with '_', such as _FillValue, which the recorder writes from the option fill)"},
+	{"channel attr reserved scale attribute",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      a: { attrs: { DIMENSION_LIST: x } }\n",
+	  "t.yaml:8:21: streams[s].channels.a.attrs: 'DIMENSION_LIST' is written by the recorder itself (HDF5 dimension scales)"},
+	{"defaults attr reserved scale_factor",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    defaults: { attrs: { scale_factor: 2 } }\n"
+	  "    channels:\n"
+	  "      a: {}\n",
+	  "t.yaml:7:26: streams[s].defaults.attrs: 'scale_factor' is written by the recorder itself (the option scale_factor)"},
+	{"group attr reserved time_monotonic",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    attrs: { time_monotonic: 1 }\n"
+	  "    channels:\n"
+	  "      a: {}\n",
+	  "t.yaml:7:14: streams[s].attrs: 'time_monotonic' is written by the recorder itself (whether the group's time axes are strictly increasing)"},
+	{"attr empty list",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      a: { attrs: { range: [] } }\n",
+	  "t.yaml:8:28: streams[s].channels.a.attrs.range: expected a list of 1 to 1024 numbers, got 0"},
+	{"attr nested mapping",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      a: { attrs: { range: { lo: 1 } } }\n",
+	  "t.yaml:8:28: streams[s].channels.a.attrs.range: expected a single value or a list of numbers, got a mapping"},
+	{"attr quoted number in list",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      a: { attrs: { range: [-10, \"10\"] } }\n",
+	  "t.yaml:8:34: streams[s].channels.a.attrs.range[1]: expected a number (a list attribute holds numbers only), got '10'"},
+	{"event field attr reserved long_name",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: d\n"
+	  "    match: { key: \"d/{channel}\" }\n"
+	  "    layout: records\n"
+	  "    samples: 4\n"
+	  "    dt: 1.0e-3\n"
+	  "    event_fields:\n"
+	  "      mass: { dtype: float32, units: kg, attrs: { long_name: m } }\n"
+	  "    channels:\n"
+	  "      a: {}\n",
+	  "t.yaml:11:51: streams[d].event_fields.mass.attrs: 'long_name' is written by the recorder itself (the option long_name)"},
+	{"event field mapping without dtype",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: d\n"
+	  "    match: { key: \"d/{channel}\" }\n"
+	  "    layout: records\n"
+	  "    samples: 4\n"
+	  "    dt: 1.0e-3\n"
+	  "    event_fields:\n"
+	  "      mass: { units: kg }\n"
+	  "    channels:\n"
+	  "      a: {}\n",
+	  "t.yaml:11:13: streams[d].event_fields.mass: missing required key 'dtype'"},
+	{"event field unknown option",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: d\n"
+	  "    match: { key: \"d/{channel}\" }\n"
+	  "    layout: records\n"
+	  "    samples: 4\n"
+	  "    dt: 1.0e-3\n"
+	  "    event_fields:\n"
+	  "      mass: { dtype: float32, unit: kg }\n"
+	  "    channels:\n"
+	  "      a: {}\n",
+	  "t.yaml:11:31: unknown key 'unit' in event field 'mass' (did you mean 'units'?)"},
 	{"stream not a mapping",
 	  "name: t\n"
 	  "listen:\n"
@@ -2191,7 +2384,7 @@ static const struct bad_case bad_cases[] = {
 	  "    attrs: { x: }\n"
 	  "    channels:\n"
 	  "      a: {}\n",
-	  "t.yaml:7:17: streams[s].attrs.x: expected a single value, got nothing"},
+	  "t.yaml:7:17: streams[s].attrs.x: expected a single value or a list of numbers, got nothing"},
 	{"defaults own_time in records",
 	  "name: t\n"
 	  "listen:\n"
@@ -2493,6 +2686,7 @@ int main(void)
 		cmocka_unit_test(test_channel_inherits_defaults),
 		cmocka_unit_test(test_string_channel_skips_numeric_defaults),
 		cmocka_unit_test(test_attrs_and_fills),
+		cmocka_unit_test(test_attrs_everywhere),
 		cmocka_unit_test(test_listen_forms),
 		cmocka_unit_test(test_allow_mapped_ipv4),
 		cmocka_unit_test(test_specific_key_before_general),
