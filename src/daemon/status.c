@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "schema_internal.h"
 #include "timefmt.h"
 
 int status_init(struct status *status, const struct schema *schema, struct ingest *ingest,
@@ -396,6 +397,58 @@ static void emit_engine(struct out *o, const struct h5w_stats *w)
 	put(o, "\n");
 }
 
+static void member_time_counts(struct out *o, const struct h5w_time_counts *c)
+{
+	member_u64(o, "not_increasing", c->not_increasing);
+	member_u64(o, "implausible", c->implausible);
+	member_u64(o, "rejected", c->rejected);
+}
+
+/* Time order and late data (docs/engine.md): rows not later than an
+ * earlier row of their time axis, rows outside output.time_window, per
+ * group for the first groups that had any. */
+static void emit_time(struct out *o, const struct status *s, const struct h5w_stats *w)
+{
+	const struct schema_output *out = &s->schema->output;
+	char past[32], future[32];
+	schema_format_duration(out->time_past_ns, past, sizeof(past));
+	schema_format_duration(out->time_future_ns, future, sizeof(future));
+	if (o->json) {
+		open_object(o, "time");
+		member_time_counts(o, &w->time);
+		member_str(o, "window_past", past);
+		member_str(o, "window_future", future);
+		member_bool(o, "window_reject", out->time_reject);
+		key(o, "groups");
+		put(o, "[");
+		for (size_t i = 0; i < w->ntime_groups; i++) {
+			put(o, "%s{", i ? ", " : "");
+			o->first = true;
+			member_str(o, "group", w->time_groups[i].path);
+			member_time_counts(o, &w->time_groups[i].counts);
+			put(o, "}");
+		}
+		put(o, "]");
+		o->first = false;
+		member_u64(o, "groups_unlisted", w->time_groups_unlisted);
+		close_object(o);
+		return;
+	}
+	put(o, "time: %llu rows not after an earlier one, %llu outside -%s..+%s of receipt "
+	       "(%llu rejected)\n",
+	    (unsigned long long)w->time.not_increasing, (unsigned long long)w->time.implausible,
+	    past, future, (unsigned long long)w->time.rejected);
+	for (size_t i = 0; i < w->ntime_groups; i++) {
+		const struct h5w_time_group *g = &w->time_groups[i];
+		put(o, "  %-24s %llu not after an earlier row, %llu outside the window, %llu "
+		       "rejected\n", g->path, (unsigned long long)g->counts.not_increasing,
+		    (unsigned long long)g->counts.implausible,
+		    (unsigned long long)g->counts.rejected);
+	}
+	if (w->time_groups_unlisted)
+		put(o, "  and %llu more groups\n", (unsigned long long)w->time_groups_unlisted);
+}
+
 /* Whether the output takes data: a full disk holds it in memory. */
 static void emit_output(struct out *o, const struct h5w_stats *w, const struct writer_output *out)
 {
@@ -483,6 +536,7 @@ static size_t render(const struct status *s, uint64_t now_ms, char *buf, size_t 
 	emit_counters(&o, s);
 	emit_groups(&o, s, &w);
 	emit_engine(&o, &w);
+	emit_time(&o, s, &w);
 	emit_output(&o, &w, &out);
 	emit_buffer(&o, s, &w);
 	if (json)

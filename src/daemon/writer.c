@@ -434,6 +434,24 @@ static int apply_item(struct writer *writer, const struct ingest_item *item,
  * the middle of a batch (a roll by size) is not counted: the items after it
  * are in a new file and not yet flushed, and an early ACK would be a lie.
  */
+/* Rows with implausible timestamps are logged as a count, at most every
+ * 10 s: one bad sender can send them at line rate. */
+static void log_implausible(struct writer *writer, const struct h5w_stats *stats)
+{
+	const struct schema_output *out = &writer->schema->output;
+	int64_t now = clock_ns(CLOCK_MONOTONIC);
+	uint64_t more = stats->time.implausible - writer->implausible_logged;
+	if (!more || (writer->implausible_log_at && now - writer->implausible_log_at <
+							    10 * INT64_C(1000000000)))
+		return;
+	log_msg(LOG_LEVEL_WARNING, "%llu more rows with a timestamp outside output.time_window "
+		"around their receive time (%s; first group: %s); see h5rec status",
+		(unsigned long long)more, out->time_reject ? "rejected" : "stored",
+		stats->ntime_groups ? stats->time_groups[0].path : "-");
+	writer->implausible_logged = stats->time.implausible;
+	writer->implausible_log_at = now;
+}
+
 static void publish_stats(struct writer *writer, int64_t flush_before_tick)
 {
 	struct h5w_stats stats;
@@ -445,6 +463,7 @@ static void publish_stats(struct writer *writer, int64_t flush_before_tick)
 	atomic_store(&writer->ingest->file_groups, stats.file_groups);
 	offer_idle_groups(writer, &stats);
 	ingest_mark_progress(writer->ingest, writer->last_item + 1, writer->durable_item);
+	log_implausible(writer, &stats);
 	pthread_mutex_lock(&writer->stats_lock);
 	bool was_full = writer->stats.full;
 	int64_t since = writer->output.full_since;

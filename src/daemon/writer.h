@@ -61,6 +61,8 @@ struct writer {
 	/* The answer to the last run request (under stats_lock). */
 	uint64_t run_reply_item;
 	char run_reply[600];
+	uint64_t implausible_logged; /* stats.time.implausible already logged */
+	int64_t implausible_log_at;  /* monotonic time of that message */
 	unsigned delay_us;         /* testing: slow the writer down per item */
 	struct log_ratelimit error_log;
 	/* A copy of the engine's figures for status readers on other threads. */

@@ -479,6 +479,8 @@ int h5w_table_append(struct h5w *w, struct h5w_group *g, int64_t time,
 			return -EINVAL;
 		}
 	}
+	if (h5w_time_rejected(w, g, time))
+		return 0; /* counted: output.time_window.reject */
 	rc = h5w_group_ready(w, g, err);
 	if (rc)
 		return rc;
@@ -506,11 +508,15 @@ int h5w_table_append(struct h5w *w, struct h5w_group *g, int64_t time,
 		return rc;
 	}
 	for (size_t i = 0; i < nvalues; i++) {
-		struct h5w_dset *ds = &g->dsets[g->chan_ds[values[i].index]];
-		h5w_dset_note_time(ds, time, time);
+		size_t c = values[i].index;
+		h5w_dset_note_time(&g->dsets[g->chan_ds[c]], time, time);
+		if (st->channels[c].own_time)
+			h5w_time_note(w, g, &g->dsets[g->chan_time_ds[c]], time);
 	}
-	if (shared_row)
+	if (shared_row) {
+		h5w_time_note(w, g, &g->dsets[g->time_ds], time);
 		h5w_count_rows(w, g, 1);
+	}
 	w->stats.samples_written += nvalues;
 	/* The row is accepted; storing the chunks it completed may fail (full
 	 * disk): they stay in memory for the next flush, the error is returned. */
@@ -588,6 +594,8 @@ int h5w_stream_append(struct h5w *w, struct h5w_group *g, size_t channel, enum d
 		h5w_err(w, err, "%s: no stream channel %zu", g->path, channel);
 		return -EINVAL;
 	}
+	if (h5w_time_rejected(w, g, t0))
+		return 0; /* counted: output.time_window.reject */
 	int rc = h5w_group_ready(w, g, err);
 	if (rc || n == 0)
 		return rc;
@@ -627,6 +635,7 @@ int h5w_stream_append(struct h5w *w, struct h5w_group *g, size_t channel, enum d
 	const struct schema_channel *ch = &st->channels[channel];
 	int64_t span = ch->has_dt ? (int64_t)((double)(n - 1) * ch->dt * 1e9) : 0;
 	h5w_dset_note_time(ds, t0, t0 + span);
+	h5w_time_note(w, g, index[0], t0);
 	w->stats.samples_written += n;
 	h5w_count_rows(w, g, n);
 	/* The frame is accepted. Storing what is complete may fail (full disk):
@@ -657,6 +666,8 @@ int h5w_record_data(struct h5w *w, struct h5w_group *g, uint64_t event_id, int64
 		return -EINVAL;
 	}
 	int rc = records_group(w, g, err);
+	if (!rc && h5w_time_rejected(w, g, t0))
+		return 0; /* counted: output.time_window.reject */
 	if (!rc)
 		rc = h5w_records_data(w, g, event_id, t0, channel, wire, samples, n, err);
 	return rc;
@@ -666,6 +677,8 @@ int h5w_record_fields(struct h5w *w, struct h5w_group *g, uint64_t event_id, int
 		      const struct h5w_value *fields, size_t nfields, struct h5w_error *err)
 {
 	int rc = records_group(w, g, err);
+	if (!rc && h5w_time_rejected(w, g, time))
+		return 0; /* counted: output.time_window.reject */
 	if (!rc)
 		rc = h5w_records_fields(w, g, event_id, time, fields, nfields, err);
 	return rc;
@@ -798,4 +811,5 @@ void h5w_get_stats(const struct h5w *w, struct h5w_stats *stats)
 	stats->run_files = w->run_files;
 	stats->file_open = w->file != H5I_INVALID_HID;
 	stats->file_rows = w->file_rows;
+	h5w_time_stats(w, stats);
 }

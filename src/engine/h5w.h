@@ -253,6 +253,25 @@ int h5w_roll(struct h5w *engine, struct h5w_error *err);
 int h5w_run_start(struct h5w *engine, const struct h5w_run *run, struct h5w_error *err);
 int h5w_run_stop(struct h5w *engine, int64_t end, struct h5w_error *err);
 
+/* Rows of one group, counted since the engine opened: rows not later than
+ * a row before them on the same time axis of the same file (back in time,
+ * or a repeated time), rows whose time lies outside output.time_window
+ * around their receive time, and of those the ones dropped
+ * (time_window.reject). */
+struct h5w_time_counts {
+	uint64_t not_increasing;
+	uint64_t implausible;
+	uint64_t rejected;
+};
+
+/* Groups listed by name in stats (the first ones to count anything). */
+#define H5W_TIME_GROUPS 16
+
+struct h5w_time_group {
+	char path[512];
+	struct h5w_time_counts counts;
+};
+
 struct h5w_stats {
 	uint64_t samples_written;  /* values accepted, all layouts */
 	uint64_t samples_clipped;  /* values clipped by dtype conversion */
@@ -288,6 +307,10 @@ struct h5w_stats {
 	char run[72];              /* the current run, "" if none */
 	int64_t run_start;
 	uint64_t run_files;        /* files started in it so far */
+	struct h5w_time_counts time; /* all groups */
+	size_t ntime_groups;
+	struct h5w_time_group time_groups[H5W_TIME_GROUPS];
+	uint64_t time_groups_unlisted; /* more groups that counted some */
 };
 
 void h5w_get_stats(const struct h5w *engine, struct h5w_stats *stats);

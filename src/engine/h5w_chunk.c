@@ -953,6 +953,7 @@ void h5w_dset_reset(struct h5w *w, struct h5w_dset *ds)
 	ds->nrows = 0;
 	ds->extent = 0;
 	ds->has_time = ds->start_dirty = ds->end_dirty = false;
+	ds->order_has = ds->order_broken = false;
 	h5w_dset_forget(w, ds);
 }
 

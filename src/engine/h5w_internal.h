@@ -116,6 +116,10 @@ struct h5w_dset {
 	int64_t start_time, end_time; /* of the data in this file */
 	bool has_time;
 	bool start_dirty, end_dirty; /* start_time/end_time changed since written */
+	/* time axes (is_time), per file: the latest time of its rows, and
+	 * whether a row came that was not later than every row before it */
+	int64_t order_latest;
+	bool order_has, order_broken;
 	/* chunk buffers, ordered by index */
 	struct h5w_chunkbuf *bufs;
 	size_t nbufs, capbufs;
@@ -172,6 +176,10 @@ struct h5w_group {
 	size_t nrecords;
 	struct h5w_closed_events closed; /* recently closed event ids */
 	struct h5w_group *hash_next;
+	/* time order (h5w_time.c), counted since the engine opened */
+	struct h5w_time_counts time;
+	bool time_listed;            /* in w->time_groups */
+	bool monotonic_written;      /* value of `time_monotonic` in the file */
 };
 
 struct h5w_job {
@@ -277,6 +285,10 @@ struct h5w {
 	unsigned char *pad;          /* a padded whole chunk on its way to the file */
 	size_t pad_cap;
 	struct h5w_stats stats;
+	/* the first groups whose rows broke time order or the time window,
+	 * for stats (h5w_time.c) */
+	struct h5w_group *time_groups[H5W_TIME_GROUPS];
+	size_t ntime_groups;
 };
 
 /* Does G exist in the current file (so its chunks can be stored)? */
@@ -300,6 +312,16 @@ static inline void h5w_count_rows(struct h5w *w, const struct h5w_group *g, uint
 	else
 		w->file_rows += n;
 }
+
+/* h5w_time.c: the time order and plausibility of rows. */
+/* Is TIME outside output.time_window around the receive time? Counted for
+ * G; true when the row is to be dropped (time_window.reject). */
+bool h5w_time_rejected(struct h5w *w, struct h5w_group *g, int64_t time);
+/* A row at TIME was appended to the time axis T of G. */
+void h5w_time_note(struct h5w *w, struct h5w_group *g, struct h5w_dset *t, int64_t time);
+/* Are all of G's time axes strictly increasing in the current file? */
+bool h5w_time_monotonic(const struct h5w_group *g);
+void h5w_time_stats(const struct h5w *w, struct h5w_stats *stats);
 
 /* h5w_error.c */
 void h5w_err(struct h5w *w, struct h5w_error *err, const char *fmt, ...)

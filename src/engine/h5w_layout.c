@@ -103,6 +103,22 @@ static int attr_update_int64(hid_t obj, const char *name, int64_t value)
 	return rc;
 }
 
+/* `time_monotonic`: 1 while every time axis of the group is strictly
+ * increasing in this file, 0 once one is not (h5w_time.c); int8, which
+ * netCDF reads as a byte. */
+static int attr_monotonic(hid_t gid, struct h5w_group *g, bool create)
+{
+	int8_t value = h5w_time_monotonic(g) ? 1 : 0;
+	hid_t attr = create ? H5I_INVALID_HID : H5Aopen(gid, "time_monotonic", H5P_DEFAULT);
+	int rc = create ? attr_scalar(gid, "time_monotonic", H5T_STD_I8LE, &value)
+			: attr >= 0 && H5Awrite(attr, H5T_NATIVE_INT8, &value) >= 0 ? 0 : -EIO;
+	if (attr >= 0)
+		H5Aclose(attr);
+	if (!rc)
+		g->monotonic_written = value;
+	return rc;
+}
+
 static int attr_double(hid_t obj, const char *name, double value)
 {
 	return attr_scalar(obj, name, H5T_IEEE_F64LE, &value);
@@ -545,6 +561,7 @@ static int group_attrs(struct h5w *w, struct h5w_group *g, hid_t gid, struct h5w
 	rc |= attrs_write(gid, st->attrs, st->nattrs);
 	for (size_t i = 0; i < g->nvalues; i++)
 		rc |= attr_string(gid, g->names[i], g->values[i]);
+	rc |= attr_monotonic(gid, g, true);
 	if (rc)
 		return h5w_err_hdf5(w, err, "%s: writing attributes of group %s", w->file_name,
 				    g->path);
@@ -583,9 +600,19 @@ int h5w_layout_create(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 
 /* Write the start_time/end_time of the data in this file of every dataset
  * of G whose data changed them since they were last written (usually the
- * end_time of the datasets that took rows). */
+ * end_time of the datasets that took rows), and the group's
+ * time_monotonic when it changed. */
 int h5w_layout_times(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 {
+	if (h5w_time_monotonic(g) != g->monotonic_written) {
+		hid_t gid = H5Gopen2(w->file, g->path, H5P_DEFAULT);
+		int rc = gid >= 0 ? attr_monotonic(gid, g, false) : -EIO;
+		if (gid >= 0)
+			H5Gclose(gid);
+		if (rc)
+			return h5w_err_hdf5(w, err, "%s: writing time_monotonic of %s",
+					    w->file_name, g->path);
+	}
 	for (size_t i = 0; i < g->ndsets; i++) {
 		struct h5w_dset *ds = &g->dsets[i];
 		if (!ds->channel || !(ds->start_dirty || ds->end_dirty))

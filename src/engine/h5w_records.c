@@ -214,6 +214,9 @@ static int open_record(struct h5w *w, struct h5w_group *g, uint64_t event_id, in
 		return -ENOMEM;
 	g->nrecords++;
 	w->open_records++;
+	/* judged by the time the record opens with: an event time that
+	 * arrives later replaces it in the file but is not judged again */
+	h5w_time_note(w, g, &g->dsets[g->time_ds], t0);
 	h5w_count_rows(w, g, 1);
 	*out = rec;
 	return 0;

@@ -70,6 +70,7 @@ enum {
 	OUT_SWMR,
 	OUT_FLUSH,
 	OUT_MIN_FREE,
+	OUT_TIME_WINDOW,
 	OUT_N
 };
 static const struct opt output_opts[OUT_N] = {
@@ -85,6 +86,20 @@ static const struct opt output_opts[OUT_N] = {
 		       .min = MS, .max = 3600 * SEC},
 	[OUT_MIN_FREE] = {"min_free", OPT_SIZE, offsetof(struct schema_output, min_free),
 			  "64MiB", .min = 0, .max = SCHEMA_SIZE_MAX},
+	[OUT_TIME_WINDOW] = {"time_window", OPT_NODE, .kind = YAML_MAPPING_NODE},
+};
+
+/* Plausible timestamps around the receive time (docs/schema.md): by
+ * default wide enough never to flag real back-filled data or a clock off
+ * by hours (time zones), narrow enough to catch 1970 (seconds or
+ * milliseconds sent to a nanosecond listener, a clock never set) and 2100. */
+enum { TW_PAST, TW_FUTURE, TW_REJECT, TW_N };
+static const struct opt time_window_opts[TW_N] = {
+	[TW_PAST] = {"past", OPT_DURATION, offsetof(struct schema_output, time_past_ns), "3650d",
+		     .min = SEC, .max = 100 * 366 * DAY},
+	[TW_FUTURE] = {"future", OPT_DURATION, offsetof(struct schema_output, time_future_ns),
+		       "1d", .min = SEC, .max = 100 * 366 * DAY},
+	[TW_REJECT] = {"reject", OPT_BOOL, offsetof(struct schema_output, time_reject), "false"},
 };
 
 enum { ROLL_EVERY, ROLL_SIZE, ROLL_N };
@@ -269,7 +284,7 @@ static int load_output(struct loader *ld, struct schema *schema, yaml_node_t *no
 		       yaml_node_t *root)
 {
 	struct schema_output *out = &schema->output;
-	struct seen seen[OUT_N] = {0}, roll_seen[ROLL_N] = {0};
+	struct seen seen[OUT_N] = {0}, roll_seen[ROLL_N] = {0}, window_seen[TW_N] = {0};
 	yaml_node_t *at = node ? node : root;
 	int err;
 
@@ -288,7 +303,17 @@ static int load_output(struct loader *ld, struct schema *schema, yaml_node_t *no
 			return loader_fail(ld, roll,
 					   "output.roll: expected every (a duration) and/or size");
 	}
-	err = loader_finish(ld, at, output_opts, OUT_N, out, seen, "output");
+	yaml_node_t *window = seen[OUT_TIME_WINDOW].value;
+	if (window) {
+		err = loader_walk(ld, window, time_window_opts, TW_N, out, window_seen,
+				  "output.time_window", "in output.time_window");
+		if (err)
+			return err;
+	}
+	err = loader_finish(ld, window ? window : at, time_window_opts, TW_N, out, window_seen,
+			    "output.time_window");
+	if (!err)
+		err = loader_finish(ld, at, output_opts, OUT_N, out, seen, "output");
 	if (err)
 		return err;
 	if (!out->directory) {

@@ -77,6 +77,13 @@ struct schema_output {
 	bool swmr;                     /* default: true for sec2, false for family */
 	int64_t flush_ns;              /* default 1 s */
 	uint64_t min_free;             /* bytes kept free on the file system; 0: off */
+	/* output.time_window: a row whose time is more than time_past_ns
+	 * before or time_future_ns after its receive time is implausible
+	 * (seconds sent to a ns listener read as 1970): counted per group,
+	 * and dropped when time_reject. */
+	int64_t time_past_ns;          /* default 3650 d */
+	int64_t time_future_ns;        /* default 1 d */
+	bool time_reject;              /* default false: count only */
 };
 
 struct schema_control {

@@ -1086,6 +1086,78 @@ static void test_conversion_fast_paths_match_hdf5(void **state)
 	H5Pclose(dxpl);
 }
 
+static int group_monotonic_attr(const char *path, const char *group)
+{
+	hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+	assert_true(file >= 0);
+	hid_t attr = H5Aopen_by_name(file, group, "time_monotonic", H5P_DEFAULT, H5P_DEFAULT);
+	int value = -1;
+	assert_true(attr >= 0);
+	assert_true(H5Aread(attr, H5T_NATIVE_INT, &value) >= 0);
+	H5Aclose(attr);
+	H5Fclose(file);
+	return value;
+}
+
+static int table_row(struct fixture *fx, struct h5w_group *g, int64_t t)
+{
+	struct h5w_value v = {.index = 0, .dtype = DTYPE_FLOAT64, .v.f64 = 1.0};
+	return h5w_table_append(fx->engine, g, t, &v, 1, &fx->err);
+}
+
+/*
+ * A row not later than an earlier row of its time axis (back in time, or
+ * a repeated time) is counted for its group and clears time_monotonic in
+ * that file only; a row outside output.time_window around its receive
+ * time is counted and, with reject, not stored.
+ */
+static void test_time_order_and_window(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_output("  time_window: { past: 1h, future: 1h, reject: true }\n",
+					  "", "streams:\n  - name: lab\n"
+					  "    match: { measurement: lab }\n    group: \"/{board}\"\n"
+					  "    channels:\n      a: {}\n", 0);
+	struct h5w_group *a = group(fx, "a"), *b = group(fx, "b");
+	struct h5w_stats st;
+	char first[4096], second[4096];
+	h5w_arrival(fx->engine, T0);
+	assert_int_equal(table_row(fx, a, T0), 0);
+	assert_int_equal(table_row(fx, a, T0 + 2 * SEC), 0);
+	assert_int_equal(table_row(fx, a, T0 + SEC), 0);     /* back */
+	assert_int_equal(table_row(fx, a, T0 + 2 * SEC), 0); /* repeated */
+	assert_int_equal(table_row(fx, b, T0), 0);
+	assert_int_equal(table_row(fx, b, T0 - 2 * 3600 * SEC), 0); /* rejected */
+	assert_int_equal(table_row(fx, b, T0 + 2 * 3600 * SEC), 0); /* rejected */
+	assert_int_equal(table_row(fx, b, T0 + SEC), 0);
+	h5w_get_stats(fx->engine, &st);
+	assert_int_equal(st.time.not_increasing, 2);
+	assert_int_equal(st.time.implausible, 2);
+	assert_int_equal(st.time.rejected, 2);
+	assert_int_equal(st.ntime_groups, 2);
+	assert_string_equal(st.time_groups[0].path, "/a");
+	assert_int_equal(st.time_groups[0].counts.not_increasing, 2);
+	assert_string_equal(st.time_groups[1].path, "/b");
+	assert_int_equal(st.time_groups[1].counts.rejected, 2);
+	assert_int_equal(st.samples_written, 6);
+	assert_int_equal(h5w_roll(fx->engine, &fx->err), 0);
+	/* a new file judges its own rows: earlier than the last file's is fine */
+	assert_int_equal(table_row(fx, a, T0 - SEC), 0);
+	assert_int_equal(table_row(fx, b, T0), 0);
+	assert_int_equal(table_row(fx, b, T0), 0);
+	h5w_get_stats(fx->engine, &st);
+	assert_int_equal(st.time.not_increasing, 3);
+	assert_int_equal(h5w_close(fx->engine, &fx->err), 0);
+	fx->engine = NULL;
+	snprintf(first, sizeof(first), "%s/u-0000.h5", fx->dir);
+	snprintf(second, sizeof(second), "%s/u-0001.h5", fx->dir);
+	assert_int_equal(group_monotonic_attr(first, "/a"), 0);
+	assert_int_equal(group_monotonic_attr(first, "/b"), 1);
+	assert_int_equal(group_monotonic_attr(second, "/a"), 1);
+	assert_int_equal(group_monotonic_attr(second, "/b"), 0);
+	teardown_fx(fx);
+}
+
 static void test_many_slow_groups_fit_the_buffer(void **state)
 {
 	(void)state;
@@ -1143,6 +1215,7 @@ int main(void)
 		cmocka_unit_test(test_unstored_partial_chunk_is_kept_once),
 		cmocka_unit_test(test_close_on_a_full_disk_keeps_the_file_valid),
 		cmocka_unit_test(test_many_slow_groups_fit_the_buffer),
+		cmocka_unit_test(test_time_order_and_window),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

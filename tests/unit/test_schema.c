@@ -276,6 +276,10 @@ static void test_builtin_defaults(void **state)
 	assert_int_equal(s->output.driver, SCHEMA_DRIVER_SEC2);
 	assert_true(s->output.swmr);
 	assert_int_equal(s->output.flush_ns, SEC);
+	assert_true(s->output.time_past_ns == 3650 * 86400 * SEC);
+	assert_true(s->output.time_future_ns == 86400 * SEC);
+	assert_false(s->output.time_reject);
+	assert_int_equal(s->nattrs, 0);
 	assert_string_equal(s->listen[0].host, "127.0.0.1");
 	assert_int_equal(s->listen[0].port, 7601);
 	assert_int_equal(s->limits.max_groups, 10000);
@@ -296,6 +300,19 @@ static void test_builtin_defaults(void **state)
 	assert_false(ch->shuffle);
 	assert_false(ch->fletcher32);
 	assert_true(isnan(ch->fill.f));
+	schema_free(s);
+}
+
+static void test_time_window(void **state)
+{
+	(void)state;
+	struct schema *s = load_ok("name: t\noutput: { time_window: { past: 2h, reject: true } }\n"
+				   "listen:\n  - { protocol: line, transport: tcp, address: \"7601\" }\n"
+				   "streams:\n  - name: s\n    match: { measurement: m }\n"
+				   "    channels:\n      a: {}\n");
+	assert_true(s->output.time_past_ns == 2 * 3600 * SEC);
+	assert_true(s->output.time_future_ns == 86400 * SEC); /* the default */
+	assert_true(s->output.time_reject);
 	schema_free(s);
 }
 
@@ -2323,6 +2340,40 @@ static const struct bad_case bad_cases[] = {
 	  "    channels:\n"
 	  "      a: {}\n",
 	  "t.yaml:11:31: unknown key 'unit' in event field 'mass' (did you mean 'units'?)"},
+	{"time window unknown key",
+	  "name: t\n"
+	  "output: { time_window: { before: 1d } }\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      a: {}\n",
+	  "t.yaml:2:26: unknown key 'before' in output.time_window"},
+	{"time window bad duration",
+	  "name: t\n"
+	  "output:\n"
+	  "  time_window: { past: 0s }\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      a: {}\n",
+	  "t.yaml:3:24: output.time_window.past: expected a duration from 1s to 36600d, got '0s'"},
+	{"time window not a mapping",
+	  "name: t\n"
+	  "output: { time_window: 1d }\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      a: {}\n",
+	  "t.yaml:2:24: output.time_window: expected a mapping, got '1d'"},
 	{"stream not a mapping",
 	  "name: t\n"
 	  "listen:\n"
@@ -2687,6 +2738,7 @@ int main(void)
 		cmocka_unit_test(test_string_channel_skips_numeric_defaults),
 		cmocka_unit_test(test_attrs_and_fills),
 		cmocka_unit_test(test_attrs_everywhere),
+		cmocka_unit_test(test_time_window),
 		cmocka_unit_test(test_listen_forms),
 		cmocka_unit_test(test_allow_mapped_ipv4),
 		cmocka_unit_test(test_specific_key_before_general),
