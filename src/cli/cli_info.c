@@ -5,7 +5,11 @@
  * It opens closed files, live files that a recorder is still writing (SWMR
  * read), and family files (given as the member pattern with %d, or as any
  * member's name). It reads only metadata and the first and last value of
- * each time axis, so it is instant even on files of many gigabytes.
+ * each time axis, so it is instant even on files of many gigabytes - as
+ * long as the group's `time_monotonic` attribute says its time axes are in
+ * order. Otherwise (or in files without it) the first and last rows are
+ * not the time span, and the axis is read whole, in blocks, for its true
+ * minimum and maximum.
  *
  * A damaged file is reported, not waited on: metadata that fails its
  * checksum is re-read a bounded number of times (INFO_READ_ATTEMPTS), and
@@ -295,6 +299,61 @@ static int time_span(hid_t dset, hsize_t rows, int64_t *first, int64_t *last)
 	return ok ? 1 : -1;
 }
 
+/* Does the group holding the dataset NAME say its time axes are strictly
+ * increasing (attribute time_monotonic = 1)? */
+static bool group_monotonic(hid_t dset, const char *name)
+{
+	char group[1024];
+	const char *slash = strrchr(name, '/');
+	size_t len = slash ? (size_t)(slash - name) : 0;
+	int value = 0;
+
+	snprintf(group, sizeof(group), "%.*s", (int)(len ? len : 1), len ? name : "/");
+	if (H5Aexists_by_name(dset, group, "time_monotonic", H5P_DEFAULT) <= 0)
+		return false;
+	hid_t attr = H5Aopen_by_name(dset, group, "time_monotonic", H5P_DEFAULT, H5P_DEFAULT);
+	bool ok = attr >= 0 && H5Aread(attr, H5T_NATIVE_INT, &value) >= 0;
+	if (attr >= 0)
+		H5Aclose(attr);
+	return ok && value == 1;
+}
+
+/* The smallest and largest value of a 1-D int64 time axis of ROWS rows,
+ * read in blocks, and whether it is strictly increasing: 0, or -1 (a read
+ * failed). */
+static int time_extremes(hid_t dset, hsize_t rows, int64_t *min, int64_t *max,
+			 bool *increasing)
+{
+	int64_t prev = 0;
+	enum { BLOCK = 1 << 16 };
+	int64_t *buf = malloc(BLOCK * sizeof(*buf));
+	hid_t space = H5Dget_space(dset);
+	int rc = buf && space >= 0 ? 0 : -1;
+
+	for (hsize_t at = 0; !rc && at < rows; at += BLOCK) {
+		hsize_t n = rows - at < BLOCK ? rows - at : BLOCK;
+		hid_t mem = H5Screate_simple(1, &n, NULL);
+		H5Sselect_hyperslab(space, H5S_SELECT_SET, &at, NULL, &n, NULL);
+		if (mem < 0 || H5Dread(dset, H5T_NATIVE_INT64, mem, space, H5P_DEFAULT, buf) < 0)
+			rc = -1;
+		for (hsize_t i = 0; !rc && i < n; i++) {
+			if (at + i > 0 && buf[i] <= prev)
+				*increasing = false;
+			prev = buf[i];
+			if (buf[i] < *min)
+				*min = buf[i];
+			if (buf[i] > *max)
+				*max = buf[i];
+		}
+		if (mem >= 0)
+			H5Sclose(mem);
+	}
+	if (space >= 0)
+		H5Sclose(space);
+	free(buf);
+	return rc;
+}
+
 /* ---- datasets and groups ---------------------------------------------------- */
 
 /* What is shown of one dataset. */
@@ -304,7 +363,9 @@ struct dataset_facts {
 	hsize_t dims[8], chunk[8];
 	bool chunked, has_span;
 	unsigned long long raw, stored;
-	int64_t first, last;
+	int64_t first, last;     /* the time of the first and the last row */
+	int64_t min, max;        /* the time span */
+	bool monotonic;          /* strictly increasing: min, max = first, last */
 };
 
 static bool is_time_axis(const struct dataset_facts *d, const char *name)
@@ -332,6 +393,16 @@ static int read_facts(struct info *info, hid_t dset, const char *name, struct da
 	if (H5Eget_num(H5E_DEFAULT) > 0)
 		return unreadable(info, name, "chunk index");
 	int span = is_time_axis(d, name) ? time_span(dset, d->dims[0], &d->first, &d->last) : 0;
+	if (span > 0) {
+		d->monotonic = group_monotonic(dset, name);
+		d->min = d->first < d->last ? d->first : d->last;
+		d->max = d->first < d->last ? d->last : d->first;
+		if (!d->monotonic) {
+			d->monotonic = true; /* unless the axis says otherwise */
+			if (time_extremes(dset, d->dims[0], &d->min, &d->max, &d->monotonic))
+				span = -1;
+		}
+	}
 	if (span < 0 && metadata_damaged())
 		return unreadable(info, name, "time axis");
 	d->has_span = span > 0;
@@ -352,8 +423,10 @@ static void print_json(struct info *info, const struct dataset_facts *d, const c
 	fprintf(info->out, "], \"filters\": \"%s\", \"raw_bytes\": %llu, \"stored_bytes\": %llu",
 		filter_names, d->raw, d->stored);
 	if (d->has_span)
-		fprintf(info->out, ", \"first_time\": %" PRId64 ", \"last_time\": %" PRId64, d->first,
-			d->last);
+		fprintf(info->out, ", \"min_time\": %" PRId64 ", \"max_time\": %" PRId64
+			", \"first_time\": %" PRId64 ", \"last_time\": %" PRId64
+			", \"monotonic\": %s", d->min, d->max, d->first, d->last,
+			d->monotonic ? "true" : "false");
 	fprintf(info->out, "}");
 }
 
@@ -375,9 +448,10 @@ static void print_text(struct info *info, const struct dataset_facts *d, const c
 		fprintf(info->out, " ratio %.2f", (double)d->raw / (double)d->stored);
 	if (d->has_span) {
 		char a[TIME_ISO8601_MAX], b[TIME_ISO8601_MAX];
-		time_iso8601(d->first, 9, a, sizeof(a));
-		time_iso8601(d->last, 9, b, sizeof(b));
-		fprintf(info->out, "\n  %-28s time %s .. %s", "", a, b);
+		time_iso8601(d->min, 9, a, sizeof(a));
+		time_iso8601(d->max, 9, b, sizeof(b));
+		fprintf(info->out, "\n  %-28s time %s .. %s%s", "", a, b,
+			d->monotonic ? "" : " (not in time order)");
 	}
 	fprintf(info->out, "\n");
 }

@@ -8,9 +8,10 @@ recorder counts rows not later than an earlier row and rows outside
 output.time_window around their receive time (`h5rec status`, text and
 JSON), may reject the latter, and each group records in every file whether
 its time axes are strictly increasing (`time_monotonic`, kept current at
-each flush, at roll and at close).
+each flush, at roll and at close). `h5rec info` shows the true time span.
 Checked with h5py, netCDF4, xarray's two engines and ncdump.
 """
+import json
 import socket
 import subprocess
 import time
@@ -20,7 +21,7 @@ import netCDF4
 import numpy as np
 import xarray as xr
 
-from recorder_fixture import DATA, EVENT, SEC, encode_frame
+from recorder_fixture import DATA, EVENT, SEC, encode_frame, run_client
 from recorder_fixture import recorder  # noqa: F401 (pytest fixture)
 from reliability_helpers import wait_for
 
@@ -113,6 +114,16 @@ def test_rows_back_in_time_are_counted_and_recorded_per_file(recorder):
     dump = subprocess.run(["ncdump", "-h", first], capture_output=True, text=True,
                           timeout=60, check=True).stdout
     assert ":time_monotonic = 0b" in dump and ":time_monotonic = 1b" in dump, dump
+
+    # h5rec info: the span is the true min/max, not the first and last row
+    info = json.loads(run_client(["info", "--json", second]).stdout)
+    axes = {d["name"]: d for d in info["datasets"] if d["name"].endswith("/time")}
+    b2 = axes["/b2/time"]
+    assert (b2["min_time"], b2["max_time"]) == (now - 6 * SEC, now - 5 * SEC), b2
+    assert (b2["first_time"], b2["last_time"]) == (now - 5 * SEC, now - 6 * SEC), b2
+    assert b2["monotonic"] is False and axes["/b1/time"]["monotonic"] is True
+    text = run_client(["info", second]).stdout
+    assert "(not in time order)" in text, text
 
 
 def test_implausible_times_are_counted_and_by_default_kept(recorder):
