@@ -195,8 +195,10 @@ static void test_example_accelerator(void **state)
 	assert_int_equal(st->nevent_fields, 2);
 	assert_string_equal(st->event_fields[0].name, "mass");
 	assert_int_equal(st->event_fields[0].dtype, DTYPE_FLOAT32);
+	assert_string_equal(st->event_fields[0].units, "kg");
 	assert_string_equal(st->event_fields[1].name, "velocity");
 	assert_int_equal(st->event_fields[1].dtype, DTYPE_FLOAT32);
+	assert_string_equal(st->event_fields[1].units, "m/s");
 
 	static const char *const names[] = {"first_detector", "second_detector", "third_detector"};
 	assert_int_equal(st->nchannels, 3);
