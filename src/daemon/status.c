@@ -410,6 +410,8 @@ static void member_time_counts(struct out *o, const struct h5w_time_counts *c)
 static void emit_time(struct out *o, const struct status *s, const struct h5w_stats *w)
 {
 	const struct schema_output *out = &s->schema->output;
+	struct h5w_time_groups groups;
+	writer_time_groups(s->writer, &groups);
 	char past[32], future[32];
 	schema_format_duration(out->time_past_ns, past, sizeof(past));
 	schema_format_duration(out->time_future_ns, future, sizeof(future));
@@ -421,16 +423,16 @@ static void emit_time(struct out *o, const struct status *s, const struct h5w_st
 		member_bool(o, "window_reject", out->time_reject);
 		key(o, "groups");
 		put(o, "[");
-		for (size_t i = 0; i < w->ntime_groups; i++) {
+		for (size_t i = 0; i < groups.n; i++) {
 			put(o, "%s{", i ? ", " : "");
 			o->first = true;
-			member_str(o, "group", w->time_groups[i].path);
-			member_time_counts(o, &w->time_groups[i].counts);
+			member_str(o, "group", groups.group[i].path);
+			member_time_counts(o, &groups.group[i].counts);
 			put(o, "}");
 		}
 		put(o, "]");
 		o->first = false;
-		member_u64(o, "groups_unlisted", w->time_groups_unlisted);
+		member_u64(o, "groups_unlisted", groups.unlisted);
 		close_object(o);
 		return;
 	}
@@ -438,15 +440,14 @@ static void emit_time(struct out *o, const struct status *s, const struct h5w_st
 	       "(%llu rejected)\n",
 	    (unsigned long long)w->time.not_increasing, (unsigned long long)w->time.implausible,
 	    past, future, (unsigned long long)w->time.rejected);
-	for (size_t i = 0; i < w->ntime_groups; i++) {
-		const struct h5w_time_group *g = &w->time_groups[i];
+	for (size_t i = 0; i < groups.n; i++) {
+		const struct h5w_time_counts *c = &groups.group[i].counts;
 		put(o, "  %-24s %llu not after an earlier row, %llu outside the window, %llu "
-		       "rejected\n", g->path, (unsigned long long)g->counts.not_increasing,
-		    (unsigned long long)g->counts.implausible,
-		    (unsigned long long)g->counts.rejected);
+		       "rejected\n", groups.group[i].path, (unsigned long long)c->not_increasing,
+		    (unsigned long long)c->implausible, (unsigned long long)c->rejected);
 	}
-	if (w->time_groups_unlisted)
-		put(o, "  and %llu more groups\n", (unsigned long long)w->time_groups_unlisted);
+	if (groups.unlisted)
+		put(o, "  and %llu more groups\n", (unsigned long long)groups.unlisted);
 }
 
 /* Whether the output takes data: a full disk holds it in memory. */

@@ -436,7 +436,8 @@ static int apply_item(struct writer *writer, const struct ingest_item *item,
  */
 /* Rows with implausible timestamps are logged as a count, at most every
  * 10 s: one bad sender can send them at line rate. */
-static void log_implausible(struct writer *writer, const struct h5w_stats *stats)
+static void log_implausible(struct writer *writer, const struct h5w_stats *stats,
+			    const struct h5w_time_groups *groups)
 {
 	const struct schema_output *out = &writer->schema->output;
 	int64_t now = clock_ns(CLOCK_MONOTONIC);
@@ -447,7 +448,7 @@ static void log_implausible(struct writer *writer, const struct h5w_stats *stats
 	log_msg(LOG_LEVEL_WARNING, "%llu more rows with a timestamp outside output.time_window "
 		"around their receive time (%s; first group: %s); see h5rec status",
 		(unsigned long long)more, out->time_reject ? "rejected" : "stored",
-		stats->ntime_groups ? stats->time_groups[0].path : "-");
+		groups->n ? groups->group[0].path : "-");
 	writer->implausible_logged = stats->time.implausible;
 	writer->implausible_log_at = now;
 }
@@ -463,8 +464,10 @@ static void publish_stats(struct writer *writer, int64_t flush_before_tick)
 	atomic_store(&writer->ingest->file_groups, stats.file_groups);
 	offer_idle_groups(writer, &stats);
 	ingest_mark_progress(writer->ingest, writer->last_item + 1, writer->durable_item);
-	log_implausible(writer, &stats);
+	h5w_get_time_groups(writer->engine, &writer->tick_time_groups);
+	log_implausible(writer, &stats, &writer->tick_time_groups);
 	pthread_mutex_lock(&writer->stats_lock);
+	writer->time_groups = writer->tick_time_groups;
 	bool was_full = writer->stats.full;
 	int64_t since = writer->output.full_since;
 	writer->stats = stats;
@@ -739,6 +742,13 @@ void writer_stopping(struct writer *writer, bool now)
 	int64_t expected = 0;
 	if (!atomic_compare_exchange_strong(&writer->stopping_ns, &expected, t) && now)
 		atomic_store(&writer->stopping_ns, t);
+}
+
+void writer_time_groups(struct writer *writer, struct h5w_time_groups *groups)
+{
+	pthread_mutex_lock(&writer->stats_lock);
+	*groups = writer->time_groups;
+	pthread_mutex_unlock(&writer->stats_lock);
 }
 
 void writer_stats(struct writer *writer, struct h5w_stats *stats, struct writer_output *output)

@@ -69,6 +69,8 @@ struct writer {
 	pthread_mutex_t stats_lock;
 	struct h5w_stats stats;
 	struct writer_output output;
+	struct h5w_time_groups time_groups; /* as of the last tick (stats_lock) */
+	struct h5w_time_groups tick_time_groups; /* writer thread: being read */
 	bool gave_up;              /* stopping on a full disk: refused items are lost */
 	_Atomic int64_t stopping_ns; /* monotonic time the recorder began to stop; 0: not */
 	/* Opening the engine, which happens on the writer thread. */
@@ -111,6 +113,9 @@ void writer_stopping(struct writer *writer, bool now);
 /* Any thread: the engine's figures as of the writer's last batch, and the
  * output's state (either may be NULL). */
 void writer_stats(struct writer *writer, struct h5w_stats *stats, struct writer_output *output);
+
+/* The engine's h5w_get_time_groups as of the writer's last tick. */
+void writer_time_groups(struct writer *writer, struct h5w_time_groups *groups);
 
 #define WRITER_STOP_WAIT_MS 10000
 

@@ -811,5 +811,4 @@ void h5w_get_stats(const struct h5w *w, struct h5w_stats *stats)
 	stats->run_files = w->run_files;
 	stats->file_open = w->file != H5I_INVALID_HID;
 	stats->file_rows = w->file_rows;
-	h5w_time_stats(w, stats);
 }

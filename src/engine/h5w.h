@@ -267,9 +267,13 @@ struct h5w_time_counts {
 /* Groups listed by name in stats (the first ones to count anything). */
 #define H5W_TIME_GROUPS 16
 
-struct h5w_time_group {
-	char path[512];
-	struct h5w_time_counts counts;
+struct h5w_time_groups {
+	size_t n;
+	struct {
+		char path[512];
+		struct h5w_time_counts counts;
+	} group[H5W_TIME_GROUPS];
+	uint64_t unlisted; /* more groups that counted some */
 };
 
 struct h5w_stats {
@@ -307,12 +311,13 @@ struct h5w_stats {
 	char run[72];              /* the current run, "" if none */
 	int64_t run_start;
 	uint64_t run_files;        /* files started in it so far */
-	struct h5w_time_counts time; /* all groups */
-	size_t ntime_groups;
-	struct h5w_time_group time_groups[H5W_TIME_GROUPS];
-	uint64_t time_groups_unlisted; /* more groups that counted some */
+	struct h5w_time_counts time; /* all groups; by group: h5w_get_time_groups */
 };
 
 void h5w_get_stats(const struct h5w *engine, struct h5w_stats *stats);
+
+/* The first groups whose rows counted in stats.time, with their counts:
+ * apart from h5w_get_stats, which is called per append and stays small. */
+void h5w_get_time_groups(const struct h5w *engine, struct h5w_time_groups *groups);
 
 #endif

@@ -289,6 +289,7 @@ struct h5w {
 	 * for stats (h5w_time.c) */
 	struct h5w_group *time_groups[H5W_TIME_GROUPS];
 	size_t ntime_groups;
+	uint64_t time_groups_unlisted;
 };
 
 /* Does G exist in the current file (so its chunks can be stored)? */
@@ -321,7 +322,6 @@ bool h5w_time_rejected(struct h5w *w, struct h5w_group *g, int64_t time);
 void h5w_time_note(struct h5w *w, struct h5w_group *g, struct h5w_dset *t, int64_t time);
 /* Are all of G's time axes strictly increasing in the current file? */
 bool h5w_time_monotonic(const struct h5w_group *g);
-void h5w_time_stats(const struct h5w *w, struct h5w_stats *stats);
 
 /* h5w_error.c */
 void h5w_err(struct h5w *w, struct h5w_error *err, const char *fmt, ...)

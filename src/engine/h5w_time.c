@@ -33,7 +33,7 @@ static void list_group(struct h5w *w, struct h5w_group *g)
 	if (w->ntime_groups < H5W_TIME_GROUPS)
 		w->time_groups[w->ntime_groups++] = g;
 	else
-		w->stats.time_groups_unlisted++;
+		w->time_groups_unlisted++;
 }
 
 bool h5w_time_rejected(struct h5w *w, struct h5w_group *g, int64_t time)
@@ -76,13 +76,13 @@ bool h5w_time_monotonic(const struct h5w_group *g)
 	return true;
 }
 
-void h5w_time_stats(const struct h5w *w, struct h5w_stats *stats)
+void h5w_get_time_groups(const struct h5w *w, struct h5w_time_groups *groups)
 {
-	stats->ntime_groups = w->ntime_groups;
+	groups->n = w->ntime_groups;
+	groups->unlisted = w->time_groups_unlisted;
 	for (size_t i = 0; i < w->ntime_groups; i++) {
 		const struct h5w_group *g = w->time_groups[i];
-		snprintf(stats->time_groups[i].path, sizeof(stats->time_groups[i].path), "%s",
-			 g->path);
-		stats->time_groups[i].counts = g->time;
+		snprintf(groups->group[i].path, sizeof(groups->group[i].path), "%s", g->path);
+		groups->group[i].counts = g->time;
 	}
 }
