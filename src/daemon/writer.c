@@ -426,18 +426,9 @@ static int apply_item(struct writer *writer, const struct ingest_item *item,
 	return 0;
 }
 
-/*
- * Publish the engine's figures, and progress to the loop. Durability is
- * marked where it is known to hold: an explicit flush or roll makes the
- * items up to it durable (apply_batch); a flush by the tick after a batch
- * makes every applied item durable. A flush the engine does on its own in
- * the middle of a batch (a roll by size) is not counted: the items after it
- * are in a new file and not yet flushed, and an early ACK would be a lie.
- */
 /* Rows with implausible timestamps are logged as a count, at most every
  * 10 s: one bad sender can send them at line rate. */
-static void log_implausible(struct writer *writer, const struct h5w_stats *stats,
-			    const struct h5w_time_groups *groups)
+static void log_implausible(struct writer *writer, const struct h5w_stats *stats)
 {
 	const struct schema_output *out = &writer->schema->output;
 	int64_t now = clock_ns(CLOCK_MONOTONIC);
@@ -446,13 +437,20 @@ static void log_implausible(struct writer *writer, const struct h5w_stats *stats
 							    10 * INT64_C(1000000000)))
 		return;
 	log_msg(LOG_LEVEL_WARNING, "%llu more rows with a timestamp outside output.time_window "
-		"around their receive time (%s; first group: %s); see h5rec status",
-		(unsigned long long)more, out->time_reject ? "rejected" : "stored",
-		groups->n ? groups->group[0].path : "-");
+		"around their receive time (%s); h5rec status names the groups",
+		(unsigned long long)more, out->time_reject ? "rejected" : "stored");
 	writer->implausible_logged = stats->time.implausible;
 	writer->implausible_log_at = now;
 }
 
+/*
+ * Publish the engine's figures, and progress to the loop. Durability is
+ * marked where it is known to hold: an explicit flush or roll makes the
+ * items up to it durable (apply_batch); a flush by the tick after a batch
+ * makes every applied item durable. A flush the engine does on its own in
+ * the middle of a batch (a roll by size) is not counted: the items after it
+ * are in a new file and not yet flushed, and an early ACK would be a lie.
+ */
 static void publish_stats(struct writer *writer, int64_t flush_before_tick)
 {
 	struct h5w_stats stats;
@@ -465,7 +463,7 @@ static void publish_stats(struct writer *writer, int64_t flush_before_tick)
 	offer_idle_groups(writer, &stats);
 	ingest_mark_progress(writer->ingest, writer->last_item + 1, writer->durable_item);
 	h5w_get_time_groups(writer->engine, &writer->tick_time_groups);
-	log_implausible(writer, &stats, &writer->tick_time_groups);
+	log_implausible(writer, &stats);
 	pthread_mutex_lock(&writer->stats_lock);
 	writer->time_groups = writer->tick_time_groups;
 	bool was_full = writer->stats.full;
