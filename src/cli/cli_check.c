@@ -62,6 +62,10 @@ static void print_output(const struct schema *schema)
 	} else {
 		printf("  min_free     off (writes run until the disk is full)\n");
 	}
+	schema_format_duration(out->time_past_ns, a, sizeof(a));
+	schema_format_duration(out->time_future_ns, b, sizeof(b));
+	printf("  time_window  %s before to %s after receipt; rows outside are counted%s\n", a, b,
+	       out->time_reject ? " and rejected" : " and kept");
 	if (schema->control.socket)
 		printf("control socket %s\n", schema->control.socket);
 	else

@@ -150,6 +150,16 @@ def test_implausible_times_are_counted_and_by_default_kept(recorder):
         np.testing.assert_array_equal(f["b1/time"][...], [now, seconds, 4102444800 * SEC])
 
 
+def test_check_prints_the_time_window(tmp_path):
+    schema = tmp_path / "s.yaml"
+    schema.write_text("name: s\noutput: { time_window: { past: 7d, reject: true } }\n"
+                      "listen:\n  - { protocol: line, transport: tcp, address: \"7609\" }\n"
+                      "streams:" + "\n".join("  " + l for l in TABLE.splitlines()) + "\n")
+    out = run_client(["check", schema]).stdout
+    assert "time_window  7d before to 1d after receipt; rows outside are counted and " \
+           "rejected" in out, out
+
+
 def test_implausible_times_can_be_rejected(recorder):
     rec = recorder(TABLE, listen=[{"protocol": "line", "transport": "tcp"}],
                    output={"time_window": "{ past: 2h, future: 10min, reject: true }"})
