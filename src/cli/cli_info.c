@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "h5w.h"
 #include "timefmt.h"
 
 void cli_info_usage(FILE *out)
@@ -444,7 +445,11 @@ static void print_text(struct info *info, const struct dataset_facts *d, const c
 	}
 	fprintf(info->out, "  %-28s %-8s %-16s chunks %-12s %-22s", name, type_name(d->type), shape,
 		d->chunked ? chunks : "-", filter_names);
-	if (d->stored)
+	/* data within one partly filled chunk: the chunk is stored whole, so a
+	 * ratio would say more about the padding than the compression */
+	if (d->stored && d->chunked && d->rank >= 1 && d->dims[0] < d->chunk[0])
+		fprintf(info->out, " ratio n/a (one partly filled chunk)");
+	else if (d->stored)
 		fprintf(info->out, " ratio %.2f", (double)d->raw / (double)d->stored);
 	if (d->has_span) {
 		char a[TIME_ISO8601_MAX], b[TIME_ISO8601_MAX];
@@ -564,20 +569,34 @@ static int show(hid_t file, const char *path, const char *mode, bool json, char 
 		return -EIO;
 	}
 	H5Fget_filesize(file, &size);
+	/* a family's superblock is in its first member: "%d" → "0" */
+	char first[4096];
+	const char *pct = strstr(path, "%d");
+	snprintf(first, sizeof(first), "%.*s0%s", pct ? (int)(pct - path) : (int)strlen(path), path,
+		 pct ? pct + 2 : "");
+	int state = h5w_file_marked_open(pct ? first : path);
 	string_attr(root, "schema_name", schema_name, sizeof(schema_name));
 	string_attr(root, "file_created", created, sizeof(created));
 	string_attr(root, "h5rec_version", version, sizeof(version));
 	if (json) {
 		printf("{\"file\": ");
 		json_string(stdout, path);
-		printf(", \"opened\": \"%s\", \"size\": %llu, \"schema_name\": ", mode,
+		printf(", \"opened\": \"%s\", \"state\": \"%s\", \"size\": %llu, "
+		       "\"schema_name\": ", mode, state == 1 ? "open-for-writing"
+					  : state == 0 ? "closed" : "unknown",
 		       (unsigned long long)size);
 		json_string(stdout, schema_name);
 		printf(", \"file_created\": ");
 		json_string(stdout, created);
 		printf(", \"datasets\": [");
 	} else {
-		printf("%s: %llu bytes (opened: %s)\n", path, (unsigned long long)size, mode);
+		printf("%s: %llu bytes, %s\n", path, (unsigned long long)size,
+		       state == 1 ? "still marked as open for writing: being written now, or its "
+				    "writer stopped without closing it (killed, crashed); it is read "
+				    "as SWMR readers see it, and others need h5clear -s once no "
+				    "writer has it"
+		       : state == 0 ? "closed cleanly"
+				    : strcmp(mode, "read") ? "read with SWMR" : "read");
 		if (schema_name[0])
 			printf("schema %s, created %s by h5rec %s\n", schema_name, created, version);
 		else

@@ -60,25 +60,6 @@ static const char *transport_name(enum schema_transport t)
 }
 
 /*
- * Is the HDF5 file at PATH marked as open for writing? Its superblock says
- * so (the file consistency flags: version 2 and 3 at byte 11, 0 and 1 at
- * byte 20) while a writer has it open; a writer that died leaves it so.
- */
-static bool marked_open(const char *path)
-{
-	static const unsigned char signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
-	unsigned char sb[24];
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (fd < 0)
-		return false;
-	ssize_t n = pread(fd, sb, sizeof(sb), 0);
-	close(fd);
-	if (n != (ssize_t)sizeof(sb) || memcmp(sb, signature, sizeof(signature)))
-		return false;
-	return sb[8] >= 2 ? (sb[11] & 0x05) != 0 : (sb[20] & 0x01) != 0;
-}
-
-/*
  * A recorder that was killed, crashed or lost power left its last file
  * marked as open for writing. Say so at start, with what to do: this run
  * never touches that file (it starts a new one), and readers other than
@@ -109,7 +90,7 @@ static void report_unclosed(const struct schema *schema)
 	closedir(d);
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/%s", dir, newest);
-	if (newest[0] && marked_open(path))
+	if (newest[0] && h5w_file_marked_open(path) == 1)
 		log_msg(LOG_LEVEL_WARNING, "%s is still marked as open for writing: the recorder "
 			"that wrote it stopped without closing it (killed, crashed, power lost), "
 			"or another one writes it now. It holds what was flushed; this run starts "

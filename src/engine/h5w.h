@@ -120,6 +120,16 @@ int h5w_close(struct h5w *engine, struct h5w_error *err);
 unsigned long h5w_unclosed_files(void);
 
 /*
+ * Is the HDF5 file at PATH marked as open for writing? Its superblock says
+ * so (the file consistency flags: version 2 and 3 at byte 11, 0 and 1 at
+ * byte 20) while a writer has it open, and a writer that died leaves it
+ * so: readers other than SWMR's then refuse it until `h5clear -s`. 1 yes,
+ * 0 no (closed cleanly), -1 not known (unreadable, or no superblock at the
+ * start: a user block, a family member other than the first).
+ */
+int h5w_file_marked_open(const char *path);
+
+/*
  * The group of STREAM named by placeholder values (names[i] = values[i]),
  * created in a file on its first data (under SWMR: in the next file started,
  * its data held until then). Values must already be validated

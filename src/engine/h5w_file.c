@@ -1012,3 +1012,17 @@ int h5w_file_close(struct h5w *w, struct h5w_error *err)
 	int closed = close_current(w, rc ? NULL : err);
 	return rc ? rc : closed;
 }
+
+int h5w_file_marked_open(const char *path)
+{
+	static const unsigned char signature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+	unsigned char sb[24];
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	ssize_t n = pread(fd, sb, sizeof(sb), 0);
+	close(fd);
+	if (n != (ssize_t)sizeof(sb) || memcmp(sb, signature, sizeof(signature)))
+		return -1;
+	return sb[8] >= 2 ? (sb[11] & 0x05) != 0 : (sb[20] & 0x01) != 0;
+}

@@ -2,6 +2,7 @@
 and `h5rec info` on closed, live and family files — against a running h5recd
 on loopback, with the real client."""
 import json
+import re
 import os
 import signal
 import socket
@@ -364,10 +365,16 @@ def test_info_on_live_closed_and_family_files(recorder, tmp_path):
     rec.h5rec("flush", "--socket", rec.socket)
     (path,) = rec.files()
     live = rec.h5rec("info", path).stdout
-    assert "schema ops" in live and "(opened: swmr-read)" in live
+    assert "schema ops" in live and "bytes, still marked as open for writing: being " \
+        "written now, or its writer stopped without closing it" in live
     assert "/1/temperature" in live and "2023-11-14T22:13:20" in live  # the time span
+    # 100 rows in a chunk of 4096: no compression ratio that would mislead
+    assert re.search(r"/1/temperature .* ratio n/a \(one partly filled chunk\)", live), live
     rec.stop()
+    assert f"{path}: " in rec.h5rec("info", path).stdout.splitlines()[0]
+    assert rec.h5rec("info", path).stdout.splitlines()[0].endswith(" bytes, closed cleanly")
     closed = json.loads(rec.h5rec("info", "--json", path).stdout)
+    assert closed["state"] == "closed" and closed["opened"] == "swmr-read"
     rows = {d["name"]: d["shape"][0] for d in closed["datasets"]}
     assert sum(v for k, v in rows.items() if k.endswith("/time")) == 300
 
@@ -387,6 +394,7 @@ def test_info_on_live_closed_and_family_files(recorder, tmp_path):
     assert len(members) >= 4
     info = json.loads(fam.h5rec("info", "--json", members[0]).stdout)
     assert info["opened"] == "family" and "%d" in info["file"]
+    assert info["state"] == "closed"
     shapes = {d["name"]: d["shape"] for d in info["datasets"]}
     assert shapes["/b1/adc0"] == [2 * 1024 * 1024]
     with h5py.File(info["file"], "r", driver="family", memb_size=0) as f:
