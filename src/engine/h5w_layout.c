@@ -554,10 +554,85 @@ static int attach(struct h5w *w, struct h5w_group *g, struct h5w_dset *ds, int s
 	return rc;
 }
 
+/* An attribute that is a list of N strings (variable-length UTF-8). */
+static int attr_strings(hid_t obj, const char *name, const char *const *values, size_t n)
+{
+	hsize_t dims = n;
+	hid_t type = H5Tcopy(H5T_C_S1), space = H5Screate_simple(1, &dims, NULL);
+	hid_t attr = H5I_INVALID_HID;
+	int rc = -EIO;
+	if (type >= 0 && space >= 0 && H5Tset_size(type, H5T_VARIABLE) >= 0 &&
+	    H5Tset_cset(type, H5T_CSET_UTF8) >= 0)
+		attr = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+	if (attr >= 0 && H5Awrite(attr, type, values) >= 0)
+		rc = 0;
+	if (attr >= 0)
+		H5Aclose(attr);
+	if (space >= 0)
+		H5Sclose(space);
+	if (type >= 0)
+		H5Tclose(type);
+	return rc;
+}
+
+/*
+ * NeXus NXdata, so that silx and NeXpy plot a group at once: the first
+ * numeric channel is the signal, the others on the same axes auxiliary
+ * signals, and the axes are the dimension scales (table: `time`; records:
+ * `time` and `sample_time`, each with its `_indices`). A stream group's
+ * samples have no coordinate (the frame index gives their times): its
+ * axis is "." (the index). The root names the file's first group as its
+ * `default`. Readers that know nothing of NeXus see a few attributes.
+ */
+static int nexus_attrs(struct h5w *w, struct h5w_group *g, hid_t gid)
+{
+	const struct schema_stream *st = g->stream;
+	const char *signal = NULL, *aux[64];
+	size_t naux = 0;
+	for (size_t i = 0; i < st->nchannels; i++) {
+		const struct schema_channel *ch = &st->channels[i];
+		if (ch->dtype == DTYPE_STRING || ch->own_time)
+			continue;
+		if (!signal)
+			signal = ch->name;
+		else if (naux < sizeof(aux) / sizeof(aux[0]))
+			aux[naux++] = ch->name;
+	}
+	if (!signal)
+		return 0; /* nothing to plot */
+	int rc = attr_string(gid, "NX_class", "NXdata");
+	rc |= attr_string(gid, "signal", signal);
+	if (naux)
+		rc |= attr_strings(gid, "auxiliary_signals", aux, naux);
+	if (st->layout == SCHEMA_LAYOUT_RECORDS) {
+		static const char *const axes[] = {"time", "sample_time"};
+		rc |= attr_strings(gid, "axes", axes, 2);
+		rc |= attr_int64(gid, "time_indices", 0);
+		rc |= attr_int64(gid, "sample_time_indices", 1);
+	} else if (st->layout == SCHEMA_LAYOUT_TABLE) {
+		static const char *const axes[] = {"time"};
+		rc |= attr_strings(gid, "axes", axes, 1);
+		rc |= attr_int64(gid, "time_indices", 0);
+	} else {
+		static const char *const axes[] = {"."};
+		rc |= attr_strings(gid, "axes", axes, 1);
+	}
+	if (strcmp(g->path, "/") == 0)
+		return rc;
+	hid_t root = H5Gopen2(w->file, "/", H5P_DEFAULT);
+	if (root < 0)
+		return -EIO;
+	if (H5Aexists(root, "default") == 0)
+		rc |= attr_string(root, "default", g->path + 1);
+	H5Gclose(root);
+	return rc;
+}
+
 static int group_attrs(struct h5w *w, struct h5w_group *g, hid_t gid, struct h5w_error *err)
 {
 	const struct schema_stream *st = g->stream;
 	int rc = 0;
+	rc |= nexus_attrs(w, g, gid);
 	rc |= attrs_write(gid, st->attrs, st->nattrs);
 	for (size_t i = 0; i < g->nvalues; i++)
 		rc |= attr_string(gid, g->names[i], g->values[i]);
