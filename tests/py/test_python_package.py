@@ -354,3 +354,28 @@ def test_open_group_on_a_live_file(recorder):
         ds = h5rec.open_group(rec.the_file(), "15", start=T0 + 70 * SEC)
         assert ds["temperature"].values.tolist() == list(range(70, 80))
     rec.stop()
+
+
+def test_open_group_drops_a_repeated_stream_frame(recorder):
+    """A frame received twice (same time, seq and samples: a resend of data
+    the recorder had stored) is in the file twice and in the Dataset once;
+    a frame of the same time with other samples stays."""
+    import socket
+    from recorder_fixture import FLAG_CRC, encode_frame
+    rec = recorder(ADC_STREAM, listen=[{"protocol": "frame", "transport": "tcp"}],
+                   output={"flush": "200ms"})
+    frame = {seq: encode_frame(DATA, "b/adc0", adc_samples(seq).tobytes(), dtype=3, seq=seq,
+                               t0=T0 + t * MS, flags=FLAG_CRC)
+             for seq, t in ((1, 0), (2, 1), (3, 2))}
+    other = encode_frame(DATA, "b/adc0", adc_samples(9).tobytes(), dtype=3, seq=4,
+                         t0=T0 + 1 * MS, flags=FLAG_CRC)
+    with socket.create_connection(("127.0.0.1", rec.port(0)), timeout=10) as sock:
+        sock.sendall(frame[1] + frame[2] + frame[3] + frame[2] + other)
+    rec.stop()
+    with h5py.File(rec.the_file(), "r") as f:
+        assert f["b/adc0_frame_seq"][...].tolist() == [1, 2, 3, 2, 4]
+    ds = h5rec.open_group(rec.the_file(), "b")
+    assert ds["adc0_frame_seq"].values.tolist() == [1, 2, 4, 3]
+    np.testing.assert_array_equal(ds["adc0"].values, np.concatenate(
+        [adc_samples(1), adc_samples(2), adc_samples(9), adc_samples(3)]))
+    np.testing.assert_array_equal(ds["adc0_frame_start"].values, [0, 500, 1000, 1500])
