@@ -379,3 +379,22 @@ def test_open_group_drops_a_repeated_stream_frame(recorder):
     np.testing.assert_array_equal(ds["adc0"].values, np.concatenate(
         [adc_samples(1), adc_samples(2), adc_samples(9), adc_samples(3)]))
     np.testing.assert_array_equal(ds["adc0_frame_start"].values, [0, 500, 1000, 1500])
+
+
+def test_sender_token(recorder):
+    """The HELLO carries the token; with a wrong one the recorder closes
+    every connection, and the sender gives up after max_replays instead of
+    resending forever."""
+    rec = recorder(ADC_STREAM, listen=[{"protocol": "frame", "transport": "tcp",
+                                        "token": '"s3cret"'}], output={"flush": "200ms"})
+    with h5rec.Sender(rec.address(0), token="s3cret") as s:
+        s.send("b/adc0", adc_samples(1), t0=T0)
+        assert s.wait(timeout=30) == 1
+    s = h5rec.Sender(rec.address(0), token="wrong", max_replays=2, reconnect_timeout=10)
+    s.send("b/adc0", adc_samples(2), t0=T0 + MS)
+    with pytest.raises(ConnectionError, match="without acknowledging"):
+        s.wait(timeout=30)
+    assert s.durable_seq == 0 and s.pending == 1
+    rec.stop()
+    with h5py.File(rec.the_file(), "r") as f:
+        np.testing.assert_array_equal(f["b/adc0"][...], adc_samples(1))
