@@ -187,7 +187,9 @@ def test_sender_survives_restarts_every_frame_once(recorder):
     assert replayed >= 40, replayed   # 31..40's frames, sent again
     rec.stop()
     files = rec.files()
-    assert len(files) == 3, files     # one per recorder
+    # one per recorder (or more: a group appearing while a file is live
+    # goes into the next one, docs/engine.md)
+    assert len(files) >= 3, files
     # with h5py: every ADC frame exactly once, with its samples
     seen = {}
     for path in files:
@@ -264,6 +266,14 @@ def wait_rows(path, group, n, timeout=20.0):
         time.sleep(0.05)
 
 
+def live_rows(path, group):
+    try:
+        with h5py.File(path, "r", swmr=True) as f:
+            return f[group]["time"].shape[0] if group in f else 0
+    except OSError:
+        return 0
+
+
 def line(station, t, temperature, wind):
     return f"weather,station={station} temperature={temperature},wind={wind} {t}\n"
 
@@ -292,24 +302,29 @@ def test_open_group_three_rolled_weather_files(recorder):
     with socket.create_connection(("127.0.0.1", rec.port(0)), timeout=10) as sock:
         for n, batch in enumerate(batches, 1):
             sock.sendall("".join(line(*row) for row in batch).encode())
-            for station in ("15", "16"):
-                want = sum(1 for r in batch if r[0] == station)
-                if want:
-                    deadline = time.monotonic() + 20
-                    while len(rec.files()) < n:
-                        assert time.monotonic() < deadline, rec.files()
-                        time.sleep(0.05)
-                    wait_rows(rec.files()[n - 1], station, want)
+            # every row so far visible (flushed) before the roll
+            want = sum(len(b) for b in batches[:n])
+            deadline = time.monotonic() + 20
+            while sum(live_rows(p, st) for p in rec.files() for st in ("15", "16")) < want:
+                assert time.monotonic() < deadline, f"rows of batch {n} never flushed"
+                time.sleep(0.05)
             if n < len(batches):
                 rec.control("roll")
     rec.stop()
     files = rec.files()
-    assert len(files) == 3, files
+    # One file per batch (a group appearing while a file is live could add
+    # one more, docs/engine.md); the first lacks station 15.
+    assert len(files) >= 3, files
     with h5py.File(files[0], "r") as f:
         assert "15" not in f and "16" in f
+    holding = []
+    for p in files:
+        with h5py.File(p, "r") as f:
+            if "15" in f:
+                holding.append(os.path.abspath(p))
 
     ds = h5rec.open_group(rec.out, "/15")
-    assert ds.attrs["h5rec_files"] == [os.path.abspath(p) for p in files[1:]]
+    assert ds.attrs["h5rec_files"] == holding
     rows = [r for b in batches for r in b if r[0] == "15"]
     expect = sorted(set((t, float(temp), float(w)) for _, t, temp, w in rows))
     got = list(zip(ds["time"].values.astype(np.int64).tolist(),
