@@ -80,10 +80,22 @@ def _dim_names(ds):
 
 
 class _Var:
-    __slots__ = ("dims", "parts", "attrs", "dtype")
+    """A dataset of the group over the files: parts[i] is what file i holds."""
+    __slots__ = ("dims", "parts", "attrs", "dtype", "tail")
 
-    def __init__(self, dims, attrs, dtype):
-        self.dims, self.attrs, self.dtype, self.parts = dims, attrs, dtype, []
+    def __init__(self, dims, attrs, dtype, tail=()):
+        self.dims, self.attrs, self.dtype, self.tail = dims, attrs, dtype, tail
+        self.parts = {}
+
+    def filler(self, n):
+        """n rows of the fill value, for a file that lacks this dataset (the
+        schema gained a channel between two files)."""
+        if self.dtype == object or h5py.check_string_dtype(self.dtype) is not None:
+            return np.full((n,) + self.tail, "", dtype=object)
+        fill = self.attrs.get("_FillValue")
+        if fill is None:
+            fill = np.nan if self.dtype.kind == "f" else 0
+        return np.full((n,) + self.tail, fill, dtype=self.dtype)
 
 
 def _is_time(attrs):
@@ -111,17 +123,20 @@ def open_group(paths_or_dir, group, start=None, end=None):
             g = f.get(path)
             if not isinstance(g, h5py.Group):
                 continue
-            used.append(fname)
             group_attrs = _attrs(g)
-            _collect(g, variables, scales, fixed, streams)
+            _collect(len(used), g, variables, scales, fixed, streams)
+            used.append(fname)
     if not used:
         raise FileNotFoundError(f"no file of {paths_or_dir!r} holds the group {path}")
 
     out_vars, coords = {}, {}
     for dim, scale in scales.items():
-        t = np.concatenate(scale.parts) if scale.parts else np.zeros(0, scale.dtype)
+        files = sorted(scale.parts)
+        t = np.concatenate([scale.parts[i] for i in files])
         on_dim = {name: v for name, v in variables.items() if v.dims and v.dims[0] == dim}
-        data = {name: np.concatenate(v.parts) for name, v in on_dim.items()}
+        data = {name: np.concatenate([v.parts[i] if i in v.parts
+                                      else v.filler(len(scale.parts[i])) for i in files])
+                for name, v in on_dim.items()}
         keep = _sorted_unique_rows(t, data, t_lo if _is_time(scale.attrs) else None,
                                    t_hi if _is_time(scale.attrs) else None)
         coords[dim] = _coord(dim, t[keep], scale.attrs)
@@ -138,8 +153,8 @@ def open_group(paths_or_dir, group, start=None, end=None):
     return ds
 
 
-def _collect(g, variables, scales, fixed, streams):
-    """Read one file's group into the accumulators."""
+def _collect(fi, g, variables, scales, fixed, streams):
+    """Read the group of file number `fi` into the accumulators."""
     members = {k: g[k] for k in g if isinstance(g[k], h5py.Dataset)}
     stream_channels = {k[:-len("_frame_time")] for k in members
                        if k.endswith("_frame_time") and k[:-len("_frame_time")] in members
@@ -165,7 +180,7 @@ def _collect(g, variables, scales, fixed, streams):
                 s = scales.get(name)
                 if s is None:
                     s = scales[name] = _Var((name,), _attrs(ds), ds.dtype)
-                s.parts.append(_read(ds, lengths.get(name, ds.shape[0])))
+                s.parts[fi] = _read(ds, lengths.get(name, ds.shape[0]))
             elif name not in fixed:         # a fixed axis (records' sample_time)
                 fixed[name] = (_read(ds), _attrs(ds))
             continue
@@ -173,9 +188,9 @@ def _collect(g, variables, scales, fixed, streams):
         dims = tuple(d if d is not None else f"{name}_dim{i}" for i, d in enumerate(dims))
         v = variables.get(name)
         if v is None:
-            v = variables[name] = _Var(dims, _attrs(ds), ds.dtype)
+            v = variables[name] = _Var(dims, _attrs(ds), ds.dtype, ds.shape[1:])
         n = lengths.get(dims[0], ds.shape[0]) if dims else None
-        v.parts.append(_read(ds, n))
+        v.parts[fi] = _read(ds, n)
     for ch in stream_channels:
         s = streams.setdefault(ch, {"samples": [], "time": [], "start": [], "seq": [],
                                     "attrs": _attrs(members[ch]),

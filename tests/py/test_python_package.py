@@ -413,3 +413,23 @@ def test_sender_token(recorder):
     rec.stop()
     with h5py.File(rec.the_file(), "r") as f:
         np.testing.assert_array_equal(f["b/adc0"][...], adc_samples(1))
+
+
+def test_open_group_across_a_schema_change(recorder):
+    """A channel added to the schema between two runs: the older file's rows
+    get the fill value (NaN) for it."""
+    import socket
+    old = WEATHER.replace(", wind: { dtype: float32 }", "")
+    files = []
+    for streams, rows in ((old, range(0, 5)), (WEATHER, range(5, 10))):
+        rec = recorder(streams, listen=[{"protocol": "line", "transport": "tcp"}],
+                       output={"flush": "200ms"})
+        with socket.create_connection(("127.0.0.1", rec.port(0)), timeout=10) as sock:
+            fields = "temperature={t}" if streams is old else "temperature={t},wind=1"
+            sock.sendall("".join(f"weather,station=15 {fields.format(t=k)} {T0 + k * SEC}\n"
+                                 for k in rows).encode())
+        rec.stop()
+        files += rec.files()
+    ds = h5rec.open_group(files[::-1], "15")
+    assert ds["temperature"].values.tolist() == list(range(10))
+    np.testing.assert_array_equal(ds["wind"].values, [np.nan] * 5 + [1.0] * 5)
