@@ -268,7 +268,7 @@ def _sorted_unique_rows(t, data, t_lo, t_hi):
 def _stream_vars(ch, s, t_lo, t_hi, out_vars, coords):
     """One stream channel: frames of all files sorted by (time, seq), exact
     duplicate frames dropped, samples in that order with their times."""
-    samples_parts, times, starts, seqs = [], [], [], []
+    samples_parts, times, seqs = [], [], []
     for samples, ft, fs, fq in zip(s["samples"], s["time"], s["start"], s["seq"]):
         ends = np.append(fs[1:], len(samples)) if len(fs) else fs
         for k in range(len(fs)):
