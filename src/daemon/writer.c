@@ -651,6 +651,17 @@ static void *writer_main(void *arg)
 		if (rc < 0 && !held(rc))
 			log_ratelimited(&writer->error_log, realtime_ns(), LOG_LEVEL_ERROR,
 					"writing the output: %s", err.message);
+		/* Stopping: what the draining connections sent is made durable
+		 * at once, so that their ACKs go out and the drain ends within its
+		 * grace, not at the next periodic flush (output.flush may be a
+		 * minute or an hour). */
+		if (atomic_load(&writer->stopping_ns) && writer->durable_item <= writer->last_item &&
+		    !writer->stats.full) {
+			rc = h5w_flush(writer->engine, &err);
+			if (rc < 0 && !held(rc))
+				log_ratelimited(&writer->error_log, realtime_ns(), LOG_LEVEL_ERROR,
+						"writing the output: %s", err.message);
+		}
 		check_losses(writer);
 		publish_stats(writer, before.last_flush);
 		/* Held data, not stalled: the drain may wait on connections owed

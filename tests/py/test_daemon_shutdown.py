@@ -10,9 +10,10 @@ import time
 
 import numpy as np
 
-from recorder_fixture import (DATA, HELLO, T0, encode_frame, finish_client, parse_frames,
-                              sent_summary, start_client)
+from recorder_fixture import (ACK, DATA, FLAG_ACK, FLAG_CRC, HELLO, T0, encode_frame,
+                              finish_client, parse_frames, sent_summary, start_client)
 from recorder_fixture import recorder  # noqa: F401 (pytest fixture)
+from reliability_helpers import parse_frames_prefix
 
 STREAM = """
 - name: adc
@@ -240,3 +241,29 @@ def test_sigterm_mid_run_completes_every_accelerator_event(recorder, tmp_path):
             assert data.shape == (50, 100000)
             for row in range(50):
                 assert data[row].tobytes() == waves[row + 1, name].tobytes(), (name, row)
+
+
+def test_sigterm_acks_at_once_whatever_the_flush_period(recorder):
+    """A sender owed ACKs at SIGTERM gets them from a flush made at once,
+    not at the next periodic one: with output.flush 1h the recorder used to
+    hold the drain (and the stop) for up to that hour."""
+    rec = recorder(STREAM, listen=LISTEN, output={"flush": "1h"})
+    samples = np.arange(1000, dtype=np.int16)
+    with socket.create_connection(("127.0.0.1", rec.port()), timeout=60) as s:
+        for seq in range(1, 6):
+            s.sendall(encode_frame(DATA, "b1/adc0", samples.tobytes(), dtype=3, seq=seq, t0=T0,
+                                   flags=FLAG_ACK | FLAG_CRC))
+        rec.signal()
+        acked = 0
+        buf = b""
+        while acked < 5:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            buf += chunk
+            frames, _ = parse_frames_prefix(buf)
+            acked = max([f.seq for f in frames if f.type == ACK] + [0])
+    assert acked == 5, f"ACKs up to {acked} of 5 before the connection closed"
+    rec.wait_exit(timeout=60)
+    with rec.recording() as f:
+        assert f["b1/adc0"].shape == (5000,)
