@@ -292,6 +292,39 @@ static void buffer(struct page *p, const struct status *s, const struct h5w_stat
 	put(p, "\"} 1\n");
 }
 
+/* Groups against limits.max_groups, time order, and the run: the figures
+ * of `h5rec status` that came with them. */
+static void groups_time_run(struct page *p, const struct status *s, const struct h5w_stats *w)
+{
+	struct ingest_refusals r;
+	ingest_refusals(s->ingest, &r);
+	one_u64(p, "file_groups", "gauge", "Groups that took data in the current file.",
+		w->file_groups);
+	one_u64(p, "file_groups_limit", "gauge", "limits.max_groups: groups per file.",
+		s->schema->limits.max_groups);
+	one_u64(p, "groups_known", "gauge", "Groups the recorder remembers (this file and the "
+		"last).", s->ingest->ngroups);
+	one_u64(p, "groups_retired_total", "counter", "Groups forgotten after a whole file "
+		"without data.", s->ingest->groups_retired);
+	uint64_t refused = r.others;
+	for (size_t i = 0; i < INGEST_REFUSING_PEERS; i++)
+		refused += r.peers[i].count;
+	one_u64(p, "groups_refused_total", "counter", "Data refused for limits.max_groups (by "
+		"peer address: h5rec status).", refused);
+	one_u64(p, "rows_not_increasing_total", "counter", "Rows whose time is not after the "
+		"row before them on their group's time axis.", w->time.not_increasing);
+	one_u64(p, "rows_implausible_total", "counter", "Rows whose time lies outside "
+		"output.time_window around their arrival.", w->time.implausible);
+	one_u64(p, "rows_rejected_total", "counter", "Implausible rows dropped "
+		"(time_window.reject).", w->time.rejected);
+	family(p, "run_info", "gauge", "The run going on (always 1; empty name: none).");
+	put(p, "h5rec_run_info{name=\"");
+	put_label(p, w->run);
+	put(p, "\"} 1\n");
+	one_double(p, "run_start_timestamp_seconds", "gauge",
+		   "When the run began (Unix time; 0: no run).", (double)w->run_start / 1e9);
+}
+
 size_t metrics_render(const struct status *s, char *out, size_t len)
 {
 	struct page p = {.buf = out, .len = len};
@@ -309,6 +342,7 @@ size_t metrics_render(const struct status *s, char *out, size_t len)
 		engine(&p, &w);
 		output(&p, s, &w, &wo);
 		buffer(&p, s, &w);
+		groups_time_run(&p, s, &w);
 	}
 	return p.used;
 }

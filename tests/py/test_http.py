@@ -373,8 +373,13 @@ def test_metrics(recorder):
                      "h5rec_open_groups", "h5rec_disk_free_bytes",
                      "h5rec_received_frames_total", "h5rec_received_samples_total",
                      "h5rec_received_bytes_total", "h5rec_connections_open",
-                     "h5rec_listener_received_bytes_total"):
+                     "h5rec_listener_received_bytes_total", "h5rec_groups_known",
+                     "h5rec_groups_retired_total", "h5rec_groups_refused_total",
+                     "h5rec_rows_not_increasing_total", "h5rec_rows_implausible_total",
+                     "h5rec_rows_rejected_total", "h5rec_run_start_timestamp_seconds"):
             assert any(k[0] == name for k in samples), name
+        assert samples[("h5rec_file_groups_limit", ())] == 10000
+        assert samples[("h5rec_run_info", (("name", ""),))] == 1
     # the metrics listener answers nothing else
     assert request(rec, "POST", "/write?precision=s", line(3), listener=1)[0] == 404
     assert request(rec, "GET", "/ping", listener=1)[0] == 204
