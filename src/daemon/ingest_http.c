@@ -867,26 +867,29 @@ static int on_url(llhttp_t *parser, const char *at, size_t len)
 	return 0;
 }
 
+/* Append a piece of a header name or value (llhttp may hand one over in
+ * several) to BUF of CAP bytes holding *USED, cut to fit, NUL-ended. */
+static int append_cut(char *buf, size_t cap, size_t *used, const char *at, size_t len)
+{
+	size_t room = cap - 1 - *used;
+	size_t n = len < room ? len : room;
+	memcpy(buf + *used, at, n);
+	*used += n;
+	buf[*used] = '\0';
+	return 0;
+}
+
 static int on_header_field(llhttp_t *parser, const char *at, size_t len)
 {
 	struct http_conn *hc = parser->data;
-	size_t room = sizeof(hc->header_name) - 1 - hc->header_name_len;
-	size_t n = len < room ? len : room;
-	memcpy(hc->header_name + hc->header_name_len, at, n);
-	hc->header_name_len += n;
-	hc->header_name[hc->header_name_len] = '\0';
-	return 0;
+	return append_cut(hc->header_name, sizeof(hc->header_name), &hc->header_name_len, at, len);
 }
 
 static int on_header_value(llhttp_t *parser, const char *at, size_t len)
 {
 	struct http_conn *hc = parser->data;
-	size_t room = sizeof(hc->header_value) - 1 - hc->header_value_len;
-	size_t n = len < room ? len : room;
-	memcpy(hc->header_value + hc->header_value_len, at, n);
-	hc->header_value_len += n;
-	hc->header_value[hc->header_value_len] = '\0';
-	return 0;
+	return append_cut(hc->header_value, sizeof(hc->header_value), &hc->header_value_len, at,
+			  len);
 }
 
 /* Copy a header value, cut to fit (a cut value is never a valid one). */
