@@ -367,8 +367,8 @@ int cli_run(int argc, char **argv)
 					"newline)\n", optarg);
 				return 2;
 			}
-			len += (size_t)snprintf(line + len, len < sizeof(line) ? sizeof(line) - len : 0,
-						"\t%s", optarg);
+			if (len < sizeof(line))
+				len += (size_t)snprintf(line + len, sizeof(line) - len, "\t%s", optarg);
 			attrs = true;
 			break;
 		case 'c':
