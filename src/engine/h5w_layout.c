@@ -578,7 +578,8 @@ static int attr_strings(hid_t obj, const char *name, const char *const *values, 
 /*
  * NeXus NXdata, so that silx and NeXpy plot a group at once: the first
  * numeric channel is the signal, the others on the same axes auxiliary
- * signals, and the axes are the dimension scales (table: `time`; records:
+ * signals (not for streams, whose channels differ in length), and the
+ * axes are the dimension scales (table: `time`; records:
  * `time` and `sample_time`, each with its `_indices`). A stream group's
  * samples have no coordinate (the frame index gives their times): its
  * axis is "." (the index). The root names the file's first group as its
@@ -602,7 +603,8 @@ static int nexus_attrs(struct h5w *w, struct h5w_group *g, hid_t gid)
 		return 0; /* nothing to plot */
 	int rc = attr_string(gid, "NX_class", "NXdata");
 	rc |= attr_string(gid, "signal", signal);
-	if (naux)
+	/* a stream's channels have lengths of their own: no shared axes */
+	if (naux && st->layout != SCHEMA_LAYOUT_STREAM)
 		rc |= attr_strings(gid, "auxiliary_signals", aux, naux);
 	if (st->layout == SCHEMA_LAYOUT_RECORDS) {
 		static const char *const axes[] = {"time", "sample_time"};
