@@ -8,19 +8,16 @@
  */
 #include "sender.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "endpoint.h"
 #include "frame.h"
 
 struct sender {
@@ -57,58 +54,6 @@ static int on_ack(void *user, const struct frame *frame)
 	return 0;
 }
 
-/* "tcp:127.0.0.1:7601", "udp:[::1]:8089", "unix:/run/x.sock" */
-static int parse_address(struct sender *s, const char *address, struct sockaddr_storage *addr,
-			 socklen_t *len, int *type)
-{
-	memset(addr, 0, sizeof(*addr));
-	if (strncmp(address, "unix:", 5) == 0) {
-		struct sockaddr_un *sun = (struct sockaddr_un *)addr;
-		if (strlen(address + 5) >= sizeof(sun->sun_path))
-			return fail(s, -EINVAL, "socket path too long: %s", address + 5);
-		sun->sun_family = AF_UNIX;
-		strcpy(sun->sun_path, address + 5);
-		*len = sizeof(*sun);
-		*type = SOCK_STREAM;
-		return 0;
-	}
-	bool tcp = strncmp(address, "tcp:", 4) == 0, udp = strncmp(address, "udp:", 4) == 0;
-	if (!tcp && !udp)
-		return fail(s, -EINVAL, "address '%s': expected tcp:HOST:PORT, udp:HOST:PORT or unix:PATH",
-			    address);
-	*type = tcp ? SOCK_STREAM : SOCK_DGRAM;
-	char host[64];
-	const char *hp = address + 4, *colon = strrchr(hp, ':');
-	if (!colon || colon == hp || (size_t)(colon - hp) >= sizeof(host))
-		return fail(s, -EINVAL, "address '%s': no port", address);
-	memcpy(host, hp, (size_t)(colon - hp));
-	host[colon - hp] = '\0';
-	char *end;
-	long port = strtol(colon + 1, &end, 10);
-	if (*end || port < 1 || port > 65535)
-		return fail(s, -EINVAL, "address '%s': bad port", address);
-	if (host[0] == '[') {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)addr;
-		size_t hl = strlen(host);
-		if (hl < 3 || host[hl - 1] != ']')
-			return fail(s, -EINVAL, "address '%s': bad IPv6 host", address);
-		host[hl - 1] = '\0';
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)port);
-		if (inet_pton(AF_INET6, host + 1, &in6->sin6_addr) != 1)
-			return fail(s, -EINVAL, "address '%s': bad IPv6 host", address);
-		*len = sizeof(*in6);
-		return 0;
-	}
-	struct sockaddr_in *in = (struct sockaddr_in *)addr;
-	in->sin_family = AF_INET;
-	in->sin_port = htons((uint16_t)port);
-	if (inet_pton(AF_INET, host, &in->sin_addr) != 1)
-		return fail(s, -EINVAL, "address '%s': host must be a numeric IP address", address);
-	*len = sizeof(*in);
-	return 0;
-}
-
 int sender_open(const struct sender_options *options, struct sender **out, char *err,
 		size_t err_len)
 {
@@ -123,20 +68,16 @@ int sender_open(const struct sender_options *options, struct sender **out, char 
 	s->options = *options;
 	s->next_seq = 1;
 
-	struct sockaddr_storage addr;
-	socklen_t len = 0;
-	int type = SOCK_STREAM, rc = parse_address(s, options->address, &addr, &len, &type);
+	struct endpoint ep;
+	int rc = endpoint_parse(options->address, &ep, err, err_len);
 	if (rc)
 		goto fail;
-	s->datagram = type == SOCK_DGRAM;
-	s->fd = socket(addr.ss_family, type | SOCK_CLOEXEC, 0);
-	if (s->fd < 0 || connect(s->fd, (struct sockaddr *)&addr, len) != 0) {
-		rc = fail(s, -errno, "cannot connect to %s: %s", options->address, strerror(errno));
+	s->datagram = ep.datagram;
+	s->fd = endpoint_socket(&ep, false);
+	if (s->fd < 0 || connect(s->fd, (struct sockaddr *)&ep.addr, ep.addr_len) != 0) {
+		int code = s->fd < 0 ? -s->fd : errno;
+		rc = fail(s, -code, "cannot connect to %s: %s", options->address, strerror(code));
 		goto fail;
-	}
-	if (addr.ss_family != AF_UNIX && !s->datagram) {
-		int one = 1;
-		setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
 	const struct frame_options ack_options = {.max_frame = 1024, .peer = FRAME_FROM_RECORDER};
 	s->acks = frame_decoder_new(&ack_options, on_ack, s);
