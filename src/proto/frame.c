@@ -788,7 +788,8 @@ uint32_t frame_crc(const uint8_t header[FRAME_HEADER_SIZE], const void *key,
 	return crc32c_update(crc, payload, payload_len);
 }
 
-int frame_encode(const struct frame *frame, void *out, size_t out_len, size_t *written)
+int frame_encode_iov(const struct frame *frame, const struct iovec *iov, int iovcnt, void *out,
+		     size_t out_len, size_t *written)
 {
 	uint8_t header[FRAME_HEADER_SIZE];
 	uint8_t *dst = out;
@@ -805,13 +806,27 @@ int frame_encode(const struct frame *frame, void *out, size_t out_len, size_t *w
 	memcpy(dst, header, FRAME_HEADER_SIZE);
 	if (frame->key_len)
 		memcpy(dst + FRAME_HEADER_SIZE, frame->key, frame->key_len);
-	if (frame->payload_len)
-		memcpy(dst + FRAME_HEADER_SIZE + frame->key_len, frame->payload,
-		       frame->payload_len);
+	uint8_t *payload = dst + FRAME_HEADER_SIZE + frame->key_len, *at = payload;
+	for (int i = 0; i < iovcnt; i++) {
+		size_t n = iov[i].iov_len;
+		if ((size_t)(at - payload) + n > frame->payload_len)
+			return -EINVAL;
+		if (n)
+			memcpy(at, iov[i].iov_base, n);
+		at += n;
+	}
+	if ((size_t)(at - payload) != frame->payload_len)
+		return -EINVAL;
 	if (frame->flags & FRAME_FLAG_CRC)
 		put_le32(dst + size - FRAME_CRC_SIZE,
-			 frame_crc(header, frame->key, frame->key_len, frame->payload,
-				   frame->payload_len));
+			 frame_crc(header, frame->key, frame->key_len, payload, frame->payload_len));
 	*written = size;
 	return 0;
+}
+
+int frame_encode(const struct frame *frame, void *out, size_t out_len, size_t *written)
+{
+	struct iovec one = {.iov_base = (void *)frame->payload, .iov_len = frame->payload_len};
+
+	return frame_encode_iov(frame, &one, 1, out, out_len, written);
 }

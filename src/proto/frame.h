@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "dtype.h"
 
@@ -236,5 +237,13 @@ uint32_t frame_crc(const uint8_t header[FRAME_HEADER_SIZE], const void *key,
  * Errors: -EINVAL (invalid frame), -ENOSPC (out too small).
  */
 int frame_encode(const struct frame *frame, void *out, size_t out_len, size_t *written);
+
+/*
+ * The same, with the payload gathered from iov[0..iovcnt) (frame->payload
+ * is not read; frame->payload_len must be the sum of the pieces, else
+ * -EINVAL). For senders whose samples lie in several buffers.
+ */
+int frame_encode_iov(const struct frame *frame, const struct iovec *iov, int iovcnt, void *out,
+		     size_t out_len, size_t *written);
 
 #endif
