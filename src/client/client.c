@@ -1,0 +1,650 @@
+/*
+ * client.c - libh5rec-client (see include/h5rec/client.h): frames to a
+ * recorder, kept until they are durable, resent after a reconnect.
+ *
+ * Design. Every DATA and EVENT frame is encoded once, when it is queued,
+ * into a record of the replay buffer: a list in seq order. `next_out`
+ * points at the first record not yet written whole to the current
+ * connection. An ACK with seq S drops the records up to S from the head.
+ * When the connection is lost, the socket and its ACK decoder go, and the
+ * next connection starts with a fresh HELLO and `next_out` back at the
+ * head: exactly the frames no ACK covered go out again, in order, with the
+ * seq they had. The HELLO carries the seq before the first of them, so the
+ * recorder, which tracks seq per connection (the first frame sets the
+ * baseline), counts neither a gap nor a step back.
+ *
+ * Everything is one state machine driven by h5rec_client_process(), which
+ * never waits; the blocking mode is the same machine run under poll() by
+ * wait_until(). Sockets are always non-blocking, so the two modes cannot
+ * drift apart.
+ *
+ * Giving up: a failed connect, or a connection lost while frames were
+ * outstanding and no ACK came on it, is a try without progress; after
+ * reconnect_attempts of them in a row the client fails for good. The
+ * second case is how a refused frame shows (the recorder closes the
+ * connection on a frame it cannot take), and would otherwise be resent
+ * forever.
+ *
+ * Threading: none of its own; a handle belongs to one thread at a time.
+ */
+#include "h5rec/client.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dtype.h"
+#include "endpoint.h"
+#include "frame.h"
+
+_Static_assert((int)H5REC_INT8 == (int)DTYPE_INT8 && (int)H5REC_FLOAT64 == (int)DTYPE_FLOAT64,
+	       "public dtype numbers are the wire numbers");
+
+enum {
+	DEFAULT_REPLAY_BYTES = 64 << 20,
+	DEFAULT_RECONNECT_ATTEMPTS = 20,
+	DEFAULT_RECONNECT_DELAY_MS = 100,
+	MAX_RECONNECT_DELAY_MS = 5000,
+	DEFAULT_TIMEOUT_MS = 30000,
+	HELLO_MAX = FRAME_HEADER_SIZE + FRAME_MAX_KEY + 512 + FRAME_CRC_SIZE,
+	TOKEN_MAX = 256,
+};
+
+struct record {
+	struct record *next;
+	uint64_t seq;
+	size_t len;
+	uint8_t bytes[];
+};
+
+enum state {
+	ST_IDLE,       /* no socket: waiting to (re)connect at retry_at_ms, or until needed */
+	ST_CONNECTING, /* non-blocking connect in progress */
+	ST_CONNECTED,
+};
+
+struct h5rec_client {
+	struct h5rec_client_options options;
+	char *name, *token, *address; /* our copies */
+	struct endpoint endpoint;
+	enum state state;
+	int fd;
+	struct frame_decoder *acks; /* per connection */
+	uint8_t hello[HELLO_MAX];
+	size_t hello_len, hello_off;
+	struct record *head, *tail, *next_out;
+	size_t out_off; /* bytes of next_out already written */
+	size_t buffered;
+	uint64_t next_seq, durable;
+	bool acked_on_conn;  /* an ACK advanced durable on this connection */
+	unsigned failures;   /* tries in a row without progress */
+	int64_t retry_at_ms; /* 0: no reconnect scheduled */
+	int last_errno;      /* of the last connect or connection lost */
+	uint64_t reconnects;
+	bool connected_once;
+	int failure;         /* final error; 0 while working */
+	char err[256];
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int fail(struct h5rec_client *c, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail(struct h5rec_client *c, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->err, sizeof(c->err), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+/* ---- replay buffer ---------------------------------------------------------- */
+
+static void drop_head(struct h5rec_client *c)
+{
+	struct record *r = c->head;
+
+	c->head = r->next;
+	if (!c->head)
+		c->tail = NULL;
+	if (c->next_out == r) {
+		c->next_out = r->next;
+		c->out_off = 0;
+	}
+	c->buffered -= r->len;
+	free(r);
+}
+
+static int on_ack(void *user, const struct frame *frame)
+{
+	struct h5rec_client *c = user;
+
+	if (frame->seq <= c->durable)
+		return 0;
+	c->durable = frame->seq;
+	while (c->head && c->head->seq <= c->durable)
+		drop_head(c);
+	c->acked_on_conn = true;
+	c->failures = 0;
+	return 0;
+}
+
+/* ---- connection ------------------------------------------------------------- */
+
+/* The HELLO this connection starts with (none over UDP: it cannot be
+ * authenticated there, docs/protocols.md §1.3). */
+static int build_hello(struct h5rec_client *c)
+{
+	char payload[TOKEN_MAX + 16] = "";
+	c->hello_len = c->hello_off = 0;
+	if (c->endpoint.datagram)
+		return 0;
+	if (c->token)
+		snprintf(payload, sizeof(payload), "token=\"%s\"", c->token);
+	struct frame hello = {
+		.type = FRAME_HELLO, .flags = FRAME_FLAG_CRC, .key = c->name,
+		.key_len = strlen(c->name), .payload = payload, .payload_len = strlen(payload),
+		.seq = (c->head ? c->head->seq : c->next_seq) - 1,
+	};
+	return frame_encode(&hello, c->hello, sizeof(c->hello), &c->hello_len);
+}
+
+static void drop_socket(struct h5rec_client *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	frame_decoder_free(c->acks);
+	c->acks = NULL;
+	c->state = ST_IDLE;
+}
+
+/* A try that brought no progress: schedule the next or give up. */
+static void try_failed(struct h5rec_client *c, int code)
+{
+	c->last_errno = code;
+	if (++c->failures > c->options.reconnect_attempts) {
+		c->failure = fail(c, -ECONNRESET,
+				  "%s: gave up after %u tries without progress (last: %s); "
+				  "durable up to seq %llu of %llu",
+				  c->address, c->failures - 1, strerror(code),
+				  (unsigned long long)c->durable,
+				  (unsigned long long)(c->next_seq - 1));
+		return;
+	}
+	unsigned shift = c->failures - 1 < 16 ? c->failures - 1 : 16;
+	uint64_t delay = (uint64_t)c->options.reconnect_delay_ms << shift;
+	if (delay > MAX_RECONNECT_DELAY_MS)
+		delay = MAX_RECONNECT_DELAY_MS;
+	c->retry_at_ms = now_ms() + (int64_t)delay;
+}
+
+/* The connection is gone (closed by the recorder, reset, or a write
+ * failed): what it did not get acknowledged goes out again on the next. */
+static void connection_lost(struct h5rec_client *c, int code)
+{
+	bool outstanding = c->head != NULL;
+
+	drop_socket(c);
+	c->next_out = c->head;
+	c->out_off = 0;
+	if (outstanding && !c->acked_on_conn) {
+		try_failed(c, code);
+	} else {
+		c->last_errno = code;
+		c->retry_at_ms = outstanding ? now_ms() : 0;
+	}
+}
+
+static int connected(struct h5rec_client *c)
+{
+	const struct frame_options ack_options = {.max_frame = 1024, .peer = FRAME_FROM_RECORDER};
+
+	c->acks = frame_decoder_new(&ack_options, on_ack, c);
+	if (!c->acks)
+		return c->failure = fail(c, -ENOMEM, "out of memory");
+	c->state = ST_CONNECTED;
+	c->acked_on_conn = false;
+	c->next_out = c->head;
+	c->out_off = 0;
+	c->reconnects += c->connected_once;
+	c->connected_once = true;
+	if (build_hello(c))
+		return c->failure = fail(c, -EINVAL, "cannot encode the HELLO frame");
+	return 0;
+}
+
+/* Start connecting: ST_CONNECTED, ST_CONNECTING, or a failed try. */
+static int start_connect(struct h5rec_client *c)
+{
+	c->retry_at_ms = 0;
+	c->fd = endpoint_socket(&c->endpoint, true);
+	if (c->fd < 0) {
+		int code = -c->fd;
+		c->fd = -1;
+		try_failed(c, code);
+		return 0;
+	}
+	if (connect(c->fd, (struct sockaddr *)&c->endpoint.addr, c->endpoint.addr_len) == 0)
+		return connected(c);
+	if (errno == EINPROGRESS) {
+		c->state = ST_CONNECTING;
+		return 0;
+	}
+	int code = errno;
+	drop_socket(c);
+	try_failed(c, code);
+	return 0;
+}
+
+static int finish_connect(struct h5rec_client *c)
+{
+	struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
+	int code = 0;
+	socklen_t len = sizeof(code);
+
+	if (poll(&pfd, 1, 0) <= 0)
+		return 0;
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &code, &len) != 0)
+		code = errno;
+	if (!code)
+		return connected(c);
+	drop_socket(c);
+	try_failed(c, code);
+	return 0;
+}
+
+/* ---- I/O ------------------------------------------------------------------------ */
+
+static int read_acks(struct h5rec_client *c)
+{
+	uint8_t buf[4096];
+
+	while (c->state == ST_CONNECTED) {
+		ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (n <= 0) {
+			connection_lost(c, n == 0 ? ECONNRESET : errno);
+			return 0;
+		}
+		struct frame_error ferr;
+		if (frame_decoder_feed(c->acks, buf, (size_t)n, &ferr) < 0)
+			return c->failure = fail(c, -EPROTO, "%s: bad reply from the recorder: %s",
+						 c->address, ferr.reason);
+	}
+	return 0;
+}
+
+/* The next bytes to write on this connection; 0 when all are written. */
+static size_t pending(const struct h5rec_client *c, const uint8_t **p)
+{
+	if (c->hello_off < c->hello_len) {
+		*p = c->hello + c->hello_off;
+		return c->hello_len - c->hello_off;
+	}
+	if (!c->next_out)
+		return 0;
+	*p = c->next_out->bytes + c->out_off;
+	return c->next_out->len - c->out_off;
+}
+
+static void advance(struct h5rec_client *c, size_t n)
+{
+	if (c->hello_off < c->hello_len) {
+		c->hello_off += n;
+		return;
+	}
+	c->out_off += n;
+	if (c->out_off < c->next_out->len)
+		return;
+	c->next_out = c->next_out->next;
+	c->out_off = 0;
+	if (c->endpoint.datagram) /* no ACK will come: nothing to keep it for */
+		drop_head(c);
+}
+
+static void write_out(struct h5rec_client *c)
+{
+	const uint8_t *p;
+	size_t len;
+
+	while (c->state == ST_CONNECTED && (len = pending(c, &p)) > 0) {
+		ssize_t w = send(c->fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (w < 0 && c->endpoint.datagram) {
+			/* a datagram is sent whole or not at all: count it gone */
+			fail(c, 0, "%s: datagram of seq %llu not sent: %s", c->address,
+			     (unsigned long long)c->next_out->seq, strerror(errno));
+			advance(c, len);
+			continue;
+		}
+		if (w < 0) {
+			connection_lost(c, errno);
+			return;
+		}
+		advance(c, (size_t)w);
+	}
+}
+
+int h5rec_client_process(struct h5rec_client *c)
+{
+	if (c->failure)
+		return c->failure;
+	if (c->state == ST_IDLE && c->retry_at_ms && now_ms() >= c->retry_at_ms)
+		start_connect(c);
+	if (c->state == ST_CONNECTING)
+		finish_connect(c);
+	if (c->state == ST_CONNECTED && !c->endpoint.datagram)
+		read_acks(c);
+	if (c->state == ST_CONNECTED && !c->failure)
+		write_out(c);
+	return c->failure;
+}
+
+/* ---- waiting (blocking mode) ---------------------------------------------------- */
+
+typedef bool (*wait_done_fn)(const struct h5rec_client *c, uint64_t arg);
+
+static int wait_until(struct h5rec_client *c, wait_done_fn done, uint64_t arg, int timeout_ms)
+{
+	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+
+	for (;;) {
+		int rc = h5rec_client_process(c);
+		if (rc)
+			return rc;
+		if (done(c, arg))
+			return 0;
+		int wait = h5rec_client_timeout(c);
+		if (deadline >= 0) {
+			int64_t left = deadline - now_ms();
+			if (left <= 0)
+				return -ETIMEDOUT;
+			if (wait < 0 || wait > left)
+				wait = (int)left;
+		}
+		struct pollfd pfd = {.fd = c->fd, .events = (short)h5rec_client_events(c)};
+		if (c->fd < 0 && wait < 0)
+			wait = c->options.reconnect_delay_ms ? (int)c->options.reconnect_delay_ms : 1;
+		poll(&pfd, c->fd >= 0 ? 1 : 0, wait);
+	}
+}
+
+static bool has_room(const struct h5rec_client *c, uint64_t size)
+{
+	return c->buffered + size <= c->options.replay_bytes;
+}
+
+static bool is_durable(const struct h5rec_client *c, uint64_t seq)
+{
+	return c->durable >= seq;
+}
+
+static bool not_connecting(const struct h5rec_client *c, uint64_t unused)
+{
+	(void)unused;
+	return c->state != ST_CONNECTING;
+}
+
+/* ---- queueing frames --------------------------------------------------------------- */
+
+static int make_room(struct h5rec_client *c, size_t size)
+{
+	if (size > c->options.replay_bytes)
+		return fail(c, -EMSGSIZE, "a frame of %zu bytes does not fit the replay buffer "
+			    "(%zu bytes)", size, c->options.replay_bytes);
+	if (has_room(c, size))
+		return 0;
+	if (c->options.nonblocking) {
+		int rc = h5rec_client_process(c);
+		if (rc)
+			return rc;
+		return has_room(c, size) ? 0 : fail(c, -EAGAIN, "replay buffer full");
+	}
+	int rc = wait_until(c, has_room, size, (int)c->options.timeout_ms);
+	if (rc == -ETIMEDOUT)
+		fail(c, rc, "no room in the replay buffer within %u ms: durable up to seq %llu",
+		     c->options.timeout_ms, (unsigned long long)c->durable);
+	return rc;
+}
+
+static int queue_frame(struct h5rec_client *c, struct frame *frame, const struct iovec *iov,
+		       int iovcnt)
+{
+	c->err[0] = '\0';
+	if (c->failure)
+		return c->failure;
+	frame->key_len = strlen(frame->key);
+	if (frame->key_len > FRAME_MAX_KEY)
+		return fail(c, -EINVAL, "key of %zu bytes: at most %d", frame->key_len, FRAME_MAX_KEY);
+	frame->seq = c->next_seq;
+	frame->flags = FRAME_FLAG_CRC | (c->endpoint.datagram ? 0 : FRAME_FLAG_ACK_REQUESTED);
+	size_t size = frame_encoded_size(frame->key_len, frame->payload_len, frame->flags);
+	int rc = make_room(c, size);
+	if (rc)
+		return rc;
+	struct record *r = malloc(sizeof(*r) + size);
+	if (!r)
+		return fail(c, -ENOMEM, "out of memory");
+	rc = frame_encode_iov(frame, iov, iovcnt, r->bytes, size, &r->len);
+	if (rc) {
+		free(r);
+		return fail(c, -EINVAL, "frame '%s' is not valid (key, dtype, size or event_id)",
+			    frame->key);
+	}
+	r->seq = c->next_seq++;
+	r->next = NULL;
+	if (c->tail)
+		c->tail->next = r;
+	else
+		c->head = r;
+	c->tail = r;
+	if (!c->next_out && c->state == ST_CONNECTED) {
+		c->next_out = r;
+		c->out_off = 0;
+	}
+	c->buffered += r->len;
+	if (c->state == ST_IDLE && !c->retry_at_ms)
+		c->retry_at_ms = now_ms();
+	return h5rec_client_process(c);
+}
+
+int h5rec_client_datav(struct h5rec_client *c, const char *key, enum h5rec_dtype dtype,
+		       int64_t t0, uint64_t event_id, const struct iovec *iov, int iovcnt)
+{
+	size_t total = 0, sample = frame_dtype_sample_size((unsigned)dtype);
+
+	if (!key || iovcnt < 0 || (iovcnt && !iov))
+		return fail(c, -EINVAL, "no key or a bad iovec");
+	for (int i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	if (!sample || total % sample)
+		return fail(c, -EINVAL, "%zu bytes are not a whole number of samples of dtype %d",
+			    total, (int)dtype);
+	struct frame frame = {.type = FRAME_DATA, .dtype = (enum dtype)dtype, .t0 = t0,
+			      .event_id = event_id, .key = key, .payload_len = total};
+	return queue_frame(c, &frame, iov, iovcnt);
+}
+
+int h5rec_client_data(struct h5rec_client *c, const char *key, enum h5rec_dtype dtype,
+		      int64_t t0, uint64_t event_id, const void *samples, size_t count)
+{
+	size_t sample = frame_dtype_sample_size((unsigned)dtype);
+
+	if (!sample || count > SIZE_MAX / sample)
+		return fail(c, -EINVAL, "bad dtype %d or sample count", (int)dtype);
+	struct iovec iov = {.iov_base = (void *)samples, .iov_len = count * sample};
+	return h5rec_client_datav(c, key, dtype, t0, event_id, &iov, 1);
+}
+
+int h5rec_client_event(struct h5rec_client *c, const char *key, uint64_t event_id, int64_t t0,
+		       const char *fields)
+{
+	if (!key || !fields)
+		return fail(c, -EINVAL, "no key or fields");
+	struct iovec iov = {.iov_base = (void *)fields, .iov_len = strlen(fields)};
+	struct frame frame = {.type = FRAME_EVENT, .t0 = t0, .event_id = event_id, .key = key,
+			      .payload_len = iov.iov_len};
+	return queue_frame(c, &frame, &iov, 1);
+}
+
+/* ---- life ------------------------------------------------------------------------------ */
+
+void h5rec_client_options_init(struct h5rec_client_options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->replay_bytes = DEFAULT_REPLAY_BYTES;
+	o->reconnect_attempts = DEFAULT_RECONNECT_ATTEMPTS;
+	o->reconnect_delay_ms = DEFAULT_RECONNECT_DELAY_MS;
+	o->timeout_ms = DEFAULT_TIMEOUT_MS;
+}
+
+static int copy_options(struct h5rec_client *c, const struct h5rec_client_options *o)
+{
+	c->options = *o;
+	if (!c->options.replay_bytes)
+		c->options.replay_bytes = DEFAULT_REPLAY_BYTES;
+	if (!c->options.reconnect_delay_ms)
+		c->options.reconnect_delay_ms = DEFAULT_RECONNECT_DELAY_MS;
+	if (!c->options.timeout_ms)
+		c->options.timeout_ms = DEFAULT_TIMEOUT_MS;
+	c->address = strdup(o->address);
+	c->name = strdup(o->name ? o->name : "h5rec-client");
+	c->token = o->token ? strdup(o->token) : NULL;
+	if (!c->address || !c->name || (o->token && !c->token))
+		return -ENOMEM;
+	if (strlen(c->name) > FRAME_MAX_KEY || (c->token && strlen(c->token) > TOKEN_MAX))
+		return -EINVAL;
+	return 0;
+}
+
+int h5rec_client_open(const struct h5rec_client_options *o, struct h5rec_client **out)
+{
+	*out = NULL;
+	if (!o || !o->address)
+		return -EINVAL;
+	struct h5rec_client *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->fd = -1;
+	c->next_seq = 1;
+	int rc = copy_options(c, o);
+	if (!rc)
+		rc = endpoint_parse(c->address, &c->endpoint, c->err, sizeof(c->err));
+	if (!rc)
+		rc = start_connect(c);
+	if (!rc && c->state == ST_CONNECTING && !o->nonblocking)
+		rc = wait_until(c, not_connecting, 0, (int)c->options.timeout_ms);
+	if (!rc && c->state == ST_IDLE)
+		rc = -c->last_errno; /* the first connect failed: say so now */
+	if (!rc)
+		rc = h5rec_client_process(c);
+	if (rc) {
+		h5rec_client_close(c);
+		return rc;
+	}
+	c->failures = 0;
+	*out = c;
+	return 0;
+}
+
+void h5rec_client_close(struct h5rec_client *c)
+{
+	if (!c)
+		return;
+	drop_socket(c);
+	while (c->head)
+		drop_head(c);
+	free(c->address);
+	free(c->name);
+	free(c->token);
+	free(c);
+}
+
+/* ---- state ------------------------------------------------------------------------------ */
+
+int h5rec_client_wait(struct h5rec_client *c, uint64_t seq, int timeout_ms)
+{
+	c->err[0] = '\0';
+	if (c->endpoint.datagram)
+		return fail(c, -ENOTSUP, "UDP has no ACKs");
+	if (!seq || seq >= c->next_seq)
+		seq = c->next_seq - 1;
+	if (c->options.nonblocking) {
+		int rc = h5rec_client_process(c);
+		return rc ? rc : is_durable(c, seq) ? 0 : -EAGAIN;
+	}
+	int rc = wait_until(c, is_durable, seq, timeout_ms);
+	if (rc == -ETIMEDOUT)
+		fail(c, rc, "seq %llu not durable within %d ms (durable up to %llu)",
+		     (unsigned long long)seq, timeout_ms, (unsigned long long)c->durable);
+	return rc;
+}
+
+uint64_t h5rec_client_last_seq(const struct h5rec_client *c)
+{
+	return c->next_seq - 1;
+}
+
+uint64_t h5rec_client_durable_seq(const struct h5rec_client *c)
+{
+	return c->durable;
+}
+
+int h5rec_client_fd(const struct h5rec_client *c)
+{
+	return c->fd;
+}
+
+int h5rec_client_events(const struct h5rec_client *c)
+{
+	const uint8_t *p;
+
+	if (c->state == ST_CONNECTING)
+		return POLLOUT;
+	if (c->state != ST_CONNECTED)
+		return 0;
+	return POLLIN | (pending(c, &p) ? POLLOUT : 0);
+}
+
+int h5rec_client_timeout(const struct h5rec_client *c)
+{
+	if (c->failure || c->state != ST_IDLE || !c->retry_at_ms)
+		return -1;
+	int64_t left = c->retry_at_ms - now_ms();
+	return left <= 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
+}
+
+size_t h5rec_client_buffered(const struct h5rec_client *c)
+{
+	return c->buffered;
+}
+
+uint64_t h5rec_client_reconnects(const struct h5rec_client *c)
+{
+	return c->reconnects;
+}
+
+const char *h5rec_client_error(const struct h5rec_client *c)
+{
+	return c->err;
+}
