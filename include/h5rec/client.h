@@ -70,7 +70,8 @@ struct h5rec_client_options {
 	const char *token;       /* the listener's token; NULL: none */
 	int nonblocking;         /* non-zero: never wait (see the modes above) */
 	size_t replay_bytes;     /* bound of the replay buffer; default 64 MiB */
-	unsigned reconnect_attempts; /* give up after this many tries without progress; default 20 */
+	unsigned reconnect_attempts; /* give up after this many tries without
+				      * progress; default 20; 0: never reconnect */
 	unsigned reconnect_delay_ms; /* first wait before reconnecting, doubled per try
 				      * up to 5 s; default 100 */
 	unsigned timeout_ms;     /* blocking mode: longest wait for room in the
@@ -169,8 +170,9 @@ H5REC_CLIENT_API size_t h5rec_client_buffered(const struct h5rec_client *client)
  * connection. */
 H5REC_CLIENT_API uint64_t h5rec_client_reconnects(const struct h5rec_client *client);
 
-/* Why the last call failed, in words; "" when none did. Valid until the
- * next call on the client. */
+/* Why the last call failed, in words; cleared by a queueing call or
+ * h5rec_client_wait() that succeeds. Valid until the next call on the
+ * client. */
 H5REC_CLIENT_API const char *h5rec_client_error(const struct h5rec_client *client);
 
 #ifdef __cplusplus

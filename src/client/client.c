@@ -201,7 +201,13 @@ static void connection_lost(struct h5rec_client *c, int code)
 	drop_socket(c);
 	c->next_out = c->head;
 	c->out_off = 0;
-	if (outstanding && !c->acked_on_conn) {
+	if (!c->options.reconnect_attempts) {
+		c->last_errno = code;
+		c->failure = fail(c, -ECONNRESET,
+				  "%s: the recorder closed the connection (%s); durable up to seq "
+				  "%llu of %llu", c->address, strerror(code),
+				  (unsigned long long)c->durable, (unsigned long long)(c->next_seq - 1));
+	} else if (outstanding && !c->acked_on_conn) {
 		try_failed(c, code);
 	} else {
 		c->last_errno = code;
@@ -349,12 +355,13 @@ int h5rec_client_process(struct h5rec_client *c)
 {
 	if (c->failure)
 		return c->failure;
-	if (c->state == ST_IDLE && c->retry_at_ms && now_ms() >= c->retry_at_ms)
+	/* ACKs first: a close read here is reconnected from at once. */
+	if (c->state == ST_CONNECTED && !c->endpoint.datagram)
+		read_acks(c);
+	if (c->state == ST_IDLE && c->retry_at_ms && now_ms() >= c->retry_at_ms && !c->failure)
 		start_connect(c);
 	if (c->state == ST_CONNECTING)
 		finish_connect(c);
-	if (c->state == ST_CONNECTED && !c->endpoint.datagram)
-		read_acks(c);
 	if (c->state == ST_CONNECTED && !c->failure)
 		write_out(c);
 	return c->failure;
