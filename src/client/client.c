@@ -83,6 +83,7 @@ struct h5rec_client {
 	size_t out_off; /* bytes of next_out already written */
 	size_t buffered;
 	uint64_t next_seq, durable;
+	uint64_t written_seq; /* the last frame written whole on this connection */
 	bool acked_on_conn;  /* an ACK advanced durable on this connection */
 	unsigned failures;   /* tries in a row without progress */
 	int64_t retry_at_ms; /* 0: no reconnect scheduled */
@@ -134,6 +135,14 @@ static int on_ack(void *user, const struct frame *frame)
 
 	if (frame->seq <= c->durable)
 		return 0;
+	/* The recorder acknowledges only what it received: an ACK beyond the
+	 * last frame written whole would drop frames it never had. */
+	if (frame->seq > c->written_seq) {
+		c->failure = fail(c, -EPROTO, "%s: ACK for seq %llu, but only up to %llu was sent",
+				  c->address, (unsigned long long)frame->seq,
+				  (unsigned long long)c->written_seq);
+		return -EPROTO;
+	}
 	c->durable = frame->seq;
 	while (c->head && c->head->seq <= c->durable)
 		drop_head(c);
@@ -224,6 +233,7 @@ static int connected(struct h5rec_client *c)
 		return c->failure = fail(c, -ENOMEM, "out of memory");
 	c->state = ST_CONNECTED;
 	c->acked_on_conn = false;
+	c->written_seq = c->durable;
 	c->next_out = c->head;
 	c->out_off = 0;
 	c->reconnects += c->connected_once;
@@ -290,9 +300,11 @@ static int read_acks(struct h5rec_client *c)
 			return 0;
 		}
 		struct frame_error ferr;
-		if (frame_decoder_feed(c->acks, buf, (size_t)n, &ferr) < 0)
-			return c->failure = fail(c, -EPROTO, "%s: bad reply from the recorder: %s",
-						 c->address, ferr.reason);
+		if (frame_decoder_feed(c->acks, buf, (size_t)n, &ferr) < 0 && !c->failure)
+			c->failure = fail(c, -EPROTO, "%s: bad reply from the recorder: %s",
+					  c->address, ferr.reason);
+		if (c->failure)
+			return c->failure;
 	}
 	return 0;
 }
@@ -319,6 +331,7 @@ static void advance(struct h5rec_client *c, size_t n)
 	c->out_off += n;
 	if (c->out_off < c->next_out->len)
 		return;
+	c->written_seq = c->next_out->seq;
 	c->next_out = c->next_out->next;
 	c->out_off = 0;
 	if (c->endpoint.datagram) /* no ACK will come: nothing to keep it for */

@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -344,6 +346,66 @@ static void test_gives_up(void **state)
 	fake_stop(&f);
 }
 
+/* An ACK for a frame never sent is the recorder's mistake, not a reason
+ * to drop frames. */
+static void test_ack_beyond_what_was_sent(void **state)
+{
+	(void)state;
+	struct fake f;
+	struct got got;
+	fake_listen(&f);
+	struct h5rec_client *c = open_client(&f, 1, 5);
+
+	queue_data(c, 1);
+	fake_read(&f, c, 2, &got);
+	fake_ack(&f, 2);
+	struct pollfd pfd = {.fd = h5rec_client_fd(c), .events = POLLIN};
+	assert_int_equal(poll(&pfd, 1, 5000), 1);
+	assert_int_equal(h5rec_client_process(c), -EPROTO);
+	assert_int_equal(h5rec_client_durable_seq(c), 0);
+	assert_non_null(strstr(h5rec_client_error(c), "ACK for seq 2"));
+	h5rec_client_close(c);
+	fake_stop(&f);
+}
+
+/* UDP: one datagram per frame, no HELLO, nothing kept, no waiting for ACKs. */
+static void test_udp(void **state)
+{
+	(void)state;
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct h5rec_client_options o;
+	struct h5rec_client *c;
+	char address[64];
+	uint8_t buf[512];
+	struct got got = {0};
+
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	snprintf(address, sizeof(address), "udp:127.0.0.1:%d", ntohs(sin.sin_port));
+	h5rec_client_options_init(&o);
+	o.address = address;
+	assert_int_equal(h5rec_client_open(&o, &c), 0);
+	queue_data(c, 2);
+	assert_int_equal(h5rec_client_buffered(c), 0);
+	assert_int_equal(h5rec_client_wait(c, 0, 0), -ENOTSUP);
+	const struct frame_options options = {.max_frame = 1 << 20, .peer = FRAME_FROM_SENDER};
+	for (int i = 0; i < 2; i++) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		assert_true(n > 0);
+		assert_int_equal(frame_decode_datagram(&options, NULL, buf, (size_t)n, on_frame,
+						       &got, NULL), 0);
+	}
+	assert_int_equal(got.count, 2);
+	assert_int_equal(got.frames[0].type, FRAME_DATA);
+	assert_int_equal(got.frames[0].seq, 1);
+	assert_int_equal(got.frames[1].seq, 2);
+	assert_int_equal(got.frames[0].flags, FRAME_FLAG_CRC);
+	h5rec_client_close(c);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -352,6 +414,8 @@ int main(void)
 		cmocka_unit_test(test_buffer_is_bounded),
 		cmocka_unit_test(test_refused_arguments),
 		cmocka_unit_test(test_gives_up),
+		cmocka_unit_test(test_ack_beyond_what_was_sent),
+		cmocka_unit_test(test_udp),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
