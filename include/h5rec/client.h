@@ -71,7 +71,8 @@ struct h5rec_client_options {
 	int nonblocking;         /* non-zero: never wait (see the modes above) */
 	size_t replay_bytes;     /* bound of the replay buffer; default 64 MiB */
 	unsigned reconnect_attempts; /* give up after this many tries without
-				      * progress; default 20; 0: never reconnect */
+				      * progress; default 20; 0: never reconnect,
+				      * and keep no frame once written */
 	unsigned reconnect_delay_ms; /* first wait before reconnecting, doubled per try
 				      * up to 5 s; default 100 */
 	unsigned timeout_ms;     /* blocking mode: longest wait for room in the
@@ -101,8 +102,9 @@ H5REC_CLIENT_API void h5rec_client_close(struct h5rec_client *client);
  * The frame is copied into the replay buffer and gets the next seq
  * (h5rec_client_last_seq()); samples may be reused on return. Errors:
  * -EINVAL (key empty, over 1024 bytes or not UTF-8, bad dtype, payload
- * over 4 GiB), -EMSGSIZE (frame larger than replay_bytes), -EAGAIN
- * (non-blocking: replay buffer full, try after h5rec_client_process()),
+ * over 4 GiB), -EAGAIN (non-blocking: no room in the replay buffer, try
+ * after h5rec_client_process(); a frame larger than replay_bytes fits
+ * only an empty buffer),
  * -ETIMEDOUT (blocking: no room within timeout_ms), -ENOMEM, and the
  * client's failure (see h5rec_client_process()). */
 H5REC_CLIENT_API int h5rec_client_data(struct h5rec_client *client, const char *key,

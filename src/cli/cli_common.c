@@ -89,6 +89,13 @@ int cli_target_option(struct cli_target *target, int opt, const char *arg)
 	case CLI_OPT_NO_ACK:
 		target->no_ack = true;
 		return 0;
+	case CLI_OPT_RECONNECT:
+		if (cli_parse_uint(arg, 0, 1000, &number)) {
+			fprintf(stderr, "h5rec: bad --reconnect '%s' (0..1000)\n", arg);
+			return -1;
+		}
+		target->reconnects = (unsigned)number;
+		return 0;
 	}
 	return 1;
 }
@@ -182,11 +189,14 @@ int cli_target_resolve(struct cli_target *target, enum schema_protocol protocol,
 	return rc;
 }
 
-int cli_target_connect(struct cli_target *target, struct sender **out, char *err,
-		       size_t err_len)
+int cli_target_connect(struct cli_target *target, const char *hello, struct sender **out,
+		       char *err, size_t err_len)
 {
 	const struct sender_options options = {.address = target->address,
+					       .hello = hello,
+					       .token = target->token,
 					       .acks = !target->no_ack,
+					       .reconnects = target->reconnects,
 					       .write_size = target->write_size,
 					       .tee = target->tee};
 	return sender_open(&options, out, err, err_len);
@@ -212,6 +222,10 @@ void cli_print_sent(FILE *out, const char *command, const struct sender *sender,
 	else
 		fprintf(out, "h5rec %s: sent %llu bytes as they are to %s", command,
 			(unsigned long long)st->bytes, target->address);
+	if (st->reconnects)
+		fprintf(out, " (connected again %llu time%s, resending what was not "
+			     "acknowledged)", (unsigned long long)st->reconnects,
+			st->reconnects == 1 ? "" : "s");
 	if (st->any_acked)
 		fprintf(out, "; recorder reports durable up to seq %llu of %llu",
 			(unsigned long long)st->acked_seq, (unsigned long long)st->last_seq);

@@ -26,6 +26,7 @@ enum {
 	CLI_OPT_WRITE_SIZE,
 	CLI_OPT_TEE,
 	CLI_OPT_NO_ACK,
+	CLI_OPT_RECONNECT,
 };
 
 /* getopt_long entries for struct cli_target (short options c: and t:). */
@@ -35,7 +36,8 @@ enum {
 	{"token", required_argument, NULL, CLI_OPT_TOKEN},                   \
 	{"write-size", required_argument, NULL, CLI_OPT_WRITE_SIZE},         \
 	{"tee", required_argument, NULL, CLI_OPT_TEE},                       \
-	{"no-ack", no_argument, NULL, CLI_OPT_NO_ACK}
+	{"no-ack", no_argument, NULL, CLI_OPT_NO_ACK},                       \
+	{"reconnect", required_argument, NULL, CLI_OPT_RECONNECT}
 
 struct cli_target {
 	const char *schema_path;
@@ -47,6 +49,7 @@ struct cli_target {
 	char address_buf[256];
 	const char *token;
 	bool no_ack;
+	unsigned reconnects;    /* --reconnect: tries without progress; 0: never */
 	size_t write_size;
 	const char *tee_path;
 	FILE *tee;
@@ -61,8 +64,10 @@ int cli_target_option(struct cli_target *target, int opt, const char *arg);
 int cli_target_resolve(struct cli_target *target, enum schema_protocol protocol,
 		       const char *command);
 
-int cli_target_connect(struct cli_target *target, struct sender **out, char *err,
-		       size_t err_len);
+/* Connect to the target; hello: say HELLO first under this sender name
+ * (with the target's token), NULL: no HELLO. */
+int cli_target_connect(struct cli_target *target, const char *hello, struct sender **out,
+		       char *err, size_t err_len);
 void cli_target_free(struct cli_target *target);
 
 /* "h5rec send: sent 3 frames, 1200 bytes to …; recorder reports durable up

@@ -58,6 +58,9 @@ void cli_send_usage(FILE *out)
 		"      --write-size N       split writes into pieces of N bytes (testing)\n"
 		"      --tee FILE           also write every byte sent to FILE\n"
 		"      --no-ack             do not request or wait for ACKs\n"
+		"      --reconnect N        when the connection is lost, connect again and resend\n"
+		"                           what was not acknowledged; give up after N tries in a\n"
+		"                           row without progress (default 0: report it and stop)\n"
 		"  -h, --help               this text\n");
 }
 
@@ -461,9 +464,8 @@ int cli_send(int argc, char **argv)
 		cli_target_free(&a.target);
 		return rc;
 	}
-	rc = cli_target_connect(&a.target, &sender, a.err, sizeof(a.err));
-	if (!rc && !a.raw && (a.target.token || !a.target.no_ack))
-		rc = sender_hello(sender, a.name, a.target.token);
+	bool hello = !a.raw && (a.target.token || !a.target.no_ack);
+	rc = cli_target_connect(&a.target, hello ? a.name : NULL, &sender, a.err, sizeof(a.err));
 	if (!rc)
 		rc = send_all(sender, &a);
 	if (!rc)

@@ -57,6 +57,8 @@ void cli_simulate_usage(FILE *out)
 		"      --write-size N    split writes into pieces of N bytes (testing)\n"
 		"      --tee FILE        also write every byte sent to FILE\n"
 		"      --no-ack          do not request or wait for ACKs\n"
+		"      --reconnect N     resend what was not acknowledged after a lost\n"
+		"                        connection, up to N tries without progress (frames)\n"
 		"  -h, --help            this text\n"
 		"\n"
 		"Frames are acknowledged: the exit status is 1 when the recorder refused any.\n"
@@ -147,9 +149,8 @@ static bool more(const struct sim *sim)
  * says so without having opened a connection. */
 static int sim_connect(struct sim *sim, bool frames)
 {
-	int rc = cli_target_connect(&sim->target, &sim->sender, sim->err, sizeof(sim->err));
-	if (!rc && frames)
-		rc = sender_hello(sim->sender, "h5rec-simulate", sim->target.token);
+	int rc = cli_target_connect(&sim->target, frames ? "h5rec-simulate" : NULL, &sim->sender,
+				    sim->err, sizeof(sim->err));
 	sim->started = mono_s();
 	return rc;
 }

@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client_tool.h"
 #include "dtype.h"
 #include "endpoint.h"
 #include "frame.h"
@@ -59,7 +60,9 @@ enum {
 
 struct record {
 	struct record *next;
-	uint64_t seq;
+	uint64_t seq;   /* 0 for raw bytes */
+	bool keep;      /* until an ACK covers it; else dropped once written */
+	bool teed;      /* copied to the tool's tee */
 	size_t len;
 	uint8_t bytes[];
 };
@@ -72,6 +75,8 @@ enum state {
 
 struct h5rec_client {
 	struct h5rec_client_options options;
+	struct client_tool_options tool;
+	struct client_tool_stats stats;
 	char *name, *token, *address; /* our copies */
 	struct endpoint endpoint;
 	enum state state;
@@ -79,6 +84,8 @@ struct h5rec_client {
 	struct frame_decoder *acks; /* per connection */
 	uint8_t hello[HELLO_MAX];
 	size_t hello_len, hello_off;
+	bool hello_teed;
+	bool raw_used;       /* raw bytes may hold frames of seqs not ours */
 	struct record *head, *tail, *next_out;
 	size_t out_off; /* bytes of next_out already written */
 	size_t buffered;
@@ -129,23 +136,31 @@ static void drop_head(struct h5rec_client *c)
 	free(r);
 }
 
+/* Drop what is no longer needed from the head: frames an ACK covered, and
+ * records not kept once they are written (before next_out). */
+static void trim_head(struct h5rec_client *c)
+{
+	while (c->head && (c->head->keep ? c->head->seq <= c->durable : c->head != c->next_out))
+		drop_head(c);
+}
+
 static int on_ack(void *user, const struct frame *frame)
 {
 	struct h5rec_client *c = user;
 
+	c->stats.acks++;
 	if (frame->seq <= c->durable)
 		return 0;
 	/* The recorder acknowledges only what it received: an ACK beyond the
 	 * last frame written whole would drop frames it never had. */
-	if (frame->seq > c->written_seq) {
+	if (frame->seq > c->written_seq && !c->raw_used) {
 		c->failure = fail(c, -EPROTO, "%s: ACK for seq %llu, but only up to %llu was sent",
 				  c->address, (unsigned long long)frame->seq,
 				  (unsigned long long)c->written_seq);
 		return -EPROTO;
 	}
 	c->durable = frame->seq;
-	while (c->head && c->head->seq <= c->durable)
-		drop_head(c);
+	trim_head(c);
 	c->acked_on_conn = true;
 	c->failures = 0;
 	return 0;
@@ -159,14 +174,18 @@ static int build_hello(struct h5rec_client *c)
 {
 	char payload[TOKEN_MAX + 16] = "";
 	c->hello_len = c->hello_off = 0;
-	if (c->endpoint.datagram)
+	c->hello_teed = false;
+	if (c->endpoint.datagram || c->tool.no_hello)
 		return 0;
+	const struct record *first = c->head;
+	while (first && !first->keep)
+		first = first->next;
 	if (c->token)
 		snprintf(payload, sizeof(payload), "token=\"%s\"", c->token);
 	struct frame hello = {
 		.type = FRAME_HELLO, .flags = FRAME_FLAG_CRC, .key = c->name,
 		.key_len = strlen(c->name), .payload = payload, .payload_len = strlen(payload),
-		.seq = (c->head ? c->head->seq : c->next_seq) - 1,
+		.seq = (first ? first->seq : c->next_seq) - 1,
 	};
 	return frame_encode(&hello, c->hello, sizeof(c->hello), &c->hello_len);
 }
@@ -326,16 +345,36 @@ static void advance(struct h5rec_client *c, size_t n)
 {
 	if (c->hello_off < c->hello_len) {
 		c->hello_off += n;
+		c->stats.frames += c->hello_off == c->hello_len;
 		return;
 	}
+	struct record *r = c->next_out;
 	c->out_off += n;
-	if (c->out_off < c->next_out->len)
+	if (c->out_off < r->len)
 		return;
-	c->written_seq = c->next_out->seq;
-	c->next_out = c->next_out->next;
+	if (r->seq) {
+		c->stats.frames++;
+		if (r->seq > c->written_seq)
+			c->written_seq = r->seq;
+	}
+	c->next_out = r->next;
 	c->out_off = 0;
-	if (c->endpoint.datagram) /* no ACK will come: nothing to keep it for */
-		drop_head(c);
+	trim_head(c);
+}
+
+/* The tool's copy of a record (or the HELLO) as it starts going out. */
+static int tee(struct h5rec_client *c)
+{
+	bool *teed = c->hello_off < c->hello_len ? &c->hello_teed : &c->next_out->teed;
+	const void *data = c->hello_off < c->hello_len ? c->hello : c->next_out->bytes;
+	size_t len = c->hello_off < c->hello_len ? c->hello_len : c->next_out->len;
+
+	if (!c->tool.tee || *teed)
+		return 0;
+	*teed = true;
+	if (fwrite(data, 1, len, c->tool.tee) != len)
+		return c->failure = fail(c, -EIO, "cannot write the tee file");
+	return 0;
 }
 
 static void write_out(struct h5rec_client *c)
@@ -344,6 +383,10 @@ static void write_out(struct h5rec_client *c)
 	size_t len;
 
 	while (c->state == ST_CONNECTED && (len = pending(c, &p)) > 0) {
+		if (tee(c))
+			return;
+		if (c->tool.write_size && len > c->tool.write_size && !c->endpoint.datagram)
+			len = c->tool.write_size;
 		ssize_t w = send(c->fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
 			continue;
@@ -360,6 +403,7 @@ static void write_out(struct h5rec_client *c)
 			connection_lost(c, errno);
 			return;
 		}
+		c->stats.bytes += (uint64_t)w;
 		advance(c, (size_t)w);
 	}
 }
@@ -409,9 +453,10 @@ static int wait_until(struct h5rec_client *c, wait_done_fn done, uint64_t arg, i
 	}
 }
 
+/* A frame larger than the whole bound is taken into an empty buffer. */
 static bool has_room(const struct h5rec_client *c, uint64_t size)
 {
-	return c->buffered + size <= c->options.replay_bytes;
+	return c->buffered == 0 || c->buffered + size <= c->options.replay_bytes;
 }
 
 static bool is_durable(const struct h5rec_client *c, uint64_t seq)
@@ -429,9 +474,6 @@ static bool not_connecting(const struct h5rec_client *c, uint64_t unused)
 
 static int make_room(struct h5rec_client *c, size_t size)
 {
-	if (size > c->options.replay_bytes)
-		return fail(c, -EMSGSIZE, "a frame of %zu bytes does not fit the replay buffer "
-			    "(%zu bytes)", size, c->options.replay_bytes);
 	if (has_room(c, size))
 		return 0;
 	if (c->options.nonblocking) {
@@ -447,6 +489,25 @@ static int make_room(struct h5rec_client *c, size_t size)
 	return rc;
 }
 
+static int append(struct h5rec_client *c, struct record *r)
+{
+	r->next = NULL;
+	r->teed = false;
+	if (c->tail)
+		c->tail->next = r;
+	else
+		c->head = r;
+	c->tail = r;
+	if (!c->next_out && c->state == ST_CONNECTED) {
+		c->next_out = r;
+		c->out_off = 0;
+	}
+	c->buffered += r->len;
+	if (c->state == ST_IDLE && !c->retry_at_ms)
+		c->retry_at_ms = now_ms();
+	return h5rec_client_process(c);
+}
+
 static int queue_frame(struct h5rec_client *c, struct frame *frame, const struct iovec *iov,
 		       int iovcnt)
 {
@@ -457,7 +518,8 @@ static int queue_frame(struct h5rec_client *c, struct frame *frame, const struct
 	if (frame->key_len > FRAME_MAX_KEY)
 		return fail(c, -EINVAL, "key of %zu bytes: at most %d", frame->key_len, FRAME_MAX_KEY);
 	frame->seq = c->next_seq;
-	frame->flags = FRAME_FLAG_CRC | (c->endpoint.datagram ? 0 : FRAME_FLAG_ACK_REQUESTED);
+	bool acks = !c->endpoint.datagram && !c->tool.no_acks;
+	frame->flags = FRAME_FLAG_CRC | (acks ? FRAME_FLAG_ACK_REQUESTED : 0);
 	size_t size = frame_encoded_size(frame->key_len, frame->payload_len, frame->flags);
 	int rc = make_room(c, size);
 	if (rc)
@@ -472,20 +534,9 @@ static int queue_frame(struct h5rec_client *c, struct frame *frame, const struct
 			    frame->key);
 	}
 	r->seq = c->next_seq++;
-	r->next = NULL;
-	if (c->tail)
-		c->tail->next = r;
-	else
-		c->head = r;
-	c->tail = r;
-	if (!c->next_out && c->state == ST_CONNECTED) {
-		c->next_out = r;
-		c->out_off = 0;
-	}
-	c->buffered += r->len;
-	if (c->state == ST_IDLE && !c->retry_at_ms)
-		c->retry_at_ms = now_ms();
-	return h5rec_client_process(c);
+	/* Nothing is ever resent without reconnecting: then keep nothing. */
+	r->keep = acks && c->options.reconnect_attempts;
+	return append(c, r);
 }
 
 int h5rec_client_datav(struct h5rec_client *c, const char *key, enum h5rec_dtype dtype,
@@ -557,7 +608,8 @@ static int copy_options(struct h5rec_client *c, const struct h5rec_client_option
 	return 0;
 }
 
-int h5rec_client_open(const struct h5rec_client_options *o, struct h5rec_client **out)
+int client_tool_open(const struct h5rec_client_options *o, const struct client_tool_options *tool,
+		     struct h5rec_client **out)
 {
 	*out = NULL;
 	if (!o || !o->address)
@@ -566,7 +618,9 @@ int h5rec_client_open(const struct h5rec_client_options *o, struct h5rec_client 
 	if (!c)
 		return -ENOMEM;
 	c->fd = -1;
-	c->next_seq = 1;
+	if (tool)
+		c->tool = *tool;
+	c->next_seq = c->tool.first_seq ? c->tool.first_seq : 1;
 	int rc = copy_options(c, o);
 	if (!rc)
 		rc = endpoint_parse(c->address, &c->endpoint, c->err, sizeof(c->err));
@@ -585,6 +639,11 @@ int h5rec_client_open(const struct h5rec_client_options *o, struct h5rec_client 
 	c->failures = 0;
 	*out = c;
 	return 0;
+}
+
+int h5rec_client_open(const struct h5rec_client_options *o, struct h5rec_client **out)
+{
+	return client_tool_open(o, NULL, out);
 }
 
 void h5rec_client_close(struct h5rec_client *c)
@@ -667,4 +726,59 @@ uint64_t h5rec_client_reconnects(const struct h5rec_client *c)
 const char *h5rec_client_error(const struct h5rec_client *c)
 {
 	return c->err;
+}
+
+/* ---- for the h5rec tool (client_tool.h) ---------------------------------------------- */
+
+int client_tool_raw(struct h5rec_client *c, const void *data, size_t len)
+{
+	c->err[0] = '\0';
+	if (c->failure)
+		return c->failure;
+	int rc = make_room(c, len);
+	if (rc)
+		return rc;
+	struct record *r = malloc(sizeof(*r) + len);
+	if (!r)
+		return fail(c, -ENOMEM, "out of memory");
+	memcpy(r->bytes, data, len);
+	r->len = len;
+	r->seq = 0;
+	r->keep = false;
+	c->raw_used = true;
+	return append(c, r);
+}
+
+static bool all_written(const struct h5rec_client *c, uint64_t unused)
+{
+	const uint8_t *p;
+	(void)unused;
+	return c->state == ST_CONNECTED && !pending(c, &p);
+}
+
+int client_tool_finish(struct h5rec_client *c, int timeout_ms)
+{
+	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	int rc = wait_until(c, all_written, 0, timeout_ms);
+	uint8_t buf[256];
+
+	if (rc || c->endpoint.datagram)
+		return rc;
+	shutdown(c->fd, SHUT_WR);
+	/* The recorder closes its side once it has read everything. */
+	for (;;) {
+		int64_t left = deadline < 0 ? -1 : deadline - now_ms();
+		struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+		if ((deadline >= 0 && left <= 0) || poll(&pfd, 1, (int)left) <= 0)
+			return 0;
+		ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+		if (n <= 0)
+			return 0;
+		frame_decoder_feed(c->acks, buf, (size_t)n, NULL);
+	}
+}
+
+const struct client_tool_stats *client_tool_stats(const struct h5rec_client *c)
+{
+	return &c->stats;
 }
