@@ -152,7 +152,8 @@ H5REC_CLIENT_API int h5rec_client_fd(const struct h5rec_client *client);
 H5REC_CLIENT_API int h5rec_client_events(const struct h5rec_client *client);
 
 /* Milliseconds until h5rec_client_process() has timed work to do (the next
- * reconnect attempt); -1: none, wait for the fd only. */
+ * reconnect attempt, or giving up on a connect pending for 10 s); -1: none,
+ * wait for the fd only. */
 H5REC_CLIENT_API int h5rec_client_timeout(const struct h5rec_client *client);
 
 /* Make progress without waiting: finish a connect, read ACKs, write queued

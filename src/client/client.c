@@ -54,6 +54,7 @@ enum {
 	DEFAULT_RECONNECT_DELAY_MS = 100,
 	MAX_RECONNECT_DELAY_MS = 5000,
 	DEFAULT_TIMEOUT_MS = 30000,
+	CONNECT_TIMEOUT_MS = 10000, /* a connect still pending then is a failed try */
 	HELLO_MAX = FRAME_HEADER_SIZE + FRAME_MAX_KEY + 512 + FRAME_CRC_SIZE,
 	TOKEN_MAX = 256,
 };
@@ -94,6 +95,7 @@ struct h5rec_client {
 	bool acked_on_conn;  /* an ACK advanced durable on this connection */
 	unsigned failures;   /* tries in a row without progress */
 	int64_t retry_at_ms; /* 0: no reconnect scheduled */
+	int64_t connect_deadline_ms; /* while ST_CONNECTING */
 	int last_errno;      /* of the last connect or connection lost */
 	uint64_t reconnects;
 	bool connected_once;
@@ -277,6 +279,7 @@ static int start_connect(struct h5rec_client *c)
 		return connected(c);
 	if (errno == EINPROGRESS) {
 		c->state = ST_CONNECTING;
+		c->connect_deadline_ms = now_ms() + CONNECT_TIMEOUT_MS;
 		return 0;
 	}
 	int code = errno;
@@ -291,8 +294,13 @@ static int finish_connect(struct h5rec_client *c)
 	int code = 0;
 	socklen_t len = sizeof(code);
 
-	if (poll(&pfd, 1, 0) <= 0)
+	if (poll(&pfd, 1, 0) <= 0) {
+		if (now_ms() < c->connect_deadline_ms)
+			return 0;
+		drop_socket(c);
+		try_failed(c, ETIMEDOUT);
 		return 0;
+	}
 	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &code, &len) != 0)
 		code = errno;
 	if (!code)
@@ -707,9 +715,11 @@ int h5rec_client_events(const struct h5rec_client *c)
 
 int h5rec_client_timeout(const struct h5rec_client *c)
 {
-	if (c->failure || c->state != ST_IDLE || !c->retry_at_ms)
+	int64_t at = c->state == ST_CONNECTING ? c->connect_deadline_ms
+		   : c->state == ST_IDLE ? c->retry_at_ms : 0;
+	if (c->failure || !at)
 		return -1;
-	int64_t left = c->retry_at_ms - now_ms();
+	int64_t left = at - now_ms();
 	return left <= 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
 }
 
