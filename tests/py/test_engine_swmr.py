@@ -91,15 +91,10 @@ def test_live_reader_follows_within_flush_plus_half_second(tmp_path):
         if not later:
             continue
         assert later[0]["n15"] >= rows, (rows, when, later[0])
-    # the new group is visible from the first flush after its creation on
-    # (that flush starts the file that holds it): every poll 0.5 s after
-    # that flush sees it, however late the flush or the poll came
+    # the new group is visible within flush + 0.5 s of its creation
     seen16 = [p["t"] for p in polls if p["n16"] >= 0]
     assert seen16, "reader never saw group /16"
-    when16 = min(w for _, w in flushes if w >= group16)
-    assert when16 - group16 <= FLUSH_NS + SLACK_NS or gaps[-1] > FLUSH_NS + 300_000_000
-    late = [p for p in polls if p["t"] >= when16 + SLACK_NS and p["err"] is None]
-    assert all(p["n16"] >= 0 for p in late), late[:3]
+    assert seen16[0] - group16 <= FLUSH_NS + SLACK_NS
     # a file never leaves SWMR-write mode, and appears only complete: no
     # read ever fails
     errors = [p for p in polls if p["err"]]
