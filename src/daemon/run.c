@@ -21,12 +21,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Root attributes the engine writes itself (h5w_root_attrs). */
-static const char *const reserved[] = {
-	"h5rec_version", "schema_name", "schema", "file_created", "host", "file_sequence",
-	"run", "run_start", "run_end", "run_restarted", "Conventions",
-};
-
 static bool key_valid(const char *key, size_t len)
 {
 	if (len == 0 || len > RUN_MAX_KEY || !((key[0] >= 'A' && key[0] <= 'Z') ||
@@ -72,12 +66,15 @@ int run_parse(const char *text, struct run_state *out, char *why, size_t len)
 				snprintf(why, len, "%.*s: control characters in the value", (int)klen, p);
 				return -EINVAL;
 			}
-		for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
-			if (strlen(reserved[i]) == klen && memcmp(reserved[i], p, klen) == 0) {
-				snprintf(why, len, "%s: the recorder writes that attribute itself",
-					 reserved[i]);
-				return -EINVAL;
-			}
+		char key[RUN_MAX_KEY + 1];
+		memcpy(key, p, klen);
+		key[klen] = '\0';
+		const char *owned = schema_root_attr_reserved(key);
+		if (owned) {
+			snprintf(why, len, "%s: the recorder writes that attribute itself (%s)", key,
+				 owned);
+			return -EINVAL;
+		}
 		for (size_t i = 0; i < out->nattrs; i++)
 			if (strlen(out->keys[i]) == klen && memcmp(out->keys[i], p, klen) == 0) {
 				snprintf(why, len, "%s given twice", out->keys[i]);

@@ -295,4 +295,9 @@ const struct schema_stream *schema_find_stream(const struct schema *schema, cons
 const struct schema_channel *schema_find_channel(const struct schema_stream *stream,
 						 const char *name);
 
+/* Why NAME cannot be a root attribute of the files (the recorder writes
+ * it, or HDF5 or netCDF own it), or NULL when it can: for the schema's
+ * top-level attrs and a run's (h5rec run start --attr). */
+const char *schema_root_attr_reserved(const char *name);
+
 #endif

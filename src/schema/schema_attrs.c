@@ -47,6 +47,9 @@ static const struct reserved root_reserved[] = {
 	{"host", "the recording host"},
 	{"file_sequence", "the file's {seq}"},
 	{"run", "the run name"},
+	{"run_start", "the run's start (h5rec run start)"},
+	{"run_end", "the run's end (h5rec run stop)"},
+	{"run_restarted", "a restart during the run"},
 	{NULL, NULL},
 };
 
@@ -80,6 +83,11 @@ static const char *reserved_why(enum schema_attrs_owner owner, const char *name)
 			if (strcmp(r->name, name) == 0)
 				return r->why;
 	return NULL;
+}
+
+const char *schema_root_attr_reserved(const char *name)
+{
+	return reserved_why(SCHEMA_ATTRS_ROOT, name);
 }
 
 void schema_attrs_free(struct schema_attr *attrs, size_t n)
