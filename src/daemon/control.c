@@ -401,21 +401,36 @@ static void reply_string(struct control_conn *conn, const char *text)
 	reply(conn, text, strlen(text));
 }
 
+static size_t render_status(const struct status *status, uint64_t now, bool json, bool groups,
+			    char *buf, size_t len)
+{
+	if (groups)
+		return status_groups(status, now, json, buf, len);
+	return (json ? status_json : status_text)(status, now, buf, len);
+}
+
+/* The writer thread updates what the status shows while it is rendered, so
+ * the size one rendering needed is no promise for the next: render until
+ * the text fits, with room to spare for what grew in between. */
 static void reply_status(struct control_conn *conn, bool json, bool groups)
 {
 	struct status *status = conn->control->status;
 	uint64_t now = uv_now(conn->control->loop);
-	size_t need = (groups ? status_groups(status, now, json, NULL, 0)
-		       : (json ? status_json : status_text)(status, now, NULL, 0)) + 1;
-	char *text = malloc(need);
-	if (!text) {
-		reply_string(conn, "error: out of memory\n");
-		return;
+	size_t cap = 8192;
+	char *text = NULL;
+	for (;;) {
+		char *grown = realloc(text, cap);
+		if (!grown) {
+			free(text);
+			reply_string(conn, "error: out of memory\n");
+			return;
+		}
+		text = grown;
+		size_t need = render_status(status, now, json, groups, text, cap);
+		if (need < cap)
+			break;
+		cap = need + need / 4 + 256;
 	}
-	if (groups)
-		status_groups(status, now, json, text, need);
-	else
-		(json ? status_json : status_text)(status, now, text, need);
 	reply(conn, text, strlen(text));
 	free(text);
 }

@@ -705,7 +705,7 @@ static void serve_metrics(struct http_conn *hc)
 			free(page);
 			return;
 		}
-		cap = need + 1;
+		cap = need + need / 4 + 256; /* the writer may add to it meanwhile */
 	}
 	free(page);
 	respond_error(hc, 500, "internal error", "out of memory", false);

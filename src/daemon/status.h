@@ -49,7 +49,9 @@ void status_sample(struct status *status, uint64_t now_ms);
 double status_stream_rate(const struct status *status, size_t stream);
 
 /* Render into out (NUL-terminated, truncated to len). Returns the length
- * that a large enough buffer would have needed. */
+ * that a large enough buffer would have needed for this rendering: the
+ * writer thread changes what is shown meanwhile, so a second rendering may
+ * need more; render until the result fits. */
 size_t status_text(const struct status *status, uint64_t now_ms, char *out, size_t len);
 size_t status_json(const struct status *status, uint64_t now_ms, char *out, size_t len);
 

@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import h5py
@@ -120,8 +121,8 @@ class Recorder:
 def recorder(tmp_path):
     made = []
 
-    def make(**kwargs):
-        r = Recorder(tmp_path, **kwargs)
+    def make(tmp=None, **kwargs):
+        r = Recorder(tmp or tmp_path, **kwargs)
         made.append(r)
         return r
 
@@ -458,3 +459,68 @@ def test_version_flags():
     assert out[(H5REC, "-V")].stdout == out[(H5REC, "--version")].stdout
     assert out[(H5REC, "-V")].stdout.startswith("h5rec ")
     assert out[(H5RECD, "-V")].stdout.split()[-1] == out[(H5REC, "-V")].stdout.split()[-1]
+
+
+def control_request(path, request):
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(30)
+        s.connect(path)
+        s.sendall(request.encode() + b"\n")
+        reply = b""
+        while chunk := s.recv(65536):
+            reply += chunk
+    return reply.decode()
+
+
+def test_status_is_whole_while_the_writer_changes_it(recorder, tmp_path):
+    # The writer thread updates what status shows (its first file, the
+    # first flush, counters gaining digits) while the loop renders it:
+    # every reply must be the whole document, however its length changed
+    # meanwhile. The biggest change comes with a recorder's first flush
+    # (the file name and last_flush appear), so ask without pause from
+    # several connections while the first line of a new recorder is
+    # stored, and do that with many recorders.
+    replies = 0
+    for run in range(25):
+        tmp = tmp_path / ("r%d" % run)
+        tmp.mkdir()
+        rec = recorder(tmp=tmp, output='{ directory: "%s", file: "ops-{seq}.h5", flush: 1ms }'
+                       % (tmp / "data"))
+        stop = threading.Event()
+        flushed = threading.Event()
+        bad = []
+        counts = []
+
+        def ask(request):
+            n = 0
+            while not stop.is_set():
+                text = control_request(rec.socket, request)
+                n += 1
+                try:
+                    doc = json.loads(text)
+                except ValueError:
+                    bad.append((request, text[-120:]))
+                    continue
+                if request == "status json" and doc.get("last_flush"):
+                    flushed.set()
+            counts.append(n)
+
+        askers = [threading.Thread(target=ask, args=(request,))
+                  for request in ("status json", "status json", "status groups json")]
+        for t in askers:
+            t.start()
+        try:
+            time.sleep(0.05)
+            with socket.create_connection(("127.0.0.1", rec.line_port)) as s:
+                s.sendall(b"".join(b"weather,station=s%d temperature=%d %d\n" % (j, j, T0 + j)
+                                   for j in range(50)))
+                assert flushed.wait(30), "no flush seen in status"
+            time.sleep(0.02)
+        finally:
+            stop.set()
+            for t in askers:
+                t.join()
+        rec.stop()
+        assert not bad, "replies that are not whole JSON: %r" % bad[:3]
+        replies += sum(counts)
+    assert replies >= 25 * 3
