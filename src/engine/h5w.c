@@ -3,8 +3,9 @@
  *
  * This file holds the engine object, the table of groups (found by their
  * expanded path, bounded by limits.max_groups) and the entry points that
- * turn table rows and stream frames into dataset appends; records live in
- * h5w_records.c, chunk handling in h5w_chunk.c, the file in h5w_file.c.
+ * make a group ready for data before they hand it to its layout: tables
+ * in h5w_table.c, streams in h5w_stream.c, records in h5w_records.c;
+ * chunk handling is in h5w_chunk.c, the file in h5w_file.c.
  *
  * Threading: the API is called by one thread (the daemon's writer thread),
  * which is also the only thread that calls HDF5. The compression workers
@@ -341,28 +342,17 @@ int h5w_group_retire(struct h5w *w, struct h5w_group *g)
  * that leaves no room for a file refuses the data (-ENOBUFS: offered
  * again later).
  */
-int h5w_group_ready(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
+static int group_ready(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 {
 	int rc = h5w_file_group(w, g, err);
 	if (h5w_held(rc))
 		return -ENOBUFS; /* no file for the data: refused, to be offered again */
 	if (rc)
 		return rc;
-	/* Chunks kept after a failed write wait for the next flush. When they
-	 * fill half the buffer, try them now (at most once per engine time, so
-	 * a disk that stays full costs a few attempts a second): once space is
-	 * back, new data must not be refused for want of memory until the
-	 * periodic flush comes. The outcome is the flush's business. */
-	uint64_t limit = w->schema->limits.max_buffer;
-	if (w->store_failed && w->now != w->retried_at && w->buffered > limit / 2) {
-		w->retried_at = w->now;
-		h5w_flush(w, NULL);
-		if (!h5w_in_file(w, g)) /* space returned, the file was closed */
-			return h5w_group_ready(w, g, err);
-	}
 	/* Pending groups hold their chunks back from the file and the
 	 * compression workers: a fast stream gets its file within a few MiB,
 	 * a batch of slow ones waits for the flush. */
+	uint64_t limit = w->schema->limits.max_buffer;
 	uint64_t early = limit / 4;
 	if (early > H5W_PENDING_BYTES)
 		early = H5W_PENDING_BYTES;
@@ -380,94 +370,36 @@ int h5w_group_ready(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 	return 0;
 }
 
-/* ---- table ------------------------------------------------------------- */
-
-static int convert_value(struct h5w *w, struct h5w_group *g, const struct h5w_value *v,
-			 void *out, struct h5w_error *err)
+/*
+ * Chunks kept after a failed write wait for the next flush. When they fill
+ * half the buffer, new data tries them first (at most once per engine time,
+ * so a disk that stays full costs a few attempts a second): once space is
+ * back, data must not be refused for want of memory until the periodic
+ * flush comes. The outcome is the flush's business; a flush that found
+ * space back closes the file, and group_ready then opens the next one.
+ */
+static void retry_kept_chunks(struct h5w *w)
 {
-	const struct schema_channel *ch = &g->stream->channels[v->index];
-	if ((ch->dtype == DTYPE_STRING) != (v->dtype == DTYPE_STRING)) {
-		h5w_err(w, err, "%s/%s: a %s value is not convertible to %s", g->path, ch->name,
-			dtype_name(v->dtype) ? dtype_name(v->dtype) : "?", dtype_name(ch->dtype));
-		return -EINVAL;
-	}
-	if (ch->dtype == DTYPE_STRING) {
-		char *copy = strdup(v->v.s ? v->v.s : "");
-		if (!copy)
-			return -ENOMEM;
-		memcpy(out, &copy, sizeof(copy));
-		return 0;
-	}
-	int rc = h5w_convert(w, v->dtype, ch->dtype, &v->v, 1, out, err);
-	if (rc == -EINVAL)
-		h5w_err(w, err, "%s/%s: dtype %s is not convertible to %s", g->path, ch->name,
-			dtype_name(v->dtype) ? dtype_name(v->dtype) : "?", dtype_name(ch->dtype));
-	return rc;
-}
-
-/* Free the converted strings of VALUES[from..n) (never handed to a dataset). */
-static void free_converted(const struct schema_stream *st, const struct h5w_value *values,
-			   const unsigned char *converted, size_t from, size_t n)
-{
-	for (size_t j = from; j < n; j++) {
-		if (st->channels[values[j].index].dtype == DTYPE_STRING) {
-			char *s;
-			memcpy(&s, converted + 8 * j, sizeof(s));
-			free(s);
-		}
+	if (w->store_failed && w->now != w->retried_at &&
+	    w->buffered > w->schema->limits.max_buffer / 2) {
+		w->retried_at = w->now;
+		h5w_flush(w, NULL);
 	}
 }
 
-/* Buffer one row (all or nothing); *PUT is how many values were taken. */
-static int put_row(struct h5w *w, struct h5w_group *g, int64_t time,
-		   const struct h5w_value *values, size_t nvalues, const unsigned char *converted,
-		   bool shared_row, size_t *put, struct h5w_error *err)
+/* What every append does before it buffers: room first, then the group. */
+static int ready_for_data(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 {
-	const struct schema_stream *st = g->stream;
-	int rc = 0;
-	memset(g->seen, 0, st->nchannels);
-	*put = 0;
-	for (size_t i = 0; i < nvalues; i++) {
-		size_t c = values[i].index;
-		const void *value = converted + 8 * i;
-		struct h5w_dset *ds = &g->dsets[g->chan_ds[c]];
-		uint64_t row = ds->nrows;
-		if (!st->channels[c].own_time && g->seen[c])
-			row--; /* repeated field: the last one wins */
-		g->seen[c] = 1;
-		rc = h5w_dset_put(w, ds, row, value, 1, err);
-		if (rc)
-			return rc;
-		*put = i + 1; /* the dataset owns the value (a string) now */
-		if (st->channels[c].own_time) {
-			struct h5w_dset *t = &g->dsets[g->chan_time_ds[c]];
-			rc = h5w_dset_put(w, t, t->nrows, &time, 1, err);
-			if (rc)
-				return rc;
-		}
-	}
-	if (!shared_row)
-		return 0;
-	for (size_t c = 0; !rc && c < st->nchannels; c++) {
-		if (g->seen[c] || st->channels[c].own_time)
-			continue;
-		struct h5w_dset *ds = &g->dsets[g->chan_ds[c]];
-		rc = h5w_dset_fill(w, ds, ds->nrows, 1, err);
-	}
-	if (!rc)
-		rc = h5w_dset_put(w, &g->dsets[g->time_ds], g->dsets[g->time_ds].nrows, &time, 1,
-				  err);
-	return rc;
+	retry_kept_chunks(w);
+	return group_ready(w, g, err);
 }
+
+/* ---- appends ----------------------------------------------------------- */
 
 int h5w_table_append(struct h5w *w, struct h5w_group *g, int64_t time,
 		     const struct h5w_value *values, size_t nvalues, struct h5w_error *err)
 {
 	const struct schema_stream *st = g->stream;
-	unsigned char *converted;
-	bool shared_row = false;
-	int rc;
-
 	if (st->layout != SCHEMA_LAYOUT_TABLE) {
 		h5w_err(w, err, "%s: not a table-layout group", g->path);
 		return -EINVAL;
@@ -481,108 +413,8 @@ int h5w_table_append(struct h5w *w, struct h5w_group *g, int64_t time,
 	}
 	if (h5w_time_rejected(w, g, time))
 		return 0; /* counted: output.time_window.reject */
-	rc = h5w_group_ready(w, g, err);
-	if (rc)
-		return rc;
-	converted = h5w_scratch(w, (nvalues + 1) * 8);
-	if (!converted)
-		return -ENOMEM;
-	for (size_t i = 0; i < nvalues; i++) {
-		rc = convert_value(w, g, &values[i], converted + 8 * i, err);
-		if (rc) {
-			free_converted(st, values, converted, 0, i);
-			return rc;
-		}
-		if (!st->channels[values[i].index].own_time)
-			shared_row = true;
-	}
-	for (size_t j = 0; j < g->ndsets; j++)
-		g->dsets[j].mark = g->dsets[j].nrows;
-	size_t put;
-	rc = put_row(w, g, time, values, nvalues, converted, shared_row, &put, err);
-	if (rc) {
-		/* taken back whole: the datasets of the group stay in step */
-		free_converted(st, values, converted, put, nvalues);
-		for (size_t j = 0; j < g->ndsets; j++)
-			h5w_dset_truncate(w, &g->dsets[j], g->dsets[j].mark);
-		return rc;
-	}
-	for (size_t i = 0; i < nvalues; i++) {
-		size_t c = values[i].index;
-		h5w_dset_note_time(&g->dsets[g->chan_ds[c]], time, time);
-		if (st->channels[c].own_time)
-			h5w_time_note(w, g, &g->dsets[g->chan_time_ds[c]], time);
-	}
-	if (shared_row) {
-		h5w_time_note(w, g, &g->dsets[g->time_ds], time);
-		h5w_count_rows(w, g, 1);
-	}
-	w->stats.samples_written += nvalues;
-	/* The row is accepted; storing the chunks it completed may fail (full
-	 * disk): they stay in memory for the next flush, the error is returned. */
-	for (size_t j = 0; j < g->ndsets; j++) {
-		int r = h5w_dset_seal(w, &g->dsets[j], g->dsets[j].nrows, rc ? NULL : err);
-		if (r && !rc)
-			rc = r;
-	}
-	return rc;
-}
-
-/* ---- stream ------------------------------------------------------------ */
-
-/* The samples of frame ROW end where the next frame starts (or at the
- * channel's last sample); UINT64_MAX when that is not in memory. */
-static uint64_t frame_end(const struct h5w_dset *samples, const struct h5w_dset *starts,
-			  uint64_t row)
-{
-	if (row + 1 == starts->nrows)
-		return samples->nrows;
-	uint64_t next = row + 1, chunk = next / starts->chunk_rows;
-	for (size_t i = 0; i < starts->nbufs; i++) {
-		const struct h5w_chunkbuf *b = &starts->bufs[i];
-		uint64_t at = next % starts->chunk_rows;
-		if (b->index == chunk && at < b->init_rows) {
-			uint64_t end;
-			memcpy(&end, b->data + at * sizeof(end), sizeof(end));
-			return end;
-		}
-	}
-	return UINT64_MAX;
-}
-
-/* How many of CHANNEL's frames have all their samples stored: the frame
- * index may go that far (frames tile the samples in order). */
-uint64_t h5w_frames_stored(const struct h5w_group *g, size_t channel)
-{
-	const struct h5w_dset *samples = &g->dsets[g->chan_ds[channel]];
-	const struct h5w_dset *starts = &g->dsets[g->frame_start_ds[channel]];
-	uint64_t lo = starts->extent, hi = starts->nrows; /* frames below lo are stored */
-	while (lo < hi) {
-		uint64_t mid = lo + (hi - lo) / 2;
-		if (frame_end(samples, starts, mid) <= samples->extent)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-/* Store the whole chunks of a channel's frame index (time, start, seq) whose
- * frames' samples are all in the file: an index row never points at samples
- * that are not stored (a samples chunk may be waiting after a failed write). */
-static int seal_frame_index(struct h5w *w, const struct h5w_dset *samples,
-			    struct h5w_dset *const index[3], struct h5w_error *err)
-{
-	const struct h5w_dset *starts = index[1];
-	uint64_t chunk = starts->chunk_rows;
-	uint64_t sealed = starts->nbufs ? starts->bufs[0].index * chunk : starts->nrows;
-	uint64_t upto = starts->nrows / chunk * chunk;
-	while (upto > sealed && frame_end(samples, starts, upto - 1) > samples->extent)
-		upto -= chunk;
-	int rc = 0;
-	for (size_t k = 0; !rc && k < 3 && upto > sealed; k++)
-		rc = h5w_dset_seal(w, index[k], upto, err);
-	return rc;
+	int rc = ready_for_data(w, g, err);
+	return rc ? rc : h5w_table_put(w, g, time, values, nvalues, err);
 }
 
 int h5w_stream_append(struct h5w *w, struct h5w_group *g, size_t channel, enum dtype wire,
@@ -596,54 +428,10 @@ int h5w_stream_append(struct h5w *w, struct h5w_group *g, size_t channel, enum d
 	}
 	if (h5w_time_rejected(w, g, t0))
 		return 0; /* counted: output.time_window.reject */
-	int rc = h5w_group_ready(w, g, err);
+	int rc = ready_for_data(w, g, err);
 	if (rc || n == 0)
 		return rc;
-	struct h5w_dset *ds = &g->dsets[g->chan_ds[channel]];
-	const void *data = samples;
-	if (wire != ds->dtype) {
-		unsigned char *buf = h5w_scratch(w, n * ds->elem_size);
-		if (!buf)
-			return -ENOMEM;
-		rc = h5w_convert(w, wire, ds->dtype, samples, n, buf, err);
-		if (rc) {
-			if (rc == -EINVAL)
-				h5w_err(w, err, "%s/%s: dtype %s is not convertible to %s", g->path,
-					ds->name, dtype_name(wire) ? dtype_name(wire) : "?",
-					dtype_name(ds->dtype));
-			return rc;
-		}
-		data = buf;
-	}
-	uint64_t start = ds->nrows;
-	struct h5w_dset *index[3] = {&g->dsets[g->chan_time_ds[channel]],
-				     &g->dsets[g->frame_start_ds[channel]],
-				     &g->dsets[g->frame_seq_ds[channel]]};
-	const void *row[3] = {&t0, &start, &seq};
-	uint64_t frame = index[0]->nrows;
-	/* all or nothing: a frame is buffered whole (samples and index row) or,
-	 * when memory is refused, not at all */
-	rc = h5w_dset_put(w, ds, start, data, n, err);
-	for (size_t k = 0; !rc && k < 3; k++)
-		rc = h5w_dset_put(w, index[k], frame, row[k], 1, err);
-	if (rc) {
-		h5w_dset_truncate(w, ds, start);
-		for (size_t k = 0; k < 3; k++)
-			h5w_dset_truncate(w, index[k], frame);
-		return rc;
-	}
-	const struct schema_channel *ch = &st->channels[channel];
-	int64_t span = ch->has_dt ? (int64_t)((double)(n - 1) * ch->dt * 1e9) : 0;
-	h5w_dset_note_time(ds, t0, t0 + span);
-	h5w_time_note(w, g, index[0], t0);
-	w->stats.samples_written += n;
-	h5w_count_rows(w, g, n);
-	/* The frame is accepted. Storing what is complete may fail (full disk):
-	 * then the chunks stay in memory for the next flush, and the error is
-	 * returned. */
-	rc = h5w_dset_seal(w, ds, ds->nrows, err);
-	int rc_index = seal_frame_index(w, ds, index, err);
-	return rc ? rc : rc_index;
+	return h5w_stream_put(w, g, channel, wire, samples, n, t0, seq, err);
 }
 
 /* ---- records ----------------------------------------------------------- */
@@ -654,7 +442,7 @@ static int records_group(struct h5w *w, struct h5w_group *g, struct h5w_error *e
 		h5w_err(w, err, "%s: not a records-layout group", g->path);
 		return -EINVAL;
 	}
-	return h5w_group_ready(w, g, err);
+	return ready_for_data(w, g, err);
 }
 
 int h5w_record_data(struct h5w *w, struct h5w_group *g, uint64_t event_id, int64_t t0,

@@ -424,7 +424,13 @@ int h5w_records_pad(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
 
 /* h5w.c */
 unsigned char *h5w_scratch(struct h5w *w, size_t bytes);
-int h5w_group_ready(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
+
+/* h5w_table.c, h5w_stream.c: the group is ready for data (h5w.c saw to it). */
+int h5w_table_put(struct h5w *w, struct h5w_group *g, int64_t time,
+		  const struct h5w_value *values, size_t nvalues, struct h5w_error *err);
+int h5w_stream_put(struct h5w *w, struct h5w_group *g, size_t channel, enum dtype wire,
+		   const void *samples, size_t n, int64_t t0, uint64_t seq,
+		   struct h5w_error *err);
 uint64_t h5w_frames_stored(const struct h5w_group *g, size_t channel);
 
 #endif

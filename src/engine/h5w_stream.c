@@ -1,0 +1,122 @@
+/*
+ * h5w_stream.c - `layout: stream` (SPEC §4.3): each channel's samples
+ * appended in arrival order, and per channel a frame index (time, first
+ * sample, seq) whose rows never point at samples not yet stored.
+ *
+ * Caller thread only.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "h5w_internal.h"
+
+/* The samples of frame ROW end where the next frame starts (or at the
+ * channel's last sample); UINT64_MAX when that is not in memory. */
+static uint64_t frame_end(const struct h5w_dset *samples, const struct h5w_dset *starts,
+			  uint64_t row)
+{
+	if (row + 1 == starts->nrows)
+		return samples->nrows;
+	uint64_t next = row + 1, chunk = next / starts->chunk_rows;
+	for (size_t i = 0; i < starts->nbufs; i++) {
+		const struct h5w_chunkbuf *b = &starts->bufs[i];
+		uint64_t at = next % starts->chunk_rows;
+		if (b->index == chunk && at < b->init_rows) {
+			uint64_t end;
+			memcpy(&end, b->data + at * sizeof(end), sizeof(end));
+			return end;
+		}
+	}
+	return UINT64_MAX;
+}
+
+/* How many of CHANNEL's frames have all their samples stored: the frame
+ * index may go that far (frames tile the samples in order). */
+uint64_t h5w_frames_stored(const struct h5w_group *g, size_t channel)
+{
+	const struct h5w_dset *samples = &g->dsets[g->chan_ds[channel]];
+	const struct h5w_dset *starts = &g->dsets[g->frame_start_ds[channel]];
+	uint64_t lo = starts->extent, hi = starts->nrows; /* frames below lo are stored */
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (frame_end(samples, starts, mid) <= samples->extent)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Store the whole chunks of a channel's frame index (time, start, seq) whose
+ * frames' samples are all in the file: an index row never points at samples
+ * that are not stored (a samples chunk may be waiting after a failed write). */
+static int seal_frame_index(struct h5w *w, const struct h5w_dset *samples,
+			    struct h5w_dset *const index[3], struct h5w_error *err)
+{
+	const struct h5w_dset *starts = index[1];
+	uint64_t chunk = starts->chunk_rows;
+	uint64_t sealed = starts->nbufs ? starts->bufs[0].index * chunk : starts->nrows;
+	uint64_t upto = starts->nrows / chunk * chunk;
+	while (upto > sealed && frame_end(samples, starts, upto - 1) > samples->extent)
+		upto -= chunk;
+	int rc = 0;
+	for (size_t k = 0; !rc && k < 3 && upto > sealed; k++)
+		rc = h5w_dset_seal(w, index[k], upto, err);
+	return rc;
+}
+
+/* Buffer one frame of a stream channel and its frame index row, whole or
+ * not at all, and store what it completed. */
+int h5w_stream_put(struct h5w *w, struct h5w_group *g, size_t channel, enum dtype wire,
+		   const void *samples, size_t n, int64_t t0, uint64_t seq,
+		   struct h5w_error *err)
+{
+	const struct schema_stream *st = g->stream;
+	int rc;
+	struct h5w_dset *ds = &g->dsets[g->chan_ds[channel]];
+	const void *data = samples;
+	if (wire != ds->dtype) {
+		unsigned char *buf = h5w_scratch(w, n * ds->elem_size);
+		if (!buf)
+			return -ENOMEM;
+		rc = h5w_convert(w, wire, ds->dtype, samples, n, buf, err);
+		if (rc) {
+			if (rc == -EINVAL)
+				h5w_err(w, err, "%s/%s: dtype %s is not convertible to %s", g->path,
+					ds->name, dtype_name(wire) ? dtype_name(wire) : "?",
+					dtype_name(ds->dtype));
+			return rc;
+		}
+		data = buf;
+	}
+	uint64_t start = ds->nrows;
+	struct h5w_dset *index[3] = {&g->dsets[g->chan_time_ds[channel]],
+				     &g->dsets[g->frame_start_ds[channel]],
+				     &g->dsets[g->frame_seq_ds[channel]]};
+	const void *row[3] = {&t0, &start, &seq};
+	uint64_t frame = index[0]->nrows;
+	/* all or nothing: a frame is buffered whole (samples and index row) or,
+	 * when memory is refused, not at all */
+	rc = h5w_dset_put(w, ds, start, data, n, err);
+	for (size_t k = 0; !rc && k < 3; k++)
+		rc = h5w_dset_put(w, index[k], frame, row[k], 1, err);
+	if (rc) {
+		h5w_dset_truncate(w, ds, start);
+		for (size_t k = 0; k < 3; k++)
+			h5w_dset_truncate(w, index[k], frame);
+		return rc;
+	}
+	const struct schema_channel *ch = &st->channels[channel];
+	int64_t span = ch->has_dt ? (int64_t)((double)(n - 1) * ch->dt * 1e9) : 0;
+	h5w_dset_note_time(ds, t0, t0 + span);
+	h5w_time_note(w, g, index[0], t0);
+	w->stats.samples_written += n;
+	h5w_count_rows(w, g, n);
+	/* The frame is accepted. Storing what is complete may fail (full disk):
+	 * then the chunks stay in memory for the next flush, and the error is
+	 * returned. */
+	rc = h5w_dset_seal(w, ds, ds->nrows, err);
+	int rc_index = seal_frame_index(w, ds, index, err);
+	return rc ? rc : rc_index;
+}
+
