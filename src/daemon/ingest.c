@@ -1,13 +1,13 @@
 /*
  * ingest.c - loop-side state shared by the frame and line ingest paths:
- * items, the group registry, counters, back-pressure and durability marks
- * (see ingest.h).
+ * items, the group registry, counters, back-pressure, and what the loop
+ * does with the writer's progress (progress.h): ACKs, closing connections
+ * whose data was lost, retiring idle groups.
  *
  * Everything here runs on the loop thread except ingest_queue_drained(),
- * ingest_mark_progress(), ingest_note_*failed() and ingest_writer_finished(),
- * which the writer thread calls; they only store an atomic (or under a
- * mutex) and wake the loop with uv_async_send, the one libuv call that is
- * safe from another thread; and the item allocator, which both threads use.
+ * which the writer queue calls from any thread (it only wakes the loop with
+ * uv_async_send), ingest_note_refusal(), and the item allocator, which
+ * both threads use.
  *
  * Large items are recycled. A DATA item is as large as its waveform (400 kB
  * in the accelerator set-up), and glibc serves blocks that size with mmap,
@@ -245,61 +245,24 @@ void ingest_queue_drained(void *arg)
 	uv_async_send(&ingest->drained_async);
 }
 
-void ingest_mark_progress(struct ingest *ingest, uint64_t applied, uint64_t durable)
-{
-	uint64_t old_applied = atomic_exchange(&ingest->applied_item, applied);
-	uint64_t old_durable = atomic_exchange(&ingest->durable_item, durable);
-	if (old_applied != applied || old_durable != durable)
-		uv_async_send(&ingest->progress_async);
-}
-
-void ingest_note_failed(struct ingest *ingest, uint64_t source)
-{
-	if (!source)
-		return; /* UDP: no connection, no ACKs */
-	pthread_mutex_lock(&ingest->failed_lock);
-	bool known = false;
-	for (size_t i = 0; i < ingest->nfailed && !known; i++)
-		known = ingest->failed_sources[i] == source;
-	if (!known && ingest->nfailed < INGEST_FAILED_MAX)
-		ingest->failed_sources[ingest->nfailed++] = source;
-	else if (!known)
-		ingest->failed_overflow = true;
-	pthread_mutex_unlock(&ingest->failed_lock);
-}
-
-void ingest_note_all_failed(struct ingest *ingest)
-{
-	pthread_mutex_lock(&ingest->failed_lock);
-	ingest->failed_overflow = true;
-	pthread_mutex_unlock(&ingest->failed_lock);
-	uv_async_send(&ingest->progress_async);
-}
-
 static void retire_idle(struct ingest *ingest);
 
-static void on_progress(uv_async_t *async)
+static void on_progress(void *arg)
 {
-	struct ingest *ingest = async->data;
-	uint64_t durable = atomic_load(&ingest->durable_item);
+	struct ingest *ingest = arg;
+	uint64_t durable = atomic_load(&ingest->progress.durable);
 	/* Failures first: the marks that follow may already cover them. */
 	ingest_frame_drop_failed(ingest);
 	ingest_frame_send_acks(ingest, durable);
 	retire_idle(ingest);
 	if (ingest->on_progress)
-		ingest->on_progress(ingest->on_progress_arg, atomic_load(&ingest->applied_item),
+		ingest->on_progress(ingest->on_progress_arg, atomic_load(&ingest->progress.applied),
 				    durable);
 	void (*finished)(void *arg) = ingest->on_writer_finished;
-	if (finished && atomic_load(&ingest->writer_finished)) {
+	if (finished && atomic_load(&ingest->progress.finished)) {
 		ingest->on_writer_finished = NULL;
 		finished(ingest->on_writer_finished_arg);
 	}
-}
-
-void ingest_writer_finished(struct ingest *ingest)
-{
-	atomic_store(&ingest->writer_finished, true);
-	uv_async_send(&ingest->progress_async);
 }
 
 /* ---- group registry ---------------------------------------------------- */
@@ -398,18 +361,6 @@ static void registry_remove(struct ingest *ingest, struct ingest_group_entry *e)
 	free(e);
 }
 
-void ingest_offer_idle(struct ingest *ingest, uint32_t *ids, uint32_t n, uint64_t upto)
-{
-	pthread_mutex_lock(&ingest->failed_lock);
-	uint32_t *old = ingest->idle_ids;
-	ingest->idle_ids = ids;
-	ingest->nidle_ids = n;
-	ingest->idle_upto = upto;
-	pthread_mutex_unlock(&ingest->failed_lock);
-	free(old);
-	uv_async_send(&ingest->progress_async);
-}
-
 /*
  * Forget the groups the writer offered that nothing was queued for since
  * it looked (every item for them is applied): their entries go, their ids
@@ -418,13 +369,9 @@ void ingest_offer_idle(struct ingest *ingest, uint32_t *ids, uint32_t n, uint64_
  */
 static void retire_idle(struct ingest *ingest)
 {
-	pthread_mutex_lock(&ingest->failed_lock);
-	uint32_t *ids = ingest->idle_ids;
-	uint32_t n = ingest->nidle_ids;
-	uint64_t upto = ingest->idle_upto;
-	ingest->idle_ids = NULL;
-	ingest->nidle_ids = 0;
-	pthread_mutex_unlock(&ingest->failed_lock);
+	uint32_t n;
+	uint64_t upto;
+	uint32_t *ids = progress_take_idle(&ingest->progress, &n, &upto);
 	if (!ids)
 		return;
 	struct ingest_item *item = ingest_item_new(INGEST_ITEM_RETIRE, n * sizeof(uint32_t), NULL);
@@ -466,7 +413,7 @@ void ingest_note_refusal(struct ingest *ingest, const char *peer)
 {
 	char host[sizeof(ingest->refusals.peers[0].host)];
 	peer_host(peer && peer[0] ? peer : "unknown", host, sizeof(host));
-	pthread_mutex_lock(&ingest->failed_lock);
+	pthread_mutex_lock(&ingest->refusals_lock);
 	struct ingest_refusals *r = &ingest->refusals;
 	struct ingest_peer_refusals *least = &r->peers[0];
 	bool counted = false;
@@ -486,7 +433,7 @@ void ingest_note_refusal(struct ingest *ingest, const char *peer)
 		snprintf(least->host, sizeof(least->host), "%s", host);
 		least->count = 1;
 	}
-	pthread_mutex_unlock(&ingest->failed_lock);
+	pthread_mutex_unlock(&ingest->refusals_lock);
 }
 
 bool ingest_group_view(const struct ingest *ingest, uint32_t id, struct ingest_group_view *out)
@@ -501,9 +448,9 @@ bool ingest_group_view(const struct ingest *ingest, uint32_t id, struct ingest_g
 
 void ingest_refusals(struct ingest *ingest, struct ingest_refusals *out)
 {
-	pthread_mutex_lock(&ingest->failed_lock);
+	pthread_mutex_lock(&ingest->refusals_lock);
 	*out = ingest->refusals;
-	pthread_mutex_unlock(&ingest->failed_lock);
+	pthread_mutex_unlock(&ingest->refusals_lock);
 }
 
 int ingest_group_id(struct ingest *ingest, const struct route *route, const char *peer,
@@ -529,7 +476,7 @@ int ingest_group_id(struct ingest *ingest, const struct route *route, const char
 	/* The writer refuses data for a group new to a full file: register
 	 * none meanwhile (junk values would only fill the registry). */
 	uint64_t max = ingest->schema->limits.max_groups;
-	if (atomic_load(&ingest->file_groups) >= max || ingest->ngroups >= 2 * max) {
+	if (atomic_load(&ingest->progress.file_groups) >= max || ingest->ngroups >= 2 * max) {
 		ingest_note_refusal(ingest, peer);
 		return -EMLINK;
 	}
@@ -594,18 +541,17 @@ int ingest_init(struct ingest *ingest, uv_loop_t *loop, const struct schema *sch
 					sizeof(*ingest->stream_samples));
 	if (!ingest->stream_samples)
 		return -ENOMEM;
-	pthread_mutex_init(&ingest->failed_lock, NULL);
-	int err = uv_async_init(loop, &ingest->progress_async, on_progress);
+	pthread_mutex_init(&ingest->refusals_lock, NULL);
+	int err = progress_init(&ingest->progress, loop, on_progress, ingest);
 	if (err)
 		return err;
 	err = uv_async_init(loop, &ingest->drained_async, on_drained);
 	if (err) {
-		uv_close((uv_handle_t *)&ingest->progress_async, NULL);
+		progress_close(&ingest->progress);
 		return err;
 	}
-	ingest->progress_async.data = ingest;
 	ingest->drained_async.data = ingest;
-	ingest->asyncs_open = true;
+	ingest->drained_open = true;
 	return 0;
 }
 
@@ -644,10 +590,10 @@ void ingest_handlers(struct ingest *ingest, struct net_handler handlers[SCHEMA_N
 
 void ingest_close(struct ingest *ingest)
 {
-	if (!ingest->asyncs_open)
+	progress_close(&ingest->progress);
+	if (!ingest->drained_open)
 		return;
-	ingest->asyncs_open = false;
-	uv_close((uv_handle_t *)&ingest->progress_async, NULL);
+	ingest->drained_open = false;
 	uv_close((uv_handle_t *)&ingest->drained_async, NULL);
 }
 
@@ -661,15 +607,15 @@ void ingest_free(struct ingest *ingest)
 	ingest->udp_senders = NULL;
 	free(ingest->stream_samples);
 	ingest->stream_samples = NULL;
-	pthread_mutex_destroy(&ingest->failed_lock);
+	pthread_mutex_destroy(&ingest->refusals_lock);
+	progress_free(&ingest->progress);
 	for (size_t i = 0; i < ingest->group_slot_count; i++)
 		free(ingest->group_slots[i]);
 	free(ingest->group_slots);
 	ingest->group_slots = NULL;
 	free(ingest->by_id);
 	free(ingest->free_ids);
-	free(ingest->idle_ids);
 	ingest->by_id = NULL;
-	ingest->free_ids = ingest->idle_ids = NULL;
+	ingest->free_ids = NULL;
 	ingest->group_slot_count = 0;
 }

@@ -14,8 +14,9 @@
  * an INGEST_ITEM_GROUP item, so the rows of a busy table cost a few bytes of
  * routing each, not a copy of their names.
  *
- * Threading: struct ingest belongs to the loop thread, except the fields
- * marked atomic, which the writer thread updates.
+ * Threading: struct ingest belongs to the loop thread, except `progress`,
+ * through which the writer thread reports back (progress.h), and what is
+ * marked as shared with it.
  */
 #ifndef H5REC_INGEST_H
 #define H5REC_INGEST_H
@@ -31,6 +32,7 @@
 #include "line.h"
 #include "log.h"
 #include "net.h"
+#include "progress.h"
 #include "router.h"
 #include "schema.h"
 #include "run.h"
@@ -161,8 +163,6 @@ struct ingest_refusals {
 	uint64_t others;
 };
 
-#define INGEST_FAILED_MAX 1024
-
 struct ingest {
 	uv_loop_t *loop;
 	const struct schema *schema;
@@ -173,7 +173,7 @@ struct ingest {
 	/* Group registry: (stream, values) → id. limits.max_groups bounds the
 	 * groups of a file; the registry holds those of the current file and
 	 * of the last (2 × max_groups at most): the writer offers the groups
-	 * idle for a whole file back at each roll (ingest_offer_idle), and
+	 * idle for a whole file back at each roll (progress_offer_idle), and
 	 * their ids are used again. */
 	struct ingest_group_entry **group_slots;
 	size_t group_slot_count; /* power of two */
@@ -183,37 +183,22 @@ struct ingest {
 	uint32_t *free_ids;      /* ids given back, to be used again */
 	uint32_t nfree_ids;
 	uint64_t groups_retired;
-	/* Writer → loop, under failed_lock: the last offer of idle groups. */
-	uint32_t *idle_ids;
-	uint32_t nidle_ids;
-	uint64_t idle_upto;      /* every item numbered below was applied */
-	/* Writer → loop: groups the current file holds (h5w stats). */
-	_Atomic uint64_t file_groups;
 
 	/* Frame connections that asked for ACKs (ingest_frame.c). */
 	struct ingest_frame_conn *ack_conns;
-	uv_async_t progress_async; /* writer → loop: applied/durable marks moved */
+	/* Writer → loop: marks, failures, idle groups, the end (progress.h). */
+	struct progress progress;
 	uv_async_t drained_async; /* writer → loop: queue fell below low water */
-	bool asyncs_open;
+	bool drained_open;
 
-	/* Updated by the writer thread. */
-	_Atomic uint64_t durable_item; /* every item numbered below is durable */
-	_Atomic uint64_t applied_item; /* every item numbered below is applied */
 	/* Loop thread, after ACKs went out: who else waits for progress
 	 * (the control socket's flush and roll requests). */
 	void (*on_progress)(void *arg, uint64_t applied, uint64_t durable);
 	void *on_progress_arg;
 	/* Loop thread, once, after the last progress: the writer has applied
-	 * everything and closed the engine (ingest_writer_finished). */
+	 * everything and closed the engine (progress_finish). */
 	void (*on_writer_finished)(void *arg);
 	void *on_writer_finished_arg;
-	_Atomic bool writer_finished;
-	/* Writer → loop: connections (item sources) whose data the engine
-	 * failed to store, so that no ACK ever covers it (ingest_frame.c). */
-	pthread_mutex_t failed_lock;
-	uint64_t failed_sources[INGEST_FAILED_MAX];
-	size_t nfailed;
-	bool failed_overflow; /* more than fit: every ACKing connection failed */
 	uint64_t next_source;   /* id of the next frame connection */
 	/* Samples accepted per stream (index in schema->streams), for rates. */
 	uint64_t *stream_samples;
@@ -228,7 +213,8 @@ struct ingest {
 	 * line listener, set to the listener's precision for each datagram. */
 	struct ingest_line_udp *line_udp;
 
-	/* max_groups refusals by peer; under failed_lock (both threads). */
+	/* max_groups refusals by peer; under refusals_lock (both threads). */
+	pthread_mutex_t refusals_lock;
 	struct ingest_refusals refusals;
 
 	/* The HTTP listeners (ingest_http.c): bytes of rows decoded from
@@ -259,21 +245,6 @@ void ingest_handlers(struct ingest *ingest, struct net_handler handlers[SCHEMA_N
 /* Any thread: the queue fell below its low-water mark; resume reading. */
 void ingest_queue_drained(void *ingest);
 
-/* Writer thread: the engine could not store data from connection `source`
- * (an item's source); the loop closes it rather than ACK what was lost. */
-void ingest_note_failed(struct ingest *ingest, uint64_t source);
-/* Writer thread: data the engine held for connections it cannot name was
- * lost (a stop on a full disk): every connection that asked for ACKs is
- * closed. */
-void ingest_note_all_failed(struct ingest *ingest);
-
-/* Writer thread, after a file was closed: the groups (ids) idle for a whole
- * file by the engine's account, when every item numbered below `upto` was
- * applied. The loop forgets those it has queued nothing for since, and
- * queues an INGEST_ITEM_RETIRE for the writer to forget them too. Takes
- * IDS (malloc'd); a newer offer replaces one not yet taken. */
-void ingest_offer_idle(struct ingest *ingest, uint32_t *ids, uint32_t n, uint64_t upto);
-
 /* Any thread: PEER's data was refused for limits.max_groups. */
 void ingest_note_refusal(struct ingest *ingest, const char *peer);
 /* Loop thread: what the registry knows of group ID (false: no such id).
@@ -288,15 +259,6 @@ bool ingest_group_view(const struct ingest *ingest, uint32_t id, struct ingest_g
 
 /* Loop thread: a copy of the refusals by peer. */
 void ingest_refusals(struct ingest *ingest, struct ingest_refusals *out);
-
-/* Writer thread: every item numbered below `applied` has been applied to
- * the engine, every one below `durable` is durable (flushed and fsync'd).
- * Wakes the loop only when a mark moved. */
-void ingest_mark_progress(struct ingest *ingest, uint64_t applied, uint64_t durable);
-
-/* Writer thread, its last call: everything is applied and the engine is
- * closed. The loop then calls on_writer_finished. */
-void ingest_writer_finished(struct ingest *ingest);
 
 /* Loop thread: number and queue an item; pauses reading when the queue is
  * full. Stream connections only: UDP uses ingest_push_datagram_item. */

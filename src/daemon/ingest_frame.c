@@ -327,14 +327,9 @@ static void send_ack(struct ingest_frame_conn *fc, uint64_t seq)
 
 void ingest_frame_drop_failed(struct ingest *ingest)
 {
-	uint64_t failed[INGEST_FAILED_MAX];
-	pthread_mutex_lock(&ingest->failed_lock);
-	size_t nfailed = ingest->nfailed;
-	bool overflow = ingest->failed_overflow;
-	memcpy(failed, ingest->failed_sources, nfailed * sizeof(failed[0]));
-	ingest->nfailed = 0;
-	ingest->failed_overflow = false;
-	pthread_mutex_unlock(&ingest->failed_lock);
+	uint64_t failed[PROGRESS_FAILED_MAX];
+	bool overflow;
+	size_t nfailed = progress_take_failed(&ingest->progress, failed, &overflow);
 
 	for (struct ingest_frame_conn *fc = ingest->ack_conns; fc && (nfailed || overflow);
 	     fc = fc->ack_next) {

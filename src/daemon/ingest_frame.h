@@ -23,7 +23,7 @@ void ingest_frame_datagram(void *arg, const struct net_peer *peer,
 			   const struct schema_listen *listen, const char *buf, size_t len);
 
 /* Close every connection with a pending ACK on an item the writer could
- * not store (ingest_note_failed): its sender must not take it as durable. */
+ * not store (progress_note_failed): its sender must not take it as durable. */
 void ingest_frame_drop_failed(struct ingest *ingest);
 
 /* Send ACK frames to every connection whose acknowledged frames are now

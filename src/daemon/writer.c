@@ -75,7 +75,7 @@ static void writer_failed(struct writer *writer, const struct ingest_item *item,
 			item->kind == INGEST_ITEM_FLUSH ? "flush" : "roll", err->message);
 		return; /* losses, if any, are charged by check_losses() */
 	}
-	ingest_note_failed(writer->ingest, item->source);
+	progress_note_failed(&writer->ingest->progress, item->source);
 	log_ratelimited(&writer->error_log, realtime_ns(),
 			rc == -ESTALE || rc == -EMLINK ? LOG_LEVEL_WARNING : LOG_LEVEL_ERROR,
 			"%s: data from %s not stored: %s", ingest_counter_name(counter),
@@ -123,9 +123,9 @@ static void check_losses(struct writer *writer)
 		w->overflow ? "every connection owed ACKs" : "the connections");
 	atomic_fetch_add(&writer->ingest->counters_writer[INGEST_WRITE_ERRORS], 1);
 	if (w->overflow)
-		ingest_note_all_failed(writer->ingest);
+		progress_note_all_failed(&writer->ingest->progress);
 	for (size_t i = 0; i < w->n && !w->overflow; i++)
-		ingest_note_failed(writer->ingest, w->sources[i]);
+		progress_note_failed(&writer->ingest->progress, w->sources[i]);
 	window_clear(writer);
 }
 
@@ -203,7 +203,7 @@ static void offer_idle_groups(struct writer *writer, const struct h5w_stats *sta
 		ids[n++] = (uint32_t)id;
 	}
 	if (n)
-		ingest_offer_idle(writer->ingest, ids, n, writer->last_item + 1);
+		progress_offer_idle(&writer->ingest->progress, ids, n, writer->last_item + 1);
 }
 
 /* Item values to engine values; strings become pointers into the arena. */
@@ -459,9 +459,9 @@ static void publish_stats(struct writer *writer, int64_t flush_before_tick)
 		writer->durable_item = writer->last_item + 1;
 		window_clear(writer);
 	}
-	atomic_store(&writer->ingest->file_groups, stats.file_groups);
+	atomic_store(&writer->ingest->progress.file_groups, stats.file_groups);
 	offer_idle_groups(writer, &stats);
-	ingest_mark_progress(writer->ingest, writer->last_item + 1, writer->durable_item);
+	progress_mark(&writer->ingest->progress, writer->last_item + 1, writer->durable_item);
 	h5w_get_time_groups(writer->engine, &writer->tick_time_groups);
 	log_implausible(writer, &stats);
 	pthread_mutex_lock(&writer->stats_lock);
@@ -523,7 +523,7 @@ static void give_up(struct writer *writer, const char *why)
 	writer->gave_up = true;
 	log_msg(LOG_LEVEL_ERROR, "stopping, and the output stayed full: what is not stored yet is "
 		"lost (%s)", why);
-	ingest_note_all_failed(writer->ingest);
+	progress_note_all_failed(&writer->ingest->progress);
 }
 
 /* Stopping for WRITER_STOP_WAIT_MS already? */
@@ -678,8 +678,8 @@ static void *writer_main(void *arg)
 	writer->engine = NULL;
 	/* A clean close flushed everything that was applied. */
 	if (writer->result == 0)
-		ingest_mark_progress(writer->ingest, writer->last_item + 1, writer->last_item + 1);
-	ingest_writer_finished(writer->ingest);
+		progress_mark(&writer->ingest->progress, writer->last_item + 1, writer->last_item + 1);
+	progress_finish(&writer->ingest->progress);
 	return NULL;
 }
 

@@ -92,7 +92,7 @@ int writer_start(struct writer *writer, const struct schema *schema,
 
 /*
  * Close the queue: the thread applies what is left, closes the engine
- * (exact extents, final attributes), then calls ingest_writer_finished.
+ * (exact extents, final attributes), then calls progress_finish.
  * Does not wait.
  */
 void writer_finish(struct writer *writer);

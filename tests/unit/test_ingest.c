@@ -207,7 +207,7 @@ static void test_registry_retires_idle_groups(void **state)
 	uint32_t *offer = malloc(N / 2 * sizeof(*offer));
 	for (int i = 0; i < N / 2; i++)
 		offer[i] = ids[2 * i + 1];
-	ingest_offer_idle(&r.ingest, offer, N / 2, upto);
+	progress_offer_idle(&r.ingest.progress, offer, N / 2, upto);
 	uv_run(&r.loop, UV_RUN_NOWAIT);
 	size_t n = registry_take(&r, retired, N);
 	assert_int_equal(n, N / 2 - 1); /* all but s1 */
@@ -245,13 +245,13 @@ static void test_registry_full_file_refuses_by_peer(void **state)
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(station_id(&r, i, "10.0.0.1:4000", &id), 0);
 	/* the writer says the file holds max_groups groups with data */
-	atomic_store(&r.ingest.file_groups, 4);
+	atomic_store(&r.ingest.progress.file_groups, 4);
 	assert_int_equal(station_id(&r, 9, "10.0.0.2:4001", &id), -EMLINK);
 	assert_int_equal(station_id(&r, 9, "10.0.0.2:4002", &id), -EMLINK);
 	assert_int_equal(station_id(&r, 9, "[::1]:4003", &id), -EMLINK);
 	assert_int_equal(station_id(&r, 2, "10.0.0.1:4000", &id), 0); /* known: taken */
 	/* a new file: new groups again, up to twice max_groups known */
-	atomic_store(&r.ingest.file_groups, 0);
+	atomic_store(&r.ingest.progress.file_groups, 0);
 	for (int i = 4; i < 8; i++)
 		assert_int_equal(station_id(&r, i, "10.0.0.1:4000", &id), 0);
 	assert_int_equal(station_id(&r, 8, "10.0.0.3:1", &id), -EMLINK);
