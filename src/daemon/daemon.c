@@ -25,6 +25,9 @@
 
 #include "control.h"
 #include "ingest.h"
+#include "ingest_frame.h"
+#include "ingest_http.h"
+#include "ingest_line.h"
 #include "log.h"
 #include "net.h"
 #include "run.h"
@@ -442,7 +445,10 @@ static int start(struct daemon *d)
 		log_msg(LOG_LEVEL_ERROR, "cannot start the storage engine: %s", herr.message);
 		return err;
 	}
-	ingest_handlers(&d->ingest, handlers);
+	handlers[SCHEMA_PROTOCOL_LINE] = ingest_line_handler(&d->ingest);
+	handlers[SCHEMA_PROTOCOL_FRAME] = ingest_frame_handler(&d->ingest);
+	handlers[SCHEMA_PROTOCOL_HTTP] = ingest_http_handler(&d->ingest);
+	handlers[SCHEMA_PROTOCOL_METRICS] = ingest_http_handler(&d->ingest);
 	err = net_start(&d->loop, d->schema, handlers, &d->net, &nerr);
 	if (err) {
 		log_msg(LOG_LEVEL_ERROR, "%s", nerr.message);

@@ -555,39 +555,6 @@ int ingest_init(struct ingest *ingest, uv_loop_t *loop, const struct schema *sch
 	return 0;
 }
 
-void ingest_handlers(struct ingest *ingest, struct net_handler handlers[SCHEMA_NPROTOCOLS])
-{
-	handlers[SCHEMA_PROTOCOL_LINE] = (struct net_handler){
-		.arg = ingest,
-		.open = ingest_line_open,
-		.data = ingest_line_data,
-		.eof = ingest_line_eof,
-		.close = ingest_line_close,
-		.datagram = ingest_line_datagram,
-	};
-	handlers[SCHEMA_PROTOCOL_FRAME] = (struct net_handler){
-		.arg = ingest,
-		.open = ingest_frame_open,
-		.data = ingest_frame_data,
-		.read_space = ingest_frame_read_space,
-		.owes_reply = ingest_frame_owes_acks,
-		.eof = ingest_frame_eof,
-		.close = ingest_frame_close,
-		.datagram = ingest_frame_datagram,
-	};
-	/* The same handler serves both: a metrics listener answers only
-	 * /metrics, /ping and /health (ingest_http.c tells them apart). */
-	for (int p = SCHEMA_PROTOCOL_HTTP; p <= SCHEMA_PROTOCOL_METRICS; p++)
-		handlers[p] = (struct net_handler){
-			.arg = ingest,
-			.never_paused = true,
-			.open = ingest_http_open,
-			.data = ingest_http_data,
-			.eof = ingest_http_eof,
-			.close = ingest_http_close,
-		};
-}
-
 void ingest_close(struct ingest *ingest)
 {
 	progress_close(&ingest->progress);

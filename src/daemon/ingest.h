@@ -239,9 +239,6 @@ void ingest_close(struct ingest *ingest);
 /* Free what ingest_init allocated, after the loop has closed the handles. */
 void ingest_free(struct ingest *ingest);
 
-/* The net handlers, one per protocol. */
-void ingest_handlers(struct ingest *ingest, struct net_handler handlers[SCHEMA_NPROTOCOLS]);
-
 /* Any thread: the queue fell below its low-water mark; resume reading. */
 void ingest_queue_drained(void *ingest);
 

@@ -436,7 +436,7 @@ static int on_frame(void *user, const struct frame *frame)
 	return err;
 }
 
-void *ingest_frame_open(void *arg, struct net_conn *conn, const struct net_peer *peer,
+static void *ingest_frame_open(void *arg, struct net_conn *conn, const struct net_peer *peer,
 			const struct schema_listen *listen)
 {
 	struct ingest *ingest = arg;
@@ -481,7 +481,7 @@ static void report_decode_error(struct ingest_frame_conn *fc, const struct frame
 		     (unsigned long long)err->frame_offset, err->reason);
 }
 
-int ingest_frame_data(void *state, const char *buf, size_t len)
+static int ingest_frame_data(void *state, const char *buf, size_t len)
 {
 	struct ingest_frame_conn *fc = state;
 	struct frame_error err = {0};
@@ -491,7 +491,7 @@ int ingest_frame_data(void *state, const char *buf, size_t len)
 	return rc;
 }
 
-size_t ingest_frame_read_space(void *state, char **buf)
+static size_t ingest_frame_read_space(void *state, char **buf)
 {
 	struct ingest_frame_conn *fc = state;
 	void *space;
@@ -506,13 +506,13 @@ size_t ingest_frame_read_space(void *state, char **buf)
  * a draining recorder keeps the connection (see net_handler.owes_reply).
  * A connection whose data could not be stored is owed nothing: it is
  * being closed. */
-bool ingest_frame_owes_acks(void *state)
+static bool ingest_frame_owes_acks(void *state)
 {
 	struct ingest_frame_conn *fc = state;
 	return fc->pending_count > 0 && !fc->lost;
 }
 
-void ingest_frame_eof(void *state)
+static void ingest_frame_eof(void *state)
 {
 	struct ingest_frame_conn *fc = state;
 	struct frame_error err = {0};
@@ -520,7 +520,7 @@ void ingest_frame_eof(void *state)
 		report_decode_error(fc, &err);
 }
 
-void ingest_frame_close(void *state)
+static void ingest_frame_close(void *state)
 {
 	struct ingest_frame_conn *fc = state;
 	ack_list_remove(fc);
@@ -598,7 +598,7 @@ static int on_datagram_frame(void *user, const struct frame *frame)
 	return 0;
 }
 
-void ingest_frame_datagram(void *arg, const struct net_peer *peer,
+static void ingest_frame_datagram(void *arg, const struct net_peer *peer,
 			   const struct schema_listen *listen, const char *buf, size_t len)
 {
 	struct ingest *ingest = arg;
@@ -632,4 +632,18 @@ void ingest_frame_datagram(void *arg, const struct net_peer *peer,
 			     frame_error_kind_name(err.kind), (unsigned long long)err.offset,
 			     err.reason);
 	}
+}
+
+struct net_handler ingest_frame_handler(struct ingest *ingest)
+{
+	return (struct net_handler){
+		.arg = ingest,
+		.open = ingest_frame_open,
+		.data = ingest_frame_data,
+		.read_space = ingest_frame_read_space,
+		.owes_reply = ingest_frame_owes_acks,
+		.eof = ingest_frame_eof,
+		.close = ingest_frame_close,
+		.datagram = ingest_frame_datagram,
+	};
 }

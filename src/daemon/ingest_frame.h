@@ -11,16 +11,8 @@
 
 struct ingest_frame_conn;
 
-/* net handler callbacks for the frame protocol (arg: struct ingest *). */
-void *ingest_frame_open(void *arg, struct net_conn *conn, const struct net_peer *peer,
-			const struct schema_listen *listen);
-int ingest_frame_data(void *state, const char *buf, size_t len);
-size_t ingest_frame_read_space(void *state, char **buf);
-bool ingest_frame_owes_acks(void *state);
-void ingest_frame_eof(void *state);
-void ingest_frame_close(void *state);
-void ingest_frame_datagram(void *arg, const struct net_peer *peer,
-			   const struct schema_listen *listen, const char *buf, size_t len);
+/* The frame protocol's net handler (arg: INGEST). */
+struct net_handler ingest_frame_handler(struct ingest *ingest);
 
 /* Close every connection with a pending ACK on an item the writer could
  * not store (progress_note_failed): its sender must not take it as durable. */

@@ -954,7 +954,7 @@ static int on_message_complete(llhttp_t *parser)
 
 /* ---- net handler ---------------------------------------------------------- */
 
-void *ingest_http_open(void *arg, struct net_conn *conn, const struct net_peer *peer,
+static void *ingest_http_open(void *arg, struct net_conn *conn, const struct net_peer *peer,
 		       const struct schema_listen *listen)
 {
 	struct http_conn *hc = calloc(1, sizeof(*hc));
@@ -978,7 +978,7 @@ void *ingest_http_open(void *arg, struct net_conn *conn, const struct net_peer *
 	return hc;
 }
 
-int ingest_http_data(void *state, const char *buf, size_t len)
+static int ingest_http_data(void *state, const char *buf, size_t len)
 {
 	struct http_conn *hc = state;
 	if (hc->lingering) {
@@ -1002,7 +1002,7 @@ int ingest_http_data(void *state, const char *buf, size_t len)
 	return 0;
 }
 
-void ingest_http_eof(void *state)
+static void ingest_http_eof(void *state)
 {
 	struct http_conn *hc = state;
 	if (hc->in_body && hc->decoding)
@@ -1011,7 +1011,7 @@ void ingest_http_eof(void *state)
 	drop_rows(hc);
 }
 
-void ingest_http_close(void *state)
+static void ingest_http_close(void *state)
 {
 	struct http_conn *hc = state;
 	ingest_line_batch_clear(&hc->batch);
@@ -1022,4 +1022,16 @@ void ingest_http_close(void *state)
 		inflateEnd(&hc->zs);
 	free(hc->slice);
 	free(hc);
+}
+
+struct net_handler ingest_http_handler(struct ingest *ingest)
+{
+	return (struct net_handler){
+		.arg = ingest,
+		.never_paused = true,
+		.open = ingest_http_open,
+		.data = ingest_http_data,
+		.eof = ingest_http_eof,
+		.close = ingest_http_close,
+	};
 }

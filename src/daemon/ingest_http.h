@@ -19,12 +19,9 @@
  * their ping without the header, and some compare the major version. */
 #define INGEST_HTTP_INFLUX_VERSION "1.8.10-h5rec-" H5REC_VERSION
 
-/* net handler callbacks (arg: struct ingest *). */
-void *ingest_http_open(void *arg, struct net_conn *conn, const struct net_peer *peer,
-		       const struct schema_listen *listen);
-int ingest_http_data(void *state, const char *buf, size_t len);
-void ingest_http_eof(void *state);
-void ingest_http_close(void *state);
+/* The net handler of the http and metrics listeners (arg: INGEST): a
+ * metrics listener answers only /metrics, /ping and /health. */
+struct net_handler ingest_http_handler(struct ingest *ingest);
 
 /* Status code counted at index i of ingest->http_responses. */
 int ingest_http_code(size_t index);

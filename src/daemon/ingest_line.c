@@ -253,7 +253,7 @@ static void on_bad_line(void *user, const struct line_error *err)
 	ingest_line_report_bad(lc->ingest, lc->peer, err);
 }
 
-void *ingest_line_open(void *arg, struct net_conn *conn, const struct net_peer *peer,
+static void *ingest_line_open(void *arg, struct net_conn *conn, const struct net_peer *peer,
 		       const struct schema_listen *listen)
 {
 	struct ingest *ingest = arg;
@@ -273,7 +273,7 @@ void *ingest_line_open(void *arg, struct net_conn *conn, const struct net_peer *
 	return lc;
 }
 
-int ingest_line_data(void *state, const char *buf, size_t len)
+static int ingest_line_data(void *state, const char *buf, size_t len)
 {
 	struct ingest_line_conn *lc = state;
 	lc->receive_time = realtime_ns();
@@ -283,7 +283,7 @@ int ingest_line_data(void *state, const char *buf, size_t len)
 	return rc;
 }
 
-void ingest_line_eof(void *state)
+static void ingest_line_eof(void *state)
 {
 	struct ingest_line_conn *lc = state;
 	lc->receive_time = realtime_ns();
@@ -291,7 +291,7 @@ void ingest_line_eof(void *state)
 	ingest_line_batch_flush(lc->ingest, &lc->batch, lc->peer, false);
 }
 
-void ingest_line_close(void *state)
+static void ingest_line_close(void *state)
 {
 	struct ingest_line_conn *lc = state;
 	line_decoder_free(lc->decoder);
@@ -346,7 +346,7 @@ static struct ingest_line_udp *udp_state(struct ingest *ingest)
 	return udp;
 }
 
-void ingest_line_datagram(void *arg, const struct net_peer *peer,
+static void ingest_line_datagram(void *arg, const struct net_peer *peer,
 			  const struct schema_listen *listen, const char *buf, size_t len)
 {
 	struct ingest *ingest = arg;
@@ -382,4 +382,16 @@ void ingest_line_udp_free(struct ingest *ingest)
 	ingest_line_batch_free(&udp->batch);
 	free(udp);
 	ingest->line_udp = NULL;
+}
+
+struct net_handler ingest_line_handler(struct ingest *ingest)
+{
+	return (struct net_handler){
+		.arg = ingest,
+		.open = ingest_line_open,
+		.data = ingest_line_data,
+		.eof = ingest_line_eof,
+		.close = ingest_line_close,
+		.datagram = ingest_line_datagram,
+	};
 }

@@ -36,14 +36,8 @@ size_t ingest_line_batch_bytes(const struct line_batch *b);
 void ingest_line_batch_clear(struct line_batch *b);
 void ingest_line_batch_free(struct line_batch *b);
 
-/* net handler callbacks for the line protocol (arg: struct ingest *). */
-void *ingest_line_open(void *arg, struct net_conn *conn, const struct net_peer *peer,
-		       const struct schema_listen *listen);
-int ingest_line_data(void *state, const char *buf, size_t len);
-void ingest_line_eof(void *state);
-void ingest_line_close(void *state);
-void ingest_line_datagram(void *arg, const struct net_peer *peer,
-			  const struct schema_listen *listen, const char *buf, size_t len);
+/* The line protocol's net handler (arg: INGEST). */
+struct net_handler ingest_line_handler(struct ingest *ingest);
 
 /* Release the datagram decoders (from ingest_free). */
 void ingest_line_udp_free(struct ingest *ingest);
