@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 
 #include "schema_internal.h"
+#include "schema_stream.h"
 #include "schema_yaml.h"
 
 /* A schema is a few KiB; anything this big is not one. */

@@ -1,8 +1,9 @@
 /*
- * schema_internal.h - helpers shared by the schema loader's files
- * (schema.c, schema_units.c, schema_template.c, schema_addr.c) and by
- * `h5rec check`. Not part of the model's public interface (schema.h); the
- * unit tests include it to pin the parsers directly.
+ * schema_internal.h - the parsers and the allocator shared by the schema
+ * loader's files (schema*.c: units, templates, addresses, allocation), by
+ * `h5rec check` and the status (which print sizes and durations as the
+ * schema writes them). Not part of the model's public interface (schema.h);
+ * the unit tests include it to pin the parsers directly.
  */
 #ifndef H5REC_SCHEMA_INTERNAL_H
 #define H5REC_SCHEMA_INTERNAL_H

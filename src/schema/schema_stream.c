@@ -21,6 +21,7 @@
 
 #include "h5lz4.h"
 #include "schema_internal.h"
+#include "schema_stream.h"
 #include "schema_yaml.h"
 
 /* HDF5 refuses chunks of 4 GiB or more. */

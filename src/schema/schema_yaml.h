@@ -1,6 +1,7 @@
 /*
  * schema_yaml.h - the table-driven walk over libyaml's document tree that
- * the schema loader is built on (schema_yaml.c), shared by schema.c.
+ * the schema loader is built on (schema_yaml.c), shared by schema.c,
+ * schema_stream.c and schema_attrs.c.
  *
  * Each YAML mapping of the schema language is described by a table of
  * options {name, type, field offset, default, bounds}, in the manner of
@@ -132,10 +133,5 @@ int schema_load_attrs(struct loader *ld, yaml_node_t *map, const char *owner_pat
 		      enum schema_attrs_owner owner, const struct schema_template *placeholders,
 		      struct schema_attr **out, size_t *nout);
 void schema_attrs_free(struct schema_attr *attrs, size_t n);
-
-/* schema_stream.c: build and check schema->streams from the `streams` list
- * (after name, output and listen are loaded). */
-int schema_load_streams(struct loader *ld, struct schema *schema, yaml_node_t *list);
-void schema_stream_release(struct schema_stream *stream);
 
 #endif
