@@ -29,6 +29,7 @@
 
 #include "cli.h"
 #include "h5w.h"
+#include "json.h"
 #include "timefmt.h"
 
 void cli_info_usage(FILE *out)
@@ -192,18 +193,15 @@ static hid_t open_any(const char *path, char *shown, size_t shown_len, const cha
 
 /* ---- printing helpers ------------------------------------------------------ */
 
+static void write_piece(void *arg, const char *piece, size_t len)
+{
+	fwrite(piece, 1, len, arg);
+}
+
 static void json_string(FILE *out, const char *s)
 {
 	fputc('"', out);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(out, "\\u%04x", c);
-		else
-			fputc(c, out);
-	}
+	json_escape(s, strlen(s), write_piece, out);
 	fputc('"', out);
 }
 

@@ -44,6 +44,7 @@
 #include <zlib.h>
 
 #include "ingest_line.h"
+#include "json.h"
 #include "metrics.h"
 #include "utf8.h"
 
@@ -299,32 +300,15 @@ static void text_printf(struct text *t, const char *fmt, ...)
 		text_put(t, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
+static void text_piece(void *arg, const char *piece, size_t len)
+{
+	text_put(arg, piece, len);
+}
+
 /* s[0..n) as the inside of a JSON string. */
 static void text_json(struct text *t, const char *s, size_t n)
 {
-	const unsigned char *u = (const unsigned char *)s;
-	for (size_t i = 0; i < n;) {
-		unsigned char c = u[i];
-		if (c == '"' || c == '\\') {
-			text_printf(t, "\\%c", c);
-			i++;
-		} else if (c < 0x20 || c == 0x7F) {
-			text_printf(t, "\\u%04x", c);
-			i++;
-		} else if (c < 0x80) {
-			text_put(t, s + i, 1);
-			i++;
-		} else {
-			size_t len = utf8_sequence_length(u + i, n - i);
-			if (len) {
-				text_put(t, s + i, len);
-				i += len;
-			} else {
-				text_put(t, "\\ufffd", 6);
-				i++;
-			}
-		}
-	}
+	json_escape(s, n, text_piece, t);
 }
 
 static size_t text_end(struct text *t)

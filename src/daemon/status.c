@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "schema_internal.h"
 #include "timefmt.h"
 
@@ -90,18 +91,15 @@ static void put(struct out *o, const char *fmt, ...)
 		o->used += (size_t)n;
 }
 
+static void put_piece(void *arg, const char *piece, size_t len)
+{
+	put(arg, "%.*s", (int)len, piece);
+}
+
 static void put_json_string(struct out *o, const char *s)
 {
 	put(o, "\"");
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			put(o, "\\%c", c);
-		else if (c < 0x20)
-			put(o, "\\u%04x", c);
-		else
-			put(o, "%c", c);
-	}
+	json_escape(s, strlen(s), put_piece, o);
 	put(o, "\"");
 }
 
