@@ -818,15 +818,6 @@ int h5w_dset_seal(struct h5w *w, struct h5w_dset *ds, uint64_t upto, struct h5w_
 	return 0;
 }
 
-int h5w_dset_append(struct h5w *w, struct h5w_dset *ds, const void *rows, uint64_t nrows,
-		    struct h5w_error *err)
-{
-	int rc = h5w_dset_put(w, ds, ds->nrows, rows, nrows, err);
-	if (rc)
-		return rc;
-	return h5w_dset_seal(w, ds, ds->nrows, err);
-}
-
 /* Store every changed chunk, partial ones padded with fill. LZ4 jobs are in
  * flight on return; the caller waits for them (h5w_chunks_reap) before the
  * buffers change again. */

@@ -368,8 +368,6 @@ struct h5w_job *h5w_pool_take(struct h5w_pool *pool, bool wait);
 /* h5w_chunk.c */
 int h5w_dset_put(struct h5w *w, struct h5w_dset *ds, uint64_t row, const void *rows,
 		 uint64_t nrows, struct h5w_error *err);
-int h5w_dset_append(struct h5w *w, struct h5w_dset *ds, const void *rows, uint64_t nrows,
-		    struct h5w_error *err);
 int h5w_dset_write_row(struct h5w *w, struct h5w_dset *ds, uint64_t row, const void *data,
 		       struct h5w_error *err);
 int h5w_dset_fill(struct h5w *w, struct h5w_dset *ds, uint64_t row, uint64_t nrows,
