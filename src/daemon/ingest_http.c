@@ -728,18 +728,29 @@ static void refuse(struct http_conn *hc, int code, const char *v2_code, const ch
 	hc->answered = true;
 }
 
-static void serve_write(struct http_conn *hc, const char *query, size_t query_len)
+/* The token of a listener that has one, from the Authorization header or
+ * the p parameter; a request without it is refused with 401 and counted. */
+static bool authorize(struct http_conn *hc, const char *what, const char *query,
+		      size_t query_len)
 {
-	char value[256], password[HTTP_HEADER_VALUE_MAX];
-	enum line_precision precision;
+	char password[HTTP_HEADER_VALUE_MAX];
 	ingest_http_query_param(query, query_len, "p", password, sizeof(password));
 	if (!ingest_http_authorized(hc->listen->token, hc->authorization, password)) {
-		ingest_error(hc->ingest, INGEST_AUTH_FAILURES, "%s: HTTP write without the token",
-			     hc->peer);
+		ingest_error(hc->ingest, INGEST_AUTH_FAILURES, "%s: HTTP %s without the token",
+			     hc->peer, what);
 		refuse(hc, 401, "unauthorized", "authorization failed");
-		return;
+		return false;
 	}
 	net_conn_trust(hc->conn);
+	return true;
+}
+
+static void serve_write(struct http_conn *hc, const char *query, size_t query_len)
+{
+	char value[256];
+	enum line_precision precision;
+	if (!authorize(hc, "write", query, query_len))
+		return;
 	ingest_http_query_param(query, query_len, "precision", value, sizeof(value));
 	if (ingest_http_precision(value, hc->v2, &precision)) {
 		refuse(hc, 400, "invalid",
@@ -802,14 +813,7 @@ static int on_headers_complete(llhttp_t *parser)
 	case ROUTE_QUERY:
 		/* Telegraf and the client libraries send CREATE DATABASE on
 		 * start; there is nothing to create, and nothing to query. */
-		if (!ingest_http_authorized(hc->listen->token, hc->authorization, NULL)) {
-			char password[HTTP_HEADER_VALUE_MAX];
-			ingest_http_query_param(query, query_len, "p", password, sizeof(password));
-			if (!ingest_http_authorized(hc->listen->token, NULL, password)) {
-				refuse(hc, 401, "unauthorized", "authorization failed");
-				break;
-			}
-		}
+		authorize(hc, "query", query, query_len);
 		break;
 	default:
 		refuse(hc, 404, "not found", "not found");

@@ -246,6 +246,10 @@ def test_token(recorder):
     # /ping and /health need no token (clients ping before they log in)
     assert request(rec, "GET", "/ping")[0] == 204
     assert request(rec, "GET", "/query?q=x")[0] == 401
+    assert request(rec, "GET", "/query?q=x", headers={"Authorization": "Token wrong"})[0] == 401
+    assert request(rec, "GET", "/query?q=x&p=s3cret")[0] == 200
+    # every refusal is an authentication failure: 3 writes, 2 queries
+    assert rec.status()["counters"]["auth_failures"] == 5
     rec.stop()
     assert all_seqs(rec) == [10, 11, 12, 13]
 
