@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ingest_http.h"
 #include "json.h"
 #include "schema_internal.h"
 #include "timefmt.h"
@@ -258,6 +259,37 @@ static void emit_streams(struct out *o, const struct status *s)
 	}
 }
 
+/* HTTP responses by status code, when a listener speaks HTTP. */
+static void emit_http(struct out *o, const struct status *s)
+{
+	bool http = false;
+	for (size_t i = 0; i < s->schema->nlisten; i++)
+		http |= s->schema->listen[i].protocol == SCHEMA_PROTOCOL_HTTP ||
+			s->schema->listen[i].protocol == SCHEMA_PROTOCOL_METRICS;
+	if (!http)
+		return;
+	if (o->json) {
+		open_object(o, "http_responses");
+		for (size_t i = 0; i < INGEST_HTTP_CODES; i++) {
+			char code[8];
+			snprintf(code, sizeof(code), "%d", ingest_http_code(i));
+			member_u64(o, code, s->ingest->http_responses[i]);
+		}
+		close_object(o);
+		return;
+	}
+	put(o, "http responses:");
+	unsigned shown = 0;
+	for (size_t i = 0; i < INGEST_HTTP_CODES; i++) {
+		if (!s->ingest->http_responses[i])
+			continue;
+		put(o, " %d: %llu", ingest_http_code(i),
+		    (unsigned long long)s->ingest->http_responses[i]);
+		shown++;
+	}
+	put(o, "%s\n", shown ? "" : " none");
+}
+
 static void emit_counters(struct out *o, const struct status *s)
 {
 	struct ingest *in = s->ingest;
@@ -284,6 +316,7 @@ static void emit_counters(struct out *o, const struct status *s)
 	close_object(o);
 	if (!o->json)
 		put(o, "%s\n", errors ? "" : " none");
+	emit_http(o, s);
 }
 
 /* Groups: those of the file against limits.max_groups, and who was refused

@@ -249,7 +249,14 @@ def test_token(recorder):
     assert request(rec, "GET", "/query?q=x", headers={"Authorization": "Token wrong"})[0] == 401
     assert request(rec, "GET", "/query?q=x&p=s3cret")[0] == 200
     # every refusal is an authentication failure: 3 writes, 2 queries
-    assert rec.status()["counters"]["auth_failures"] == 5
+    status = rec.status()
+    assert status["counters"]["auth_failures"] == 5
+    # and status shows the answers by code, as /metrics does
+    assert status["http_responses"]["401"] == 5
+    assert status["http_responses"]["204"] == 5  # 4 writes and the ping
+    assert status["http_responses"]["200"] == 1
+    text = rec.control("status").stdout
+    assert "http responses: 200: 1 204: 5 401: 5\n" in text, text
     rec.stop()
     assert all_seqs(rec) == [10, 11, 12, 13]
 
