@@ -246,7 +246,10 @@ struct schema_stream {
 	/* records layout */
 	uint64_t samples;                /* samples per waveform */
 	double dt;                       /* seconds between samples */
+	/* records, and stream with events: how long an event waits for the
+	 * rest of its frames; its EVENT frame's fields */
 	int64_t record_timeout_ns;       /* default 1 s */
+	bool events;                     /* stream layout: keep an event table */
 	size_t nevent_fields;
 	struct schema_event_field *event_fields;
 	size_t nchannels;

@@ -54,7 +54,7 @@ static const char *const compression_text[] = {"none", "deflate", "lz4"};
 
 /* group has a computed default ("/" + name). */
 enum { ST_NAME, ST_MATCH, ST_GROUP, ST_LAYOUT, ST_ATTRS, ST_DEFAULTS, ST_UNKNOWN, ST_SAMPLES,
-       ST_DT, ST_TIMEOUT, ST_EVENT_FIELDS, ST_CHANNELS, ST_N };
+       ST_DT, ST_TIMEOUT, ST_EVENT_FIELDS, ST_EVENTS, ST_CHANNELS, ST_N };
 static const struct opt stream_opts[ST_N] = {
 	[ST_NAME] = {"name", OPT_NAME, offsetof(struct schema_stream, name),
 		     .flags = OPT_F_REQUIRED},
@@ -73,6 +73,7 @@ static const struct opt stream_opts[ST_N] = {
 			offsetof(struct schema_stream, record_timeout_ns), "1s", .min = MS,
 			.max = 3600 * SEC},
 	[ST_EVENT_FIELDS] = {"event_fields", OPT_NODE, .kind = YAML_MAPPING_NODE},
+	[ST_EVENTS] = {"events", OPT_BOOL, offsetof(struct schema_stream, events), "false"},
 	[ST_CHANNELS] = {"channels", OPT_NODE, .kind = YAML_MAPPING_NODE,
 			 .flags = OPT_F_REQUIRED},
 };
@@ -357,6 +358,9 @@ static int check_layout(struct loader *ld, struct stream_ctx *ctx, yaml_node_t *
 		return loader_fail(ld, ctx->match_seen[MATCH_KEY].value,
 				   "%s: frame streams (match.key) need layout: records or layout: "
 				   "stream (the default, table, is for line protocol)", ctx->path);
+	if (ctx->seen[ST_EVENTS].key && stream->layout != SCHEMA_LAYOUT_STREAM)
+		return loader_fail(ld, ctx->seen[ST_EVENTS].key, "%s.events: only used with layout "
+				   "stream (a records stream is made of events already)", ctx->path);
 	if (stream->layout == SCHEMA_LAYOUT_RECORDS) {
 		if (!ctx->seen[ST_SAMPLES].key)
 			return loader_fail(ld, stream_node, "%s: layout records needs samples (the "
@@ -369,13 +373,18 @@ static int check_layout(struct loader *ld, struct stream_ctx *ctx, yaml_node_t *
 	static const int records_only[] = {ST_SAMPLES, ST_DT, ST_TIMEOUT, ST_EVENT_FIELDS};
 	for (size_t i = 0; i < sizeof(records_only) / sizeof(records_only[0]); i++) {
 		const struct seen *seen = &ctx->seen[records_only[i]];
-		if (seen->key)
-			return loader_fail(ld, seen->key, "%s.%s: only used with layout records%s",
-					   ctx->path, stream_opts[records_only[i]].name,
-					   records_only[i] == ST_DT
-						   ? " (give channels their dt, or put it in "
-						     "defaults)"
-						   : "");
+		int opt = records_only[i];
+		/* a stream's event table takes the events' fields and timeout */
+		bool event_opt = opt == ST_TIMEOUT || opt == ST_EVENT_FIELDS;
+		if (!seen->key || (event_opt && stream->events))
+			continue;
+		return loader_fail(ld, seen->key, "%s.%s: only used with layout records%s",
+				   ctx->path, stream_opts[opt].name,
+				   opt == ST_DT ? " (give channels their dt, or put it in "
+						  "defaults)"
+				   : event_opt && stream->layout == SCHEMA_LAYOUT_STREAM
+					   ? " or with events: true"
+					   : "");
 	}
 	return 0;
 }
@@ -693,8 +702,12 @@ static int load_channels(struct loader *ld, struct stream_ctx *ctx)
 static const char *reserved_clash(const struct schema_stream *stream, const char *name)
 {
 	static const char *const records_names[] = {"time", "event_id", "sample_time"};
-	static const char *const stream_suffixes[] = {"_frame_time", "_frame_start", "_frame_seq"};
+	static const char *const event_names[] = {"event_time", "event_id", "event_state"};
+	static const char *const stream_suffixes[] = {"_frame_time", "_frame_start", "_frame_seq",
+						      "_event_start", "_event_count"};
 	static char clash[160];
+	/* the event table's per-channel columns exist only with events: true */
+	size_t nsuffixes = stream->events ? 5 : 3;
 
 	if (strcmp(name, "time") == 0)
 		return "time";
@@ -703,6 +716,9 @@ static const char *reserved_clash(const struct schema_stream *stream, const char
 			if (strcmp(name, records_names[i]) == 0)
 				return records_names[i];
 	}
+	for (size_t i = 0; stream->events && i < 3; i++)
+		if (strcmp(name, event_names[i]) == 0)
+			return event_names[i];
 	for (size_t c = 0; c < stream->nchannels; c++) {
 		const struct schema_channel *other = &stream->channels[c];
 		size_t len = strlen(other->name);
@@ -713,7 +729,7 @@ static const char *reserved_clash(const struct schema_stream *stream, const char
 			snprintf(clash, sizeof(clash), "%s_time", other->name);
 			return clash;
 		}
-		for (size_t i = 0; stream->layout == SCHEMA_LAYOUT_STREAM && i < 3; i++) {
+		for (size_t i = 0; stream->layout == SCHEMA_LAYOUT_STREAM && i < nsuffixes; i++) {
 			if (strcmp(name + len, stream_suffixes[i]) == 0) {
 				snprintf(clash, sizeof(clash), "%s%s", other->name,
 					 stream_suffixes[i]);
@@ -788,7 +804,8 @@ static int load_event_fields(struct loader *ld, struct stream_ctx *ctx)
 					   name ? loader_shown(name, shown, sizeof(shown))
 						: loader_kind(key));
 		if (!strcmp(name, "time") || !strcmp(name, "event_id") ||
-		    !strcmp(name, "sample_time") || schema_find_channel(stream, name))
+		    !strcmp(name, "sample_time") || schema_find_channel(stream, name) ||
+		    (stream->layout == SCHEMA_LAYOUT_STREAM && reserved_clash(stream, name)))
 			return loader_fail(ld, key, "%s.event_fields: '%s' collides with a %s of "
 					   "the same name", ctx->path, name,
 					   schema_find_channel(stream, name) ? "channel"

@@ -1723,7 +1723,8 @@ static const struct bad_case bad_cases[] = {
 	  "    record_timeout: 2s\n"
 	  "    channels:\n"
 	  "      a: { dtype: int16, dt: 1.0e-6 }\n",
-	  "t.yaml:8:5: streams[s].record_timeout: only used with layout records"},
+	  "t.yaml:8:5: streams[s].record_timeout: only used with layout records or with "
+	  "events: true"},
 	{"event_fields on table",
 	  "name: t\n"
 	  "listen:\n"
@@ -1735,6 +1736,63 @@ static const struct bad_case bad_cases[] = {
 	  "    channels:\n"
 	  "      a: {}\n",
 	  "t.yaml:7:5: streams[s].event_fields: only used with layout records"},
+	{"events on records",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: frame, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { key: \"{channel}\" }\n"
+	  "    layout: records\n"
+	  "    samples: 10\n"
+	  "    dt: 1.0e-6\n"
+	  "    events: true\n"
+	  "    channels:\n"
+	  "      a: {}\n",
+	  "t.yaml:10:5: streams[s].events: only used with layout stream (a records stream is "
+	  "made of events already)"},
+	{"event field on the event table's axis",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: frame, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { key: \"{channel}\" }\n"
+	  "    layout: stream\n"
+	  "    events: true\n"
+	  "    event_fields: { event_time: float32 }\n"
+	  "    channels:\n"
+	  "      a: { dtype: int16, dt: 1.0e-6 }\n",
+	  "t.yaml:9:21: streams[s].event_fields: 'event_time' collides with a layout dataset of "
+	  "the same name"},
+	{"event field named like a channel's event column",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: frame, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { key: \"{channel}\" }\n"
+	  "    layout: stream\n"
+	  "    events: true\n"
+	  "    event_fields: { a_event_count: int32 }\n"
+	  "    channels:\n"
+	  "      a: { dtype: int16, dt: 1.0e-6 }\n",
+	  "t.yaml:9:21: streams[s].event_fields: 'a_event_count' collides with a layout dataset "
+	  "of the same name"},
+	{"channel named like the event table's columns",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: frame, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { key: \"{channel}\" }\n"
+	  "    layout: stream\n"
+	  "    events: true\n"
+	  "    channels:\n"
+	  "      a: { dtype: int16, dt: 1.0e-6 }\n"
+	  "      a_event_start: { dtype: int16, dt: 1.0e-6 }\n",
+	  "t.yaml:11:7: streams[s].channels: channel 'a_event_start' collides with the dataset "
+	  "'a_event_start' of layout stream"},
 	{"unknown_fields enum",
 	  "name: t\n"
 	  "listen:\n"
