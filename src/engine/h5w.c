@@ -161,6 +161,8 @@ static void free_group(struct h5w *w, struct h5w_group *g)
 	free(g->frame_start_ds);
 	free(g->frame_seq_ds);
 	free(g->field_ds);
+	free(g->ev_start_ds);
+	free(g->ev_count_ds);
 	free(g->seen);
 	free(g);
 }
@@ -421,6 +423,13 @@ int h5w_stream_append(struct h5w *w, struct h5w_group *g, size_t channel, enum d
 		      const void *samples, size_t n, int64_t t0, uint64_t seq,
 		      struct h5w_error *err)
 {
+	return h5w_stream_append_event(w, g, channel, wire, samples, n, t0, seq, 0, err);
+}
+
+int h5w_stream_append_event(struct h5w *w, struct h5w_group *g, size_t channel,
+			    enum dtype wire, const void *samples, size_t n, int64_t t0,
+			    uint64_t seq, uint64_t event_id, struct h5w_error *err)
+{
 	const struct schema_stream *st = g->stream;
 	if (st->layout != SCHEMA_LAYOUT_STREAM || channel >= st->nchannels) {
 		h5w_err(w, err, "%s: no stream channel %zu", g->path, channel);
@@ -431,15 +440,36 @@ int h5w_stream_append(struct h5w *w, struct h5w_group *g, size_t channel, enum d
 	int rc = ready_for_data(w, g, err);
 	if (rc || n == 0)
 		return rc;
-	return h5w_stream_put(w, g, channel, wire, samples, n, t0, seq, err);
+	if (!event_id || !st->events)
+		return h5w_stream_put(w, g, channel, wire, samples, n, t0, seq, err);
+	/* The event first, so that a frame is taken whole (samples, frame
+	 * index and event) or not at all. A late frame of an event closed in
+	 * this file is kept as samples: the stream never loses data. */
+	size_t index;
+	bool opened;
+	rc = h5w_events_begin(w, g, event_id, t0, &index, &opened, err);
+	if (rc == -ESTALE)
+		return h5w_stream_put(w, g, channel, wire, samples, n, t0, seq, err);
+	if (rc)
+		return rc;
+	uint64_t first = g->dsets[g->chan_ds[channel]].nrows;
+	rc = h5w_stream_put(w, g, channel, wire, samples, n, t0, seq, err);
+	if (rc && !h5w_held(rc)) { /* refused whole */
+		if (opened)
+			h5w_events_undo(w, g, index);
+		return rc;
+	}
+	h5w_events_span(w, g, index, channel, first, n);
+	return rc;
 }
 
 /* ---- records ----------------------------------------------------------- */
 
+/* A group that takes events: records, or a stream with an event table. */
 static int records_group(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 {
-	if (g->stream->layout != SCHEMA_LAYOUT_RECORDS) {
-		h5w_err(w, err, "%s: not a records-layout group", g->path);
+	if (!h5w_has_events(g)) {
+		h5w_err(w, err, "%s: not a records-layout group, nor a stream with events", g->path);
 		return -EINVAL;
 	}
 	return ready_for_data(w, g, err);
@@ -449,8 +479,8 @@ int h5w_record_data(struct h5w *w, struct h5w_group *g, uint64_t event_id, int64
 		    size_t channel, enum dtype wire, const void *samples, size_t n,
 		    struct h5w_error *err)
 {
-	if (channel >= g->stream->nchannels) {
-		h5w_err(w, err, "%s: no channel %zu", g->path, channel);
+	if (channel >= g->stream->nchannels || g->stream->layout != SCHEMA_LAYOUT_RECORDS) {
+		h5w_err(w, err, "%s: no records channel %zu", g->path, channel);
 		return -EINVAL;
 	}
 	int rc = records_group(w, g, err);
@@ -467,6 +497,8 @@ int h5w_record_fields(struct h5w *w, struct h5w_group *g, uint64_t event_id, int
 	int rc = records_group(w, g, err);
 	if (!rc && h5w_time_rejected(w, g, time))
 		return 0; /* counted: output.time_window.reject */
+	if (!rc && g->stream->layout == SCHEMA_LAYOUT_STREAM)
+		return h5w_events_fields(w, g, event_id, time, fields, nfields, err);
 	if (!rc)
 		rc = h5w_records_fields(w, g, event_id, time, fields, nfields, err);
 	return rc;
@@ -480,6 +512,8 @@ int h5w_record_close(struct h5w *w, struct h5w_group *g, uint64_t event_id,
 			(unsigned long long)event_id);
 		return -ENOENT;
 	}
+	if (g->stream->layout == SCHEMA_LAYOUT_STREAM)
+		return h5w_events_close(w, g, event_id, err);
 	return h5w_records_close(w, g, event_id, err);
 }
 
@@ -502,7 +536,9 @@ int h5w_tick(struct h5w *w, int64_t now, int64_t horizon, struct h5w_error *err)
 	for (size_t i = 0; !rc && w->open_records && i < w->ngroups; i++) {
 		struct h5w_group *g = w->group_list[i];
 		if (h5w_in_file(w, g) && g->nrecords)
-			rc = h5w_records_expire(w, g, false, err);
+			rc = g->stream->layout == SCHEMA_LAYOUT_STREAM
+				     ? h5w_events_expire(w, g, false, err)
+				     : h5w_records_expire(w, g, false, err);
 	}
 	if (rc)
 		return rc;

@@ -198,6 +198,22 @@ int h5w_stream_append(struct h5w *engine, struct h5w_group *group, size_t channe
 		      struct h5w_error *err);
 
 /*
+ * The same, for a frame that is part of event EVENT_ID (0: of none). In a
+ * stream with `events: true` the samples go where any frame's go, and the
+ * event's row of the group's event table (opened by its first frame, DATA
+ * or EVENT) covers them: per channel its first sample and the samples up
+ * to the end of its last frame. The event's fields come with
+ * h5w_record_fields. An event closes record_timeout after its first frame
+ * arrived, when max_open_records newer events are open, on
+ * h5w_record_close or when its file closes; a frame of an event that
+ * closed in this file is stored as samples outside any event (counted in
+ * stats.event_frames_late). Without `events`, EVENT_ID is ignored.
+ */
+int h5w_stream_append_event(struct h5w *engine, struct h5w_group *group, size_t channel,
+			    enum dtype wire, const void *samples, size_t n, int64_t t0,
+			    uint64_t seq, uint64_t event_id, struct h5w_error *err);
+
+/*
  * layout: records. The waveform of CHANNEL for event EVENT_ID (exactly
  * stream->samples samples of type WIRE). The first frame of an event opens
  * its record and assigns its row; T0 is the record's time until the event's
@@ -210,14 +226,16 @@ int h5w_record_data(struct h5w *engine, struct h5w_group *group, uint64_t event_
 		    size_t channel, enum dtype wire, const void *samples, size_t n,
 		    struct h5w_error *err);
 
-/* The event's scalar fields (index into stream->event_fields) and its time.
+/* The event's scalar fields (index into stream->event_fields) and its time,
+ * for a records group or a stream with events (h5w_stream_append_event).
  * -ESTALE as for h5w_record_data. */
 int h5w_record_fields(struct h5w *engine, struct h5w_group *group, uint64_t event_id,
 		      int64_t time, const struct h5w_value *fields, size_t nfields,
 		      struct h5w_error *err);
 
 /* Close an event's record now; channels still missing keep their fill value
- * and are counted. -ENOENT when no such record is open. */
+ * and are counted (a stream's event: its span is final). -ENOENT when no
+ * such record is open. */
 int h5w_record_close(struct h5w *engine, struct h5w_group *group, uint64_t event_id,
 		     struct h5w_error *err);
 
@@ -291,6 +309,10 @@ struct h5w_stats {
 	uint64_t samples_clipped;  /* values clipped by dtype conversion */
 	uint64_t missing_channels; /* record channels left at fill */
 	uint64_t records_closed;
+	uint64_t events_closed;         /* stream event tables: events closed */
+	uint64_t events_without_fields; /* ...of them without their EVENT frame */
+	uint64_t event_frames_late;     /* DATA frames of an event closed already:
+					   stored as samples outside any event */
 	uint64_t chunks_written;
 	uint64_t bytes_raw;        /* chunk bytes before compression */
 	uint64_t bytes_compressed; /* chunk bytes as stored */

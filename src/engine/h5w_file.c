@@ -514,7 +514,10 @@ static void release_stored(struct h5w *w)
 			continue;
 		}
 		for (size_t j = 0; j < g->ndsets; j++)
-			h5w_dset_seal(w, &g->dsets[j], g->dsets[j].nrows, NULL);
+			if (!g->dsets[j].event_table)
+				h5w_dset_seal(w, &g->dsets[j], g->dsets[j].nrows, NULL);
+		if (g->stream->events)
+			h5w_events_seal(w, g, NULL);
 	}
 }
 
@@ -605,6 +608,10 @@ static int flush_frame_index(struct h5w *w, struct h5w_error *err)
 					first = rc;
 			}
 		}
+		/* the event table likewise, as far as the samples of its rows */
+		int rc = g->stream->events ? h5w_events_store(w, g, first ? NULL : err) : 0;
+		if (rc && !first)
+			first = rc;
 	}
 	int rc = h5w_chunks_reap(w, true, first ? NULL : err);
 	return first ? first : rc;
@@ -621,7 +628,7 @@ static int store_group(struct h5w *w, struct h5w_group *g, struct h5w_error *err
 			first = rc;
 	}
 	for (size_t j = 0; j < g->ndsets; j++) {
-		if (g->dsets[j].frame_index)
+		if (g->dsets[j].frame_index || g->dsets[j].event_table)
 			continue;
 		rc = h5w_dset_flush(w, &g->dsets[j], first ? NULL : err);
 		if (rc && !first)
@@ -842,8 +849,10 @@ static int close_current(struct h5w *w, struct h5w_error *err)
 	int first = 0, rc;
 	for (size_t i = 0; i < w->ngroups; i++) {
 		struct h5w_group *g = w->group_list[i];
-		if (h5w_in_current(w, g) && g->stream->layout == SCHEMA_LAYOUT_RECORDS) {
-			rc = h5w_records_expire(w, g, true, first ? NULL : err);
+		if (h5w_in_current(w, g) && h5w_has_events(g)) {
+			rc = g->stream->layout == SCHEMA_LAYOUT_STREAM
+				     ? h5w_events_expire(w, g, true, first ? NULL : err)
+				     : h5w_records_expire(w, g, true, first ? NULL : err);
 			if (rc && !first)
 				first = rc;
 		}
@@ -973,7 +982,10 @@ int h5w_file_start_pending(struct h5w *w, struct h5w_error *err)
 			rc = h5w_records_seal(w, g, err);
 		} else {
 			for (size_t j = 0; !rc && j < g->ndsets; j++)
-				rc = h5w_dset_seal(w, &g->dsets[j], g->dsets[j].nrows, err);
+				if (!g->dsets[j].event_table)
+					rc = h5w_dset_seal(w, &g->dsets[j], g->dsets[j].nrows, err);
+			if (!rc && g->stream->events)
+				rc = h5w_events_seal(w, g, err);
 		}
 	}
 	return rc;

@@ -104,6 +104,9 @@ struct h5w_dset {
 	bool is_scale;             /* a dimension scale */
 	bool frame_index;          /* stream: _frame_time/_start/_seq, stored only
 				      as far as their frames' samples are */
+	bool event_table;          /* stream events: a column of the event table,
+				      stored only as far as the samples its
+				      rows point at are (h5w_events.c) */
 	int scale_axis0;           /* index in group->dsets of axis-0 scale, -1: none */
 	int scale_axis1;           /* records: index of sample_time, -1: none */
 	hid_t id;                  /* H5I_INVALID_HID when not open */
@@ -127,13 +130,15 @@ struct h5w_dset {
 	unsigned nspares;
 };
 
-/* records layout: an event whose row is assigned but not yet final */
+/* records layout: an event whose row is assigned but not yet final; also
+ * an open event of a stream's event table (h5w_events.c) */
 struct h5w_record {
 	uint64_t event_id;
 	uint64_t row;
 	int64_t opened;        /* when its first frame arrived (h5w_arrival) */
 	bool have_fields;
-	unsigned char *have;   /* per channel: waveform arrived */
+	unsigned char *have;   /* per channel: waveform (stream: samples) arrived */
+	uint64_t *span;        /* stream events, per channel: first sample, end */
 };
 
 /* records layout: ids of the events whose records closed most recently in
@@ -169,10 +174,14 @@ struct h5w_group {
 	size_t *frame_start_ds, *frame_seq_ds; /* stream */
 	size_t event_id_ds, sample_time_ds;    /* records */
 	size_t record_state_ds;                /* records: H5W_RECORD_* per row */
-	size_t *field_ds;            /* records: per event field */
+	size_t *field_ds;            /* records, stream events: per event field */
+	/* stream events: the event table uses time_ds (event_time),
+	 * event_id_ds, record_state_ds (event_state), field_ds and these,
+	 * per channel: the first sample and the sample count of an event */
+	size_t *ev_start_ds, *ev_count_ds;
 	unsigned char *seen;         /* table: channels present in the row */
 	/* records */
-	struct h5w_record *records;  /* open records, oldest first */
+	struct h5w_record *records;  /* open records (stream: events), oldest first */
 	size_t nrecords;
 	struct h5w_closed_events closed; /* recently closed event ids */
 	struct h5w_group *hash_next;
@@ -419,6 +428,33 @@ void h5w_records_free(struct h5w *w, struct h5w_group *g);
 void h5w_records_destroy(struct h5w *w, struct h5w_group *g);
 int h5w_records_seal(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
 int h5w_records_pad(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
+/* shared with stream events (h5w_events.c) */
+bool h5w_closed_has(const struct h5w_group *g, uint64_t event_id);
+void h5w_closed_remember(struct h5w_group *g, uint64_t event_id);
+int h5w_field_put(struct h5w *w, struct h5w_group *g, uint64_t row, const struct h5w_value *v,
+		  struct h5w_error *err);
+
+/* h5w_events.c: the event table of a stream group (stream->events) */
+int h5w_events_begin(struct h5w *w, struct h5w_group *g, uint64_t event_id, int64_t t0,
+		     size_t *index, bool *opened, struct h5w_error *err);
+void h5w_events_undo(struct h5w *w, struct h5w_group *g, size_t index);
+void h5w_events_span(struct h5w *w, struct h5w_group *g, size_t index, size_t channel,
+		     uint64_t first, uint64_t n);
+int h5w_events_fields(struct h5w *w, struct h5w_group *g, uint64_t event_id, int64_t time,
+		      const struct h5w_value *fields, size_t nfields, struct h5w_error *err);
+int h5w_events_close(struct h5w *w, struct h5w_group *g, uint64_t event_id,
+		     struct h5w_error *err);
+int h5w_events_expire(struct h5w *w, struct h5w_group *g, bool all, struct h5w_error *err);
+int h5w_events_pad(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
+int h5w_events_store(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
+int h5w_events_seal(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
+
+/* Does G keep open events (records, or a stream's event table)? */
+static inline bool h5w_has_events(const struct h5w_group *g)
+{
+	return g->stream->layout == SCHEMA_LAYOUT_RECORDS ||
+	       (g->stream->layout == SCHEMA_LAYOUT_STREAM && g->stream->events);
+}
 
 /* h5w.c */
 unsigned char *h5w_scratch(struct h5w *w, size_t bytes);

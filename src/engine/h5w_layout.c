@@ -289,10 +289,28 @@ static void plan_table(struct h5w_group *g)
 	}
 }
 
-static void plan_records(struct h5w_group *g)
+/* The event fields' datasets, on the axis of TIME: NaN fill for floats (as
+ * missing values), integers none. */
+static void plan_fields(struct h5w_group *g, size_t time, bool event_table)
 {
 	const struct schema_stream *st = g->stream;
 	union schema_number nan_fill = {.f = NAN};
+	for (size_t i = 0; i < st->nevent_fields; i++) {
+		const struct schema_event_field *f = &st->event_fields[i];
+		struct h5w_dset *ds = add(g, f->name, f->dtype, 1, H5W_INDEX_CHUNK, &g->field_ds[i]);
+		ds->field = f;
+		ds->scale_axis0 = (int)time;
+		ds->event_table = event_table;
+		if (f->dtype == DTYPE_FLOAT32 || f->dtype == DTYPE_FLOAT64)
+			set_fill(ds, true, nan_fill);
+		else
+			set_fill(ds, false, (union schema_number){.u = 0});
+	}
+}
+
+static void plan_records(struct h5w_group *g)
+{
+	const struct schema_stream *st = g->stream;
 	struct h5w_dset *time = add(g, "time", DTYPE_INT64, 1, H5W_INDEX_CHUNK, &g->time_ds);
 	time->is_time = time->is_scale = true;
 	struct h5w_dset *ev = add(g, "event_id", DTYPE_UINT64, 1, H5W_INDEX_CHUNK, &g->event_id_ds);
@@ -301,16 +319,7 @@ static void plan_records(struct h5w_group *g)
 		add(g, "record_state", DTYPE_UINT8, 1, H5W_INDEX_CHUNK, &g->record_state_ds);
 	state->scale_axis0 = (int)g->time_ds;
 	set_fill(state, false, (union schema_number){.u = H5W_RECORD_OPEN});
-	for (size_t i = 0; i < st->nevent_fields; i++) {
-		const struct schema_event_field *f = &st->event_fields[i];
-		struct h5w_dset *ds = add(g, f->name, f->dtype, 1, H5W_INDEX_CHUNK, &g->field_ds[i]);
-		ds->field = f;
-		ds->scale_axis0 = (int)g->time_ds;
-		if (f->dtype == DTYPE_FLOAT32 || f->dtype == DTYPE_FLOAT64)
-			set_fill(ds, true, nan_fill);
-		else
-			set_fill(ds, false, (union schema_number){.u = 0});
-	}
+	plan_fields(g, g->time_ds, false);
 	/* sample_time is fixed-size and written once at creation */
 	struct h5w_dset *s = add(g, "sample_time", DTYPE_FLOAT64, 1, 1, &g->sample_time_ds);
 	s->is_scale = true;
@@ -322,6 +331,38 @@ static void plan_records(struct h5w_group *g)
 		ds->scale_axis0 = (int)g->time_ds;
 		ds->scale_axis1 = (int)g->sample_time_ds;
 	}
+}
+
+/*
+ * A stream's event table: one row per event, on its own time axis
+ * `event_time` (a dimension of its own for netCDF), each column a plain
+ * 1-D dataset: event_id, event_state, per channel the event's first
+ * sample and sample count, and the EVENT frame's fields.
+ */
+static void plan_events(struct h5w_group *g)
+{
+	const struct schema_stream *st = g->stream;
+	char name[160];
+	struct h5w_dset *t = add(g, "event_time", DTYPE_INT64, 1, H5W_INDEX_CHUNK, &g->time_ds);
+	t->is_time = t->is_scale = true;
+	struct h5w_dset *col[2];
+	col[0] = add(g, "event_id", DTYPE_UINT64, 1, H5W_INDEX_CHUNK, &g->event_id_ds);
+	col[1] = add(g, "event_state", DTYPE_UINT8, 1, H5W_INDEX_CHUNK, &g->record_state_ds);
+	set_fill(col[1], false, (union schema_number){.u = H5W_RECORD_OPEN});
+	for (size_t k = 0; k < 2; k++)
+		col[k]->scale_axis0 = (int)g->time_ds;
+	t->event_table = col[0]->event_table = col[1]->event_table = true;
+	for (size_t i = 0; i < st->nchannels; i++) {
+		snprintf(name, sizeof(name), "%s_event_start", st->channels[i].name);
+		col[0] = add(g, name, DTYPE_UINT64, 1, H5W_INDEX_CHUNK, &g->ev_start_ds[i]);
+		snprintf(name, sizeof(name), "%s_event_count", st->channels[i].name);
+		col[1] = add(g, name, DTYPE_UINT64, 1, H5W_INDEX_CHUNK, &g->ev_count_ds[i]);
+		for (size_t k = 0; k < 2; k++) {
+			col[k]->scale_axis0 = (int)g->time_ds;
+			col[k]->event_table = true;
+		}
+	}
+	plan_fields(g, g->time_ds, true);
 }
 
 static void plan_stream(struct h5w_group *g)
@@ -347,6 +388,8 @@ static void plan_stream(struct h5w_group *g)
 		s->scale_axis0 = (int)g->chan_time_ds[i];
 		s->frame_index = true;
 	}
+	if (st->events)
+		plan_events(g);
 }
 
 /* Decide the datasets of G from its stream's layout (no HDF5 calls). */
@@ -361,8 +404,10 @@ int h5w_layout_plan(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 	g->frame_start_ds = calloc(n + 1, sizeof(size_t));
 	g->frame_seq_ds = calloc(n + 1, sizeof(size_t));
 	g->field_ds = calloc(st->nevent_fields + 1, sizeof(size_t));
+	g->ev_start_ds = calloc(n + 1, sizeof(size_t));
+	g->ev_count_ds = calloc(n + 1, sizeof(size_t));
 	if (!g->dsets || !g->chan_ds || !g->chan_time_ds || !g->frame_start_ds ||
-	    !g->frame_seq_ds || !g->field_ds) {
+	    !g->frame_seq_ds || !g->field_ds || !g->ev_start_ds || !g->ev_count_ds) {
 		h5w_err(w, err, "out of memory planning group %s", g->path);
 		return -ENOMEM;
 	}
@@ -389,7 +434,9 @@ static int dataset_attrs(struct h5w *w, struct h5w_group *g, struct h5w_dset *ds
 		rc |= attr_string(id, "units", "s");
 		rc |= attr_string(id, "long_name", "time of the sample within the record");
 	}
-	if (&g->dsets[g->record_state_ds] == ds && g->stream->layout == SCHEMA_LAYOUT_RECORDS) {
+	bool records = g->stream->layout == SCHEMA_LAYOUT_RECORDS;
+	bool state = (records || g->stream->events) && &g->dsets[g->record_state_ds] == ds;
+	if (state) {
 		/* CF flags: what a reader needs to skip events still filling */
 		static const uint8_t flags[] = {H5W_RECORD_OPEN, H5W_RECORD_COMPLETE,
 						H5W_RECORD_INCOMPLETE};
@@ -404,8 +451,20 @@ static int dataset_attrs(struct h5w *w, struct h5w_group *g, struct h5w_dset *ds
 		if (space >= 0)
 			H5Sclose(space);
 		rc |= attr_string(id, "flag_meanings", "open complete incomplete");
-		rc |= attr_string(id, "long_name", "state of the event's record: open (data may "
-			"still come), complete, or incomplete (closed with channels missing)");
+		rc |= attr_string(id, "long_name", records
+			? "state of the event's record: open (data may still come), complete, "
+			  "or incomplete (closed with channels missing)"
+			: "state of the event: open (data may still come), complete (closed with "
+			  "its EVENT frame), or incomplete (closed without: its fields are fill)");
+	}
+	if (ds->event_table && !ds->field && !state && !ds->is_time &&
+	    &g->dsets[g->event_id_ds] != ds) {
+		/* per channel: which samples are the event's */
+		size_t len = strlen(ds->name), suffix = strlen("_event_start");
+		bool start = len > suffix && !strcmp(ds->name + len - suffix, "_event_start");
+		rc |= attr_string(id, "long_name", start
+			? "index in the channel of the event's first sample in this file"
+			: "samples of the event in the channel from its first (0: none)");
 	}
 	/* The fill value as readers mask it (netCDF, xarray, CF): of the
 	 * dataset's own type, so the packed value when scale_factor applies. */

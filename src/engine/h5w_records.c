@@ -88,7 +88,7 @@ static uint32_t closed_bucket(uint64_t event_id)
 	       (H5W_CLOSED_EVENTS - 1);
 }
 
-static bool closed_has(const struct h5w_group *g, uint64_t event_id)
+bool h5w_closed_has(const struct h5w_group *g, uint64_t event_id)
 {
 	const struct h5w_closed_events *c = &g->closed;
 	if (!c->count)
@@ -109,7 +109,7 @@ static void closed_forget_all(struct h5w_closed_events *c)
 /* Remember that EVENT_ID's record closed, forgetting the oldest id when the
  * ring is full. Without memory for the ring the engine only loses the
  * protection against late frames, so that failure is not an error. */
-static void closed_remember(struct h5w_group *g, uint64_t event_id)
+void h5w_closed_remember(struct h5w_group *g, uint64_t event_id)
 {
 	struct h5w_closed_events *c = &g->closed;
 	if (!event_id)
@@ -146,7 +146,7 @@ static void closed_remember(struct h5w_group *g, uint64_t event_id)
 static int refuse_closed(struct h5w *w, struct h5w_group *g, uint64_t event_id,
 			 const char *what, struct h5w_error *err)
 {
-	if (!event_id || !closed_has(g, event_id))
+	if (!event_id || !h5w_closed_has(g, event_id))
 		return 0;
 	h5w_err(w, err, "%s: event %llu already closed (record_timeout): late %s dropped",
 		g->path, (unsigned long long)event_id, what);
@@ -160,7 +160,7 @@ static int close_at(struct h5w *w, struct h5w_group *g, size_t i, struct h5w_err
 	struct h5w_record *rec = &g->records[i];
 	uint8_t state = complete(g, rec) ? H5W_RECORD_COMPLETE : H5W_RECORD_INCOMPLETE;
 	int rc = h5w_dset_put(w, &g->dsets[g->record_state_ds], rec->row, &state, 1, err);
-	closed_remember(g, rec->event_id);
+	h5w_closed_remember(g, rec->event_id);
 	for (size_t c = 0; c < g->stream->nchannels; c++)
 		if (!rec->have[c])
 			w->stats.missing_channels++;
@@ -289,8 +289,10 @@ int h5w_records_data(struct h5w *w, struct h5w_group *g, uint64_t event_id, int6
 	return kept ? kept : rc;
 }
 
-static int put_field(struct h5w *w, struct h5w_group *g, uint64_t row, const struct h5w_value *v,
-		     struct h5w_error *err)
+/* Field V of the event at ROW, converted to the field's dtype (records and
+ * a stream's event table alike). */
+int h5w_field_put(struct h5w *w, struct h5w_group *g, uint64_t row, const struct h5w_value *v,
+		  struct h5w_error *err)
 {
 	const struct schema_event_field *f = &g->stream->event_fields[v->index];
 	struct h5w_dset *ds = &g->dsets[g->field_ds[v->index]];
@@ -334,7 +336,7 @@ int h5w_records_fields(struct h5w *w, struct h5w_group *g, uint64_t event_id, in
 	if (!rc)
 		rc = h5w_dset_put(w, &g->dsets[g->time_ds], rec->row, &time, 1, err);
 	for (size_t i = 0; !rc && i < nfields; i++)
-		rc = put_field(w, g, rec->row, &fields[i], err);
+		rc = h5w_field_put(w, g, rec->row, &fields[i], err);
 	if (rc)
 		return rc;
 	rec->have_fields = true;
@@ -379,8 +381,10 @@ int h5w_records_expire(struct h5w *w, struct h5w_group *g, bool all, struct h5w_
  * may go on in the next file). */
 void h5w_records_free(struct h5w *w, struct h5w_group *g)
 {
-	for (size_t i = 0; i < g->nrecords; i++)
+	for (size_t i = 0; i < g->nrecords; i++) {
 		free(g->records[i].have);
+		free(g->records[i].span);
+	}
 	w->open_records -= g->nrecords;
 	g->nrecords = 0;
 	closed_forget_all(&g->closed);

@@ -23,6 +23,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <hdf5_hl.h>
+
 #include "h5w.h"
 #include "h5lz4.h"
 #include "h5w_internal.h"
@@ -1195,6 +1197,288 @@ static void test_many_slow_groups_fit_the_buffer(void **state)
 	teardown_fx(fx);
 }
 
+/* ---- events inside a stream ------------------------------------------------ */
+
+/* Two channels of a continuous stream with an event table. */
+static const char *const EVENT_STREAM =
+	"streams:\n"
+	"  - name: adc\n"
+	"    match: { key: \"{board}/{channel}\" }\n"
+	"    group: \"/{board}\"\n"
+	"    layout: stream\n"
+	"    events: true\n"
+	"    record_timeout: 2s\n"
+	"    event_fields: { mass: float32, hits: int32 }\n"
+	"    channels:\n"
+	"      a: { dtype: int16, chunk: 64, dt: 1e-6 }\n"
+	"      b: { dtype: float32, chunk: 64, dt: 1e-6, compression: deflate }\n";
+
+/* N values of the 1-D dataset PATH of FILE as TYPE into OUT (at most MAX);
+ * returns its length. */
+static hsize_t read_column(hid_t file, const char *path, hid_t type, void *out, hsize_t max)
+{
+	hid_t ds = H5Dopen2(file, path, H5P_DEFAULT);
+	if (ds < 0)
+		fail_msg("no dataset %s", path);
+	hid_t space = H5Dget_space(ds);
+	hsize_t n = 0;
+	H5Sget_simple_extent_dims(space, &n, NULL);
+	assert_true(n <= max);
+	if (n)
+		assert_true(H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) >= 0);
+	H5Sclose(space);
+	H5Dclose(ds);
+	return n;
+}
+
+static int send_event(struct fixture *fx, struct h5w_group *g, uint64_t id, int64_t t, float mass)
+{
+	struct h5w_value v[2] = {{.index = 0, .dtype = DTYPE_FLOAT64, .v.f64 = mass},
+				 {.index = 1, .dtype = DTYPE_INT64, .v.i64 = (int64_t)id * 10}};
+	return h5w_record_fields(fx->engine, g, id, t, v, 2, &fx->err);
+}
+
+/*
+ * A DATA frame with an event id marks its samples as the event's, in any
+ * order with its EVENT frame and other events; event_id 0 is no event. The
+ * table holds per channel the first sample and the count up to the end of
+ * the event's last frame, the EVENT frame's time and fields, and whether
+ * the EVENT frame came (state 1) or not (2, fields fill). The samples stay
+ * a continuous stream: a late frame of a closed event is stored all the
+ * same, outside the event, and its late EVENT frame is refused.
+ */
+static void test_stream_events_table(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_with("", EVENT_STREAM, 0);
+	struct h5w_group *g = group(fx, "x");
+	static int16_t a[400];
+	static float b[400];
+	for (int i = 0; i < 400; i++) {
+		a[i] = (int16_t)i;
+		b[i] = (float)i / 2;
+	}
+	struct h5w_engine_frame {
+		size_t channel;
+		uint64_t event, n;
+	} frames[] = {
+		{0, 0, 100}, /* a 0..100: no event */
+		{0, 5, 50},  /* a 100..150: event 5 */
+		{1, 5, 30},  /* b 0..30: event 5 (its EVENT frame comes later) */
+		{1, 6, 20},  /* b 30..50: event 6 (EVENT first, below) */
+		{0, 5, 10},  /* a 150..160: event 5 goes on */
+		{0, 7, 40},  /* a 160..200: event 7, whose EVENT frame never comes */
+		{1, 0, 5},   /* b 50..55 */
+	};
+	size_t at[2] = {0, 0};
+	assert_int_equal(send_event(fx, g, 6, T0 + 60, 0.5f), 0);
+	for (size_t k = 0; k < sizeof(frames) / sizeof(frames[0]); k++) {
+		size_t c = frames[k].channel;
+		const void *data = c ? (const void *)(b + at[c]) : (const void *)(a + at[c]);
+		assert_int_equal(h5w_stream_append_event(fx->engine, g, c,
+							 c ? DTYPE_FLOAT32 : DTYPE_INT16, data,
+							 frames[k].n, T0 + (int64_t)k, k,
+							 frames[k].event, &fx->err), 0);
+		at[c] += frames[k].n;
+	}
+	assert_int_equal(send_event(fx, g, 5, T0 + 50, 1.5f), 0);
+	struct h5w_stats st;
+	h5w_get_stats(fx->engine, &st);
+	assert_int_equal(st.events_closed, 0);
+	/* record_timeout after their first frames: every event closes */
+	assert_int_equal(h5w_tick(fx->engine, T0 + 3 * SEC, T0 + 3 * SEC, &fx->err), 0);
+	h5w_get_stats(fx->engine, &st);
+	assert_int_equal(st.events_closed, 3);
+	assert_int_equal(st.events_without_fields, 1);
+	/* late: the samples are kept, the event is not extended; a late EVENT
+	 * frame is refused */
+	assert_int_equal(h5w_stream_append_event(fx->engine, g, 0, DTYPE_INT16, a + 200, 8,
+						 T0 + 100, 100, 7, &fx->err), 0);
+	h5w_get_stats(fx->engine, &st);
+	assert_int_equal(st.event_frames_late, 1);
+	assert_int_equal(send_event(fx, g, 7, T0 + 70, 2.5f), -ESTALE);
+	assert_non_null(strstr(fx->err.message, "event 7 already closed"));
+	assert_int_equal(h5w_close(fx->engine, &fx->err), 0);
+	fx->engine = NULL;
+
+	char path[128];
+	snprintf(path, sizeof(path), "%s/u-0000.h5", fx->dir);
+	hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+	assert_true(file >= 0);
+	uint64_t id[8], as[8], ac[8], bs[8], bc[8];
+	int64_t t[8];
+	uint8_t st8[8];
+	float mass[8];
+	int32_t hits[8];
+	assert_int_equal(read_column(file, "/x/event_id", H5T_NATIVE_UINT64, id, 8), 3);
+	read_column(file, "/x/event_time", H5T_NATIVE_INT64, t, 8);
+	read_column(file, "/x/event_state", H5T_NATIVE_UINT8, st8, 8);
+	read_column(file, "/x/a_event_start", H5T_NATIVE_UINT64, as, 8);
+	read_column(file, "/x/a_event_count", H5T_NATIVE_UINT64, ac, 8);
+	read_column(file, "/x/b_event_start", H5T_NATIVE_UINT64, bs, 8);
+	read_column(file, "/x/b_event_count", H5T_NATIVE_UINT64, bc, 8);
+	assert_int_equal(read_column(file, "/x/mass", H5T_NATIVE_FLOAT, mass, 8), 3);
+	assert_int_equal(read_column(file, "/x/hits", H5T_NATIVE_INT32, hits, 8), 3);
+	/* rows in the order events began: 6 (its EVENT frame), 5, 7 */
+	uint64_t want_id[] = {6, 5, 7}, want_as[] = {0, 100, 160}, want_ac[] = {0, 60, 40};
+	uint64_t want_bs[] = {30, 0, 0}, want_bc[] = {20, 30, 0};
+	int64_t want_t[] = {T0 + 60, T0 + 50, T0 + 5};
+	uint8_t want_state[] = {H5W_RECORD_COMPLETE, H5W_RECORD_COMPLETE, H5W_RECORD_INCOMPLETE};
+	for (int r = 0; r < 3; r++) {
+		assert_int_equal(id[r], want_id[r]);
+		assert_true(t[r] == want_t[r]);
+		assert_int_equal(st8[r], want_state[r]);
+		assert_int_equal(as[r], want_as[r]);
+		assert_int_equal(ac[r], want_ac[r]);
+		assert_int_equal(bs[r], want_bs[r]);
+		assert_int_equal(bc[r], want_bc[r]);
+	}
+	assert_true(mass[0] == 0.5f && mass[1] == 1.5f && isnan(mass[2]));
+	assert_true(hits[0] == 60 && hits[1] == 50 && hits[2] == 0);
+	/* the samples are the stream, whole: the late frame too */
+	int16_t back_a[400];
+	float back_b[400];
+	assert_int_equal(read_column(file, "/x/a", H5T_NATIVE_INT16, back_a, 400), 208);
+	assert_memory_equal(back_a, a, 208 * sizeof(*a));
+	assert_int_equal(read_column(file, "/x/b", H5T_NATIVE_FLOAT, back_b, 400), 55);
+	assert_memory_equal(back_b, b, 55 * sizeof(*b));
+	/* every column is on the table's own time axis */
+	hid_t scale = H5Dopen2(file, "/x/event_time", H5P_DEFAULT);
+	assert_true(H5DSis_scale(scale) > 0);
+	const char *columns[] = {"event_id", "event_state", "a_event_start", "a_event_count",
+				 "b_event_start", "b_event_count", "mass", "hits"};
+	for (size_t i = 0; i < sizeof(columns) / sizeof(columns[0]); i++) {
+		char name[64];
+		snprintf(name, sizeof(name), "/x/%s", columns[i]);
+		hid_t ds = H5Dopen2(file, name, H5P_DEFAULT);
+		assert_true(H5DSis_attached(ds, scale, 0) > 0);
+		H5Dclose(ds);
+	}
+	H5Dclose(scale);
+	H5Fclose(file);
+	teardown_fx(fx);
+}
+
+/*
+ * Open events are bounded by max_open_records (the oldest closes, without
+ * its fields if they had not come); an event that goes on across a roll
+ * has a row in each file, each pointing at that file's samples only.
+ */
+static void test_stream_events_bounded_and_rolled(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_with("", EVENT_STREAM, 2);
+	struct h5w_group *g = group(fx, "x");
+	int16_t a[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+	struct h5w_stats st;
+	for (uint64_t e = 1; e <= 3; e++)
+		assert_int_equal(h5w_stream_append_event(fx->engine, g, 0, DTYPE_INT16, a, 10,
+							 T0 + (int64_t)e, e, e, &fx->err), 0);
+	h5w_get_stats(fx->engine, &st);
+	assert_int_equal(st.events_closed, 1);
+	assert_int_equal(h5w_record_close(fx->engine, g, 2, &fx->err), 0);
+	assert_int_equal(h5w_record_close(fx->engine, g, 2, &fx->err), -ENOENT);
+	/* event 3 is open across the roll */
+	assert_int_equal(h5w_roll(fx->engine, &fx->err), 0);
+	h5w_get_stats(fx->engine, &st);
+	assert_int_equal(st.events_closed, 3);
+	assert_int_equal(h5w_stream_append_event(fx->engine, g, 0, DTYPE_INT16, a, 4, T0 + 9, 9, 3,
+						 &fx->err), 0);
+	assert_int_equal(send_event(fx, g, 3, T0 + 3, 3.0f), 0);
+	assert_int_equal(h5w_close(fx->engine, &fx->err), 0);
+	fx->engine = NULL;
+
+	char path[128];
+	uint64_t id[4], start[4], count[4];
+	uint8_t states[4];
+	snprintf(path, sizeof(path), "%s/u-0000.h5", fx->dir);
+	hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+	assert_true(file >= 0);
+	assert_int_equal(read_column(file, "/x/event_id", H5T_NATIVE_UINT64, id, 4), 3);
+	read_column(file, "/x/a_event_start", H5T_NATIVE_UINT64, start, 4);
+	read_column(file, "/x/a_event_count", H5T_NATIVE_UINT64, count, 4);
+	read_column(file, "/x/event_state", H5T_NATIVE_UINT8, states, 4);
+	for (int r = 0; r < 3; r++) {
+		assert_int_equal(id[r], r + 1);
+		assert_int_equal(start[r], 10 * r);
+		assert_int_equal(count[r], 10);
+		assert_int_equal(states[r], H5W_RECORD_INCOMPLETE);
+	}
+	H5Fclose(file);
+	snprintf(path, sizeof(path), "%s/u-0001.h5", fx->dir);
+	file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+	assert_true(file >= 0);
+	assert_int_equal(read_column(file, "/x/event_id", H5T_NATIVE_UINT64, id, 4), 1);
+	read_column(file, "/x/a_event_start", H5T_NATIVE_UINT64, start, 4);
+	read_column(file, "/x/a_event_count", H5T_NATIVE_UINT64, count, 4);
+	read_column(file, "/x/event_state", H5T_NATIVE_UINT8, states, 4);
+	assert_int_equal(id[0], 3);
+	assert_int_equal(start[0], 0);
+	assert_int_equal(count[0], 4);
+	assert_int_equal(states[0], H5W_RECORD_COMPLETE);
+	H5Fclose(file);
+	teardown_fx(fx);
+}
+
+/*
+ * The event table is stored only as far as the samples its rows point at
+ * are: while a samples chunk cannot be written (output.min_free, a
+ * file-size limit), the rows of the events in it wait in memory with it,
+ * and a flush that stores the chunk stores them.
+ */
+static void test_stream_event_rows_wait_for_their_samples(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_output("  min_free: 1MiB\n", "",
+		"streams:\n"
+		"  - name: adc\n"
+		"    match: { key: \"{board}/{channel}\" }\n"
+		"    group: \"/{board}\"\n"
+		"    layout: stream\n"
+		"    events: true\n"
+		"    channels:\n"
+		"      a: { dtype: int16, chunk: 4096, dt: 1e-6 }\n", 0);
+	struct h5w_group *g = group(fx, "x");
+	static int16_t frame[1000];
+	assert_int_equal(h5w_stream_append_event(fx->engine, g, 0, DTYPE_INT16, frame, 1000, T0,
+						 0, 1, &fx->err), 0);
+	assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
+	struct h5w_dset *rows = &g->dsets[g->time_ds], *samples = &g->dsets[g->chan_ds[0]];
+	assert_int_equal(rows->extent, 1);
+	assert_int_equal(samples->extent, 1000);
+	struct h5w_stats st;
+	h5w_get_stats(fx->engine, &st);
+	struct stat sb;
+	assert_int_equal(stat(st.file_name, &sb), 0);
+	struct rlimit old;
+	limit_file_size(&old, (rlim_t)sb.st_size + (768 << 10)); /* metadata, not chunks */
+	assert_int_equal(h5w_stream_append_event(fx->engine, g, 0, DTYPE_INT16, frame, 1000,
+						 T0 + SEC, 1, 2, &fx->err), 0);
+	assert_true(h5w_flush(fx->engine, &fx->err) < 0);
+	assert_int_equal(samples->extent, 1000);
+	assert_int_equal(rows->nrows, 2);
+	assert_int_equal(rows->extent, 1); /* event 2's row waits for its samples */
+	for (size_t i = 0; i < g->ndsets; i++)
+		if (g->dsets[i].event_table)
+			assert_int_equal(g->dsets[i].extent, 1);
+	lift_file_size_limit(&old);
+	assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
+	h5w_get_stats(fx->engine, &st);
+	char name[sizeof(st.file_name)];
+	snprintf(name, sizeof(name), "%s", st.file_name);
+	assert_int_equal(h5w_close(fx->engine, &fx->err), 0);
+	fx->engine = NULL;
+	hid_t file = H5Fopen(name, H5F_ACC_RDONLY, H5P_DEFAULT);
+	assert_true(file >= 0);
+	uint64_t id[4], start[4], count[4];
+	assert_int_equal(read_column(file, "/x/event_id", H5T_NATIVE_UINT64, id, 4), 2);
+	read_column(file, "/x/a_event_start", H5T_NATIVE_UINT64, start, 4);
+	read_column(file, "/x/a_event_count", H5T_NATIVE_UINT64, count, 4);
+	assert_true(id[1] == 2 && start[1] == 1000 && count[1] == 1000);
+	H5Fclose(file);
+	teardown_fx(fx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1219,6 +1503,9 @@ int main(void)
 		cmocka_unit_test(test_close_on_a_full_disk_keeps_the_file_valid),
 		cmocka_unit_test(test_many_slow_groups_fit_the_buffer),
 		cmocka_unit_test(test_time_order_and_window),
+		cmocka_unit_test(test_stream_events_table),
+		cmocka_unit_test(test_stream_events_bounded_and_rolled),
+		cmocka_unit_test(test_stream_event_rows_wait_for_their_samples),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
