@@ -48,9 +48,11 @@ void cli_send_usage(FILE *out)
 		"                           records stream's `samples`: one waveform per frame)\n"
 		"      --t0 NS              time of the first sample, ns since 1970 (default now)\n"
 		"      --dt SECONDS         sample interval, advances t0 from frame to frame\n"
-		"  -e, --event-id N         event id of every frame (records layout)\n"
+		"  -e, --event-id N         event id of every frame (records layout, or a stream\n"
+		"                           with events: true)\n"
 		"      --event KEY          first send an EVENT frame with this key (the records\n"
-		"                           stream's name, e.g. dust), --event-id and --t0\n"
+		"                           stream's name, e.g. dust; a stream group's key without\n"
+		"                           the channel, e.g. board1), --event-id and --t0\n"
 		"      --fields FIELDS      the event's fields, e.g. 'mass=3.8e-17,velocity=9646.3'\n"
 		"      --name NAME          sender name in the HELLO frame (default h5rec-send)\n"
 		"      --token TOKEN        the listener's token\n"
@@ -447,7 +449,8 @@ static const char refusal_causes[] =
 	"    stream's `samples` (with -c, h5rec send uses it)\n"
 	"  - the key matches no frame stream, or names a channel the stream does not declare\n"
 	"  - the stream has the table layout (it takes lines), or the channel holds strings\n"
-	"  - the event's key or fields do not fit the records stream (event_fields)\n"
+	"  - the event's key or fields do not fit the records stream or the stream with\n"
+	"    events (event_fields)\n"
 	"  - the listener wants a token (--token) or another one\n";
 
 int cli_send(int argc, char **argv)

@@ -215,6 +215,13 @@ static void engine(struct page *p, const struct h5w_stats *w)
 	one_u64(p, "missing_channels_total", "counter", "Record channels left at their fill value.",
 		w->missing_channels);
 	one_u64(p, "records_closed_total", "counter", "Records closed.", w->records_closed);
+	one_u64(p, "events_closed_total", "counter", "Events of stream event tables closed.",
+		w->events_closed);
+	one_u64(p, "events_without_fields_total", "counter",
+		"Stream events closed without their EVENT frame.", w->events_without_fields);
+	one_u64(p, "event_frames_late_total", "counter",
+		"DATA frames of a stream event closed already, stored outside it.",
+		w->event_frames_late);
 	one_u64(p, "chunks_written_total", "counter", "HDF5 chunks written.", w->chunks_written);
 	one_u64(p, "chunk_raw_bytes_total", "counter", "Chunk bytes before compression.",
 		w->bytes_raw);

@@ -209,13 +209,20 @@ static enum router_status match_event(const struct schema_stream *stream, const 
 	return match_parts(&stream->match_key, n, key, route, &match, reason, reason_len);
 }
 
+/* EVENT frames go to records streams and to streams with an event table. */
+static bool takes_events(const struct schema_stream *stream)
+{
+	return stream->layout == SCHEMA_LAYOUT_RECORDS ||
+	       (stream->layout == SCHEMA_LAYOUT_STREAM && stream->events);
+}
+
 enum router_status router_event_key(const struct schema *schema, const char *key,
 				    struct route *route, char *reason, size_t reason_len)
 {
 	/* SPEC §3.1: the key is the stream name — which names the group
 	 * only when the group has no placeholders. */
 	const struct schema_stream *named = schema_find_stream(schema, key);
-	if (named && named->match_is_key && named->layout == SCHEMA_LAYOUT_RECORDS &&
+	if (named && named->match_is_key && takes_events(named) &&
 	    !schema_template_has_placeholders(&named->group)) {
 		*route = (struct route){.stream = named};
 		return ROUTER_OK;
@@ -229,15 +236,16 @@ enum router_status router_event_key(const struct schema *schema, const char *key
 			continue;
 		if (st != ROUTER_OK)
 			return st;
-		if (stream->layout != SCHEMA_LAYOUT_RECORDS) {
+		if (!takes_events(stream)) {
 			snprintf(reason, reason_len,
-				 "EVENT key '%.100s': stream '%s' does not have the records layout",
-				 key, stream->name);
+				 "EVENT key '%.100s': stream '%s' has neither the records layout "
+				 "nor events: true", key, stream->name);
 			return ROUTER_WRONG_KIND;
 		}
 		return ROUTER_OK;
 	}
-	snprintf(reason, reason_len, "EVENT key '%.100s' matches no records stream", key);
+	snprintf(reason, reason_len, "EVENT key '%.100s' matches no records stream, nor a stream "
+		 "with events", key);
 	return ROUTER_NO_STREAM;
 }
 

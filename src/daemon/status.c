@@ -403,6 +403,9 @@ static void emit_engine(struct out *o, const struct h5w_stats *w)
 		member_u64(o, "samples_clipped", w->samples_clipped);
 		member_u64(o, "missing_channels", w->missing_channels);
 		member_u64(o, "records_closed", w->records_closed);
+		member_u64(o, "events_closed", w->events_closed);
+		member_u64(o, "events_without_fields", w->events_without_fields);
+		member_u64(o, "event_frames_late", w->event_frames_late);
 		member_u64(o, "chunks_written", w->chunks_written);
 		member_u64(o, "bytes_raw", w->bytes_raw);
 		member_u64(o, "bytes_compressed", w->bytes_compressed);
@@ -425,6 +428,11 @@ static void emit_engine(struct out *o, const struct h5w_stats *w)
 	if (w->records_closed || w->missing_channels)
 		put(o, "; %llu records closed, %llu channels missing",
 		    (unsigned long long)w->records_closed, (unsigned long long)w->missing_channels);
+	if (w->events_closed || w->event_frames_late)
+		put(o, "; %llu stream events closed (%llu without their EVENT frame), %llu late "
+		    "frames", (unsigned long long)w->events_closed,
+		    (unsigned long long)w->events_without_fields,
+		    (unsigned long long)w->event_frames_late);
 	put(o, "\n");
 }
 

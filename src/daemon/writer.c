@@ -240,9 +240,10 @@ static int apply_data(struct writer *writer, const struct ingest_item *item,
 		return h5w_record_data(writer->engine, group->group, item->u.data.event_id,
 				       item->u.data.t0, item->u.data.channel, item->u.data.dtype,
 				       item->u.data.samples, item->u.data.nsamples, err);
-	return h5w_stream_append(writer->engine, group->group, item->u.data.channel,
-				 item->u.data.dtype, item->u.data.samples, item->u.data.nsamples,
-				 item->u.data.t0, item->u.data.seq, err);
+	return h5w_stream_append_event(writer->engine, group->group, item->u.data.channel,
+				       item->u.data.dtype, item->u.data.samples,
+				       item->u.data.nsamples, item->u.data.t0, item->u.data.seq,
+				       item->u.data.event_id, err);
 }
 
 static int apply_rows(struct writer *writer, const struct ingest_item *item,
