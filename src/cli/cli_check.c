@@ -222,6 +222,20 @@ static void print_table(const struct schema_stream *s)
 	}
 }
 
+/* The event fields' datasets, with dimension DIMS. */
+static void print_fields(const struct schema_stream *s, const char *chunk, const char *dims)
+{
+	for (size_t i = 0; i < s->nevent_fields; i++) {
+		const struct schema_event_field *f = &s->event_fields[i];
+		dataset(f->name, dtype_name(f->dtype), "(events,)", chunk, "none", dims);
+		if (f->units)
+			printf("      units '%s'\n", f->units);
+		if (f->long_name)
+			printf("      long_name '%s'\n", f->long_name);
+		print_attrs("      attr ", f->attrs, f->nattrs);
+	}
+}
+
 static void print_records(const struct schema_stream *s)
 {
 	char chunk[48], shape[48], filters[128];
@@ -229,15 +243,7 @@ static void print_records(const struct schema_stream *s)
 	snprintf(chunk, sizeof(chunk), "(%llu,)", (unsigned long long)s->coord_chunk);
 	dataset("time", "int64", "(events,)", chunk, "none", "dimension scale");
 	dataset("event_id", "uint64", "(events,)", chunk, "none", "dims [time]");
-	for (size_t i = 0; i < s->nevent_fields; i++) {
-		const struct schema_event_field *f = &s->event_fields[i];
-		dataset(f->name, dtype_name(f->dtype), "(events,)", chunk, "none", "dims [time]");
-		if (f->units)
-			printf("      units '%s'\n", f->units);
-		if (f->long_name)
-			printf("      long_name '%s'\n", f->long_name);
-		print_attrs("      attr ", f->attrs, f->nattrs);
-	}
+	print_fields(s, chunk, "dims [time]");
 	snprintf(shape, sizeof(shape), "(%llu,)", (unsigned long long)s->samples);
 	dataset("sample_time", "float64", shape, "fixed size", "none",
 		"dimension scale, i*dt");
@@ -274,6 +280,20 @@ static void print_stream_layout(const struct schema_stream *s)
 		snprintf(name, sizeof(name), "%s_frame_seq", ch->name);
 		dataset(name, "uint64", "(frames,)", chunk, "none", dims);
 	}
+	if (!s->events)
+		return;
+	/* the event table: one row per event, on its own axis */
+	snprintf(chunk, sizeof(chunk), "(%llu,)", (unsigned long long)s->coord_chunk);
+	dataset("event_time", "int64", "(events,)", chunk, "none", "dimension scale");
+	dataset("event_id", "uint64", "(events,)", chunk, "none", "dims [event_time]");
+	dataset("event_state", "uint8", "(events,)", chunk, "none", "dims [event_time]");
+	for (size_t i = 0; i < s->nchannels; i++) {
+		snprintf(name, sizeof(name), "%s_event_start", s->channels[i].name);
+		dataset(name, "uint64", "(events,)", chunk, "none", "dims [event_time]");
+		snprintf(name, sizeof(name), "%s_event_count", s->channels[i].name);
+		dataset(name, "uint64", "(events,)", chunk, "none", "dims [event_time]");
+	}
+	print_fields(s, chunk, "dims [event_time]");
 }
 
 static void print_stream(const struct schema_stream *s)
@@ -299,6 +319,9 @@ static void print_stream(const struct schema_stream *s)
 		schema_format_duration(s->record_timeout_ns, timeout, sizeof(timeout));
 		printf(", %llu samples per waveform, record_timeout %s",
 		       (unsigned long long)s->samples, timeout);
+	} else if (s->events) {
+		schema_format_duration(s->record_timeout_ns, timeout, sizeof(timeout));
+		printf(", with an event table, record_timeout %s", timeout);
 	}
 	printf("\n  unknown      %s\n", s->unknown_fields == SCHEMA_UNKNOWN_DROP
 						? "fields are counted and dropped"

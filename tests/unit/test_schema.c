@@ -241,6 +241,13 @@ static void test_example_digitizer(void **state)
 	assert_string_equal(st->group.text, "/{board}");
 	assert_int_equal(st->layout, SCHEMA_LAYOUT_STREAM);
 	assert_int_equal(st->coord_chunk, 1024);
+	assert_true(st->events);
+	assert_int_equal(st->record_timeout_ns, 2 * SEC);
+	assert_int_equal(st->nevent_fields, 2);
+	assert_string_equal(st->event_fields[0].name, "trigger_level");
+	assert_int_equal(st->event_fields[0].dtype, DTYPE_FLOAT32);
+	assert_string_equal(st->event_fields[0].units, "V");
+	assert_int_equal(st->event_fields[1].dtype, DTYPE_UINT8);
 	assert_int_equal(st->nchannels, 4);
 	for (size_t i = 0; i < 4; i++) {
 		const struct schema_channel *ch = &st->channels[i];
