@@ -110,7 +110,10 @@ def open_group(paths_or_dir, group, start=None, end=None):
     exact duplicate rows dropped; records keep their `sample_time` axis.
     Stream layout: per channel X a `X_sample_time` axis (datetime64[ns],
     frame_time[k] + (i - frame_start[k])·dt) plus the frame index on
-    `X_frame_time`. `start`/`end` (int ns, numpy.datetime64, datetime, ISO
+    `X_frame_time`. A stream's event table (`events: true`) is on
+    `event_time` like any table; its `X_event_start`/`X_event_count` are
+    made to index the Dataset's `X` (they index one file's in the files).
+    `start`/`end` (int ns, numpy.datetime64, datetime, ISO
     string) keep times in [start, end). Raises FileNotFoundError when no
     file holds the group."""
     path = "/" + str(group).strip("/")
@@ -145,7 +148,8 @@ def open_group(paths_or_dir, group, start=None, end=None):
     for name, (values, attrs) in fixed.items():
         coords[name] = xr.Variable((name,), values, attrs)
     for channel, s in streams.items():
-        _stream_vars(channel, s, t_lo, t_hi, out_vars, coords)
+        kept = _stream_vars(channel, s, t_lo, t_hi, out_vars, coords)
+        _event_spans(channel, kept, out_vars)
     ds = xr.Dataset(out_vars, coords=coords, attrs=group_attrs)
     ds = xr.decode_cf(ds, decode_times=False)
     ds.attrs["h5rec_group"] = path
@@ -162,6 +166,10 @@ def _collect(fi, g, variables, scales, fixed, streams):
     stream_names = set()
     for ch in stream_channels:
         stream_names.update({ch, ch + "_frame_time", ch + "_frame_start", ch + "_frame_seq"})
+    # an event table's sample indexes count from the file's first sample:
+    # made to count over every file's samples read so far (_event_spans)
+    sample_offset = {ch: sum(len(x) for x in streams[ch]["samples"]) if ch in streams else 0
+                     for ch in stream_channels}
     # A live (SWMR) file's datasets may be seen between the extents of two of
     # them being updated: use the length all of an axis's datasets have.
     lengths = {}
@@ -191,6 +199,9 @@ def _collect(fi, g, variables, scales, fixed, streams):
             v = variables[name] = _Var(dims, _attrs(ds), ds.dtype, ds.shape[1:])
         n = lengths.get(dims[0], ds.shape[0]) if dims else None
         v.parts[fi] = _read(ds, n)
+        ch = name[:-len("_event_start")] if name.endswith("_event_start") else None
+        if ch in sample_offset:
+            v.parts[fi] = v.parts[fi].astype(np.uint64) + np.uint64(sample_offset[ch])
     for ch in stream_channels:
         s = streams.setdefault(ch, {"samples": [], "time": [], "start": [], "seq": [],
                                     "attrs": _attrs(members[ch]),
@@ -290,6 +301,16 @@ def _stream_vars(ch, s, t_lo, t_hi, out_vars, coords):
     lengths = np.array([len(samples_parts[k]) for k in kept], dtype=np.int64)
     data = (np.concatenate([samples_parts[k] for k in kept]) if kept
             else np.zeros(0, s["dtype"]))
+    # where each sample came from, over the files' samples read in order
+    # (for the event table, _event_spans)
+    file_first = np.cumsum([0] + [len(x) for x in s["samples"]])
+    origin_parts = []
+    for fi, (samples, fs) in enumerate(zip(s["samples"], s["start"])):
+        ends = np.append(fs[1:], len(samples)) if len(fs) else fs
+        for k in range(len(fs)):
+            origin_parts.append(np.arange(file_first[fi] + fs[k], file_first[fi] + ends[k]))
+    origin = (np.concatenate([origin_parts[k] for k in kept]) if kept
+              else np.zeros(0, np.int64))
     ftime, fseq = ftime[kept], fseq[kept]
     first = np.concatenate(([0], np.cumsum(lengths)[:-1])) if len(kept) else lengths
     dt = s["attrs"].get("dt")
@@ -305,6 +326,7 @@ def _stream_vars(ch, s, t_lo, t_hi, out_vars, coords):
     frame_of = np.repeat(np.arange(len(kept)), lengths)
     if not keep.all():
         data, stime, frame_of = data[keep], stime[keep], frame_of[keep]
+        origin = origin[keep]
         lengths = np.bincount(frame_of, minlength=len(kept))
         has = lengths > 0
         first_kept = np.concatenate(([0], np.cumsum(lengths)[:-1]))
@@ -319,3 +341,29 @@ def _stream_vars(ch, s, t_lo, t_hi, out_vars, coords):
                                                 {"long_name": "index of the frame's first "
                                                  "sample on " + sdim})
     out_vars[f"{ch}_frame_seq"] = xr.Variable((fdim,), fseq, {})
+    return origin
+
+
+def _event_spans(ch, origin, out_vars):
+    """The event table's X_event_start/X_event_count (over the files'
+    samples, _collect) as indexes of the Dataset's X, whose samples came
+    from ORIGIN: the kept samples of each span, from the first of them."""
+    if f"{ch}_event_start" not in out_vars or f"{ch}_event_count" not in out_vars:
+        return
+    start_var, count_var = out_vars[f"{ch}_event_start"], out_vars[f"{ch}_event_count"]
+    start = start_var.values.astype(np.int64)
+    count = count_var.values.astype(np.int64)
+    size = int(max(origin.max() + 1 if len(origin) else 0,
+                   (start + count).max() if len(start) else 0))
+    position = np.full(size + 1, -1, np.int64)
+    position[origin] = np.arange(len(origin))
+    kept = np.concatenate(([0], np.cumsum(position >= 0)))
+    new_count = kept[start + count] - kept[start]
+    new_start = np.zeros(len(start), np.int64)
+    for i in np.flatnonzero(new_count):
+        inside = position[start[i]:start[i] + count[i]]
+        new_start[i] = inside[inside >= 0][0]
+    out_vars[f"{ch}_event_start"] = xr.Variable(start_var.dims, new_start.astype(np.uint64),
+                                                start_var.attrs)
+    out_vars[f"{ch}_event_count"] = xr.Variable(count_var.dims, new_count.astype(np.uint64),
+                                                count_var.attrs)
