@@ -18,6 +18,8 @@ int cli_roll(int argc, char **argv);
 void cli_roll_usage(FILE *out);
 int cli_run(int argc, char **argv);
 void cli_run_usage(FILE *out);
+int cli_export(int argc, char **argv);
+void cli_export_usage(FILE *out);
 int cli_info(int argc, char **argv);
 void cli_info_usage(FILE *out);
 int cli_send(int argc, char **argv);

@@ -22,6 +22,8 @@ static const struct command commands[] = {
 	{"check", "SCHEMA", "validate a schema and print the resolved layout", cli_check,
 	 cli_check_usage},
 	{"info", "FILE", "show what a recorded file holds", cli_info, cli_info_usage},
+	{"export", "IN OUT", "rewrite a closed records file in another layout (--layout book)",
+	 cli_export, cli_export_usage},
 	{"status", "", "show what a running recorder is doing", cli_status, cli_status_usage},
 	{"flush", "", "make everything a running recorder received durable now", cli_flush,
 	 cli_flush_usage},
