@@ -7,7 +7,11 @@
  * will create with its dtype, shape, chunk shape, filters and dimension
  * scales (SPEC §4). It is meant for a person checking a schema before
  * deploying it, so it is plain indented text, not a format to parse.
+ *
+ * Warnings go to stderr, also with -q: they name schemas that are valid but
+ * will hurt in production, and do not change the exit status.
  */
+#include <ctype.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdbool.h>
@@ -349,6 +353,66 @@ static void print_schema(const struct schema *schema)
 		print_stream(&schema->streams[i]);
 }
 
+/* Does a placeholder of this name number events rather than name a
+ * source? A word of it names the event (event_id, shot_no, trigger), or the
+ * whole name is a bare counter (id, n, seq). board_id or station are
+ * sources: a few of them, each a group that grows. */
+static bool names_events(const char *name)
+{
+	static const char *const event_words[] = {"event", "evt", "shot", "trigger", "trig",
+						  "pulse", "particle", "grain", "hit", "record"};
+	static const char *const counters[] = {"id", "n", "i", "idx", "index", "seq", "num",
+					       "number", "count", "counter", "no", "nr"};
+	char lower[128];
+	size_t n = 0;
+
+	for (; name[n] && n + 1 < sizeof(lower); n++)
+		lower[n] = (char)tolower((unsigned char)name[n]);
+	lower[n] = '\0';
+	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
+		if (strcmp(lower, counters[i]) == 0)
+			return true;
+	for (char *word = strtok(lower, "_-"); word; word = strtok(NULL, "_-"))
+		for (size_t i = 0; i < sizeof(event_words) / sizeof(event_words[0]); i++)
+			if (strcmp(word, event_words[i]) == 0)
+				return true;
+	return false;
+}
+
+/*
+ * A group template that makes a group per event is valid, and runs, but
+ * each event then costs a group with all its datasets and its own
+ * sample_time axis, carried into every later file: waveforms of shape
+ * (1, N), storage growing with the square of the events, a group the
+ * recorder keeps in memory, and under SWMR a new file at the next flush;
+ * max_groups then stops it (measured in docs/schema.md). Say so, and what
+ * to do instead.
+ */
+static void warn_group_per_event(const struct schema *schema)
+{
+	for (size_t i = 0; i < schema->nstreams; i++) {
+		const struct schema_stream *s = &schema->streams[i];
+		for (size_t k = 0; k < s->group.nparts; k++) {
+			const struct schema_template_part *part = &s->group.parts[k];
+			if (!part->placeholder || !names_events(part->text))
+				continue;
+			fprintf(stderr,
+				"%s:%d:%d: warning: streams[%s].group '%s' makes a group per event "
+				"({%s} numbers events, not sources). Every event then gets its own "
+				"group, datasets and sample_time axis, created again in every later "
+				"file: waveforms of shape (1, N), tens of times the storage, recorder "
+				"memory that grows with every event, a new file at each flush under "
+				"SWMR, and events refused once a file holds limits.max_groups groups. Record events as rows of one group per "
+				"source (layout: records, the event id in the frame) and write a "
+				"group per event from the closed file with 'h5rec export --layout "
+				"book' (docs/schema.md, \"One group per event\").\n",
+				schema->path, s->pos.line, s->pos.col, s->name, s->group.text,
+				part->text);
+			break;
+		}
+	}
+}
+
 int cli_check(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -384,6 +448,7 @@ int cli_check(int argc, char **argv)
 	}
 	if (!quiet)
 		print_schema(schema);
+	warn_group_per_event(schema);
 	schema_free(schema);
 	return 0;
 }

@@ -12,8 +12,9 @@ computes with what was sent, exactly. h5ls and h5dump read the output too.
 
 Also: incomplete records (left out, or kept with their fill), a file still
 being written, a file of another layout, a missing file, several records
-groups, an existing OUT (never replaced, no partial file left), and bounded
-memory on 100,000-sample waveforms.
+groups, an existing OUT (never replaced, no partial file left), bounded
+memory on 100,000-sample waveforms, and `h5rec check`'s warning for a group
+template that makes a group per event.
 """
 import datetime
 import json
@@ -347,3 +348,36 @@ def test_reference_schema_bounded_memory(recorder, tmp_path):
             assert g.attrs["mass"] == src["/dust/mass"][i]
             for det in CHANNELS:
                 assert g[det][...].tobytes() == src["/dust/" + det][i].tobytes()
+
+
+PER_EVENT = """
+name: pergroup
+listen: [{ protocol: frame, transport: tcp, address: "127.0.0.1:7999" }]
+streams:
+  - name: dust
+    match: { key: "dust/{event_id}/{channel}" }
+    group: "/{event_id}"
+    layout: records
+    samples: 1000
+    dt: 2.0e-8
+    channels: { first_detector: {} }
+"""
+
+
+def test_check_warns_on_a_group_per_event(tmp_path):
+    schema = tmp_path / "pergroup.yaml"
+    schema.write_text(PER_EVENT)
+    res = run_client(["check", schema])
+    assert "warning" in res.stderr and "group per event" in res.stderr, res.stderr
+    assert "layout: records" in res.stderr and "h5rec export --layout book" in res.stderr
+    assert "streams[dust].group" in res.stderr
+    res = run_client(["check", "-q", schema])
+    assert res.stdout == "" and "group per event" in res.stderr
+    # a group per board is bounded: no warning
+    board = PER_EVENT.replace("{event_id}", "{board}")
+    schema.write_text(board)
+    assert "warning" not in run_client(["check", schema]).stderr
+    for name in ("accelerator.yaml", "weather.yaml", "digitizer.yaml"):
+        res = run_client(["check", os.path.join(os.path.dirname(__file__), "..", "..",
+                                                "schemas", name)])
+        assert res.stderr == "", res.stderr
