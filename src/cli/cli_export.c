@@ -126,6 +126,7 @@ struct source {
 	size_t nchannels;
 	struct field fields[EXPORT_MAX_DSETS];
 	size_t nfields;
+	bool reported;                      /* a member's failure was printed */
 	int64_t timestamp;                  /* root file_created, s since 1970 */
 	char run[EXPORT_NAME_MAX];          /* root `run`, "" if none */
 };
@@ -338,12 +339,30 @@ static int add_field(struct source *src, hid_t dset, const char *name)
 	return 0;
 }
 
-/* Sort one member of the records group: a waveform channel (events x
- * samples), an event field (events,), or an index dataset (skipped). */
+/* A dataset of the records group is a waveform channel (events x
+ * samples) or an event field (events,); anything else is not ours. */
+static int add_dataset(struct source *src, hid_t dset, const char *name)
+{
+	hid_t space = H5Dget_space(dset);
+	hsize_t dims[2] = {0, 0};
+	int rank = H5Sget_simple_extent_dims(space, dims, NULL);
+
+	H5Sclose(space);
+	if (rank == 2 && dims[0] == src->rows && dims[1] == src->samples)
+		return add_channel(src, dset, name);
+	if (rank == 1 && dims[0] == src->rows)
+		return add_field(src, dset, name);
+	return fail("%s: %s/%s is not shaped as a records channel or event field", src->path,
+		    src->group_path, name);
+}
+
+/* One member of the records group; the index datasets are skipped. */
 static herr_t visit_member(hid_t group, const char *name, const H5L_info_t *link, void *arg)
 {
-	struct source *src = arg;
 	static const char *const index[] = {"time", "event_id", "record_state", "sample_time"};
+	struct source *src = arg;
+	hid_t dset = H5I_INVALID_HID;
+	int rc;
 
 	(void)link;
 	for (size_t i = 0; i < sizeof(index) / sizeof(index[0]); i++)
@@ -352,23 +371,15 @@ static herr_t visit_member(hid_t group, const char *name, const H5L_info_t *link
 	if (!has_dataset(group, name))
 		return 0;
 	if (src->nchannels + src->nfields >= EXPORT_MAX_DSETS)
-		return fail("%s: %s has more than %d datasets", src->path, src->group_path,
-			    EXPORT_MAX_DSETS), -1;
-	hid_t dset = H5Dopen2(group, name, H5P_DEFAULT);
-	hid_t space = H5Dget_space(dset);
-	hsize_t dims[2] = {0, 0};
-	int rank = H5Sget_simple_extent_dims(space, dims, NULL);
-	H5Sclose(space);
-	int rc;
-	if (rank == 2 && dims[0] == src->rows && dims[1] == src->samples)
-		rc = add_channel(src, dset, name);
-	else if (rank == 1 && dims[0] == src->rows)
-		rc = add_field(src, dset, name);
+		rc = fail("%s: %s has more than %d datasets", src->path, src->group_path,
+			  EXPORT_MAX_DSETS);
+	else if ((dset = H5Dopen2(group, name, H5P_DEFAULT)) < 0)
+		rc = fail("%s: cannot open %s/%s", src->path, src->group_path, name);
 	else
-		rc = fail("%s: %s/%s is not shaped as a records channel or event field",
-			  src->path, src->group_path, name);
-	if (rc)
+		rc = add_dataset(src, dset, name);
+	if (rc && dset >= 0)
 		H5Dclose(dset);
+	src->reported = rc != 0;
 	return rc ? -1 : 0;
 }
 
@@ -398,7 +409,9 @@ static int read_layout(struct source *src)
 			    src->group_path);
 	hsize_t next = 0;
 	if (H5Literate(src->group, H5_INDEX_NAME, H5_ITER_INC, &next, visit_member, src) < 0)
-		return 1;
+		return src->reported ? 1
+				     : fail("%s: cannot list the members of %s", src->path,
+					    src->group_path);
 	if (src->nchannels == 0)
 		return fail("%s: %s has no waveform channels", src->path, src->group_path);
 	string_attr(src->file, "run", src->run, sizeof(src->run));
