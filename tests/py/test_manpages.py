@@ -425,6 +425,13 @@ def test_completion_file_arguments(files):
     assert complete("h5rec send -t tcp:", cwd) == []
     assert complete("h5rec simulate -t tcp:127.0.0.1:7601 ", cwd) == \
         ["weather", "accelerator", "digitizer"]
+    assert complete("h5rec export --layout ", cwd) == ["book"]
+    assert complete("h5rec export -i ", cwd) == ["skip", "keep"]
+    assert sorted(complete("h5rec export -l book ", cwd)) == \
+        ["data", "run-0001.h5", "run-0002.h5"]
+    assert sorted(complete("h5rec export -l book run-0001.h5 run", cwd)) == \
+        ["run-0001.h5", "run-0002.h5"]
+    assert complete("h5rec export -l book run-0001.h5 out.h5 ", cwd) == []
     # Directories are offered, for the path below them.
     (files / "data" / "old.h5").write_text("")
     assert complete("h5rec info data/", cwd) == ["data/old.h5"]
