@@ -55,14 +55,25 @@ DUST = f"""
 """
 FRAME = [{"protocol": "frame", "transport": "tcp"}]
 
-# The analysis, as the book's code reads its layout: iterate the events of
+# The analysis, as the book's code uses its layout: iterate the events of
 # the file, take mass and velocity from the group's attributes, build each
-# waveform's time axis from its dt, compute with numpy. It imports h5py and
-# numpy only.
+# waveform's time axis from its dt (`np.arange(len(dset)) * dset.attrs['dt']`),
+# compute with numpy, and, as the book's second step does, store a result
+# computed from the three waveforms next to the data, as an attribute of
+# the event's group (the file opened "r+"). It imports h5py and numpy only.
 ANALYSIS = textwrap.dedent("""
     import json, sys
     import h5py
     import numpy as np
+
+    def update_particle_group(group):
+        waves = [group[d][...] for d in ("first_detector", "second_detector",
+                                         "third_detector")]
+        group.attrs["charge"] = float(sum(np.sum(w, dtype=np.float64) for w in waves))
+
+    with h5py.File(sys.argv[1], "r+") as f:
+        for group in f.values():
+            update_particle_group(group)
 
     f = h5py.File(sys.argv[1], "r")
     out = {"timestamp": int(f.attrs["timestamp"]),
@@ -73,7 +84,8 @@ ANALYSIS = textwrap.dedent("""
                  "mass": float(group.attrs["mass"]),
                  "velocity": float(group.attrs["velocity"]),
                  "experiment": str(group.attrs["experiment_name"]),
-                 "energy": float(kinetic)}
+                 "energy": float(kinetic),
+                 "charge": float(group.attrs["charge"])}
         for det in ("first_detector", "second_detector", "third_detector"):
             dset = group[det]
             data = dset[...]
@@ -172,6 +184,8 @@ def test_book_analysis_reads_the_export(recorded, tmp_path):
             assert got["t_end"] == (SAMPLES - 1) * DT
             assert got["peak_time"] == int(np.argmax(sent)) * DT
             assert got["sum"] == float(np.sum(sent, dtype=np.float64))
+        assert ev["charge"] == sum(float(np.sum(waveform(event_id, c), dtype=np.float64))
+                                   for c in range(len(CHANNELS)))
 
 
 def test_exactly_the_books_layout(recorded, tmp_path):
