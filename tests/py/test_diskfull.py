@@ -3,8 +3,8 @@
 back-pressure rather than data dropped silently, and ingest resumes into a
 new file when space returns"; SPEC §6).
 
-The output directory is an 80 MiB tmpfs the test mounts (root) holding a
-72 MiB ballast file, so about 8 MiB are free; the schema keeps
+The output directory is a tmpfs the test mounts (root) holding a ballast
+file, so that about 8 MiB are free; the schema keeps
 output.min_free = 2 MiB of it free and allows limits.max_buffer = 4 MiB.
 Where mounting is not permitted (a container), the fallback is
 RLIMIT_FSIZE = 8 MiB on the daemon with SIGXFSZ ignored in the child (so the
@@ -18,7 +18,8 @@ one guarantee against what it recorded:
 
   1. a small line stream, then `h5rec roll`: a file closed before the disk
      fills (its sha256 is taken);
-  2. 48 MiB of int16 samples with `h5rec send` (ACKs, --tee, 64 Ki samples
+  2. 48 MiB of int16 samples, plus twice what the kernel's socket buffers
+     can hold (FILL_SAMPLES), with `h5rec send` (ACKs, --tee, 64 Ki samples
      per frame = one chunk) through the ACK-recording relay, and a weather
      line stream at the same time: far more than fits, and more than the
      recorder's buffers and the sockets between can hold;
@@ -54,10 +55,31 @@ from recorder_fixture import DTYPE_CODES, FLAG_ACK, encode_frame  # noqa: E402
 import h5py  # noqa: E402
 
 T0 = 1767225600000000000
-DISK_MIB, BALLAST_MIB = 80, 72
 FSIZE_LIMIT = 8 << 20
 PER_FRAME = 65536                        # samples per frame = one chunk
-FILL_SAMPLES = 24 << 20                  # 48 MiB of int16: far more than fits
+
+
+def kernel_socket_buffers():
+    """The most a stalled connection's socket buffers can hold: the
+    recorder's receive buffer and the relay's send buffer grow (autotuning)
+    up to tcp_rmem's and tcp_wmem's maximum, 6 and 4 MiB by default but 32
+    MiB on some machines."""
+    total = 0
+    for name in ("tcp_rmem", "tcp_wmem"):
+        try:
+            with open("/proc/sys/net/ipv4/" + name) as f:
+                total += int(f.read().split()[2])
+        except (OSError, ValueError, IndexError):
+            total += 32 << 20
+    return total
+
+
+# Far more than fits: the 8 MiB free, the recorder's 4 MiB buffer, and
+# whatever the sockets between can hold, twice over.
+FILL_SAMPLES = ((48 << 20) + 2 * kernel_socket_buffers()) // 2 // PER_FRAME * PER_FRAME
+# The disk takes it all once the ballast is gone: 8 MiB free until then.
+BALLAST_MIB = FILL_SAMPLES * 2 // (1 << 20) + 32
+DISK_MIB = BALLAST_MIB + 8
 FILL_LINES = 6000
 AFTER_SAMPLES = 512 << 10                # 1 MiB sent after the roll
 STOP_WAIT_S = 10                         # WRITER_STOP_WAIT_MS (src/daemon/writer.h)
@@ -96,7 +118,7 @@ def frame_only(schema):
 
 
 class SmallDisk:
-    """A 16 MiB tmpfs with a 10 MiB ballast, or the RLIMIT_FSIZE fallback."""
+    """A tmpfs with 8 MiB free beside a ballast, or the RLIMIT_FSIZE fallback."""
 
     def __init__(self, path):
         self.path = str(path)
