@@ -128,6 +128,10 @@ static void filters_text(const struct schema_channel *ch, char *out, size_t outl
 		n += (size_t)snprintf(out + n, outlen - n, "lz4 (filter 32004, block %s), ",
 				      ch->lz4_block_size ? block : "whole chunk");
 	}
+	if (ch->compression == SCHEMA_COMPRESSION_SZIP)
+		n += (size_t)snprintf(out + n, outlen - n, "szip %s, %d pixels per block, ",
+				      ch->szip_coding == SCHEMA_SZIP_EC ? "ec" : "nn",
+				      ch->szip_pixels_per_block);
 	if (ch->fletcher32)
 		n += (size_t)snprintf(out + n, outlen - n, "fletcher32, ");
 	if (n >= 2 && n < outlen)

@@ -158,7 +158,10 @@ enum schema_compression {
 	SCHEMA_COMPRESSION_NONE,
 	SCHEMA_COMPRESSION_DEFLATE,
 	SCHEMA_COMPRESSION_LZ4,
+	SCHEMA_COMPRESSION_SZIP,
 };
+/* szip's coding (HDF5's H5_SZIP_NN_OPTION_MASK / H5_SZIP_EC_OPTION_MASK). */
+enum schema_szip_coding { SCHEMA_SZIP_NN, SCHEMA_SZIP_EC };
 enum schema_unknown_fields { SCHEMA_UNKNOWN_DROP, SCHEMA_UNKNOWN_ERROR };
 
 /* A number in the type of the channel it belongs to (fill values). */
@@ -211,6 +214,8 @@ struct schema_channel {
 	enum schema_compression compression; /* default none */
 	int level;                   /* deflate level 1..9, default 4 */
 	uint32_t lz4_block_size;     /* lz4 block size in bytes; 0 = whole chunk */
+	int szip_pixels_per_block;   /* szip: even, 2..32, default 16 */
+	enum schema_szip_coding szip_coding; /* szip: default nn */
 	bool shuffle;                /* default: true with deflate, else false */
 	bool fletcher32;             /* default false */
 	bool has_fill;

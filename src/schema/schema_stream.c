@@ -7,10 +7,11 @@
  * channel's own value, else the stream's `defaults`, else the built-in
  * default - so the storage engine never looks further than the channel.
  * Options that only make sense with some compressions (level with
- * deflate, block_size with lz4, shuffle with either) are errors where
- * written next to another compression, and are dropped silently when they
- * merely come from `defaults` to a channel that chose a different
- * compression. fletcher32 goes with any.
+ * deflate, block_size with lz4, shuffle with either, szip_pixels_per_block
+ * and szip_coding with szip) are errors where written next to another
+ * compression, and are dropped silently when they merely come from
+ * `defaults` to a channel that chose a different compression. fletcher32
+ * goes with any.
  */
 #include <errno.h>
 #include <float.h>
@@ -44,10 +45,16 @@ static const struct enum_name compression_names[] = {
 	{"none", SCHEMA_COMPRESSION_NONE},
 	{"deflate", SCHEMA_COMPRESSION_DEFLATE},
 	{"lz4", SCHEMA_COMPRESSION_LZ4},
+	{"szip", SCHEMA_COMPRESSION_SZIP},
+	{NULL, 0},
+};
+static const struct enum_name szip_coding_names[] = {
+	{"nn", SCHEMA_SZIP_NN},
+	{"ec", SCHEMA_SZIP_EC},
 	{NULL, 0},
 };
 static const char *const layout_text[] = {"table", "records", "stream"};
-static const char *const compression_text[] = {"none", "deflate", "lz4"};
+static const char *const compression_text[] = {"none", "deflate", "lz4", "szip"};
 
 #define SEC INT64_C(1000000000)
 #define MS INT64_C(1000000)
@@ -88,7 +95,8 @@ static const struct opt match_opts[MATCH_N] = {
 /* chunk, shuffle and fill have defaults that depend on the layout, the
  * compression and the dtype (resolve_channel). */
 enum { CH_DTYPE, CH_UNITS, CH_LONG_NAME, CH_DT, CH_SCALE, CH_OFFSET, CH_CHUNK, CH_COMPRESSION,
-       CH_LEVEL, CH_BLOCK_SIZE, CH_SHUFFLE, CH_FLETCHER32, CH_FILL, CH_OWN_TIME, CH_ATTRS, CH_N };
+       CH_LEVEL, CH_BLOCK_SIZE, CH_SZIP_PPB, CH_SZIP_CODING, CH_SHUFFLE, CH_FLETCHER32, CH_FILL,
+       CH_OWN_TIME, CH_ATTRS, CH_N };
 static const struct opt channel_opts[CH_N] = {
 	[CH_DTYPE] = {"dtype", OPT_DTYPE, offsetof(struct schema_channel, dtype), "float64"},
 	[CH_UNITS] = {"units", OPT_STRING, offsetof(struct schema_channel, units)},
@@ -106,6 +114,12 @@ static const struct opt channel_opts[CH_N] = {
 	[CH_BLOCK_SIZE] = {"block_size", OPT_SIZE32,
 			   offsetof(struct schema_channel, lz4_block_size), "0B", .min = 0,
 			   .max = H5LZ4_MAX_BLOCK_SIZE},
+	/* HDF5's H5Pset_szip takes any even count up to 32 */
+	[CH_SZIP_PPB] = {"szip_pixels_per_block", OPT_INT,
+			 offsetof(struct schema_channel, szip_pixels_per_block), "16", .min = 2,
+			 .max = 32},
+	[CH_SZIP_CODING] = {"szip_coding", OPT_ENUM, offsetof(struct schema_channel, szip_coding),
+			    "nn", .enums = szip_coding_names},
 	[CH_SHUFFLE] = {"shuffle", OPT_BOOL, offsetof(struct schema_channel, shuffle)},
 	[CH_FLETCHER32] = {"fletcher32", OPT_BOOL, offsetof(struct schema_channel, fletcher32),
 			   "false"},
@@ -405,12 +419,25 @@ static int check_compression_options(struct loader *ld, const struct schema_chan
 	if (seen[CH_LEVEL].key && compression != SCHEMA_COMPRESSION_DEFLATE)
 		return loader_fail(ld, seen[CH_LEVEL].key, "%s.level: only used with compression: "
 				   "deflate (compression here is %s)", path, comp);
-	if (seen[CH_SHUFFLE].key && values->shuffle && compression == SCHEMA_COMPRESSION_NONE)
+	if (seen[CH_SHUFFLE].key && values->shuffle &&
+	    (compression == SCHEMA_COMPRESSION_NONE || compression == SCHEMA_COMPRESSION_SZIP))
 		return loader_fail(ld, seen[CH_SHUFFLE].key, "%s.shuffle: only used with "
-				   "compression: deflate or lz4 (compression here is %s)", path, comp);
+				   "compression: deflate or lz4 (compression here is %s%s)", path, comp,
+				   compression == SCHEMA_COMPRESSION_SZIP
+					   ? ", which has its own preprocessing"
+					   : "");
 	if (seen[CH_BLOCK_SIZE].key && compression != SCHEMA_COMPRESSION_LZ4)
 		return loader_fail(ld, seen[CH_BLOCK_SIZE].key, "%s.block_size: only used with "
 				   "compression: lz4 (compression here is %s)", path, comp);
+	for (int i = CH_SZIP_PPB; i <= CH_SZIP_CODING; i++)
+		if (seen[i].key && compression != SCHEMA_COMPRESSION_SZIP)
+			return loader_fail(ld, seen[i].key, "%s.%s: only used with compression: "
+					   "szip (compression here is %s)", path,
+					   channel_opts[i].name, comp);
+	if (seen[CH_SZIP_PPB].key && values->szip_pixels_per_block % 2)
+		return loader_fail(ld, seen[CH_SZIP_PPB].value, "%s.szip_pixels_per_block: "
+				   "expected an even number (szip codes samples in pairs), got %d",
+				   path, values->szip_pixels_per_block);
 	return 0;
 }
 
@@ -542,6 +569,32 @@ static int check_chunk_bytes(struct loader *ld, struct stream_ctx *ctx,
 			   dtype_name(ch->dtype), (unsigned long long)per_row);
 }
 
+/* What HDF5's szip filter accepts (H5Z_can_apply_szip, H5Z_set_local_szip):
+ * fixed-size numbers, and at least a block of elements in every chunk. */
+static int check_szip(struct loader *ld, struct stream_ctx *ctx, const struct schema_channel *ch,
+		      const struct seen *eff, const char *const *paths)
+{
+	uint64_t per_row = ctx->stream->layout == SCHEMA_LAYOUT_RECORDS ? ctx->stream->samples : 1;
+	uint64_t elements = ch->chunk * per_row;
+
+	if (ch->compression != SCHEMA_COMPRESSION_SZIP)
+		return 0;
+	if (ch->dtype == DTYPE_STRING)
+		return loader_fail(ld, eff[CH_COMPRESSION].value, "%s.compression: szip needs a "
+				   "numeric dtype (this channel is string)", paths[CH_COMPRESSION]);
+	if (elements >= (uint64_t)ch->szip_pixels_per_block)
+		return 0;
+	if (eff[CH_CHUNK].value)
+		return loader_fail(ld, eff[CH_CHUNK].value, "%s.chunk: %llu elements per chunk, "
+				   "fewer than szip_pixels_per_block (%d): szip needs a whole block",
+				   paths[CH_CHUNK], (unsigned long long)elements,
+				   ch->szip_pixels_per_block);
+	return loader_fail(ld, eff[CH_COMPRESSION].value, "%s.compression: szip needs chunks of "
+			   "at least szip_pixels_per_block (%d) elements, these have %llu",
+			   paths[CH_COMPRESSION], ch->szip_pixels_per_block,
+			   (unsigned long long)elements);
+}
+
 static int check_channel_layout(struct loader *ld, struct stream_ctx *ctx,
 				const struct schema_channel *ch, const struct seen *eff,
 				yaml_node_t *key, const char *const *paths)
@@ -573,7 +626,7 @@ static int check_channel_layout(struct loader *ld, struct stream_ctx *ctx,
  * compression are dropped rather than reported. */
 static void drop_inapplicable(struct schema_channel *ch)
 {
-	if (ch->compression == SCHEMA_COMPRESSION_NONE)
+	if (ch->compression == SCHEMA_COMPRESSION_NONE || ch->compression == SCHEMA_COMPRESSION_SZIP)
 		ch->shuffle = false;
 	if (ch->compression != SCHEMA_COMPRESSION_LZ4)
 		ch->lz4_block_size = 0;
@@ -626,6 +679,8 @@ static int resolve_channel(struct loader *ld, struct stream_ctx *ctx, struct sch
 		err = check_channel_layout(ld, ctx, ch, eff, key, paths);
 	if (!err)
 		err = check_chunk_bytes(ld, ctx, ch, eff, paths);
+	if (!err)
+		err = check_szip(ld, ctx, ch, eff, paths);
 	if (!err)
 		err = resolve_fill(ld, ch, eff[CH_FILL].value, paths[CH_FILL]);
 	if (!err)

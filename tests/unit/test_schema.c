@@ -394,6 +394,30 @@ static void test_channel_inherits_defaults(void **state)
 	schema_free(s);
 }
 
+/* szip takes its two options, defaults of 16 pixels per block and nn
+ * coding, and no shuffle: one inherited from defaults is dropped. */
+static void test_channel_szip(void **state)
+{
+	(void)state;
+	struct schema *s = load_ok(
+		LINE_HEAD "streams:\n  - name: s\n    match: { measurement: m }\n"
+			  "    defaults: { dtype: int16, compression: lz4, shuffle: true }\n"
+			  "    channels:\n      a: { compression: szip }\n"
+			  "      b: { compression: szip, szip_pixels_per_block: 32, szip_coding: ec,"
+			  " fletcher32: true, dtype: float32 }\n");
+	const struct schema_channel *a = &s->streams[0].channels[0], *b = &s->streams[0].channels[1];
+	assert_int_equal(a->compression, SCHEMA_COMPRESSION_SZIP);
+	assert_int_equal(a->szip_pixels_per_block, 16);
+	assert_int_equal(a->szip_coding, SCHEMA_SZIP_NN);
+	assert_false(a->shuffle);
+	assert_false(a->fletcher32);
+	assert_int_equal(b->szip_pixels_per_block, 32);
+	assert_int_equal(b->szip_coding, SCHEMA_SZIP_EC);
+	assert_true(b->fletcher32);
+	assert_int_equal(b->dtype, DTYPE_FLOAT32);
+	schema_free(s);
+}
+
 static void test_string_channel_skips_numeric_defaults(void **state)
 {
 	(void)state;
@@ -1973,6 +1997,87 @@ static const struct bad_case bad_cases[] = {
 	  "    channels:\n"
 	  "      a: { compression: deflate, level: 10 }\n",
 	  "t.yaml:8:41: streams[s].channels.a.level: expected an integer from 1 to 9, got '10'"},
+	{"szip pixels_per_block odd",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      a: { compression: szip, szip_pixels_per_block: 7 }\n",
+	  "t.yaml:8:54: streams[s].channels.a.szip_pixels_per_block: expected an even number (szip codes samples in pairs), got 7"},
+	{"szip pixels_per_block too big",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      a: { compression: szip, szip_pixels_per_block: 64 }\n",
+	  "t.yaml:8:54: streams[s].channels.a.szip_pixels_per_block: expected an integer from 2 to 32, got '64'"},
+	{"szip_coding with lz4",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      a: { compression: lz4, szip_coding: ec }\n",
+	  "t.yaml:8:30: streams[s].channels.a.szip_coding: only used with compression: szip (compression here is lz4)"},
+	{"szip_coding unknown",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      a: { compression: szip, szip_coding: chip }\n",
+	  "t.yaml:8:44: streams[s].channels.a.szip_coding: expected one of nn, ec, got 'chip'"},
+	{"shuffle with szip",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      a: { compression: szip, shuffle: true }\n",
+	  "t.yaml:8:31: streams[s].channels.a.shuffle: only used with compression: deflate or lz4 (compression here is szip, which has its own preprocessing)"},
+	{"szip on a string",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      a: { dtype: string, compression: szip }\n",
+	  "t.yaml:8:40: streams[s].channels.a.compression: szip needs a numeric dtype (this channel is string)"},
+	{"szip chunk below a block",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      a: { dtype: int16, compression: szip, chunk: 8 }\n",
+	  "t.yaml:8:52: streams[s].channels.a.chunk: 8 elements per chunk, fewer than szip_pixels_per_block (16): szip needs a whole block"},
+	{"szip defaults shuffle",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    defaults: { compression: szip, shuffle: true }\n"
+	  "    channels:\n"
+	  "      a: {}\n",
+	  "t.yaml:7:36: streams[s].defaults.shuffle: only used with compression: deflate or lz4 (compression here is szip, which has its own preprocessing)"},
 	{"defaults level with own compression",
 	  "name: t\n"
 	  "listen:\n"
@@ -2607,7 +2712,7 @@ static const struct bad_case bad_cases[] = {
 	  "    match: { measurement: m }\n"
 	  "    channels:\n"
 	  "      a: { compression: LZ4 }\n",
-	  "t.yaml:8:25: streams[s].channels.a.compression: expected one of none, deflate, lz4, got 'LZ4' (did you mean 'lz4'?)"},
+	  "t.yaml:8:25: streams[s].channels.a.compression: expected one of none, deflate, lz4, szip, got 'LZ4' (did you mean 'lz4'?)"},
 	{"directory with placeholder",
 	  "name: t\n"
 	  "output:\n"
@@ -2802,6 +2907,7 @@ int main(void)
 		cmocka_unit_test(test_family_default_file),
 		cmocka_unit_test(test_min_free),
 		cmocka_unit_test(test_channel_inherits_defaults),
+		cmocka_unit_test(test_channel_szip),
 		cmocka_unit_test(test_string_channel_skips_numeric_defaults),
 		cmocka_unit_test(test_attrs_and_fills),
 		cmocka_unit_test(test_attrs_everywhere),
