@@ -55,12 +55,15 @@ enum h5w_codec {
 };
 
 /* The filters of a dataset, in the order HDF5 applies them. */
-enum h5w_filter { H5W_FILTER_NONE, H5W_FILTER_DEFLATE, H5W_FILTER_LZ4 };
+enum h5w_filter { H5W_FILTER_NONE, H5W_FILTER_DEFLATE, H5W_FILTER_LZ4, H5W_FILTER_SZIP };
+/* szip's parameters as HDF5 stores them in the dataset (cd_values) */
+enum { H5W_SZIP_MASK, H5W_SZIP_PPB, H5W_SZIP_BPP, H5W_SZIP_PPS, H5W_SZIP_NPARMS };
 struct h5w_filters {
 	bool shuffle;
 	enum h5w_filter codec;
 	int level;           /* deflate */
 	uint32_t lz4_block;  /* lz4: block size, 0 = whole chunk */
+	unsigned szip[H5W_SZIP_NPARMS]; /* szip: h5w_szip_params */
 	bool fletcher32;
 };
 
@@ -357,6 +360,8 @@ void h5w_convert_fast(enum dtype from, enum dtype to, const void *src, size_t n,
 void h5w_shuffle(const unsigned char *restrict src, unsigned char *restrict dst, size_t len,
 		 size_t elem);
 uint32_t h5w_fletcher32(const unsigned char *data, size_t len);
+void h5w_szip_params(unsigned coding, unsigned pixels_per_block, size_t elem, uint64_t chunk_rows,
+		     uint64_t row_elems, unsigned cd[H5W_SZIP_NPARMS]);
 size_t h5w_pipeline_bound(const struct h5w_filters *f, size_t raw_len);
 int h5w_pipeline_encode(struct h5w_encoder *e, const struct h5w_filters *f,
 			const unsigned char *raw, size_t raw_len, size_t elem, unsigned char *out,

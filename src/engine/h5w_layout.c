@@ -240,19 +240,34 @@ static void set_fill(struct h5w_dset *ds, bool user, union schema_number value)
 	}
 }
 
+static enum h5w_filter channel_codec(const struct schema_channel *ch)
+{
+	switch (ch->compression) {
+	case SCHEMA_COMPRESSION_DEFLATE: return H5W_FILTER_DEFLATE;
+	case SCHEMA_COMPRESSION_LZ4: return H5W_FILTER_LZ4;
+	case SCHEMA_COMPRESSION_SZIP: return H5W_FILTER_SZIP;
+	case SCHEMA_COMPRESSION_NONE: break;
+	}
+	return H5W_FILTER_NONE;
+}
+
 static void channel_options(struct h5w_dset *ds, const struct schema_channel *ch)
 {
 	union schema_number nan_fill = {.f = NAN};
+	struct h5w_filters f = {
+		.shuffle = ch->shuffle,
+		.codec = channel_codec(ch),
+		.level = ch->level,
+		.lz4_block = ch->lz4_block_size,
+		.fletcher32 = ch->fletcher32,
+	};
 	ds->channel = ch;
-	set_filters(ds, (struct h5w_filters){
-				.shuffle = ch->shuffle,
-				.codec = ch->compression == SCHEMA_COMPRESSION_LZ4	 ? H5W_FILTER_LZ4
-					 : ch->compression == SCHEMA_COMPRESSION_DEFLATE ? H5W_FILTER_DEFLATE
-											 : H5W_FILTER_NONE,
-				.level = ch->level,
-				.lz4_block = ch->lz4_block_size,
-				.fletcher32 = ch->fletcher32,
-			});
+	if (f.codec == H5W_FILTER_SZIP)
+		h5w_szip_params(ch->szip_coding == SCHEMA_SZIP_EC ? H5_SZIP_EC_OPTION_MASK
+								  : H5_SZIP_NN_OPTION_MASK,
+				(unsigned)ch->szip_pixels_per_block, ds->elem_size, ds->chunk_rows,
+				ds->row_elems, f.szip);
+	set_filters(ds, f);
 	if (ch->has_fill)
 		set_fill(ds, true, ch->fill);
 	else if (ch->dtype == DTYPE_FLOAT32 || ch->dtype == DTYPE_FLOAT64)
@@ -500,7 +515,7 @@ static int dataset_attrs(struct h5w *w, struct h5w_group *g, struct h5w_dset *ds
 }
 
 /* The dataset creation properties: chunking, fill value, and the filters
- * in the order h5w_pipeline.c applies them (shuffle, deflate or LZ4,
+ * in the order h5w_pipeline.c applies them (shuffle, deflate, LZ4 or szip,
  * Fletcher-32). Strings keep HDF5's pipeline: deflate and shuffle as the
  * channel says (they are no-ops on heap references, but declared). */
 static hid_t make_dcpl(struct h5w *w, const struct h5w_dset *ds)
@@ -534,12 +549,44 @@ static hid_t make_dcpl(struct h5w *w, const struct h5w_dset *ds)
 				  f.lz4_block ? 1 : 0, cd) < 0)
 			goto fail;
 	}
+	/* Optional, as H5Pset_szip declares it: the engine never skips it, but
+	 * HDF5's own writers (h5repack) may, for a chunk that would grow. */
+	if (f.codec == H5W_FILTER_SZIP &&
+	    H5Pset_szip(dcpl, f.szip[H5W_SZIP_MASK] & (H5_SZIP_NN_OPTION_MASK | H5_SZIP_EC_OPTION_MASK),
+			f.szip[H5W_SZIP_PPB]) < 0)
+		goto fail;
 	if (f.fletcher32 && H5Pset_fletcher32(dcpl) < 0)
 		goto fail;
 	return dcpl;
 fail:
 	H5Pclose(dcpl);
 	return H5I_INVALID_HID;
+}
+
+/* HDF5 completes szip's parameters when it creates the dataset
+ * (H5Z_set_local_szip); the chunks decode only with the parameters they
+ * were encoded with, so the engine's (h5w_szip_params) must be those. */
+static int check_szip(struct h5w *w, const struct h5w_dset *ds, hid_t id,
+		      struct h5w_error *err)
+{
+	unsigned flags, cd[H5W_SZIP_NPARMS + 4];
+	size_t ncd = sizeof(cd) / sizeof(cd[0]);
+	hid_t dcpl = H5Dget_create_plist(id);
+	herr_t rc = dcpl < 0 ? -1
+			     : H5Pget_filter_by_id2(dcpl, H5Z_FILTER_SZIP, &flags, &ncd, cd, 0,
+						    NULL, NULL);
+	if (dcpl >= 0)
+		H5Pclose(dcpl);
+	if (rc < 0)
+		return h5w_err_hdf5(w, err, "%s: reading the szip parameters of %s/%s",
+				    w->file_name, ds->group->path, ds->name);
+	if (ncd == H5W_SZIP_NPARMS && !memcmp(cd, ds->filters.szip, sizeof(ds->filters.szip)))
+		return 0;
+	h5w_err(w, err, "%s: HDF5 set szip parameters %u,%u,%u,%u for %s/%s, the engine "
+		"encodes with %u,%u,%u,%u", w->file_name, cd[0], cd[1], cd[2], cd[3],
+		ds->group->path, ds->name, ds->filters.szip[0], ds->filters.szip[1],
+		ds->filters.szip[2], ds->filters.szip[3]);
+	return -EIO;
 }
 
 static int create_dataset(struct h5w *w, struct h5w_group *g, hid_t gid, struct h5w_dset *ds,
@@ -575,6 +622,8 @@ static int create_dataset(struct h5w *w, struct h5w_group *g, hid_t gid, struct 
 			rc = -EIO;
 		free(t);
 	}
+	if (ds->codec == H5W_CODEC_POOL && ds->filters.codec == H5W_FILTER_SZIP)
+		rc = check_szip(w, ds, id, err);
 	if (!rc && dataset_attrs(w, g, ds, id))
 		rc = -EIO;
 	if (!rc && ds->is_scale && H5DSset_scale(id, ds->name) < 0)

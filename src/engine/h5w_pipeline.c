@@ -1,7 +1,8 @@
 /*
  * h5w_pipeline.c - a chunk encoded exactly as HDF5's filter pipeline would
- * store it, without HDF5: shuffle, then deflate or LZ4, then Fletcher-32,
- * in that order (the order h5w_layout.c declares them in the dataset).
+ * store it, without HDF5: shuffle, then deflate, LZ4 or szip, then
+ * Fletcher-32, in that order (the order h5w_layout.c declares them in the
+ * dataset).
  *
  * Why not HDF5's own pipeline: it runs inside H5Dwrite on the writer
  * thread, one chunk at a time, and chooses the stored size itself. Encoding
@@ -11,14 +12,24 @@
  * (h5w_pipeline_slot), because HDF5 overwrites a chunk in place only when
  * its size is unchanged, and in SWMR-write mode never reuses the space of
  * a chunk that moved. Every decoder stops at the end of its own stream
- * (zlib at the deflate stream's end, LZ4 at the uncompressed size in its
- * header), so the padding is never read; Fletcher-32 is computed over the
- * padded bytes, as stored.
+ * (zlib at the deflate stream's end, LZ4 and szip at the uncompressed size
+ * in their headers), so the padding is never read; Fletcher-32 is computed
+ * over the padded bytes, as stored.
  *
  * The formats are HDF5's (H5Zshuffle.c, H5Zfletcher32.c, H5checksum.c):
  * shuffle groups the k-th bytes of all elements together; Fletcher-32 sums
  * the data as big-endian 16-bit words (an odd last byte as the high byte of
  * a word) into two 16-bit sums, and is appended little-endian.
+ *
+ * szip (H5Zszip.c) stores the chunk's size as 4 bytes little-endian, then
+ * what libaec's SZ_BufftoBuffCompress makes of the chunk with the dataset's
+ * four parameters (h5w_szip_params). The encoder here is that same
+ * library, the one Debian's HDF5 decodes szip with, so the bytes are the
+ * ones HDF5 would store. Except for one case: HDF5 declares szip optional
+ * and, when a chunk would grow, stores it unfiltered with the filter's bit
+ * set in the chunk's mask. The engine writes every chunk with mask 0, so it
+ * stores the grown encoding instead (a few percent more than raw, on noise
+ * alone); HDF5's decoder reads it the same, as it never checks the size.
  * tests/unit/test_h5w.c checks every encoding byte for byte against HDF5's.
  *
  * Thread-safe: each caller passes its own struct h5w_encoder (the shuffle's
@@ -31,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <szlib.h>
 #include <zlib.h>
 
 #include "h5lz4.h"
@@ -98,6 +110,50 @@ uint32_t h5w_fletcher32(const unsigned char *data, size_t len)
 	return sum2 << 16 | sum1;
 }
 
+/*
+ * The szip parameters HDF5 stores for a dataset of ELEM-byte little-endian
+ * numbers in chunks of CHUNK_ROWS x ROW_ELEMS (ROW_ELEMS 1: a 1-D dataset)
+ * declared with H5Pset_szip(CODING, PIXELS_PER_BLOCK): what H5Pset_szip and
+ * H5Z_set_local_szip make of them. The options gain K13 and raw (no szip
+ * header), lose chip, and say little-endian. 32- and 64-bit numbers are
+ * coded as 32 or 64 bits per pixel (libaec then codes them byte by byte);
+ * a scanline is the chunk's fastest dimension, at most 128 blocks. The
+ * caller has checked the chunk holds at least one block (schema_stream.c).
+ * h5w_layout.c checks the values against the ones HDF5 stored.
+ */
+void h5w_szip_params(unsigned coding, unsigned pixels_per_block, size_t elem, uint64_t chunk_rows,
+		     uint64_t row_elems, unsigned cd[H5W_SZIP_NPARMS])
+{
+	uint64_t scanline = row_elems > 1 ? row_elems : chunk_rows;
+	uint64_t most = (uint64_t)pixels_per_block * SZ_MAX_BLOCKS_PER_SCANLINE;
+	if (scanline < pixels_per_block)
+		scanline = chunk_rows * row_elems; /* the chunk's elements, at least a block */
+	if (scanline > most)
+		scanline = most;
+	cd[H5W_SZIP_MASK] = (coding & ~(unsigned)SZ_CHIP_OPTION_MASK) | SZ_ALLOW_K13_OPTION_MASK |
+			    SZ_RAW_OPTION_MASK | SZ_LSB_OPTION_MASK;
+	cd[H5W_SZIP_PPB] = pixels_per_block;
+	cd[H5W_SZIP_BPP] = (unsigned)(elem * 8);
+	cd[H5W_SZIP_PPS] = (unsigned)scanline;
+}
+
+/*
+ * The most szip can make of LEN bytes: libaec pads each scanline to whole
+ * blocks (and the last scanline to a whole one), codes 32- and 64-bit
+ * numbers as bytes, and an incompressible block costs its samples plus an
+ * option id of at most 5 bits; with the smallest block (2 samples of 8
+ * bits), less than a quarter more. Plus the 4-byte size.
+ */
+static size_t szip_bound(const unsigned cd[H5W_SZIP_NPARMS], size_t len)
+{
+	unsigned bpp = cd[H5W_SZIP_BPP], ppb = cd[H5W_SZIP_PPB], pps = cd[H5W_SZIP_PPS];
+	size_t sample = bpp == 32 || bpp == 64 ? 1 : bpp / 8;
+	size_t samples = len / sample;
+	size_t scanlines = (samples + pps - 1) / pps;
+	size_t padded = scanlines * ((pps + ppb - 1) / ppb) * ppb * sample;
+	return 4 + padded + padded / 4 + 64;
+}
+
 /* Bytes an encoded chunk of RAW_LEN bytes may take, before padding. */
 size_t h5w_pipeline_bound(const struct h5w_filters *f, size_t raw_len)
 {
@@ -106,6 +162,8 @@ size_t h5w_pipeline_bound(const struct h5w_filters *f, size_t raw_len)
 		len = (size_t)compressBound((uLong)raw_len);
 	else if (f->codec == H5W_FILTER_LZ4)
 		len = h5lz4_bound(raw_len, f->lz4_block);
+	else if (f->codec == H5W_FILTER_SZIP)
+		len = szip_bound(f->szip, raw_len);
 	return len + (f->fletcher32 ? 4 : 0);
 }
 
@@ -142,6 +200,33 @@ static int deflate_chunk(struct h5w_encoder *e, const unsigned char *in, size_t 
 	return 0;
 }
 
+/* HDF5's szip filter: the size, little-endian, then libaec's stream.
+ * libaec allocates its padded copy of the chunk at every call; glibc's
+ * mmap threshold rises to the chunk size after the first free, so chunks
+ * up to 32 MiB come from the heap after that. */
+static int szip_chunk(const unsigned cd[H5W_SZIP_NPARMS], const unsigned char *in, size_t len,
+		      unsigned char *out, size_t out_cap, size_t *out_len)
+{
+	SZ_com_t param = {
+		.options_mask = (int)cd[H5W_SZIP_MASK],
+		.bits_per_pixel = (int)cd[H5W_SZIP_BPP],
+		.pixels_per_block = (int)cd[H5W_SZIP_PPB],
+		.pixels_per_scanline = (int)cd[H5W_SZIP_PPS],
+	};
+	if (out_cap < 4 || len > UINT32_MAX)
+		return -EIO;
+	for (int i = 0; i < 4; i++)
+		out[i] = (unsigned char)(len >> (8 * i));
+	size_t n = out_cap - 4;
+	int rc = SZ_BufftoBuffCompress(out + 4, &n, in, len, &param);
+	if (rc == SZ_MEM_ERROR)
+		return -ENOMEM;
+	if (rc != SZ_OK)
+		return -EIO;
+	*out_len = n + 4;
+	return 0;
+}
+
 /*
  * Encode RAW_LEN bytes of RAW (elements of ELEM bytes) into OUT (OUT_CAP
  * bytes, at least h5w_pipeline_bound), with F's filters and E's buffers.
@@ -169,6 +254,8 @@ int h5w_pipeline_encode(struct h5w_encoder *e, const struct h5w_filters *f,
 		return deflate_chunk(e, in, raw_len, f->level, out, out_cap, out_len);
 	case H5W_FILTER_LZ4:
 		return h5lz4_encode(in, raw_len, f->lz4_block, out, out_cap, out_len);
+	case H5W_FILTER_SZIP:
+		return szip_chunk(f->szip, in, raw_len, out, out_cap, out_len);
 	case H5W_FILTER_NONE:
 		break;
 	}

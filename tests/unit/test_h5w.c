@@ -879,7 +879,7 @@ static uint64_t compare_with_hdf5(enum dtype from, enum dtype to, const unsigned
 
 /*
  * h5w_pipeline.c encodes chunks exactly as HDF5's filter pipeline does, for
- * every combination the engine declares (shuffle, deflate or LZ4,
+ * every combination the engine declares (shuffle, deflate, LZ4 or szip,
  * Fletcher-32): HDF5 writes a chunk through its own filters, and the bytes
  * it stored (H5Dread_chunk) must be ours, byte for byte. Then our chunk
  * padded with zeros (a partial chunk rewritten in place) must read back
@@ -898,6 +898,10 @@ static void test_pipeline_matches_hdf5(void **state)
 		{.shuffle = true, .codec = H5W_FILTER_LZ4, .lz4_block = 1000, .fletcher32 = true},
 		{.fletcher32 = true},
 		{.shuffle = true},
+		/* szip: coding and pixels per block; the rest per dtype below */
+		{.codec = H5W_FILTER_SZIP, .szip = {H5_SZIP_NN_OPTION_MASK, 16}},
+		{.codec = H5W_FILTER_SZIP, .szip = {H5_SZIP_EC_OPTION_MASK, 32}, .fletcher32 = true},
+		{.codec = H5W_FILTER_SZIP, .szip = {H5_SZIP_NN_OPTION_MASK, 8}, .fletcher32 = true},
 	};
 	static const enum dtype types[] = {DTYPE_INT16, DTYPE_FLOAT32, DTYPE_INT64, DTYPE_INT8};
 	struct h5w_encoder enc = {0};
@@ -912,8 +916,12 @@ static void test_pipeline_matches_hdf5(void **state)
 	int made = 0;
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 		for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
-			const struct h5w_filters *f = &cases[c];
+			struct h5w_filters szip = cases[c];
+			const struct h5w_filters *f = &szip;
 			size_t elem = dtype_size(types[t]), len = N * elem;
+			if (f->codec == H5W_FILTER_SZIP)
+				h5w_szip_params(cases[c].szip[0], cases[c].szip[1], elem, N, 1,
+						szip.szip);
 			for (size_t i = 0; i < len; i++) /* smooth low bytes, noisy high */
 				raw[i] = (unsigned char)(i % elem ? splitmix(&rng) % 3 : i / elem / 7);
 			hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
@@ -927,6 +935,8 @@ static void test_pipeline_matches_hdf5(void **state)
 				unsigned cd[1] = {f->lz4_block};
 				H5Pset_filter(dcpl, H5LZ4_FILTER_ID, H5Z_FLAG_MANDATORY, 1, cd);
 			}
+			if (f->codec == H5W_FILTER_SZIP)
+				H5Pset_szip(dcpl, cases[c].szip[0], cases[c].szip[1]);
 			if (f->fletcher32)
 				H5Pset_fletcher32(dcpl);
 			hid_t space = H5Screate_simple(1, &dims, NULL);
@@ -982,6 +992,109 @@ static void test_pipeline_matches_hdf5(void **state)
 	free(raw);
 	free(ours);
 	free(theirs);
+	free(back);
+}
+
+/* The szip parameters the engine encodes with are the ones HDF5 stores in
+ * the dataset (H5Z_set_local_szip), for 1-D chunks and records' 2-D ones,
+ * short and long scanlines, every element size and block. */
+static void test_szip_params_match_hdf5(void **state)
+{
+	(void)state;
+	static const hsize_t shapes[][2] = {{3000, 1}, {100000, 1}, {40, 1}, {10, 5},
+					     {4, 100}, {2, 8000}, {1000, 3}, {3, 4096}};
+	const hid_t types[] = {H5T_STD_I8LE, H5T_STD_I16LE, H5T_IEEE_F32LE,
+			       H5T_IEEE_F64LE};
+	static const unsigned blocks[] = {2, 8, 16, 32};
+	hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+	H5Pset_fapl_core(fapl, 1 << 20, 0);
+	hid_t file = H5Fcreate("szip_params.h5", H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+	assert_true(file >= 0);
+	int made = 0;
+	for (size_t s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++)
+		for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++)
+			for (size_t b = 0; b < sizeof(blocks) / sizeof(blocks[0]); b++) {
+				const hsize_t *chunk = shapes[s];
+				int rank = chunk[1] > 1 ? 2 : 1;
+				unsigned coding = b % 2 ? H5_SZIP_EC_OPTION_MASK
+							: H5_SZIP_NN_OPTION_MASK;
+				if (chunk[0] * chunk[1] < blocks[b])
+					continue; /* refused by the schema */
+				hsize_t dims[2] = {0, chunk[1]}, max[2] = {H5S_UNLIMITED, chunk[1]};
+				hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+				H5Pset_chunk(dcpl, rank, chunk);
+				H5Pset_szip(dcpl, coding, blocks[b]);
+				hid_t space = H5Screate_simple(rank, dims, max);
+				char name[32];
+				snprintf(name, sizeof(name), "d%d", made++);
+				hid_t ds = H5Dcreate2(file, name, types[t], space, H5P_DEFAULT, dcpl,
+						      H5P_DEFAULT);
+				assert_true(ds >= 0);
+				hid_t created = H5Dget_create_plist(ds);
+				unsigned flags, theirs[8], ours[H5W_SZIP_NPARMS];
+				size_t n = 8;
+				assert_true(H5Pget_filter_by_id2(created, H5Z_FILTER_SZIP, &flags, &n,
+								 theirs, 0, NULL, NULL) >= 0);
+				h5w_szip_params(coding, blocks[b], H5Tget_size(types[t]), chunk[0],
+						chunk[1], ours);
+				assert_int_equal(n, H5W_SZIP_NPARMS);
+				for (size_t i = 0; i < H5W_SZIP_NPARMS; i++)
+					if (ours[i] != theirs[i])
+						fail_msg("chunk %llux%llu, %zu bytes, block %u: "
+							 "parameter %zu is %u, HDF5 %u",
+							 (unsigned long long)chunk[0],
+							 (unsigned long long)chunk[1],
+							 H5Tget_size(types[t]), blocks[b], i, ours[i],
+							 theirs[i]);
+				H5Pclose(created);
+				H5Dclose(ds);
+				H5Sclose(space);
+				H5Pclose(dcpl);
+			}
+	H5Fclose(file);
+	H5Pclose(fapl);
+}
+
+/* A chunk szip cannot shrink (noise in every bit) grows a little; HDF5
+ * would store it unfiltered, the engine stores the grown encoding, and
+ * HDF5 decodes it all the same, with its checksum. */
+static void test_szip_grown_chunk_reads_back(void **state)
+{
+	(void)state;
+	enum { N = 5000 };
+	struct h5w_filters f = {.codec = H5W_FILTER_SZIP, .fletcher32 = true};
+	struct h5w_encoder enc = {0};
+	h5w_szip_params(H5_SZIP_NN_OPTION_MASK, 8, 2, N, 1, f.szip);
+	size_t len = N * 2, cap = h5w_pipeline_bound(&f, len), n;
+	unsigned char *raw = malloc(len), *out = malloc(cap + 4), *back = malloc(len);
+	uint64_t rng = 11;
+	for (size_t i = 0; i < len; i++)
+		raw[i] = (unsigned char)splitmix(&rng);
+	assert_int_equal(h5w_pipeline_encode(&enc, &f, raw, len, 2, out, cap - 4, &n), 0);
+	assert_true(n > len + 4);
+	size_t size = h5w_pipeline_finish(&f, out, n, n);
+	hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+	H5Pset_fapl_core(fapl, 1 << 20, 0);
+	hid_t file = H5Fcreate("szip_grown.h5", H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+	hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+	hsize_t chunk = N, zero = 0;
+	H5Pset_chunk(dcpl, 1, &chunk);
+	H5Pset_szip(dcpl, H5_SZIP_NN_OPTION_MASK, 8);
+	H5Pset_fletcher32(dcpl);
+	hid_t space = H5Screate_simple(1, &chunk, NULL);
+	hid_t ds = H5Dcreate2(file, "d", H5T_STD_I16LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+	assert_true(ds >= 0);
+	assert_true(H5Dwrite_chunk(ds, H5P_DEFAULT, 0, &zero, size, out) >= 0);
+	assert_true(H5Dread(ds, H5T_STD_I16LE, H5S_ALL, H5S_ALL, H5P_DEFAULT, back) >= 0);
+	assert_memory_equal(back, raw, len);
+	H5Dclose(ds);
+	H5Sclose(space);
+	H5Pclose(dcpl);
+	H5Fclose(file);
+	H5Pclose(fapl);
+	h5w_encoder_free(&enc);
+	free(raw);
+	free(out);
 	free(back);
 }
 
@@ -1495,6 +1608,8 @@ int main(void)
 		cmocka_unit_test(test_conversion_fast_paths_match_hdf5),
 		cmocka_unit_test(test_pipeline_matches_hdf5),
 		cmocka_unit_test(test_pipeline_slots),
+		cmocka_unit_test(test_szip_params_match_hdf5),
+		cmocka_unit_test(test_szip_grown_chunk_reads_back),
 		cmocka_unit_test(test_buffer_limit),
 		cmocka_unit_test(test_write_error_is_returned_not_fatal),
 		cmocka_unit_test(test_hdf5_write_error_ends_the_file),
