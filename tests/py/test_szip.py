@@ -20,7 +20,6 @@ import pytest
 import xarray as xr
 
 from recorder_fixture import DATA, EVENT, SEC, T0, Recorder, encode_frame, run_client
-from recorder_fixture import recorder  # noqa: F401 (pytest fixture)
 
 SZIP, FLETCHER32 = 4, 3
 SAMPLES = 20000  # per waveform
