@@ -214,7 +214,7 @@ struct schema_channel {
 	enum schema_compression compression; /* default none */
 	int level;                   /* deflate level 1..9, default 4 */
 	uint32_t lz4_block_size;     /* lz4 block size in bytes; 0 = whole chunk */
-	int szip_pixels_per_block;   /* szip: even, 2..32, default 16 */
+	int szip_pixels_per_block;   /* szip: even, 2..32, default 32 */
 	enum schema_szip_coding szip_coding; /* szip: default nn */
 	bool shuffle;                /* default: true with deflate, else false */
 	bool fletcher32;             /* default false */

@@ -116,7 +116,7 @@ static const struct opt channel_opts[CH_N] = {
 			   .max = H5LZ4_MAX_BLOCK_SIZE},
 	/* HDF5's H5Pset_szip takes any even count up to 32 */
 	[CH_SZIP_PPB] = {"szip_pixels_per_block", OPT_INT,
-			 offsetof(struct schema_channel, szip_pixels_per_block), "16", .min = 2,
+			 offsetof(struct schema_channel, szip_pixels_per_block), "32", .min = 2,
 			 .max = 32},
 	[CH_SZIP_CODING] = {"szip_coding", OPT_ENUM, offsetof(struct schema_channel, szip_coding),
 			    "nn", .enums = szip_coding_names},

@@ -31,7 +31,7 @@ STREAMS = f"""
   samples: {SAMPLES}
   dt: 2.0e-8
   event_fields: {{ mass: float32 }}
-  defaults: {{ dtype: float32, chunk: 4, compression: szip, szip_pixels_per_block: 32,
+  defaults: {{ dtype: float32, chunk: 4, compression: szip, szip_pixels_per_block: 16,
               fletcher32: true }}
   channels: {{ first: {{}}, second: {{ szip_coding: ec }} }}
 - name: adc
@@ -127,8 +127,8 @@ def test_datasets_declare_szip_then_fletcher32(recording):
     every chunk stored szip-coded (filter mask 0) and smaller than raw."""
     path, *_ = recording
     nn, ec = h5py.h5z.SZIP_NN_OPTION_MASK, h5py.h5z.SZIP_EC_OPTION_MASK
-    expect = {"/board1/adc0": (nn, 16), "/board1/adc1": (ec, 8),
-              "/dust/first": (nn, 32), "/dust/second": (ec, 32)}
+    expect = {"/board1/adc0": (nn, 32), "/board1/adc1": (ec, 8),
+              "/dust/first": (nn, 16), "/dust/second": (ec, 16)}
     with h5py.File(path, "r") as f:
         for name, (coding, block) in expect.items():
             ds = f[name]
@@ -216,5 +216,5 @@ def test_check_shows_szip_options(recording):
     """`h5rec check` prints each channel's coding and block."""
     *_, rec = recording
     out = run_client(["check", rec.schema_path]).stdout
-    assert "szip nn, 16 pixels per block, fletcher32" in out, out
+    assert "szip nn, 32 pixels per block, fletcher32" in out, out
     assert "szip ec, 8 pixels per block, fletcher32" in out, out

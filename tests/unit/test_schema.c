@@ -394,7 +394,7 @@ static void test_channel_inherits_defaults(void **state)
 	schema_free(s);
 }
 
-/* szip takes its two options, defaults of 16 pixels per block and nn
+/* szip takes its two options, defaults of 32 pixels per block and nn
  * coding, and no shuffle: one inherited from defaults is dropped. */
 static void test_channel_szip(void **state)
 {
@@ -403,15 +403,15 @@ static void test_channel_szip(void **state)
 		LINE_HEAD "streams:\n  - name: s\n    match: { measurement: m }\n"
 			  "    defaults: { dtype: int16, compression: lz4, shuffle: true }\n"
 			  "    channels:\n      a: { compression: szip }\n"
-			  "      b: { compression: szip, szip_pixels_per_block: 32, szip_coding: ec,"
+			  "      b: { compression: szip, szip_pixels_per_block: 8, szip_coding: ec,"
 			  " fletcher32: true, dtype: float32 }\n");
 	const struct schema_channel *a = &s->streams[0].channels[0], *b = &s->streams[0].channels[1];
 	assert_int_equal(a->compression, SCHEMA_COMPRESSION_SZIP);
-	assert_int_equal(a->szip_pixels_per_block, 16);
+	assert_int_equal(a->szip_pixels_per_block, 32);
 	assert_int_equal(a->szip_coding, SCHEMA_SZIP_NN);
 	assert_false(a->shuffle);
 	assert_false(a->fletcher32);
-	assert_int_equal(b->szip_pixels_per_block, 32);
+	assert_int_equal(b->szip_pixels_per_block, 8);
 	assert_int_equal(b->szip_coding, SCHEMA_SZIP_EC);
 	assert_true(b->fletcher32);
 	assert_int_equal(b->dtype, DTYPE_FLOAT32);
@@ -2066,7 +2066,7 @@ static const struct bad_case bad_cases[] = {
 	  "    match: { measurement: m }\n"
 	  "    channels:\n"
 	  "      a: { dtype: int16, compression: szip, chunk: 8 }\n",
-	  "t.yaml:8:52: streams[s].channels.a.chunk: 8 elements per chunk, fewer than szip_pixels_per_block (16): szip needs a whole block"},
+	  "t.yaml:8:52: streams[s].channels.a.chunk: 8 elements per chunk, fewer than szip_pixels_per_block (32): szip needs a whole block"},
 	{"szip defaults shuffle",
 	  "name: t\n"
 	  "listen:\n"
