@@ -207,9 +207,10 @@ static void test_example_accelerator(void **state)
 		assert_string_equal(ch->name, names[i]);
 		assert_int_equal(ch->dtype, DTYPE_FLOAT32);
 		assert_string_equal(ch->units, "V");
-		assert_int_equal(ch->compression, SCHEMA_COMPRESSION_LZ4);
-		assert_int_equal(ch->lz4_block_size, 0);
-		assert_false(ch->shuffle);
+		assert_int_equal(ch->compression, SCHEMA_COMPRESSION_DEFLATE);
+		assert_int_equal(ch->level, 1);
+		assert_true(ch->shuffle);
+		assert_true(ch->fletcher32);
 		assert_int_equal(ch->chunk, 1);
 		assert_true(ch->has_dt);
 		assert_true(ch->dt == 2.0e-8);
@@ -259,8 +260,12 @@ static void test_example_digitizer(void **state)
 		assert_true(ch->has_dt);
 		assert_int_equal(ch->chunk, 65536);
 		assert_int_equal(ch->fill.i, 0);
+		assert_true(ch->fletcher32);
 	}
-	assert_int_equal(st->channels[0].compression, SCHEMA_COMPRESSION_LZ4);
+	assert_int_equal(st->channels[0].compression, SCHEMA_COMPRESSION_SZIP);
+	assert_int_equal(st->channels[0].szip_coding, SCHEMA_SZIP_NN);
+	assert_int_equal(st->channels[0].szip_pixels_per_block, 32);
+	assert_false(st->channels[0].shuffle);
 	assert_true(st->channels[0].dt == 1.0e-6);
 	assert_string_equal(st->channels[3].name, "adc3");
 	assert_int_equal(st->channels[3].compression, SCHEMA_COMPRESSION_NONE);
