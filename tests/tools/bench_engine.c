@@ -15,6 +15,9 @@
  *   bench_engine deflate DIR MIB
  *       the same data with deflate level 4 (no shuffle), then single-threaded
  *       compress2 of the same chunks, for comparison.
+ *   bench_engine codec DIR MIB
+ *       the same data with the channel options in $BENCH_CODEC (for example
+ *       "compression: szip, fletcher32: true"; tests/bench/codec_engine.py).
  *   bench_engine table DIR RECORDS
  *       table layout, 4 float32 channels, one h5w_table_append per record
  *       (BENCH_WIRE=float64: values sent as float64 and converted, as the
@@ -292,7 +295,8 @@ static void bench_table(const char *dir, uint64_t records)
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
-		fprintf(stderr, "usage: bench_engine records|write|lz4|table DIR N [MAX_BUFFER_MIB]\n");
+		fprintf(stderr, "usage: bench_engine records|write|lz4|deflate|codec|table DIR N "
+			"[MAX_BUFFER_MIB]\n");
 		return 2;
 	}
 	uint64_t n = strtoull(argv[3], NULL, 10);
@@ -304,6 +308,8 @@ int main(int argc, char **argv)
 		bench_compressed(argv[2], n, "lz4", "compression: lz4");
 	else if (!strcmp(argv[1], "deflate"))
 		bench_compressed(argv[2], n, "deflate", "compression: deflate, level: 4, shuffle: false");
+	else if (!strcmp(argv[1], "codec") && getenv("BENCH_CODEC"))
+		bench_compressed(argv[2], n, "codec", getenv("BENCH_CODEC"));
 	else if (!strcmp(argv[1], "table"))
 		bench_table(argv[2], n);
 	else
