@@ -551,9 +551,8 @@ static hid_t make_dcpl(struct h5w *w, const struct h5w_dset *ds)
 	}
 	/* Optional, as H5Pset_szip declares it: the engine never skips it, but
 	 * HDF5's own writers (h5repack) may, for a chunk that would grow. */
-	if (f.codec == H5W_FILTER_SZIP &&
-	    H5Pset_szip(dcpl, f.szip[H5W_SZIP_MASK] & (H5_SZIP_NN_OPTION_MASK | H5_SZIP_EC_OPTION_MASK),
-			f.szip[H5W_SZIP_PPB]) < 0)
+	unsigned coding = f.szip[H5W_SZIP_MASK] & (H5_SZIP_NN_OPTION_MASK | H5_SZIP_EC_OPTION_MASK);
+	if (f.codec == H5W_FILTER_SZIP && H5Pset_szip(dcpl, coding, f.szip[H5W_SZIP_PPB]) < 0)
 		goto fail;
 	if (f.fletcher32 && H5Pset_fletcher32(dcpl) < 0)
 		goto fail;
@@ -622,7 +621,7 @@ static int create_dataset(struct h5w *w, struct h5w_group *g, hid_t gid, struct 
 			rc = -EIO;
 		free(t);
 	}
-	if (ds->codec == H5W_CODEC_POOL && ds->filters.codec == H5W_FILTER_SZIP)
+	if (!rc && ds->codec == H5W_CODEC_POOL && ds->filters.codec == H5W_FILTER_SZIP)
 		rc = check_szip(w, ds, id, err);
 	if (!rc && dataset_attrs(w, g, ds, id))
 		rc = -EIO;
