@@ -138,20 +138,22 @@ void h5w_szip_params(unsigned coding, unsigned pixels_per_block, size_t elem, ui
 }
 
 /*
- * The most szip can make of LEN bytes: libaec pads each scanline to whole
- * blocks (and the last scanline to a whole one), codes 32- and 64-bit
- * numbers as bytes, and an incompressible block costs its samples plus an
- * option id of at most 5 bits; with the smallest block (2 samples of 8
- * bits), less than a quarter more. Plus the 4-byte size.
+ * The most szip can make of LEN bytes. libaec pads each scanline to whole
+ * blocks and the last scanline to a whole one, and codes 32- and 64-bit
+ * numbers as bytes. Each block takes the cheapest of its codes, never more
+ * than the block stored as it is behind an option id (3 bits for 8-bit
+ * samples, 4 for 16): 5 % more than raw with 32 pixels per block of
+ * bytes, 19 % with 2. Then the stream's last byte, and the 4-byte size.
  */
 static size_t szip_bound(const unsigned cd[H5W_SZIP_NPARMS], size_t len)
 {
 	unsigned bpp = cd[H5W_SZIP_BPP], ppb = cd[H5W_SZIP_PPB], pps = cd[H5W_SZIP_PPS];
-	size_t sample = bpp == 32 || bpp == 64 ? 1 : bpp / 8;
-	size_t samples = len / sample;
+	size_t bits = bpp == 32 || bpp == 64 ? 8 : bpp; /* per coded sample */
+	size_t id = bits > 8 ? 4 : 3;
+	size_t samples = len * 8 / bits;
 	size_t scanlines = (samples + pps - 1) / pps;
-	size_t padded = scanlines * ((pps + ppb - 1) / ppb) * ppb * sample;
-	return 4 + padded + padded / 4 + 64;
+	size_t blocks = scanlines * ((pps + ppb - 1) / ppb);
+	return 4 + (blocks * (id + ppb * bits) + 7) / 8 + 8;
 }
 
 /* Bytes an encoded chunk of RAW_LEN bytes may take, before padding. */
