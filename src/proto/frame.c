@@ -79,7 +79,8 @@ static const char *const dtype_names[] = {
 	"uint32", "int64", "uint64", "float32", "float64",
 };
 static const uint8_t dtype_sizes[] = {0, 1, 1, 2, 2, 4, 4, 8, 8, 4, 8};
-static const char *const type_names[] = {"", "DATA", "EVENT", "HELLO", "ACK"};
+static const char *const type_names[] = {"", "DATA", "EVENT", "HELLO", "ACK", "DESCRIBE",
+					  "ERROR"};
 
 const char *frame_error_kind_name(enum frame_error_kind kind)
 {
@@ -100,6 +101,7 @@ const char *frame_error_kind_name(enum frame_error_kind kind)
 		[FRAME_ERR_TRUNCATED] = "truncated",
 		[FRAME_ERR_ABORTED] = "aborted",
 		[FRAME_ERR_NOMEM] = "nomem",
+		[FRAME_ERR_CHUNKS] = "chunks",
 	};
 	if ((unsigned)kind >= sizeof(names) / sizeof(names[0]))
 		return "unknown";
@@ -182,14 +184,16 @@ static int check_type(uint8_t type, enum frame_peer peer, uint64_t at,
 {
 	uint64_t off = at + OFF_TYPE;
 
-	if (type < FRAME_DATA || type > FRAME_ACK)
+	if (type < FRAME_DATA || type > FRAME_ERROR)
 		return set_error(err, FRAME_ERR_TYPE, at, off, "unknown frame type %u", type);
-	if (peer == FRAME_FROM_SENDER && type == FRAME_ACK)
+	if (peer == FRAME_FROM_SENDER && (type == FRAME_ACK || type == FRAME_ERROR))
 		return set_error(err, FRAME_ERR_TYPE, at, off,
-				 "ACK frame from a sender (ACK goes from recorder to sender only)");
-	if (peer == FRAME_FROM_RECORDER && type != FRAME_ACK)
+				 "%s frame from a sender (%s goes from recorder to sender only)",
+				 type_names[type], type_names[type]);
+	if (peer == FRAME_FROM_RECORDER && type != FRAME_ACK && type != FRAME_DESCRIBE &&
+	    type != FRAME_ERROR)
 		return set_error(err, FRAME_ERR_TYPE, at, off,
-				 "%s frame from the recorder (only ACK expected)",
+				 "%s frame from the recorder (only ACK, DESCRIBE or ERROR expected)",
 				 type_names[type]);
 	return 0;
 }
@@ -220,7 +224,7 @@ static int check_key_len(uint8_t type, uint16_t key_len, uint64_t at,
 	if (key_len > FRAME_MAX_KEY)
 		return set_error(err, FRAME_ERR_KEY_LEN, at, off, "key_len %u above %u",
 				 key_len, FRAME_MAX_KEY);
-	if (key_len == 0 && (type == FRAME_DATA || type == FRAME_EVENT))
+	if (key_len == 0 && (type == FRAME_DATA || type == FRAME_EVENT || type == FRAME_DESCRIBE))
 		return set_error(err, FRAME_ERR_KEY_LEN, at, off, "%s frame with an empty key",
 				 type_names[type]);
 	return 0;
@@ -237,7 +241,8 @@ static int check_payload_len(const uint8_t *head, uint64_t max_frame, uint64_t a
 		return set_error(err, FRAME_ERR_PAYLOAD_LEN, at, off,
 				 "payload_len %u above max_frame %llu", payload_len,
 				 (unsigned long long)max_frame);
-	if (head[OFF_TYPE] == FRAME_DATA && payload_len % sample_size != 0)
+	if (head[OFF_TYPE] == FRAME_DATA && !(head[OFF_FLAGS] & FRAME_FLAG_CHUNKS) &&
+	    payload_len % sample_size != 0)
 		return set_error(err, FRAME_ERR_PAYLOAD_SIZE, at, off,
 				 "DATA payload_len %u is not a whole number of %s samples (%zu bytes)",
 				 payload_len, dtype_names[head[OFF_DTYPE]], sample_size);
@@ -262,6 +267,10 @@ static int check_fields(const uint8_t *head, size_t have, const struct frame_opt
 		return set_error(err, FRAME_ERR_FLAGS, at, at + OFF_FLAGS,
 				 "reserved flag bits 0x%02x set",
 				 (unsigned)(head[OFF_FLAGS] & ~FRAME_FLAGS_KNOWN));
+	if (have > OFF_FLAGS && (head[OFF_FLAGS] & FRAME_FLAG_CHUNKS) && head[OFF_TYPE] != FRAME_DATA)
+		return set_error(err, FRAME_ERR_FLAGS, at, at + OFF_FLAGS,
+				 "chunks flag (0x04) on a %s frame (DATA only)",
+				 type_names[head[OFF_TYPE]]);
 	if (have >= OFF_RESERVED &&
 	    (rc = check_key_len(head[OFF_TYPE], get_le16(head + OFF_KEY_LEN), at, err)))
 		return rc;
@@ -332,6 +341,23 @@ static int check_crc(const uint8_t *head, const uint8_t *payload, const uint8_t 
 	return 0;
 }
 
+/* A FRAME_FLAG_CHUNKS payload must hold what it says, checked after the
+ * CRC (a corrupt table is reported as the CRC error it is). */
+static int check_chunk_payload(const uint8_t *head, const uint8_t *payload, uint64_t at,
+			       struct frame_error *err)
+{
+	struct frame_chunks chunks;
+
+	if (!(head[OFF_FLAGS] & FRAME_FLAG_CHUNKS))
+		return 0;
+	int rc = frame_chunks_open(payload, get_le32(head + OFF_PAYLOAD_LEN),
+				   frame_dtype_sample_size(head[OFF_DTYPE]),
+				   at + FRAME_HEADER_SIZE + get_le16(head + OFF_KEY_LEN), &chunks, err);
+	if (rc && err)
+		err->frame_offset = at;
+	return rc;
+}
+
 static void fill_frame(struct frame *frame, const uint8_t *head, const uint8_t *payload,
 		       uint64_t at)
 {
@@ -363,10 +389,11 @@ uint64_t frame_seq_observe(struct frame_seq *tracker, uint64_t seq)
 	return lost;
 }
 
-/* ACK seq is the recorder's durable point, not a frame counter. */
+/* ACK seq is the recorder's durable point, not a frame counter; an ERROR's
+ * is the refused frame's. */
 static void track_seq(struct frame_seq *tracker, struct frame *frame)
 {
-	if (tracker && frame->type != FRAME_ACK)
+	if (tracker && frame->type != FRAME_ACK && frame->type != FRAME_ERROR)
 		frame->lost_before = frame_seq_observe(tracker, frame->seq);
 }
 
@@ -594,7 +621,8 @@ static int deliver(struct frame_decoder *decoder, const uint8_t *payload,
 	struct frame frame;
 	int rc;
 
-	if (check_crc(decoder->head, payload, trailer, decoder->frame_offset, &decoder->error))
+	if (check_crc(decoder->head, payload, trailer, decoder->frame_offset, &decoder->error) ||
+	    check_chunk_payload(decoder->head, payload, decoder->frame_offset, &decoder->error))
 		return -EPROTO;
 	fill_frame(&frame, decoder->head, payload, decoder->frame_offset);
 	track_seq(&decoder->seq, &frame);
@@ -691,8 +719,10 @@ static int parse_whole_frame(const uint8_t *data, size_t len,
 	head[head_size] = 0;
 	*body = data + head_size;
 	*size = total;
-	return verify_crc ? check_crc(head, *body, *body + get_le32(head + OFF_PAYLOAD_LEN), at, err)
-			  : 0;
+	if (!verify_crc)
+		return 0;
+	rc = check_crc(head, *body, *body + get_le32(head + OFF_PAYLOAD_LEN), at, err);
+	return rc ? rc : check_chunk_payload(head, *body, at, err);
 }
 
 static int deliver_datagram(const struct frame_options *options, struct frame_seq *seq,
@@ -755,10 +785,11 @@ int frame_encode_header(const struct frame *frame, uint8_t header[FRAME_HEADER_S
 {
 	struct frame_options receiver = {
 		.max_frame = FRAME_MAX_PAYLOAD,
-		.peer = frame->type == FRAME_ACK ? FRAME_FROM_RECORDER : FRAME_FROM_SENDER,
+		.peer = frame->type == FRAME_ACK || frame->type == FRAME_ERROR ? FRAME_FROM_RECORDER
+									 : FRAME_FROM_SENDER,
 	};
 
-	if (frame->type < FRAME_DATA || frame->type > FRAME_ACK ||
+	if (frame->type < FRAME_DATA || frame->type > FRAME_ERROR ||
 	    (unsigned)frame->dtype > DTYPE_FLOAT64 || frame->key_len > FRAME_MAX_KEY ||
 	    frame->payload_len > FRAME_MAX_PAYLOAD)
 		return -EINVAL;
@@ -829,4 +860,78 @@ int frame_encode(const struct frame *frame, void *out, size_t out_len, size_t *w
 	struct iovec one = {.iov_base = (void *)frame->payload, .iov_len = frame->payload_len};
 
 	return frame_encode_iov(frame, &one, 1, out, out_len, written);
+}
+
+/* ---- pre-compressed chunks ---- */
+
+int frame_chunks_open(const void *payload, size_t len, size_t sample_size, uint64_t at,
+		      struct frame_chunks *out, struct frame_error *err)
+{
+	const uint8_t *p = payload;
+	uint64_t stored = 0;
+	uint32_t count;
+
+	if (len < FRAME_CHUNKS_HEAD)
+		return set_error(err, FRAME_ERR_CHUNKS, at, at,
+				 "chunk payload of %zu bytes, shorter than its 8-byte head", len);
+	count = get_le32(p + 4);
+	if (count == 0 || count > FRAME_CHUNKS_MAX)
+		return set_error(err, FRAME_ERR_CHUNKS, at, at + 4,
+				 "chunk count %u (1..%u)", count, FRAME_CHUNKS_MAX);
+	if ((len - FRAME_CHUNKS_HEAD) / FRAME_CHUNK_ENTRY < count)
+		return set_error(err, FRAME_ERR_CHUNKS, at, at + 4,
+				 "chunk table of %u entries does not fit a %zu-byte payload",
+				 count, len);
+	for (uint32_t i = 0; i < count; i++) {
+		const uint8_t *e = p + FRAME_CHUNKS_HEAD + (size_t)i * FRAME_CHUNK_ENTRY;
+		uint64_t off = at + (uint64_t)(e - p);
+		uint32_t size = get_le32(e);
+		uint64_t raw = get_le64(e + 8);
+		if (size == 0)
+			return set_error(err, FRAME_ERR_CHUNKS, at, off, "chunk %u: stored size 0", i);
+		if (raw == 0 || !sample_size || raw % sample_size)
+			return set_error(err, FRAME_ERR_CHUNKS, at, off + 8,
+					 "chunk %u: uncompressed size %llu is not a whole, "
+					 "non-zero number of %zu-byte samples", i,
+					 (unsigned long long)raw, sample_size);
+		stored += size;
+	}
+	size_t data_at = FRAME_CHUNKS_HEAD + (size_t)count * FRAME_CHUNK_ENTRY;
+	if (stored != len - data_at)
+		return set_error(err, FRAME_ERR_CHUNKS, at, at + data_at,
+				 "chunks' stored sizes add up to %llu bytes, the payload holds %zu",
+				 (unsigned long long)stored, len - data_at);
+	out->pipeline_id = get_le32(p);
+	out->count = count;
+	out->table = p + FRAME_CHUNKS_HEAD;
+	out->data = p + data_at;
+	return 0;
+}
+
+void frame_chunks_get(const struct frame_chunks *chunks, uint32_t i, size_t *offset,
+		      struct frame_chunk *out)
+{
+	const uint8_t *e = chunks->table + (size_t)i * FRAME_CHUNK_ENTRY;
+
+	out->stored_size = get_le32(e);
+	out->filter_mask = get_le32(e + 4);
+	out->raw_size = get_le64(e + 8);
+	out->data = chunks->data + *offset;
+	*offset += out->stored_size;
+}
+
+void frame_chunks_put_head(uint8_t *out, uint32_t pipeline_id, uint32_t count)
+{
+	put_le32(out, pipeline_id);
+	put_le32(out + 4, count);
+}
+
+void frame_chunks_put_entry(uint8_t *out, uint32_t i, uint32_t stored_size,
+			    uint32_t filter_mask, uint64_t raw_size)
+{
+	uint8_t *e = out + FRAME_CHUNKS_HEAD + (size_t)i * FRAME_CHUNK_ENTRY;
+
+	put_le32(e, stored_size);
+	put_le32(e + 4, filter_mask);
+	put_le64(e + 8, raw_size);
 }

@@ -43,11 +43,19 @@ enum frame_type {
 	FRAME_EVENT = 2,
 	FRAME_HELLO = 3,
 	FRAME_ACK = 4, /* recorder to sender only */
+	FRAME_DESCRIBE = 5, /* sender asks how a channel stores chunks; the
+			       recorder answers with a DESCRIBE (issue 19) */
+	FRAME_ERROR = 6, /* recorder to sender only: why a frame was refused */
 };
 
 #define FRAME_FLAG_CRC 0x01u           /* CRC-32C trailer present */
 #define FRAME_FLAG_ACK_REQUESTED 0x02u /* sender wants ACKs */
-#define FRAME_FLAGS_KNOWN (FRAME_FLAG_CRC | FRAME_FLAG_ACK_REQUESTED)
+/* DATA only: the payload is whole chunks already encoded by the channel's
+ * filter pipeline (struct frame_chunks), not samples. Recorders that predate
+ * it refuse the bit as a reserved one, so no recorder misreads such a frame
+ * as samples. */
+#define FRAME_FLAG_CHUNKS 0x04u
+#define FRAME_FLAGS_KNOWN (FRAME_FLAG_CRC | FRAME_FLAG_ACK_REQUESTED | FRAME_FLAG_CHUNKS)
 
 /* A decoded frame. key is NUL-terminated (a key never contains NUL);
  * key and payload are valid only during the callback that receives it, and
@@ -98,6 +106,7 @@ enum frame_error_kind {
 	FRAME_ERR_TRUNCATED,     /* stream or datagram ended inside a frame */
 	FRAME_ERR_ABORTED,       /* the frame callback asked to stop */
 	FRAME_ERR_NOMEM,
+	FRAME_ERR_CHUNKS,        /* FRAME_FLAG_CHUNKS payload inconsistent */
 };
 
 #define FRAME_REASON_SIZE 192
@@ -245,5 +254,54 @@ int frame_encode(const struct frame *frame, void *out, size_t out_len, size_t *w
  */
 int frame_encode_iov(const struct frame *frame, const struct iovec *iov, int iovcnt, void *out,
 		     size_t out_len, size_t *written);
+
+/*
+ * A pre-compressed DATA payload (FRAME_FLAG_CHUNKS), all integers
+ * little-endian:
+ *
+ *   0      4   pipeline id: the `id` of the recorder's DESCRIBE answer for
+ *              this channel; the recorder refuses chunks made for another
+ *   4      4   count of chunks, at least 1
+ *   8   16*n   per chunk: stored size (4, at least 1), HDF5 filter mask (4),
+ *              uncompressed size in bytes (8, a non-zero whole number of
+ *              samples of the frame's dtype)
+ *   …          the chunks' stored bytes, back to back, in table order
+ *
+ * The stored sizes add up to the rest of the payload exactly.
+ */
+#define FRAME_CHUNKS_HEAD 8
+#define FRAME_CHUNK_ENTRY 16
+#define FRAME_CHUNKS_MAX 65536u
+
+struct frame_chunk {
+	const void *data;
+	uint32_t stored_size;
+	uint32_t filter_mask;
+	uint64_t raw_size;
+};
+
+struct frame_chunks {
+	uint32_t pipeline_id;
+	uint32_t count;
+	const uint8_t *table;
+	const uint8_t *data;
+};
+
+/* Validate a FRAME_FLAG_CHUNKS payload of SAMPLE_SIZE-byte samples and
+ * describe it in *out. -EPROTO (FRAME_ERR_CHUNKS, offsets from the payload's
+ * first byte plus AT) on any inconsistency. */
+int frame_chunks_open(const void *payload, size_t len, size_t sample_size, uint64_t at,
+		      struct frame_chunks *out, struct frame_error *err);
+
+/* Chunk I (< count) of a payload frame_chunks_open() accepted; *offset
+ * runs over the stored bytes: start it at 0 and pass it for I = 0, 1, … */
+void frame_chunks_get(const struct frame_chunks *chunks, uint32_t i, size_t *offset,
+		      struct frame_chunk *out);
+
+/* Write the table of a chunk payload: the 8-byte head and COUNT entries,
+ * FRAME_CHUNKS_HEAD + COUNT * FRAME_CHUNK_ENTRY bytes. */
+void frame_chunks_put_head(uint8_t *out, uint32_t pipeline_id, uint32_t count);
+void frame_chunks_put_entry(uint8_t *out, uint32_t i, uint32_t stored_size,
+			    uint32_t filter_mask, uint64_t raw_size);
 
 #endif

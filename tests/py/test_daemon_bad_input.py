@@ -148,7 +148,7 @@ KEY_1025 = "k" * 1025
 FRAME_CASES = {
     "bad_magic": (bad(magic=b"H5RX"), protocol_error("magic", 3, "bad magic")),
     "bad_version": (bad(version=2), protocol_error("version", 4, "unsupported version 2")),
-    "reserved_flag_bits": (bad(flags=FLAG_CRC | 0x04),
+    "reserved_flag_bits": (bad(flags=FLAG_CRC | 0x08),
                            protocol_error("flags", 7, "reserved flag bits")),
     "reserved_field_not_zero": (bad(reserved=0x0100),
                                 protocol_error("reserved", 10, "reserved field")),

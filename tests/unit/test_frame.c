@@ -20,6 +20,7 @@
 
 #include "crc32c.h"
 #include "frame.h"
+#include "pipeline.h"
 
 #define MAX_SEEN 64
 #define PLACE_GUARD 16
@@ -329,7 +330,23 @@ static void ack_from_sender(uint8_t *f, size_t *len) { (void)len; f[5] = FRAME_A
 static void dtype_too_big(uint8_t *f, size_t *len) { (void)len; f[6] = 11; }
 static void data_without_dtype(uint8_t *f, size_t *len) { (void)len; f[6] = 0; }
 static void event_with_dtype(uint8_t *f, size_t *len) { (void)len; f[5] = FRAME_EVENT; }
-static void reserved_flag(uint8_t *f, size_t *len) { (void)len; f[7] |= 0x84; }
+static void reserved_flag(uint8_t *f, size_t *len) { (void)len; f[7] |= 0x88; }
+static void error_from_sender(uint8_t *f, size_t *len) { (void)len; f[5] = FRAME_ERROR; f[6] = 0; }
+static void chunks_on_event(uint8_t *f, size_t *len)
+{
+	(void)len;
+	f[5] = FRAME_EVENT;
+	f[6] = 0;
+	f[7] |= FRAME_FLAG_CHUNKS;
+}
+/* The chunks flag on the float samples 1, 2, 3, 4 (CRC made right): the
+ * chunk count is the bytes of 2.0f. */
+static void chunks_on_samples(uint8_t *f, size_t *len)
+{
+	(void)len;
+	f[7] |= FRAME_FLAG_CHUNKS;
+	set_u32(f + 64, frame_crc(f, f + 40, 8, f + 48, 16));
+}
 static void key_too_long(uint8_t *f, size_t *len) { (void)len; set_u16(f + 8, 1025); }
 static void empty_key(uint8_t *f, size_t *len) { (void)len; set_u16(f + 8, 0); }
 static void reserved_field(uint8_t *f, size_t *len) { (void)len; f[11] = 1; }
@@ -365,7 +382,10 @@ static const struct error_case error_cases[] = {
 	{"dtype", dtype_too_big, FRAME_ERR_DTYPE, 6, "unknown dtype 11 (0..10)"},
 	{"dtype0", data_without_dtype, FRAME_ERR_DTYPE, 6, "DATA frame with dtype 0 (none)"},
 	{"eventdtype", event_with_dtype, FRAME_ERR_DTYPE, 6, "EVENT frame with dtype 9 (float32); it must be 0"},
-	{"flags", reserved_flag, FRAME_ERR_FLAGS, 7, "reserved flag bits 0x84 set"},
+	{"flags", reserved_flag, FRAME_ERR_FLAGS, 7, "reserved flag bits 0x88 set"},
+	{"error", error_from_sender, FRAME_ERR_TYPE, 5, "ERROR frame from a sender (ERROR goes from recorder to sender only)"},
+	{"chunksflag", chunks_on_event, FRAME_ERR_FLAGS, 7, "chunks flag (0x04) on a EVENT frame (DATA only)"},
+	{"chunks", chunks_on_samples, FRAME_ERR_CHUNKS, 52, "chunk count 1073741824 (1..65536)"},
 	{"keylen", key_too_long, FRAME_ERR_KEY_LEN, 8, "key_len 1025 above 1024"},
 	{"emptykey", empty_key, FRAME_ERR_KEY_LEN, 8, "DATA frame with an empty key"},
 	{"reserved", reserved_field, FRAME_ERR_RESERVED, 10, "reserved field is 0x0100 (must be 0)"},
@@ -691,8 +711,8 @@ static void test_encoder_refuses_invalid_frames(void **state)
 static void test_ack_for_the_sender_side(void **state)
 {
 	struct frame ack = {.type = FRAME_ACK, .seq = 41, .flags = FRAME_FLAG_CRC};
-	struct frame_options at_sender = {.max_frame = 0, .peer = FRAME_FROM_RECORDER};
-	uint8_t out[64];
+	struct frame_options at_sender = {.max_frame = 64, .peer = FRAME_FROM_RECORDER};
+	uint8_t out[128];
 	size_t written, len = 0;
 	struct outcome got;
 	(void)state;
@@ -708,7 +728,94 @@ static void test_ack_for_the_sender_side(void **state)
 	append_frame(out, sizeof(out), &len, FRAME_HELLO, DTYPE_NONE, 0, 1, 0, "x", "", 0);
 	decode_in_steps(out, len, 0, &at_sender, &got);
 	assert_int_equal(got.rc, -EPROTO);
-	assert_string_equal(got.err.reason, "HELLO frame from the recorder (only ACK expected)");
+	assert_string_equal(got.err.reason,
+			    "HELLO frame from the recorder (only ACK, DESCRIBE or ERROR expected)");
+
+	/* DESCRIBE answers and ERROR frames reach a sender too */
+	len = 0;
+	append_frame(out, sizeof(out), &len, FRAME_DESCRIBE, DTYPE_NONE, 0, 5, 0, "d/a", "x=1", 3);
+	append_frame(out, sizeof(out), &len, FRAME_ERROR, DTYPE_NONE, 0, 6, 0, "d/a", "no", 2);
+	decode_in_steps(out, len, 0, &at_sender, &got);
+	assert_int_equal(got.rc, 0);
+	assert_int_equal(got.seen.count, 2);
+	assert_int_equal(got.seen.frames[1].frame.type, FRAME_ERROR);
+}
+
+/* A pre-compressed payload: two chunks, their table and bytes, as the
+ * recorder reads them back; and every way such a payload can lie. */
+static void test_chunk_payloads(void **state)
+{
+	uint8_t payload[FRAME_CHUNKS_HEAD + 2 * FRAME_CHUNK_ENTRY + 7];
+	struct frame_chunks chunks;
+	struct frame_chunk chunk;
+	struct frame_error err;
+	size_t at = 0;
+	(void)state;
+
+	frame_chunks_put_head(payload, 0xCAFEF00Du, 2);
+	frame_chunks_put_entry(payload, 0, 3, 0, 404);
+	frame_chunks_put_entry(payload, 1, 4, 1, 8);
+	memcpy(payload + FRAME_CHUNKS_HEAD + 2 * FRAME_CHUNK_ENTRY, "abcdefg", 7);
+	assert_int_equal(frame_chunks_open(payload, sizeof(payload), 4, 0, &chunks, &err), 0);
+	assert_int_equal(chunks.pipeline_id, 0xCAFEF00Du);
+	assert_int_equal(chunks.count, 2);
+	frame_chunks_get(&chunks, 0, &at, &chunk);
+	assert_int_equal(chunk.stored_size, 3);
+	assert_int_equal(chunk.raw_size, 404);
+	assert_memory_equal(chunk.data, "abc", 3);
+	frame_chunks_get(&chunks, 1, &at, &chunk);
+	assert_int_equal(chunk.filter_mask, 1);
+	assert_memory_equal(chunk.data, "defg", 4);
+
+	/* sizes that do not add up, a raw size of part of a sample, a stored
+	 * size of 0, a table longer than the payload */
+	assert_int_equal(frame_chunks_open(payload, sizeof(payload) - 1, 4, 100, &chunks, &err),
+			 -EPROTO);
+	assert_int_equal(err.kind, FRAME_ERR_CHUNKS);
+	assert_non_null(strstr(err.reason, "add up to 7 bytes, the payload holds 6"));
+	assert_int_equal(frame_chunks_open(payload, sizeof(payload), 8, 0, &chunks, &err), -EPROTO);
+	assert_non_null(strstr(err.reason, "chunk 0: uncompressed size 404 is not"));
+	frame_chunks_put_entry(payload, 1, 0, 0, 8);
+	assert_int_equal(frame_chunks_open(payload, sizeof(payload), 4, 0, &chunks, &err), -EPROTO);
+	assert_string_equal(err.reason, "chunk 1: stored size 0");
+	frame_chunks_put_head(payload, 1, 3);
+	assert_int_equal(frame_chunks_open(payload, sizeof(payload), 4, 0, &chunks, &err), -EPROTO);
+	assert_non_null(strstr(err.reason, "does not fit"));
+	assert_string_equal(frame_error_kind_name(FRAME_ERR_CHUNKS), "chunks");
+}
+
+/* The DESCRIBE answer: one canonical text, read back as it was, its id a
+ * checksum of it, so any change of the pipeline changes the id. */
+static void test_pipeline_text(void **state)
+{
+	struct pipeline p = {.layout = PIPELINE_RECORDS, .dtype = DTYPE_FLOAT32, .chunk = 100000,
+			     .shuffle = true, .codec = PIPELINE_LZ4, .lz4_block = 16384,
+			     .fletcher32 = true};
+	struct pipeline back, other = p;
+	char text[PIPELINE_TEXT_MAX];
+	uint32_t id;
+	(void)state;
+
+	size_t len = pipeline_format(&p, text, sizeof(text));
+	assert_true(len > 0);
+	assert_non_null(strstr(text, "layout=\"records\",dtype=\"float32\",chunk=100000i,"
+				     "pipeline=\"shuffle,lz4=16384,fletcher32\",id="));
+	assert_int_equal(pipeline_parse(text, len, &back, &id), 0);
+	assert_int_equal(id, pipeline_id(&p));
+	assert_int_equal(back.codec, PIPELINE_LZ4);
+	assert_int_equal(back.lz4_block, 16384);
+	assert_true(back.shuffle && back.fletcher32);
+	assert_int_equal(back.chunk, 100000);
+	assert_int_equal(pipeline_nfilters(&p), 3);
+	other.lz4_block = 0;
+	assert_int_not_equal(pipeline_id(&other), pipeline_id(&p));
+	other = p;
+	other.codec = PIPELINE_DEFLATE;
+	other.level = 4;
+	assert_int_not_equal(pipeline_id(&other), pipeline_id(&p));
+	/* a text whose id does not match is not taken */
+	text[len - 2] = text[len - 2] == '1' ? '2' : '1';
+	assert_int_equal(pipeline_parse(text, len, &back, &id), -EINVAL);
 }
 
 static void test_error_kind_names(void **state)
@@ -868,6 +975,8 @@ int main(void)
 		cmocka_unit_test(test_encoder_refuses_invalid_frames),
 		cmocka_unit_test(test_ack_for_the_sender_side),
 		cmocka_unit_test(test_error_kind_names),
+		cmocka_unit_test(test_chunk_payloads),
+		cmocka_unit_test(test_pipeline_text),
 		cmocka_unit_test(test_garbage_never_crashes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
