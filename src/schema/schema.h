@@ -163,6 +163,9 @@ enum schema_compression {
 /* szip's coding (HDF5's H5_SZIP_NN_OPTION_MASK / H5_SZIP_EC_OPTION_MASK). */
 enum schema_szip_coding { SCHEMA_SZIP_NN, SCHEMA_SZIP_EC };
 enum schema_unknown_fields { SCHEMA_UNKNOWN_DROP, SCHEMA_UNKNOWN_ERROR };
+/* How pre-compressed chunks from senders are checked before they are
+ * stored (issue 19): their checksum and structure only, or decoded whole. */
+enum schema_verify_chunks { SCHEMA_VERIFY_CHECK, SCHEMA_VERIFY_DECODE };
 
 /* A number in the type of the channel it belongs to (fill values). */
 union schema_number {
@@ -218,6 +221,7 @@ struct schema_channel {
 	enum schema_szip_coding szip_coding; /* szip: default nn */
 	bool shuffle;                /* default: true with deflate, else false */
 	bool fletcher32;             /* default false */
+	enum schema_verify_chunks verify_chunks; /* default check */
 	bool has_fill;
 	union schema_number fill;    /* default: NaN for floats, 0 for integers */
 	bool own_time;               /* table layout only */

@@ -53,6 +53,11 @@ static const struct enum_name szip_coding_names[] = {
 	{"ec", SCHEMA_SZIP_EC},
 	{NULL, 0},
 };
+static const struct enum_name verify_names[] = {
+	{"check", SCHEMA_VERIFY_CHECK},
+	{"decode", SCHEMA_VERIFY_DECODE},
+	{NULL, 0},
+};
 static const char *const layout_text[] = {"table", "records", "stream"};
 static const char *const compression_text[] = {"none", "deflate", "lz4", "szip"};
 
@@ -95,8 +100,8 @@ static const struct opt match_opts[MATCH_N] = {
 /* chunk, shuffle and fill have defaults that depend on the layout, the
  * compression and the dtype (resolve_channel). */
 enum { CH_DTYPE, CH_UNITS, CH_LONG_NAME, CH_DT, CH_SCALE, CH_OFFSET, CH_CHUNK, CH_COMPRESSION,
-       CH_LEVEL, CH_BLOCK_SIZE, CH_SZIP_PPB, CH_SZIP_CODING, CH_SHUFFLE, CH_FLETCHER32, CH_FILL,
-       CH_OWN_TIME, CH_ATTRS, CH_N };
+       CH_LEVEL, CH_BLOCK_SIZE, CH_SZIP_PPB, CH_SZIP_CODING, CH_SHUFFLE, CH_FLETCHER32, CH_VERIFY,
+       CH_FILL, CH_OWN_TIME, CH_ATTRS, CH_N };
 static const struct opt channel_opts[CH_N] = {
 	[CH_DTYPE] = {"dtype", OPT_DTYPE, offsetof(struct schema_channel, dtype), "float64"},
 	[CH_UNITS] = {"units", OPT_STRING, offsetof(struct schema_channel, units)},
@@ -123,6 +128,8 @@ static const struct opt channel_opts[CH_N] = {
 	[CH_SHUFFLE] = {"shuffle", OPT_BOOL, offsetof(struct schema_channel, shuffle)},
 	[CH_FLETCHER32] = {"fletcher32", OPT_BOOL, offsetof(struct schema_channel, fletcher32),
 			   "false"},
+	[CH_VERIFY] = {"verify_chunks", OPT_ENUM, offsetof(struct schema_channel, verify_chunks),
+		       "check", .enums = verify_names},
 	[CH_FILL] = {"fill", OPT_NODE, .kind = YAML_SCALAR_NODE},
 	[CH_OWN_TIME] = {"own_time", OPT_BOOL, offsetof(struct schema_channel, own_time),
 			 "false"},
