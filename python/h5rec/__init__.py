@@ -8,9 +8,9 @@ wrote with xarray. See docs/client.md ("Python package").
 """
 from ._crc32c import crc32c
 from ._time import to_ns
-from .sender import ProtocolError, Sender, dtype_code, encode_frame, field_set
+from .sender import ProtocolError, RefusedError, Sender, dtype_code, encode_frame, field_set
 
-__all__ = ["Sender", "ProtocolError", "open_group", "list_files", "crc32c", "to_ns",
+__all__ = ["Sender", "ProtocolError", "RefusedError", "open_group", "list_files", "crc32c", "to_ns",
            "dtype_code", "encode_frame", "field_set"]
 __version__ = "0.1.0"
 

@@ -7,8 +7,16 @@ connection (it stopped, restarted, or could not store data it had taken)
 the sender reconnects and sends every kept frame again, with its original
 seq, so that nothing acknowledged is lost and nothing unacknowledged is
 forgotten. A Sender is not thread-safe: use it from one thread at a time.
+
+With precompress=True a Sender runs the channel's HDF5 filter pipeline
+itself (shuffle, LZ4 or deflate, Fletcher-32: see h5rec._chunks) and sends
+each waveform as the chunk the recorder stores untouched (docs/protocols.md
+§1.5). It learns the pipeline from the recorder (a DESCRIBE frame per
+channel key) and refuses to guess: a channel the recorder does not take
+pre-compressed chunks for raises RefusedError with the recorder's reason.
 """
 import collections
+import re
 import select
 import socket
 import struct
@@ -16,14 +24,15 @@ import time
 
 import numpy as np
 
+from . import _chunks
 from ._crc32c import crc32c
 from ._time import to_ns
 
 HEADER = struct.Struct("<4sBBBBHHIQqQ")  # 40 bytes, docs/protocols.md §1.1
 MAGIC = b"H5RF"
 VERSION = 1
-DATA, EVENT, HELLO, ACK = 1, 2, 3, 4
-FLAG_CRC, FLAG_ACK = 1, 2
+DATA, EVENT, HELLO, ACK, DESCRIBE, ERROR = 1, 2, 3, 4, 5, 6
+FLAG_CRC, FLAG_ACK, FLAG_CHUNKS = 1, 2, 4
 MAX_KEY = 1024
 MAX_PAYLOAD = 0xFFFFFFFF
 
@@ -40,7 +49,13 @@ _CONNECTION_LOST = (BrokenPipeError, ConnectionResetError, ConnectionAbortedErro
 
 
 class ProtocolError(Exception):
-    """The recorder sent something that is not an ACK frame."""
+    """The recorder sent something that is not an ACK, DESCRIBE or ERROR
+    frame."""
+
+
+class RefusedError(Exception):
+    """The recorder refused a frame, or takes no pre-compressed chunks for a
+    channel; the message is the recorder's reason."""
 
 
 def dtype_code(dtype):
@@ -88,14 +103,14 @@ def field_set(fields):
 
 
 def encode_frame(ftype, key, payload=b"", dtype=0, seq=0, t0=0, event_id=0, crc=True,
-                 ack=False):
-    """One frame as bytes."""
+                 ack=False, chunks=False):
+    """One frame as bytes (chunks: the payload is pre-compressed chunks)."""
     key = key.encode() if isinstance(key, str) else bytes(key)
     if len(key) > MAX_KEY:
         raise ValueError(f"key of {len(key)} bytes (at most {MAX_KEY})")
     if len(payload) > MAX_PAYLOAD:
         raise ValueError(f"payload of {len(payload)} bytes does not fit a frame")
-    flags = (FLAG_CRC if crc else 0) | (FLAG_ACK if ack else 0)
+    flags = (FLAG_CRC if crc else 0) | (FLAG_ACK if ack else 0) | (FLAG_CHUNKS if chunks else 0)
     head = HEADER.pack(MAGIC, VERSION, ftype, dtype, flags, len(key), 0, len(payload),
                        seq, t0, event_id) + key
     if not crc:
@@ -134,17 +149,23 @@ class Sender:
     timeout: seconds send() may block for room and wait() by default.
     reconnect_timeout: seconds to keep trying to reconnect after the
         recorder closed the connection, before ConnectionError.
+    precompress: encode each waveform with the channel's filter pipeline
+        here and send it as a stored chunk (records layout; the recorder
+        writes it without compressing).
     """
 
     def __init__(self, address, name="h5rec-python", token=None, *, crc=True, ack=True,
                  replay_frames=4096, replay_bytes=64 << 20, timeout=30.0,
-                 reconnect_timeout=30.0, max_replays=5):
+                 reconnect_timeout=30.0, max_replays=5, precompress=False):
         self.family, self.sockaddr = parse_address(address)
         self.name, self.token = name, token
         self.crc, self.ack = crc, ack
         self.replay_frames, self.replay_bytes = replay_frames, replay_bytes
         self.timeout, self.reconnect_timeout = timeout, reconnect_timeout
         self.max_replays = max_replays
+        self.precompress = precompress
+        self._pipelines = {}       # key -> the recorder's DESCRIBE answer (dict)
+        self.refused = None        # the reason of the last ERROR frame
         self.last_seq = 0          # seq of the last frame sent
         self.durable_seq = 0       # highest seq the recorder acknowledged
         self.reconnects = 0        # connections made after the first
@@ -170,7 +191,45 @@ class Sender:
         payload = memoryview(np.ascontiguousarray(arr).reshape(-1)).cast("B")
         if not key:
             raise ValueError("DATA frames need a key")
+        if self.precompress:
+            return self.send_chunk(key, arr, t0, event_id)
         return self._send(DATA, key, payload, code, to_ns(t0), int(event_id))
+
+    def describe(self, key, timeout=None):
+        """How the recorder stores the chunks of channel `key`: a dict with
+        layout, dtype, chunk (samples), pipeline (filter list) and id.
+        Asked once per key (a DESCRIBE frame); RefusedError when the
+        channel takes no pre-compressed chunks."""
+        if key not in self._pipelines:
+            self.last_seq += 1
+            self._write(encode_frame(DESCRIBE, key, b"", 0, self.last_seq, crc=self.crc))
+            deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+            while key not in self._pipelines:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._sock is None:
+                    raise TimeoutError(f"no DESCRIBE answer for {key!r}")
+                self._read_acks(left)
+        answer = self._pipelines[key]
+        if "error" in answer:
+            raise RefusedError(f"{key}: {answer['error']}")
+        return answer
+
+    def send_chunk(self, key, samples, t0, event_id=0, *, corrupt=None):
+        """Encode `samples` (one whole chunk of channel `key`: a records
+        waveform) with the channel's pipeline (describe()) and send it as a
+        pre-compressed DATA frame. `corrupt`, for tests: a function given
+        the encoded bytes that returns the bytes to send instead."""
+        info = self.describe(key)
+        arr = np.ascontiguousarray(np.asarray(samples, dtype=info["dtype"]).reshape(-1))
+        if arr.dtype.byteorder == ">":
+            arr = arr.astype(arr.dtype.newbyteorder("<"))
+        raw = arr.tobytes()
+        stored = _chunks.encode(raw, arr.dtype.itemsize, info["filters"])
+        if corrupt is not None:
+            stored = corrupt(stored)
+        payload = _chunks.payload(info["id"], [(stored, 0, len(raw))])
+        return self._send(DATA, key, payload, dtype_code(arr.dtype), to_ns(t0),
+                          int(event_id), chunks=True)
 
     def event(self, stream, fields, t0, event_id):
         """Send the scalar fields of event `event_id` (≠ 0) of `stream` as an
@@ -229,12 +288,12 @@ class Sender:
 
     # -- frames --
 
-    def _send(self, ftype, key, payload, dtype, t0, event_id):
+    def _send(self, ftype, key, payload, dtype, t0, event_id, chunks=False):
         if self._sock is None:
             raise ConnectionError("sender is closed")
         seq = self.last_seq + 1
         frame = encode_frame(ftype, key, payload, dtype, seq, t0, event_id, crc=self.crc,
-                             ack=self.ack)
+                             ack=self.ack, chunks=chunks)
         self._read_acks(0.0)   # notices a closed connection before writing to it
         if self.ack:
             self._make_room(len(frame))
@@ -280,14 +339,22 @@ class Sender:
         while len(self._rbuf) >= HEADER.size:
             magic, version, ftype, _dt, flags, key_len, _res, payload_len, seq, _t0, _ev = \
                 HEADER.unpack_from(self._rbuf)
-            if magic != MAGIC or version != VERSION or ftype != ACK:
+            if magic != MAGIC or version != VERSION or ftype not in (ACK, DESCRIBE, ERROR):
                 raise ProtocolError(f"recorder sent a frame of type {ftype} "
-                                    f"(magic {magic!r}, version {version}); only ACK expected")
+                                    f"(magic {magic!r}, version {version}); only ACK, "
+                                    "DESCRIBE or ERROR expected")
             size = HEADER.size + key_len + payload_len + (4 if flags & FLAG_CRC else 0)
             if len(self._rbuf) < size:
                 break
+            key = self._rbuf[HEADER.size:HEADER.size + key_len].decode()
+            payload = self._rbuf[HEADER.size + key_len:HEADER.size + key_len + payload_len]
             self._rbuf = self._rbuf[size:]
-            self._acknowledged(seq)
+            if ftype == ACK:
+                self._acknowledged(seq)
+            elif ftype == DESCRIBE:
+                self._pipelines[key] = _parse_describe(payload.decode())
+            else:
+                self.refused = f"seq {seq} ({key}): {payload.decode()}"
 
     def _acknowledged(self, seq):
         if seq <= self.durable_seq:
@@ -318,6 +385,7 @@ class Sender:
         sock.settimeout(self.timeout)
         self._sock = sock
         self._rbuf = b""
+        self._pipelines = {}   # the recorder may have restarted with another schema
         # The recorder takes the first frame's seq as its baseline; the HELLO
         # goes just below the first frame that follows, so no gap is counted.
         first = self._kept[0][0] if self._kept else self.last_seq + 1
@@ -333,7 +401,13 @@ class Sender:
 
     def _lost(self):
         """The recorder closed the connection: reconnect and replay what it
-        has not acknowledged."""
+        has not acknowledged. After an ERROR frame nothing is replayed: the
+        recorder refused a frame and would refuse it again."""
+        if self.refused is not None:
+            if self._sock is not None:
+                self._sock.close()
+                self._sock = None
+            raise RefusedError(self.refused)
         if self._sock is not None:
             self._sock.close()
             self._sock = None
@@ -346,3 +420,18 @@ class Sender:
         self.reconnects += 1
         self.replayed += len(self._kept)
         self._connect(time.monotonic() + self.reconnect_timeout)
+
+
+_FIELD = re.compile(r'([a-z0-9_]+)=("([^"]*)"|[^,]*)(,|$)')
+
+
+def _parse_describe(text):
+    """The recorder's DESCRIBE answer (docs/protocols.md §1.5) as a dict."""
+    fields = {m.group(1): (m.group(3) if m.group(3) is not None else m.group(2))
+              for m in _FIELD.finditer(text)}
+    if "error" in fields:
+        return {"error": fields["error"]}
+    filters = [f for f in fields.get("pipeline", "").split(",") if f]
+    return {"layout": fields["layout"], "dtype": np.dtype(fields["dtype"]),
+            "chunk": int(fields["chunk"].rstrip("i")), "filters": filters,
+            "pipeline": fields.get("pipeline", ""), "id": int(fields["id"].rstrip("i"))}

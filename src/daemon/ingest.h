@@ -91,6 +91,12 @@ struct ingest_item {
 			uint64_t event_id;
 			size_t nsamples;
 			void *samples; /* points into this allocation */
+			/* a pre-compressed chunk (FRAME_FLAG_CHUNKS): samples
+			 * points at its stored bytes */
+			bool encoded;
+			uint32_t filter_mask;
+			size_t stored;
+			uint64_t raw_size;
 		} data;
 		struct {
 			uint32_t group;

@@ -28,6 +28,16 @@
  * space; only the part that came with the header, in the connection's read
  * buffer, is. A frame that arrived whole in one read is copied from the
  * read buffer into its item.
+ *
+ * Pre-compressed chunks (issue 19): a sender asks how a channel stores
+ * its chunks with a DESCRIBE frame and gets the canonical pipeline text
+ * (src/proto/pipeline.h) with its id back; DATA frames with
+ * FRAME_FLAG_CHUNKS then carry chunks made for that id. What can be judged
+ * from the frame (layout, dtype, id, sizes) is judged here; the chunk's
+ * bytes are checked by the engine on the writer thread, which refuses a
+ * corrupt one like any data it cannot store (no ACK, connection closed).
+ * A sender that has sent DESCRIBE understands ERROR frames: a refusal
+ * decided here is also sent to it, with the reason, before the close.
  */
 #include "ingest_frame.h"
 
@@ -38,6 +48,7 @@
 
 #include "frame.h"
 #include "ingest_fields.h"
+#include "pipeline.h"
 
 enum {
 	ACK_PENDING_MAX = 4096,
@@ -64,6 +75,7 @@ struct ingest_frame_conn {
 	char peer[80];
 	uint64_t id;        /* the source id of its items */
 	bool authenticated; /* the listener's token was presented, or none needed */
+	bool described;     /* it sent DESCRIBE, so it understands ERROR frames */
 	bool first_frame_seen;
 	/* ACK bookkeeping, in ingest->ack_conns while pending is in use. */
 	struct ingest_frame_conn *ack_prev, *ack_next;
@@ -92,7 +104,8 @@ static int check_data_shape(struct ingest *ingest, const struct route *route,
 			     peer, (unsigned long long)frame->offset, stream->name);
 		return -EPROTO;
 	}
-	if (stream->layout == SCHEMA_LAYOUT_RECORDS && nsamples != stream->samples) {
+	if (stream->layout == SCHEMA_LAYOUT_RECORDS && nsamples != stream->samples &&
+	    !(frame->flags & FRAME_FLAG_CHUNKS)) {
 		ingest_error(ingest, INGEST_BAD_DATA,
 			     "%s: frame at offset %llu, key '%s': waveform of %zu samples, "
 			     "stream '%s' records %llu",
@@ -151,6 +164,83 @@ static int frame_group(struct ingest *ingest, const struct frame *frame, const c
 	return err;
 }
 
+/* ---- pre-compressed chunks ------------------------------------------------ */
+
+/* How CHANNEL of STREAM stores its chunks, as a sender must encode them;
+ * -EINVAL with the reason when it takes no pre-compressed chunks. */
+static int channel_pipeline(const struct schema_stream *stream, size_t channel,
+			    struct pipeline *p, char *why, size_t why_len)
+{
+	const struct schema_channel *ch = &stream->channels[channel];
+
+	if (stream->layout != SCHEMA_LAYOUT_RECORDS) {
+		snprintf(why, why_len, "stream '%s' has layout %s; pre-compressed chunks are "
+			 "taken for layout records", stream->name,
+			 stream->layout == SCHEMA_LAYOUT_STREAM ? "stream" : "table");
+		return -EINVAL;
+	}
+	if (ch->chunk != 1 || ch->dtype == DTYPE_STRING ||
+	    ch->compression == SCHEMA_COMPRESSION_SZIP) {
+		snprintf(why, why_len, "channel '%s' %s", ch->name,
+			 ch->chunk != 1 ? "stores several records per chunk (needs chunk: 1)"
+					: "is compressed with szip, which is not taken pre-compressed");
+		return -EINVAL;
+	}
+	*p = (struct pipeline){
+		.layout = PIPELINE_RECORDS,
+		.dtype = ch->dtype,
+		.chunk = stream->samples,
+		.shuffle = ch->shuffle,
+		.codec = ch->compression == SCHEMA_COMPRESSION_LZ4       ? PIPELINE_LZ4
+			 : ch->compression == SCHEMA_COMPRESSION_DEFLATE ? PIPELINE_DEFLATE
+									 : PIPELINE_NONE,
+		.level = ch->level,
+		.lz4_block = ch->lz4_block_size,
+		.fletcher32 = ch->fletcher32,
+	};
+	return 0;
+}
+
+/* A FRAME_FLAG_CHUNKS frame for ROUTE: one chunk, made for the channel's
+ * pipeline id, in its dtype, of one waveform. -EPROTO with the reason. */
+static int check_chunks(const struct route *route, const struct frame *frame,
+			struct frame_chunk *chunk, char *why, size_t why_len)
+{
+	const struct schema_stream *stream = route->stream;
+	struct frame_chunks chunks;
+	struct pipeline p;
+	size_t at = 0;
+
+	if (channel_pipeline(stream, route->channel, &p, why, why_len))
+		return -EPROTO;
+	if (frame_chunks_open(frame->payload, frame->payload_len, dtype_size(frame->dtype), 0,
+			      &chunks, NULL))
+		return -EPROTO; /* the decoder checked it already */
+	if (chunks.pipeline_id != pipeline_id(&p)) {
+		char text[PIPELINE_TEXT_MAX];
+		pipeline_format(&p, text, sizeof(text));
+		snprintf(why, why_len, "pipeline mismatch: chunks made for pipeline id %u, "
+			 "channel '%s' stores %s", chunks.pipeline_id,
+			 stream->channels[route->channel].name, text);
+		return -EPROTO;
+	}
+	if (frame->dtype != p.dtype || chunks.count != 1) {
+		snprintf(why, why_len, "%s: records take one chunk per frame, of dtype %s "
+			 "(got %u of %s)", frame->key, dtype_name(p.dtype), chunks.count,
+			 dtype_name(frame->dtype));
+		return -EPROTO;
+	}
+	frame_chunks_get(&chunks, 0, &at, chunk);
+	if (chunk->raw_size != stream->samples * dtype_size(p.dtype)) {
+		snprintf(why, why_len, "%s: chunk of %llu bytes uncompressed, a waveform of "
+			 "stream '%s' is %llu", frame->key, (unsigned long long)chunk->raw_size,
+			 stream->name,
+			 (unsigned long long)(stream->samples * dtype_size(p.dtype)));
+		return -EPROTO;
+	}
+	return 0;
+}
+
 /* ---- items --------------------------------------------------------------- */
 
 /* READY, when not NULL, is an item of the frame's size that already holds
@@ -170,8 +260,28 @@ static struct ingest_item *data_item(const struct frame *frame, const struct rou
 	item->u.data.event_id = frame->event_id;
 	item->u.data.nsamples = frame->payload_len / dtype_size(frame->dtype);
 	item->u.data.samples = item + 1;
+	item->u.data.encoded = false;
 	if (!ready)
 		memcpy(item->u.data.samples, frame->payload, frame->payload_len);
+	return item;
+}
+
+/* The item of a pre-compressed frame: the payload as data_item() keeps it,
+ * pointing at the chunk's stored bytes inside it. */
+static struct ingest_item *chunk_item(const struct frame *frame, const struct route *route,
+				      uint32_t group, const char *peer, struct ingest_item *ready,
+				      const struct frame_chunk *chunk)
+{
+	struct ingest_item *item = data_item(frame, route, group, peer, ready);
+	if (!item)
+		return NULL;
+	size_t offset = (size_t)((const uint8_t *)chunk->data - (const uint8_t *)frame->payload);
+	item->u.data.samples = (uint8_t *)(item + 1) + offset;
+	item->u.data.encoded = true;
+	item->u.data.filter_mask = chunk->filter_mask;
+	item->u.data.stored = chunk->stored_size;
+	item->u.data.raw_size = chunk->raw_size;
+	item->u.data.nsamples = (size_t)(chunk->raw_size / dtype_size(frame->dtype));
 	return item;
 }
 
@@ -199,9 +309,10 @@ static struct ingest_item *event_item(struct ingest *ingest, const struct frame 
  * is used, *ready is set to NULL, else it stays the caller's. */
 static struct ingest_item *frame_item(struct ingest *ingest, const struct frame *frame,
 				      const char *peer, uint64_t source,
-				      struct ingest_item **ready)
+				      struct ingest_item **ready, char *why, size_t why_len)
 {
 	struct route route;
+	struct frame_chunk chunk;
 	uint32_t group;
 	struct ingest_item *item;
 
@@ -209,6 +320,21 @@ static struct ingest_item *frame_item(struct ingest *ingest, const struct frame 
 		return NULL;
 	if (frame->type == FRAME_EVENT) {
 		item = event_item(ingest, frame, &route, group, peer);
+	} else if (frame->flags & FRAME_FLAG_CHUNKS) {
+		if (check_data_shape(ingest, &route, frame, peer))
+			return NULL;
+		if (check_chunks(&route, frame, &chunk, why, why_len)) {
+			ingest_error(ingest, INGEST_BAD_DATA, "%s: frame at offset %llu: %s", peer,
+				     (unsigned long long)frame->offset, why);
+			return NULL;
+		}
+		item = chunk_item(frame, &route, group, peer, *ready, &chunk);
+		if (item == *ready)
+			*ready = NULL;
+		if (item) {
+			ingest_count_samples(ingest, route.stream, item->u.data.nsamples);
+			ingest_count(ingest, INGEST_BYTES, frame->payload_len);
+		}
 	} else {
 		if (check_data_shape(ingest, &route, frame, peer))
 			return NULL;
@@ -364,6 +490,52 @@ void ingest_frame_send_acks(struct ingest *ingest, uint64_t durable_item)
 	}
 }
 
+/* ---- DESCRIBE and ERROR ---------------------------------------------------- */
+
+static void send_reply(struct ingest_frame_conn *fc, enum frame_type type, const struct frame *to,
+		       const char *text)
+{
+	size_t len = strlen(text);
+	struct frame reply = {.type = type, .dtype = DTYPE_NONE, .seq = to->seq,
+			      .key = to->key, .key_len = to->key_len, .payload = text,
+			      .payload_len = len};
+	size_t size = frame_encoded_size(to->key_len, len, 0), written;
+	uint8_t *buf = malloc(size);
+	if (buf && frame_encode(&reply, buf, size, &written) == 0)
+		net_conn_write(fc->conn, buf, written);
+	free(buf);
+}
+
+/* Tell a sender that speaks DESCRIBE (or sends pre-compressed chunks,
+ * which it learnt from DESCRIBE) why its frame is refused. */
+static void send_error(struct ingest_frame_conn *fc, const struct frame *frame, const char *why)
+{
+	if ((fc->described || (frame->flags & FRAME_FLAG_CHUNKS)) && why[0])
+		send_reply(fc, FRAME_ERROR, frame, why);
+}
+
+/* DESCRIBE: how the key's channel stores chunks (the canonical text of
+ * pipeline.h), or error="why" when it takes none. */
+static void describe(struct ingest_frame_conn *fc, const struct frame *frame)
+{
+	char reason[256], text[PIPELINE_TEXT_MAX + 300];
+	struct route route;
+	struct pipeline p;
+
+	fc->described = true;
+	if (router_data_key(fc->ingest->schema, frame->key, &route, reason, sizeof(reason)) ==
+		    ROUTER_OK &&
+	    channel_pipeline(route.stream, route.channel, &p, reason, sizeof(reason)) == 0) {
+		pipeline_format(&p, text, sizeof(text));
+	} else {
+		for (char *c = reason; *c; c++)
+			if (*c == '"' || *c == '\\')
+				*c = '\'';
+		snprintf(text, sizeof(text), "error=\"%s\"", reason);
+	}
+	send_reply(fc, FRAME_DESCRIBE, frame, text);
+}
+
 /* ---- decoding ------------------------------------------------------------- */
 
 /* A seq gap before this frame: count every missing frame, log once. */
@@ -420,14 +592,20 @@ static int on_frame(void *user, const struct frame *frame)
 			     "%s: listener %s requires a HELLO frame with its token first",
 			     fc->peer, fc->listen->address);
 		err = -EACCES;
+	} else if (frame->type == FRAME_DESCRIBE) {
+		describe(fc, frame);
 	} else {
+		char why[512] = "";
 		struct ingest_item *ready = assembled_item(fc, frame);
 		if (ready)
 			fc->payload_item = NULL; /* now ours here */
-		struct ingest_item *item = frame_item(ingest, frame, fc->peer, fc->id, &ready);
+		struct ingest_item *item =
+			frame_item(ingest, frame, fc->peer, fc->id, &ready, why, sizeof(why));
 		ingest_item_free(ready); /* NULL when the item took it */
-		if (!item)
+		if (!item) {
+			send_error(fc, frame, why);
 			return -EPROTO;
+		}
 		ingest_push(ingest, item);
 	}
 	fc->first_frame_seen = true;
@@ -588,10 +766,12 @@ static int on_datagram_frame(void *user, const struct frame *frame)
 	struct datagram_ctx *ctx = user;
 	ingest_count(ctx->ingest, INGEST_FRAMES, 1);
 	count_lost(ctx->ingest, ctx->peer, frame);
-	if (frame->type == FRAME_HELLO)
-		return 0; /* no session on UDP: nothing to remember */
+	if (frame->type == FRAME_HELLO || frame->type == FRAME_DESCRIBE)
+		return 0; /* no session on UDP: nothing to remember, no one to answer */
+	char why[512];
 	struct ingest_item *ready = NULL;
-	struct ingest_item *item = frame_item(ctx->ingest, frame, ctx->peer, 0, &ready);
+	struct ingest_item *item =
+		frame_item(ctx->ingest, frame, ctx->peer, 0, &ready, why, sizeof(why));
 	if (!item)
 		return -EPROTO;
 	ingest_push_datagram_item(ctx->ingest, item);

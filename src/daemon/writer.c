@@ -236,6 +236,14 @@ static void engine_values(const struct ingest_value *in, size_t n, const char *a
 static int apply_data(struct writer *writer, const struct ingest_item *item,
 		      const struct writer_group *group, struct h5w_error *err)
 {
+	if (item->u.data.encoded) {
+		const struct h5w_encoded chunk = {.data = item->u.data.samples,
+						  .len = item->u.data.stored,
+						  .filter_mask = item->u.data.filter_mask,
+						  .raw_size = item->u.data.raw_size};
+		return h5w_record_encoded(writer->engine, group->group, item->u.data.event_id,
+					  item->u.data.t0, item->u.data.channel, &chunk, err);
+	}
 	if (group->stream->layout == SCHEMA_LAYOUT_RECORDS)
 		return h5w_record_data(writer->engine, group->group, item->u.data.event_id,
 				       item->u.data.t0, item->u.data.channel, item->u.data.dtype,

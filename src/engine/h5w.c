@@ -191,6 +191,7 @@ int h5w_close(struct h5w *w, struct h5w_error *err)
 	if (w->dapl_nocache != H5I_INVALID_HID)
 		H5Pclose(w->dapl_nocache);
 	free(w->scratch);
+	free(w->decoded);
 	free(w->host);
 	free_run(w);
 	free(w);
@@ -488,6 +489,21 @@ int h5w_record_data(struct h5w *w, struct h5w_group *g, uint64_t event_id, int64
 		return 0; /* counted: output.time_window.reject */
 	if (!rc)
 		rc = h5w_records_data(w, g, event_id, t0, channel, wire, samples, n, err);
+	return rc;
+}
+
+int h5w_record_encoded(struct h5w *w, struct h5w_group *g, uint64_t event_id, int64_t t0,
+		       size_t channel, const struct h5w_encoded *chunk, struct h5w_error *err)
+{
+	if (channel >= g->stream->nchannels || g->stream->layout != SCHEMA_LAYOUT_RECORDS) {
+		h5w_err(w, err, "%s: no records channel %zu", g->path, channel);
+		return -EINVAL;
+	}
+	int rc = records_group(w, g, err);
+	if (!rc && h5w_time_rejected(w, g, t0))
+		return 0; /* counted: output.time_window.reject */
+	if (!rc)
+		rc = h5w_records_encoded(w, g, event_id, t0, channel, chunk, err);
 	return rc;
 }
 

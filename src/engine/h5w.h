@@ -226,6 +226,32 @@ int h5w_record_data(struct h5w *engine, struct h5w_group *group, uint64_t event_
 		    size_t channel, enum dtype wire, const void *samples, size_t n,
 		    struct h5w_error *err);
 
+/* A chunk a sender encoded with the channel's filter pipeline (issue 19):
+ * its bytes as HDF5 stores them, the HDF5 filter mask (bit i: filter i
+ * skipped) and the size it decodes to. */
+struct h5w_encoded {
+	const void *data;
+	size_t len;
+	uint32_t filter_mask;
+	uint64_t raw_size;
+};
+
+/*
+ * layout: records, pre-compressed. The waveform of CHANNEL for EVENT_ID as
+ * one encoded chunk (the channel's chunk is one record: `chunk: 1`), in the
+ * channel's own dtype. It is checked first, without decoding where the
+ * pipeline allows (Fletcher-32 over the stored bytes, LZ4's block table,
+ * deflate's header) or decoded whole with `verify_chunks: decode`; a chunk
+ * that fails is refused with -EBADMSG and touches nothing. It is then
+ * written as it is with a direct chunk write, or, where the row cannot go
+ * to the file now (its group waits for the next file, earlier chunks wait
+ * for space), decoded and buffered like any waveform. Otherwise as
+ * h5w_record_data.
+ */
+int h5w_record_encoded(struct h5w *engine, struct h5w_group *group, uint64_t event_id,
+		       int64_t t0, size_t channel, const struct h5w_encoded *chunk,
+		       struct h5w_error *err);
+
 /* The event's scalar fields (index into stream->event_fields) and its time,
  * for a records group or a stream with events (h5w_stream_append_event).
  * -ESTALE as for h5w_record_data. */

@@ -304,8 +304,8 @@ static int write_failed(struct h5w *w, bool was_full)
  * rewrite that failed once was later "written" with the chunk index left
  * on the old chunk): hdf5_failed makes the next flush end the file.
  */
-static int store_direct(struct h5w *w, struct h5w_dset *ds, uint64_t index, const void *bytes,
-			size_t len, struct h5w_error *err)
+static int store_masked(struct h5w *w, struct h5w_dset *ds, uint64_t index, const void *bytes,
+			size_t len, uint32_t mask, struct h5w_error *err)
 {
 	hsize_t offset[2] = {index * ds->chunk_rows, 0};
 	uint64_t old_extent = ds->extent;
@@ -319,7 +319,7 @@ static int store_direct(struct h5w *w, struct h5w_dset *ds, uint64_t index, cons
 	if (rc)
 		return rc;
 	bool was_full = w->stats.full;
-	if (H5Dwrite_chunk(ds->id, H5P_DEFAULT, 0, offset, len, bytes) < 0) {
+	if (H5Dwrite_chunk(ds->id, H5P_DEFAULT, mask, offset, len, bytes) < 0) {
 		h5w_err_hdf5(w, err, "%s: writing chunk %llu of %s/%s failed, so the file ends "
 			     "at its next flush", w->file_name, (unsigned long long)index,
 			     ds->group->path, ds->name);
@@ -336,6 +336,12 @@ static int store_direct(struct h5w *w, struct h5w_dset *ds, uint64_t index, cons
 	if (inside)
 		return raise_extent(w, ds, valid_end(ds, index), err);
 	return 0;
+}
+
+static int store_direct(struct h5w *w, struct h5w_dset *ds, uint64_t index, const void *bytes,
+			size_t len, struct h5w_error *err)
+{
+	return store_masked(w, ds, index, bytes, len, 0, err);
 }
 
 /* HDF5's own pipeline: write the chunk's valid rows as a hyperslab. */
@@ -763,6 +769,46 @@ int h5w_dset_write_row(struct h5w *w, struct h5w_dset *ds, uint64_t row, const v
 		}
 	}
 	return rc;
+}
+
+/*
+ * Store a row that is a whole chunk and came encoded (h5w_encoded.c
+ * checked it) as it is. The caller has made sure it may go to the file now
+ * (group in the current file, no earlier chunk waiting, no failed store).
+ * A buffer holding an older version of that chunk (the fill of a record
+ * padded before a flush) is dropped, after any compression job that may
+ * still read it has been stored: that job would otherwise write the fill
+ * over the data. On failure nothing is kept: the caller decodes the chunk
+ * and buffers it.
+ */
+int h5w_dset_write_encoded(struct h5w *w, struct h5w_dset *ds, uint64_t row,
+			   const struct h5w_encoded *c, struct h5w_error *err)
+{
+	for (size_t i = 0; i < ds->nbufs; i++) {
+		if (ds->bufs[i].index != row)
+			continue;
+		int rc = h5w_chunks_reap(w, true, err);
+		if (rc)
+			return rc;
+		for (size_t j = 0; j < ds->nbufs; j++) {
+			if (ds->bufs[j].index == row) {
+				release_data(w, ds, ds->bufs[j].data, ds->bufs[j].cap_rows);
+				drop_buf(ds, j);
+				break;
+			}
+		}
+		break;
+	}
+	uint64_t nrows = ds->nrows;
+	if (row + 1 > ds->nrows)
+		ds->nrows = row + 1;
+	int rc = store_masked(w, ds, row, c->data, c->len, c->filter_mask, err);
+	if (rc) {
+		ds->nrows = nrows;
+		return rc;
+	}
+	w->dirty = true;
+	return 0;
 }
 
 /* Set NROWS rows at ROW back to the fill value (records: a missing channel). */

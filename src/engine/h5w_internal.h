@@ -285,6 +285,10 @@ struct h5w {
 	unsigned char *scratch;      /* converted samples on their way to a chunk */
 	size_t scratch_cap;
 	size_t conv_cap;
+	/* pre-compressed chunks decoded (h5w_encoded.c): the codec's output,
+	 * then the unshuffled chunk */
+	unsigned char *decoded;
+	size_t decoded_cap;
 	/* compression */
 	struct h5w_pool pool;
 	struct h5w_encoder encoder;  /* small chunks encoded on this thread */
@@ -373,6 +377,12 @@ size_t h5w_pipeline_slot(size_t len, size_t slot, size_t max, uint64_t rows, uin
 size_t h5w_pipeline_finish(const struct h5w_filters *f, unsigned char *out, size_t len,
 			   size_t size);
 
+/* h5w_encoded.c: chunks that arrive encoded (issue 19) */
+int h5w_encoded_check(struct h5w *w, const struct h5w_dset *ds, const struct h5w_encoded *c,
+		      bool decode, struct h5w_error *err);
+const unsigned char *h5w_encoded_decode(struct h5w *w, const struct h5w_dset *ds,
+					const struct h5w_encoded *c, struct h5w_error *err);
+
 /* h5w_pool.c */
 int h5w_pool_start(struct h5w_pool *pool, unsigned nthreads);
 void h5w_pool_stop(struct h5w_pool *pool);
@@ -384,6 +394,8 @@ int h5w_dset_put(struct h5w *w, struct h5w_dset *ds, uint64_t row, const void *r
 		 uint64_t nrows, struct h5w_error *err);
 int h5w_dset_write_row(struct h5w *w, struct h5w_dset *ds, uint64_t row, const void *data,
 		       struct h5w_error *err);
+int h5w_dset_write_encoded(struct h5w *w, struct h5w_dset *ds, uint64_t row,
+			   const struct h5w_encoded *c, struct h5w_error *err);
 int h5w_dset_fill(struct h5w *w, struct h5w_dset *ds, uint64_t row, uint64_t nrows,
 		  struct h5w_error *err);
 int h5w_dset_seal(struct h5w *w, struct h5w_dset *ds, uint64_t upto, struct h5w_error *err);
@@ -426,6 +438,8 @@ int h5w_records_data(struct h5w *w, struct h5w_group *g, uint64_t event_id, int6
 		     struct h5w_error *err);
 int h5w_records_fields(struct h5w *w, struct h5w_group *g, uint64_t event_id, int64_t time,
 		       const struct h5w_value *fields, size_t nfields, struct h5w_error *err);
+int h5w_records_encoded(struct h5w *w, struct h5w_group *g, uint64_t event_id, int64_t t0,
+			size_t channel, const struct h5w_encoded *chunk, struct h5w_error *err);
 int h5w_records_close(struct h5w *w, struct h5w_group *g, uint64_t event_id,
 		      struct h5w_error *err);
 int h5w_records_expire(struct h5w *w, struct h5w_group *g, bool all, struct h5w_error *err);

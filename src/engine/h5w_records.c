@@ -244,6 +244,9 @@ static int record_time(struct h5w_group *g, const struct h5w_record *rec, int64_
 	return -ENOENT;
 }
 
+static int row_stored(struct h5w *w, struct h5w_group *g, struct h5w_record *rec, size_t channel,
+		      int64_t t0, size_t n, int rc, struct h5w_error *err);
+
 int h5w_records_data(struct h5w *w, struct h5w_group *g, uint64_t event_id, int64_t t0,
 		     size_t channel, enum dtype wire, const void *samples, size_t n,
 		     struct h5w_error *err)
@@ -276,17 +279,81 @@ int h5w_records_data(struct h5w *w, struct h5w_group *g, uint64_t event_id, int6
 		rc = h5w_dset_write_row(w, ds, rec->row, row, err);
 	else if (!rc)
 		rc = h5w_dset_put(w, ds, rec->row, row, 1, err);
+	return row_stored(w, g, rec, channel, t0, n, rc, err);
+}
+
+/* The waveform of CHANNEL went to REC's row with result RC: the record
+ * has it, and closes if that completes it. */
+static int row_stored(struct h5w *w, struct h5w_group *g, struct h5w_record *rec, size_t channel,
+		      int64_t t0, size_t n, int rc, struct h5w_error *err)
+{
 	/* a failed write that kept the row (full disk): the row is the record's */
 	int kept = h5w_held(rc) ? rc : 0;
 	if (rc && !kept)
 		return rc;
 	int64_t t = t0;
 	record_time(g, rec, &t);
-	h5w_dset_note_time(ds, t, t);
+	h5w_dset_note_time(&g->dsets[g->chan_ds[channel]], t, t);
 	rec->have[channel] = 1;
 	w->stats.samples_written += n;
 	rc = close_if_complete(w, g, rec, kept ? NULL : err);
 	return kept ? kept : rc;
+}
+
+/* Can an encoded row of DS go to the file now, as it is? Not while its
+ * group waits for the next file, while chunks wait for a retry (they must
+ * reach the file in order), or when a chunk holds more than one record. */
+static bool direct_now(const struct h5w *w, const struct h5w_group *g, const struct h5w_dset *ds,
+		       uint64_t row)
+{
+	if (ds->chunk_rows != 1 || !h5w_in_current(w, g) || w->store_failed)
+		return false;
+	for (size_t i = 0; i < ds->nbufs && ds->bufs[i].index < row; i++)
+		if (ds->bufs[i].dirty_hi > ds->bufs[i].dirty_lo)
+			return false;
+	return true;
+}
+
+int h5w_records_encoded(struct h5w *w, struct h5w_group *g, uint64_t event_id, int64_t t0,
+			size_t channel, const struct h5w_encoded *chunk, struct h5w_error *err)
+{
+	const struct schema_stream *st = g->stream;
+	struct h5w_dset *ds = &g->dsets[g->chan_ds[channel]];
+	bool decode = st->channels[channel].verify_chunks == SCHEMA_VERIFY_DECODE;
+	if (ds->chunk_rows != 1) {
+		h5w_err(w, err, "%s/%s: pre-compressed chunk refused: the channel stores %llu "
+			"records per chunk (pre-compressed waveforms need chunk: 1)", g->path,
+			ds->name, (unsigned long long)ds->chunk_rows);
+		return -EINVAL;
+	}
+	int rc = h5w_encoded_check(w, ds, chunk, decode, err);
+	if (rc)
+		return rc;
+	struct h5w_record *rec = find(g, event_id);
+	if (!rec)
+		rc = refuse_closed(w, g, event_id, st->channels[channel].name, err);
+	if (!rec && !rc)
+		rc = open_record(w, g, event_id, t0, &rec, err);
+	if (rc)
+		return rc;
+	bool direct = direct_now(w, g, ds, rec->row);
+	if (direct)
+		rc = h5w_dset_write_encoded(w, ds, rec->row, chunk, err);
+	if (!direct || rc) {
+		/* kept as samples: encoded again when its chunk goes out; a
+		 * failed direct write's error stands (the row is kept) */
+		struct h5w_error ignored;
+		const unsigned char *row = h5w_encoded_decode(w, ds, chunk, rc ? &ignored : err);
+		int put = row ? h5w_dset_put(w, ds, rec->row, row, 1, rc ? &ignored : err) : -EIO;
+		if (put && rc) {
+			w->stats.losses++;
+			h5w_err(w, NULL, "%s/%s: row %llu could not be kept: it is lost", g->path,
+				ds->name, (unsigned long long)rec->row);
+		}
+		if (!rc)
+			rc = put;
+	}
+	return row_stored(w, g, rec, channel, t0, st->samples, rc, err);
 }
 
 /* Field V of the event at ROW, converted to the field's dtype (records and

@@ -1,0 +1,233 @@
+"""Pre-compressed waveforms (issue 19, docs/protocols.md §1.5), end to end.
+
+The Python Sender asks the real h5recd how each channel stores its chunks
+(DESCRIBE), runs that pipeline itself (shuffle, LZ4, deflate, Fletcher-32)
+and sends every waveform as the chunk the recorder writes untouched with
+H5Dwrite_chunk. Required:
+
+- LZ4, shuffle+LZ4+Fletcher-32 and shuffle+deflate waveforms read back
+  bit-exact with h5py through Debian's LZ4 plugin and through hdf5plugin
+  (each in its own process, HDF5 caching plugins), and the stored chunks
+  are the sender's bytes (read_direct_chunk);
+- the chunks that went straight to the file and the ones the recorder had
+  to decode and buffer (the first records, before the SWMR file exists)
+  read the same;
+- a corrupt chunk is refused and not ACKed when it can be told without
+  decoding (Fletcher-32) or with `verify_chunks: decode` (deflate), and
+  with neither it is stored and fails cleanly at read time (an error, no
+  crash);
+- a sender whose pipeline id is not the channel's is refused with an ERROR
+  frame naming both pipelines; DESCRIBE of a channel that takes no
+  pre-compressed chunks answers why.
+"""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import h5py
+import numpy as np
+import pytest
+
+from recorder_fixture import DEBIAN_PLUGIN_DIR, PYTHON, SEC, SOURCE, T0
+from recorder_fixture import recorder  # noqa: F401 (pytest fixture)
+
+sys.path.insert(0, os.path.join(SOURCE, "python"))
+import h5rec  # noqa: E402
+from h5rec import _chunks  # noqa: E402
+from h5rec.sender import DATA, encode_frame  # noqa: E402
+
+SAMPLES = 20000
+EVENTS = 12
+
+DUST = """
+- name: dust
+  match: { key: "dust/{channel}" }
+  group: /dust
+  layout: records
+  samples: 20000
+  dt: 2.0e-8
+  record_timeout: 5s
+  defaults: { dtype: float32 }
+  channels:
+    lz4:      { compression: lz4 }
+    lz4sf:    { compression: lz4, shuffle: true, fletcher32: true, block_size: 16KiB }
+    deflate:  { compression: deflate, level: 3 }
+    checked:  { compression: deflate, verify_chunks: decode }
+    plain:    { compression: deflate, shuffle: false }
+- name: adc
+  match: { key: "adc/{channel}" }
+  group: /adc
+  layout: stream
+  defaults: { dtype: int16, dt: 1.0e-6, compression: lz4 }
+  channels: { x: {} }
+"""
+CHANNELS = ("lz4", "lz4sf", "deflate")
+
+READER = textwrap.dedent("""
+    import hashlib, json, sys
+    if sys.argv[2] == "hdf5plugin":
+        import hdf5plugin  # noqa: F401
+    import h5py
+    out = {}
+    with h5py.File(sys.argv[1], "r") as f:
+        for name in sys.argv[3:]:
+            data = f["/dust/" + name][...]
+            out[name] = [hashlib.sha256(row.tobytes()).hexdigest() for row in data]
+    json.dump(out, sys.stdout)
+""")
+
+
+def waveform(channel, i):
+    rng = np.random.default_rng(1000 * i + len(channel))
+    t = np.arange(SAMPLES, dtype=np.float32)
+    return (np.sin(t / (50.0 + i)) * 100 + rng.normal(0, 0.5, SAMPLES)).astype(np.float32)
+
+
+def read_with(path, which, names):
+    env = dict(os.environ)
+    env.pop("HDF5_PLUGIN_PATH", None)
+    if which == "debian":
+        env["HDF5_PLUGIN_PATH"] = DEBIAN_PLUGIN_DIR
+    out = subprocess.run([PYTHON, "-c", READER, str(path), which, *names], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def sha(a):
+    import hashlib
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+
+
+def frame_listener():
+    return [{"protocol": "frame", "transport": "tcp"}]
+
+
+def test_precompressed_waveforms_read_back_bit_exact(recorder):
+    rec = recorder(DUST, listen=frame_listener(), output={"flush": "200ms"})
+    sent = {c: [] for c in CHANNELS}
+    stored = {c: [] for c in CHANNELS}
+    with h5rec.Sender(rec.address(0), name="pre", precompress=True) as s:
+        info = s.describe("dust/lz4sf")
+        assert info["filters"] == ["shuffle", "lz4=16384", "fletcher32"]
+        assert info["chunk"] == SAMPLES and info["layout"] == "records"
+        for i in range(1, EVENTS + 1):
+            for c in CHANNELS:
+                w = waveform(c, i)
+                sent[c].append(w)
+                stored[c].append(_chunks.encode(w.tobytes(), 4,
+                                                s.describe("dust/" + c)["filters"]))
+                s.send("dust/" + c, w, t0=T0 + i * SEC, event_id=i)
+            if i == EVENTS // 2:
+                s.wait()   # the later chunks find the file open: direct writes
+        s.wait()
+    rec.stop()
+    path = rec.the_file()
+    expected = {c: [sha(w) for w in sent[c]] for c in CHANNELS}
+    assert read_with(path, "debian", CHANNELS) == expected
+    assert read_with(path, "hdf5plugin", CHANNELS) == expected
+    with h5py.File(path, "r") as f:
+        for c in CHANNELS:
+            ds = f["/dust/" + c]
+            assert ds.shape == (EVENTS, SAMPLES)
+            # at least the records after the first ACK went straight to the
+            # file: their stored chunk is the sender's bytes
+            for row in range(EVENTS // 2, EVENTS):
+                mask, chunk = ds.id.read_direct_chunk((row, 0))
+                assert mask == 0 and chunk == stored[c][row], (c, row)
+
+
+def corrupt_last_byte(data):
+    return data[:-1] + bytes([data[-1] ^ 0x40])
+
+
+def corrupt_middle(data):
+    mid = len(data) // 2
+    return data[:mid] + bytes([data[mid] ^ 0xFF]) + data[mid + 1:]
+
+
+@pytest.mark.parametrize("channel,corrupt,reason", [
+    ("lz4sf", corrupt_middle, "Fletcher-32 checksum does not match"),
+    ("checked", corrupt_middle, "deflate stream does not decode"),
+    ("lz4", lambda d: d[:20] + d[24:], "LZ4 block table is inconsistent"),
+])
+def test_corrupt_chunk_is_refused_and_not_acked(recorder, channel, corrupt, reason):
+    rec = recorder(DUST, listen=frame_listener(), output={"flush": "200ms"})
+    s = h5rec.Sender(rec.address(0), name="bad", precompress=True, max_replays=1,
+                     reconnect_timeout=5, timeout=10)
+    good = s.send_chunk("dust/" + channel, waveform(channel, 1), T0 + SEC, 1)
+    s.wait(good)
+    bad = s.send_chunk("dust/" + channel, waveform(channel, 2), T0 + 2 * SEC, 2,
+                       corrupt=corrupt)
+    with pytest.raises((ConnectionError, TimeoutError, h5rec.sender.RefusedError)):
+        s.wait(bad, timeout=10)
+    assert s.durable_seq < bad
+    rec.wait_log("pre-compressed chunk refused: .*" + reason, timeout=10)
+    rec.stop()
+    with h5py.File(rec.the_file(), "r") as f:
+        data = f["/dust/" + channel][...]
+    assert data.shape[0] == 1
+    assert np.array_equal(data[0], waveform(channel, 1))
+
+
+def test_corrupt_chunk_without_verification_fails_at_read_time(recorder):
+    """deflate without Fletcher-32 and with verify_chunks: check: only the
+    zlib header is checked, so a chunk corrupt inside is stored; reading
+    that row is an error (never a crash), every other row reads."""
+    rec = recorder(DUST, listen=frame_listener(), output={"flush": "200ms"})
+    with h5rec.Sender(rec.address(0), name="bad", precompress=True) as s:
+        s.wait(s.send_chunk("dust/plain", waveform("plain", 1), T0 + SEC, 1))
+        # the file is open now: the next chunks go to it as they are (a
+        # chunk the recorder has to decode for buffering is refused)
+        s.send_chunk("dust/plain", waveform("plain", 2), T0 + 2 * SEC, 2,
+                     corrupt=corrupt_middle)
+        s.send_chunk("dust/plain", waveform("plain", 3), T0 + 3 * SEC, 3)
+        s.wait()
+    rec.stop()
+    code = textwrap.dedent("""
+        import sys, h5py, numpy as np
+        with h5py.File(sys.argv[1], "r") as f:
+            ds = f["/dust/plain"]
+            np.asarray(ds[0]); np.asarray(ds[2])
+            try:
+                ds[1]
+            except OSError as e:
+                print("read error:", e)
+                sys.exit(0)
+        sys.exit(3)
+    """)
+    out = subprocess.run([PYTHON, "-c", code, str(rec.the_file())], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, (out.returncode, out.stdout, out.stderr)
+    assert "read error" in out.stdout
+
+
+def test_pipeline_mismatch_is_refused_with_its_reason(recorder):
+    rec = recorder(DUST, listen=frame_listener())
+    s = h5rec.Sender(rec.address(0), name="stale", precompress=True, timeout=10,
+                     reconnect_timeout=5)
+    info = s.describe("dust/lz4")
+    # chunks made for another pipeline (a schema that changed since)
+    w = waveform("lz4", 1)
+    payload = _chunks.payload(info["id"] ^ 1, [(_chunks.lz4(w.tobytes()), 0, w.nbytes)])
+    s.last_seq += 1
+    s._write(encode_frame(DATA, "dust/lz4", payload, 9, s.last_seq, T0, 1, chunks=True,
+                          ack=True))
+    with pytest.raises(h5rec.sender.RefusedError) as refused:
+        s.wait(s.last_seq, timeout=10)
+    assert "pipeline mismatch" in str(refused.value)
+    assert 'pipeline=\\"lz4=0\\"' in str(refused.value) or 'pipeline="lz4=0"' in \
+        str(refused.value)
+    rec.wait_log("pipeline mismatch: chunks made for pipeline id", timeout=5)
+
+
+def test_describe_says_why_a_channel_takes_no_chunks(recorder):
+    rec = recorder(DUST, listen=frame_listener())
+    s = h5rec.Sender(rec.address(0), name="ask", precompress=True)
+    with pytest.raises(h5rec.sender.RefusedError, match="layout stream"):
+        s.describe("adc/x")
+    with pytest.raises(h5rec.sender.RefusedError, match="no channel|not declared|nope"):
+        s.describe("dust/nope")
+    s.close(wait=False)
