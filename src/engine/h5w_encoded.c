@@ -85,7 +85,7 @@ static int check_fletcher(struct h5w *w, const struct h5w_dset *ds, const struct
 		return refuse(w, ds, err, "shorter than its Fletcher-32 checksum");
 	const unsigned char *bytes = c->data;
 	*len -= 4;
-	if (h5w_fletcher32(bytes, *len) != get_le32(bytes + *len))
+	if (chunk_fletcher32(bytes, *len) != get_le32(bytes + *len))
 		return refuse(w, ds, err, "Fletcher-32 checksum does not match its bytes");
 	return 0;
 }
@@ -172,20 +172,6 @@ int h5w_encoded_check(struct h5w *w, const struct h5w_dset *ds, const struct h5w
 	return decode_codec(w, ds, c, len, out, err);
 }
 
-/* HDF5's unshuffle: byte k * n + i goes back to byte k of element i. */
-static void unshuffle(const unsigned char *src, unsigned char *dst, size_t len, size_t elem)
-{
-	size_t n = elem ? len / elem : 0;
-	if (elem <= 1 || n <= 1) {
-		memcpy(dst, src, len);
-		return;
-	}
-	for (size_t k = 0; k < elem; k++)
-		for (size_t i = 0; i < n; i++)
-			dst[i * elem + k] = src[k * n + i];
-	memcpy(dst + n * elem, src + n * elem, len - n * elem);
-}
-
 /*
  * The chunk's samples, decoded into w->decoded (valid until the next call
  * here), for a chunk h5w_encoded_check() accepted. NULL on failure (err
@@ -212,6 +198,6 @@ const unsigned char *h5w_encoded_decode(struct h5w *w, const struct h5w_dset *ds
 	}
 	if (!applied(c, p.shuffle))
 		return coded;
-	unshuffle(coded, plain, raw, ds->elem_size);
+	chunk_unshuffle(coded, plain, raw, ds->elem_size);
 	return plain;
 }

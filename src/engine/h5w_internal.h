@@ -25,6 +25,7 @@
 #include <pthread.h>
 #include <zlib.h>
 
+#include "chunk_filter.h"
 #include "h5w.h"
 
 #define H5W_INDEX_CHUNK 1024 /* rows per chunk of time/index datasets */
@@ -361,9 +362,6 @@ void h5w_convert_fast(enum dtype from, enum dtype to, const void *src, size_t n,
 		      uint64_t *clipped);
 
 /* h5w_pipeline.c */
-void h5w_shuffle(const unsigned char *restrict src, unsigned char *restrict dst, size_t len,
-		 size_t elem);
-uint32_t h5w_fletcher32(const unsigned char *data, size_t len);
 void h5w_szip_params(unsigned coding, unsigned pixels_per_block, size_t elem, uint64_t chunk_rows,
 		     uint64_t row_elems, unsigned cd[H5W_SZIP_NPARMS]);
 size_t h5w_pipeline_bound(const struct h5w_filters *f, size_t raw_len);

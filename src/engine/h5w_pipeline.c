@@ -16,10 +16,10 @@
  * in their headers), so the padding is never read; Fletcher-32 is computed
  * over the padded bytes, as stored.
  *
- * The formats are HDF5's (H5Zshuffle.c, H5Zfletcher32.c, H5checksum.c):
- * shuffle groups the k-th bytes of all elements together; Fletcher-32 sums
- * the data as big-endian 16-bit words (an odd last byte as the high byte of
- * a word) into two 16-bit sums, and is appended little-endian.
+ * The formats are HDF5's (H5Zshuffle.c, H5Zfletcher32.c, H5checksum.c);
+ * shuffle and Fletcher-32 live in src/proto/chunk_filter.c, shared with the
+ * senders that encode chunks themselves (issue 19). Fletcher-32 is appended
+ * little-endian.
  *
  * szip (H5Zszip.c) stores the chunk's size as 4 bytes little-endian, then
  * what libaec's SZ_BufftoBuffCompress makes of the chunk with the dataset's
@@ -47,68 +47,6 @@
 
 #include "h5lz4.h"
 #include "h5w_internal.h"
-
-static inline __attribute__((always_inline)) void
-shuffle_planes(const unsigned char *restrict src, unsigned char *restrict dst, size_t n,
-	       size_t elem)
-{
-	for (size_t k = 0; k < elem; k++) {
-		unsigned char *out = dst + k * n;
-		const unsigned char *in = src + k;
-		for (size_t i = 0; i < n; i++)
-			out[i] = in[i * elem];
-	}
-}
-
-/* HDF5's shuffle: byte k of element i goes to k * n + i. Nothing to do for
- * 1-byte elements or a single element (HDF5 then stores the bytes as they
- * are); bytes past the last whole element stay at the end. This file is
- * compiled with -O3 (src/CMakeLists.txt): vectorised, the loop below takes
- * a microsecond for a 16 KiB chunk, five times less than at -O2. */
-void h5w_shuffle(const unsigned char *restrict src, unsigned char *restrict dst, size_t len,
-		 size_t elem)
-{
-	size_t n = elem ? len / elem : 0;
-	if (elem <= 1 || n <= 1) {
-		memcpy(dst, src, len);
-		return;
-	}
-	/* with the element size a constant, the loops vectorise */
-	switch (elem) {
-	case 2: shuffle_planes(src, dst, n, 2); break;
-	case 4: shuffle_planes(src, dst, n, 4); break;
-	case 8: shuffle_planes(src, dst, n, 8); break;
-	default: shuffle_planes(src, dst, n, elem); break;
-	}
-	memcpy(dst + n * elem, src + n * elem, len - n * elem);
-}
-
-/* Fletcher-32 as HDF5 computes it. */
-uint32_t h5w_fletcher32(const unsigned char *data, size_t len)
-{
-	uint32_t sum1 = 0, sum2 = 0;
-	size_t words = len / 2;
-	while (words) {
-		/* 360 words keep both sums below 2^32 */
-		size_t block = words > 360 ? 360 : words;
-		words -= block;
-		for (; block; block--, data += 2) {
-			sum1 += (uint32_t)data[0] << 8 | data[1];
-			sum2 += sum1;
-		}
-		sum1 = (sum1 & 0xffff) + (sum1 >> 16);
-		sum2 = (sum2 & 0xffff) + (sum2 >> 16);
-	}
-	if (len % 2) {
-		sum1 += (uint32_t)data[0] << 8;
-		sum2 += sum1;
-		sum1 = (sum1 & 0xffff) + (sum1 >> 16);
-		sum2 = (sum2 & 0xffff) + (sum2 >> 16);
-	}
-	sum1 = (sum1 & 0xffff) + (sum1 >> 16);
-	sum2 = (sum2 & 0xffff) + (sum2 >> 16);
-	return sum2 << 16 | sum1;
-}
 
 /*
  * The szip parameters HDF5 stores for a dataset of ELEM-byte little-endian
@@ -248,7 +186,7 @@ int h5w_pipeline_encode(struct h5w_encoder *e, const struct h5w_filters *f,
 			e->scratch = buf;
 			e->scratch_cap = raw_len;
 		}
-		h5w_shuffle(raw, e->scratch, raw_len, elem);
+		chunk_shuffle(raw, e->scratch, raw_len, elem);
 		in = e->scratch;
 	}
 	switch (f->codec) {
@@ -312,7 +250,7 @@ size_t h5w_pipeline_finish(const struct h5w_filters *f, unsigned char *out, size
 		memset(out + len, 0, size - len);
 	if (!f->fletcher32)
 		return size;
-	uint32_t sum = h5w_fletcher32(out, size);
+	uint32_t sum = chunk_fletcher32(out, size);
 	for (int i = 0; i < 4; i++)
 		out[size + (size_t)i] = (unsigned char)(sum >> (8 * i));
 	return size + 4;
