@@ -120,6 +120,24 @@ H5REC_CLIENT_API int h5rec_client_datav(struct h5rec_client *client, const char 
 					enum h5rec_dtype dtype, int64_t t0, uint64_t event_id,
 					const struct iovec *iov, int iovcnt);
 
+/* Queue a waveform pre-compressed (docs/protocols.md §1.5): the samples
+ * are one whole chunk of the channel (a records waveform), encoded here
+ * with the channel's HDF5 filter pipeline (shuffle, LZ4 or deflate,
+ * Fletcher-32), which the client asks the recorder for (a DESCRIBE frame)
+ * the first time it sees the key on a connection; the recorder stores the
+ * chunk without compressing it. A blocking client waits for that answer
+ * (within timeout_ms); a non-blocking one returns -EAGAIN after asking:
+ * call again after h5rec_client_process(). Errors as h5rec_client_data(),
+ * and -EINVAL when the channel takes no pre-compressed chunks or stores
+ * chunks of another dtype or length (h5rec_client_error() gives the
+ * recorder's reason), -ENOTSUP over UDP (nobody answers DESCRIBE). Safe to
+ * call from one thread per handle; handles on other threads encode in
+ * parallel. */
+H5REC_CLIENT_API int h5rec_client_data_chunk(struct h5rec_client *client, const char *key,
+					     enum h5rec_dtype dtype, int64_t t0,
+					     uint64_t event_id, const void *samples,
+					     size_t count);
+
 /* Queue an EVENT frame: key is the records stream's name, event_id not 0,
  * t0 the event's time, fields a line-protocol field set
  * ('mass=3.8e-17,run="Run3"'). Errors as h5rec_client_data(). */
@@ -162,8 +180,10 @@ H5REC_CLIENT_API int h5rec_client_timeout(const struct h5rec_client *client);
  * -ECONNRESET when reconnect_attempts tries in a row brought no progress
  * (the recorder is gone, or refuses a frame: it closes the connection on
  * a frame it cannot take, SPEC §3.1, and the reason is in its log),
- * -EPROTO when the recorder sent something that is not an ACK. Also what
- * a blocking client does inside its calls. */
+ * -EPROTO when the recorder sent something that is not an ACK, DESCRIBE or
+ * ERROR, or refused a frame with an ERROR frame (its reason is in
+ * h5rec_client_error()). Also what a blocking client does inside its
+ * calls. */
 H5REC_CLIENT_API int h5rec_client_process(struct h5rec_client *client);
 
 /* Bytes held by the replay buffer (frames not yet acknowledged). */

@@ -89,6 +89,9 @@ int cli_target_option(struct cli_target *target, int opt, const char *arg)
 	case CLI_OPT_NO_ACK:
 		target->no_ack = true;
 		return 0;
+	case CLI_OPT_PRECOMPRESS:
+		target->precompress = true;
+		return 0;
 	case CLI_OPT_RECONNECT:
 		if (cli_parse_uint(arg, 0, 1000, &number)) {
 			fprintf(stderr, "h5rec: bad --reconnect '%s' (0..1000)\n", arg);
@@ -197,6 +200,7 @@ int cli_target_connect(struct cli_target *target, const char *hello, struct send
 					       .token = target->token,
 					       .acks = !target->no_ack,
 					       .reconnects = target->reconnects,
+					       .precompress = target->precompress,
 					       .write_size = target->write_size,
 					       .tee = target->tee};
 	return sender_open(&options, out, err, err_len);

@@ -27,6 +27,7 @@ enum {
 	CLI_OPT_TEE,
 	CLI_OPT_NO_ACK,
 	CLI_OPT_RECONNECT,
+	CLI_OPT_PRECOMPRESS,
 };
 
 /* getopt_long entries for struct cli_target (short options c: and t:). */
@@ -37,7 +38,8 @@ enum {
 	{"write-size", required_argument, NULL, CLI_OPT_WRITE_SIZE},         \
 	{"tee", required_argument, NULL, CLI_OPT_TEE},                       \
 	{"no-ack", no_argument, NULL, CLI_OPT_NO_ACK},                       \
-	{"reconnect", required_argument, NULL, CLI_OPT_RECONNECT}
+	{"reconnect", required_argument, NULL, CLI_OPT_RECONNECT},            \
+	{"precompress", no_argument, NULL, CLI_OPT_PRECOMPRESS}
 
 struct cli_target {
 	const char *schema_path;
@@ -50,6 +52,7 @@ struct cli_target {
 	const char *token;
 	bool no_ack;
 	unsigned reconnects;    /* --reconnect: tries without progress; 0: never */
+	bool precompress;       /* --precompress: encode waveforms as the recorder stores them */
 	size_t write_size;
 	const char *tee_path;
 	FILE *tee;

@@ -63,6 +63,9 @@ void cli_send_usage(FILE *out)
 		"      --reconnect N        when the connection is lost, connect again and resend\n"
 		"                           what was not acknowledged; give up after N tries in a\n"
 		"                           row without progress (default 0: report it and stop)\n"
+		"      --precompress        encode each frame's samples (one waveform) with the\n"
+		"                           channel's filter pipeline here; the recorder stores\n"
+		"                           the chunk as it is\n"
 		"  -h, --help               this text\n");
 }
 

@@ -59,6 +59,8 @@ void cli_simulate_usage(FILE *out)
 		"      --no-ack          do not request or wait for ACKs\n"
 		"      --reconnect N     resend what was not acknowledged after a lost\n"
 		"                        connection, up to N tries without progress (frames)\n"
+		"      --precompress     waveforms as chunks encoded here with the channel's\n"
+		"                        filter pipeline (stored by the recorder as they are)\n"
 		"  -h, --help            this text\n"
 		"\n"
 		"Frames are acknowledged: the exit status is 1 when the recorder refused any.\n"

@@ -121,6 +121,9 @@ int sender_open(const struct sender_options *options, struct sender **out, char 
 int sender_data(struct sender *s, const char *key, enum dtype dtype, int64_t t0,
 		uint64_t event_id, const void *samples, size_t n)
 {
+	if (s->options.precompress)
+		return result(s, h5rec_client_data_chunk(s->client, key, (enum h5rec_dtype)dtype,
+							 t0, event_id, samples, n));
 	return result(s, h5rec_client_data(s->client, key, (enum h5rec_dtype)dtype, t0, event_id,
 					   samples, n));
 }

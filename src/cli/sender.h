@@ -40,6 +40,8 @@ struct sender_options {
 	size_t write_size;    /* split every write into pieces of at most this; 0: whole */
 	FILE *tee;            /* copy of every byte sent; NULL: none */
 	int64_t ack_timeout_ms; /* sender_finish's wait; 0: 10000 */
+	bool precompress;     /* DATA frames as chunks encoded with the channel's
+				 pipeline (h5rec_client_data_chunk) */
 };
 
 struct sender_stats {

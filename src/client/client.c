@@ -25,6 +25,14 @@
  * connection on a frame it cannot take), and would otherwise be resent
  * forever.
  *
+ * Pre-compressed chunks (issue 19): h5rec_client_data_chunk() asks the
+ * recorder once per key and connection how the channel stores its chunks
+ * (a DESCRIBE frame, not kept for replay: a new connection asks again, so
+ * a recorder restarted with another schema is asked afresh), encodes with
+ * that pipeline (chunk_encode.c) and queues a DATA frame with the chunks
+ * flag like any other. An ERROR frame from the recorder (a refused frame,
+ * with its reason) is final: the same frame would be refused again.
+ *
  * Threading: none of its own; a handle belongs to one thread at a time.
  */
 #include "h5rec/client.h"
@@ -40,10 +48,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chunk_encode.h"
 #include "client_tool.h"
 #include "dtype.h"
 #include "endpoint.h"
 #include "frame.h"
+#include "pipeline.h"
 
 _Static_assert((int)H5REC_INT8 == (int)DTYPE_INT8 && (int)H5REC_FLOAT64 == (int)DTYPE_FLOAT64,
 	       "public dtype numbers are the wire numbers");
@@ -66,6 +76,16 @@ struct record {
 	bool teed;      /* copied to the tool's tee */
 	size_t len;
 	uint8_t bytes[];
+};
+
+/* The recorder's DESCRIBE answer for a key, on this connection. */
+struct described {
+	struct described *next;
+	bool refused;            /* error="…": the channel takes no chunks */
+	struct pipeline pipeline;
+	uint32_t id;
+	char why[256];
+	char key[];
 };
 
 enum state {
@@ -100,6 +120,7 @@ struct h5rec_client {
 	uint64_t reconnects;
 	bool connected_once;
 	int failure;         /* final error; 0 while working */
+	struct described *described; /* DESCRIBE answers on this connection */
 	char err[256];
 };
 
@@ -146,10 +167,58 @@ static void trim_head(struct h5rec_client *c)
 		drop_head(c);
 }
 
-static int on_ack(void *user, const struct frame *frame)
+static void forget_described(struct h5rec_client *c)
+{
+	while (c->described) {
+		struct described *d = c->described;
+		c->described = d->next;
+		free(d);
+	}
+}
+
+static struct described *find_described(const struct h5rec_client *c, const char *key)
+{
+	for (struct described *d = c->described; d; d = d->next)
+		if (!strcmp(d->key, key))
+			return d;
+	return NULL;
+}
+
+/* A DESCRIBE answer: the pipeline, or why there is none. */
+static int on_describe(struct h5rec_client *c, const struct frame *frame)
+{
+	struct described *d = calloc(1, sizeof(*d) + frame->key_len + 1);
+	const char *text = frame->payload;
+
+	if (!d)
+		return c->failure = fail(c, -ENOMEM, "out of memory");
+	memcpy(d->key, frame->key, frame->key_len);
+	if (frame->payload_len > 7 && !memcmp(text, "error=\"", 7)) {
+		d->refused = true;
+		snprintf(d->why, sizeof(d->why), "%.*s", (int)(frame->payload_len - 8), text + 7);
+	} else if (pipeline_parse(text, frame->payload_len, &d->pipeline, &d->id)) {
+		d->refused = true;
+		snprintf(d->why, sizeof(d->why), "the recorder's answer is not a pipeline: %.*s",
+			 (int)(frame->payload_len < 200 ? frame->payload_len : 200), text);
+	}
+	d->next = c->described;
+	c->described = d;
+	return 0;
+}
+
+static int on_reply(void *user, const struct frame *frame)
 {
 	struct h5rec_client *c = user;
 
+	if (frame->type == FRAME_DESCRIBE)
+		return on_describe(c, frame);
+	if (frame->type == FRAME_ERROR) {
+		c->failure = fail(c, -EPROTO, "%s: the recorder refused seq %llu (%s): %.*s",
+				  c->address, (unsigned long long)frame->seq, frame->key,
+				  (int)(frame->payload_len < 180 ? frame->payload_len : 180),
+				  (const char *)frame->payload);
+		return -EPROTO;
+	}
 	c->stats.acks++;
 	if (frame->seq <= c->durable)
 		return 0;
@@ -249,7 +318,8 @@ static int connected(struct h5rec_client *c)
 {
 	const struct frame_options ack_options = {.max_frame = 1024, .peer = FRAME_FROM_RECORDER};
 
-	c->acks = frame_decoder_new(&ack_options, on_ack, c);
+	c->acks = frame_decoder_new(&ack_options, on_reply, c);
+	forget_described(c);
 	if (!c->acks)
 		return c->failure = fail(c, -ENOMEM, "out of memory");
 	c->state = ST_CONNECTED;
@@ -527,7 +597,8 @@ static int queue_frame(struct h5rec_client *c, struct frame *frame, const struct
 		return fail(c, -EINVAL, "key of %zu bytes: at most %d", frame->key_len, FRAME_MAX_KEY);
 	frame->seq = c->next_seq;
 	bool acks = !c->endpoint.datagram && !c->tool.no_acks;
-	frame->flags = FRAME_FLAG_CRC | (acks ? FRAME_FLAG_ACK_REQUESTED : 0);
+	frame->flags = (uint8_t)((frame->flags & FRAME_FLAG_CHUNKS) | FRAME_FLAG_CRC |
+				 (acks ? FRAME_FLAG_ACK_REQUESTED : 0));
 	size_t size = frame_encoded_size(frame->key_len, frame->payload_len, frame->flags);
 	int rc = make_room(c, size);
 	if (rc)
@@ -573,6 +644,92 @@ int h5rec_client_data(struct h5rec_client *c, const char *key, enum h5rec_dtype 
 		return fail(c, -EINVAL, "bad dtype %d or sample count", (int)dtype);
 	struct iovec iov = {.iov_base = (void *)samples, .iov_len = count * sample};
 	return h5rec_client_datav(c, key, dtype, t0, event_id, &iov, 1);
+}
+
+/* Ask the recorder how KEY's channel stores chunks: a DESCRIBE frame,
+ * written once and not kept (its answer belongs to this connection). */
+static int ask_describe(struct h5rec_client *c, const char *key)
+{
+	struct frame ask = {.type = FRAME_DESCRIBE, .key = key, .key_len = strlen(key),
+			    .seq = c->next_seq, .flags = FRAME_FLAG_CRC};
+	size_t size = frame_encoded_size(ask.key_len, 0, ask.flags);
+	struct record *r = malloc(sizeof(*r) + size);
+
+	if (!r)
+		return fail(c, -ENOMEM, "out of memory");
+	if (frame_encode(&ask, r->bytes, size, &r->len)) {
+		free(r);
+		return fail(c, -EINVAL, "key '%s' is not valid", key);
+	}
+	r->seq = c->next_seq++;
+	r->keep = false;
+	return append(c, r);
+}
+
+static bool has_described(const struct h5rec_client *c, uint64_t key)
+{
+	return find_described(c, (const char *)(uintptr_t)key) != NULL;
+}
+
+/* The DESCRIBE answer for KEY, asked for and waited for when missing. */
+static int describe(struct h5rec_client *c, const char *key, const struct described **out)
+{
+	int rc = 0;
+
+	if (!find_described(c, key)) {
+		if (c->state != ST_CONNECTED || c->endpoint.datagram)
+			return fail(c, c->endpoint.datagram ? -ENOTSUP : -EAGAIN,
+				    "pre-compressed chunks need a connection to ask the recorder");
+		rc = ask_describe(c, key);
+		if (!rc && c->options.nonblocking)
+			return fail(c, -EAGAIN, "asked the recorder how '%s' stores chunks", key);
+		if (!rc)
+			rc = wait_until(c, has_described, (uint64_t)(uintptr_t)key,
+					(int)c->options.timeout_ms);
+		if (rc)
+			return rc == -ETIMEDOUT ? fail(c, rc, "no DESCRIBE answer for '%s'", key)
+						: rc;
+	}
+	*out = find_described(c, key);
+	if ((*out)->refused)
+		return fail(c, -EINVAL, "%s: %s", key, (*out)->why);
+	return 0;
+}
+
+int h5rec_client_data_chunk(struct h5rec_client *c, const char *key, enum h5rec_dtype dtype,
+			    int64_t t0, uint64_t event_id, const void *samples, size_t count)
+{
+	size_t sample = frame_dtype_sample_size((unsigned)dtype);
+	const struct described *d = NULL;
+	uint8_t table[FRAME_CHUNKS_HEAD + FRAME_CHUNK_ENTRY];
+	uint8_t *stored = NULL;
+	size_t stored_len = 0;
+
+	c->err[0] = '\0';
+	if (c->failure)
+		return c->failure;
+	if (!key || !sample || count > SIZE_MAX / sample)
+		return fail(c, -EINVAL, "no key, or a bad dtype %d or sample count", (int)dtype);
+	int rc = describe(c, key, &d);
+	if (rc)
+		return rc;
+	if ((enum dtype)dtype != d->pipeline.dtype || count != d->pipeline.chunk)
+		return fail(c, -EINVAL, "%s: the channel stores chunks of %llu %s samples, "
+			    "not %zu of dtype %d", key, (unsigned long long)d->pipeline.chunk,
+			    dtype_name(d->pipeline.dtype), count, (int)dtype);
+	rc = chunk_encode(&d->pipeline, samples, count * sample, sample, &stored, &stored_len);
+	if (rc)
+		return fail(c, rc, "%s: encoding the chunk failed (%s)", key, strerror(-rc));
+	frame_chunks_put_head(table, d->id, 1);
+	frame_chunks_put_entry(table, 0, (uint32_t)stored_len, 0, count * sample);
+	struct iovec iov[2] = {{.iov_base = table, .iov_len = sizeof(table)},
+			       {.iov_base = stored, .iov_len = stored_len}};
+	struct frame frame = {.type = FRAME_DATA, .dtype = (enum dtype)dtype, .t0 = t0,
+			      .event_id = event_id, .key = key, .flags = FRAME_FLAG_CHUNKS,
+			      .payload_len = sizeof(table) + stored_len};
+	rc = queue_frame(c, &frame, iov, 2);
+	free(stored);
+	return rc;
 }
 
 int h5rec_client_event(struct h5rec_client *c, const char *key, uint64_t event_id, int64_t t0,
@@ -659,6 +816,7 @@ void h5rec_client_close(struct h5rec_client *c)
 	if (!c)
 		return;
 	drop_socket(c);
+	forget_described(c);
 	while (c->head)
 		drop_head(c);
 	free(c->address);

@@ -18,7 +18,9 @@ H5Dwrite_chunk. Required:
   crash);
 - a sender whose pipeline id is not the channel's is refused with an ERROR
   frame naming both pipelines; DESCRIBE of a channel that takes no
-  pre-compressed chunks answers why.
+  pre-compressed chunks answers why;
+- the C client (h5rec simulate --precompress) stores the very chunks the
+  recorder would have made from the samples itself.
 """
 import json
 import os
@@ -30,7 +32,8 @@ import h5py
 import numpy as np
 import pytest
 
-from recorder_fixture import DEBIAN_PLUGIN_DIR, PYTHON, SEC, SOURCE, T0
+from recorder_fixture import (DEBIAN_PLUGIN_DIR, PYTHON, SEC, SOURCE, T0, run_client,
+                              sent_summary)
 from recorder_fixture import recorder  # noqa: F401 (pytest fixture)
 
 sys.path.insert(0, os.path.join(SOURCE, "python"))
@@ -231,3 +234,59 @@ def test_describe_says_why_a_channel_takes_no_chunks(recorder):
     with pytest.raises(h5rec.sender.RefusedError, match="no channel|not declared|nope"):
         s.describe("dust/nope")
     s.close(wait=False)
+
+
+ACCEL = """
+- name: dust
+  match: { key: "dust/{channel}" }
+  group: /dust
+  layout: records
+  samples: 100000
+  dt: 2.0e-8
+  record_timeout: 5s
+  event_fields: { mass: float32, velocity: float32 }
+  defaults: { dtype: float32 }
+  channels:
+    first_detector:  { compression: lz4, shuffle: true, fletcher32: true }
+    second_detector: { compression: deflate, level: 1, fletcher32: true }
+    third_detector:  { compression: lz4 }
+"""
+
+
+def test_simulate_precompress_stores_what_the_recorder_would_have(recorder):
+    """The C client's encoder (h5rec simulate --precompress) against the
+    recorder's own: the same simulated events, sent pre-compressed to one
+    recorder and as samples to another, give the same samples and the very
+    same stored chunks, and read through Debian's plugin."""
+    files, sent_bytes = {}, {}
+    for mode in ("precompress", "samples"):
+        rec = recorder(ACCEL, listen=frame_listener(), output={"flush": "200ms"})
+        args = ["simulate", "accelerator", "--to", rec.address(), "--count", 6, "--rate", 0,
+                "--seed", 7, "--t0", T0] + (["--precompress"] if mode == "precompress" else [])
+        res = run_client(args)
+        frames, sent_bytes[mode], acked, last = sent_summary(res.stdout)
+        assert acked == last, res.stdout
+        rec.stop()
+        files[mode] = rec.the_file()
+    # the waveforms crossed the network compressed (LZ4 and deflate on
+    # smooth pulses over noise: well under the raw size)
+    assert sent_bytes["precompress"] < 0.8 * sent_bytes["samples"], sent_bytes
+    names = ("first_detector", "second_detector", "third_detector")
+    assert read_with(files["precompress"], "debian", names) == \
+        read_with(files["samples"], "debian", names)
+    with h5py.File(files["precompress"], "r") as a, h5py.File(files["samples"], "r") as b:
+        for name in names:
+            da, db = a["/dust/" + name], b["/dust/" + name]
+            assert da.shape == db.shape == (6, 100000)
+            for row in range(6):
+                assert da.id.read_direct_chunk((row, 0)) == db.id.read_direct_chunk((row, 0))
+        np.testing.assert_array_equal(a["/dust/mass"][...], b["/dust/mass"][...])
+
+
+def test_simulate_precompress_says_why_a_channel_takes_no_chunks(recorder):
+    rec = recorder(ACCEL.replace("records", "records\n  # szip").replace(
+        "{ compression: lz4 }", "{ compression: szip }"), listen=frame_listener())
+    res = run_client(["simulate", "accelerator", "--to", rec.address(), "--count", 1,
+                      "--rate", 0, "--precompress"], check=False)
+    assert res.returncode != 0
+    assert "third_detector" in res.stderr and "szip" in res.stderr, res.stderr
