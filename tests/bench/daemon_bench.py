@@ -9,6 +9,13 @@ client (`h5rec send --raw`) into
   * h5recd, recording them into HDF5 (records layout, uncompressed and LZ4;
     table layout for line protocol).
 
+Pre-compressed (issue 19): the same events, encoded by the simulator with
+the LZ4 channel's pipeline (`h5rec simulate --precompress`, which asks a
+recorder with that schema), are sent to h5recd, which writes the chunks as
+they are, and to tcp_sink (the raw same-bytes baseline). Those rows are
+reported in uncompressed-equivalent MB/s (the raw waveform stream's size
+over the time) and the receiver's CPU per byte stored.
+
 A run is timed from the start of the send until the receiver has exited:
 for h5recd that includes draining, the last chunk writes, the final flush
 and fsync, and closing the file, so every byte counted is durable. Each
@@ -90,6 +97,27 @@ class Bench:
                         "1700000000000000000", "--tee", path, *extra],
                        check=True, stdout=subprocess.DEVNULL)
         sink.wait()
+        return os.path.getsize(path)
+
+    def generate_precompressed(self, count, path):
+        """The accelerator stream as `simulate --precompress` sends it to a
+        recorder of the LZ4 records schema (which answers its DESCRIBE)."""
+        port = free_port()
+        work = tempfile.mkdtemp(dir=self.dir)
+        schema = os.path.join(work, "bench.yaml")
+        with open(schema, "w") as f:
+            f.write(RECORDS.replace("COMPRESSION", "lz4").format(
+                port=port, out=os.path.join(work, "out"),
+                control=os.path.join(work, "control.sock")))
+        proc = subprocess.Popen([self.h5recd, "-c", schema, "-l", "warning"])
+        wait_port(port, proc)
+        subprocess.run([self.h5rec, "simulate", "accelerator", "--to",
+                        "tcp:127.0.0.1:%d" % port, "--count", str(count), "--rate", "0",
+                        "--no-ack", "--t0", "1700000000000000000", "--tee", path,
+                        "--precompress"], check=True, stdout=subprocess.DEVNULL)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait()
+        subprocess.run(["rm", "-rf", work], check=True)
         return os.path.getsize(path)
 
     def send(self, port, stream):
@@ -185,6 +213,44 @@ streams:
 """
 
 
+def print_precompressed(results, cpus, sink_raw, frame_bytes, pre_bytes):
+    """Issue 19's row: the accelerator stream sent pre-compressed, compressed
+    by the recorder and uncompressed, against tcp_sink, in uncompressed-
+    equivalent MB/s (frame_bytes / time) and receiver CPU per stored byte."""
+    med = statistics.median
+    sink_pre = med(results["pre: tcp_sink, the pre-compressed bytes"])
+    cases = [
+        ("tcp_sink, raw stream (baseline)", sink_raw,
+         med(cpus["frames: tcp_sink (baseline)"]), frame_bytes),
+        ("tcp_sink, pre-compressed bytes", sink_pre,
+         med(cpus["pre: tcp_sink, the pre-compressed bytes"]), pre_bytes),
+        ("h5recd, uncompressed", med(results["frames: h5recd records, none"]),
+         med(cpus["frames: h5recd records, none"]), med(results["size none"])),
+        ("h5recd, lz4 by the recorder", med(results["frames: h5recd records, lz4"]),
+         med(cpus["frames: h5recd records, lz4"]), med(results["size lz4"])),
+        ("h5recd, lz4 pre-compressed", med(results["pre: h5recd records, lz4 pre-compressed"]),
+         med(cpus["pre: h5recd records, lz4 pre-compressed"]), med(results["size pre"])),
+    ]
+    print("\npre-compressed frames (issue 19): %.1f MB of waveform frames, %.1f MB "
+          "pre-compressed (%.2f)" % (frame_bytes / 1e6, pre_bytes / 1e6, pre_bytes / frame_bytes))
+    print("%-34s %9s %16s %8s %16s" % ("case", "median s", "uncompr.-eq MB/s", "vs raw",
+                                       "CPU ns/stored B"))
+    for name, t, cpu, stored in cases:
+        print("%-34s %9.3f %16.1f %7.2fx %16.2f" % (name, t, frame_bytes / 1e6 / t,
+                                                   sink_raw / t, cpu / stored * 1e9))
+    t_pre = cases[4][1]
+    ratio = sink_raw / t_pre
+    cpu_pre, cpu_sink = cases[4][2] / cases[4][3], cases[0][2] / cases[0][3]
+    print("SUMMARY|daemon|frames: h5recd records, lz4 pre-compressed, uncompressed-eq MB/s|"
+          "%.1f|loopback TCP into a file (raw stream)|%.1f|%.2f|>= 2.00|%s" % (
+              frame_bytes / 1e6 / t_pre, frame_bytes / 1e6 / sink_raw, ratio,
+              "met" if ratio >= 2 else "NOT met"))
+    print("SUMMARY|daemon|frames: lz4 pre-compressed, recorder CPU ns per stored byte|"
+          "%.2f|tcp_sink CPU ns per byte|%.2f|%.2f|<= 1.00|%s" % (
+              cpu_pre * 1e9, cpu_sink * 1e9, cpu_pre / cpu_sink,
+              "met" if cpu_pre <= cpu_sink else "NOT met"))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--build", default=os.path.join(SOURCE, "build"))
@@ -200,6 +266,8 @@ def main():
     frames = os.path.join(args.dir, "frames.bin")
     lines = os.path.join(args.dir, "lines.txt")
     frame_bytes = bench.generate("accelerator", args.events, frames)
+    precompressed = os.path.join(args.dir, "frames-lz4.bin")
+    pre_bytes = bench.generate_precompressed(args.events, precompressed)
     line_bytes = bench.generate("weather", args.lines, lines, ("--stations", "50"))
 
     results = {}
@@ -217,6 +285,13 @@ def main():
                 sys.exit("records run stored %d events of %d" % (rows, args.events))
             record("frames: h5recd records, %s" % comp, (t, cpu))
             results.setdefault("size " + comp, []).append(size)
+        record("pre: tcp_sink, the pre-compressed bytes", bench.run_sink(precompressed))
+        t, cpu, size, rows = bench.run_daemon(RECORDS.replace("COMPRESSION", "lz4"),
+                                              precompressed)
+        if rows != args.events:
+            sys.exit("pre-compressed run stored %d events of %d" % (rows, args.events))
+        record("pre: h5recd records, lz4 pre-compressed", (t, cpu))
+        results.setdefault("size pre", []).append(size)
         record("lines: tcp_sink (baseline)", bench.run_sink(lines))
         t, cpu, size, rows = bench.run_daemon(TABLE.replace("COMPRESSION", "none"), lines)
         if rows != args.lines:
@@ -230,7 +305,7 @@ def main():
     base = {"frames": statistics.median(results["frames: tcp_sink (baseline)"]),
             "lines": statistics.median(results["lines: tcp_sink (baseline)"])}
     for name, times in results.items():
-        if name.startswith("size"):
+        if name.startswith("size") or name.startswith("pre"):
             continue
         kind = name.split(":")[0]
         nbytes = frame_bytes if kind == "frames" else line_bytes
@@ -240,8 +315,9 @@ def main():
         print("%-34s %10.1f %9.3f %12.1f %16s %7.2fx %12.2f" % (
             name, nbytes / 1e6, t, nbytes / 1e6 / t, rate, base[kind] / t, cpu_per_byte))
     # One line per figure for tests/bench/run's combined table.
+    print_precompressed(results, cpus, base["frames"], frame_bytes, pre_bytes)
     for name, times in results.items():
-        if name.startswith("size") or "baseline" in name:
+        if name.startswith("size") or name.startswith("pre") or "baseline" in name:
             continue
         kind = name.split(":")[0]
         nbytes = frame_bytes if kind == "frames" else line_bytes
