@@ -130,7 +130,9 @@ H5REC_CLIENT_API int h5rec_client_datav(struct h5rec_client *client, const char 
  * call again after h5rec_client_process(). Errors as h5rec_client_data(),
  * and -EINVAL when the channel takes no pre-compressed chunks or stores
  * chunks of another dtype or length (h5rec_client_error() gives the
- * recorder's reason), -ENOTSUP over UDP (nobody answers DESCRIBE). Safe to
+ * recorder's reason), -ENOTSUP over UDP (nobody answers DESCRIBE), -EPROTO
+ * when the recorder closes the connection instead of answering (one older
+ * than pre-compressed chunks refuses DESCRIBE). Safe to
  * call from one thread per handle; handles on other threads encode in
  * parallel. */
 H5REC_CLIENT_API int h5rec_client_data_chunk(struct h5rec_client *client, const char *key,

@@ -666,9 +666,12 @@ static int ask_describe(struct h5rec_client *c, const char *key)
 	return append(c, r);
 }
 
+/* Answered, or the connection it was asked on is gone (a recorder that
+ * predates DESCRIBE closes it: type 5 is a protocol error there). */
 static bool has_described(const struct h5rec_client *c, uint64_t key)
 {
-	return find_described(c, (const char *)(uintptr_t)key) != NULL;
+	return find_described(c, (const char *)(uintptr_t)key) != NULL ||
+	       c->state != ST_CONNECTED;
 }
 
 /* The DESCRIBE answer for KEY, asked for and waited for when missing. */
@@ -689,6 +692,10 @@ static int describe(struct h5rec_client *c, const char *key, const struct descri
 		if (rc)
 			return rc == -ETIMEDOUT ? fail(c, rc, "no DESCRIBE answer for '%s'", key)
 						: rc;
+		if (!find_described(c, key))
+			return fail(c, -EPROTO, "%s: the recorder closed the connection instead "
+				    "of saying how '%s' stores chunks (a recorder older than "
+				    "pre-compressed chunks does)", c->address, key);
 	}
 	*out = find_described(c, key);
 	if ((*out)->refused)

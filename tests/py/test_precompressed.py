@@ -290,3 +290,43 @@ def test_simulate_precompress_says_why_a_channel_takes_no_chunks(recorder):
                       "--rate", 0, "--precompress"], check=False)
     assert res.returncode != 0
     assert "third_detector" in res.stderr and "szip" in res.stderr, res.stderr
+
+
+def test_precompress_to_a_recorder_that_predates_describe_fails_fast():
+    """A recorder older than issue 19 closes the connection on DESCRIBE
+    (type 5 is a protocol error there). The C client must say so at once,
+    not wait for an answer that cannot come, even when it reconnects."""
+    import socket
+    import threading
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.settimeout(20)
+    stop = threading.Event()
+
+    def old_recorder():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            data = b""
+            while len(data) < 45 + 40:   # HELLO (40 + name), then a frame header
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            conn.close()
+
+    thread = threading.Thread(target=old_recorder, daemon=True)
+    thread.start()
+    try:
+        res = run_client(["simulate", "accelerator", "--to",
+                          "tcp:127.0.0.1:%d" % server.getsockname()[1], "--count", 1,
+                          "--rate", 0, "--precompress", "--reconnect", 3], check=False,
+                         timeout=30)
+    finally:
+        stop.set()
+        server.close()
+    assert res.returncode != 0
+    assert "older than pre-compressed chunks" in res.stderr, res.stderr
