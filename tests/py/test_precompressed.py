@@ -330,3 +330,19 @@ def test_precompress_to_a_recorder_that_predates_describe_fails_fast():
         server.close()
     assert res.returncode != 0
     assert "older than pre-compressed chunks" in res.stderr, res.stderr
+
+
+def test_send_chunks_encodes_on_threads_and_keeps_the_order(recorder):
+    """Sender.send_chunks encodes on a thread pool and sends in the order
+    given: the rows are the ones send_chunk would have stored."""
+    rec = recorder(DUST, listen=frame_listener(), output={"flush": "200ms"})
+    waves = [("dust/" + c, waveform(c, i), T0 + i * SEC, i)
+             for i in range(1, 9) for c in ("lz4sf", "deflate")]
+    with h5rec.Sender(rec.address(0), name="threads", precompress=True) as s:
+        seqs = s.send_chunks(waves, threads=4)
+        assert seqs == sorted(seqs) and len(seqs) == len(waves)
+        s.wait()
+    rec.stop()
+    with h5py.File(rec.the_file(), "r") as f:
+        for key, w, _t0, i in waves:
+            np.testing.assert_array_equal(f["/dust/" + key.split("/")[1]][i - 1], w)
