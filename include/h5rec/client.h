@@ -121,7 +121,8 @@ H5REC_CLIENT_API int h5rec_client_datav(struct h5rec_client *client, const char 
 					const struct iovec *iov, int iovcnt);
 
 /* Queue a waveform pre-compressed (docs/protocols.md §1.5): the samples
- * are one whole chunk of the channel (a records waveform), encoded here
+ * are whole chunks of the channel (a records waveform; for a stream
+ * channel a whole number of its chunks, one frame), encoded here
  * with the channel's HDF5 filter pipeline (shuffle, LZ4 or deflate,
  * Fletcher-32), which the client asks the recorder for (a DESCRIBE frame)
  * the first time it sees the key on a connection; the recorder stores the

@@ -150,8 +150,9 @@ class Sender:
     reconnect_timeout: seconds to keep trying to reconnect after the
         recorder closed the connection, before ConnectionError.
     precompress: encode each waveform with the channel's filter pipeline
-        here and send it as a stored chunk (records layout; the recorder
-        writes it without compressing).
+        here and send it as stored chunks (records: one waveform; stream:
+        whole chunks per frame); the recorder writes them without
+        compressing.
     """
 
     def __init__(self, address, name="h5rec-python", token=None, *, crc=True, ack=True,
@@ -238,19 +239,26 @@ class Sender:
                 for (key, _s, t0, event_id), (payload, code) in zip(waveforms, encoded)]
 
     def send_chunk(self, key, samples, t0, event_id=0, *, corrupt=None):
-        """Encode `samples` (one whole chunk of channel `key`: a records
-        waveform) with the channel's pipeline (describe()) and send it as a
-        pre-compressed DATA frame. `corrupt`, for tests: a function given
-        the encoded bytes that returns the bytes to send instead."""
+        """Encode `samples` (whole chunks of channel `key`: a records
+        waveform, or a whole number of a stream channel's chunks) with the
+        channel's pipeline (describe()) and send them as one pre-compressed
+        DATA frame. `corrupt`, for tests: a function given each encoded
+        chunk that returns the bytes to send instead."""
         info = self.describe(key)
         arr = np.ascontiguousarray(np.asarray(samples, dtype=info["dtype"]).reshape(-1))
         if arr.dtype.byteorder == ">":
             arr = arr.astype(arr.dtype.newbyteorder("<"))
-        raw = arr.tobytes()
-        stored = _chunks.encode(raw, arr.dtype.itemsize, info["filters"])
-        if corrupt is not None:
-            stored = corrupt(stored)
-        payload = _chunks.payload(info["id"], [(stored, 0, len(raw))])
+        n = info["chunk"]
+        if not len(arr) or len(arr) % n:
+            raise ValueError(f"{key}: {len(arr)} samples are not whole chunks of {n}")
+        chunks = []
+        for at in range(0, len(arr), n):
+            raw = arr[at:at + n].tobytes()
+            stored = _chunks.encode(raw, arr.dtype.itemsize, info["filters"])
+            if corrupt is not None:
+                stored = corrupt(stored)
+            chunks.append((stored, 0, len(raw)))
+        payload = _chunks.payload(info["id"], chunks)
         return self._send(DATA, key, payload, dtype_code(arr.dtype), to_ns(t0),
                           int(event_id), chunks=True)
 

@@ -703,14 +703,53 @@ static int describe(struct h5rec_client *c, const char *key, const struct descri
 	return 0;
 }
 
+/* Encode N chunks of D's pipeline from SAMPLES and queue them as one
+ * frame: the table, then each chunk, gathered without another copy. */
+static int queue_chunks(struct h5rec_client *c, const char *key, const struct described *d,
+			enum h5rec_dtype dtype, int64_t t0, uint64_t event_id, const void *samples,
+			uint32_t n)
+{
+	size_t sample = frame_dtype_sample_size((unsigned)dtype);
+	size_t raw = (size_t)d->pipeline.chunk * sample, table_len, total;
+	uint8_t *table = malloc(FRAME_CHUNKS_HEAD + (size_t)n * FRAME_CHUNK_ENTRY);
+	uint8_t **stored = calloc(n, sizeof(*stored));
+	struct iovec *iov = calloc((size_t)n + 1, sizeof(*iov));
+	int rc = table && stored && iov ? 0 : fail(c, -ENOMEM, "out of memory");
+
+	table_len = FRAME_CHUNKS_HEAD + (size_t)n * FRAME_CHUNK_ENTRY;
+	total = table_len;
+	for (uint32_t i = 0; !rc && i < n; i++) {
+		size_t len = 0;
+		rc = chunk_encode(&d->pipeline, (const uint8_t *)samples + i * raw, raw, sample,
+				  &stored[i], &len);
+		if (rc)
+			rc = fail(c, rc, "%s: encoding chunk %u failed (%s)", key, i, strerror(-rc));
+		else
+			frame_chunks_put_entry(table, i, (uint32_t)len, 0, raw);
+		iov[i + 1] = (struct iovec){.iov_base = stored[i], .iov_len = len};
+		total += len;
+	}
+	if (!rc) {
+		frame_chunks_put_head(table, d->id, n);
+		iov[0] = (struct iovec){.iov_base = table, .iov_len = table_len};
+		struct frame frame = {.type = FRAME_DATA, .dtype = (enum dtype)dtype, .t0 = t0,
+				      .event_id = event_id, .key = key, .flags = FRAME_FLAG_CHUNKS,
+				      .payload_len = total};
+		rc = queue_frame(c, &frame, iov, (int)n + 1);
+	}
+	for (uint32_t i = 0; stored && i < n; i++)
+		free(stored[i]);
+	free(stored);
+	free(iov);
+	free(table);
+	return rc;
+}
+
 int h5rec_client_data_chunk(struct h5rec_client *c, const char *key, enum h5rec_dtype dtype,
 			    int64_t t0, uint64_t event_id, const void *samples, size_t count)
 {
 	size_t sample = frame_dtype_sample_size((unsigned)dtype);
 	const struct described *d = NULL;
-	uint8_t table[FRAME_CHUNKS_HEAD + FRAME_CHUNK_ENTRY];
-	uint8_t *stored = NULL;
-	size_t stored_len = 0;
 
 	c->err[0] = '\0';
 	if (c->failure)
@@ -720,23 +759,15 @@ int h5rec_client_data_chunk(struct h5rec_client *c, const char *key, enum h5rec_
 	int rc = describe(c, key, &d);
 	if (rc)
 		return rc;
-	if ((enum dtype)dtype != d->pipeline.dtype || count != d->pipeline.chunk)
-		return fail(c, -EINVAL, "%s: the channel stores chunks of %llu %s samples, "
-			    "not %zu of dtype %d", key, (unsigned long long)d->pipeline.chunk,
-			    dtype_name(d->pipeline.dtype), count, (int)dtype);
-	rc = chunk_encode(&d->pipeline, samples, count * sample, sample, &stored, &stored_len);
-	if (rc)
-		return fail(c, rc, "%s: encoding the chunk failed (%s)", key, strerror(-rc));
-	frame_chunks_put_head(table, d->id, 1);
-	frame_chunks_put_entry(table, 0, (uint32_t)stored_len, 0, count * sample);
-	struct iovec iov[2] = {{.iov_base = table, .iov_len = sizeof(table)},
-			       {.iov_base = stored, .iov_len = stored_len}};
-	struct frame frame = {.type = FRAME_DATA, .dtype = (enum dtype)dtype, .t0 = t0,
-			      .event_id = event_id, .key = key, .flags = FRAME_FLAG_CHUNKS,
-			      .payload_len = sizeof(table) + stored_len};
-	rc = queue_frame(c, &frame, iov, 2);
-	free(stored);
-	return rc;
+	uint64_t chunk = d->pipeline.chunk;
+	bool records = d->pipeline.layout == PIPELINE_RECORDS;
+	if ((enum dtype)dtype != d->pipeline.dtype || !count || count % chunk ||
+	    (records && count != chunk) || count / chunk > FRAME_CHUNKS_MAX)
+		return fail(c, -EINVAL, "%s: the channel stores chunks of %llu %s samples%s, "
+			    "not %zu samples of dtype %d", key, (unsigned long long)chunk,
+			    dtype_name(d->pipeline.dtype), records ? " (one per frame)" : "",
+			    count, (int)dtype);
+	return queue_chunks(c, key, d, dtype, t0, event_id, samples, (uint32_t)(count / chunk));
 }
 
 int h5rec_client_event(struct h5rec_client *c, const char *key, uint64_t event_id, int64_t t0,

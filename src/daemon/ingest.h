@@ -91,12 +91,11 @@ struct ingest_item {
 			uint64_t event_id;
 			size_t nsamples;
 			void *samples; /* points into this allocation */
-			/* a pre-compressed chunk (FRAME_FLAG_CHUNKS): samples
-			 * points at its stored bytes */
+			/* pre-compressed chunks (FRAME_FLAG_CHUNKS): samples
+			 * points at the payload (chunk table, then the
+			 * chunks), of `stored` bytes */
 			bool encoded;
-			uint32_t filter_mask;
 			size_t stored;
-			uint64_t raw_size;
 		} data;
 		struct {
 			uint32_t group;

@@ -173,23 +173,26 @@ static int channel_pipeline(const struct schema_stream *stream, size_t channel,
 {
 	const struct schema_channel *ch = &stream->channels[channel];
 
-	if (stream->layout != SCHEMA_LAYOUT_RECORDS) {
-		snprintf(why, why_len, "stream '%s' has layout %s; pre-compressed chunks are "
-			 "taken for layout records", stream->name,
-			 stream->layout == SCHEMA_LAYOUT_STREAM ? "stream" : "table");
+	bool records = stream->layout == SCHEMA_LAYOUT_RECORDS;
+
+	if (stream->layout == SCHEMA_LAYOUT_TABLE || stream->events) {
+		snprintf(why, why_len, "stream '%s' %s; pre-compressed chunks are taken for "
+			 "layout records, and layout stream without events", stream->name,
+			 stream->events ? "keeps an event table" : "has layout table");
 		return -EINVAL;
 	}
-	if (ch->chunk != 1 || ch->dtype == DTYPE_STRING ||
+	if ((records && ch->chunk != 1) || ch->dtype == DTYPE_STRING ||
 	    ch->compression == SCHEMA_COMPRESSION_SZIP) {
 		snprintf(why, why_len, "channel '%s' %s", ch->name,
-			 ch->chunk != 1 ? "stores several records per chunk (needs chunk: 1)"
-					: "is compressed with szip, which is not taken pre-compressed");
+			 ch->compression != SCHEMA_COMPRESSION_SZIP
+				 ? "stores several records per chunk (needs chunk: 1)"
+				 : "is compressed with szip, which is not taken pre-compressed");
 		return -EINVAL;
 	}
 	*p = (struct pipeline){
-		.layout = PIPELINE_RECORDS,
+		.layout = records ? PIPELINE_RECORDS : PIPELINE_STREAM,
 		.dtype = ch->dtype,
-		.chunk = stream->samples,
+		.chunk = records ? stream->samples : ch->chunk,
 		.shuffle = ch->shuffle,
 		.codec = ch->compression == SCHEMA_COMPRESSION_LZ4       ? PIPELINE_LZ4
 			 : ch->compression == SCHEMA_COMPRESSION_DEFLATE ? PIPELINE_DEFLATE
@@ -201,8 +204,9 @@ static int channel_pipeline(const struct schema_stream *stream, size_t channel,
 	return 0;
 }
 
-/* A FRAME_FLAG_CHUNKS frame for ROUTE: one chunk, made for the channel's
- * pipeline id, in its dtype, of one waveform. -EPROTO with the reason. */
+/* A FRAME_FLAG_CHUNKS frame for ROUTE: chunks made for the channel's
+ * pipeline id, in its dtype, each one whole chunk (records: one chunk, the
+ * waveform). -EPROTO with the reason. */
 static int check_chunks(const struct route *route, const struct frame *frame,
 			struct frame_chunk *chunk, char *why, size_t why_len)
 {
@@ -224,19 +228,22 @@ static int check_chunks(const struct route *route, const struct frame *frame,
 			 stream->channels[route->channel].name, text);
 		return -EPROTO;
 	}
-	if (frame->dtype != p.dtype || chunks.count != 1) {
-		snprintf(why, why_len, "%s: records take one chunk per frame, of dtype %s "
-			 "(got %u of %s)", frame->key, dtype_name(p.dtype), chunks.count,
-			 dtype_name(frame->dtype));
+	if (frame->dtype != p.dtype || (p.layout == PIPELINE_RECORDS && chunks.count != 1)) {
+		snprintf(why, why_len, "%s: chunks of dtype %s%s (got %u of %s)", frame->key,
+			 dtype_name(p.dtype),
+			 p.layout == PIPELINE_RECORDS ? ", one per frame (a waveform)" : "",
+			 chunks.count, dtype_name(frame->dtype));
 		return -EPROTO;
 	}
-	frame_chunks_get(&chunks, 0, &at, chunk);
-	if (chunk->raw_size != stream->samples * dtype_size(p.dtype)) {
-		snprintf(why, why_len, "%s: chunk of %llu bytes uncompressed, a waveform of "
-			 "stream '%s' is %llu", frame->key, (unsigned long long)chunk->raw_size,
-			 stream->name,
-			 (unsigned long long)(stream->samples * dtype_size(p.dtype)));
-		return -EPROTO;
+	for (uint32_t i = 0; i < chunks.count; i++) {
+		frame_chunks_get(&chunks, i, &at, chunk);
+		if (chunk->raw_size != p.chunk * dtype_size(p.dtype)) {
+			snprintf(why, why_len, "%s: chunk %u of %llu bytes uncompressed, a chunk "
+				 "of stream '%s' is %llu", frame->key, i,
+				 (unsigned long long)chunk->raw_size, stream->name,
+				 (unsigned long long)(p.chunk * dtype_size(p.dtype)));
+			return -EPROTO;
+		}
 	}
 	return 0;
 }
@@ -266,22 +273,23 @@ static struct ingest_item *data_item(const struct frame *frame, const struct rou
 	return item;
 }
 
-/* The item of a pre-compressed frame: the payload as data_item() keeps it,
- * pointing at the chunk's stored bytes inside it. */
+/* The item of a pre-compressed frame: the payload (chunk table and
+ * chunks) as data_item() keeps it; the writer reads the table again.
+ * CHUNK is one of its chunks (all are of one size). */
 static struct ingest_item *chunk_item(const struct frame *frame, const struct route *route,
 				      uint32_t group, const char *peer, struct ingest_item *ready,
 				      const struct frame_chunk *chunk)
 {
 	struct ingest_item *item = data_item(frame, route, group, peer, ready);
+	struct frame_chunks chunks;
 	if (!item)
 		return NULL;
-	size_t offset = (size_t)((const uint8_t *)chunk->data - (const uint8_t *)frame->payload);
-	item->u.data.samples = (uint8_t *)(item + 1) + offset;
+	frame_chunks_open(frame->payload, frame->payload_len, dtype_size(frame->dtype), 0, &chunks,
+			  NULL);
 	item->u.data.encoded = true;
-	item->u.data.filter_mask = chunk->filter_mask;
-	item->u.data.stored = chunk->stored_size;
-	item->u.data.raw_size = chunk->raw_size;
-	item->u.data.nsamples = (size_t)(chunk->raw_size / dtype_size(frame->dtype));
+	item->u.data.stored = frame->payload_len;
+	item->u.data.nsamples =
+		(size_t)(chunk->raw_size / dtype_size(frame->dtype)) * chunks.count;
 	return item;
 }
 

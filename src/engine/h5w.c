@@ -427,6 +427,23 @@ int h5w_stream_append(struct h5w *w, struct h5w_group *g, size_t channel, enum d
 	return h5w_stream_append_event(w, g, channel, wire, samples, n, t0, seq, 0, err);
 }
 
+int h5w_stream_append_encoded(struct h5w *w, struct h5w_group *g, size_t channel,
+			      const struct h5w_encoded *chunks, size_t nchunks, int64_t t0,
+			      uint64_t seq, struct h5w_error *err)
+{
+	const struct schema_stream *st = g->stream;
+	if (st->layout != SCHEMA_LAYOUT_STREAM || channel >= st->nchannels) {
+		h5w_err(w, err, "%s: no stream channel %zu", g->path, channel);
+		return -EINVAL;
+	}
+	if (h5w_time_rejected(w, g, t0))
+		return 0; /* counted: output.time_window.reject */
+	int rc = ready_for_data(w, g, err);
+	if (rc || nchunks == 0)
+		return rc;
+	return h5w_stream_encoded(w, g, channel, chunks, nchunks, t0, seq, err);
+}
+
 int h5w_stream_append_event(struct h5w *w, struct h5w_group *g, size_t channel,
 			    enum dtype wire, const void *samples, size_t n, int64_t t0,
 			    uint64_t seq, uint64_t event_id, struct h5w_error *err)

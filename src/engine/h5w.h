@@ -252,6 +252,21 @@ int h5w_record_encoded(struct h5w *engine, struct h5w_group *group, uint64_t eve
 		       int64_t t0, size_t channel, const struct h5w_encoded *chunk,
 		       struct h5w_error *err);
 
+/*
+ * layout: stream, pre-compressed. NCHUNKS whole chunks of CHANNEL that a
+ * sender encoded with its pipeline (each decodes to the channel's chunk),
+ * appended as one frame (T0, SEQ in the frame index, as
+ * h5w_stream_append). The channel's samples in this file must end at a
+ * chunk boundary (-EINVAL otherwise: a channel takes samples or chunks,
+ * not both). Every chunk is checked first (-EBADMSG, nothing taken), then
+ * stored as it is, or decoded and buffered where it cannot go to the file
+ * now, as in h5w_record_encoded. No event spans: for streams without
+ * `events`.
+ */
+int h5w_stream_append_encoded(struct h5w *engine, struct h5w_group *group, size_t channel,
+			      const struct h5w_encoded *chunks, size_t nchunks, int64_t t0,
+			      uint64_t seq, struct h5w_error *err);
+
 /* The event's scalar fields (index into stream->event_fields) and its time,
  * for a records group or a stream with events (h5w_stream_append_event).
  * -ESTALE as for h5w_record_data. */

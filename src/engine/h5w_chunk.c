@@ -772,8 +772,8 @@ int h5w_dset_write_row(struct h5w *w, struct h5w_dset *ds, uint64_t row, const v
 }
 
 /*
- * Store a row that is a whole chunk and came encoded (h5w_encoded.c
- * checked it) as it is. The caller has made sure it may go to the file now
+ * Store chunk INDEX, which came encoded (h5w_encoded.c checked it), as it
+ * is: a records row, or whole chunks of a stream channel. The caller has made sure it may go to the file now
  * (group in the current file, no earlier chunk waiting, no failed store).
  * A buffer holding an older version of that chunk (the fill of a record
  * padded before a flush) is dropped, after any compression job that may
@@ -781,17 +781,17 @@ int h5w_dset_write_row(struct h5w *w, struct h5w_dset *ds, uint64_t row, const v
  * over the data. On failure nothing is kept: the caller decodes the chunk
  * and buffers it.
  */
-int h5w_dset_write_encoded(struct h5w *w, struct h5w_dset *ds, uint64_t row,
+int h5w_dset_write_encoded(struct h5w *w, struct h5w_dset *ds, uint64_t index,
 			   const struct h5w_encoded *c, struct h5w_error *err)
 {
 	for (size_t i = 0; i < ds->nbufs; i++) {
-		if (ds->bufs[i].index != row)
+		if (ds->bufs[i].index != index)
 			continue;
 		int rc = h5w_chunks_reap(w, true, err);
 		if (rc)
 			return rc;
 		for (size_t j = 0; j < ds->nbufs; j++) {
-			if (ds->bufs[j].index == row) {
+			if (ds->bufs[j].index == index) {
 				release_data(w, ds, ds->bufs[j].data, ds->bufs[j].cap_rows);
 				drop_buf(ds, j);
 				break;
@@ -799,10 +799,10 @@ int h5w_dset_write_encoded(struct h5w *w, struct h5w_dset *ds, uint64_t row,
 		}
 		break;
 	}
-	uint64_t nrows = ds->nrows;
-	if (row + 1 > ds->nrows)
-		ds->nrows = row + 1;
-	int rc = store_masked(w, ds, row, c->data, c->len, c->filter_mask, err);
+	uint64_t nrows = ds->nrows, end = (index + 1) * ds->chunk_rows;
+	if (end > ds->nrows)
+		ds->nrows = end;
+	int rc = store_masked(w, ds, index, c->data, c->len, c->filter_mask, err);
 	if (rc) {
 		ds->nrows = nrows;
 		return rc;

@@ -392,7 +392,7 @@ int h5w_dset_put(struct h5w *w, struct h5w_dset *ds, uint64_t row, const void *r
 		 uint64_t nrows, struct h5w_error *err);
 int h5w_dset_write_row(struct h5w *w, struct h5w_dset *ds, uint64_t row, const void *data,
 		       struct h5w_error *err);
-int h5w_dset_write_encoded(struct h5w *w, struct h5w_dset *ds, uint64_t row,
+int h5w_dset_write_encoded(struct h5w *w, struct h5w_dset *ds, uint64_t index,
 			   const struct h5w_encoded *c, struct h5w_error *err);
 int h5w_dset_fill(struct h5w *w, struct h5w_dset *ds, uint64_t row, uint64_t nrows,
 		  struct h5w_error *err);
@@ -483,5 +483,8 @@ int h5w_stream_put(struct h5w *w, struct h5w_group *g, size_t channel, enum dtyp
 		   const void *samples, size_t n, int64_t t0, uint64_t seq,
 		   struct h5w_error *err);
 uint64_t h5w_frames_stored(const struct h5w_group *g, size_t channel);
+int h5w_stream_encoded(struct h5w *w, struct h5w_group *g, size_t channel,
+		       const struct h5w_encoded *chunks, size_t nchunks, int64_t t0, uint64_t seq,
+		       struct h5w_error *err);
 
 #endif

@@ -3,9 +3,15 @@
  * appended in arrival order, and per channel a frame index (time, first
  * sample, seq) whose rows never point at samples not yet stored.
  *
+ * A frame may also bring whole chunks its sender encoded (issue 19,
+ * h5w_stream_encoded): they must start at a chunk boundary of the channel
+ * and fill their chunks, so each is stored as it came, at its place, with
+ * the frame's index row as for samples.
+ *
  * Caller thread only.
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "h5w_internal.h"
@@ -65,13 +71,15 @@ static int seal_frame_index(struct h5w *w, const struct h5w_dset *samples,
 	return rc;
 }
 
+static int frame_taken(struct h5w *w, struct h5w_group *g, size_t channel, uint64_t start,
+		       size_t n, int64_t t0, uint64_t seq, struct h5w_error *err);
+
 /* Buffer one frame of a stream channel and its frame index row, whole or
  * not at all, and store what it completed. */
 int h5w_stream_put(struct h5w *w, struct h5w_group *g, size_t channel, enum dtype wire,
 		   const void *samples, size_t n, int64_t t0, uint64_t seq,
 		   struct h5w_error *err)
 {
-	const struct schema_stream *st = g->stream;
 	int rc;
 	struct h5w_dset *ds = &g->dsets[g->chan_ds[channel]];
 	const void *data = samples;
@@ -90,14 +98,29 @@ int h5w_stream_put(struct h5w *w, struct h5w_group *g, size_t channel, enum dtyp
 		data = buf;
 	}
 	uint64_t start = ds->nrows;
+	/* all or nothing: a frame is buffered whole (samples and index row) or,
+	 * when memory is refused, not at all */
+	rc = h5w_dset_put(w, ds, start, data, n, err);
+	if (rc) {
+		h5w_dset_truncate(w, ds, start);
+		return rc;
+	}
+	return frame_taken(w, g, channel, start, n, t0, seq, err);
+}
+
+/* CHANNEL's samples [START, START + N) of a frame are in: its index row,
+ * its times and counts, and storing what it completed. */
+static int frame_taken(struct h5w *w, struct h5w_group *g, size_t channel, uint64_t start,
+		       size_t n, int64_t t0, uint64_t seq, struct h5w_error *err)
+{
+	const struct schema_stream *st = g->stream;
+	struct h5w_dset *ds = &g->dsets[g->chan_ds[channel]];
 	struct h5w_dset *index[3] = {&g->dsets[g->chan_time_ds[channel]],
 				     &g->dsets[g->frame_start_ds[channel]],
 				     &g->dsets[g->frame_seq_ds[channel]]};
 	const void *row[3] = {&t0, &start, &seq};
 	uint64_t frame = index[0]->nrows;
-	/* all or nothing: a frame is buffered whole (samples and index row) or,
-	 * when memory is refused, not at all */
-	rc = h5w_dset_put(w, ds, start, data, n, err);
+	int rc = 0;
 	for (size_t k = 0; !rc && k < 3; k++)
 		rc = h5w_dset_put(w, index[k], frame, row[k], 1, err);
 	if (rc) {
@@ -120,3 +143,74 @@ int h5w_stream_put(struct h5w *w, struct h5w_group *g, size_t channel, enum dtyp
 	return rc ? rc : rc_index;
 }
 
+
+/* May chunk INDEX of DS go to the file as it came? Its group is in the
+ * current file, no store failed, no earlier chunk waits. */
+static bool direct_now(const struct h5w *w, const struct h5w_group *g, const struct h5w_dset *ds,
+		       uint64_t index)
+{
+	if (!h5w_in_current(w, g) || w->store_failed)
+		return false;
+	for (size_t i = 0; i < ds->nbufs && ds->bufs[i].index < index; i++)
+		if (ds->bufs[i].dirty_hi > ds->bufs[i].dirty_lo)
+			return false;
+	return true;
+}
+
+/* One encoded chunk at chunk INDEX: as it came, or decoded into the
+ * buffers when it cannot go to the file now (or its write failed: then
+ * kept, and the write's error returned). */
+static int put_encoded(struct h5w *w, struct h5w_group *g, struct h5w_dset *ds, uint64_t index,
+		       const struct h5w_encoded *c, struct h5w_error *err)
+{
+	int rc = 0;
+	bool direct = direct_now(w, g, ds, index);
+	if (direct)
+		rc = h5w_dset_write_encoded(w, ds, index, c, err);
+	if (direct && !rc)
+		return 0;
+	struct h5w_error ignored;
+	const unsigned char *data = h5w_encoded_decode(w, ds, c, rc ? &ignored : err);
+	int put = data ? h5w_dset_put(w, ds, index * ds->chunk_rows, data, ds->chunk_rows,
+				      rc ? &ignored : err)
+		       : -EIO;
+	if (put && rc) {
+		w->stats.losses++;
+		h5w_err(w, NULL, "%s/%s: chunk %llu could not be kept: it is lost", g->path,
+			ds->name, (unsigned long long)index);
+	}
+	return rc ? rc : put;
+}
+
+int h5w_stream_encoded(struct h5w *w, struct h5w_group *g, size_t channel,
+		       const struct h5w_encoded *chunks, size_t nchunks, int64_t t0, uint64_t seq,
+		       struct h5w_error *err)
+{
+	struct h5w_dset *ds = &g->dsets[g->chan_ds[channel]];
+	bool decode = g->stream->channels[channel].verify_chunks == SCHEMA_VERIFY_DECODE;
+	uint64_t start = ds->nrows;
+	if (start % ds->chunk_rows) {
+		h5w_err(w, err, "%s/%s: pre-compressed chunks refused: the channel holds %llu "
+			"samples in this file, not a whole number of %llu-sample chunks (send its "
+			"samples either way, not both)", g->path, ds->name,
+			(unsigned long long)start, (unsigned long long)ds->chunk_rows);
+		return -EINVAL;
+	}
+	/* every chunk checked before any is stored: a frame is taken whole */
+	for (size_t i = 0; i < nchunks; i++) {
+		int rc = h5w_encoded_check(w, ds, &chunks[i], decode, err);
+		if (rc)
+			return rc;
+	}
+	int first = 0;
+	for (size_t i = 0; i < nchunks; i++) {
+		int rc = put_encoded(w, g, ds, start / ds->chunk_rows + i, &chunks[i],
+				     first ? NULL : err);
+		if (rc && !h5w_held(rc))
+			return rc;
+		if (rc && !first)
+			first = rc;
+	}
+	int rc = frame_taken(w, g, channel, start, nchunks * ds->chunk_rows, t0, seq, err);
+	return first ? first : rc;
+}

@@ -63,8 +63,17 @@ DUST = """
   match: { key: "adc/{channel}" }
   group: /adc
   layout: stream
+  defaults: { dtype: int16, dt: 1.0e-6, compression: lz4, chunk: 1000 }
+  channels:
+    x: { shuffle: true, fletcher32: true }
+    y: { compression: deflate, level: 1 }
+- name: ev
+  match: { key: "ev/{channel}" }
+  group: /ev
+  layout: stream
+  events: true
   defaults: { dtype: int16, dt: 1.0e-6, compression: lz4 }
-  channels: { x: {} }
+  channels: { z: {} }
 """
 CHANNELS = ("lz4", "lz4sf", "deflate")
 
@@ -229,8 +238,8 @@ def test_pipeline_mismatch_is_refused_with_its_reason(recorder):
 def test_describe_says_why_a_channel_takes_no_chunks(recorder):
     rec = recorder(DUST, listen=frame_listener())
     s = h5rec.Sender(rec.address(0), name="ask", precompress=True)
-    with pytest.raises(h5rec.sender.RefusedError, match="layout stream"):
-        s.describe("adc/x")
+    with pytest.raises(h5rec.sender.RefusedError, match="keeps an event table"):
+        s.describe("ev/z")
     with pytest.raises(h5rec.sender.RefusedError, match="no channel|not declared|nope"):
         s.describe("dust/nope")
     s.close(wait=False)
@@ -346,3 +355,85 @@ def test_send_chunks_encodes_on_threads_and_keeps_the_order(recorder):
     with h5py.File(rec.the_file(), "r") as f:
         for key, w, _t0, i in waves:
             np.testing.assert_array_equal(f["/dust/" + key.split("/")[1]][i - 1], w)
+
+
+def adc(i, n):
+    rng = np.random.default_rng(i)
+    t = np.arange(n) + i * n
+    return (np.sin(t / 300.0) * 2000 + rng.integers(-6, 7, n)).astype(np.int16)
+
+
+def test_stream_layout_takes_frames_of_whole_chunks(recorder):
+    """A stream channel's frames of whole chunks (3 chunks of 1000 samples
+    each) land at chunk-aligned positions, bit-exact, with the frame index
+    as for samples; the chunks after the file exists are the sender's."""
+    rec = recorder(DUST, listen=frame_listener(), output={"flush": "200ms"})
+    frames = {c: [adc(i + (10 if c == "y" else 0), 3000) for i in range(8)] for c in "xy"}
+    with h5rec.Sender(rec.address(0), name="adc", precompress=True) as s:
+        info = s.describe("adc/x")
+        assert info["layout"] == "stream" and info["chunk"] == 1000
+        assert info["filters"] == ["shuffle", "lz4=0", "fletcher32"]
+        seqs = {}
+        for i in range(8):
+            for c in "xy":
+                seqs[(c, i)] = s.send_chunk("adc/" + c, frames[c][i], T0 + i * 3 * 10**6)
+            if i == 3:
+                s.wait()
+        s.wait()
+    rec.stop()
+    with h5py.File(rec.the_file(), "r") as f:
+        for c in "xy":
+            np.testing.assert_array_equal(f["/adc/" + c][...], np.concatenate(frames[c]))
+            np.testing.assert_array_equal(f["/adc/%s_frame_start" % c][...],
+                                          np.arange(8) * 3000)
+            np.testing.assert_array_equal(f["/adc/%s_frame_seq" % c][...],
+                                          [seqs[(c, i)] for i in range(8)])
+            info = {"x": ["shuffle", "lz4=0", "fletcher32"], "y": ["shuffle", "deflate=1"]}[c]
+            ds = f["/adc/" + c]
+            for k in range(15, 24):   # the last three frames went straight in
+                raw = np.concatenate(frames[c])[k * 1000:(k + 1) * 1000].tobytes()
+                assert ds.id.read_direct_chunk((k * 1000,))[1] == \
+                    _chunks.encode(raw, 2, info), (c, k)
+    names = ("x", "y")
+    code = textwrap.dedent("""
+        import sys, json, hashlib, h5py
+        with h5py.File(sys.argv[1], "r") as f:
+            print(json.dumps([hashlib.sha256(f["/adc/" + n][...].tobytes()).hexdigest()
+                              for n in sys.argv[2:]]))
+    """)
+    env = dict(os.environ, HDF5_PLUGIN_PATH=DEBIAN_PLUGIN_DIR)
+    out = subprocess.run([PYTHON, "-c", code, str(rec.the_file()), *names], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == [sha(np.concatenate(frames[c])) for c in names]
+
+
+def test_stream_chunks_after_unaligned_samples_are_refused(recorder):
+    rec = recorder(DUST, listen=frame_listener(), output={"flush": "200ms"})
+    s = h5rec.Sender(rec.address(0), name="mixed", max_replays=0, reconnect_timeout=2,
+                     timeout=10)
+    s.wait(s.send("adc/x", adc(0, 500), T0))
+    bad = s.send_chunk("adc/x", adc(1, 1000), T0 + 10**6)
+    with pytest.raises((ConnectionError, TimeoutError, h5rec.sender.RefusedError)):
+        s.wait(bad, timeout=10)
+    rec.wait_log("not a whole number of 1000-sample chunks", timeout=5)
+    rec.stop()
+    with h5py.File(rec.the_file(), "r") as f:
+        np.testing.assert_array_equal(f["/adc/x"][...], adc(0, 500))
+
+
+def test_send_precompress_stream_frames_of_several_chunks(recorder, tmp_path):
+    """h5rec send --precompress (the C client) on a stream channel: frames
+    of 3000 samples go as 3 chunks each and read back as sent."""
+    rec = recorder(DUST, listen=frame_listener(), output={"flush": "200ms"})
+    samples = np.concatenate([adc(i, 3000) for i in range(4)])
+    samples.tofile(tmp_path / "x.i16")
+    res = run_client(["send", "--to", rec.address(), "-k", "adc/x", "-d", "int16", "-n", 3000,
+                      "--t0", T0, "--dt", 1000, "--precompress", tmp_path / "x.i16"])
+    frames, nbytes, acked, last = sent_summary(res.stdout)
+    assert acked == last, res.stdout
+    assert nbytes < samples.nbytes, res.stdout   # compressed on the wire
+    rec.stop()
+    with h5py.File(rec.the_file(), "r") as f:
+        np.testing.assert_array_equal(f["/adc/x"][...], samples)
+        np.testing.assert_array_equal(f["/adc/x_frame_start"][...], np.arange(4) * 3000)
