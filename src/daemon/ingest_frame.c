@@ -60,6 +60,10 @@ enum {
 	 * connection's buffer: copying it costs less than the extra read a
 	 * separate one would take (the next frame's header comes with it). */
 	DIRECT_READ_MIN = 16 * 1024,
+	/* A sender asks once per key and connection; the answers are queued
+	 * for a peer that may never read them, so their number is bounded
+	 * (about 1 MiB of answers at most). */
+	DESCRIBE_MAX = 4096,
 };
 
 struct ack_pending {
@@ -76,6 +80,7 @@ struct ingest_frame_conn {
 	uint64_t id;        /* the source id of its items */
 	bool authenticated; /* the listener's token was presented, or none needed */
 	bool described;     /* it sent DESCRIBE, so it understands ERROR frames */
+	unsigned describes; /* DESCRIBE frames answered (DESCRIBE_MAX) */
 	bool first_frame_seen;
 	/* ACK bookkeeping, in ingest->ack_conns while pending is in use. */
 	struct ingest_frame_conn *ack_prev, *ack_next;
@@ -523,14 +528,21 @@ static void send_error(struct ingest_frame_conn *fc, const struct frame *frame, 
 }
 
 /* DESCRIBE: how the key's channel stores chunks (the canonical text of
- * pipeline.h), or error="why" when it takes none. */
-static void describe(struct ingest_frame_conn *fc, const struct frame *frame)
+ * pipeline.h), or error="why" when it takes none. -EPROTO past
+ * DESCRIBE_MAX on one connection. */
+static int describe(struct ingest_frame_conn *fc, const struct frame *frame)
 {
 	char reason[256], text[PIPELINE_TEXT_MAX + 300];
 	struct route route;
 	struct pipeline p;
 
 	fc->described = true;
+	if (++fc->describes > DESCRIBE_MAX) {
+		ingest_error(fc->ingest, INGEST_PROTOCOL_ERRORS,
+			     "%s: more than %d DESCRIBE frames on one connection", fc->peer,
+			     DESCRIBE_MAX);
+		return -EPROTO;
+	}
 	if (router_data_key(fc->ingest->schema, frame->key, &route, reason, sizeof(reason)) ==
 		    ROUTER_OK &&
 	    channel_pipeline(route.stream, route.channel, &p, reason, sizeof(reason)) == 0) {
@@ -542,6 +554,7 @@ static void describe(struct ingest_frame_conn *fc, const struct frame *frame)
 		snprintf(text, sizeof(text), "error=\"%s\"", reason);
 	}
 	send_reply(fc, FRAME_DESCRIBE, frame, text);
+	return 0;
 }
 
 /* ---- decoding ------------------------------------------------------------- */
@@ -601,7 +614,7 @@ static int on_frame(void *user, const struct frame *frame)
 			     fc->peer, fc->listen->address);
 		err = -EACCES;
 	} else if (frame->type == FRAME_DESCRIBE) {
-		describe(fc, frame);
+		err = describe(fc, frame);
 	} else {
 		char why[512] = "";
 		struct ingest_item *ready = assembled_item(fc, frame);

@@ -437,3 +437,20 @@ def test_send_precompress_stream_frames_of_several_chunks(recorder, tmp_path):
     with h5py.File(rec.the_file(), "r") as f:
         np.testing.assert_array_equal(f["/adc/x"][...], samples)
         np.testing.assert_array_equal(f["/adc/x_frame_start"][...], np.arange(4) * 3000)
+
+
+def test_describe_is_bounded_per_connection(recorder):
+    """A peer that asks DESCRIBE without end (and never reads the answers)
+    is cut off after 4096: answers queued for it cannot grow without bound."""
+    import socket
+    rec = recorder(DUST, listen=frame_listener())
+    host, port = rec.address(0).split(":")[1:]
+    sock = socket.create_connection((host, int(port)))
+    frames = b"".join(encode_frame(5, "dust/lz4", b"", 0, seq, crc=False)
+                      for seq in range(1, 5000))
+    try:
+        sock.sendall(frames)
+    except OSError:
+        pass
+    rec.wait_log("more than 4096 DESCRIBE frames on one connection", timeout=10)
+    sock.close()
