@@ -223,6 +223,13 @@ static void engine(struct page *p, const struct h5w_stats *w)
 		"DATA frames of a stream event closed already, stored outside it.",
 		w->event_frames_late);
 	one_u64(p, "chunks_written_total", "counter", "HDF5 chunks written.", w->chunks_written);
+	one_u64(p, "chunks_precompressed_total", "counter",
+		"Chunks senders sent pre-compressed, stored as they came.", w->chunks_precompressed);
+	one_u64(p, "chunks_decoded_total", "counter",
+		"Pre-compressed chunks decoded to be buffered (no file for them yet).",
+		w->chunks_decoded);
+	one_u64(p, "chunks_refused_total", "counter",
+		"Pre-compressed chunks refused by their checks.", w->chunks_refused);
 	one_u64(p, "chunk_raw_bytes_total", "counter", "Chunk bytes before compression.",
 		w->bytes_raw);
 	one_u64(p, "chunk_stored_bytes_total", "counter", "Chunk bytes as stored.",

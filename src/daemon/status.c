@@ -407,6 +407,9 @@ static void emit_engine(struct out *o, const struct h5w_stats *w)
 		member_u64(o, "events_without_fields", w->events_without_fields);
 		member_u64(o, "event_frames_late", w->event_frames_late);
 		member_u64(o, "chunks_written", w->chunks_written);
+		member_u64(o, "chunks_precompressed", w->chunks_precompressed);
+		member_u64(o, "chunks_decoded", w->chunks_decoded);
+		member_u64(o, "chunks_refused", w->chunks_refused);
 		member_u64(o, "bytes_raw", w->bytes_raw);
 		member_u64(o, "bytes_compressed", w->bytes_compressed);
 		member_u64(o, "groups", w->groups);
@@ -425,6 +428,10 @@ static void emit_engine(struct out *o, const struct h5w_stats *w)
 	    (unsigned long long)w->samples_written, (unsigned long long)w->samples_clipped,
 	    (unsigned long long)w->chunks_written, (unsigned long long)w->bytes_raw,
 	    (unsigned long long)w->bytes_compressed);
+	if (w->chunks_precompressed || w->chunks_decoded || w->chunks_refused)
+		put(o, "; pre-compressed chunks: %llu stored as sent, %llu decoded, %llu refused",
+		    (unsigned long long)w->chunks_precompressed,
+		    (unsigned long long)w->chunks_decoded, (unsigned long long)w->chunks_refused);
 	if (w->records_closed || w->missing_channels)
 		put(o, "; %llu records closed, %llu channels missing",
 		    (unsigned long long)w->records_closed, (unsigned long long)w->missing_channels);

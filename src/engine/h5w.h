@@ -355,6 +355,10 @@ struct h5w_stats {
 	uint64_t event_frames_late;     /* DATA frames of an event closed already:
 					   stored as samples outside any event */
 	uint64_t chunks_written;
+	/* chunks senders sent pre-compressed (issue 19): stored as they came,
+	 * decoded to be buffered (their file did not exist yet, or earlier
+	 * chunks waited), refused by the checks (h5w_encoded.c) */
+	uint64_t chunks_precompressed, chunks_decoded, chunks_refused;
 	uint64_t bytes_raw;        /* chunk bytes before compression */
 	uint64_t bytes_compressed; /* chunk bytes as stored */
 	uint64_t buffered_bytes;   /* chunk memory held now */

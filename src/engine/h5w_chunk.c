@@ -807,6 +807,7 @@ int h5w_dset_write_encoded(struct h5w *w, struct h5w_dset *ds, uint64_t index,
 		ds->nrows = nrows;
 		return rc;
 	}
+	w->stats.chunks_precompressed++;
 	w->dirty = true;
 	return 0;
 }

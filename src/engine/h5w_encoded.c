@@ -153,23 +153,26 @@ int h5w_encoded_check(struct h5w *w, const struct h5w_dset *ds, const struct h5w
 		h5w_err(w, err, "%s/%s: pre-compressed chunk refused: it decodes to %llu bytes, "
 			"a chunk holds %zu", ds->group->path, ds->name,
 			(unsigned long long)c->raw_size, ds->chunk_bytes);
+		w->stats.chunks_refused++;
 		return -EBADMSG;
 	}
 	if (p.n < 32 && (c->filter_mask >> p.n)) {
 		h5w_err(w, err, "%s/%s: pre-compressed chunk refused: filter mask 0x%x names "
 			"filters the dataset does not have (%u)", ds->group->path, ds->name,
 			c->filter_mask, p.n);
+		w->stats.chunks_refused++;
 		return -EBADMSG;
 	}
 	int rc = check_fletcher(w, ds, c, p.fletcher32, &len, err);
 	if (!rc)
 		rc = check_codec(w, ds, c, applied(c, p.codec), len, err);
-	if (rc || !decode || !applied(c, p.codec))
-		return rc;
-	unsigned char *out = decoded_buf(w, c->raw_size);
-	if (!out)
-		return -ENOMEM;
-	return decode_codec(w, ds, c, len, out, err);
+	if (!rc && decode && applied(c, p.codec)) {
+		unsigned char *out = decoded_buf(w, c->raw_size);
+		rc = out ? decode_codec(w, ds, c, len, out, err) : -ENOMEM;
+	}
+	if (rc == -EBADMSG)
+		w->stats.chunks_refused++;
+	return rc;
 }
 
 /*
@@ -190,6 +193,7 @@ const unsigned char *h5w_encoded_decode(struct h5w *w, const struct h5w_dset *ds
 		return NULL;
 	}
 	unsigned char *coded = buf, *plain = buf + raw;
+	w->stats.chunks_decoded++;
 	if (applied(c, p.codec)) {
 		if (decode_codec(w, ds, c, len, coded, err))
 			return NULL;

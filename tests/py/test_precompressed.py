@@ -135,6 +135,12 @@ def test_precompressed_waveforms_read_back_bit_exact(recorder):
             if i == EVENTS // 2:
                 s.wait()   # the later chunks find the file open: direct writes
         s.wait()
+    engine = rec.status()["engine"]
+    # the records after the first ACK went to the file as they came; the
+    # ones before it waited for the file, decoded
+    assert engine["chunks_precompressed"] >= 3 * (EVENTS // 2), engine
+    assert engine["chunks_decoded"] + engine["chunks_precompressed"] == 3 * EVENTS, engine
+    assert engine["chunks_refused"] == 0, engine
     rec.stop()
     path = rec.the_file()
     expected = {c: [sha(w) for w in sent[c]] for c in CHANNELS}
@@ -177,6 +183,7 @@ def test_corrupt_chunk_is_refused_and_not_acked(recorder, channel, corrupt, reas
         s.wait(bad, timeout=10)
     assert s.durable_seq < bad
     rec.wait_log("pre-compressed chunk refused: .*" + reason, timeout=10)
+    assert rec.status()["engine"]["chunks_refused"] >= 1
     rec.stop()
     with h5py.File(rec.the_file(), "r") as f:
         data = f["/dust/" + channel][...]
