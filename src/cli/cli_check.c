@@ -80,6 +80,8 @@ static void print_output(const struct schema *schema)
 
 static void print_listen(const struct schema *schema)
 {
+	if (!schema->nlisten)
+		return;
 	printf("listen\n");
 	for (size_t i = 0; i < schema->nlisten; i++) {
 		const struct schema_listen *l = &schema->listen[i];
@@ -98,6 +100,34 @@ static void print_listen(const struct schema *schema)
 			printf("  token required");
 		for (size_t k = 0; k < l->nallow; k++)
 			printf("%s%s", k ? ", " : "  allow ", l->allow[k].text);
+		printf("\n");
+	}
+}
+
+static void print_sources(const struct schema *schema)
+{
+	char wait[32], expires[32], bytes[32];
+
+	if (!schema->nsources)
+		return;
+	printf("sources\n");
+	for (size_t i = 0; i < schema->nsources; i++) {
+		const struct schema_source *s = &schema->sources[i];
+		schema_format_duration(s->ack_wait_ns, wait, sizeof(wait));
+		schema_format_duration(s->fetch_expires_ns, expires, sizeof(expires));
+		schema_format_size(s->fetch_max_bytes, bytes, sizeof(bytes));
+		printf("  nats %-5s stream %s, consumer %s, servers", schema_protocol_name(s->protocol),
+		       s->stream, s->consumer);
+		for (size_t k = 0; k < s->nservers; k++)
+			printf("%s%s", k ? ", " : " ", s->servers[k]);
+		printf("\n        ack_wait %s, max_ack_pending %llu, fetch %llu messages / %s / %s",
+		       wait, (unsigned long long)s->max_ack_pending,
+		       (unsigned long long)s->fetch_batch, bytes, expires);
+		if (s->nsubjects)
+			printf("\n        creates the stream if missing: %llu replica(s), subjects",
+			       (unsigned long long)s->replicas);
+		for (size_t k = 0; k < s->nsubjects; k++)
+			printf("%s%s", k ? ", " : " ", s->subjects[k]);
 		printf("\n");
 	}
 }
@@ -352,6 +382,7 @@ static void print_schema(const struct schema *schema)
 	print_attrs("  attr         ", schema->attrs, schema->nattrs);
 	print_output(schema);
 	print_listen(schema);
+	print_sources(schema);
 	print_limits(&schema->limits);
 	for (size_t i = 0; i < schema->nstreams; i++)
 		print_stream(&schema->streams[i]);

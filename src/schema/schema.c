@@ -7,7 +7,8 @@
  * bounds (the Redis config-table idea: one place to read what is allowed).
  * schema_yaml.c walks a mapping against its table; this file adds the rules
  * that tie keys together (family needs member_size, ...) for the top level,
- * output, control, limits and listen; schema_stream.c does the streams.
+ * output, control, limits and listen; schema_stream.c does the streams,
+ * schema_source.c the sources.
  *
  * One error is reported per load, the first one found, as
  * "FILE:LINE:COL: message" pointing at the offending value (or at the key,
@@ -21,6 +22,7 @@
 #include <sys/socket.h>
 
 #include "schema_internal.h"
+#include "schema_source.h"
 #include "schema_stream.h"
 #include "schema_yaml.h"
 
@@ -35,13 +37,15 @@
 /* sizeof(sockaddr_un.sun_path) - 1 */
 #define UNIX_PATH_MAX_LEN 107
 
-enum { TOP_NAME, TOP_OUTPUT, TOP_CONTROL, TOP_LISTEN, TOP_LIMITS, TOP_STREAMS, TOP_ATTRS,
-       TOP_N };
+enum { TOP_NAME, TOP_OUTPUT, TOP_CONTROL, TOP_LISTEN, TOP_SOURCES, TOP_LIMITS, TOP_STREAMS,
+       TOP_ATTRS, TOP_N };
 static const struct opt top_opts[TOP_N] = {
 	[TOP_NAME] = {"name", OPT_NAME, offsetof(struct schema, name), .flags = OPT_F_REQUIRED},
 	[TOP_OUTPUT] = {"output", OPT_NODE, .kind = YAML_MAPPING_NODE},
 	[TOP_CONTROL] = {"control", OPT_NODE, .kind = YAML_MAPPING_NODE},
-	[TOP_LISTEN] = {"listen", OPT_NODE, .kind = YAML_SEQUENCE_NODE, .flags = OPT_F_REQUIRED},
+	/* one of listen and sources is required (load_root) */
+	[TOP_LISTEN] = {"listen", OPT_NODE, .kind = YAML_SEQUENCE_NODE},
+	[TOP_SOURCES] = {"sources", OPT_NODE, .kind = YAML_SEQUENCE_NODE},
 	[TOP_LIMITS] = {"limits", OPT_NODE, .kind = YAML_MAPPING_NODE},
 	[TOP_STREAMS] = {"streams", OPT_NODE, .kind = YAML_SEQUENCE_NODE,
 			 .flags = OPT_F_REQUIRED},
@@ -604,18 +608,23 @@ static int load_listen(struct loader *ld, struct schema *schema, yaml_node_t *li
 
 /* Every listener must feed some stream and every stream some listener:
  * either mismatch means data that can never be recorded. */
-static int check_protocols(struct loader *ld, const struct schema *schema, yaml_node_t *listen)
+static int check_protocols(struct loader *ld, const struct schema *schema, yaml_node_t *listen,
+			   yaml_node_t *sources)
 {
 	static const char *const names[] = {"line", "frame"};
 
 	for (int protocol = SCHEMA_PROTOCOL_LINE; protocol <= SCHEMA_PROTOCOL_FRAME; protocol++) {
 		size_t listener = schema->nlisten;
 		const struct schema_stream *stream = NULL;
+		size_t source = schema->nsources;
 		for (size_t i = 0; i < schema->nlisten && listener == schema->nlisten; i++)
 			if ((int)schema->listen[i].protocol == protocol ||
 			    (protocol == SCHEMA_PROTOCOL_LINE &&
 			     schema->listen[i].protocol == SCHEMA_PROTOCOL_HTTP))
 				listener = i;
+		for (size_t i = 0; i < schema->nsources && source == schema->nsources; i++)
+			if ((int)schema->sources[i].protocol == protocol)
+				source = i;
 		for (size_t i = 0; i < schema->nstreams && !stream; i++)
 			if ((protocol == SCHEMA_PROTOCOL_FRAME) == schema->streams[i].match_is_key)
 				stream = &schema->streams[i];
@@ -624,12 +633,19 @@ static int check_protocols(struct loader *ld, const struct schema *schema, yaml_
 					   "listen[%zu]: no stream takes %s protocol data (give a "
 					   "stream a match.%s)", listener, names[protocol],
 					   protocol == SCHEMA_PROTOCOL_LINE ? "measurement" : "key");
-		if (stream && listener == schema->nlisten)
-			return loader_fail(ld, listen,
-					   "listen: stream '%s' takes %s protocol data but no "
-					   "listener has protocol: %s%s",
-					   stream->name, names[protocol], names[protocol],
-					   protocol == SCHEMA_PROTOCOL_LINE ? " or http" : "");
+		if (source < schema->nsources && !stream)
+			return loader_fail(ld, loader_node(ld, sources->data.sequence.items.start[source]),
+					   "sources[%zu]: no stream takes %s protocol data (give a "
+					   "stream a match.%s)", source, names[protocol],
+					   protocol == SCHEMA_PROTOCOL_LINE ? "measurement" : "key");
+		if (stream && listener == schema->nlisten && source == schema->nsources)
+			return loader_fail(ld, listen ? listen : sources,
+					   "%s: stream '%s' takes %s protocol data but no "
+					   "listener has protocol: %s%s%s",
+					   listen ? "listen" : "sources", stream->name, names[protocol],
+					   names[protocol],
+					   protocol == SCHEMA_PROTOCOL_LINE ? " or http" : "",
+					   schema->nsources ? ", and no source takes it" : "");
 	}
 	return 0;
 }
@@ -651,12 +667,17 @@ static int load_root(struct loader *ld, struct schema *schema, yaml_node_t *root
 		err = load_control(ld, schema, seen[TOP_CONTROL].value);
 	if (!err)
 		err = load_limits(ld, schema, seen[TOP_LIMITS].value, root);
-	if (!err)
+	if (!err && !seen[TOP_LISTEN].value && !seen[TOP_SOURCES].value)
+		err = loader_fail(ld, root, "missing required key 'listen' at the top level "
+				  "(or 'sources': a recorder needs at least one of them)");
+	if (!err && seen[TOP_LISTEN].value)
 		err = load_listen(ld, schema, seen[TOP_LISTEN].value);
+	if (!err && seen[TOP_SOURCES].value)
+		err = schema_load_sources(ld, schema, seen[TOP_SOURCES].value);
 	if (!err)
 		err = schema_load_streams(ld, schema, seen[TOP_STREAMS].value);
 	if (!err)
-		err = check_protocols(ld, schema, seen[TOP_LISTEN].value);
+		err = check_protocols(ld, schema, seen[TOP_LISTEN].value, seen[TOP_SOURCES].value);
 	if (!err)
 		err = schema_load_attrs(ld, seen[TOP_ATTRS].value, "", SCHEMA_ATTRS_ROOT, NULL,
 					&schema->attrs, &schema->nattrs);
@@ -880,6 +901,9 @@ void schema_free(struct schema *schema)
 	for (size_t i = 0; i < schema->nlisten; i++)
 		listen_release(&schema->listen[i]);
 	free(schema->listen);
+	for (size_t i = 0; i < schema->nsources; i++)
+		schema_source_release(&schema->sources[i]);
+	free(schema->sources);
 	for (size_t i = 0; i < schema->nstreams; i++)
 		schema_stream_release(&schema->streams[i]);
 	free(schema->streams);

@@ -145,6 +145,34 @@ struct schema_listen {
 	int64_t idle_timeout_ns;
 };
 
+/* A source the recorder pulls from, beside its listeners (`sources`).
+ * Messages carry exactly what a listener of `protocol` would read: frames
+ * (one self-contained record per message) or a batch of lines. Only the
+ * NATS JetStream backend exists; others (Kafka) add a kind. */
+enum schema_source_kind { SCHEMA_SOURCE_NATS };
+
+struct schema_source {
+	struct schema_pos pos;
+	enum schema_source_kind kind;
+	enum schema_protocol protocol;   /* line or frame */
+	enum line_precision precision;   /* line; default ns */
+	size_t nservers;
+	char **servers;                  /* nats://host:port URLs */
+	char *stream;                    /* the JetStream stream */
+	char *consumer;                  /* durable pull consumer, shared by the
+					    recorders of a schema */
+	size_t nsubjects;
+	char **subjects;                 /* the stream's subjects, when the
+					    recorder creates it; NULL: must exist */
+	uint64_t replicas;               /* of a stream the recorder creates; 1 */
+	uint64_t fetch_batch;            /* messages per fetch; default 64 */
+	uint64_t fetch_max_bytes;        /* bytes per fetch; default 8 MiB */
+	int64_t fetch_expires_ns;        /* how long one fetch waits; 1 s */
+	int64_t ack_wait_ns;             /* redelivery after; default 60 s */
+	uint64_t max_ack_pending;        /* unacked messages; default 1024 */
+	char *credentials;               /* a .creds file; NULL: none */
+};
+
 struct schema_limits {
 	uint64_t max_groups; /* default 10000 */
 	uint64_t max_buffer; /* bytes, default 512 MiB */
@@ -280,6 +308,8 @@ struct schema {
 	struct schema_control control;
 	size_t nlisten;
 	struct schema_listen *listen;
+	size_t nsources;
+	struct schema_source *sources;
 	struct schema_limits limits;
 	size_t nstreams;
 	struct schema_stream *streams;

@@ -59,6 +59,50 @@ static const char *part(const struct schema_template *tmpl, size_t i, bool *plac
 	return tmpl->parts[i].text;
 }
 
+/* ---- sources ------------------------------------------------------------- */
+
+static void test_nats_source(void **state)
+{
+	(void)state;
+	struct schema *s = load_ok(
+		"name: t\n"
+		"sources:\n"
+		"  - nats:\n"
+		"      servers: [nats://127.0.0.1:4222, tls://10.0.0.2:4222]\n"
+		"      stream: DAQ\n"
+		"      consumer: recorders\n"
+		"      subjects: [\"daq.>\"]\n"
+		"      replicas: 3\n"
+		"      protocol: line\n"
+		"      precision: ms\n"
+		"      fetch: { batch: 16 }\n"
+		"streams:\n"
+		"  - name: s\n"
+		"    match: { measurement: m }\n"
+		"    channels:\n"
+		"      a: {}\n");
+	assert_int_equal(s->nlisten, 0);
+	assert_int_equal(s->nsources, 1);
+	const struct schema_source *src = &s->sources[0];
+	assert_int_equal(src->kind, SCHEMA_SOURCE_NATS);
+	assert_int_equal(src->protocol, SCHEMA_PROTOCOL_LINE);
+	assert_int_equal(src->precision, LINE_PRECISION_MS);
+	assert_int_equal(src->nservers, 2);
+	assert_string_equal(src->servers[1], "tls://10.0.0.2:4222");
+	assert_string_equal(src->stream, "DAQ");
+	assert_string_equal(src->consumer, "recorders");
+	assert_int_equal(src->nsubjects, 1);
+	assert_string_equal(src->subjects[0], "daq.>");
+	assert_int_equal(src->replicas, 3);
+	assert_int_equal(src->fetch_batch, 16);
+	assert_int_equal(src->fetch_max_bytes, 8 * MiB);
+	assert_int_equal(src->fetch_expires_ns, SEC);
+	assert_int_equal(src->ack_wait_ns, 60 * SEC);
+	assert_int_equal(src->max_ack_pending, 1024);
+	assert_null(src->credentials);
+	schema_free(s);
+}
+
 /* ---- the example schemas ------------------------------------------------ */
 
 static void test_example_weather(void **state)
@@ -991,7 +1035,7 @@ static const struct bad_case bad_cases[] = {
 	  "    match: { measurement: m }\n"
 	  "    channels:\n"
 	  "      a: {}\n",
-	  "t.yaml:1:1: missing required key 'listen' at the top level"},
+	  "t.yaml:1:1: missing required key 'listen' at the top level (or 'sources': a recorder needs at least one of them)"},
 	{"empty listen",
 	  "name: t\n"
 	  "listen: []\n"
@@ -2752,6 +2796,127 @@ static const struct bad_case bad_cases[] = {
 	  "    channels:\n"
 	  "      a: { dtype: int16, dt: 1.0e-6 }\n",
 	  "t.yaml:6:19: streams[s].match.key: expected a non-empty template, got ''"},
+	{"source of unknown backend",
+	  "name: t\n"
+	  "sources:\n"
+	  "  - kafka: { brokers: [x] }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { key: \"d/{channel}\" }\n"
+	  "    layout: stream\n"
+	  "    channels:\n"
+	  "      a: { dtype: int16, dt: 1.0e-6 }\n",
+	  "t.yaml:3:5: sources[0]: unknown source 'kafka' (known: nats)"},
+	{"source with two backends",
+	  "name: t\n"
+	  "sources:\n"
+	  "  - { nats: {}, kafka: {} }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { key: \"d/{channel}\" }\n"
+	  "    layout: stream\n"
+	  "    channels:\n"
+	  "      a: { dtype: int16, dt: 1.0e-6 }\n",
+	  "t.yaml:3:5: sources[0]: expected a mapping of one backend (nats: {...}), got a mapping of several keys"},
+	{"nats source without consumer",
+	  "name: t\n"
+	  "sources:\n"
+	  "  - nats: { servers: [nats://127.0.0.1:4222], stream: S, protocol: frame }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { key: \"d/{channel}\" }\n"
+	  "    layout: stream\n"
+	  "    channels:\n"
+	  "      a: { dtype: int16, dt: 1.0e-6 }\n",
+	  "t.yaml:3:11: sources[0].nats: missing required key 'consumer'"},
+	{"nats server not a URL",
+	  "name: t\n"
+	  "sources:\n"
+	  "  - nats: { servers: [127.0.0.1:4222], stream: S, consumer: c, protocol: frame }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { key: \"d/{channel}\" }\n"
+	  "    layout: stream\n"
+	  "    channels:\n"
+	  "      a: { dtype: int16, dt: 1.0e-6 }\n",
+	  "t.yaml:3:23: sources[0].nats.servers[0]: '127.0.0.1:4222' is not a server URL (nats://host:port or tls://host:port)"},
+	{"nats stream name with a dot",
+	  "name: t\n"
+	  "sources:\n"
+	  "  - nats: { servers: [nats://h:4222], stream: a.b, consumer: c, protocol: frame }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { key: \"d/{channel}\" }\n"
+	  "    layout: stream\n"
+	  "    channels:\n"
+	  "      a: { dtype: int16, dt: 1.0e-6 }\n",
+	  "t.yaml:3:47: sources[0].nats.stream: 'a.b' is not a JetStream name (1 to 64 printable characters, none of . * > / \\ or space)"},
+	{"nats subject with an empty token",
+	  "name: t\n"
+	  "sources:\n"
+	  "  - nats: { servers: [nats://h:4222], stream: S, consumer: c, protocol: frame, subjects: [a..b] }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { key: \"d/{channel}\" }\n"
+	  "    layout: stream\n"
+	  "    channels:\n"
+	  "      a: { dtype: int16, dt: 1.0e-6 }\n",
+	  "t.yaml:3:91: sources[0].nats.subjects[0]: 'a..b' is not a NATS subject"},
+	{"nats ack_wait within two flushes",
+	  "name: t\n"
+	  "sources:\n"
+	  "  - nats: { servers: [nats://h:4222], stream: S, consumer: c, protocol: frame, ack_wait: 2s }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { key: \"d/{channel}\" }\n"
+	  "    layout: stream\n"
+	  "    channels:\n"
+	  "      a: { dtype: int16, dt: 1.0e-6 }\n",
+	  "t.yaml:3:90: sources[0].nats.ack_wait: must be more than twice output.flush (messages are acked only once the flush has made them durable)"},
+	{"nats fetch expires over ack_wait",
+	  "name: t\n"
+	  "sources:\n"
+	  "  - nats: { servers: [nats://h:4222], stream: S, consumer: c, protocol: frame, ack_wait: 5s, fetch: { expires: 5s } }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { key: \"d/{channel}\" }\n"
+	  "    layout: stream\n"
+	  "    channels:\n"
+	  "      a: { dtype: int16, dt: 1.0e-6 }\n",
+	  "t.yaml:3:112: sources[0].nats.fetch.expires: must be shorter than ack_wait"},
+	{"nats precision on frames",
+	  "name: t\n"
+	  "sources:\n"
+	  "  - nats: { servers: [nats://h:4222], stream: S, consumer: c, protocol: frame, precision: ms }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { key: \"d/{channel}\" }\n"
+	  "    layout: stream\n"
+	  "    channels:\n"
+	  "      a: { dtype: int16, dt: 1.0e-6 }\n",
+	  "t.yaml:3:91: sources[0].nats.precision: only line sources take a precision"},
+	{"nats unknown fetch key",
+	  "name: t\n"
+	  "sources:\n"
+	  "  - nats: { servers: [nats://h:4222], stream: S, consumer: c, protocol: frame, fetch: { batches: 3 } }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { key: \"d/{channel}\" }\n"
+	  "    layout: stream\n"
+	  "    channels:\n"
+	  "      a: { dtype: int16, dt: 1.0e-6 }\n",
+	  "t.yaml:3:89: unknown key 'batches' in sources[0].nats.fetch (did you mean 'batch'?)"},
+	{"nats line source, only frame streams",
+	  "name: t\n"
+	  "sources:\n"
+	  "  - nats: { servers: [nats://h:4222], stream: S, consumer: c, protocol: line }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { key: \"d/{channel}\" }\n"
+	  "    layout: stream\n"
+	  "    channels:\n"
+	  "      a: { dtype: int16, dt: 1.0e-6 }\n",
+	  "t.yaml:3:5: sources[0]: no stream takes line protocol data (give a stream a match.measurement)"},
 };
 
 #define NBAD (sizeof(bad_cases) / sizeof(bad_cases[0]))
@@ -2905,6 +3070,7 @@ static void test_torture_invalid(void **state)
 int main(void)
 {
 	static const struct CMUnitTest fixed[] = {
+		cmocka_unit_test(test_nats_source),
 		cmocka_unit_test(test_example_weather),
 		cmocka_unit_test(test_example_accelerator),
 		cmocka_unit_test(test_example_digitizer),
