@@ -251,9 +251,14 @@ static void on_progress(void *arg)
 {
 	struct ingest *ingest = arg;
 	uint64_t durable = atomic_load(&ingest->progress.durable);
+	uint64_t failed[PROGRESS_FAILED_MAX];
+	bool all_failed;
+	size_t nfailed = progress_take_failed(&ingest->progress, failed, &all_failed);
 	/* Failures first: the marks that follow may already cover them. */
-	ingest_frame_drop_failed(ingest);
+	ingest_frame_drop_failed(ingest, failed, nfailed, all_failed);
 	ingest_frame_send_acks(ingest, durable);
+	if (ingest->on_sources)
+		ingest->on_sources(ingest->sources, failed, nfailed, all_failed, durable);
 	retire_idle(ingest);
 	if (ingest->on_progress)
 		ingest->on_progress(ingest->on_progress_arg, atomic_load(&ingest->progress.applied),

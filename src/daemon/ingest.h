@@ -152,6 +152,7 @@ enum ingest_counter {
 const char *ingest_counter_name(enum ingest_counter counter);
 
 struct ingest_group_entry;
+struct sources;
 struct status;
 
 /* HTTP responses are counted by status code (ingest_http_code). */
@@ -200,6 +201,11 @@ struct ingest {
 	 * (the control socket's flush and roll requests). */
 	void (*on_progress)(void *arg, uint64_t applied, uint64_t durable);
 	void *on_progress_arg;
+	/* Loop thread, after the frame connections: the sources (source.h)
+	 * are told which sources failed and how far items are durable. */
+	struct sources *sources;
+	void (*on_sources)(void *sources, const uint64_t *failed, size_t nfailed, bool all_failed,
+			   uint64_t durable);
 	/* Loop thread, once, after the last progress: the writer has applied
 	 * everything and closed the engine (progress_finish). */
 	void (*on_writer_finished)(void *arg);

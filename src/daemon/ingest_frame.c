@@ -464,12 +464,9 @@ static void send_ack(struct ingest_frame_conn *fc, uint64_t seq)
 		net_conn_write(fc->conn, buf, len);
 }
 
-void ingest_frame_drop_failed(struct ingest *ingest)
+void ingest_frame_drop_failed(struct ingest *ingest, const uint64_t *failed, size_t nfailed,
+			      bool overflow)
 {
-	uint64_t failed[PROGRESS_FAILED_MAX];
-	bool overflow;
-	size_t nfailed = progress_take_failed(&ingest->progress, failed, &overflow);
-
 	for (struct ingest_frame_conn *fc = ingest->ack_conns; fc && (nfailed || overflow);
 	     fc = fc->ack_next) {
 		bool hit = overflow;
@@ -833,6 +830,50 @@ static void ingest_frame_datagram(void *arg, const struct net_peer *peer,
 			     frame_error_kind_name(err.kind), (unsigned long long)err.offset,
 			     err.reason);
 	}
+}
+
+/* ---- messages from a source ------------------------------------------------- */
+
+struct message_ctx {
+	struct ingest *ingest;
+	const char *peer;
+	uint64_t source;
+};
+
+static int on_message_frame(void *user, const struct frame *frame)
+{
+	struct message_ctx *ctx = user;
+	ingest_count(ctx->ingest, INGEST_FRAMES, 1);
+	if (frame->type == FRAME_HELLO)
+		return 0; /* the broker authenticated the sender */
+	struct ingest_item *ready = NULL;
+	struct ingest_item *item = frame_item(ctx->ingest, frame, ctx->peer, ctx->source, &ready);
+	if (!item)
+		return -EPROTO;
+	ingest_push(ctx->ingest, item);
+	return 0;
+}
+
+int ingest_frame_message(struct ingest *ingest, const char *peer, uint64_t source,
+			 const void *buf, size_t len)
+{
+	struct message_ctx ctx = {.ingest = ingest, .peer = peer, .source = source};
+	const struct frame_options options = {.max_frame = ingest->schema->limits.max_frame,
+					      .peer = FRAME_FROM_SENDER};
+	struct frame_error err = {0};
+
+	/* Sequence numbers are not tracked: the recorders sharing a consumer
+	 * each see a part of a sender's frames, and the broker, not the seq,
+	 * says what was lost (nothing acknowledged ever is). */
+	int rc = frame_decode_datagram(&options, NULL, buf, len, on_message_frame, &ctx, &err);
+	if (rc < 0 && err.kind != FRAME_ERR_ABORTED) {
+		if ((size_t)err.kind < sizeof(ingest->protocol_errors_by_kind) / sizeof(uint64_t))
+			ingest->protocol_errors_by_kind[err.kind]++;
+		ingest_error(ingest, INGEST_PROTOCOL_ERRORS, "%s: %s at byte %llu: %s", peer,
+			     frame_error_kind_name(err.kind), (unsigned long long)err.offset,
+			     err.reason);
+	}
+	return rc < 0 ? -EPROTO : 0;
 }
 
 struct net_handler ingest_frame_handler(struct ingest *ingest)

@@ -15,11 +15,21 @@ struct ingest_frame_conn;
 struct net_handler ingest_frame_handler(struct ingest *ingest);
 
 /* Close every connection with a pending ACK on an item the writer could
- * not store (progress_note_failed): its sender must not take it as durable. */
-void ingest_frame_drop_failed(struct ingest *ingest);
+ * not store (FAILED, the sources progress_take_failed gave; ALL: every
+ * one): its sender must not take it as durable. */
+void ingest_frame_drop_failed(struct ingest *ingest, const uint64_t *failed, size_t nfailed,
+			      bool all);
 
 /* Send ACK frames to every connection whose acknowledged frames are now
  * all below the durable item number. */
 void ingest_frame_send_acks(struct ingest *ingest, uint64_t durable_item);
+
+/* A complete buffer of frames from a message of a source (source.h),
+ * decoded and routed as the same bytes on a frame connection; its items
+ * carry SOURCE. HELLO frames are ignored (the broker authenticated the
+ * sender). Returns 0, or -EPROTO when a frame was refused (counted and
+ * logged; the frames before it are queued). */
+int ingest_frame_message(struct ingest *ingest, const char *peer, uint64_t source,
+			 const void *buf, size_t len);
 
 #endif

@@ -93,6 +93,7 @@ void ingest_line_batch_flush(struct ingest *ingest, struct line_batch *b, const 
 		ingest_error(ingest, INGEST_WRITE_ERRORS, "%s: out of memory: %zu rows lost", peer,
 			     b->nrows);
 	} else {
+		item->source = b->source;
 		item->u.rows.nrows = (uint32_t)b->nrows;
 		item->u.rows.rows = (struct ingest_row *)(item + 1);
 		item->u.rows.values = (struct ingest_value *)((char *)item->u.rows.rows + rows);
@@ -346,6 +347,25 @@ static struct ingest_line_udp *udp_state(struct ingest *ingest)
 	return udp;
 }
 
+/* Decode BUF, complete lines, into one item (dropped when the queue is
+ * full if DATAGRAM). */
+static int decode_whole(struct ingest *ingest, const char *peer, uint64_t source,
+			enum line_precision precision, const char *buf, size_t len, bool datagram)
+{
+	struct ingest_line_udp *udp = udp_state(ingest);
+	if (!udp)
+		return -ENOMEM;
+	udp->peer = peer;
+	udp->batch.source = source;
+	udp->receive_time = realtime_ns();
+	ingest_count(ingest, INGEST_BYTES, len);
+	line_decoder_set_precision(udp->decoder, precision);
+	line_decode_datagram(udp->decoder, buf, len);
+	ingest_line_batch_flush(ingest, &udp->batch, peer, datagram);
+	udp->peer = NULL;
+	return 0;
+}
+
 static void ingest_line_datagram(void *arg, const struct net_peer *peer,
 			  const struct schema_listen *listen, const char *buf, size_t len)
 {
@@ -358,19 +378,15 @@ static void ingest_line_datagram(void *arg, const struct net_peer *peer,
 			     peer->name);
 		return;
 	}
-	struct ingest_line_udp *udp = udp_state(ingest);
-	if (!udp) {
+	if (decode_whole(ingest, peer->name, 0, listen->precision, buf, len, true))
 		ingest_error(ingest, INGEST_UDP_DROPS, "%s: datagram dropped: out of memory",
 			     peer->name);
-		return;
-	}
-	udp->peer = peer->name;
-	udp->receive_time = realtime_ns();
-	ingest_count(ingest, INGEST_BYTES, len);
-	line_decoder_set_precision(udp->decoder, listen->precision);
-	line_decode_datagram(udp->decoder, buf, len);
-	ingest_line_batch_flush(ingest, &udp->batch, peer->name, true);
-	udp->peer = NULL;
+}
+
+int ingest_line_message(struct ingest *ingest, const char *peer, uint64_t source,
+			enum line_precision precision, const char *buf, size_t len)
+{
+	return decode_whole(ingest, peer, source, precision, buf, len, false);
 }
 
 void ingest_line_udp_free(struct ingest *ingest)

@@ -17,6 +17,7 @@ struct line_batch {
 	size_t nvalues, values_cap;
 	char *arena;
 	size_t arena_used, arena_cap;
+	uint64_t source; /* the source id its items carry; 0: none */
 };
 
 /* Route a decoded line and add it to the batch as a row. Returns 0 (added,
@@ -38,6 +39,13 @@ void ingest_line_batch_free(struct line_batch *b);
 
 /* The line protocol's net handler (arg: INGEST). */
 struct net_handler ingest_line_handler(struct ingest *ingest);
+
+/* A complete buffer of lines from a message of a source (source.h),
+ * decoded and routed as the same bytes on a line listener of PRECISION,
+ * into one item that carries SOURCE. Bad lines are skipped and counted as
+ * on a listener. Returns 0 or -ENOMEM. */
+int ingest_line_message(struct ingest *ingest, const char *peer, uint64_t source,
+			enum line_precision precision, const char *buf, size_t len);
 
 /* Release the datagram decoders (from ingest_free). */
 void ingest_line_udp_free(struct ingest *ingest);
