@@ -31,6 +31,7 @@
 #include "log.h"
 #include "net.h"
 #include "run.h"
+#include "source.h"
 #include "status.h"
 #include "timefmt.h"
 #include "writer.h"
@@ -46,6 +47,8 @@ struct daemon {
 	struct ingest ingest;
 	struct writer writer;
 	struct net *net;
+	struct sources sources;
+	int draining;               /* net and sources still draining */
 	struct status status;
 	bool status_ready;
 	struct control *control;
@@ -191,7 +194,9 @@ static void on_writer_finished(void *arg)
 static void on_drained(void *arg)
 {
 	struct daemon *d = arg;
-	log_msg(LOG_LEVEL_INFO, "all connections drained; writing the rest");
+	if (--d->draining > 0)
+		return; /* the connections, or the sources, still have data */
+	log_msg(LOG_LEVEL_INFO, "all connections and sources drained; writing the rest");
 	net_close(d->net);
 	d->net = NULL;
 	d->ingest.net = NULL;
@@ -229,6 +234,10 @@ static void on_signal(uv_signal_t *handle, int signum)
 		if (d->control)
 			control_stopping(d->control);
 		writer_stopping(&d->writer, false);
+		/* sources stop fetching and hand over what they fetched; their
+		 * messages are acked once the writer has stored them */
+		d->draining = 2;
+		sources_drain(&d->sources, on_drained, d);
 		net_drain(d->net, grace, on_drained, d);
 	} else if (d->net) {
 		log_msg(LOG_LEVEL_NOTICE, "%s again: closing connections now", strsignal(signum));
@@ -455,6 +464,9 @@ static int start(struct daemon *d)
 		return err;
 	}
 	d->ingest.net = d->net;
+	err = sources_start(&d->sources, &d->loop, &d->ingest);
+	if (err)
+		return err;
 	err = status_init(&d->status, d->schema, &d->ingest, &d->writer, &d->queue,
 			  uv_now(&d->loop));
 	if (err)
@@ -503,8 +515,12 @@ int daemon_run(const struct schema *schema, const struct daemon_options *options
 	close_control(&d);
 	/* Join the writer before closing the handles it signals. */
 	int close_err = writer_stop(&d.writer);
+	/* after the writer: its last marks have acked what it stored; what
+	 * is still held goes back to the broker */
+	sources_close(&d.sources);
 	ingest_close(&d.ingest);
 	finish_loop(&d);
+	sources_free(&d.sources);
 	ingest_free(&d.ingest);
 	if (d.status_ready)
 		status_free(&d.status);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "ingest_http.h"
+#include "source.h"
 
 struct page {
 	char *buf;
@@ -149,6 +150,52 @@ static void listeners(struct page *p, const struct status *s)
 			uint64_t value;
 			memcpy(&value, (const char *)st + figures[f].offset, sizeof(value));
 			listener_sample(p, figures[f].name, net_listener_schema(s->net, i), value);
+		}
+	}
+}
+
+/* Per source (source.h): NAME{backend,stream,consumer} VALUE. */
+static void sources(struct page *p, const struct status *s)
+{
+	static const struct {
+		const char *name, *type, *help;
+		size_t offset;
+	} figures[] = {
+		{"source_fetched_total", "counter", "Messages received from the broker.",
+		 offsetof(struct source_stats, fetched)},
+		{"source_received_bytes_total", "counter", "Bytes of the messages received.",
+		 offsetof(struct source_stats, bytes)},
+		{"source_acked_total", "counter", "Messages acknowledged: their data is durable.",
+		 offsetof(struct source_stats, acked)},
+		{"source_naked_total", "counter",
+		 "Messages given back: their data could not be stored.",
+		 offsetof(struct source_stats, naked)},
+		{"source_rejected_total", "counter", "Invalid messages terminated (never redelivered).",
+		 offsetof(struct source_stats, rejected)},
+		{"source_redelivered_total", "counter",
+		 "Messages received again after a recorder did not acknowledge them.",
+		 offsetof(struct source_stats, redelivered)},
+		{"source_pending", "gauge", "Messages received and not yet acknowledged.",
+		 offsetof(struct source_stats, pending)},
+		{"source_lag", "gauge", "Messages of the stream the consumer has not delivered yet.",
+		 offsetof(struct source_stats, lag)},
+	};
+	struct sources *list = s->ingest->sources;
+	if (!list || !list->n)
+		return;
+	for (size_t f = 0; f < sizeof(figures) / sizeof(figures[0]); f++) {
+		family(p, figures[f].name, figures[f].type, figures[f].help);
+		for (size_t i = 0; i < list->n; i++) {
+			struct source *src = &list->list[i];
+			struct source_stats st;
+			uint64_t value;
+			source_get_stats(src, &st);
+			memcpy(&value, (const char *)&st + figures[f].offset, sizeof(value));
+			put(p, "h5rec_%s{backend=\"%s\",stream=\"", figures[f].name, src->backend->name);
+			put_label(p, src->config->stream);
+			put(p, "\",consumer=\"");
+			put_label(p, src->config->consumer);
+			put(p, "\"} %llu\n", (unsigned long long)value);
 		}
 	}
 }
@@ -351,6 +398,7 @@ size_t metrics_render(const struct status *s, char *out, size_t len)
 		writer_stats(s->writer, &w, &wo);
 		process(&p, s);
 		listeners(&p, s);
+		sources(&p, s);
 		streams(&p, s);
 		counters(&p, s);
 		engine(&p, &w);

@@ -7,6 +7,8 @@
  */
 #include "status.h"
 
+#include "source.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,6 +20,7 @@
 #include "ingest_http.h"
 #include "json.h"
 #include "schema_internal.h"
+#include "source.h"
 #include "timefmt.h"
 
 int status_init(struct status *status, const struct schema *schema, struct ingest *ingest,
@@ -221,6 +224,58 @@ static void emit_listeners(struct out *o, const struct status *s)
 			    (unsigned long long)st->open, (unsigned long long)st->accepted,
 			    (unsigned long long)st->refused, (unsigned long long)st->evicted,
 			    (unsigned long long)st->timed_out, (unsigned long long)st->bytes);
+		}
+	}
+	if (o->json) {
+		put(o, "]");
+		o->first = false;
+	}
+}
+
+/* Sources (source.h): counters of each, and whether it is connected and
+ * fetching. Only with sources in the schema, so that the status of a
+ * recorder without them reads as before. */
+static void emit_sources(struct out *o, const struct status *s)
+{
+	struct sources *sources = s->ingest->sources;
+	if (!sources || !sources->n)
+		return;
+	if (o->json) {
+		key(o, "sources");
+		put(o, "[");
+	} else {
+		put(o, "sources:\n");
+	}
+	for (size_t i = 0; i < sources->n; i++) {
+		struct source *src = &sources->list[i];
+		struct source_stats st;
+		source_get_stats(src, &st);
+		if (o->json) {
+			put(o, "%s{", i ? ", " : "");
+			o->first = true;
+			member_str(o, "backend", src->backend->name);
+			member_str(o, "stream", src->config->stream);
+			member_str(o, "consumer", src->config->consumer);
+			member_bool(o, "connected", st.connected);
+			member_bool(o, "fetching_paused", st.fetching_paused);
+			member_u64(o, "fetched", st.fetched);
+			member_u64(o, "bytes", st.bytes);
+			member_u64(o, "acked", st.acked);
+			member_u64(o, "naked", st.naked);
+			member_u64(o, "rejected", st.rejected);
+			member_u64(o, "redelivered", st.redelivered);
+			member_u64(o, "pending", st.pending);
+			member_u64(o, "lag", st.lag);
+			put(o, "}");
+		} else {
+			put(o, "  %-28s %s%s; %llu fetched, %llu acked, %llu nak'd, %llu rejected, "
+			    "%llu redelivered, %llu pending, lag %llu\n", src->name,
+			    st.connected ? "connected" : "DISCONNECTED",
+			    st.fetching_paused ? ", fetching paused (buffer full)" : "",
+			    (unsigned long long)st.fetched, (unsigned long long)st.acked,
+			    (unsigned long long)st.naked, (unsigned long long)st.rejected,
+			    (unsigned long long)st.redelivered, (unsigned long long)st.pending,
+			    (unsigned long long)st.lag);
 		}
 	}
 	if (o->json) {
@@ -579,6 +634,7 @@ static size_t render(const struct status *s, uint64_t now_ms, char *buf, size_t 
 		put(&o, "{");
 	emit_header(&o, s, now_ms);
 	emit_listeners(&o, s);
+	emit_sources(&o, s);
 	emit_streams(&o, s);
 	emit_counters(&o, s);
 	emit_groups(&o, s, &w);
