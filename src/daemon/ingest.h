@@ -122,6 +122,10 @@ struct ingest_item {
 	} u;
 };
 
+/* Set in the source id of items from a broker (source.h), whose messages
+ * the broker can deliver again: see writer_failed. */
+#define INGEST_SOURCE_BROKER (UINT64_C(1) << 63)
+
 /* Release an item (any thread). Large allocations are kept in a small
  * bounded cache for ingest_item_new() to reuse, see ingest.c. */
 void ingest_item_free(struct ingest_item *item);
@@ -210,7 +214,7 @@ struct ingest {
 	 * everything and closed the engine (progress_finish). */
 	void (*on_writer_finished)(void *arg);
 	void *on_writer_finished_arg;
-	uint64_t next_source;   /* id of the next frame connection */
+	uint64_t next_source;   /* id of the next frame connection or source */
 	/* Samples accepted per stream (index in schema->streams), for rates. */
 	uint64_t *stream_samples;
 	_Atomic uint64_t counters_writer[INGEST_NCOUNTERS];

@@ -144,7 +144,7 @@ static void take_message(struct source *src, struct source_msg *msg)
 		err = ingest_line_message(ingest, peer, src->id, src->config->precision, msg->data,
 					  msg->len);
 	msg->last_item = ingest->next_item - 1;
-	msg->kept_ms = uv_now(ingest->loop);
+	msg->kept_ms = msg->taken_ms = uv_now(ingest->loop);
 	if (err == -EPROTO) {
 		/* the same bytes would be refused by every recorder, every time */
 		settle(src, msg, SOURCE_TERM);
@@ -239,6 +239,31 @@ void sources_progress(void *arg, const uint64_t *failed, size_t nfailed, bool al
 	}
 }
 
+/*
+ * The writer marks items durable when a flush writes something: items it
+ * applied without writing anything (late frames of a record already
+ * stored, say) wait for the next data to be flushed, which may never come.
+ * A message held that long after all its items were applied asks for a
+ * flush (as `h5rec flush` does), which makes everything before it durable.
+ */
+static void flush_if_stuck(struct source *src, uint64_t now)
+{
+	struct ingest *ingest = src->ingest;
+	struct source_msg *oldest = src->held;
+	uint64_t applied = atomic_load(&ingest->progress.applied);
+	uint64_t flush_ms = (uint64_t)(ingest->schema->output.flush_ns / 1000000);
+
+	if (!oldest || oldest->last_item >= applied || src->flush_item > oldest->last_item ||
+	    now - oldest->taken_ms < 2 * flush_ms)
+		return;
+	struct ingest_item *item = ingest_item_new(INGEST_ITEM_FLUSH, 0, src->name);
+	if (!item)
+		return;
+	/* the writer may free the item before ingest_push returns */
+	src->flush_item = ingest->next_item;
+	ingest_push(ingest, item);
+}
+
 /* Messages held for a third of ack_wait are kept alive; the oldest are
  * first in the list. */
 static void on_keepalive(uv_timer_t *timer)
@@ -247,6 +272,10 @@ static void on_keepalive(uv_timer_t *timer)
 	for (size_t i = 0; i < s->n; i++) {
 		struct source *src = &s->list[i];
 		uint64_t now = uv_now(src->ingest->loop);
+		/* once stopping, the writer flushes by itself, and the queue
+		 * closes when the drain ends */
+		if (!s->stopping)
+			flush_if_stuck(src, now);
 		uint64_t third = (uint64_t)(src->config->ack_wait_ns / 3000000);
 		for (struct source_msg *msg = src->held; msg; msg = msg->next) {
 			if (now - msg->kept_ms < third)
@@ -265,7 +294,7 @@ static int source_init(struct source *src, uv_loop_t *loop, struct ingest *inges
 	src->backend = backend_of(config->kind);
 	src->config = config;
 	src->ingest = ingest;
-	src->id = ingest->next_source++;
+	src->id = ingest->next_source++ | INGEST_SOURCE_BROKER;
 	snprintf(src->name, sizeof(src->name), "%s %.40s/%.40s", src->backend->name,
 		 config->stream, config->consumer);
 	src->inbox_tail = &src->inbox;
@@ -322,6 +351,7 @@ void sources_drain(struct sources *s, void (*done)(void *arg), void *arg)
 {
 	s->drained = done;
 	s->drained_arg = arg;
+	s->stopping = true;
 	for (size_t i = 0; i < s->n; i++) {
 		struct source *src = &s->list[i];
 		pthread_mutex_lock(&src->lock);

@@ -50,6 +50,7 @@ struct source_msg {
 	/* core, loop thread */
 	uint64_t last_item;    /* durable once every item below last_item + 1 is */
 	uint64_t kept_ms;      /* uv_now() of its delivery or last "in progress" */
+	uint64_t taken_ms;     /* uv_now() of its delivery */
 };
 
 enum source_settle {
@@ -119,6 +120,7 @@ struct source {
 	/* loop thread */
 	struct source_msg *held, **held_tail; /* waiting to be durable */
 	struct source_stats stats;    /* all but paused and connected */
+	uint64_t flush_item;          /* number of the last flush it asked for */
 	bool drained;                 /* fetch done and inbox empty */
 };
 
@@ -127,6 +129,7 @@ struct sources {
 	size_t n;
 	uv_timer_t keepalive; /* "in progress" for messages held long */
 	bool timer_open;
+	bool stopping;              /* sources_drain was called */
 	void (*drained)(void *arg); /* sources_drain's */
 	void *drained_arg;
 };

@@ -37,6 +37,9 @@
 /* JetStream API errors (jsErrCode) that mean "already there". */
 #define JS_STREAM_NAME_IN_USE 10058
 
+/* A message given back is delivered again after this long. */
+#define NAK_DELAY_MS 1000
+
 /* After a fetch failed (no connection, no leader), wait this long. */
 #define FETCH_RETRY_MS 250
 
@@ -155,7 +158,9 @@ static void settle_one(struct nats_state *st, const struct settle_op *op)
 		s = natsMsg_Ack(m, NULL);
 		break;
 	case SOURCE_NAK:
-		s = natsMsg_Nak(m, NULL);
+		/* not at once: a disk that failed a write is unlikely to take
+		 * the same data a moment later, and another recorder may */
+		s = natsMsg_NakWithDelay(m, NAK_DELAY_MS, NULL);
 		break;
 	case SOURCE_TERM:
 		s = natsMsg_Term(m, NULL);

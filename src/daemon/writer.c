@@ -77,7 +77,12 @@ static void writer_failed(struct writer *writer, const struct ingest_item *item,
 			item->kind == INGEST_ITEM_FLUSH ? "flush" : "roll", err->message);
 		return; /* losses, if any, are charged by check_losses() */
 	}
-	progress_note_failed(&writer->ingest->progress, item->source);
+	/* A late frame from a broker is a message delivered again after this
+	 * recorder closed its event's record (its ack was lost): the record
+	 * is stored, and giving the message back would only bring it back
+	 * here, late again, for ever. Counted, not charged to the source. */
+	if (!(rc == -ESTALE && (item->source & INGEST_SOURCE_BROKER)))
+		progress_note_failed(&writer->ingest->progress, item->source);
 	log_ratelimited(&writer->error_log, realtime_ns(),
 			rc == -ESTALE || rc == -EMLINK ? LOG_LEVEL_WARNING : LOG_LEVEL_ERROR,
 			"%s: data from %s not stored: %s", ingest_counter_name(counter),

@@ -26,7 +26,7 @@ import h5py
 import numpy as np
 import pytest
 
-from recorder_fixture import DATA, T0, encode_frame, free_port, recorder  # noqa: F401
+from recorder_fixture import DATA, EVENT, T0, encode_frame, free_port, recorder  # noqa: F401
 
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 TOOLS = os.environ.get("H5REC_TOOLS_DIR", "build/tests/tools")
@@ -44,6 +44,14 @@ WAVE_STREAM = """
   layout: records
   samples: 16
   dt: 1.0e-6
+  channels: { wave: { dtype: int64 } }
+- name: e
+  match: { key: "e/{channel}" }
+  group: /e
+  layout: records
+  samples: 16
+  dt: 1.0e-6
+  event_fields: { n: int64 }
   channels: { wave: { dtype: int64 } }
 """
 
@@ -280,6 +288,34 @@ def test_sigterm_acks_what_was_fetched(nats, recorder):
     assert c["num_redelivered"] == 0, c
     found = read_waves(r)
     assert sorted(found) == list(range(delivered)), (len(found), delivered)
+
+
+def test_event_delivered_again_is_not_given_back(nats, recorder):
+    """An event (EVENT frame and its DATA frame in one message) that comes
+    again after its record closed here (a lost ack makes the broker send it
+    again) is counted as late data and acknowledged: the record is stored,
+    and giving the message back would only bring it back here, late again."""
+    (server,) = nats(1)
+    r = start_recorder(recorder, [server.url])
+    message = (encode_frame(EVENT, key="e", payload=b"n=7i", seq=1, t0=T0, event_id=7) +
+               encode_frame(DATA, key="e/wave", payload=wave(7).tobytes(), dtype=7, seq=2,
+                            t0=T0, event_id=7))
+    record = struct.pack("<I", len(message)) + message
+    for sender in ("first", "again"):  # two ids: the stream keeps both copies
+        p = subprocess.run([PUBLISH, "publish", server.url, SUBJECT, sender], input=record,
+                           capture_output=True, timeout=HANG_GUARD)
+        assert p.returncode == 0, p.stderr
+        wait_for(lambda: source_status(r)["acked"] == (1 if sender == "first" else 2),
+                 "the message acknowledged")
+    src = source_status(r)
+    assert src["naked"] == 0 and src["pending"] == 0, src
+    assert r.status()["counters"]["late_data"] >= 1, r.status()["counters"]
+    r.stop()
+    (path,) = glob.glob(os.path.join(r.out, "*.h5"))
+    with h5py.File(path, "r") as f:
+        assert f["e/wave"].shape == (1, 16)
+        assert np.array_equal(f["e/wave"][0], wave(7))
+        assert list(f["e/n"][...]) == [7]
 
 
 def test_two_recorders_one_killed_lose_nothing(nats, recorder):
