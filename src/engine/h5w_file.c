@@ -231,10 +231,12 @@ static int expand_name(struct h5w *w, unsigned seq, char *out, size_t len)
 	strftime(date, sizeof(date), "%Y%m%d", &tm);
 	strftime(tod, sizeof(tod), "%H%M%S", &tm);
 	snprintf(seqtext, sizeof(seqtext), "%04u", seq);
-	const char *names[] = {"name", "date", "time", "seq", "run", "member"};
-	const char *values[] = {w->schema->name, date, tod, seqtext, w->run ? w->run : "",
-				family(w) ? MEMBER_MARK : "0"};
-	long n = schema_template_expand(&o->file, names, values, 6, name, sizeof(name));
+	/* {host}: recorders that share a directory (several on one consumer
+	 * of a broker, docs/scale-out.md) write apart */
+	const char *names[] = {"name", "host", "date", "time", "seq", "run", "member"};
+	const char *values[] = {w->schema->name, w->host ? w->host : "", date, tod, seqtext,
+				w->run ? w->run : "", family(w) ? MEMBER_MARK : "0"};
+	long n = schema_template_expand(&o->file, names, values, 7, name, sizeof(name));
 	if (n < 0)
 		return (int)n;
 	size_t j = 0;

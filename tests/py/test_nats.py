@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import time
@@ -194,9 +195,10 @@ def sources_yaml(urls, ack_wait="3s", max_ack_pending=64, subjects=True):
             f"max_ack_pending: {max_ack_pending}, fetch: {{ batch: 16, expires: 500ms }} }}")
 
 
-def start_recorder(recorder, urls, args=(), **kw):
+def start_recorder(recorder, urls, args=(), output=None, **kw):
     return recorder(WAVE_STREAM, [{"protocol": "metrics", "transport": "tcp"}],
-                    output={"flush": "100ms"}, top=sources_yaml(urls, **kw), args=args)
+                    output=dict({"flush": "100ms"}, **(output or {})),
+                    top=sources_yaml(urls, **kw), args=args)
 
 
 def source_status(r):
@@ -232,9 +234,9 @@ def all_acked(server, n):
 def test_source_records_acks_and_reports(nats, recorder):
     """One recorder: every message stored once and acknowledged, the
     consumer created by the recorder, the counters in status and /metrics,
-    and a clean stop."""
+    a clean stop, and {host} in the file name."""
     (server,) = nats(1)
-    r = start_recorder(recorder, [server.url])
+    r = start_recorder(recorder, [server.url], output={"file": '"{name}-{host}-{seq}.h5"'})
     publish(server.url, 0, 500)
     wait_for(lambda: all_acked(server, 500), "every message acknowledged")
     src = source_status(r)
@@ -251,6 +253,9 @@ def test_source_records_acks_and_reports(nats, recorder):
     r.stop()
     found = read_waves(r)
     assert sorted(found) == list(range(500))
+    # {host}: recorders of several machines can share a directory
+    (path,) = glob.glob(os.path.join(r.out, "*.h5"))
+    assert os.path.basename(path) == f"e2e-{socket.gethostname()}-0000.h5", path
 
 
 def test_invalid_message_is_terminated_not_redelivered(nats, recorder):

@@ -1249,7 +1249,7 @@ static const struct bad_case bad_cases[] = {
 	{"file unknown placeholder",
 	  "name: t\n"
 	  "output:\n"
-	  "  file: \"{host}-{seq}.h5\"\n"
+	  "  file: \"{station}-{seq}.h5\"\n"
 	  "listen:\n"
 	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
 	  "streams:\n"
@@ -1257,7 +1257,7 @@ static const struct bad_case bad_cases[] = {
 	  "    match: { measurement: m }\n"
 	  "    channels:\n"
 	  "      a: {}\n",
-	  "t.yaml:3:9: output.file: unknown placeholder '{host}' (expected {name} {date} {time} {seq} {run} {member})"},
+	  "t.yaml:3:9: output.file: unknown placeholder '{station}' (expected {name} {host} {date} {time} {seq} {run} {member})"},
 	{"file without {seq}",
 	  "name: t\n"
 	  "output:\n"
