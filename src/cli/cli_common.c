@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 int cli_usage_error(const char *command, const char *fmt, ...)
 {
@@ -99,6 +100,12 @@ int cli_target_option(struct cli_target *target, int opt, const char *arg)
 		}
 		target->reconnects = (unsigned)number;
 		return 0;
+	case CLI_OPT_NATS:
+		target->nats_url = arg;
+		return 0;
+	case CLI_OPT_SUBJECT:
+		target->nats_subject = arg;
+		return 0;
 	}
 	return 1;
 }
@@ -145,8 +152,44 @@ static const struct schema_listen *listener_at(const struct schema *schema,
 	return NULL;
 }
 
+/* --nats: a broker, not a listener; the schema (-c) only checks. */
+static int resolve_nats(struct cli_target *target, const char *command)
+{
+	if (!target->nats_subject)
+		return cli_usage_error(command, "--nats needs --subject SUBJECT");
+	if (target->address)
+		return cli_usage_error(command, "--nats and --to: give one");
+	if (target->reconnects || target->write_size || target->token)
+		return cli_usage_error(command, "--reconnect, --write-size and --token are for "
+					       "recorders, not --nats (which always resends)");
+	if (target->schema_path) {
+		struct schema_error err;
+		if (schema_load_file(target->schema_path, &target->schema, &err)) {
+			fprintf(stderr, "%s\n", err.message);
+			return 2;
+		}
+	}
+	snprintf(target->address_buf, sizeof(target->address_buf), "%s (subject %s)",
+		 target->nats_url, target->nats_subject);
+	target->address = target->address_buf;
+	return 0;
+}
+
 static int resolve(struct cli_target *target, enum schema_protocol protocol, const char *command)
 {
+	if (target->nats_url || target->nats_subject) {
+		if (!target->nats_url)
+			return cli_usage_error(command, "--subject belongs to --nats URL");
+		if (target->precompress)
+			return cli_usage_error(command, "--precompress asks a recorder how it stores "
+					       "a channel, and --nats sends to no recorder");
+		int rc = resolve_nats(target, command);
+		if (rc || !target->tee_path)
+			return rc;
+		target->tee = fopen(target->tee_path, "wb");
+		return target->tee ? 0 : cli_usage_error(command, "%s: %s", target->tee_path,
+							 strerror(errno));
+	}
 	if (target->schema_path) {
 		struct schema_error err;
 		if (schema_load_file(target->schema_path, &target->schema, &err)) {
@@ -195,6 +238,18 @@ int cli_target_resolve(struct cli_target *target, enum schema_protocol protocol,
 int cli_target_connect(struct cli_target *target, const char *hello, struct sender **out,
 		       char *err, size_t err_len)
 {
+	/* Nats-Msg-Id is NAME:N: a name of this run, so that another run
+	 * within the stream's duplicate window is not taken for a resend */
+	char name[200];
+	if (target->nats_url) {
+		char host[64] = "";
+		struct timespec ts;
+		gethostname(host, sizeof(host) - 1);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		snprintf(name, sizeof(name), "%s-%s-%ld-%lld", hello ? hello : "h5rec", host,
+			 (long)getpid(), (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+		hello = name;
+	}
 	const struct sender_options options = {.address = target->address,
 					       .hello = hello,
 					       .token = target->token,
@@ -202,7 +257,9 @@ int cli_target_connect(struct cli_target *target, const char *hello, struct send
 					       .reconnects = target->reconnects,
 					       .precompress = target->precompress,
 					       .write_size = target->write_size,
-					       .tee = target->tee};
+					       .tee = target->tee,
+					       .nats_url = target->nats_url,
+					       .nats_subject = target->nats_subject};
 	return sender_open(&options, out, err, err_len);
 }
 
@@ -230,7 +287,11 @@ void cli_print_sent(FILE *out, const char *command, const struct sender *sender,
 		fprintf(out, " (connected again %llu time%s, resending what was not "
 			     "acknowledged)", (unsigned long long)st->reconnects,
 			st->reconnects == 1 ? "" : "s");
-	if (st->any_acked)
+	if (target->nats_url)
+		fprintf(out, "; the broker acknowledged %llu message%s (recorders acknowledge them "
+			     "to it once durable)", (unsigned long long)st->acked_seq,
+			st->acked_seq == 1 ? "" : "s");
+	else if (st->any_acked)
 		fprintf(out, "; recorder reports durable up to seq %llu of %llu",
 			(unsigned long long)st->acked_seq, (unsigned long long)st->last_seq);
 	else if (!st->frames)

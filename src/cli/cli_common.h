@@ -28,6 +28,8 @@ enum {
 	CLI_OPT_NO_ACK,
 	CLI_OPT_RECONNECT,
 	CLI_OPT_PRECOMPRESS,
+	CLI_OPT_NATS,
+	CLI_OPT_SUBJECT,
 };
 
 /* getopt_long entries for struct cli_target (short options c: and t:). */
@@ -39,7 +41,9 @@ enum {
 	{"tee", required_argument, NULL, CLI_OPT_TEE},                       \
 	{"no-ack", no_argument, NULL, CLI_OPT_NO_ACK},                       \
 	{"reconnect", required_argument, NULL, CLI_OPT_RECONNECT},            \
-	{"precompress", no_argument, NULL, CLI_OPT_PRECOMPRESS}
+	{"precompress", no_argument, NULL, CLI_OPT_PRECOMPRESS},             \
+	{"nats", required_argument, NULL, CLI_OPT_NATS},                     \
+	{"subject", required_argument, NULL, CLI_OPT_SUBJECT}
 
 struct cli_target {
 	const char *schema_path;
@@ -56,6 +60,9 @@ struct cli_target {
 	size_t write_size;
 	const char *tee_path;
 	FILE *tee;
+	/* --nats URLS --subject S: publish to NATS JetStream instead */
+	const char *nats_url;
+	const char *nats_subject;
 };
 
 /* 0: the option was one of ours; 1: not ours; -1: bad value (reported). */

@@ -66,6 +66,11 @@ void cli_send_usage(FILE *out)
 		"      --precompress        encode each frame's samples (one waveform) with the\n"
 		"                           channel's filter pipeline here; the recorder stores\n"
 		"                           the chunk as it is\n"
+		"      --nats URLS          publish to NATS JetStream instead of a recorder\n"
+		"                           (nats://HOST:PORT, several comma-separated): a message\n"
+		"                           per record (an event with its frames, or a frame) or\n"
+		"                           batch of lines, resent until the broker acknowledges it\n"
+		"      --subject SUBJECT    the subject to publish to, with --nats\n"
 		"  -h, --help               this text\n");
 }
 

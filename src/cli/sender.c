@@ -16,9 +16,11 @@
 
 #include "client_tool.h"
 #include "endpoint.h"
+#include "sender_nats.h"
 
 struct sender {
 	struct h5rec_client *client;
+	struct sender_nats *nats; /* instead of client: to a broker */
 	struct sender_options options;
 	struct sender_stats stats;
 	char *err;
@@ -94,6 +96,17 @@ int sender_open(const struct sender_options *options, struct sender **out, char 
 	s->err = err;
 	s->err_len = err_len;
 	s->options = *options;
+	if (options->nats_url) {
+		int rc = sender_nats_open(options->nats_url, options->nats_subject,
+					  options->hello ? options->hello : "h5rec", options->tee,
+					  &s->stats, &s->nats, err, err_len);
+		if (rc) {
+			free(s);
+			return rc;
+		}
+		*out = s;
+		return 0;
+	}
 	h5rec_client_options_init(&client_options);
 	client_options.address = options->address;
 	client_options.name = options->hello;
@@ -121,6 +134,8 @@ int sender_open(const struct sender_options *options, struct sender **out, char 
 int sender_data(struct sender *s, const char *key, enum dtype dtype, int64_t t0,
 		uint64_t event_id, const void *samples, size_t n)
 {
+	if (s->nats)
+		return sender_nats_data(s->nats, key, dtype, t0, event_id, samples, n);
 	if (s->options.precompress)
 		return result(s, h5rec_client_data_chunk(s->client, key, (enum h5rec_dtype)dtype,
 							 t0, event_id, samples, n));
@@ -131,11 +146,15 @@ int sender_data(struct sender *s, const char *key, enum dtype dtype, int64_t t0,
 int sender_event(struct sender *s, const char *key, uint64_t event_id, int64_t t0,
 		 const char *fields)
 {
+	if (s->nats)
+		return sender_nats_event(s->nats, key, event_id, t0, fields);
 	return result(s, h5rec_client_event(s->client, key, event_id, t0, fields));
 }
 
 int sender_raw(struct sender *s, const void *data, size_t len)
 {
+	if (s->nats)
+		return sender_nats_raw(s->nats, data, len);
 	return result(s, client_tool_raw(s->client, data, len));
 }
 
@@ -144,6 +163,8 @@ int sender_finish(struct sender *s)
 	int64_t timeout = s->options.ack_timeout_ms ? s->options.ack_timeout_ms : 10000;
 	int rc = 0;
 
+	if (s->nats)
+		return sender_nats_finish(s->nats);
 	update_stats(s);
 	/* The HELLO asks for no ACK: wait only when frames followed it. */
 	bool frames = s->stats.last_seq >= (s->options.hello ? 2u : 1u);
@@ -172,6 +193,7 @@ void sender_close(struct sender *s)
 {
 	if (!s)
 		return;
+	sender_nats_close(s->nats);
 	h5rec_client_close(s->client);
 	free(s);
 }

@@ -42,6 +42,11 @@ struct sender_options {
 	int64_t ack_timeout_ms; /* sender_finish's wait; 0: 10000 */
 	bool precompress;     /* DATA frames as chunks encoded with the channel's
 				 pipeline (h5rec_client_data_chunk) */
+	/* NATS JetStream instead of a recorder (sender_nats.h): the URLs and
+	 * the subject; hello names the sender in Nats-Msg-Id. address is then
+	 * only what messages show. */
+	const char *nats_url;
+	const char *nats_subject;
 };
 
 struct sender_stats {

@@ -27,7 +27,8 @@ import h5py
 import numpy as np
 import pytest
 
-from recorder_fixture import DATA, EVENT, T0, encode_frame, free_port, recorder  # noqa: F401
+from recorder_fixture import (DATA, EVENT, H5REC, T0, Recording, encode_frame,  # noqa: F401
+                              free_port, recorder)
 
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 TOOLS = os.environ.get("H5REC_TOOLS_DIR", "build/tests/tools")
@@ -321,6 +322,38 @@ def test_event_delivered_again_is_not_given_back(nats, recorder):
         assert f["e/wave"].shape == (1, 16)
         assert np.array_equal(f["e/wave"][0], wave(7))
         assert list(f["e/n"][...]) == [7]
+
+
+def test_h5rec_send_publishes_records(nats, recorder, tmp_path):
+    """h5rec send --nats: a message per frame outside any event; with --raw,
+    a message per event (its EVENT and DATA frames together); the broker's
+    acknowledgement reported, every record stored once."""
+    (server,) = nats(1)
+    r = start_recorder(recorder, [server.url])
+    samples = tmp_path / "w.bin"
+    samples.write_bytes(b"".join(wave(i).tobytes() for i in range(50)))
+    sent = subprocess.run([H5REC, "send", "--nats", server.url, "--subject", SUBJECT,
+                           "-k", "w/wave", "-d", "int64", "-n", "16", str(samples)],
+                          capture_output=True, text=True, timeout=HANG_GUARD)
+    assert sent.returncode == 0, sent.stderr
+    assert "the broker acknowledged 50 messages" in sent.stdout, sent.stdout
+    events = tmp_path / "events.bin"
+    events.write_bytes(b"".join(
+        encode_frame(EVENT, key="e", payload=b"n=%di" % i, seq=2 * i, t0=T0, event_id=i) +
+        encode_frame(DATA, key="e/wave", payload=wave(i).tobytes(), dtype=7, seq=2 * i + 1,
+                     t0=T0, event_id=i) for i in range(1, 4)))
+    sent = subprocess.run([H5REC, "send", "--nats", server.url, "--subject", SUBJECT, "--raw",
+                           str(events)], capture_output=True, text=True, timeout=HANG_GUARD)
+    assert sent.returncode == 0, sent.stderr
+    assert "the broker acknowledged 3 messages" in sent.stdout, sent.stdout
+    wait_for(lambda: all_acked(server, 53), "every message acknowledged")
+    assert source_status(r)["acked"] == 53
+    r.stop()
+    assert sorted(read_waves(r)) == list(range(50))
+    # a group new to a live SWMR file goes into the next one
+    rec = Recording(sorted(glob.glob(os.path.join(r.out, "*.h5"))))
+    assert list(rec["e/n"][...]) == [1, 2, 3]
+    assert [int(row[0]) for row in rec["e/wave"][...]] == [1, 2, 3]
 
 
 def test_two_recorders_one_killed_lose_nothing(nats, recorder):
