@@ -47,6 +47,13 @@ WAVE_STREAM = """
   samples: 16
   dt: 1.0e-6
   channels: { wave: { dtype: int64 } }
+- name: big
+  match: { key: "b/{channel}" }
+  group: /b
+  layout: records
+  samples: 8192
+  dt: 1.0e-6
+  channels: { wave: { dtype: int64 } }
 - name: e
   match: { key: "e/{channel}" }
   group: /e
@@ -187,18 +194,19 @@ def nats(tmp_path):
             print(f.read()[-5000:])
 
 
-def sources_yaml(urls, ack_wait="3s", max_ack_pending=64, subjects=True):
+def sources_yaml(urls, ack_wait="3s", max_ack_pending=64, subjects=True, max_bytes="8MiB"):
     servers = ", ".join(urls)
     extra = f", subjects: [{SUBJECT}]" if subjects else ""
     return ("sources:\n"
             f"  - nats: {{ servers: [{servers}], stream: S, consumer: recorders, "
             f"protocol: frame{extra}, ack_wait: {ack_wait}, "
-            f"max_ack_pending: {max_ack_pending}, fetch: {{ batch: 16, expires: 500ms }} }}")
+            f"max_ack_pending: {max_ack_pending}, "
+            f"fetch: {{ batch: 16, expires: 500ms, max_bytes: {max_bytes} }} }}")
 
 
-def start_recorder(recorder, urls, args=(), output=None, **kw):
+def start_recorder(recorder, urls, args=(), output=None, limits=None, **kw):
     return recorder(WAVE_STREAM, [{"protocol": "metrics", "transport": "tcp"}],
-                    output=dict({"flush": "100ms"}, **(output or {})),
+                    output=dict({"flush": "100ms"}, **(output or {})), limits=limits,
                     top=sources_yaml(urls, **kw), args=args)
 
 
@@ -354,6 +362,38 @@ def test_h5rec_send_publishes_records(nats, recorder, tmp_path):
     rec = Recording(sorted(glob.glob(os.path.join(r.out, "*.h5"))))
     assert list(rec["e/n"][...]) == [1, 2, 3]
     assert [int(row[0]) for row in rec["e/wave"][...]] == [1, 2, 3]
+
+
+def test_slow_writer_pauses_fetching(nats, recorder):
+    """Messages of 64 KiB to a writer slowed to 20 ms an item, with
+    max_buffer 1 MiB: the queue fills, fetching waits for it, and what the
+    queue held never went past max_buffer by more than what was fetched
+    before the pause (the hand-off's two fetches and the one in flight).
+    Nothing is lost."""
+    (server,) = nats(1)
+    fetch_bytes = 256 * 1024
+    r = start_recorder(recorder, [server.url], args=["--test-writer-delay-us", "20000"],
+                       limits={"max_buffer": "1MiB", "max_frame": "1MiB"}, max_ack_pending=200,
+                       max_bytes="256KiB", ack_wait="5min")
+    n = 120
+    out = bytearray()
+    for i in range(n):
+        values = np.full(8192, i, dtype="<i8")
+        frame = encode_frame(DATA, key="b/wave", payload=values.tobytes(), dtype=7,
+                             seq=i + 1, t0=T0 + i, event_id=0)
+        out += struct.pack("<I", len(frame)) + frame
+    p = subprocess.run([PUBLISH, "publish", server.url, SUBJECT, "big"], input=bytes(out),
+                       capture_output=True, timeout=HANG_GUARD)
+    assert p.returncode == 0, p.stderr
+    wait_for(lambda: all_acked(server, n), "every message acknowledged")
+    buffer = r.status()["buffer"]
+    print(f"buffer: {buffer}")
+    assert buffer["paused_s"] > 0, buffer  # the queue was full: back-pressure engaged
+    assert buffer["peak_queued_bytes"] <= (1 << 20) + 4 * fetch_bytes, buffer
+    r.stop()
+    rows = Recording(sorted(glob.glob(os.path.join(r.out, "*.h5"))))["b/wave"][...]
+    assert sorted(int(row[0]) for row in rows) == list(range(n))
+    assert all((row == row[0]).all() for row in rows)
 
 
 def test_two_recorders_one_killed_lose_nothing(nats, recorder):
