@@ -145,6 +145,7 @@ static void take_message(struct source *src, struct source_msg *msg)
 					  msg->len);
 	msg->last_item = ingest->next_item - 1;
 	msg->kept_ms = msg->taken_ms = uv_now(ingest->loop);
+	src->backend->taken(src, msg);
 	if (err == -EPROTO) {
 		/* the same bytes would be refused by every recorder, every time */
 		settle(src, msg, SOURCE_TERM);

@@ -46,7 +46,6 @@ struct source_msg {
 	uint64_t deliveries;   /* 1 the first time, more when redelivered */
 	uint64_t lag;          /* messages of the stream not yet delivered, when
 				  this one was (the consumer's backlog) */
-	void *handle;          /* the backend's own message */
 	/* core, loop thread */
 	uint64_t last_item;    /* durable once every item below last_item + 1 is */
 	uint64_t kept_ms;      /* uv_now() of its delivery or last "in progress" */
@@ -73,6 +72,10 @@ struct source_backend {
 	/* Loop thread, after stop_fetching: wait for the fetch thread to end
 	 * (at most one fetch's expiry). */
 	void (*join)(struct source *src);
+	/* Loop thread: the message's bytes are decoded and not read again;
+	 * the backend may free them (held messages then cost a few bytes,
+	 * not their payload: max_ack_pending of them may wait for a flush). */
+	void (*taken)(struct source *src, struct source_msg *msg);
 	/* Loop thread: ACK, NAK or TERM the message, then free it; or
 	 * IN_PROGRESS, and keep it. Queued in order, never blocks. */
 	void (*settle)(struct source *src, struct source_msg *msg, enum source_settle how);

@@ -43,6 +43,16 @@
 /* After a fetch failed (no connection, no leader), wait this long. */
 #define FETCH_RETRY_MS 250
 
+/* A message: until it is decoded, the client's (its bytes); then only
+ * the subject its acknowledgement goes to. Acks, naks and in-progress are
+ * JetStream's protocol on that subject, as the client's own natsMsg_Ack
+ * sends them. */
+struct nats_msg {
+	struct source_msg base; /* first */
+	natsMsg *msg;
+	char reply[];
+};
+
 struct settle_op {
 	enum source_settle how;
 	struct source_msg *msg;
@@ -88,11 +98,16 @@ static void say(char *err, size_t errlen, const char *what, natsStatus s, jsErrC
 
 static struct source_msg *wrap(natsMsg *m)
 {
-	struct source_msg *msg = calloc(1, sizeof(*msg));
+	const char *reply = natsMsg_GetReply(m);
+	if (!reply)
+		return NULL; /* not a JetStream message: nothing to acknowledge */
+	struct nats_msg *nm = calloc(1, sizeof(*nm) + strlen(reply) + 1);
 	jsMsgMetaData *meta = NULL;
-	if (!msg)
+	if (!nm)
 		return NULL;
-	msg->handle = m;
+	struct source_msg *msg = &nm->base;
+	nm->msg = m;
+	strcpy(nm->reply, reply);
 	msg->data = natsMsg_GetData(m);
 	msg->len = (size_t)natsMsg_GetDataLength(m);
 	msg->deliveries = 1;
@@ -151,24 +166,17 @@ static void *fetch_thread(void *arg)
 
 static void settle_one(struct nats_state *st, const struct settle_op *op)
 {
-	natsMsg *m = op->msg->handle;
-	natsStatus s;
-	switch (op->how) {
-	case SOURCE_ACK:
-		s = natsMsg_Ack(m, NULL);
-		break;
-	case SOURCE_NAK:
-		/* not at once: a disk that failed a write is unlikely to take
-		 * the same data a moment later, and another recorder may */
-		s = natsMsg_NakWithDelay(m, NAK_DELAY_MS, NULL);
-		break;
-	case SOURCE_TERM:
-		s = natsMsg_Term(m, NULL);
-		break;
-	default:
-		s = natsMsg_InProgress(m, NULL);
-		break;
-	}
+	struct nats_msg *nm = (struct nats_msg *)op->msg;
+	/* a nak is redelivered after a delay (ns), not at once: a disk that
+	 * failed a write is unlikely to take the same data a moment later,
+	 * and another recorder may */
+	char nak[64];
+	snprintf(nak, sizeof(nak), "-NAK {\"delay\": %lld}", (long long)NAK_DELAY_MS * 1000000);
+	const char *body = op->how == SOURCE_ACK    ? "+ACK"
+			   : op->how == SOURCE_NAK  ? nak
+			   : op->how == SOURCE_TERM ? "+TERM"
+						    : "+WPI";
+	natsStatus s = natsConnection_PublishString(st->nc, nm->reply, body);
 	if (s != NATS_OK)
 		log_ratelimited(&st->settle_log, now_ns(), LOG_LEVEL_WARNING,
 				"source %s: %s of message %llu not sent (%s): the broker "
@@ -178,8 +186,17 @@ static void settle_one(struct nats_state *st, const struct settle_op *op)
 				(unsigned long long)op->msg->stream_seq, natsStatus_GetText(s));
 	if (op->how == SOURCE_IN_PROGRESS)
 		return;
-	natsMsg_Destroy(m);
-	free(op->msg);
+	natsMsg_Destroy(nm->msg); /* still there when it was never decoded */
+	free(nm);
+}
+
+static void nats_taken(struct source *src, struct source_msg *msg)
+{
+	struct nats_msg *nm = (struct nats_msg *)msg;
+	(void)src;
+	natsMsg_Destroy(nm->msg);
+	nm->msg = NULL;
+	msg->data = NULL;
 }
 
 static void *settle_thread(void *arg)
@@ -223,7 +240,7 @@ static void nats_settle(struct source *src, struct source_msg *msg, enum source_
 			pthread_mutex_unlock(&st->lock);
 			/* not settled: the broker redelivers it after ack_wait */
 			if (how != SOURCE_IN_PROGRESS) {
-				natsMsg_Destroy(msg->handle);
+				natsMsg_Destroy(((struct nats_msg *)msg)->msg);
 				free(msg);
 			}
 			return;
@@ -457,6 +474,7 @@ const struct source_backend source_nats = {
 	.start = nats_start,
 	.stop_fetching = nats_stop_fetching,
 	.join = nats_join,
+	.taken = nats_taken,
 	.settle = nats_settle,
 	.close = nats_close,
 	.connected = nats_connected,
