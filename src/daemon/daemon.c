@@ -106,8 +106,15 @@ static void report_unclosed(const struct schema *schema)
 
 static void log_startup(const struct schema *schema)
 {
-	char listeners[1024] = "";
+	char listeners[1024] = "", sources[512] = "";
 	size_t len = 0;
+	for (size_t i = 0, at = 0; i < schema->nsources && at < sizeof(sources); i++) {
+		const struct schema_source *src = &schema->sources[i];
+		int n = snprintf(sources + at, sizeof(sources) - at, "%s nats %s/%s",
+				 i ? "," : "; pulling from", src->stream, src->consumer);
+		if (n > 0)
+			at += (size_t)n;
+	}
 	for (size_t i = 0; i < schema->nlisten && len < sizeof(listeners); i++) {
 		const struct schema_listen *l = &schema->listen[i];
 		int n = snprintf(listeners + len, sizeof(listeners) - len, "%s%s/%s %s",
@@ -119,14 +126,15 @@ static void log_startup(const struct schema *schema)
 	}
 	log_msg(LOG_LEVEL_NOTICE,
 		"h5recd %s: schema '%s' (%s), %zu streams; writing %s/%s, flush every %lld ms%s; "
-		"listening on %s; max_buffer %llu bytes",
+		"listening on %s%s; max_buffer %llu bytes",
 		H5REC_VERSION, schema->name, schema->path ? schema->path : "-", schema->nstreams,
 		schema->output.directory, schema->output.file.text,
 		(long long)(schema->output.flush_ns / 1000000),
 		schema->output.driver == SCHEMA_DRIVER_FAMILY ? ", family driver"
 		: schema->output.swmr			      ? ", SWMR"
 							      : "",
-		listeners[0] ? listeners : "nothing", (unsigned long long)schema->limits.max_buffer);
+		listeners[0] ? listeners : "nothing", sources,
+		(unsigned long long)schema->limits.max_buffer);
 }
 
 /*
