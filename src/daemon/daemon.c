@@ -204,7 +204,7 @@ static void on_drained(void *arg)
 	struct daemon *d = arg;
 	if (--d->draining > 0)
 		return; /* the connections, or the sources, still have data */
-	log_msg(LOG_LEVEL_INFO, "all connections and sources drained; writing the rest");
+	log_msg(LOG_LEVEL_INFO, "all connections drained; writing the rest");
 	net_close(d->net);
 	d->net = NULL;
 	d->ingest.net = NULL;
