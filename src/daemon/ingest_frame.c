@@ -838,7 +838,22 @@ struct message_ctx {
 	struct ingest *ingest;
 	const char *peer;
 	uint64_t source;
+	bool transient; /* a refusal another file or recorder may not make */
 };
+
+/* Errors that every recorder of the schema makes, every time, for the
+ * same bytes; group_limit (this file is full) and a lack of memory pass. */
+static uint64_t permanent_errors(const struct ingest *ingest)
+{
+	static const enum ingest_counter classes[] = {
+		INGEST_PROTOCOL_ERRORS, INGEST_UNKNOWN_STREAM, INGEST_UNKNOWN_CHANNEL,
+		INGEST_UNKNOWN_FIELD,   INGEST_BAD_PLACEHOLDER, INGEST_BAD_DATA,
+	};
+	uint64_t sum = 0;
+	for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)
+		sum += ingest->counters[classes[i]];
+	return sum;
+}
 
 static int on_message_frame(void *user, const struct frame *frame)
 {
@@ -847,9 +862,12 @@ static int on_message_frame(void *user, const struct frame *frame)
 	if (frame->type == FRAME_HELLO)
 		return 0; /* the broker authenticated the sender */
 	struct ingest_item *ready = NULL;
+	uint64_t before = permanent_errors(ctx->ingest);
 	struct ingest_item *item = frame_item(ctx->ingest, frame, ctx->peer, ctx->source, &ready);
-	if (!item)
+	if (!item) {
+		ctx->transient = permanent_errors(ctx->ingest) == before;
 		return -EPROTO;
+	}
 	ingest_push(ctx->ingest, item);
 	return 0;
 }
@@ -873,7 +891,9 @@ int ingest_frame_message(struct ingest *ingest, const char *peer, uint64_t sourc
 			     frame_error_kind_name(err.kind), (unsigned long long)err.offset,
 			     err.reason);
 	}
-	return rc < 0 ? -EPROTO : 0;
+	if (rc < 0)
+		return ctx.transient ? -EAGAIN : -EPROTO;
+	return 0;
 }
 
 struct net_handler ingest_frame_handler(struct ingest *ingest)

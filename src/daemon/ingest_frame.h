@@ -27,8 +27,10 @@ void ingest_frame_send_acks(struct ingest *ingest, uint64_t durable_item);
 /* A complete buffer of frames from a message of a source (source.h),
  * decoded and routed as the same bytes on a frame connection; its items
  * carry SOURCE. HELLO frames are ignored (the broker authenticated the
- * sender). Returns 0, or -EPROTO when a frame was refused (counted and
- * logged; the frames before it are queued). */
+ * sender). Returns 0; -EPROTO when a frame was refused as every recorder
+ * would refuse it (protocol, routing, shapes); -EAGAIN when it was refused
+ * for now (limits.max_groups in this file, out of memory). Refusals are
+ * counted and logged; the frames before it are queued. */
 int ingest_frame_message(struct ingest *ingest, const char *peer, uint64_t source,
 			 const void *buf, size_t len);
 

@@ -8,12 +8,12 @@
  * frame connection remembers a frame that asked for an ACK): once the
  * writer reports every item below that number durable (flushed and
  * fsync'd), everything made from the message is on disk and it is acked.
- * Items of a source carry its id, so when the writer could not store one,
- * every message still held is given back (nak) before the marks that
- * follow could cover it: it is not known which of them lost data, and a
- * message stored twice is better than one lost (the duplicates are the
- * messages stored but not acked, which the broker redelivers anyway after
- * a crash).
+ * Each message has a source id of its own, which its items carry, so when
+ * the writer could not store one, that message is given back (nak) before
+ * the marks that follow could cover it, and only that one; another
+ * recorder, or a later file, may store it. A loss the writer cannot charge
+ * to anyone (a failed fsync with many messages since the last flush) gives
+ * back every message held: one stored twice is better than one lost.
  *
  * The hand-off is bounded by bytes (inbox_mark); a fetch thread waits
  * before fetching while it is over the mark or the writer queue is full,
@@ -41,6 +41,13 @@ static const struct source_backend *backend_of(enum schema_source_kind kind)
 		return &source_nats;
 	}
 	return NULL;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* ---- fetch threads ----------------------------------------------------------- */
@@ -138,10 +145,13 @@ static void take_message(struct source *src, struct source_msg *msg)
 	src->stats.lag = msg->lag;
 	if (msg->deliveries > 1)
 		src->stats.redelivered++;
+	/* each message its own source id: a failure to store is charged to
+	 * the messages it hit, not to every message held */
+	msg->id = ingest->next_source++ | INGEST_SOURCE_BROKER;
 	if (src->config->protocol == SCHEMA_PROTOCOL_FRAME)
-		err = ingest_frame_message(ingest, peer, src->id, msg->data, msg->len);
+		err = ingest_frame_message(ingest, peer, msg->id, msg->data, msg->len);
 	else
-		err = ingest_line_message(ingest, peer, src->id, src->config->precision, msg->data,
+		err = ingest_line_message(ingest, peer, msg->id, src->config->precision, msg->data,
 					  msg->len);
 	msg->last_item = ingest->next_item - 1;
 	msg->kept_ms = msg->taken_ms = uv_now(ingest->loop);
@@ -152,8 +162,11 @@ static void take_message(struct source *src, struct source_msg *msg)
 		return;
 	}
 	if (err) {
-		log_msg(LOG_LEVEL_ERROR, "%s: message %llu not taken (%s): given back", src->name,
-			(unsigned long long)msg->stream_seq, strerror(-err));
+		/* for now (max_groups, memory): another file or recorder may */
+		log_ratelimited(&ingest->error_log, now_ns(), LOG_LEVEL_WARNING,
+				"%s: message %llu not taken (%s): given back", src->name,
+				(unsigned long long)msg->stream_seq,
+				err == -EAGAIN ? "refused for now" : strerror(-err));
 		settle(src, msg, SOURCE_NAK);
 		return;
 	}
@@ -222,20 +235,49 @@ static void ack_durable(struct source *src, uint64_t durable)
 	}
 }
 
+static bool failed_has(const uint64_t *failed, size_t nfailed, uint64_t id)
+{
+	for (size_t k = 0; k < nfailed; k++)
+		if (failed[k] == id)
+			return true;
+	return false;
+}
+
+/* Give back the held messages whose data the writer could not store
+ * (ALL: every one); the others stay held, in order. */
+static void nak_failed(struct source *src, const uint64_t *failed, size_t nfailed, bool all)
+{
+	struct source_msg *msg = src->held, *keep = NULL, **keep_tail = &keep;
+	size_t naked = 0;
+	while (msg) {
+		struct source_msg *next = msg->next;
+		if (all || failed_has(failed, nfailed, msg->id)) {
+			settle(src, msg, SOURCE_NAK);
+			naked++;
+		} else {
+			msg->next = NULL;
+			*keep_tail = msg;
+			keep_tail = &msg->next;
+		}
+		msg = next;
+	}
+	src->held = keep;
+	src->held_tail = keep ? keep_tail : &src->held;
+	if (naked)
+		log_ratelimited(&src->ingest->error_log, now_ns(), LOG_LEVEL_WARNING,
+				"%s: %zu message%s not stored here (see above): given back to "
+				"the broker for another recorder or a later file", src->name,
+				naked, naked == 1 ? "" : "s");
+}
+
 void sources_progress(void *arg, const uint64_t *failed, size_t nfailed, bool all_failed,
 		      uint64_t durable)
 {
 	struct sources *s = arg;
 	for (size_t i = 0; i < s->n; i++) {
 		struct source *src = &s->list[i];
-		bool lost = all_failed;
-		for (size_t k = 0; k < nfailed && !lost; k++)
-			lost = failed[k] == src->id;
-		if (lost && src->held) {
-			log_msg(LOG_LEVEL_ERROR, "%s: data of messages held could not be stored: "
-				"giving them back to the broker for another recorder", src->name);
-			nak_held(src);
-		}
+		if (src->held && (nfailed || all_failed))
+			nak_failed(src, failed, nfailed, all_failed);
 		ack_durable(src, durable);
 	}
 }
@@ -295,7 +337,6 @@ static int source_init(struct source *src, uv_loop_t *loop, struct ingest *inges
 	src->backend = backend_of(config->kind);
 	src->config = config;
 	src->ingest = ingest;
-	src->id = ingest->next_source++ | INGEST_SOURCE_BROKER;
 	snprintf(src->name, sizeof(src->name), "%s %.40s/%.40s", src->backend->name,
 		 config->stream, config->consumer);
 	src->inbox_tail = &src->inbox;

@@ -7,8 +7,8 @@
  * items with the same decoders (ingest_frame_message, ingest_line_message),
  * holds each message until every item made from it is durable, and then
  * has the backend acknowledge it; a message whose data the writer reports
- * lost (progress.h: its source id failed) is given back instead (nak), so
- * that another recorder stores it. Messages held long (back-pressure, a
+ * lost (progress.h: its source id, one per message, failed) is given back
+ * instead (nak), so that another recorder stores it. Messages held long (back-pressure, a
  * full disk) are kept alive with "in progress" every third of ack_wait.
  *
  * Backends sit behind a table of functions, as curl's protocol handlers
@@ -47,6 +47,7 @@ struct source_msg {
 	uint64_t lag;          /* messages of the stream not yet delivered, when
 				  this one was (the consumer's backlog) */
 	/* core, loop thread */
+	uint64_t id;           /* source id of its items (ingest->next_source) */
 	uint64_t last_item;    /* durable once every item below last_item + 1 is */
 	uint64_t kept_ms;      /* uv_now() of its delivery or last "in progress" */
 	uint64_t taken_ms;     /* uv_now() of its delivery */
@@ -104,7 +105,6 @@ struct source {
 	const struct source_backend *backend;
 	const struct schema_source *config;
 	struct ingest *ingest;
-	uint64_t id;       /* the source id of its items (ingest->next_source) */
 	char name[96];     /* "nats DAQ/recorders", for logs and status */
 	void *state;       /* the backend's */
 

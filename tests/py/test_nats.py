@@ -54,6 +54,13 @@ WAVE_STREAM = """
   samples: 8192
   dt: 1.0e-6
   channels: { wave: { dtype: int64 } }
+- name: g
+  match: { key: "g/{board}/{channel}" }
+  group: "/g/{board}"
+  layout: records
+  samples: 16
+  dt: 1.0e-6
+  channels: { wave: { dtype: int64 } }
 - name: e
   match: { key: "e/{channel}" }
   group: /e
@@ -394,6 +401,32 @@ def test_slow_writer_pauses_fetching(nats, recorder):
     rows = Recording(sorted(glob.glob(os.path.join(r.out, "*.h5"))))["b/wave"][...]
     assert sorted(int(row[0]) for row in rows) == list(range(n))
     assert all((row == row[0]).all() for row in rows)
+
+
+def test_refused_for_now_is_given_back(nats, recorder):
+    """A message refused for a reason of this file (limits.max_groups: a
+    new group in a full file) is given back to the broker, which delivers
+    it again, not terminated as an invalid one would be: another recorder,
+    or a later file, may take it."""
+    (server,) = nats(1)
+    r = start_recorder(recorder, [server.url], limits={"max_groups": 1})
+    out = bytearray()
+    for i, board in enumerate(("b1", "b2")):
+        frame = encode_frame(DATA, key=f"g/{board}/wave", payload=wave(i).tobytes(), dtype=7,
+                             seq=i + 1, t0=T0 + i, event_id=0)
+        out += struct.pack("<I", len(frame)) + frame
+    p = subprocess.run([PUBLISH, "publish", server.url, SUBJECT, "groups"], input=bytes(out),
+                       capture_output=True, timeout=HANG_GUARD)
+    assert p.returncode == 0, p.stderr
+    wait_for(lambda: source_status(r)["redelivered"] >= 1, "the refused message delivered again")
+    src = source_status(r)
+    assert src["naked"] >= 1 and src["rejected"] == 0 and src["acked"] == 1, src
+    assert r.status()["counters"]["group_limit"] >= 1
+    r.stop()
+    rec = Recording(sorted(glob.glob(os.path.join(r.out, "*.h5"))))
+    assert [int(row[0]) for row in rec["g/b1/wave"][...]] == [0]
+    c = server.consumer()
+    assert c["ack_floor"]["stream_seq"] == 1, c  # the second is still the broker's
 
 
 def test_two_recorders_one_killed_lose_nothing(nats, recorder):
