@@ -27,8 +27,8 @@ import h5py
 import numpy as np
 import pytest
 
-from recorder_fixture import (DATA, EVENT, H5REC, T0, Recording, encode_frame,  # noqa: F401
-                              free_port, recorder)
+from recorder_fixture import (DATA, EVENT, H5REC, T0, WEATHER_STREAM, Recording,  # noqa: F401
+                              encode_frame, free_port, recorder)
 
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 TOOLS = os.environ.get("H5REC_TOOLS_DIR", "build/tests/tools")
@@ -427,6 +427,42 @@ def test_refused_for_now_is_given_back(nats, recorder):
     assert [int(row[0]) for row in rec["g/b1/wave"][...]] == [0]
     c = server.consumer()
     assert c["ack_floor"]["stream_seq"] == 1, c  # the second is still the broker's
+
+
+def test_line_source(nats, recorder, tmp_path):
+    """A line source: batches of lines published with h5rec send --nats
+    --raw become table rows exactly as on a line listener, a bad line
+    skipped and counted, the batch acknowledged."""
+    (server,) = nats(1)
+    top = ("sources:\n"
+           f"  - nats: {{ servers: [{server.url}], stream: L, consumer: recorders, "
+           "protocol: line, precision: ms, subjects: [nl.data] }")
+    r = recorder(WEATHER_STREAM, [{"protocol": "metrics", "transport": "tcp"}],
+                 output={"flush": "100ms"}, top=top)
+    t0_ms = T0 // 1000000
+    lines = [f"weather,station=s{i % 3} temperature={i}.5 {t0_ms + i}" for i in range(12000)]
+    lines.insert(6000, "weather,station=s1 temperature=oops")
+    data = tmp_path / "lines.txt"
+    data.write_text("\n".join(lines) + "\n")
+    sent = subprocess.run([H5REC, "send", "--nats", server.url, "--subject", "nl.data", "--raw",
+                           str(data)], capture_output=True, text=True, timeout=HANG_GUARD)
+    assert sent.returncode == 0, sent.stderr
+    def settled():
+        c = server.consumer("L")
+        return (c is not None and c["delivered"]["stream_seq"] > 0 and c["num_pending"] == 0
+                and c["num_ack_pending"] == 0
+                and c["ack_floor"]["stream_seq"] == c["delivered"]["stream_seq"])
+
+    wait_for(settled, "the batches acknowledged")
+    src = source_status(r)
+    # about 500 KiB of lines: batches of whole lines, several messages
+    assert src["fetched"] >= 2 and src["acked"] == src["fetched"], src
+    assert src["rejected"] == 0, src
+    assert r.status()["counters"]["bad_lines"] == 1
+    r.stop()
+    rec = Recording(sorted(glob.glob(os.path.join(r.out, "*.h5"))))
+    values = sorted(float(v) for st in ("s0", "s1", "s2") for v in rec[f"{st}/temperature"][...])
+    assert values == [i + 0.5 for i in range(12000)]
 
 
 def test_two_recorders_one_killed_lose_nothing(nats, recorder):
