@@ -144,6 +144,7 @@ static void *fetch_thread(void *arg)
 		req.MaxBytes = (int64_t)cfg->fetch_max_bytes;
 		req.Expires = cfg->fetch_expires_ns;
 		natsStatus s = natsSubscription_FetchRequest(&list, st->sub, &req);
+		int got = list.Count;
 		for (int i = 0; i < list.Count; i++) {
 			struct source_msg *msg = wrap(list.Msgs[i]);
 			if (!msg)
@@ -155,7 +156,7 @@ static void *fetch_thread(void *arg)
 		/* A timeout is a fetch that found nothing; '409 Message Size
 		 * Exceeds MaxBytes' ends a batch, and a batch cut short by an
 		 * error still delivered what it had. */
-		if (s != NATS_OK && s != NATS_TIMEOUT && list.Count == 0)
+		if (s != NATS_OK && s != NATS_TIMEOUT && got == 0)
 			fetch_failed(st, s);
 	}
 	source_fetch_done(src);
