@@ -419,6 +419,7 @@ static int start(struct daemon *d)
 	struct net_handler handlers[SCHEMA_NPROTOCOLS];
 	/* the engine copies what it keeps before writer_start returns */
 	struct h5w_options engine_options = {.run = d->options->run,
+					     .shard = d->options->shard,
 					     .workers = d->options->workers};
 	int err = check_output_directory(d->schema->output.directory);
 	if (err) {

@@ -20,6 +20,7 @@
 struct daemon_options {
 	uint64_t grace_ms;   /* quiet time that ends a draining connection; 0: 2000 */
 	const char *run;     /* {run} placeholder and root attribute; NULL: none */
+	const char *shard;   /* {shard} placeholder; NULL: none */
 	unsigned workers;    /* compression threads; 0: one per CPU */
 	unsigned writer_delay_us; /* testing: sleep this long per item written */
 };

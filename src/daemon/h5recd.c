@@ -32,6 +32,8 @@ static void usage(FILE *out)
 		"  -r, --run NAME          run name: fills {run} in file names and the root\n"
 		"                          attribute 'run'\n"
 		"  -w, --workers N         compression threads (default: one per CPU)\n"
+		"      --shard NAME        fills {shard} in file names: recorders that share an\n"
+		"                          output directory each give their own\n"
 		"      --test-writer-delay-us N  testing only: slow the writer by N us per item,\n"
 		"                          to exercise back-pressure\n"
 		"  -V, --version           print the version\n"
@@ -60,6 +62,7 @@ int main(int argc, char **argv)
 		{"grace", required_argument, NULL, 'g'},
 		{"run", required_argument, NULL, 'r'},
 		{"workers", required_argument, NULL, 'w'},
+		{"shard", required_argument, NULL, 'S'},
 		{"test-writer-delay-us", required_argument, NULL, 'D'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
@@ -97,6 +100,13 @@ int main(int argc, char **argv)
 			}
 			run.run = optarg;
 			break;
+		case 'S':
+			if (!schema_placeholder_value_valid(optarg, strlen(optarg))) {
+				fprintf(stderr, "h5recd: --shard must be 1-64 of [A-Za-z0-9_.-]\n");
+				return 2;
+			}
+			run.shard = optarg;
+			break;
 		case 'w':
 			if (parse_uint(optarg, 256, &number)) {
 				fprintf(stderr, "h5recd: --workers takes 0..256, got '%s'\n", optarg);
@@ -131,6 +141,13 @@ int main(int argc, char **argv)
 	struct schema_error err;
 	if (schema_load_file(config, &schema, &err) < 0) {
 		fprintf(stderr, "%s\n", err.message);
+		return 2;
+	}
+	/* recorders sharing a directory would write the same names */
+	if (schema_template_has(&schema->output.file, "shard") && !run.shard) {
+		fprintf(stderr, "h5recd: %s: output.file uses {shard}: give --shard NAME, each "
+			"recorder that shares the directory its own\n", config);
+		schema_free(schema);
 		return 2;
 	}
 	int rc = daemon_run(schema, &run);

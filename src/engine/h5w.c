@@ -105,6 +105,7 @@ int h5w_open(struct h5w **out, const struct schema *schema, const struct h5w_opt
 		gethostname(host, sizeof(host) - 1);
 	w->host = strdup(options->host ? options->host : host);
 	w->run = options->run ? strdup(options->run) : NULL;
+	w->shard = options->shard ? strdup(options->shard) : NULL;
 	if (options->run_state && set_run(w, options->run_state)) {
 		free(w->run);
 		w->run = NULL;
@@ -116,7 +117,7 @@ int h5w_open(struct h5w **out, const struct schema *schema, const struct h5w_opt
 	int rc = -ENOMEM;
 	/* LZ4 is declared mandatory in the datasets (h5w_layout.c): the class
 	 * linked into this process satisfies HDF5 without any plugin path. */
-	if (w->host && (w->run || !options->run) && w->hash)
+	if (w->host && (w->run || !options->run) && (w->shard || !options->shard) && w->hash)
 		rc = h5z_lz4_register();
 	if (!rc)
 		rc = h5w_convert_init(w);
@@ -131,6 +132,7 @@ int h5w_open(struct h5w **out, const struct schema *schema, const struct h5w_opt
 		free(w->hash);
 		free(w->host);
 		free(w->run);
+		free(w->shard);
 		free(w);
 		return rc;
 	}
@@ -193,6 +195,7 @@ int h5w_close(struct h5w *w, struct h5w_error *err)
 	free(w->scratch);
 	free(w->decoded);
 	free(w->host);
+	free(w->shard);
 	free_run(w);
 	free(w);
 	return rc;

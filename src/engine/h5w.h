@@ -92,6 +92,7 @@ struct h5w_run {
 struct h5w_options {
 	const char *host;          /* root attribute `host`; NULL: gethostname() */
 	const char *run;           /* `{run}` and root attribute `run`; NULL: none */
+	const char *shard;         /* `{shard}`; NULL: empty */
 	const struct h5w_run *run_state; /* a whole run to start in (overrides run) */
 	unsigned workers;          /* compression threads; 0: online CPUs */
 	unsigned max_open_records; /* records layout, per group; 0: 16 */

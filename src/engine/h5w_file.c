@@ -233,10 +233,11 @@ static int expand_name(struct h5w *w, unsigned seq, char *out, size_t len)
 	snprintf(seqtext, sizeof(seqtext), "%04u", seq);
 	/* {host}: recorders that share a directory (several on one consumer
 	 * of a broker, docs/scale-out.md) write apart */
-	const char *names[] = {"name", "host", "date", "time", "seq", "run", "member"};
-	const char *values[] = {w->schema->name, w->host ? w->host : "", date, tod, seqtext,
-				w->run ? w->run : "", family(w) ? MEMBER_MARK : "0"};
-	long n = schema_template_expand(&o->file, names, values, 7, name, sizeof(name));
+	const char *names[] = {"name", "host", "shard", "date", "time", "seq", "run", "member"};
+	const char *values[] = {w->schema->name, w->host ? w->host : "", w->shard ? w->shard : "",
+				date, tod, seqtext, w->run ? w->run : "",
+				family(w) ? MEMBER_MARK : "0"};
+	long n = schema_template_expand(&o->file, names, values, 8, name, sizeof(name));
 	if (n < 0)
 		return (int)n;
 	size_t j = 0;

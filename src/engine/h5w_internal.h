@@ -228,6 +228,7 @@ struct h5w_pool {
 struct h5w {
 	const struct schema *schema;
 	char *host, *run;
+	char *shard; /* {shard}; NULL: none */
 	int64_t run_start, run_restarted;
 	struct h5w_attr *run_attrs;  /* copies (names and strings malloc'd) */
 	size_t nrun_attrs;

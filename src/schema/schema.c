@@ -206,8 +206,8 @@ static const struct opt listen_opts[LISTEN_N] = {
 				.max = 3600 * SEC},
 };
 
-static const char *const file_placeholders[] = {"name", "host", "date", "time", "seq", "run",
-						 "member"};
+static const char *const file_placeholders[] = {"name", "host", "shard", "date", "time",
+						 "seq",  "run",  "member"};
 
 /* File templates: known placeholders, a plain file name, {seq} present. */
 static int check_file_template(struct loader *ld, const struct schema_output *out,
@@ -225,7 +225,8 @@ static int check_file_template(struct loader *ld, const struct schema_output *ou
 			if (k == nknown)
 				return loader_fail(ld, at,
 						   "output.file: unknown placeholder '{%s}' (expected "
-						   "{name} {host} {date} {time} {seq} {run} {member})",
+						   "{name} {host} {shard} {date} {time} {seq} {run} "
+						   "{member})",
 						   part->text);
 		} else if (strchr(part->text, '/')) {
 			return loader_fail(ld, at,

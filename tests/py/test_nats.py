@@ -27,8 +27,8 @@ import h5py
 import numpy as np
 import pytest
 
-from recorder_fixture import (DATA, EVENT, H5REC, T0, WEATHER_STREAM, Recording,  # noqa: F401
-                              encode_frame, free_port, recorder)
+from recorder_fixture import (DATA, EVENT, H5REC, H5RECD, T0, WEATHER_STREAM,  # noqa: F401
+                              Recording, encode_frame, free_port, recorder)
 
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 TOOLS = os.environ.get("H5REC_TOOLS_DIR", "build/tests/tools")
@@ -250,9 +250,10 @@ def all_acked(server, n):
 def test_source_records_acks_and_reports(nats, recorder):
     """One recorder: every message stored once and acknowledged, the
     consumer created by the recorder, the counters in status and /metrics,
-    a clean stop, and {host} in the file name."""
+    a clean stop, and {host} and {shard} in the file name."""
     (server,) = nats(1)
-    r = start_recorder(recorder, [server.url], output={"file": '"{name}-{host}-{seq}.h5"'})
+    r = start_recorder(recorder, [server.url], args=["--shard", "a1"],
+                       output={"file": '"{name}-{host}-{shard}-{seq}.h5"'})
     publish(server.url, 0, 500)
     wait_for(lambda: all_acked(server, 500), "every message acknowledged")
     src = source_status(r)
@@ -269,9 +270,13 @@ def test_source_records_acks_and_reports(nats, recorder):
     r.stop()
     found = read_waves(r)
     assert sorted(found) == list(range(500))
-    # {host}: recorders of several machines can share a directory
+    # {host} and {shard}: recorders that share a directory write apart
     (path,) = glob.glob(os.path.join(r.out, "*.h5"))
-    assert os.path.basename(path) == f"e2e-{socket.gethostname()}-0000.h5", path
+    assert os.path.basename(path) == f"e2e-{socket.gethostname()}-a1-0000.h5", path
+    # a template with {shard} and no --shard would let them collide: refused
+    bare = subprocess.run([H5RECD, "-c", r.schema_path], capture_output=True, text=True,
+                          timeout=30)
+    assert bare.returncode == 2 and "give --shard NAME" in bare.stderr, bare.stderr
 
 
 def test_invalid_message_is_terminated_not_redelivered(nats, recorder):

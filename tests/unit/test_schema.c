@@ -1257,7 +1257,7 @@ static const struct bad_case bad_cases[] = {
 	  "    match: { measurement: m }\n"
 	  "    channels:\n"
 	  "      a: {}\n",
-	  "t.yaml:3:9: output.file: unknown placeholder '{station}' (expected {name} {host} {date} {time} {seq} {run} {member})"},
+	  "t.yaml:3:9: output.file: unknown placeholder '{station}' (expected {name} {host} {shard} {date} {time} {seq} {run} {member})"},
 	{"file without {seq}",
 	  "name: t\n"
 	  "output:\n"
