@@ -3,6 +3,7 @@
  *
  *   nats_publish publish URLS SUBJECT SENDER [FIRST] < RECORDS
  *   nats_publish stream URLS NAME SUBJECT REPLICAS
+ *   nats_publish drain URLS STREAM CONSUMER N
  *
  * publish: stdin holds messages as [u32 little-endian length][bytes]; each
  * is published to JetStream with Nats-Msg-Id SENDER:N (N counting from
@@ -14,6 +15,10 @@
  *
  * stream: create a file stream (retrying while a new cluster elects its
  * leaders), or accept one that exists.
+ *
+ * drain: fetch and acknowledge N messages on a new durable consumer, storing
+ * nothing, and print how long it took (tests/bench/nats_bench.py's
+ * baseline).
  *
  * URLS is one URL or several separated by commas. Gives up after 60 s
  * without progress.
@@ -182,6 +187,59 @@ static int make_stream(const char *urls, const char *name, const char *subject, 
 	return 0;
 }
 
+/* Fetch and ack N messages on a new durable pull consumer: what the broker
+ * delivers when nothing is stored (the baseline of tests/bench/nats_bench). */
+static int drain(const char *urls, const char *stream, const char *consumer, long n)
+{
+	natsConnection *nc = NULL;
+	jsCtx *js = NULL;
+	natsSubscription *sub = NULL;
+	jsSubOptions so;
+	jsErrCode jerr = 0;
+	long got = 0;
+	unsigned long long bytes = 0;
+
+	if (connect_js(urls, &nc, &js))
+		return 1;
+	jsConsumerConfig cc;
+	jsConsumerConfig_Init(&cc);
+	cc.Durable = consumer;
+	cc.AckPolicy = js_AckExplicit;
+	cc.MaxAckPending = 1024;
+	natsStatus s = js_AddConsumer(NULL, js, stream, &cc, NULL, &jerr);
+	jsSubOptions_Init(&so);
+	so.Stream = stream;
+	so.Consumer = consumer;
+	if (s == NATS_OK)
+		s = js_PullSubscribe(&sub, js, NULL, consumer, NULL, &so, &jerr);
+	if (s != NATS_OK) {
+		fprintf(stderr, "nats_publish: drain: %s (%d)\n", natsStatus_GetText(s), (int)jerr);
+		return 1;
+	}
+	int64_t start = now_ns(), deadline = start + GIVE_UP_NS;
+	while (got < n && now_ns() < deadline) {
+		jsFetchRequest req;
+		natsMsgList list = {0};
+		jsFetchRequest_Init(&req);
+		req.Batch = 64;
+		req.MaxBytes = 8 << 20;
+		req.Expires = 1000000000;
+		natsSubscription_FetchRequest(&list, sub, &req);
+		for (int i = 0; i < list.Count; i++) {
+			bytes += (unsigned long long)natsMsg_GetDataLength(list.Msgs[i]);
+			natsMsg_Ack(list.Msgs[i], NULL);
+			got++;
+		}
+		natsMsgList_Destroy(&list);
+	}
+	natsConnection_Flush(nc);
+	printf("drained %ld bytes %llu seconds %.3f\n", got, bytes, (double)(now_ns() - start) / 1e9);
+	natsSubscription_Destroy(sub);
+	jsCtx_Destroy(js);
+	natsConnection_Destroy(nc);
+	return got == n ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 5 && strcmp(argv[1], "publish") == 0)
@@ -189,7 +247,10 @@ int main(int argc, char **argv)
 			       argc > 5 ? strtoull(argv[5], NULL, 10) : 1);
 	if (argc == 6 && strcmp(argv[1], "stream") == 0)
 		return make_stream(argv[2], argv[3], argv[4], atoi(argv[5]));
+	if (argc == 6 && strcmp(argv[1], "drain") == 0)
+		return drain(argv[2], argv[3], argv[4], atol(argv[5]));
 	fprintf(stderr, "usage: nats_publish publish URLS SUBJECT SENDER [FIRST] < RECORDS\n"
-			"       nats_publish stream URLS NAME SUBJECT REPLICAS\n");
+			"       nats_publish stream URLS NAME SUBJECT REPLICAS\n"
+			"       nats_publish drain URLS STREAM CONSUMER N\n");
 	return 2;
 }
