@@ -255,8 +255,10 @@ static int raw_cut(struct sender_nats *s, bool final)
 		s->raw_kind = 2;
 	int rc = s->raw_kind == 1 ? raw_frames(s, &used)
 		 : s->raw_kind == 2 ? raw_lines(s, final, &used) : 0;
-	memmove(s->raw, s->raw + used, s->raw_len - used);
-	s->raw_len -= used;
+	if (used) {
+		memmove(s->raw, s->raw + used, s->raw_len - used);
+		s->raw_len -= used;
+	}
 	if (!rc && final && s->raw_len) {
 		snprintf(s->err, s->err_len, "the input ends inside a frame (%zu bytes)", s->raw_len);
 		rc = -EINVAL;
