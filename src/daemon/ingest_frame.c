@@ -859,11 +859,13 @@ static int on_message_frame(void *user, const struct frame *frame)
 {
 	struct message_ctx *ctx = user;
 	ingest_count(ctx->ingest, INGEST_FRAMES, 1);
-	if (frame->type == FRAME_HELLO)
-		return 0; /* the broker authenticated the sender */
+	if (frame->type == FRAME_HELLO || frame->type == FRAME_DESCRIBE)
+		return 0; /* the broker authenticated the sender; no one to answer */
+	char why[512];
 	struct ingest_item *ready = NULL;
 	uint64_t before = permanent_errors(ctx->ingest);
-	struct ingest_item *item = frame_item(ctx->ingest, frame, ctx->peer, ctx->source, &ready);
+	struct ingest_item *item = frame_item(ctx->ingest, frame, ctx->peer, ctx->source, &ready,
+					      why, sizeof(why));
 	if (!item) {
 		ctx->transient = permanent_errors(ctx->ingest) == before;
 		return -EPROTO;
