@@ -423,6 +423,21 @@ int h5w_table_append(struct h5w *w, struct h5w_group *g, int64_t time,
 	return rc ? rc : h5w_table_put(w, g, time, values, nvalues, err);
 }
 
+/* What every append to a stream channel starts with: 1 when the frame is
+ * outside output.time_window (counted, nothing more to do), 0 when the
+ * group takes data now, or an error. */
+static int stream_ready(struct h5w *w, struct h5w_group *g, size_t channel, int64_t t0,
+			struct h5w_error *err)
+{
+	if (g->stream->layout != SCHEMA_LAYOUT_STREAM || channel >= g->stream->nchannels) {
+		h5w_err(w, err, "%s: no stream channel %zu", g->path, channel);
+		return -EINVAL;
+	}
+	if (h5w_time_rejected(w, g, t0))
+		return 1; /* counted: output.time_window.reject */
+	return ready_for_data(w, g, err);
+}
+
 int h5w_stream_append(struct h5w *w, struct h5w_group *g, size_t channel, enum dtype wire,
 		      const void *samples, size_t n, int64_t t0, uint64_t seq,
 		      struct h5w_error *err)
@@ -434,16 +449,9 @@ int h5w_stream_append_encoded(struct h5w *w, struct h5w_group *g, size_t channel
 			      const struct h5w_encoded *chunks, size_t nchunks, int64_t t0,
 			      uint64_t seq, struct h5w_error *err)
 {
-	const struct schema_stream *st = g->stream;
-	if (st->layout != SCHEMA_LAYOUT_STREAM || channel >= st->nchannels) {
-		h5w_err(w, err, "%s: no stream channel %zu", g->path, channel);
-		return -EINVAL;
-	}
-	if (h5w_time_rejected(w, g, t0))
-		return 0; /* counted: output.time_window.reject */
-	int rc = ready_for_data(w, g, err);
+	int rc = stream_ready(w, g, channel, t0, err);
 	if (rc || nchunks == 0)
-		return rc;
+		return rc > 0 ? 0 : rc;
 	return h5w_stream_encoded(w, g, channel, chunks, nchunks, t0, seq, err);
 }
 
@@ -452,15 +460,9 @@ int h5w_stream_append_event(struct h5w *w, struct h5w_group *g, size_t channel,
 			    uint64_t seq, uint64_t event_id, struct h5w_error *err)
 {
 	const struct schema_stream *st = g->stream;
-	if (st->layout != SCHEMA_LAYOUT_STREAM || channel >= st->nchannels) {
-		h5w_err(w, err, "%s: no stream channel %zu", g->path, channel);
-		return -EINVAL;
-	}
-	if (h5w_time_rejected(w, g, t0))
-		return 0; /* counted: output.time_window.reject */
-	int rc = ready_for_data(w, g, err);
+	int rc = stream_ready(w, g, channel, t0, err);
 	if (rc || n == 0)
-		return rc;
+		return rc > 0 ? 0 : rc;
 	if (!event_id || !st->events)
 		return h5w_stream_put(w, g, channel, wire, samples, n, t0, seq, err);
 	/* The event first, so that a frame is taken whole (samples, frame

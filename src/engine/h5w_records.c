@@ -222,6 +222,18 @@ static int open_record(struct h5w *w, struct h5w_group *g, uint64_t event_id, in
 	return 0;
 }
 
+/* The open record of EVENT_ID, or a new one (its time T0), unless the
+ * event closed recently in this file: then its late WHAT is refused. */
+static int take_record(struct h5w *w, struct h5w_group *g, uint64_t event_id, int64_t t0,
+		       const char *what, struct h5w_record **out, struct h5w_error *err)
+{
+	*out = find(g, event_id);
+	if (*out)
+		return 0;
+	int rc = refuse_closed(w, g, event_id, what, err);
+	return rc ? rc : open_record(w, g, event_id, t0, out, err);
+}
+
 static int close_if_complete(struct h5w *w, struct h5w_group *g, struct h5w_record *rec,
 			     struct h5w_error *err)
 {
@@ -258,12 +270,8 @@ int h5w_records_data(struct h5w *w, struct h5w_group *g, uint64_t event_id, int6
 		return -EINVAL;
 	}
 	struct h5w_dset *ds = &g->dsets[g->chan_ds[channel]];
-	struct h5w_record *rec = find(g, event_id);
-	int rc = 0;
-	if (!rec)
-		rc = refuse_closed(w, g, event_id, st->channels[channel].name, err);
-	if (!rec && !rc)
-		rc = open_record(w, g, event_id, t0, &rec, err);
+	struct h5w_record *rec;
+	int rc = take_record(w, g, event_id, t0, st->channels[channel].name, &rec, err);
 	if (rc)
 		return rc;
 	/* convert into scratch first: a bad dtype must not touch the row */
@@ -329,11 +337,8 @@ int h5w_records_encoded(struct h5w *w, struct h5w_group *g, uint64_t event_id, i
 	int rc = h5w_encoded_check(w, ds, chunk, decode, err);
 	if (rc)
 		return rc;
-	struct h5w_record *rec = find(g, event_id);
-	if (!rec)
-		rc = refuse_closed(w, g, event_id, st->channels[channel].name, err);
-	if (!rec && !rc)
-		rc = open_record(w, g, event_id, t0, &rec, err);
+	struct h5w_record *rec;
+	rc = take_record(w, g, event_id, t0, st->channels[channel].name, &rec, err);
 	if (rc)
 		return rc;
 	bool direct = direct_now(w, g, ds, rec->row);
@@ -394,12 +399,8 @@ int h5w_records_fields(struct h5w *w, struct h5w_group *g, uint64_t event_id, in
 			return -EINVAL;
 		}
 	}
-	struct h5w_record *rec = find(g, event_id);
-	int rc = 0;
-	if (!rec)
-		rc = refuse_closed(w, g, event_id, "event fields", err);
-	if (!rec && !rc)
-		rc = open_record(w, g, event_id, time, &rec, err);
+	struct h5w_record *rec;
+	int rc = take_record(w, g, event_id, time, "event fields", &rec, err);
 	if (!rc)
 		rc = h5w_dset_put(w, &g->dsets[g->time_ds], rec->row, &time, 1, err);
 	for (size_t i = 0; !rc && i < nfields; i++)
