@@ -221,7 +221,8 @@ static int drain(const char *urls, const char *stream, const char *consumer, lon
 		jsFetchRequest req;
 		natsMsgList list = {0};
 		jsFetchRequest_Init(&req);
-		req.Batch = 64;
+		/* no more than are left: a fetch for more waits out its expiry */
+		req.Batch = n - got < 64 ? (int)(n - got) : 64;
 		req.MaxBytes = 8 << 20;
 		req.Expires = 1000000000;
 		natsSubscription_FetchRequest(&list, sub, &req);
