@@ -48,10 +48,12 @@ CPU: user + system time of the h5recd processes (wait4), summed over both
 in (c), per byte; beside it the delivering side's CPU per byte (the TCP
 sender, or nats-server during the run). Each case runs --repeat times,
 interleaved; the tables show medians and ratios to the direct-TCP row of
-the same run. Prints SUMMARY lines for tests/bench/run.
+the same run. Also counted: messages the broker delivered more than once,
+and fetches the recorders logged as failed (each pauses the source for
+250 ms). Prints SUMMARY lines for tests/bench/run.
 
 usage: tests/bench/nats_bench.py [--build DIR] [--dir DIR] [--frames N]
-                                 [--lines N] [--repeat N]
+                                 [--lines N] [--repeat N] [--fetch-batch N]
 """
 import argparse
 import json
@@ -216,6 +218,7 @@ class Bench:
         self.broker = None
         self.runs = 0
         self.redelivered = 0
+        self.fetch_failed = {}
         self.live = []
 
     # -- the data -------------------------------------------------------------------
@@ -300,9 +303,10 @@ class Bench:
                      % (PROTOCOL[kind], port))
         if source is not None:
             text += ("sources:\n  - nats: { servers: [%s], stream: %s, consumer: %s, "
-                     "protocol: %s, fetch: { batch: 64, max_bytes: 8MiB, expires: 100ms }, "
+                     "protocol: %s, fetch: { batch: %d, max_bytes: 8MiB, expires: 100ms }, "
                      "ack_wait: 60s, max_ack_pending: 1024 }\n"
-                     % (self.broker.url, STREAM_NAME[kind], source, PROTOCOL[kind]))
+                     % (self.broker.url, STREAM_NAME[kind], source, PROTOCOL[kind],
+                        self.args.fetch_batch))
         text += STREAMS[kind]
         path = os.path.join(work, "schema-%s.yaml" % shard)
         with open(path, "w") as f:
@@ -377,6 +381,11 @@ class Bench:
         if not acked(c, n_msgs):
             sys.exit("after the stop the broker reports: %s" % json.dumps(c))
         self.redelivered += c["num_redelivered"]
+        for name in os.listdir(work):
+            if name.endswith(".log"):
+                with open(os.path.join(work, name)) as f:
+                    failed = sum("fetch failed" in line for line in f)
+                self.fetch_failed[kind] = self.fetch_failed.get(kind, 0) + failed
         split = self.check(kind, work, expect, shards)
         shutil.rmtree(work)
         return end - t0, cpu, broker_cpu, split
@@ -449,6 +458,8 @@ def main():
     ap.add_argument("--lines", type=int, default=2500000,
                     help="weather lines (%d a message)" % BATCH)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--fetch-batch", type=int, default=64,
+                    help="the sources' fetch.batch (max_bytes is 8MiB)")
     args = ap.parse_args()
     args.build = os.path.abspath(args.build)
     own_dir = args.dir is None
@@ -481,6 +492,9 @@ def main():
         report(args, kinds, res)
         print("messages the broker delivered again (ack_wait passed), all NATS runs: %d"
               % bench.redelivered)
+        print("fetches the recorders logged as failed (each pauses 250 ms), all NATS runs: "
+              "frames %d, lines %d" % (bench.fetch_failed.get("frames", 0),
+                                       bench.fetch_failed.get("lines", 0)))
         ok = True
     finally:
         for p in bench.live:
