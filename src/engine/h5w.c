@@ -674,3 +674,32 @@ void h5w_get_stats(const struct h5w *w, struct h5w_stats *stats)
 	stats->file_open = w->file != H5I_INVALID_HID;
 	stats->file_rows = w->file_rows;
 }
+
+int h5w_describe(const struct schema *schema, const struct schema_stream *stream,
+		 int (*each)(const struct h5w_dataset_info *info, void *arg), void *arg,
+		 struct h5w_error *err)
+{
+	/* an engine that never opens a file: planning reads only its schema */
+	struct h5w *w = calloc(1, sizeof(*w));
+	struct h5w_group *g = calloc(1, sizeof(*g));
+	struct h5w_dataset_info info;
+	int rc = -ENOMEM;
+
+	if (!w || !g) {
+		h5w_err(NULL, err, "out of memory describing stream %s", stream->name);
+		goto out;
+	}
+	w->schema = schema;
+	g->stream = stream;
+	snprintf(g->path, sizeof(g->path), "/");
+	rc = h5w_layout_plan(w, g, err);
+	for (size_t i = 0; !rc && i < g->ndsets; i++) {
+		h5w_layout_describe(g, &g->dsets[i], &info);
+		rc = each(&info, arg);
+	}
+out:
+	if (g)
+		free_group(w, g);
+	free(w);
+	return rc;
+}

@@ -398,4 +398,39 @@ void h5w_get_stats(const struct h5w *engine, struct h5w_stats *stats);
  * apart from h5w_get_stats, which is called per append and stays small. */
 void h5w_get_time_groups(const struct h5w *engine, struct h5w_time_groups *groups);
 
+/*
+ * One dataset of a stream group as the engine creates it (h5w_describe):
+ * what `h5rec check` prints, taken from the planner that makes the files
+ * so that the listing cannot drift from them.
+ */
+struct h5w_dataset_info {
+	const char *name;
+	enum dtype dtype;            /* string: variable-length UTF-8 */
+	uint64_t row_elems;          /* 1; records waveforms: samples (2-D) */
+	uint64_t chunk_rows;         /* rows per chunk; 0: not chunked */
+	uint64_t fixed_rows;         /* rows of a fixed-size dataset; 0: unlimited */
+	bool is_scale;               /* a dimension scale (dims[0] is itself) */
+	const char *dims[2];         /* the scale of each axis; NULL: none */
+	const struct schema_channel *channel;   /* the channel it holds, or NULL */
+	const struct schema_event_field *field; /* the event field it holds, or NULL */
+	/* the filters declared in the file, in the order HDF5 applies them */
+	bool shuffle;
+	enum schema_compression compression;
+	int level;                   /* deflate */
+	uint32_t lz4_block;          /* lz4: bytes per block, 0: the whole chunk */
+	enum schema_szip_coding szip_coding;
+	unsigned szip_pixels_per_block;
+	bool fletcher32;
+};
+
+/*
+ * Call EACH for every dataset a group of STREAM (of SCHEMA) has, in the
+ * order the engine creates them, without touching HDF5. Stops at the first
+ * non-zero return of EACH and returns it; -ENOMEM (with ERR) when planning
+ * fails; else 0. Any thread.
+ */
+int h5w_describe(const struct schema *schema, const struct schema_stream *stream,
+		 int (*each)(const struct h5w_dataset_info *info, void *arg), void *arg,
+		 struct h5w_error *err);
+
 #endif

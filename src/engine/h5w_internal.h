@@ -409,6 +409,8 @@ void h5w_dset_note_time(struct h5w_dset *ds, int64_t first, int64_t last);
 
 /* h5w_layout.c */
 int h5w_layout_plan(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
+void h5w_layout_describe(const struct h5w_group *g, const struct h5w_dset *ds,
+			 struct h5w_dataset_info *info);
 int h5w_layout_create(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
 int h5w_layout_times(struct h5w *w, struct h5w_group *g, struct h5w_error *err);
 /* The run's end time in the current file's root attribute run_end. */

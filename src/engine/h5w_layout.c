@@ -514,23 +514,76 @@ static int dataset_attrs(struct h5w *w, struct h5w_group *g, struct h5w_dset *ds
 	return rc;
 }
 
+/* The filters DS declares in the file (make_dcpl, and h5rec check through
+ * h5w_describe). Strings keep HDF5's pipeline: deflate (a no-op on heap
+ * references, but declared) and Fletcher-32 as the channel says, no
+ * shuffle; HDF5 refuses Fletcher-32 on variable-length data, so such a
+ * dataset fails to be created. */
+static struct h5w_filters declared_filters(const struct h5w_dset *ds)
+{
+	const struct schema_channel *ch = ds->channel;
+	if (ds->codec != H5W_CODEC_PIPELINE || !ch)
+		return ds->filters;
+	return (struct h5w_filters){
+		.codec = ch->compression == SCHEMA_COMPRESSION_DEFLATE ? H5W_FILTER_DEFLATE
+								       : H5W_FILTER_NONE,
+		.level = ch->level, .fletcher32 = ch->fletcher32};
+}
+
+/* records' sample_time: fixed size, written once at creation, contiguous */
+static bool fixed_size(const struct h5w_group *g, const struct h5w_dset *ds)
+{
+	return g->stream->layout == SCHEMA_LAYOUT_RECORDS && ds == &g->dsets[g->sample_time_ds];
+}
+
+/* What DS of G will be in the file, as make_dcpl and create_dataset make
+ * it (h5w_describe). */
+void h5w_layout_describe(const struct h5w_group *g, const struct h5w_dset *ds,
+			 struct h5w_dataset_info *info)
+{
+	struct h5w_filters f = declared_filters(ds);
+	bool fixed = fixed_size(g, ds);
+	int scales[2] = {ds->is_scale ? (int)(ds - g->dsets) : ds->scale_axis0, ds->scale_axis1};
+
+	*info = (struct h5w_dataset_info){
+		.name = ds->name,
+		.dtype = ds->dtype,
+		.row_elems = ds->row_elems,
+		.chunk_rows = fixed ? 0 : ds->chunk_rows,
+		.fixed_rows = fixed ? g->stream->samples : 0,
+		.is_scale = ds->is_scale,
+		.channel = ds->channel,
+		.field = ds->field,
+		.shuffle = f.shuffle,
+		.level = f.level,
+		.lz4_block = f.lz4_block,
+		.szip_coding = f.szip[H5W_SZIP_MASK] & H5_SZIP_EC_OPTION_MASK ? SCHEMA_SZIP_EC
+									       : SCHEMA_SZIP_NN,
+		.szip_pixels_per_block = f.szip[H5W_SZIP_PPB],
+		.fletcher32 = f.fletcher32,
+	};
+	if (fixed) /* no filters either: a plain dataset creation property list */
+		info->shuffle = info->fletcher32 = false;
+	switch (fixed ? H5W_FILTER_NONE : f.codec) {
+	case H5W_FILTER_DEFLATE: info->compression = SCHEMA_COMPRESSION_DEFLATE; break;
+	case H5W_FILTER_LZ4: info->compression = SCHEMA_COMPRESSION_LZ4; break;
+	case H5W_FILTER_SZIP: info->compression = SCHEMA_COMPRESSION_SZIP; break;
+	case H5W_FILTER_NONE: info->compression = SCHEMA_COMPRESSION_NONE; break;
+	}
+	for (size_t axis = 0; axis < 2; axis++)
+		info->dims[axis] = scales[axis] >= 0 ? g->dsets[scales[axis]].name : NULL;
+}
+
 /* The dataset creation properties: chunking, fill value, and the filters
  * in the order h5w_pipeline.c applies them (shuffle, deflate, LZ4 or szip,
- * Fletcher-32). Strings keep HDF5's pipeline: deflate and shuffle as the
- * channel says (they are no-ops on heap references, but declared). */
+ * Fletcher-32). */
 static hid_t make_dcpl(struct h5w *w, const struct h5w_dset *ds)
 {
 	hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
 	hsize_t chunk[2] = {ds->chunk_rows, ds->row_elems};
-	const struct schema_channel *ch = ds->channel;
-	struct h5w_filters f = ds->filters;
+	struct h5w_filters f = declared_filters(ds);
 	if (dcpl < 0)
 		return dcpl;
-	if (ds->codec == H5W_CODEC_PIPELINE && ch)
-		f = (struct h5w_filters){
-			.codec = ch->compression == SCHEMA_COMPRESSION_DEFLATE ? H5W_FILTER_DEFLATE
-									       : H5W_FILTER_NONE,
-			.level = ch->level, .fletcher32 = ch->fletcher32};
 	if (H5Pset_chunk(dcpl, ds->row_elems > 1 ? 2 : 1, chunk) < 0)
 		goto fail;
 	if (ds->user_fill &&
@@ -591,7 +644,7 @@ static int check_szip(struct h5w *w, const struct h5w_dset *ds, hid_t id,
 static int create_dataset(struct h5w *w, struct h5w_group *g, hid_t gid, struct h5w_dset *ds,
 			  struct h5w_error *err)
 {
-	bool fixed = g->stream->layout == SCHEMA_LAYOUT_RECORDS && ds == &g->dsets[g->sample_time_ds];
+	bool fixed = fixed_size(g, ds);
 	uint64_t samples = g->stream->samples;
 	hsize_t dims[2] = {fixed ? samples : 0, ds->row_elems};
 	hsize_t maxdims[2] = {fixed ? samples : H5S_UNLIMITED, ds->row_elems};
