@@ -143,44 +143,6 @@ static void print_limits(const struct schema_limits *limits)
 	       (unsigned long long)limits->max_groups, buffer, frame, line, (unsigned long long)limits->max_connections);
 }
 
-static void filters_text(const struct schema_channel *ch, char *out, size_t outlen)
-{
-	size_t n = 0;
-
-	out[0] = '\0';
-	if (ch->shuffle)
-		n += (size_t)snprintf(out + n, outlen - n, "shuffle, ");
-	if (ch->compression == SCHEMA_COMPRESSION_DEFLATE)
-		n += (size_t)snprintf(out + n, outlen - n, "deflate level %d, ", ch->level);
-	if (ch->compression == SCHEMA_COMPRESSION_LZ4) {
-		char block[32];
-		schema_format_size(ch->lz4_block_size, block, sizeof(block));
-		n += (size_t)snprintf(out + n, outlen - n, "lz4 (filter 32004, block %s), ",
-				      ch->lz4_block_size ? block : "whole chunk");
-	}
-	if (ch->compression == SCHEMA_COMPRESSION_SZIP)
-		n += (size_t)snprintf(out + n, outlen - n, "szip %s, %d pixels per block, ",
-				      ch->szip_coding == SCHEMA_SZIP_EC ? "ec" : "nn",
-				      ch->szip_pixels_per_block);
-	if (ch->fletcher32)
-		n += (size_t)snprintf(out + n, outlen - n, "fletcher32, ");
-	if (n >= 2 && n < outlen)
-		out[n - 2] = '\0';
-	else
-		snprintf(out, outlen, "none");
-}
-
-/* One dataset line: name, dtype, shape, chunk shape, filters, dims. */
-static void dataset(const char *name, const char *dtype, const char *shape, const char *chunk,
-		    const char *filters, const char *dims)
-{
-	char chunk_text[64];
-
-	snprintf(chunk_text, sizeof(chunk_text), "%s%s", chunk[0] == '(' ? "chunk " : "", chunk);
-	printf("    %-22s %-8s %-16s %-22s %s; %s\n", name, dtype, shape, chunk_text, filters,
-	       dims);
-}
-
 /* The schema's `attrs` of one object, one per line after PREFIX, with the
  * type each is written as. */
 static void print_attrs(const char *prefix, const struct schema_attr *attrs, size_t n)
@@ -238,103 +200,101 @@ static void print_channel_attrs(const struct schema_channel *ch, bool may_miss)
 	print_attrs("      attr ", ch->attrs, ch->nattrs);
 }
 
-static void print_table(const struct schema_stream *s)
+static void filters_text(const struct h5w_dataset_info *d, char *out, size_t outlen)
 {
-	char chunk[48], filters[128], dims[96], name[96];
+	size_t n = 0;
 
-	snprintf(chunk, sizeof(chunk), "(%llu,)", (unsigned long long)s->coord_chunk);
-	dataset("time", "int64", "(rows,)", chunk, "none", "dimension scale");
-	for (size_t i = 0; i < s->nchannels; i++) {
-		const struct schema_channel *ch = &s->channels[i];
-		snprintf(chunk, sizeof(chunk), "(%llu,)", (unsigned long long)ch->chunk);
-		filters_text(ch, filters, sizeof(filters));
-		if (ch->own_time) {
-			snprintf(name, sizeof(name), "%s_time", ch->name);
-			dataset(name, "int64", "(rows,)", chunk, "none", "dimension scale");
-			snprintf(dims, sizeof(dims), "dims [%s_time]", ch->name);
-		} else {
-			snprintf(dims, sizeof(dims), "dims [time]");
-		}
-		dataset(ch->name, dtype_name(ch->dtype), "(rows,)", chunk, filters, dims);
-		print_channel_attrs(ch, true);
+	out[0] = '\0';
+	if (d->shuffle)
+		n += (size_t)snprintf(out + n, outlen - n, "shuffle, ");
+	if (d->compression == SCHEMA_COMPRESSION_DEFLATE)
+		n += (size_t)snprintf(out + n, outlen - n, "deflate level %d, ", d->level);
+	if (d->compression == SCHEMA_COMPRESSION_LZ4) {
+		char block[32];
+		schema_format_size(d->lz4_block, block, sizeof(block));
+		n += (size_t)snprintf(out + n, outlen - n, "lz4 (filter 32004, block %s), ",
+				      d->lz4_block ? block : "whole chunk");
 	}
+	if (d->compression == SCHEMA_COMPRESSION_SZIP)
+		n += (size_t)snprintf(out + n, outlen - n, "szip %s, %u pixels per block, ",
+				      d->szip_coding == SCHEMA_SZIP_EC ? "ec" : "nn",
+				      d->szip_pixels_per_block);
+	if (d->fletcher32)
+		n += (size_t)snprintf(out + n, outlen - n, "fletcher32, ");
+	if (n >= 2 && n < outlen)
+		out[n - 2] = '\0';
+	else
+		snprintf(out, outlen, "none");
 }
 
-/* The event fields' datasets, with dimension DIMS. */
-static void print_fields(const struct schema_stream *s, const char *chunk, const char *dims)
+/* The name of the unlimited axis whose scale is SCALE (NULL: a stream
+ * channel's samples, which have none). */
+static const char *axis_name(const struct schema_stream *s, const char *scale)
 {
-	for (size_t i = 0; i < s->nevent_fields; i++) {
-		const struct schema_event_field *f = &s->event_fields[i];
-		dataset(f->name, dtype_name(f->dtype), "(events,)", chunk, "none", dims);
-		if (f->units)
-			printf("      units '%s'\n", f->units);
-		if (f->long_name)
-			printf("      long_name '%s'\n", f->long_name);
-		print_attrs("      attr ", f->attrs, f->nattrs);
-	}
+	static const char frame_time[] = "_frame_time";
+	size_t len = scale ? strlen(scale) : 0, suffix = strlen(frame_time);
+
+	if (!scale)
+		return "samples";
+	if (s->layout == SCHEMA_LAYOUT_TABLE)
+		return "rows";
+	if (s->layout == SCHEMA_LAYOUT_STREAM && len > suffix &&
+	    strcmp(scale + len - suffix, frame_time) == 0)
+		return "frames";
+	return "events";
 }
 
-static void print_records(const struct schema_stream *s)
+/*
+ * One dataset line: name, dtype, shape, chunk shape, filters, dims, then
+ * the attributes of the channel or event field it holds. Everything comes
+ * from the engine's own plan (h5w_describe), so the line is what the
+ * recorder creates, not a second account of the layout rules.
+ */
+static int print_dataset(const struct h5w_dataset_info *d, void *arg)
 {
-	char chunk[48], shape[48], filters[128];
+	const struct schema_stream *s = arg;
+	const char *axis = axis_name(s, d->dims[0]);
+	char shape[64], chunk[64], filters[128], dims[400];
 
-	snprintf(chunk, sizeof(chunk), "(%llu,)", (unsigned long long)s->coord_chunk);
-	dataset("time", "int64", "(events,)", chunk, "none", "dimension scale");
-	dataset("event_id", "uint64", "(events,)", chunk, "none", "dims [time]");
-	print_fields(s, chunk, "dims [time]");
-	snprintf(shape, sizeof(shape), "(%llu,)", (unsigned long long)s->samples);
-	dataset("sample_time", "float64", shape, "fixed size", "none",
-		"dimension scale, i*dt");
-	printf("      dt %g s\n", s->dt);
-	snprintf(shape, sizeof(shape), "(events, %llu)", (unsigned long long)s->samples);
-	for (size_t i = 0; i < s->nchannels; i++) {
-		const struct schema_channel *ch = &s->channels[i];
-		snprintf(chunk, sizeof(chunk), "(%llu, %llu)", (unsigned long long)ch->chunk,
-			 (unsigned long long)s->samples);
-		filters_text(ch, filters, sizeof(filters));
-		dataset(ch->name, dtype_name(ch->dtype), shape, chunk, filters,
-			"dims [time, sample_time]");
-		print_channel_attrs(ch, true);
+	if (d->fixed_rows)
+		snprintf(shape, sizeof(shape), "(%llu,)", (unsigned long long)d->fixed_rows);
+	else if (d->row_elems > 1)
+		snprintf(shape, sizeof(shape), "(%s, %llu)", axis, (unsigned long long)d->row_elems);
+	else
+		snprintf(shape, sizeof(shape), "(%s,)", axis);
+	if (!d->chunk_rows)
+		snprintf(chunk, sizeof(chunk), "contiguous");
+	else if (d->row_elems > 1)
+		snprintf(chunk, sizeof(chunk), "chunk (%llu, %llu)", (unsigned long long)d->chunk_rows,
+			 (unsigned long long)d->row_elems);
+	else
+		snprintf(chunk, sizeof(chunk), "chunk (%llu,)", (unsigned long long)d->chunk_rows);
+	filters_text(d, filters, sizeof(filters));
+	if (d->is_scale)
+		snprintf(dims, sizeof(dims), "dimension scale%s", d->fixed_rows ? ", i*dt" : "");
+	else if (!d->dims[0])
+		snprintf(dims, sizeof(dims), "no scale: time from the frame index");
+	else
+		snprintf(dims, sizeof(dims), "dims [%s%s%s]", d->dims[0], d->dims[1] ? ", " : "",
+			 d->dims[1] ? d->dims[1] : "");
+	printf("    %-22s %-8s %-16s %-22s %s; %s\n", d->name, dtype_name(d->dtype), shape, chunk,
+	       filters, dims);
+	if (d->fixed_rows)
+		printf("      dt %g s\n", s->dt);
+	if (d->channel)
+		print_channel_attrs(d->channel, s->layout != SCHEMA_LAYOUT_STREAM);
+	if (d->field) {
+		if (d->field->units)
+			printf("      units '%s'\n", d->field->units);
+		if (d->field->long_name)
+			printf("      long_name '%s'\n", d->field->long_name);
+		print_attrs("      attr ", d->field->attrs, d->field->nattrs);
 	}
+	return 0;
 }
 
-static void print_stream_layout(const struct schema_stream *s)
-{
-	char chunk[48], filters[128], name[96], dims[128];
-
-	for (size_t i = 0; i < s->nchannels; i++) {
-		const struct schema_channel *ch = &s->channels[i];
-		snprintf(chunk, sizeof(chunk), "(%llu,)", (unsigned long long)ch->chunk);
-		filters_text(ch, filters, sizeof(filters));
-		dataset(ch->name, dtype_name(ch->dtype), "(samples,)", chunk, filters,
-			"no scale: time from the frame index");
-		print_channel_attrs(ch, false);
-		snprintf(chunk, sizeof(chunk), "(%llu,)", (unsigned long long)s->coord_chunk);
-		snprintf(name, sizeof(name), "%s_frame_time", ch->name);
-		dataset(name, "int64", "(frames,)", chunk, "none", "dimension scale");
-		snprintf(dims, sizeof(dims), "dims [%s_frame_time]", ch->name);
-		snprintf(name, sizeof(name), "%s_frame_start", ch->name);
-		dataset(name, "uint64", "(frames,)", chunk, "none", dims);
-		snprintf(name, sizeof(name), "%s_frame_seq", ch->name);
-		dataset(name, "uint64", "(frames,)", chunk, "none", dims);
-	}
-	if (!s->events)
-		return;
-	/* the event table: one row per event, on its own axis */
-	snprintf(chunk, sizeof(chunk), "(%llu,)", (unsigned long long)s->coord_chunk);
-	dataset("event_time", "int64", "(events,)", chunk, "none", "dimension scale");
-	dataset("event_id", "uint64", "(events,)", chunk, "none", "dims [event_time]");
-	dataset("event_state", "uint8", "(events,)", chunk, "none", "dims [event_time]");
-	for (size_t i = 0; i < s->nchannels; i++) {
-		snprintf(name, sizeof(name), "%s_event_start", s->channels[i].name);
-		dataset(name, "uint64", "(events,)", chunk, "none", "dims [event_time]");
-		snprintf(name, sizeof(name), "%s_event_count", s->channels[i].name);
-		dataset(name, "uint64", "(events,)", chunk, "none", "dims [event_time]");
-	}
-	print_fields(s, chunk, "dims [event_time]");
-}
-
-static void print_stream(const struct schema_stream *s)
+static int print_stream(const struct schema *schema, const struct schema_stream *s,
+			struct h5w_error *err)
 {
 	char timeout[32];
 
@@ -366,16 +326,13 @@ static void print_stream(const struct schema_stream *s)
 						: "fields are errors");
 	print_attrs("  attr         ", s->attrs, s->nattrs);
 	printf("  datasets     (name, dtype, shape, chunk, filters; dimension scales)\n");
-	if (s->layout == SCHEMA_LAYOUT_TABLE)
-		print_table(s);
-	else if (s->layout == SCHEMA_LAYOUT_RECORDS)
-		print_records(s);
-	else
-		print_stream_layout(s);
+	return h5w_describe(schema, s, print_dataset, (void *)s, err);
 }
 
-static void print_schema(const struct schema *schema)
+static int print_schema(const struct schema *schema, struct h5w_error *err)
 {
+	int rc = 0;
+
 	printf("schema '%s' (%s) is valid\n\n", schema->name, schema->path);
 	printf("root attributes: Conventions = \"%s\" and the file's own (docs/engine.md)\n",
 	       H5W_CONVENTIONS);
@@ -384,8 +341,9 @@ static void print_schema(const struct schema *schema)
 	print_listen(schema);
 	print_sources(schema);
 	print_limits(&schema->limits);
-	for (size_t i = 0; i < schema->nstreams; i++)
-		print_stream(&schema->streams[i]);
+	for (size_t i = 0; !rc && i < schema->nstreams; i++)
+		rc = print_stream(schema, &schema->streams[i], err);
+	return rc;
 }
 
 /* Does a placeholder of this name number events rather than name a
@@ -481,8 +439,12 @@ int cli_check(int argc, char **argv)
 		fprintf(stderr, "%s\n", err.message);
 		return 1;
 	}
-	if (!quiet)
-		print_schema(schema);
+	struct h5w_error describe_err;
+	if (!quiet && print_schema(schema, &describe_err)) {
+		fprintf(stderr, "h5rec check: %s\n", describe_err.message);
+		schema_free(schema);
+		return 1;
+	}
 	warn_group_per_event(schema);
 	schema_free(schema);
 	return 0;
