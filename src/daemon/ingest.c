@@ -194,6 +194,7 @@ static void note_push(struct ingest *ingest, uint32_t id, uint64_t number)
 void ingest_push(struct ingest *ingest, struct ingest_item *item)
 {
 	item->number = ingest->next_item++;
+	item->origin = ingest->origin;
 	/* what each group has queued: retiring waits until it is applied */
 	switch (item->kind) {
 	case INGEST_ITEM_GROUP:

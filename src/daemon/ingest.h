@@ -74,6 +74,7 @@ struct ingest_item {
 	enum ingest_item_kind kind;
 	uint64_t number;         /* loop-assigned, increasing; for durability */
 	uint64_t source;         /* id of the frame connection it came from; 0: none */
+	uint64_t origin;         /* stream sequence of its broker message; 0: none */
 	size_t alloc_bytes;      /* size of its allocation (large ones are reused) */
 	char peer[80];           /* who sent it, for error messages */
 	union {
@@ -179,6 +180,10 @@ struct ingest {
 	struct writer_queue *queue;
 	struct net *net;
 	uint64_t next_item;     /* number of the next item pushed */
+	/* The stream sequence of the broker message being decoded (source.c),
+	 * 0 otherwise: ingest_push stamps it on every item as its origin, so
+	 * the decoders need not know where their bytes came from. */
+	uint64_t origin;
 
 	/* Group registry: (stream, values) → id. limits.max_groups bounds the
 	 * groups of a file; the registry holds those of the current file and

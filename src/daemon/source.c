@@ -148,11 +148,14 @@ static void take_message(struct source *src, struct source_msg *msg)
 	/* each message its own source id: a failure to store is charged to
 	 * the messages it hit, not to every message held */
 	msg->id = ingest->next_source++ | INGEST_SOURCE_BROKER;
+	/* provenance: every row made from it records its stream sequence */
+	ingest->origin = msg->stream_seq;
 	if (src->config->protocol == SCHEMA_PROTOCOL_FRAME)
 		err = ingest_frame_message(ingest, peer, msg->id, msg->data, msg->len);
 	else
 		err = ingest_line_message(ingest, peer, msg->id, src->config->precision, msg->data,
 					  msg->len);
+	ingest->origin = 0;
 	msg->last_item = ingest->next_item - 1;
 	msg->kept_ms = msg->taken_ms = uv_now(ingest->loop);
 	src->backend->taken(src, msg);

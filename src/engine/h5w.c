@@ -162,6 +162,7 @@ static void free_group(struct h5w *w, struct h5w_group *g)
 	free(g->chan_time_ds);
 	free(g->frame_start_ds);
 	free(g->frame_seq_ds);
+	free(g->frame_origin_ds);
 	free(g->field_ds);
 	free(g->ev_start_ds);
 	free(g->ev_count_ds);
@@ -560,6 +561,11 @@ int h5w_record_close(struct h5w *w, struct h5w_group *g, uint64_t event_id,
 void h5w_arrival(struct h5w *w, int64_t arrived)
 {
 	w->arrived = arrived;
+}
+
+void h5w_origin(struct h5w *w, uint64_t stream_seq)
+{
+	w->origin = stream_seq;
 }
 
 int h5w_tick(struct h5w *w, int64_t now, int64_t horizon, struct h5w_error *err)

@@ -290,6 +290,16 @@ int h5w_record_close(struct h5w *engine, struct h5w_group *group, uint64_t event
 void h5w_arrival(struct h5w *engine, int64_t arrived);
 
 /*
+ * Where the data of the next calls came from: the JetStream stream
+ * sequence of the broker message that carried it, 0 for data from a
+ * listener. In a schema with sources, every table and records row and
+ * every frame of a stream records it (`source_seq`,
+ * `<channel>_frame_source_seq`), so that a message stored by two
+ * recorders (after a failover) can be told from the files alone.
+ */
+void h5w_origin(struct h5w *engine, uint64_t stream_seq);
+
+/*
  * Advance the engine's clock to NOW: roll when a UTC boundary of roll.every
  * has passed or the file reached roll.size, and flush when output.flush has
  * elapsed since the last flush. Close records opened more than their

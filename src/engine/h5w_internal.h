@@ -106,6 +106,7 @@ struct h5w_dset {
 	bool user_fill;            /* fill is set in the dataset (becomes _FillValue) */
 	bool is_time;              /* CF time attributes */
 	bool is_scale;             /* a dimension scale */
+	bool is_origin;            /* provenance: source_seq (h5w_origin) */
 	bool frame_index;          /* stream: _frame_time/_start/_seq, stored only
 				      as far as their frames' samples are */
 	bool event_table;          /* stream events: a column of the event table,
@@ -176,6 +177,11 @@ struct h5w_group {
 	size_t *chan_ds;             /* per channel: its data dataset */
 	size_t *chan_time_ds;        /* table: its time axis; stream: frame_time */
 	size_t *frame_start_ds, *frame_seq_ds; /* stream */
+	/* provenance (schemas with sources): the stream sequence of the
+	 * message each row came from; table and records: on the shared time
+	 * axis (SIZE_MAX: none); stream: per channel, in its frame index */
+	size_t origin_ds;
+	size_t *frame_origin_ds;
 	size_t event_id_ds, sample_time_ds;    /* records */
 	size_t record_state_ds;                /* records: H5W_RECORD_* per row */
 	size_t *field_ds;            /* records, stream events: per event field */
@@ -237,6 +243,8 @@ struct h5w {
 	int64_t now;
 	int64_t arrived;             /* arrival time of the data being appended */
 	int64_t horizon;             /* nothing that arrived before it is to come */
+	uint64_t origin;             /* stream sequence of the message being
+					appended (h5w_origin); 0: none */
 	/* groups */
 	struct h5w_group **hash;
 	size_t hash_size, ngroups;

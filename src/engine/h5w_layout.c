@@ -276,7 +276,22 @@ static void channel_options(struct h5w_dset *ds, const struct schema_channel *ch
 		set_fill(ds, false, (union schema_number){.u = 0});
 }
 
-static void plan_table(struct h5w_group *g)
+/*
+ * Provenance, in a schema with sources: the JetStream stream sequence of
+ * the message a row (a frame, in a stream) came from, on the axis of
+ * SCALE. 0 (HDF5's default fill, not declared as _FillValue so that
+ * readers keep the column an integer) marks rows from a listener.
+ */
+static struct h5w_dset *add_origin(struct h5w_group *g, const char *name, uint64_t chunk_rows,
+				   size_t scale, size_t *index)
+{
+	struct h5w_dset *ds = add(g, name, DTYPE_UINT64, 1, chunk_rows, index);
+	ds->scale_axis0 = (int)scale;
+	ds->is_origin = true;
+	return ds;
+}
+
+static void plan_table(struct h5w_group *g, bool with_origin)
 {
 	const struct schema_stream *st = g->stream;
 	uint64_t time_chunk = 0;
@@ -302,6 +317,8 @@ static void plan_table(struct h5w_group *g)
 		channel_options(ds, ch);
 		ds->scale_axis0 = (int)g->chan_time_ds[i];
 	}
+	if (with_origin)
+		add_origin(g, "source_seq", time->chunk_rows, g->time_ds, &g->origin_ds);
 }
 
 /* The event fields' datasets, on the axis of TIME: NaN fill for floats (as
@@ -323,7 +340,7 @@ static void plan_fields(struct h5w_group *g, size_t time, bool event_table)
 	}
 }
 
-static void plan_records(struct h5w_group *g)
+static void plan_records(struct h5w_group *g, bool with_origin)
 {
 	const struct schema_stream *st = g->stream;
 	struct h5w_dset *time = add(g, "time", DTYPE_INT64, 1, H5W_INDEX_CHUNK, &g->time_ds);
@@ -334,6 +351,8 @@ static void plan_records(struct h5w_group *g)
 		add(g, "record_state", DTYPE_UINT8, 1, H5W_INDEX_CHUNK, &g->record_state_ds);
 	state->scale_axis0 = (int)g->time_ds;
 	set_fill(state, false, (union schema_number){.u = H5W_RECORD_OPEN});
+	if (with_origin)
+		add_origin(g, "source_seq", H5W_INDEX_CHUNK, g->time_ds, &g->origin_ds);
 	plan_fields(g, g->time_ds, false);
 	/* sample_time is fixed-size and written once at creation */
 	struct h5w_dset *s = add(g, "sample_time", DTYPE_FLOAT64, 1, 1, &g->sample_time_ds);
@@ -380,7 +399,7 @@ static void plan_events(struct h5w_group *g)
 	plan_fields(g, g->time_ds, true);
 }
 
-static void plan_stream(struct h5w_group *g)
+static void plan_stream(struct h5w_group *g, bool with_origin)
 {
 	const struct schema_stream *st = g->stream;
 	char name[160];
@@ -402,6 +421,12 @@ static void plan_stream(struct h5w_group *g)
 		s = add(g, name, DTYPE_UINT64, 1, H5W_INDEX_CHUNK, &g->frame_seq_ds[i]);
 		s->scale_axis0 = (int)g->chan_time_ds[i];
 		s->frame_index = true;
+		if (with_origin) {
+			snprintf(name, sizeof(name), "%s_frame_source_seq", ch->name);
+			s = add_origin(g, name, H5W_INDEX_CHUNK, g->chan_time_ds[i],
+				       &g->frame_origin_ds[i]);
+			s->frame_index = true;
+		}
 	}
 	if (st->events)
 		plan_events(g);
@@ -412,29 +437,34 @@ int h5w_layout_plan(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 {
 	const struct schema_stream *st = g->stream;
 	size_t n = st->nchannels;
-	size_t max = 2 * n + 5 + 4 * n + st->nevent_fields;
+	bool with_origin = w->schema->nsources > 0;
+	size_t max = 2 * n + 6 + 5 * n + st->nevent_fields;
 	g->dsets = calloc(max, sizeof(*g->dsets));
 	g->chan_ds = calloc(n + 1, sizeof(size_t));
 	g->chan_time_ds = calloc(n + 1, sizeof(size_t));
 	g->frame_start_ds = calloc(n + 1, sizeof(size_t));
 	g->frame_seq_ds = calloc(n + 1, sizeof(size_t));
+	g->frame_origin_ds = calloc(n + 1, sizeof(size_t));
+	g->origin_ds = SIZE_MAX;
 	g->field_ds = calloc(st->nevent_fields + 1, sizeof(size_t));
 	g->ev_start_ds = calloc(n + 1, sizeof(size_t));
 	g->ev_count_ds = calloc(n + 1, sizeof(size_t));
 	if (!g->dsets || !g->chan_ds || !g->chan_time_ds || !g->frame_start_ds ||
-	    !g->frame_seq_ds || !g->field_ds || !g->ev_start_ds || !g->ev_count_ds) {
+	    !g->frame_seq_ds || !g->frame_origin_ds || !g->field_ds || !g->ev_start_ds || !g->ev_count_ds) {
 		h5w_err(w, err, "out of memory planning group %s", g->path);
 		return -ENOMEM;
 	}
 	switch (st->layout) {
-	case SCHEMA_LAYOUT_TABLE: plan_table(g); break;
-	case SCHEMA_LAYOUT_RECORDS: plan_records(g); break;
-	case SCHEMA_LAYOUT_STREAM: plan_stream(g); break;
+	case SCHEMA_LAYOUT_TABLE: plan_table(g, with_origin); break;
+	case SCHEMA_LAYOUT_RECORDS: plan_records(g, with_origin); break;
+	case SCHEMA_LAYOUT_STREAM: plan_stream(g, with_origin); break;
 	}
 	return 0;
 }
 
 /* ---- creation ---------------------------------------------------------- */
+
+static int attr_strings(hid_t obj, const char *name, const char *const *values, size_t n);
 
 static int dataset_attrs(struct h5w *w, struct h5w_group *g, struct h5w_dset *ds, hid_t id)
 {
@@ -480,6 +510,20 @@ static int dataset_attrs(struct h5w *w, struct h5w_group *g, struct h5w_dset *ds
 		rc |= attr_string(id, "long_name", start
 			? "index in the channel of the event's first sample in this file"
 			: "samples of the event in the channel from its first (0: none)");
+	}
+	if (ds->is_origin) {
+		rc |= attr_string(id, "long_name", ds->frame_index
+			? "JetStream stream sequence of the message that carried the frame "
+			  "(0: not from a broker)"
+			: "JetStream stream sequence of the message the row came from "
+			  "(0: not from a broker)");
+		/* the sequence is the stream's: which streams, for a reader
+		 * that joins files of several schemas */
+		const char *streams[64];
+		size_t nstreams = 0;
+		for (size_t i = 0; i < w->schema->nsources && nstreams < 64; i++)
+			streams[nstreams++] = w->schema->sources[i].stream;
+		rc |= attr_strings(id, "source_streams", streams, nstreams);
 	}
 	/* The fill value as readers mask it (netCDF, xarray, CF): of the
 	 * dataset's own type, so the packed value when scale_factor applies. */

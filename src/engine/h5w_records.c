@@ -23,6 +23,7 @@
  * Caller thread only.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -205,6 +206,8 @@ static int open_record(struct h5w *w, struct h5w_group *g, uint64_t event_id, in
 		rc = h5w_dset_put(w, &g->dsets[g->event_id_ds], row, &event_id, 1, err);
 	if (!rc)
 		rc = h5w_dset_put(w, &g->dsets[g->record_state_ds], row, &open, 1, err);
+	if (!rc && g->origin_ds != SIZE_MAX) /* the message that opened it */
+		rc = h5w_dset_put(w, &g->dsets[g->origin_ds], row, &w->origin, 1, err);
 	if (rc)
 		return rc;
 	struct h5w_record *rec = &g->records[g->nrecords];

@@ -57,7 +57,7 @@ uint64_t h5w_frames_stored(const struct h5w_group *g, size_t channel)
  * frames' samples are all in the file: an index row never points at samples
  * that are not stored (a samples chunk may be waiting after a failed write). */
 static int seal_frame_index(struct h5w *w, const struct h5w_dset *samples,
-			    struct h5w_dset *const index[3], struct h5w_error *err)
+			    struct h5w_dset *const index[], size_t nindex, struct h5w_error *err)
 {
 	const struct h5w_dset *starts = index[1];
 	uint64_t chunk = starts->chunk_rows;
@@ -66,7 +66,7 @@ static int seal_frame_index(struct h5w *w, const struct h5w_dset *samples,
 	while (upto > sealed && frame_end(samples, starts, upto - 1) > samples->extent)
 		upto -= chunk;
 	int rc = 0;
-	for (size_t k = 0; !rc && k < 3 && upto > sealed; k++)
+	for (size_t k = 0; !rc && k < nindex && upto > sealed; k++)
 		rc = h5w_dset_seal(w, index[k], upto, err);
 	return rc;
 }
@@ -115,17 +115,19 @@ static int frame_taken(struct h5w *w, struct h5w_group *g, size_t channel, uint6
 {
 	const struct schema_stream *st = g->stream;
 	struct h5w_dset *ds = &g->dsets[g->chan_ds[channel]];
-	struct h5w_dset *index[3] = {&g->dsets[g->chan_time_ds[channel]],
+	struct h5w_dset *index[4] = {&g->dsets[g->chan_time_ds[channel]],
 				     &g->dsets[g->frame_start_ds[channel]],
-				     &g->dsets[g->frame_seq_ds[channel]]};
-	const void *row[3] = {&t0, &start, &seq};
+				     &g->dsets[g->frame_seq_ds[channel]],
+				     &g->dsets[g->frame_origin_ds[channel]]};
+	const void *row[4] = {&t0, &start, &seq, &w->origin};
+	size_t nindex = w->schema->nsources ? 4 : 3; /* with provenance */
 	uint64_t frame = index[0]->nrows;
 	int rc = 0;
-	for (size_t k = 0; !rc && k < 3; k++)
+	for (size_t k = 0; !rc && k < nindex; k++)
 		rc = h5w_dset_put(w, index[k], frame, row[k], 1, err);
 	if (rc) {
 		h5w_dset_truncate(w, ds, start);
-		for (size_t k = 0; k < 3; k++)
+		for (size_t k = 0; k < nindex; k++)
 			h5w_dset_truncate(w, index[k], frame);
 		return rc;
 	}
@@ -139,7 +141,7 @@ static int frame_taken(struct h5w *w, struct h5w_group *g, size_t channel, uint6
 	 * then the chunks stay in memory for the next flush, and the error is
 	 * returned. */
 	rc = h5w_dset_seal(w, ds, ds->nrows, err);
-	int rc_index = seal_frame_index(w, ds, index, err);
+	int rc_index = seal_frame_index(w, ds, index, nindex, err);
 	return rc ? rc : rc_index;
 }
 

@@ -6,6 +6,7 @@
  * Caller thread only.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,6 +87,9 @@ static int put_row(struct h5w *w, struct h5w_group *g, int64_t time,
 	if (!rc)
 		rc = h5w_dset_put(w, &g->dsets[g->time_ds], g->dsets[g->time_ds].nrows, &time, 1,
 				  err);
+	if (!rc && g->origin_ds != SIZE_MAX)
+		rc = h5w_dset_put(w, &g->dsets[g->origin_ds], g->dsets[g->origin_ds].nrows,
+				  &w->origin, 1, err);
 	return rc;
 }
 
