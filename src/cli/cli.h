@@ -20,6 +20,8 @@ int cli_run(int argc, char **argv);
 void cli_run_usage(FILE *out);
 int cli_export(int argc, char **argv);
 void cli_export_usage(FILE *out);
+int cli_vds(int argc, char **argv);
+void cli_vds_usage(FILE *out);
 int cli_info(int argc, char **argv);
 void cli_info_usage(FILE *out);
 int cli_send(int argc, char **argv);

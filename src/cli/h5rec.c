@@ -24,6 +24,8 @@ static const struct command commands[] = {
 	{"info", "FILE", "show what a recorded file holds", cli_info, cli_info_usage},
 	{"export", "IN OUT", "rewrite a closed records file in another layout (--layout book)",
 	 cli_export, cli_export_usage},
+	{"vds", "OUT IN..", "one master of virtual datasets over several recorders' files",
+	 cli_vds, cli_vds_usage},
 	{"status", "", "show what a running recorder is doing", cli_status, cli_status_usage},
 	{"flush", "", "make everything a running recorder received durable now", cli_flush,
 	 cli_flush_usage},
