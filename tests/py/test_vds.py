@@ -17,6 +17,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import sys
 
 import h5py
 import netCDF4
@@ -24,11 +25,14 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from recorder_fixture import (DATA, H5REC, T0, encode_frame, preload_env,  # noqa: F401
-                              recorder)
+from recorder_fixture import (DATA, H5REC, SOURCE, T0, encode_frame,  # noqa: F401
+                              preload_env, recorder)
 from test_nats import (HANG_GUARD, NATS_SERVER, PUBLISH, SUBJECT, WAVE_STREAM,  # noqa: F401
                        all_acked, nats, publish, read_waves, sources_yaml, start_recorder,
                        wait_for, wave)
+
+sys.path.insert(0, os.path.join(SOURCE, "python"))
+import h5rec  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not os.path.exists(NATS_SERVER),
                                 reason="nats-server is not installed (.ci/packages)")
@@ -252,6 +256,9 @@ def test_vds_stream_layout(nats, recorder, tmp_path):
         with h5py.File(files_of(r)[0], "r") as f:
             assert list(f["b1/adc0_frame_source_seq"][...]) == list(range(1, n + 1))
             assert f["b1/adc0_frame_source_seq"].dims[0][0].name == "/b1/adc0_frame_time"
+    # the Python reader, which sorts frames itself, reads a broker's files
+    ds = h5rec.open_group(a.out, "/b1")
+    assert np.array_equal(ds["adc0"].values, np.arange(n * per))
     master = tmp_path / "all.h5"
     out = vds(master, *files_of(a, b))
     assert f"{n} duplicate rows left out" in out.stdout, out.stdout
