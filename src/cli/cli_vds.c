@@ -57,7 +57,7 @@ void cli_vds_usage(FILE *out)
 		"message once: rows that repeat a message already included (by their\n"
 		"source_seq) are left out. A DIR stands for the *.h5 files in it. Source\n"
 		"files are named relative to OUTPUT's directory. Rebuild it when files\n"
-		"are added; a file of a killed recorder needs 'h5clear -s FILE' first.\n"
+		"are added; a file of a killed recorder must be cleared with h5clear first.\n"
 		"\n"
 		"  -h, --help  this text\n");
 }
