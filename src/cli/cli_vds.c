@@ -33,6 +33,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -480,6 +481,26 @@ static void *read_column(struct vds *v, size_t file, const struct group *g, cons
 	return buf;
 }
 
+/* The first value of a 1-D int64 column; false when it is empty. */
+static bool read_first(struct vds *v, size_t file, const struct group *g, const char *name,
+		       int64_t *out)
+{
+	hid_t did = open_in(v, file, g, name);
+	if (did < 0)
+		return false;
+	hid_t space = H5Dget_space(did);
+	hsize_t dims[1] = {0}, start[1] = {0}, one[1] = {1};
+	H5Sget_simple_extent_dims(space, dims, NULL);
+	hid_t mem = H5Screate_simple(1, one, NULL);
+	bool got = dims[0] > 0 &&
+		   H5Sselect_hyperslab(space, H5S_SELECT_SET, start, NULL, one, NULL) >= 0 &&
+		   H5Dread(did, H5T_NATIVE_INT64, mem, space, H5P_DEFAULT, out) >= 0;
+	H5Sclose(mem);
+	H5Sclose(space);
+	H5Dclose(did);
+	return got;
+}
+
 /* ---- attributes ------------------------------------------------------------------- */
 
 struct copy_ctx {
@@ -902,15 +923,42 @@ static void order_files(struct vds *v, struct group *g)
 		return;
 	}
 	for (size_t k = 0; k < g->nfiles; k++) {
-		uint64_t n = 0;
-		int64_t *values = read_column(v, g->files[k], g, t->name, H5T_NATIVE_INT64, &n);
-		o[k] = (struct order){g->files[k], !values || !n, values && n ? values[0] : 0};
-		free(values);
+		int64_t first = 0;
+		bool got = read_first(v, g->files[k], g, t->name, &first);
+		o[k] = (struct order){g->files[k], !got, first};
 	}
 	qsort(o, g->nfiles, sizeof(*o), by_first_time);
 	for (size_t k = 0; k < g->nfiles; k++)
 		g->files[k] = o[k].file;
 	free(o);
+}
+
+/* Is the int64 dataset NAME of GID strictly increasing? Read in blocks,
+ * so memory does not grow with the master. */
+static bool increasing(hid_t gid, const char *name)
+{
+	enum { BLOCK = 1 << 16 };
+	hid_t did = H5Dopen2(gid, name, H5P_DEFAULT);
+	hid_t space = H5Dget_space(did);
+	hsize_t n = 0;
+	H5Sget_simple_extent_dims(space, &n, NULL);
+	int64_t *t = malloc(BLOCK * sizeof(*t)), last = INT64_MIN;
+	bool yes = t != NULL;
+	for (hsize_t at = 0; yes && at < n; at += BLOCK) {
+		hsize_t count[1] = {n - at < BLOCK ? n - at : BLOCK}, start[1] = {at};
+		hid_t mem = H5Screate_simple(1, count, NULL);
+		yes = H5Sselect_hyperslab(space, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
+		      H5Dread(did, H5T_NATIVE_INT64, mem, space, H5P_DEFAULT, t) >= 0;
+		for (hsize_t r = 0; yes && r < count[0]; r++) {
+			yes = at + r == 0 || t[r] > last;
+			last = t[r];
+		}
+		H5Sclose(mem);
+	}
+	free(t);
+	H5Sclose(space);
+	H5Dclose(did);
+	return yes;
 }
 
 /* time_monotonic of the master: every time axis strictly increasing. */
@@ -921,18 +969,8 @@ static int monotonic(hid_t gid, const struct group *g, struct vds *v)
 		const struct dset *d = &g->dsets[i];
 		if (!d->is_scale || !d->growing || !is_time(v, g, d) || H5Lexists(gid, d->name, H5P_DEFAULT) <= 0)
 			continue;
-		hid_t did = H5Dopen2(gid, d->name, H5P_DEFAULT);
-		hid_t space = H5Dget_space(did);
-		hsize_t n = 0;
-		H5Sget_simple_extent_dims(space, &n, NULL);
-		int64_t *t = malloc((size_t)(n ? n : 1) * sizeof(*t));
-		if (t && n && H5Dread(did, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, t) >= 0)
-			for (hsize_t r = 1; r < n; r++)
-				if (t[r] <= t[r - 1])
-					all = 0;
-		free(t);
-		H5Sclose(space);
-		H5Dclose(did);
+		if (!increasing(gid, d->name))
+			all = 0;
 	}
 	return attr_i64(gid, "time_monotonic", all, H5T_STD_I8LE);
 }
