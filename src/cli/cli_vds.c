@@ -961,18 +961,61 @@ static bool increasing(hid_t gid, const char *name)
 	return yes;
 }
 
-/* time_monotonic of the master: every time axis strictly increasing. */
-static int monotonic(hid_t gid, const struct group *g, struct vds *v)
+/*
+ * time_monotonic of each group of the master: every time axis strictly
+ * increasing. Read from the master once it is closed and opened again
+ * read-only: HDF5 opens a virtual dataset's sources with the intent of its
+ * file, and the sources are open read-only here, so a master open for
+ * writing reads them as fill.
+ */
+static int mark_monotonic(struct vds *v)
 {
-	int64_t all = 1;
-	for (size_t i = 0; i < g->ndsets; i++) {
-		const struct dset *d = &g->dsets[i];
-		if (!d->is_scale || !d->growing || !is_time(v, g, d) || H5Lexists(gid, d->name, H5P_DEFAULT) <= 0)
-			continue;
-		if (!increasing(gid, d->name))
-			all = 0;
+	struct collect groups = {0};
+	hid_t file = H5Fopen(v->part, H5F_ACC_RDONLY, H5P_DEFAULT);
+	int8_t *flags = NULL;
+	int rc = file < 0 || H5Ovisit(file, H5_INDEX_NAME, H5_ITER_INC, note_group, &groups) < 0
+			 ? -EIO : 0;
+	if (!rc && !(flags = calloc(groups.n + 1, 1)))
+		rc = -ENOMEM;
+	for (size_t p = 0; !rc && p < groups.n; p++) {
+		struct dset *d = NULL;
+		size_t n = 0;
+		hid_t gid = H5Gopen2(file, groups.paths[p], H5P_DEFAULT);
+		rc = list_dsets(file, groups.paths[p], &d, &n);
+		flags[p] = 1;
+		for (size_t i = 0; !rc && i < n; i++) {
+			hid_t did = d[i].is_scale && d[i].rank == 1
+					    ? H5Dopen2(gid, d[i].name, H5P_DEFAULT) : H5I_INVALID_HID;
+			bool timed = did >= 0 && H5Aexists(did, "calendar") > 0;
+			if (did >= 0)
+				H5Dclose(did);
+			if (timed && !increasing(gid, d[i].name))
+				flags[p] = 0;
+		}
+		free_dsets(d, n);
+		if (gid >= 0)
+			H5Gclose(gid);
 	}
-	return attr_i64(gid, "time_monotonic", all, H5T_STD_I8LE);
+	if (file >= 0)
+		H5Fclose(file);
+	file = rc ? H5I_INVALID_HID : H5Fopen(v->part, H5F_ACC_RDWR, H5P_DEFAULT);
+	if (!rc && file < 0)
+		rc = -EIO;
+	for (size_t p = 0; !rc && p < groups.n; p++) {
+		if (!strcmp(groups.paths[p], "/"))
+			continue;
+		hid_t gid = H5Gopen2(file, groups.paths[p], H5P_DEFAULT);
+		rc = gid < 0 ? -EIO : attr_i64(gid, "time_monotonic", flags[p], H5T_STD_I8LE);
+		if (gid >= 0)
+			H5Gclose(gid);
+	}
+	if (file >= 0 && H5Fclose(file) < 0 && !rc)
+		rc = -EIO;
+	for (size_t p = 0; p < groups.n; p++)
+		free(groups.paths[p]);
+	free(groups.paths);
+	free(flags);
+	return rc;
 }
 
 static int attach_scales(struct vds *v, hid_t gid, const struct group *g)
@@ -1060,8 +1103,6 @@ static int write_group(struct vds *v, struct group *g)
 			"indexes point into each file's samples\n", g->path);
 	if (!rc)
 		rc = attach_scales(v, gid, g);
-	if (!rc && strcmp(g->path, "/"))
-		rc = monotonic(gid, g, v);
 	H5Gclose(gid);
 	return rc;
 }
@@ -1142,6 +1183,8 @@ static int make_master(struct vds *v)
 	int rc = build(v);
 	if (H5Fclose(v->out) < 0 && !rc)
 		rc = -EIO;
+	if (!rc)
+		rc = mark_monotonic(v);
 	if (!rc && rename(v->part, v->output) < 0) {
 		fprintf(stderr, "h5rec vds: %s: %s\n", v->output, strerror(errno));
 		rc = -errno;
