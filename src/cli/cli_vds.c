@@ -24,6 +24,8 @@
  * (a killed recorder's file: `h5clear -s` first).
  *
  * The master is built as `.NAME.part` beside OUTPUT and renamed over it.
+ * Its groups' time_monotonic is computed last, from the master closed and
+ * opened again read-only (mark_monotonic says why).
  */
 #include <dirent.h>
 #include <errno.h>
