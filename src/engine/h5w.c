@@ -96,6 +96,7 @@ int h5w_open(struct h5w **out, const struct schema *schema, const struct h5w_opt
 	w->schema = schema;
 	w->now = w->arrived = w->horizon = now;
 	w->file = H5I_INVALID_HID;
+	w->flush_every = H5W_FLUSH_EVERY;
 	w->conv_dxpl = H5I_INVALID_HID;
 	w->dapl_nocache = H5I_INVALID_HID;
 	w->str_type = H5I_INVALID_HID;

@@ -391,6 +391,7 @@ struct h5w_stats {
 	uint64_t full_episodes;    /* times a file was closed after space returned */
 	int64_t last_flush;        /* engine time of the last flush, 0: none */
 	uint64_t flushes;          /* flushes that made data durable (fsync'd) */
+	uint64_t metadata_flushes; /* H5Fflush calls, at flushes and between */
 	bool file_open;
 	char file_name[4096];      /* current (or last) file; family: the %d pattern */
 	uint64_t file_size;        /* bytes of the current file */

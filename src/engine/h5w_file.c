@@ -45,7 +45,11 @@
  * whenever flushing one dirties another): 50,000 datasets written at once
  * took 51 s in one H5Fflush and 4.5 s in H5Fflush calls every 500. So the
  * metadata is flushed every H5W_FLUSH_EVERY chunk writes as well; the
- * durability point is still the final H5Fflush and fsync.
+ * durability point is still the final H5Fflush and fsync. But every
+ * H5Fflush also walks HDF5's whole metadata cache (H5C_set_slist_enabled,
+ * 16,000 entries for 500 stations) and every open dataset: a flush that
+ * writes at most 2 * H5W_FLUSH_EVERY chunks (a steady network's partial
+ * chunks) makes only the final one.
  *
  * Open datasets: an open dataset id costs HDF5 about 20 kB (object header,
  * layout, property lists) and every H5Fflush visits each, but opening one
@@ -59,6 +63,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -674,6 +679,22 @@ static int store_chunks(struct h5w *w, struct h5w_error *err)
 	return first;
 }
 
+/* The chunk buffers of the current file's groups that a flush writes now
+ * (a stream's frame index counts as its samples do: roughly). */
+static uint64_t chunks_to_store(const struct h5w *w)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < w->ngroups; i++) {
+		const struct h5w_group *g = w->group_list[i];
+		if (!h5w_in_current(w, g))
+			continue;
+		for (size_t j = 0; j < g->ndsets; j++)
+			for (size_t b = 0; b < g->dsets[j].nbufs; b++)
+				n += g->dsets[j].bufs[b].dirty_hi > g->dsets[j].bufs[b].dirty_lo;
+	}
+	return n;
+}
+
 /* Store every changed chunk of every group in the current file, then
  * H5Fflush and fsync. Returns the first error; it keeps going so that as
  * much as possible is durable. */
@@ -692,13 +713,19 @@ static int store_all(struct h5w *w, struct h5w_error *err)
 		w->store_failed = true;
 		return rc;
 	}
+	/* A flush that writes few chunks makes one H5Fflush, at its end: an
+	 * intermediate one would cost a walk of HDF5's whole metadata cache
+	 * for little dirty metadata (see h5w_file_wrote_chunk). */
+	w->flush_every = chunks_to_store(w) > 2 * H5W_FLUSH_EVERY ? H5W_FLUSH_EVERY : UINT_MAX;
 	w->encode_inline = true;
 	int first = store_chunks(w, err);
 	w->encode_inline = false;
+	w->flush_every = H5W_FLUSH_EVERY;
 	if (w->hdf5_failed) {
 		end_file(w, "a write failed", first && err ? err->message : NULL, err);
 		return -EIO;
 	}
+	w->stats.metadata_flushes++;
 	if (H5Fflush(w->file, H5F_SCOPE_GLOBAL) < 0) {
 		rc = h5w_err_hdf5(w, first ? NULL : err, "%s: H5Fflush", w->file_name);
 		if (!first)
@@ -910,8 +937,9 @@ int h5w_fsync_path(struct h5w *w, const char *path, struct h5w_error *err)
  * flush that is one). */
 void h5w_file_wrote_chunk(struct h5w *w)
 {
-	if (!w->swmr_active || ++w->writes_unflushed < H5W_FLUSH_EVERY)
+	if (!w->swmr_active || ++w->writes_unflushed < w->flush_every)
 		return;
+	w->stats.metadata_flushes++;
 	if (H5Fflush(w->file, H5F_SCOPE_GLOBAL) < 0)
 		H5Eclear2(H5E_DEFAULT);
 	w->writes_unflushed = 0;

@@ -262,6 +262,7 @@ struct h5w {
 	hid_t dapl_nocache;          /* dataset access: no chunk cache */
 	unsigned nopen;
 	unsigned writes_unflushed;   /* chunk writes since the last H5Fflush */
+	unsigned flush_every;        /* ...that make one between flushes */
 	uint64_t flushes;            /* flushes begun: ages the open ids */
 	uint64_t gen;                /* file generation, +1 per file */
 	uint64_t file_groups;        /* groups that took data in the current file */

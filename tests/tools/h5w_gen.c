@@ -30,7 +30,8 @@
  *                reporting every 10 s (50 rows a second), a flush each
  *                second, for N seconds (for profiling the per-flush cost).
  * Time starts at T0 = 2026-01-02T03:04:05Z, one second per row/event.
- * Prints the engine counters at the end as "key value" lines.
+ * Prints the engine counters at the end as "key value" lines (before the
+ * close, whose own flush they leave out).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -369,9 +370,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "h5w_gen: close: %s\n", err.message);
 	printf("samples_written %" PRIu64 "\nsamples_clipped %" PRIu64
 	       "\nmissing_channels %" PRIu64 "\nrecords_closed %" PRIu64
-	       "\nchunks_written %" PRIu64 "\nfiles_closed %" PRIu64 "\nfile %s\n",
+	       "\nchunks_written %" PRIu64 "\nfiles_closed %" PRIu64 "\nflushes %" PRIu64
+	       "\nmetadata_flushes %" PRIu64 "\nfile %s\n",
 	       st.samples_written, st.samples_clipped, st.missing_channels, st.records_closed,
-	       st.chunks_written, st.files_closed + 1, st.file_name);
+	       st.chunks_written, st.files_closed + 1, st.flushes, st.metadata_flushes,
+	       st.file_name);
 	if (st.last_error[0])
 		printf("last_error %s\n", st.last_error);
 	schema_free(s);
