@@ -763,7 +763,8 @@ static int load_channels(struct loader *ld, struct stream_ctx *ctx)
  */
 static const char *reserved_clash(const struct schema_stream *stream, const char *name)
 {
-	static const char *const records_names[] = {"time", "event_id", "sample_time"};
+	static const char *const records_names[] = {"time", "event_id", "sample_time",
+						    "record_state"};
 	static const char *const event_names[] = {"event_time", "event_id", "event_state"};
 	static const char *const stream_suffixes[] = {"_frame_time", "_frame_start", "_frame_seq",
 						      "_event_start", "_event_count"};
@@ -774,7 +775,7 @@ static const char *reserved_clash(const struct schema_stream *stream, const char
 	if (strcmp(name, "time") == 0)
 		return "time";
 	if (stream->layout == SCHEMA_LAYOUT_RECORDS) {
-		for (size_t i = 0; i < 3; i++)
+		for (size_t i = 0; i < sizeof(records_names) / sizeof(*records_names); i++)
 			if (strcmp(name, records_names[i]) == 0)
 				return records_names[i];
 	}
@@ -865,9 +866,7 @@ static int load_event_fields(struct loader *ld, struct stream_ctx *ctx)
 					   "letters, digits, '_', '.' and '-', got %s", ctx->path,
 					   name ? loader_shown(name, shown, sizeof(shown))
 						: loader_kind(key));
-		if (!strcmp(name, "time") || !strcmp(name, "event_id") ||
-		    !strcmp(name, "sample_time") || schema_find_channel(stream, name) ||
-		    (stream->layout == SCHEMA_LAYOUT_STREAM && reserved_clash(stream, name)))
+		if (schema_find_channel(stream, name) || reserved_clash(stream, name))
 			return loader_fail(ld, key, "%s.event_fields: '%s' collides with a %s of "
 					   "the same name", ctx->path, name,
 					   schema_find_channel(stream, name) ? "channel"

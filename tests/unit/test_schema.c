@@ -2315,6 +2315,33 @@ static const struct bad_case bad_cases[] = {
 	  "    channels:\n"
 	  "      a: { dtype: float32 }\n",
 	  "t.yaml:10:21: streams[s].event_fields: 'event_id' collides with a layout dataset of the same name"},
+	{"event field named like the records state column",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: frame, transport: tcp, address: \"127.0.0.1:7701\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { key: \"s/{channel}\" }\n"
+	  "    layout: records\n"
+	  "    samples: 100\n"
+	  "    dt: 1.0e-6\n"
+	  "    event_fields: { record_state: uint8 }\n"
+	  "    channels:\n"
+	  "      a: { dtype: float32 }\n",
+	  "t.yaml:10:21: streams[s].event_fields: 'record_state' collides with a layout dataset of the same name"},
+	{"records channel named like the state column",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: frame, transport: tcp, address: \"127.0.0.1:7701\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { key: \"s/{channel}\" }\n"
+	  "    layout: records\n"
+	  "    samples: 100\n"
+	  "    dt: 1.0e-6\n"
+	  "    channels:\n"
+	  "      record_state: { dtype: float32 }\n",
+	  "t.yaml:11:7: streams[s].channels: channel 'record_state' collides with the dataset 'record_state' of layout records"},
 	{"event field dtype",
 	  "name: t\n"
 	  "listen:\n"
