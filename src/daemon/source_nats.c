@@ -136,12 +136,13 @@ static void *fetch_thread(void *arg)
 	struct source *src = st->src;
 	const struct schema_source *cfg = src->config;
 
+	bool one_whole = false;
 	while (source_wait_room(src)) {
 		jsFetchRequest req;
 		natsMsgList list = {0};
 		jsFetchRequest_Init(&req);
-		req.Batch = (int)cfg->fetch_batch;
-		req.MaxBytes = (int64_t)cfg->fetch_max_bytes;
+		req.Batch = one_whole ? 1 : (int)cfg->fetch_batch;
+		req.MaxBytes = one_whole ? 0 : (int64_t)cfg->fetch_max_bytes;
 		req.Expires = cfg->fetch_expires_ns;
 		natsStatus s = natsSubscription_FetchRequest(&list, st->sub, &req);
 		int got = list.Count;
@@ -155,8 +156,19 @@ static void *fetch_thread(void *arg)
 		natsMsgList_Destroy(&list);
 		/* A timeout is a fetch that found nothing; '409 Message Size
 		 * Exceeds MaxBytes' ends a batch, and a batch cut short by an
-		 * error still delivered what it had. */
-		if (s != NATS_OK && s != NATS_TIMEOUT && got == 0)
+		 * error still delivered what it had. When it ends a batch
+		 * before its first message, that message is larger than
+		 * fetch.max_bytes: asking again the same way would never get
+		 * it, nor anything behind it. The next fetch asks for that one
+		 * message without a byte limit (the server's max_payload bounds
+		 * it), then fetching goes on as configured. */
+		bool cut = s != NATS_OK && s != NATS_TIMEOUT && got == 0;
+		if (cut && !one_whole && req.MaxBytes > 0) {
+			one_whole = true;
+			continue;
+		}
+		one_whole = false;
+		if (cut)
 			fetch_failed(st, s);
 	}
 	source_fetch_done(src);

@@ -281,6 +281,42 @@ def test_source_records_acks_and_reports(nats, recorder):
     assert bare.returncode == 2 and "give --shard NAME" in bare.stderr, bare.stderr
 
 
+def big_wave(i):
+    return np.resize(wave(i), 8192)
+
+
+def test_message_larger_than_fetch_max_bytes_is_stored(nats, recorder):
+    """fetch.max_bytes caps a fetch, not a message: records of 64 KiB of
+    samples (their messages a little larger) behind a 64 KiB cap are each
+    fetched on their own and stored, and the small ones after them too.
+    A fetch that asked for max_bytes again and again got '409 Message Size
+    Exceeds MaxBytes' forever: nothing behind the first big one arrived."""
+    (server,) = nats(1)
+    r = start_recorder(recorder, [server.url], max_bytes="64KiB")
+    out = bytearray()
+    for i in range(6):
+        frame = encode_frame(DATA, key="b/wave", payload=big_wave(i).tobytes(), dtype=7,
+                             seq=i + 1, t0=T0 + i * 1000, event_id=0)
+        assert len(frame) > 64 * 1024
+        out += struct.pack("<I", len(frame)) + frame
+    p = subprocess.run([PUBLISH, "publish", server.url, SUBJECT, "big"], input=bytes(out),
+                       capture_output=True, timeout=HANG_GUARD)
+    assert p.returncode == 0, p.stderr
+    publish(server.url, 0, 10)
+    wait_for(lambda: all_acked(server, 16), "every message acknowledged", timeout=60)
+    assert source_status(r)["acked"] == 16
+    r.stop()
+    assert sorted(read_waves(r)) == list(range(10))
+    rows = []
+    for path in sorted(glob.glob(os.path.join(r.out, "*.h5"))):
+        with h5py.File(path, "r") as f:
+            if "b/wave" in f:
+                rows.extend(f["b/wave"][...])
+    assert sorted(int(row[0]) for row in rows) == list(range(6))
+    for row in rows:
+        assert np.array_equal(row, big_wave(int(row[0])))
+
+
 def test_invalid_message_is_terminated_not_redelivered(nats, recorder):
     """A message no recorder can store (a waveform of the wrong length) is
     counted and terminated; the ones around it are stored."""
