@@ -560,9 +560,9 @@ static int dataset_attrs(struct h5w *w, struct h5w_group *g, struct h5w_dset *ds
 
 /* The filters DS declares in the file (make_dcpl, and h5rec check through
  * h5w_describe). Strings keep HDF5's pipeline: deflate (a no-op on heap
- * references, but declared) and Fletcher-32 as the channel says, no
- * shuffle; HDF5 refuses Fletcher-32 on variable-length data, so such a
- * dataset fails to be created. */
+ * references, but declared) as the channel says, no shuffle, and no
+ * Fletcher-32, which HDF5 refuses on variable-length data (the schema
+ * refuses it on string channels). */
 static struct h5w_filters declared_filters(const struct h5w_dset *ds)
 {
 	const struct schema_channel *ch = ds->channel;

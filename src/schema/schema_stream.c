@@ -669,6 +669,13 @@ static int resolve_channel(struct loader *ld, struct stream_ctx *ctx, struct sch
 				eff[numeric_only[i]] = (struct seen){NULL, NULL};
 		ch->scale_factor = 1;
 		ch->add_offset = 0;
+		/* HDF5 refuses Fletcher-32 on variable-length data: the group
+		 * could never be created, and its data would be lost */
+		if (ch->fletcher32 && own[CH_FLETCHER32].key)
+			return loader_fail(ld, own[CH_FLETCHER32].key, "%s.fletcher32: HDF5 cannot "
+					   "checksum variable-length strings; only numeric "
+					   "dtypes take it", path);
+		ch->fletcher32 = false;
 	}
 	if (!eff[CH_SHUFFLE].key)
 		ch->shuffle = ch->compression == SCHEMA_COMPRESSION_DEFLATE;

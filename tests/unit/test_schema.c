@@ -471,11 +471,15 @@ static void test_string_channel_skips_numeric_defaults(void **state)
 {
 	(void)state;
 	struct schema *s = load_ok(LINE_HEAD "streams:\n  - name: s\n    match: { measurement: m }\n"
-					     "    defaults: { fill: -1, scale_factor: 2, dtype: int16 }\n"
+					     "    defaults: { fill: -1, scale_factor: 2, dtype: int16,"
+					     " fletcher32: true }\n"
 					     "    channels:\n      a: {}\n      status: { dtype: string }\n");
 	const struct schema_channel *a = &s->streams[0].channels[0], *st = &s->streams[0].channels[1];
 
 	assert_true(a->has_packing && a->scale_factor == 2);
+	/* HDF5 refuses Fletcher-32 on variable-length strings */
+	assert_true(a->fletcher32);
+	assert_false(st->fletcher32);
 	assert_true(a->has_fill && a->fill.i == -1);
 	assert_int_equal(st->dtype, DTYPE_STRING);
 	assert_false(st->has_packing);
@@ -2342,6 +2346,16 @@ static const struct bad_case bad_cases[] = {
 	  "    channels:\n"
 	  "      record_state: { dtype: float32 }\n",
 	  "t.yaml:11:7: streams[s].channels: channel 'record_state' collides with the dataset 'record_state' of layout records"},
+	{"string channel with fletcher32",
+	  "name: t\n"
+	  "listen:\n"
+	  "  - { protocol: line, transport: tcp, address: \"127.0.0.1:7601\" }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      state: { dtype: string, fletcher32: true }\n",
+	  "t.yaml:8:31: streams[s].channels.state.fletcher32: HDF5 cannot checksum variable-length strings; only numeric dtypes take it"},
 	{"event field dtype",
 	  "name: t\n"
 	  "listen:\n"
