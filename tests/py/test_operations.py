@@ -43,6 +43,16 @@ def port_open(port):
         return False
 
 
+def unix_open(path):
+    try:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(0.2)
+            s.connect(path)
+        return True
+    except OSError:
+        return False
+
+
 class Recorder:
     """One h5recd with a schema of a line and a frame listener."""
 
@@ -86,6 +96,11 @@ class Recorder:
                                      stderr=self.log, env=env, cwd=tmp)
         wait_for(lambda: port_open(self.frame_port) or self.proc.poll() is not None,
                  what="h5recd to listen")
+        # the control socket is opened after the listeners: a test that
+        # talks to it at once must not find it bound and not yet listening
+        if control:
+            wait_for(lambda: unix_open(self.socket) or self.proc.poll() is not None,
+                     what="h5recd's control socket")
         assert self.proc.poll() is None, self.log_text()
 
     def log_text(self):
