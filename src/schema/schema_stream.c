@@ -155,6 +155,7 @@ struct stream_ctx {
 	struct schema_channel defaults;  /* options from `defaults` */
 	struct seen defaults_seen[CH_N];
 	char path[96];                   /* "streams[dust]" */
+	bool provenance;                 /* the schema has sources */
 };
 
 static size_t seq_len(const yaml_node_t *list)
@@ -810,13 +811,53 @@ static const char *reserved_clash(const struct schema_stream *stream, const char
 	return NULL;
 }
 
+/*
+ * The provenance datasets of a schema with sources (docs/engine.md,
+ * "Provenance"): source_seq beside a table's or records' time (and
+ * source_msg_id in records), <ch>_frame_source_seq and
+ * <ch>_frame_source_msg_id in a stream channel's frame index.
+ */
+static const char *provenance_clash(const struct schema_stream *stream, const char *name)
+{
+	static const char *const stream_suffixes[] = {"_frame_source_seq",
+						      "_frame_source_msg_id"};
+	static char clash[160];
+
+	if (stream->layout != SCHEMA_LAYOUT_STREAM) {
+		if (!strcmp(name, "source_seq"))
+			return "source_seq";
+		if (stream->layout == SCHEMA_LAYOUT_RECORDS && !strcmp(name, "source_msg_id"))
+			return "source_msg_id";
+		return NULL;
+	}
+	for (size_t c = 0; c < stream->nchannels; c++) {
+		const char *channel = stream->channels[c].name;
+		size_t len = strlen(channel);
+		if (strncmp(name, channel, len) != 0)
+			continue;
+		for (size_t i = 0; i < 2; i++) {
+			if (!strcmp(name + len, stream_suffixes[i])) {
+				snprintf(clash, sizeof(clash), "%s%s", channel, stream_suffixes[i]);
+				return clash;
+			}
+		}
+	}
+	return NULL;
+}
+
+static const char *dataset_clash(const struct stream_ctx *ctx, const char *name)
+{
+	const char *clash = reserved_clash(ctx->stream, name);
+	return clash || !ctx->provenance ? clash : provenance_clash(ctx->stream, name);
+}
+
 static int check_reserved(struct loader *ld, struct stream_ctx *ctx)
 {
 	const struct schema_stream *stream = ctx->stream;
 	yaml_node_t *map = ctx->seen[ST_CHANNELS].value;
 
 	for (size_t i = 0; i < stream->nchannels; i++) {
-		const char *clash = reserved_clash(stream, stream->channels[i].name);
+		const char *clash = dataset_clash(ctx, stream->channels[i].name);
 		if (clash)
 			return loader_fail(ld, loader_node(ld, map->data.mapping.pairs.start[i].key),
 					   "%s.channels: channel '%s' collides with the dataset "
@@ -873,7 +914,8 @@ static int load_event_fields(struct loader *ld, struct stream_ctx *ctx)
 					   "letters, digits, '_', '.' and '-', got %s", ctx->path,
 					   name ? loader_shown(name, shown, sizeof(shown))
 						: loader_kind(key));
-		if (schema_find_channel(stream, name) || reserved_clash(stream, name))
+		if (schema_find_channel(stream, name) || reserved_clash(stream, name) ||
+		    (ctx->provenance && provenance_clash(stream, name)))
 			return loader_fail(ld, key, "%s.event_fields: '%s' collides with a %s of "
 					   "the same name", ctx->path, name,
 					   schema_find_channel(stream, name) ? "channel"
@@ -1046,7 +1088,8 @@ int schema_load_streams(struct loader *ld, struct schema *schema, yaml_node_t *l
 	if (!schema->streams)
 		return loader_nomem(ld, list);
 	for (size_t i = 0; i < n && !err; i++) {
-		struct stream_ctx ctx = {.stream = &schema->streams[i]};
+		struct stream_ctx ctx = {.stream = &schema->streams[i],
+					 .provenance = schema->nsources > 0};
 		schema->nstreams++;
 		err = load_stream(ld, &ctx, loader_node(ld, list->data.sequence.items.start[i]), i);
 		if (!err)

@@ -103,6 +103,34 @@ static void test_nats_source(void **state)
 	schema_free(s);
 }
 
+/* Without sources there are no provenance datasets: their names are free. */
+static void test_provenance_names_free_without_sources(void **state)
+{
+	(void)state;
+	struct schema *s = load_ok(
+		"name: t\n"
+		"listen:\n"
+		"  - { protocol: frame, transport: tcp, address: \"127.0.0.1:7701\" }\n"
+		"streams:\n"
+		"  - name: r\n"
+		"    match: { key: \"r/{channel}\" }\n"
+		"    layout: records\n"
+		"    samples: 100\n"
+		"    dt: 1.0e-6\n"
+		"    event_fields: { source_msg_id: float32 }\n"
+		"    channels:\n"
+		"      source_seq: { dtype: float32 }\n"
+		"  - name: s\n"
+		"    match: { key: \"s/{channel}\" }\n"
+		"    layout: stream\n"
+		"    channels:\n"
+		"      a: { dtype: int16, dt: 1.0e-6 }\n"
+		"      a_frame_source_msg_id: { dt: 1.0 }\n");
+	assert_int_equal(s->nstreams, 2);
+	assert_string_equal(s->streams[0].channels[0].name, "source_seq");
+	schema_free(s);
+}
+
 /* ---- the example schemas ------------------------------------------------ */
 
 static void test_example_weather(void **state)
@@ -2356,6 +2384,95 @@ static const struct bad_case bad_cases[] = {
 	  "    channels:\n"
 	  "      state: { dtype: string, fletcher32: true }\n",
 	  "t.yaml:8:31: streams[s].channels.state.fletcher32: HDF5 cannot checksum variable-length strings; only numeric dtypes take it"},
+	{"channel clashes with source_seq (records, with sources)",
+	  "name: t\n"
+	  "sources:\n"
+	  "  - nats: { servers: [nats://127.0.0.1:4222], stream: S, consumer: c, protocol: frame }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { key: \"s/{channel}\" }\n"
+	  "    layout: records\n"
+	  "    samples: 100\n"
+	  "    dt: 1.0e-6\n"
+	  "    channels:\n"
+	  "      a: { dtype: float32 }\n"
+	  "      source_seq: { dtype: float32 }\n",
+	  "t.yaml:12:7: streams[s].channels: channel 'source_seq' collides with the dataset 'source_seq' of layout records"},
+	{"channel clashes with source_seq (table, with sources)",
+	  "name: t\n"
+	  "sources:\n"
+	  "  - nats: { servers: [nats://127.0.0.1:4222], stream: S, consumer: c, protocol: line }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { measurement: m }\n"
+	  "    channels:\n"
+	  "      source_seq: {}\n",
+	  "t.yaml:8:7: streams[s].channels: channel 'source_seq' collides with the dataset 'source_seq' of layout table"},
+	{"event field clashes with source_msg_id (records, with sources)",
+	  "name: t\n"
+	  "sources:\n"
+	  "  - nats: { servers: [nats://127.0.0.1:4222], stream: S, consumer: c, protocol: frame }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { key: \"s/{channel}\" }\n"
+	  "    layout: records\n"
+	  "    samples: 100\n"
+	  "    dt: 1.0e-6\n"
+	  "    event_fields: { source_msg_id: string }\n"
+	  "    channels:\n"
+	  "      a: { dtype: float32 }\n",
+	  "t.yaml:10:21: streams[s].event_fields: 'source_msg_id' collides with a layout dataset of the same name"},
+	{"event field clashes with source_seq (records, with sources)",
+	  "name: t\n"
+	  "sources:\n"
+	  "  - nats: { servers: [nats://127.0.0.1:4222], stream: S, consumer: c, protocol: frame }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { key: \"s/{channel}\" }\n"
+	  "    layout: records\n"
+	  "    samples: 100\n"
+	  "    dt: 1.0e-6\n"
+	  "    event_fields: { source_seq: uint64 }\n"
+	  "    channels:\n"
+	  "      a: { dtype: float32 }\n",
+	  "t.yaml:10:21: streams[s].event_fields: 'source_seq' collides with a layout dataset of the same name"},
+	{"channel clashes with frame_source_seq (stream, with sources)",
+	  "name: t\n"
+	  "sources:\n"
+	  "  - nats: { servers: [nats://127.0.0.1:4222], stream: S, consumer: c, protocol: frame }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { key: \"s/{channel}\" }\n"
+	  "    layout: stream\n"
+	  "    channels:\n"
+	  "      a: { dtype: int16, dt: 1.0e-6 }\n"
+	  "      a_frame_source_seq: { dt: 1.0 }\n",
+	  "t.yaml:10:7: streams[s].channels: channel 'a_frame_source_seq' collides with the dataset 'a_frame_source_seq' of layout stream"},
+	{"channel clashes with frame_source_msg_id (stream, with sources)",
+	  "name: t\n"
+	  "sources:\n"
+	  "  - nats: { servers: [nats://127.0.0.1:4222], stream: S, consumer: c, protocol: frame }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { key: \"s/{channel}\" }\n"
+	  "    layout: stream\n"
+	  "    channels:\n"
+	  "      a: { dtype: int16, dt: 1.0e-6 }\n"
+	  "      a_frame_source_msg_id: { dt: 1.0 }\n",
+	  "t.yaml:10:7: streams[s].channels: channel 'a_frame_source_msg_id' collides with the dataset 'a_frame_source_msg_id' of layout stream"},
+	{"event field clashes with frame_source_msg_id (stream, with sources)",
+	  "name: t\n"
+	  "sources:\n"
+	  "  - nats: { servers: [nats://127.0.0.1:4222], stream: S, consumer: c, protocol: frame }\n"
+	  "streams:\n"
+	  "  - name: s\n"
+	  "    match: { key: \"s/{channel}\" }\n"
+	  "    layout: stream\n"
+	  "    events: true\n"
+	  "    event_fields: { a_frame_source_msg_id: float32 }\n"
+	  "    channels:\n"
+	  "      a: { dtype: int16, dt: 1.0e-6 }\n",
+	  "t.yaml:9:21: streams[s].event_fields: 'a_frame_source_msg_id' collides with a layout dataset of the same name"},
 	{"event field dtype",
 	  "name: t\n"
 	  "listen:\n"
@@ -3112,6 +3229,7 @@ int main(void)
 {
 	static const struct CMUnitTest fixed[] = {
 		cmocka_unit_test(test_nats_source),
+		cmocka_unit_test(test_provenance_names_free_without_sources),
 		cmocka_unit_test(test_example_weather),
 		cmocka_unit_test(test_example_accelerator),
 		cmocka_unit_test(test_example_digitizer),
