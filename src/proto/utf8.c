@@ -35,3 +35,17 @@ size_t utf8_sequence_length(const unsigned char *s, size_t n)
 			return 0;
 	return len;
 }
+
+size_t utf8_prefix(const unsigned char *s, size_t n, size_t max)
+{
+	size_t at = 0;
+	while (at < n && at < max) {
+		size_t len = utf8_sequence_length(s + at, n - at);
+		if (len == 0)
+			return SIZE_MAX;
+		if (at + len > max)
+			break;
+		at += len;
+	}
+	return at;
+}

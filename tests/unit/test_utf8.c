@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "utf8.h"
@@ -46,11 +47,32 @@ static void test_invalid_sequences(void **state)
 	assert_int_equal(len_of("\xF0\x90\x80", 3), 0);
 }
 
+static size_t prefix_of(const char *bytes, size_t max)
+{
+	return utf8_prefix((const unsigned char *)bytes, strlen(bytes), max);
+}
+
+/* Text kept up to a bound is cut between characters, never inside one. */
+static void test_prefix(void **state)
+{
+	(void)state;
+	assert_int_equal(prefix_of("", 128), 0);
+	assert_int_equal(prefix_of("s1:42", 128), 5);
+	assert_int_equal(prefix_of("s1:42", 3), 3);
+	assert_int_equal(prefix_of("\xC3\xA9\xC3\xA9", 3), 2);      /* not half an é */
+	assert_int_equal(prefix_of("\xC3\xA9\xC3\xA9", 4), 4);
+	assert_int_equal(prefix_of("a\xF0\x90\x80\x80", 4), 1);    /* nor 3/4 of U+10000 */
+	assert_int_equal(prefix_of("\xFF\xFE:1", 128), SIZE_MAX);  /* not UTF-8 */
+	assert_int_equal(prefix_of("ab\xC3", 128), SIZE_MAX);      /* truncated */
+	assert_int_equal(prefix_of("ab\xFF", 2), 2);               /* past the cut: unread */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid_sequences),
 		cmocka_unit_test(test_invalid_sequences),
+		cmocka_unit_test(test_prefix),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
