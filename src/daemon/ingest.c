@@ -195,6 +195,8 @@ void ingest_push(struct ingest *ingest, struct ingest_item *item)
 {
 	item->number = ingest->next_item++;
 	item->origin = ingest->origin;
+	if (ingest->origin_id)
+		snprintf(item->origin_id, sizeof(item->origin_id), "%s", ingest->origin_id);
 	/* what each group has queued: retiring waits until it is applied */
 	switch (item->kind) {
 	case INGEST_ITEM_GROUP:

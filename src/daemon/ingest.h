@@ -69,12 +69,17 @@ struct ingest_row {
 	uint32_t first_value; /* index into the batch's values */
 };
 
+/* Longest sender's message id kept (bytes): longer ones are cut. */
+#define INGEST_ORIGIN_ID_MAX 128
+
 struct ingest_item {
 	struct writer_item link; /* queue link and byte cost; first member */
 	enum ingest_item_kind kind;
 	uint64_t number;         /* loop-assigned, increasing; for durability */
 	uint64_t source;         /* id of the frame connection it came from; 0: none */
 	uint64_t origin;         /* stream sequence of its broker message; 0: none */
+	/* its broker message's id from its sender (Nats-Msg-Id), UTF-8; "": none */
+	char origin_id[INGEST_ORIGIN_ID_MAX + 1];
 	size_t alloc_bytes;      /* size of its allocation (large ones are reused) */
 	char peer[80];           /* who sent it, for error messages */
 	union {
@@ -184,6 +189,9 @@ struct ingest {
 	 * 0 otherwise: ingest_push stamps it on every item as its origin, so
 	 * the decoders need not know where their bytes came from. */
 	uint64_t origin;
+	/* ... and its sender's id for it (NUL-terminated, valid UTF-8, at most
+	 * INGEST_ORIGIN_ID_MAX bytes), NULL otherwise: stamped as origin_id */
+	const char *origin_id;
 
 	/* Group registry: (stream, values) → id. limits.max_groups bounds the
 	 * groups of a file; the registry holds those of the current file and

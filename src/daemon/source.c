@@ -30,6 +30,7 @@
 #include "ingest_frame.h"
 #include "ingest_line.h"
 #include "log.h"
+#include "utf8.h"
 
 /* While the writer queue is full, a fetch thread looks again this often. */
 #define SOURCE_FULL_POLL_MS 50
@@ -80,6 +81,16 @@ bool source_wait_room(struct source *src)
 	go = !src->stopping;
 	pthread_mutex_unlock(&src->lock);
 	return go;
+}
+
+void source_msg_set_id(struct source_msg *msg, const char *id)
+{
+	size_t n = id ? strlen(id) : 0;
+	size_t keep = utf8_prefix((const unsigned char *)id, n, INGEST_ORIGIN_ID_MAX);
+	if (keep == SIZE_MAX)
+		keep = 0;
+	memcpy(msg->msg_id, id ? id : "", keep);
+	msg->msg_id[keep] = '\0';
 }
 
 void source_deliver(struct source *src, struct source_msg *msg)
@@ -150,12 +161,14 @@ static void take_message(struct source *src, struct source_msg *msg)
 	msg->id = ingest->next_source++ | INGEST_SOURCE_BROKER;
 	/* provenance: every row made from it records its stream sequence */
 	ingest->origin = msg->stream_seq;
+	ingest->origin_id = msg->msg_id;
 	if (src->config->protocol == SCHEMA_PROTOCOL_FRAME)
 		err = ingest_frame_message(ingest, peer, msg->id, msg->data, msg->len);
 	else
 		err = ingest_line_message(ingest, peer, msg->id, src->config->precision, msg->data,
 					  msg->len);
 	ingest->origin = 0;
+	ingest->origin_id = NULL;
 	msg->last_item = ingest->next_item - 1;
 	msg->kept_ms = msg->taken_ms = uv_now(ingest->loop);
 	src->backend->taken(src, msg);

@@ -43,6 +43,8 @@ struct source_msg {
 	const void *data;
 	size_t len;
 	uint64_t stream_seq;   /* the broker's sequence of the message */
+	/* the sender's id of the message (source_msg_set_id): "" none */
+	char msg_id[INGEST_ORIGIN_ID_MAX + 1];
 	uint64_t deliveries;   /* 1 the first time, more when redelivered */
 	uint64_t lag;          /* messages of the stream not yet delivered, when
 				  this one was (the consumer's backlog) */
@@ -158,6 +160,11 @@ void source_get_stats(struct source *src, struct source_stats *out);
 /* For backends, from their fetch thread. */
 /* Wait until there is room for a fetch; false: stop fetching. */
 bool source_wait_room(struct source *src);
+/* Set MSG's msg_id from the sender's id of the message (ID: a C string,
+ * NULL: none), as provenance keeps it: cut at INGEST_ORIGIN_ID_MAX bytes
+ * without splitting a character; left empty if it is not valid UTF-8 (it
+ * becomes an HDF5 UTF-8 string, which readers decode). Any thread. */
+void source_msg_set_id(struct source_msg *msg, const char *id);
 /* Hand a message to the loop. */
 void source_deliver(struct source *src, struct source_msg *msg);
 /* Fetching has ended (after stop_fetching, or for good on an error). */

@@ -111,6 +111,11 @@ static struct source_msg *wrap(natsMsg *m)
 	msg->data = natsMsg_GetData(m);
 	msg->len = (size_t)natsMsg_GetDataLength(m);
 	msg->deliveries = 1;
+	/* provenance: the publisher's id (SENDER:N from h5rec send --nats) */
+	const char *id = NULL;
+	if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) != NATS_OK)
+		id = NULL;
+	source_msg_set_id(msg, id);
 	if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
 		msg->stream_seq = meta->Sequence.Stream;
 		msg->deliveries = meta->NumDelivered;

@@ -636,7 +636,7 @@ static void apply_batch(struct writer *writer, struct writer_item *list)
 	while (list) {
 		struct ingest_item *item = (struct ingest_item *)list;
 		h5w_arrival(writer->engine, item->link.arrived);
-		h5w_origin(writer->engine, item->origin);
+		h5w_origin(writer->engine, item->origin, item->origin_id);
 		window_add(writer, item->source);
 		int rc = apply_item(writer, item, &err);
 		if (rc == -ENOBUFS && output_full(writer) && writer_stall(writer, &err))

@@ -164,6 +164,7 @@ static void free_group(struct h5w *w, struct h5w_group *g)
 	free(g->frame_start_ds);
 	free(g->frame_seq_ds);
 	free(g->frame_origin_ds);
+	free(g->frame_origin_id_ds);
 	free(g->field_ds);
 	free(g->ev_start_ds);
 	free(g->ev_count_ds);
@@ -564,9 +565,10 @@ void h5w_arrival(struct h5w *w, int64_t arrived)
 	w->arrived = arrived;
 }
 
-void h5w_origin(struct h5w *w, uint64_t stream_seq)
+void h5w_origin(struct h5w *w, uint64_t stream_seq, const char *msg_id)
 {
 	w->origin = stream_seq;
+	w->origin_id = msg_id ? msg_id : "";
 }
 
 int h5w_tick(struct h5w *w, int64_t now, int64_t horizon, struct h5w_error *err)

@@ -292,12 +292,17 @@ void h5w_arrival(struct h5w *engine, int64_t arrived);
 /*
  * Where the data of the next calls came from: the JetStream stream
  * sequence of the broker message that carried it, 0 for data from a
- * listener. In a schema with sources, every table and records row and
- * every frame of a stream records it (`source_seq`,
- * `<channel>_frame_source_seq`), so that a message stored by two
- * recorders (after a failover) can be told from the files alone.
+ * listener, and the sender's id of that message (its Nats-Msg-Id,
+ * SENDER:N; valid UTF-8; NULL or "": none). In a schema with sources,
+ * every table and records row and every frame of a stream records the
+ * sequence (`source_seq`, `<channel>_frame_source_seq`), so that a message
+ * stored by two recorders (after a failover) can be told from the files
+ * alone; records rows and stream frames also record the id
+ * (`source_msg_id`, `<channel>_frame_source_msg_id`), which names the
+ * sender. MSG_ID is read during the calls that follow only, until the next
+ * h5w_origin(): the engine copies what it keeps.
  */
-void h5w_origin(struct h5w *engine, uint64_t stream_seq);
+void h5w_origin(struct h5w *engine, uint64_t stream_seq, const char *msg_id);
 
 /*
  * Advance the engine's clock to NOW: roll when a UTC boundary of roll.every

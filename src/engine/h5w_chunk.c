@@ -728,6 +728,21 @@ int h5w_dset_put(struct h5w *w, struct h5w_dset *ds, uint64_t row, const void *r
 	return 0;
 }
 
+/* Put a copy of the string S (NULL: empty) at ROW of a string dataset. */
+int h5w_dset_put_string(struct h5w *w, struct h5w_dset *ds, uint64_t row, const char *s,
+			struct h5w_error *err)
+{
+	char *copy = strdup(s ? s : "");
+	if (!copy) {
+		h5w_err(w, err, "out of memory buffering %s/%s", ds->group->path, ds->name);
+		return -ENOMEM;
+	}
+	int rc = h5w_dset_put(w, ds, row, &copy, 1, err);
+	if (rc)
+		free(copy); /* not taken: put fails before it stores anything */
+	return rc;
+}
+
 /*
  * Store one row that is a whole chunk straight from the caller's memory
  * (records waveforms with chunk 1, uncompressed, already in the channel's

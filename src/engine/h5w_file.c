@@ -607,9 +607,10 @@ static int flush_frame_index(struct h5w *w, struct h5w_error *err)
 			uint64_t upto = UINT64_MAX; /* every row */
 			if (!h5w_dset_stored(&g->dsets[g->chan_ds[c]]))
 				upto = h5w_frames_stored(g, c);
-			size_t index[4] = {g->chan_time_ds[c], g->frame_start_ds[c],
-					   g->frame_seq_ds[c], g->frame_origin_ds[c]};
-			size_t nindex = w->schema->nsources ? 4 : 3; /* with provenance */
+			size_t index[5] = {g->chan_time_ds[c], g->frame_start_ds[c],
+					   g->frame_seq_ds[c], g->frame_origin_ds[c],
+					   g->frame_origin_id_ds[c]};
+			size_t nindex = w->schema->nsources ? 5 : 3; /* with provenance */
 			for (size_t k = 0; k < nindex; k++) {
 				int rc = h5w_dset_flush_upto(w, &g->dsets[index[k]], upto,
 							     first ? NULL : err);

@@ -107,6 +107,7 @@ struct h5w_dset {
 	bool is_time;              /* CF time attributes */
 	bool is_scale;             /* a dimension scale */
 	bool is_origin;            /* provenance: source_seq (h5w_origin) */
+	bool is_origin_id;         /* provenance: source_msg_id (h5w_origin) */
 	bool frame_index;          /* stream: _frame_time/_start/_seq, stored only
 				      as far as their frames' samples are */
 	bool event_table;          /* stream events: a column of the event table,
@@ -182,6 +183,10 @@ struct h5w_group {
 	 * axis (SIZE_MAX: none); stream: per channel, in its frame index */
 	size_t origin_ds;
 	size_t *frame_origin_ds;
+	/* the sender's id of that message: records (SIZE_MAX: none) and
+	 * stream frames only, a table's rows being many per message */
+	size_t origin_id_ds;
+	size_t *frame_origin_id_ds;
 	size_t event_id_ds, sample_time_ds;    /* records */
 	size_t record_state_ds;                /* records: H5W_RECORD_* per row */
 	size_t *field_ds;            /* records, stream events: per event field */
@@ -245,6 +250,8 @@ struct h5w {
 	int64_t horizon;             /* nothing that arrived before it is to come */
 	uint64_t origin;             /* stream sequence of the message being
 					appended (h5w_origin); 0: none */
+	const char *origin_id;       /* its sender's id, "" none; the caller's
+					memory, valid until the next h5w_origin */
 	/* groups */
 	struct h5w_group **hash;
 	size_t hash_size, ngroups;
@@ -400,6 +407,8 @@ struct h5w_job *h5w_pool_take(struct h5w_pool *pool, bool wait);
 /* h5w_chunk.c */
 int h5w_dset_put(struct h5w *w, struct h5w_dset *ds, uint64_t row, const void *rows,
 		 uint64_t nrows, struct h5w_error *err);
+int h5w_dset_put_string(struct h5w *w, struct h5w_dset *ds, uint64_t row, const char *s,
+			struct h5w_error *err);
 int h5w_dset_write_row(struct h5w *w, struct h5w_dset *ds, uint64_t row, const void *data,
 		       struct h5w_error *err);
 int h5w_dset_write_encoded(struct h5w *w, struct h5w_dset *ds, uint64_t index,

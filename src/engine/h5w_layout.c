@@ -291,6 +291,23 @@ static struct h5w_dset *add_origin(struct h5w_group *g, const char *name, uint64
 	return ds;
 }
 
+/*
+ * The sender's id of that message (Nats-Msg-Id, SENDER:N), beside the
+ * sequence: a variable-length UTF-8 string, as a table's string channels
+ * are (HDF5's pipeline, the empty string for rows from a listener or a
+ * message without one). Records and stream frames only: a table row is
+ * one line of a batch of many, whose id would repeat on every line.
+ */
+static struct h5w_dset *add_origin_id(struct h5w_group *g, const char *name,
+				      uint64_t chunk_rows, size_t scale, size_t *index)
+{
+	struct h5w_dset *ds = add(g, name, DTYPE_STRING, 1, chunk_rows, index);
+	set_fill(ds, false, (union schema_number){.u = 0});
+	ds->scale_axis0 = (int)scale;
+	ds->is_origin_id = true;
+	return ds;
+}
+
 static void plan_table(struct h5w_group *g, bool with_origin)
 {
 	const struct schema_stream *st = g->stream;
@@ -351,8 +368,10 @@ static void plan_records(struct h5w_group *g, bool with_origin)
 		add(g, "record_state", DTYPE_UINT8, 1, H5W_INDEX_CHUNK, &g->record_state_ds);
 	state->scale_axis0 = (int)g->time_ds;
 	set_fill(state, false, (union schema_number){.u = H5W_RECORD_OPEN});
-	if (with_origin)
+	if (with_origin) {
 		add_origin(g, "source_seq", H5W_INDEX_CHUNK, g->time_ds, &g->origin_ds);
+		add_origin_id(g, "source_msg_id", H5W_INDEX_CHUNK, g->time_ds, &g->origin_id_ds);
+	}
 	plan_fields(g, g->time_ds, false);
 	/* sample_time is fixed-size and written once at creation */
 	struct h5w_dset *s = add(g, "sample_time", DTYPE_FLOAT64, 1, 1, &g->sample_time_ds);
@@ -426,6 +445,10 @@ static void plan_stream(struct h5w_group *g, bool with_origin)
 			s = add_origin(g, name, H5W_INDEX_CHUNK, g->chan_time_ds[i],
 				       &g->frame_origin_ds[i]);
 			s->frame_index = true;
+			snprintf(name, sizeof(name), "%s_frame_source_msg_id", ch->name);
+			s = add_origin_id(g, name, H5W_INDEX_CHUNK, g->chan_time_ds[i],
+					  &g->frame_origin_id_ds[i]);
+			s->frame_index = true;
 		}
 	}
 	if (st->events)
@@ -438,19 +461,21 @@ int h5w_layout_plan(struct h5w *w, struct h5w_group *g, struct h5w_error *err)
 	const struct schema_stream *st = g->stream;
 	size_t n = st->nchannels;
 	bool with_origin = w->schema->nsources > 0;
-	size_t max = 2 * n + 6 + 5 * n + st->nevent_fields;
+	size_t max = 2 * n + 7 + 6 * n + st->nevent_fields;
 	g->dsets = calloc(max, sizeof(*g->dsets));
 	g->chan_ds = calloc(n + 1, sizeof(size_t));
 	g->chan_time_ds = calloc(n + 1, sizeof(size_t));
 	g->frame_start_ds = calloc(n + 1, sizeof(size_t));
 	g->frame_seq_ds = calloc(n + 1, sizeof(size_t));
 	g->frame_origin_ds = calloc(n + 1, sizeof(size_t));
-	g->origin_ds = SIZE_MAX;
+	g->frame_origin_id_ds = calloc(n + 1, sizeof(size_t));
+	g->origin_ds = g->origin_id_ds = SIZE_MAX;
 	g->field_ds = calloc(st->nevent_fields + 1, sizeof(size_t));
 	g->ev_start_ds = calloc(n + 1, sizeof(size_t));
 	g->ev_count_ds = calloc(n + 1, sizeof(size_t));
 	if (!g->dsets || !g->chan_ds || !g->chan_time_ds || !g->frame_start_ds ||
-	    !g->frame_seq_ds || !g->frame_origin_ds || !g->field_ds || !g->ev_start_ds || !g->ev_count_ds) {
+	    !g->frame_seq_ds || !g->frame_origin_ds || !g->frame_origin_id_ds || !g->field_ds ||
+	    !g->ev_start_ds || !g->ev_count_ds) {
 		h5w_err(w, err, "out of memory planning group %s", g->path);
 		return -ENOMEM;
 	}
@@ -524,6 +549,15 @@ static int dataset_attrs(struct h5w *w, struct h5w_group *g, struct h5w_dset *ds
 		for (size_t i = 0; i < w->schema->nsources && nstreams < 64; i++)
 			streams[nstreams++] = w->schema->sources[i].stream;
 		rc |= attr_strings(id, "source_streams", streams, nstreams);
+	}
+	if (ds->is_origin_id) {
+		rc |= attr_string(id, "long_name", ds->frame_index
+			? "sender's id of the message that carried the frame (Nats-Msg-Id)"
+			: "sender's id of the message the row came from (Nats-Msg-Id)");
+		rc |= attr_string(id, "comment",
+				  "SENDER:N as h5rec send --nats and simulate --nats set it: the "
+				  "sender's name and its count of messages; cut at 128 bytes; "
+				  "empty: not from a broker, or no id");
 	}
 	/* The fill value as readers mask it (netCDF, xarray, CF): of the
 	 * dataset's own type, so the packed value when scale_factor applies. */

@@ -208,6 +208,8 @@ static int open_record(struct h5w *w, struct h5w_group *g, uint64_t event_id, in
 		rc = h5w_dset_put(w, &g->dsets[g->record_state_ds], row, &open, 1, err);
 	if (!rc && g->origin_ds != SIZE_MAX) /* the message that opened it */
 		rc = h5w_dset_put(w, &g->dsets[g->origin_ds], row, &w->origin, 1, err);
+	if (!rc && g->origin_id_ds != SIZE_MAX)
+		rc = h5w_dset_put_string(w, &g->dsets[g->origin_id_ds], row, w->origin_id, err);
 	if (rc)
 		return rc;
 	struct h5w_record *rec = &g->records[g->nrecords];

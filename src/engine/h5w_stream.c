@@ -115,16 +115,19 @@ static int frame_taken(struct h5w *w, struct h5w_group *g, size_t channel, uint6
 {
 	const struct schema_stream *st = g->stream;
 	struct h5w_dset *ds = &g->dsets[g->chan_ds[channel]];
-	struct h5w_dset *index[4] = {&g->dsets[g->chan_time_ds[channel]],
+	struct h5w_dset *index[5] = {&g->dsets[g->chan_time_ds[channel]],
 				     &g->dsets[g->frame_start_ds[channel]],
 				     &g->dsets[g->frame_seq_ds[channel]],
-				     &g->dsets[g->frame_origin_ds[channel]]};
+				     &g->dsets[g->frame_origin_ds[channel]],
+				     &g->dsets[g->frame_origin_id_ds[channel]]};
 	const void *row[4] = {&t0, &start, &seq, &w->origin};
-	size_t nindex = w->schema->nsources ? 4 : 3; /* with provenance */
+	size_t nindex = w->schema->nsources ? 5 : 3; /* with provenance */
 	uint64_t frame = index[0]->nrows;
 	int rc = 0;
-	for (size_t k = 0; !rc && k < nindex; k++)
+	for (size_t k = 0; !rc && k < nindex && k < 4; k++)
 		rc = h5w_dset_put(w, index[k], frame, row[k], 1, err);
+	if (!rc && nindex == 5) /* the sender's id: a string the dataset owns */
+		rc = h5w_dset_put_string(w, index[4], frame, w->origin_id, err);
 	if (rc) {
 		h5w_dset_truncate(w, ds, start);
 		for (size_t k = 0; k < nindex; k++)

@@ -13,6 +13,7 @@ consumers of one stream, which each store every message.
 """
 import glob
 import os
+import re
 import shutil
 import socket
 import struct
@@ -28,8 +29,8 @@ import xarray as xr
 from recorder_fixture import (DATA, H5REC, SOURCE, T0, encode_frame,  # noqa: F401
                               preload_env, recorder)
 from test_nats import (HANG_GUARD, NATS_SERVER, PUBLISH, SUBJECT, WAVE_STREAM,  # noqa: F401
-                       all_acked, nats, publish, read_waves, sources_yaml, start_recorder,
-                       wait_for, wave)
+                       all_acked, nats, publish, read_waves, records, sources_yaml,
+                       start_recorder, wait_for, wave)
 
 sys.path.insert(0, os.path.join(SOURCE, "python"))
 import h5rec  # noqa: E402
@@ -94,9 +95,13 @@ def check_waves_once(master, total):
         assert g["source_seq"].dims[0][0].name == "/w/time"
         assert g["wave"].dims[1][0].name == "/w/sample_time"
         assert g["time"].attrs["units"] == "nanoseconds since 1970-01-01T00:00:00Z"
+        ids = [v.decode() for v in g["source_msg_id"][...]]
+        assert g["source_msg_id"].dims[0][0].name == "/w/time"
     numbers = [int(r[0]) for r in rows]
     for row in rows:
         assert np.array_equal(row, wave(int(row[0])))
+    # the sender's id of the message that made each row, aligned with it
+    assert ids == [f"s1:{n + 1}" for n in numbers]
     assert sorted(numbers) == list(range(total)), "not every message exactly once"
     assert len(set(seq.tolist())) == len(seq) and (seq > 0).all()
     assert np.array_equal(time, T0 + np.array(numbers) * 1000)
@@ -104,6 +109,7 @@ def check_waves_once(master, total):
         w = nc["w"]
         assert sorted(int(v) for v in w["wave"][:, 0]) == list(range(total))
         assert w["wave"].dimensions == ("time", "sample_time")
+        assert list(w["source_msg_id"][:]) == ids
     for engine, kw in (("netcdf4", {}), ("h5netcdf", {})):  # no phony dimension here
         with xr.open_dataset(master, group="/w", engine=engine, **kw) as ds:
             assert ds["time"].dtype == np.dtype("datetime64[ns]"), engine
@@ -112,6 +118,8 @@ def check_waves_once(master, total):
             assert sorted(int(v) for v in got[:, 0]) == list(range(total)), engine
             expect = (T0 + got[:, 0].astype(np.int64) * 1000).astype("datetime64[ns]")
             assert np.array_equal(ds["time"].values, expect), engine
+            assert ds["source_msg_id"].dims == ("time",), engine
+            assert [str(v) for v in ds["source_msg_id"].values] == ids, engine
 
 
 def test_rows_record_their_message(nats, recorder):
@@ -139,8 +147,80 @@ def test_rows_record_their_message(nats, recorder):
     plain.stop()
     for path in glob.glob(os.path.join(plain.out, "*.h5")):
         with h5py.File(path, "r") as f:
-            assert all("source_seq" not in name for g in f.values()
+            assert all("source_" not in name for g in f.values()
                        for name in getattr(g, "keys", lambda: [])())
+
+
+def read_ids(path, group="/w", name="source_msg_id"):
+    """A provenance id column through h5py, netCDF4 and both xarray
+    engines, each decoding it as str; all four must agree."""
+    with h5py.File(path, "r") as f:
+        d = f[group.strip("/") + "/" + name]
+        assert h5py.check_string_dtype(d.dtype).encoding == "utf-8"
+        assert "_FillValue" not in d.attrs and "long_name" in d.attrs
+        assert "Nats-Msg-Id" in d.attrs["long_name"]
+        axis = d.dims[0][0].name
+        got = d.asstr()[...].tolist()
+    with netCDF4.Dataset(path) as nc:
+        v = nc[group.strip("/")][name]
+        assert v.dtype == str and list(v[:]) == got
+    for engine, kw in (("netcdf4", {}), ("h5netcdf", {"phony_dims": "sort"})):
+        with xr.open_dataset(path, group=group, engine=engine, **kw) as ds:
+            assert "/" + group.strip("/") + "/" + ds[name].dims[0] == axis, engine
+            assert [type(v) for v in ds[name].values[:1]] in ([], [str]), engine
+            assert list(ds[name].values) == got, engine
+    return got
+
+
+def test_rows_record_their_sender(nats, recorder):
+    """Every records row carries source_msg_id, the Nats-Msg-Id of the
+    message that made it (SENDER:N as nats_publish and h5rec send --nats
+    set it), read as str by h5py, netCDF4 and both xarray engines; an id
+    longer than 128 bytes is cut there without splitting a character, one
+    that is not UTF-8 is left out (empty)."""
+    (server,) = nats(1)
+    r = start_recorder(recorder, [server.url])
+    publish(server.url, 0, 20, sender="tester")
+    long_name = "é" * 70  # 140 bytes: nats_publish's ids end at 159
+    publish(server.url, 20, 2, sender=long_name)
+    bad = subprocess.run([PUBLISH, "publish", server.url, SUBJECT, b"\xff\xfe", b"1"],
+                         input=records(22, 1), capture_output=True, timeout=HANG_GUARD)
+    assert bad.returncode == 0, bad.stderr
+    wait_for(lambda: all_acked(server, 23), "every message acknowledged")
+    r.stop()
+    (path,) = glob.glob(os.path.join(r.out, "*.h5"))
+    with h5py.File(path, "r") as f:
+        numbers = [int(row[0]) for row in f["w/wave"][...]]
+        seq = f["w/source_seq"][...].tolist()
+    ids = read_ids(path)
+    assert sorted(numbers) == list(range(23))
+    cut = ("é" * 64)  # 128 bytes: ':21' and the 65th character do not fit
+    expect = {**{i: f"tester:{i + 1}" for i in range(20)}, 20: cut, 21: cut, 22: ""}
+    assert ids == [expect[n] for n in numbers]
+    assert seq == [n + 1 for n in numbers]
+
+
+def test_h5rec_send_ids_in_rows(nats, recorder, tmp_path):
+    """h5rec send --nats names its messages NAME-HOST-PID-MS:N: every row
+    records its message's id, N counting the messages in order."""
+    (server,) = nats(1)
+    r = start_recorder(recorder, [server.url])
+    samples = tmp_path / "w.bin"
+    samples.write_bytes(b"".join(wave(i).tobytes() for i in range(30)))
+    sent = subprocess.run([H5REC, "send", "--nats", server.url, "--subject", SUBJECT,
+                           "--name", "station7", "-k", "w/wave", "-d", "int64", "-n", "16",
+                           str(samples)], capture_output=True, text=True, timeout=HANG_GUARD)
+    assert sent.returncode == 0, sent.stderr
+    wait_for(lambda: all_acked(server, 30), "every message acknowledged")
+    r.stop()
+    (path,) = glob.glob(os.path.join(r.out, "*.h5"))
+    with h5py.File(path, "r") as f:
+        numbers = [int(row[0]) for row in f["w/wave"][...]]
+    ids = read_ids(path)
+    assert sorted(numbers) == list(range(30))
+    run = ids[0].rsplit(":", 1)[0]
+    assert re.fullmatch(r"station7-%s-\d+-\d+" % re.escape(socket.gethostname()[:63]), run), run
+    assert ids == [f"{run}:{n + 1}" for n in numbers]
 
 
 def test_vds_after_a_recorder_was_killed(nats, recorder, tmp_path):
@@ -256,6 +336,9 @@ def test_vds_stream_layout(nats, recorder, tmp_path):
         with h5py.File(files_of(r)[0], "r") as f:
             assert list(f["b1/adc0_frame_source_seq"][...]) == list(range(1, n + 1))
             assert f["b1/adc0_frame_source_seq"].dims[0][0].name == "/b1/adc0_frame_time"
+        # the sender's id of each frame's message (nats_publish: SENDER:N)
+        assert read_ids(files_of(r)[0], "/b1", "adc0_frame_source_msg_id") == \
+            [f"adc:{k}" for k in range(1, n + 1)]
     # the Python reader, which sorts frames itself, reads a broker's files
     ds = h5rec.open_group(a.out, "/b1")
     assert np.array_equal(ds["adc0"].values, np.arange(n * per))
@@ -273,6 +356,8 @@ def test_vds_stream_layout(nats, recorder, tmp_path):
         assert g.attrs["time_monotonic"] == 1 and g.attrs["board"] == "b1"
     assert np.array_equal(np.sort(samples), np.arange(n * per))
     assert sorted(seqs.tolist()) == list(range(1, n + 1))
+    # each frame's id kept with it, once: frame k came in message adc:k
+    assert read_ids(master, "/b1", "adc0_frame_source_msg_id") == [f"adc:{k}" for k in seqs]
     for k, s in zip(seqs, starts):  # each frame's samples where its index says
         k, s = int(k), int(s)
         assert np.array_equal(samples[s:s + per], np.arange((k - 1) * per, k * per))
@@ -315,6 +400,7 @@ def test_vds_table_layout(nats, recorder, tmp_path):
             assert g["temperature"].is_virtual
             assert g.attrs["station"] == st
             assert len(g["temperature"]) == len(g["time"]) == len(g["source_seq"])
+            assert "source_msg_id" not in g  # many lines per message: not for tables
             values += g["temperature"][...].tolist()
     assert sorted(values) == [i + 0.5 for i in range(6000)]
     for engine in ("netcdf4", "h5netcdf"):
