@@ -173,6 +173,7 @@ struct h5w_group {
 					the next file is created with it */
 	struct h5w_dset *dsets;
 	size_t ndsets;
+	size_t dsets_cap;           /* slots in dsets: what its layout plans */
 	/* roles: indexes into dsets */
 	size_t time_ds;              /* table/records: the shared time axis */
 	size_t *chan_ds;             /* per channel: its data dataset */
