@@ -246,7 +246,8 @@ struct h5w_encoded {
  * that fails is refused with -EBADMSG and touches nothing. It is then
  * written as it is with a direct chunk write, or, where the row cannot go
  * to the file now (its group waits for the next file, earlier chunks wait
- * for space), decoded and buffered like any waveform. Otherwise as
+ * for space), held as it came (its bytes count against limits.max_buffer)
+ * and written as it is when its row goes out. Otherwise as
  * h5w_record_data.
  */
 int h5w_record_encoded(struct h5w *engine, struct h5w_group *group, uint64_t event_id,
@@ -260,8 +261,8 @@ int h5w_record_encoded(struct h5w *engine, struct h5w_group *group, uint64_t eve
  * h5w_stream_append). The channel's samples in this file must end at a
  * chunk boundary (-EINVAL otherwise: a channel takes samples or chunks,
  * not both). Every chunk is checked first (-EBADMSG, nothing taken), then
- * stored as it is, or decoded and buffered where it cannot go to the file
- * now, as in h5w_record_encoded. No event spans: for streams without
+ * stored as it is, or held as it is where it cannot go to the file now, as
+ * in h5w_record_encoded. No event spans: for streams without
  * `events`.
  */
 int h5w_stream_append_encoded(struct h5w *engine, struct h5w_group *group, size_t channel,
@@ -371,9 +372,11 @@ struct h5w_stats {
 	uint64_t event_frames_late;     /* DATA frames of an event closed already:
 					   stored as samples outside any event */
 	uint64_t chunks_written;
-	/* chunks senders sent pre-compressed (issue 19): stored as they came,
-	 * decoded to be buffered (their file did not exist yet, or earlier
-	 * chunks waited), refused by the checks (h5w_encoded.c) */
+	/* chunks senders sent pre-compressed (issue 19): stored as they came
+	 * (also after waiting, held encoded, for their file or for space),
+	 * decoded (a held chunk that rows were put into, only partly
+	 * covering it: none in practice), refused by the checks
+	 * (h5w_encoded.c) */
 	uint64_t chunks_precompressed, chunks_decoded, chunks_refused;
 	uint64_t bytes_raw;        /* chunk bytes before compression */
 	uint64_t bytes_compressed; /* chunk bytes as stored */

@@ -96,6 +96,18 @@ static void release_data(struct h5w *w, struct h5w_dset *ds, unsigned char *data
 	w->buffered -= (size_t)cap_rows * ds->row_bytes;
 }
 
+/* Give back the memory of the dataset's buffer BUF, whatever it holds. */
+static void release_buf(struct h5w *w, struct h5w_dset *ds, struct h5w_chunkbuf *buf)
+{
+	if (buf->encoded) {
+		free(buf->data);
+		w->buffered -= buf->encoded_len;
+		return;
+	}
+	free_strings(ds, buf->data, 0, buf->init_rows);
+	release_data(w, ds, buf->data, buf->cap_rows);
+}
+
 static void drop_caches(struct h5w *w);
 
 static int finish_job(struct h5w *w, struct h5w_job *job, struct h5w_error *err);
@@ -181,14 +193,61 @@ static int room_for_buf(struct h5w_dset *ds)
 	return 0;
 }
 
-/* The buffer of chunk INDEX, created (with room for NEED rows) if absent. */
-static int find_buf(struct h5w *w, struct h5w_dset *ds, uint64_t index, uint64_t need,
-		    struct h5w_chunkbuf **out, struct h5w_error *err)
+static void mark_dirty(struct h5w_chunkbuf *buf, uint64_t lo, uint64_t hi);
+
+/*
+ * Rows are put into a chunk held encoded (a records row that comes again,
+ * or is filled): it becomes a buffer of rows. WHOLE: the put covers every
+ * row, so nothing needs decoding; otherwise the chunk is decoded (counted
+ * in chunks_decoded) and written again whole.
+ */
+static int unhold(struct h5w *w, struct h5w_dset *ds, struct h5w_chunkbuf *buf, bool whole,
+		  struct h5w_error *err)
+{
+	const unsigned char *rows = NULL;
+	if (!whole) {
+		struct h5w_encoded c = {.data = buf->data, .len = buf->encoded_len,
+					.filter_mask = buf->encoded_mask,
+					.raw_size = ds->chunk_bytes};
+		rows = h5w_encoded_decode(w, ds, &c, err);
+		if (!rows)
+			return -EIO;
+	}
+	int rc = reserve(w, ds->chunk_bytes, false, err);
+	if (rc)
+		return rc;
+	unsigned char *data = malloc(ds->chunk_bytes);
+	if (!data) {
+		w->buffered -= ds->chunk_bytes;
+		h5w_err(w, err, "out of memory buffering %s/%s", ds->group->path, ds->name);
+		return -ENOMEM;
+	}
+	if (rows)
+		memcpy(data, rows, ds->chunk_bytes);
+	free(buf->data);
+	w->buffered -= buf->encoded_len;
+	*buf = (struct h5w_chunkbuf){.index = buf->index, .data = data,
+				     .cap_rows = ds->chunk_rows,
+				     .init_rows = whole ? 0 : ds->chunk_rows, .slot = buf->slot};
+	if (!whole)
+		mark_dirty(buf, 0, ds->chunk_rows);
+	return 0;
+}
+
+/* The buffer of chunk INDEX, created (with room for NEED rows) if absent,
+ * ready for rows [AT, NEED) to be put. */
+static int find_buf(struct h5w *w, struct h5w_dset *ds, uint64_t index, uint64_t at,
+		    uint64_t need, struct h5w_chunkbuf **out, struct h5w_error *err)
 {
 	size_t pos = ds->nbufs;
 	while (pos > 0 && ds->bufs[pos - 1].index >= index) {
 		if (ds->bufs[pos - 1].index == index) {
 			*out = &ds->bufs[pos - 1];
+			if ((*out)->encoded) {
+				int rc = unhold(w, ds, *out, at == 0 && need == ds->chunk_rows, err);
+				if (rc)
+					return rc;
+			}
 			return grow_buf(w, ds, *out, need, err);
 		}
 		pos--;
@@ -490,7 +549,6 @@ failed:
 }
 
 static int insert_buf(struct h5w_dset *ds, const struct h5w_chunkbuf *buf);
-static void mark_dirty(struct h5w_chunkbuf *buf, uint64_t lo, uint64_t hi);
 
 /* A job whose chunk did not reach the file: the chunk is kept for the next
  * flush. A flush job's buffer is still in the dataset and is marked dirty
@@ -609,6 +667,17 @@ static int write_buf(struct h5w *w, struct h5w_dset *ds, struct h5w_chunkbuf *bu
 {
 	int rc = 0;
 	uint64_t lo = buf->dirty_lo, hi = buf->dirty_hi;
+	if (buf->encoded) {
+		rc = store_masked(w, ds, buf->index, buf->data, buf->encoded_len,
+				  buf->encoded_mask, err);
+		if (rc)
+			return rc;
+		w->stats.chunks_precompressed++;
+		buf->dirty_lo = buf->dirty_hi = 0;
+		if (final)
+			release_buf(w, ds, buf);
+		return 0;
+	}
 	if (ds->codec == H5W_CODEC_PIPELINE) {
 		/* Only the rows changed since the last write: rewriting a chunk's
 		 * variable-length strings at every flush would leave a copy of each
@@ -706,7 +775,7 @@ int h5w_dset_put(struct h5w *w, struct h5w_dset *ds, uint64_t row, const void *r
 		uint64_t index = row / ds->chunk_rows, at = row % ds->chunk_rows;
 		uint64_t n = ds->chunk_rows - at < nrows ? ds->chunk_rows - at : nrows;
 		struct h5w_chunkbuf *buf;
-		int rc = find_buf(w, ds, index, at + n, &buf, err);
+		int rc = find_buf(w, ds, index, at, at + n, &buf, err);
 		if (rc)
 			return rc;
 		if (at > buf->init_rows)
@@ -763,7 +832,7 @@ int h5w_dset_write_row(struct h5w *w, struct h5w_dset *ds, uint64_t row, const v
 	}
 	for (size_t i = 0; i < ds->nbufs; i++) {
 		if (ds->bufs[i].index == row) {
-			release_data(w, ds, ds->bufs[i].data, ds->bufs[i].cap_rows);
+			release_buf(w, ds, &ds->bufs[i]);
 			memmove(&ds->bufs[i], &ds->bufs[i + 1],
 				(ds->nbufs - i - 1) * sizeof(*ds->bufs));
 			ds->nbufs--;
@@ -807,7 +876,7 @@ int h5w_dset_write_encoded(struct h5w *w, struct h5w_dset *ds, uint64_t index,
 			return rc;
 		for (size_t j = 0; j < ds->nbufs; j++) {
 			if (ds->bufs[j].index == index) {
-				release_data(w, ds, ds->bufs[j].data, ds->bufs[j].cap_rows);
+				release_buf(w, ds, &ds->bufs[j]);
 				drop_buf(ds, j);
 				break;
 			}
@@ -827,6 +896,67 @@ int h5w_dset_write_encoded(struct h5w *w, struct h5w_dset *ds, uint64_t index,
 	return 0;
 }
 
+/*
+ * Hold chunk INDEX, which came encoded (h5w_encoded.c checked it) but
+ * cannot go to the file now - its group waits for the next file (under
+ * SWMR, the first chunks of every file), an earlier chunk waits for a
+ * retry, or its direct write failed - as it came: a copy of its bytes,
+ * counted against limits.max_buffer, which the flush or seal that stores
+ * the chunk writes with its mask (write_buf). It is never decoded, and the
+ * pool never encodes it again. A buffer holding an older version of the
+ * chunk (a record's fill) is replaced, after any compression job that may
+ * still read it has been stored. On failure (-ENOBUFS, -ENOMEM) nothing
+ * is held.
+ */
+int h5w_dset_hold_encoded(struct h5w *w, struct h5w_dset *ds, uint64_t index,
+			  const struct h5w_encoded *c, struct h5w_error *err)
+{
+	int rc = reserve(w, c->len, false, err);
+	if (rc)
+		return rc;
+	struct h5w_chunkbuf held = {.index = index, .data = malloc(c->len),
+				    .cap_rows = ds->chunk_rows, .init_rows = ds->chunk_rows,
+				    .dirty_hi = ds->chunk_rows, .encoded = true,
+				    .encoded_len = c->len, .encoded_mask = c->filter_mask};
+	if (!held.data) {
+		w->buffered -= c->len;
+		h5w_err(w, err, "out of memory holding chunk %llu of %s/%s",
+			(unsigned long long)index, ds->group->path, ds->name);
+		return -ENOMEM;
+	}
+	memcpy(held.data, c->data, c->len);
+	bool replaced = false;
+	for (size_t i = 0; i < ds->nbufs && !replaced; i++) {
+		if (ds->bufs[i].index != index)
+			continue;
+		/* a job's failed store keeps its chunk and is reported again by
+		 * the next flush, which retries it: this chunk is held anyway */
+		h5w_chunks_reap(w, true, NULL);
+		for (size_t j = 0; j < ds->nbufs; j++) {
+			if (ds->bufs[j].index == index) {
+				release_buf(w, ds, &ds->bufs[j]);
+				ds->bufs[j] = held;
+				replaced = true;
+				break;
+			}
+		}
+	}
+	if (!replaced && insert_buf(ds, &held)) {
+		free(held.data);
+		w->buffered -= c->len;
+		h5w_err(w, err, "out of memory holding chunk %llu of %s/%s",
+			(unsigned long long)index, ds->group->path, ds->name);
+		return -ENOMEM;
+	}
+	uint64_t end = (index + 1) * ds->chunk_rows;
+	if (end > ds->nrows)
+		ds->nrows = end;
+	if (ds->group->pending)
+		w->pending_bytes += c->len;
+	w->dirty = true;
+	return 0;
+}
+
 /* Set NROWS rows at ROW back to the fill value (records: a missing channel). */
 int h5w_dset_fill(struct h5w *w, struct h5w_dset *ds, uint64_t row, uint64_t nrows,
 		  struct h5w_error *err)
@@ -835,7 +965,7 @@ int h5w_dset_fill(struct h5w *w, struct h5w_dset *ds, uint64_t row, uint64_t nro
 		uint64_t index = row / ds->chunk_rows, at = row % ds->chunk_rows;
 		uint64_t n = ds->chunk_rows - at < nrows ? ds->chunk_rows - at : nrows;
 		struct h5w_chunkbuf *buf;
-		int rc = find_buf(w, ds, index, at + n, &buf, err);
+		int rc = find_buf(w, ds, index, at, at + n, &buf, err);
 		if (rc)
 			return rc;
 		uint64_t end = at + n;
@@ -872,8 +1002,7 @@ int h5w_dset_seal(struct h5w *w, struct h5w_dset *ds, uint64_t upto, struct h5w_
 				return rc; /* kept: retried by the next flush */
 		} else {
 			/* stored as it is by a flush (padded rows are fill either way) */
-			free_strings(ds, buf->data, 0, buf->init_rows);
-			release_data(w, ds, buf->data, buf->cap_rows);
+			release_buf(w, ds, buf);
 		}
 		drop_buf(ds, 0);
 	}
@@ -956,14 +1085,13 @@ void h5w_dset_truncate(struct h5w *w, struct h5w_dset *ds, uint64_t rows)
 		struct h5w_chunkbuf *b = &ds->bufs[i];
 		uint64_t base = b->index * ds->chunk_rows;
 		if (base >= rows) {
-			free_strings(ds, b->data, 0, b->init_rows);
-			release_data(w, ds, b->data, b->cap_rows);
+			release_buf(w, ds, b);
 			drop_buf(ds, i);
 			continue;
 		}
 		uint64_t keep = rows - base;
-		if (keep >= b->init_rows)
-			break;
+		if (keep >= b->init_rows || b->encoded)
+			break; /* an encoded chunk is whole: rows are taken back by chunks */
 		free_strings(ds, b->data, keep, b->init_rows);
 		b->init_rows = keep;
 		if (b->dirty_hi > keep)
@@ -998,9 +1126,10 @@ bool h5w_dset_stored(const struct h5w_dset *ds)
 void h5w_dset_reset(struct h5w *w, struct h5w_dset *ds)
 {
 	for (size_t i = 0; i < ds->nbufs; i++) {
-		free_strings(ds, ds->bufs[i].data, 0, ds->bufs[i].init_rows);
-		free(ds->bufs[i].data);
-		w->buffered -= (size_t)ds->bufs[i].cap_rows * ds->row_bytes;
+		struct h5w_chunkbuf *b = &ds->bufs[i];
+		free_strings(ds, b->data, 0, b->encoded ? 0 : b->init_rows);
+		free(b->data);
+		w->buffered -= b->encoded ? b->encoded_len : (size_t)b->cap_rows * ds->row_bytes;
 	}
 	ds->nbufs = 0;
 	ds->nrows = 0;

@@ -24,10 +24,10 @@
  * chunk does: an HDF5 read error, never a crash (the LZ4 plugin's decoder
  * is bounds-checked, SPEC §5).
  *
- * Decoding also serves the rows that cannot be written directly (their
- * group waits for the next file under SWMR, or earlier chunks wait for disk
- * space): those are buffered as samples like any other and encoded again
- * by the pool when their chunk goes out.
+ * A chunk that cannot be written at once (its group waits for the next
+ * file under SWMR, earlier chunks wait for disk space) is held as it came
+ * (h5w_chunk.c, h5w_dset_hold_encoded), not decoded. Decoding remains for
+ * the rare put of rows into a held chunk that does not cover it whole.
  *
  * Caller thread only (w->decoded is the engine's).
  */

@@ -87,6 +87,12 @@ struct h5w_chunkbuf {
 	uint64_t dirty_lo, dirty_hi; /* rows changed since last written (lo == hi: none) */
 	size_t slot;           /* bytes its last write took in the file; 0: none
 				  (a rewrite of that size stays in place) */
+	/* A chunk that came encoded (issue 19) and cannot go to the file yet
+	 * is held as it came: data is its encoded_len bytes, stored with
+	 * encoded_mask, never decoded (h5w_dset_hold_encoded). */
+	bool encoded;
+	size_t encoded_len;
+	uint32_t encoded_mask;
 };
 
 struct h5w_dset {
@@ -414,6 +420,8 @@ int h5w_dset_write_row(struct h5w *w, struct h5w_dset *ds, uint64_t row, const v
 		       struct h5w_error *err);
 int h5w_dset_write_encoded(struct h5w *w, struct h5w_dset *ds, uint64_t index,
 			   const struct h5w_encoded *c, struct h5w_error *err);
+int h5w_dset_hold_encoded(struct h5w *w, struct h5w_dset *ds, uint64_t index,
+			  const struct h5w_encoded *c, struct h5w_error *err);
 int h5w_dset_fill(struct h5w *w, struct h5w_dset *ds, uint64_t row, uint64_t nrows,
 		  struct h5w_error *err);
 int h5w_dset_seal(struct h5w *w, struct h5w_dset *ds, uint64_t upto, struct h5w_error *err);

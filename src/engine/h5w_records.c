@@ -350,11 +350,10 @@ int h5w_records_encoded(struct h5w *w, struct h5w_group *g, uint64_t event_id, i
 	if (direct)
 		rc = h5w_dset_write_encoded(w, ds, rec->row, chunk, err);
 	if (!direct || rc) {
-		/* kept as samples: encoded again when its chunk goes out; a
-		 * failed direct write's error stands (the row is kept) */
+		/* held as it came, stored when its chunk goes out; a failed
+		 * direct write's error stands (the row is kept) */
 		struct h5w_error ignored;
-		const unsigned char *row = h5w_encoded_decode(w, ds, chunk, rc ? &ignored : err);
-		int put = row ? h5w_dset_put(w, ds, rec->row, row, 1, rc ? &ignored : err) : -EIO;
+		int put = h5w_dset_hold_encoded(w, ds, rec->row, chunk, rc ? &ignored : err);
 		if (put && rc) {
 			w->stats.losses++;
 			h5w_err(w, NULL, "%s/%s: row %llu could not be kept: it is lost", g->path,

@@ -162,9 +162,9 @@ static bool direct_now(const struct h5w *w, const struct h5w_group *g, const str
 	return true;
 }
 
-/* One encoded chunk at chunk INDEX: as it came, or decoded into the
- * buffers when it cannot go to the file now (or its write failed: then
- * kept, and the write's error returned). */
+/* One encoded chunk at chunk INDEX: stored as it came, or held as it came
+ * when it cannot go to the file now (or its write failed: then kept, and
+ * the write's error returned). */
 static int put_encoded(struct h5w *w, struct h5w_group *g, struct h5w_dset *ds, uint64_t index,
 		       const struct h5w_encoded *c, struct h5w_error *err)
 {
@@ -175,10 +175,7 @@ static int put_encoded(struct h5w *w, struct h5w_group *g, struct h5w_dset *ds, 
 	if (direct && !rc)
 		return 0;
 	struct h5w_error ignored;
-	const unsigned char *data = h5w_encoded_decode(w, ds, c, rc ? &ignored : err);
-	int put = data ? h5w_dset_put(w, ds, index * ds->chunk_rows, data, ds->chunk_rows,
-				      rc ? &ignored : err)
-		       : -EIO;
+	int put = h5w_dset_hold_encoded(w, ds, index, c, rc ? &ignored : err);
 	if (put && rc) {
 		w->stats.losses++;
 		h5w_err(w, NULL, "%s/%s: chunk %llu could not be kept: it is lost", g->path,

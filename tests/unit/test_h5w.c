@@ -1610,6 +1610,125 @@ static void test_stream_event_rows_wait_for_their_samples(void **state)
 	teardown_fx(fx);
 }
 
+/* One LZ4 records channel /x/a of float32, a record per chunk: the shape
+ * pre-compressed waveforms (issue 19) take. */
+static const char *const ENCODED_RECORDS =
+	"streams:\n"
+	"  - name: dust\n"
+	"    match: { key: \"{board}/{channel}\" }\n"
+	"    group: \"/{board}\"\n"
+	"    layout: records\n"
+	"    samples: 1000\n"
+	"    dt: 1.0e-6\n"
+	"    channels:\n"
+	"      a: { dtype: float32, compression: lz4, chunk: 1 }\n";
+
+enum { ENCODED_EVENTS = 12 };
+
+struct sent_chunk {
+	unsigned char bytes[4096 + 64];
+	size_t len;
+};
+
+/* Event K's waveform as a sender encodes it (LZ4, one block). */
+static void encode_event(struct sent_chunk *c, unsigned k)
+{
+	float samples[1000];
+	for (size_t i = 0; i < 1000; i++)
+		samples[i] = (float)(k * 1000 + i % 37);
+	assert_int_equal(h5lz4_encode(samples, sizeof(samples), 0, c->bytes, sizeof(c->bytes),
+				      &c->len), 0);
+}
+
+static int send_encoded(struct fixture *fx, struct h5w_group *g, const struct sent_chunk *sent,
+			unsigned k)
+{
+	struct h5w_encoded c = {.data = sent[k].bytes, .len = sent[k].len, .raw_size = 4000};
+	return h5w_record_encoded(fx->engine, g, k + 1, T0 + (int64_t)k * SEC, 0, &c, &fx->err);
+}
+
+/* Rows of /x/a in PATH, each checked to be stored exactly as event_id's
+ * chunk was sent. */
+static hsize_t rows_as_sent(const char *path, const struct sent_chunk *sent)
+{
+	hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+	assert_true(file >= 0);
+	uint64_t ids[ENCODED_EVENTS];
+	hsize_t n = read_column(file, "/x/event_id", H5T_NATIVE_UINT64, ids, ENCODED_EVENTS);
+	hid_t ds = H5Dopen2(file, "/x/a", H5P_DEFAULT);
+	assert_true(ds >= 0);
+	for (hsize_t row = 0; row < n; row++) {
+		const struct sent_chunk *c = &sent[ids[row] - 1];
+		hsize_t offset[2] = {row, 0};
+		hsize_t size = 0;
+		uint32_t mask = 1;
+		unsigned char got[sizeof(c->bytes)];
+		assert_true(H5Dget_chunk_storage_size(ds, offset, &size) >= 0);
+		assert_int_equal(size, c->len);
+		assert_true(H5Dread_chunk(ds, H5P_DEFAULT, offset, &mask, got) >= 0);
+		assert_int_equal(mask, 0);
+		assert_memory_equal(got, c->bytes, c->len);
+	}
+	H5Dclose(ds);
+	H5Fclose(file);
+	return n;
+}
+
+/*
+ * Pre-compressed chunks are stored as they came wherever they have to wait:
+ * before their group's SWMR file exists (the first records of every file,
+ * and after a roll) and while the disk is full. None is decoded and encoded
+ * again: every stored chunk is the sender's bytes.
+ */
+static void test_encoded_chunks_wait_encoded(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_output("  min_free: 1MiB\n", "", ENCODED_RECORDS, 0);
+	struct h5w_group *g = group(fx, "x");
+	static struct sent_chunk sent[ENCODED_EVENTS];
+	for (unsigned k = 0; k < ENCODED_EVENTS; k++)
+		encode_event(&sent[k], k);
+	struct h5w_stats st;
+	unsigned k = 0;
+	for (; k < 3; k++) /* no file yet: they wait for the flush */
+		assert_int_equal(send_encoded(fx, g, sent, k), 0);
+	h5w_get_stats(fx->engine, &st);
+	assert_int_equal(st.chunks_precompressed, 0);
+	assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
+	for (; k < 6; k++) /* straight into the file */
+		assert_int_equal(send_encoded(fx, g, sent, k), 0);
+	assert_int_equal(h5w_roll(fx->engine, &fx->err), 0);
+	for (; k < 9; k++) /* waiting for the next file */
+		assert_int_equal(send_encoded(fx, g, sent, k), 0);
+	assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
+	/* the file may not grow: the chunks wait in memory */
+	h5w_get_stats(fx->engine, &st);
+	struct stat sb;
+	assert_int_equal(stat(st.file_name, &sb), 0);
+	struct rlimit old;
+	limit_file_size(&old, (rlim_t)sb.st_size);
+	assert_int_equal(send_encoded(fx, g, sent, k++), -EFBIG);
+	for (; k < ENCODED_EVENTS; k++)
+		assert_int_equal(send_encoded(fx, g, sent, k), 0);
+	h5w_get_stats(fx->engine, &st);
+	assert_true(st.full);
+	lift_file_size_limit(&old);
+	assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
+	h5w_get_stats(fx->engine, &st);
+	assert_int_equal(st.chunks_decoded, 0);
+	assert_int_equal(st.chunks_precompressed, ENCODED_EVENTS);
+	assert_int_equal(h5w_close(fx->engine, &fx->err), 0);
+	fx->engine = NULL;
+	char path[128];
+	hsize_t rows = 0;
+	for (unsigned seq = 0; seq < 2; seq++) {
+		snprintf(path, sizeof(path), "%s/u-%04u.h5", fx->dir, seq);
+		rows += rows_as_sent(path, sent);
+	}
+	assert_int_equal(rows, ENCODED_EVENTS);
+	teardown_fx(fx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1639,6 +1758,7 @@ int main(void)
 		cmocka_unit_test(test_stream_events_table),
 		cmocka_unit_test(test_stream_events_bounded_and_rolled),
 		cmocka_unit_test(test_stream_event_rows_wait_for_their_samples),
+		cmocka_unit_test(test_encoded_chunks_wait_encoded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
