@@ -26,8 +26,11 @@
  * such a payload is read from the socket straight into the item
  * (ingest_frame_read_space), so most of its bytes are never copied in user
  * space; only the part that came with the header, in the connection's read
- * buffer, is. A frame that arrived whole in one read is copied from the
- * read buffer into its item.
+ * buffer, is. After a large DATA frame the next read into that buffer is
+ * kept short (HEADER_READ), so that for a sender of large frames the next
+ * one's header comes with little of its payload, and the rest of the
+ * payload, not 64 KiB of it, goes straight into its item. A frame that
+ * arrived whole in one read is copied from the read buffer into its item.
  *
  * Pre-compressed chunks (issue 19): a sender asks how a channel stores
  * its chunks with a DESCRIBE frame and gets the canonical pipeline text
@@ -60,6 +63,13 @@ enum {
 	 * connection's buffer: copying it costs less than the extra read a
 	 * separate one would take (the next frame's header comes with it). */
 	DIRECT_READ_MIN = 16 * 1024,
+	/* A payload at least this large is read mostly straight into its
+	 * item, and so is the next one, probably: the read after it into the
+	 * connection's buffer takes HEADER_READ bytes, room for the trailer,
+	 * a header and the longest key. With smaller frames a full read
+	 * brings several at once, which saves reads. */
+	LARGE_PAYLOAD = 64 * 1024,
+	HEADER_READ = 2048,
 	/* A sender asks once per key and connection; the answers are queued
 	 * for a peer that may never read them, so their number is bounded
 	 * (about 1 MiB of answers at most). */
@@ -82,6 +92,7 @@ struct ingest_frame_conn {
 	bool described;     /* it sent DESCRIBE, so it understands ERROR frames */
 	unsigned describes; /* DESCRIBE frames answered (DESCRIBE_MAX) */
 	bool first_frame_seen;
+	bool large_frames;  /* its last DATA frame had a LARGE_PAYLOAD */
 	/* ACK bookkeeping, in ingest->ack_conns while pending is in use. */
 	struct ingest_frame_conn *ack_prev, *ack_next;
 	bool on_ack_list;
@@ -614,6 +625,7 @@ static int on_frame(void *user, const struct frame *frame)
 		err = describe(fc, frame);
 	} else {
 		char why[512] = "";
+		fc->large_frames = frame->payload_len >= LARGE_PAYLOAD;
 		struct ingest_item *ready = assembled_item(fc, frame);
 		if (ready)
 			fc->payload_item = NULL; /* now ours here */
@@ -696,6 +708,12 @@ static size_t ingest_frame_read_space(void *state, char **buf)
 		return 0;
 	*buf = space;
 	return len;
+}
+
+static size_t ingest_frame_read_limit(void *state)
+{
+	const struct ingest_frame_conn *fc = state;
+	return fc->large_frames ? HEADER_READ : 0;
 }
 
 /* Frames that asked for an ACK and have not had it: while there are any,
@@ -905,6 +923,7 @@ struct net_handler ingest_frame_handler(struct ingest *ingest)
 		.open = ingest_frame_open,
 		.data = ingest_frame_data,
 		.read_space = ingest_frame_read_space,
+		.read_limit = ingest_frame_read_limit,
 		.owes_reply = ingest_frame_owes_acks,
 		.eof = ingest_frame_eof,
 		.close = ingest_frame_close,

@@ -248,7 +248,13 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 								  : NET_READ_SPACE_MAX);
 		return;
 	}
-	*buf = uv_buf_init(conn->buf, sizeof(conn->buf));
+	len = sizeof(conn->buf);
+	if (handler->read_limit && conn->state) {
+		size_t limit = handler->read_limit(conn->state);
+		if (limit && limit < len)
+			len = limit;
+	}
+	*buf = uv_buf_init(conn->buf, (unsigned)len);
 }
 
 static bool never_paused(const struct net_conn *conn)

@@ -73,6 +73,11 @@ struct net_handler {
 	 * Return the room there and set *buf, or 0 for the read buffer. The
 	 * bytes read are then passed to data() at that address. */
 	size_t (*read_space)(void *state, char **buf);
+	/* Optional: at most how many bytes the next read into the read buffer
+	 * should take (0: the whole buffer). A handler that expects a large
+	 * payload next reads only its header there, so that read_space can
+	 * give the payload's own memory for the rest. */
+	size_t (*read_limit)(void *state);
 	/* Optional: does the handler still owe the peer replies (ACKs of data
 	 * not yet durable)? A draining connection that is owed replies is not
 	 * quiet, however long they take: its sender is waiting for us, and
