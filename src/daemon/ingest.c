@@ -260,7 +260,12 @@ static void on_progress(void *arg)
 	uint64_t failed[PROGRESS_FAILED_MAX];
 	bool all_failed;
 	size_t nfailed = progress_take_failed(&ingest->progress, failed, &all_failed);
-	/* Failures first: the marks that follow may already cover them. */
+	/* Failures first: the marks that follow may already cover them; and
+	 * before them the reasons, which their senders get before the close. */
+	struct progress_refusal refusals[PROGRESS_REFUSALS_MAX];
+	size_t nrefusals = progress_take_refusals(&ingest->progress, refusals);
+	for (size_t i = 0; i < nrefusals; i++)
+		ingest_frame_send_refusal(ingest, &refusals[i]);
 	ingest_frame_drop_failed(ingest, failed, nfailed, all_failed);
 	ingest_frame_send_acks(ingest, durable);
 	if (ingest->on_sources)

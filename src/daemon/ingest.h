@@ -102,6 +102,9 @@ struct ingest_item {
 			 * chunks), of `stored` bytes */
 			bool encoded;
 			size_t stored;
+			/* and the frame's key, for an ERROR frame should
+			 * the writer refuse a chunk (in this allocation) */
+			const char *key;
 		} data;
 		struct {
 			uint32_t group;

@@ -40,7 +40,8 @@
  * bytes are checked by the engine on the writer thread, which refuses a
  * corrupt one like any data it cannot store (no ACK, connection closed).
  * A sender that has sent DESCRIBE understands ERROR frames: a refusal
- * decided here is also sent to it, with the reason, before the close.
+ * decided here, or a chunk the writer refused (ingest_frame_send_refusal),
+ * is also sent to it, with the reason, before the close.
  */
 #include "ingest_frame.h"
 
@@ -266,13 +267,21 @@ static int check_chunks(const struct route *route, const struct frame *frame,
 
 /* ---- items --------------------------------------------------------------- */
 
-/* READY, when not NULL, is an item of the frame's size that already holds
- * the payload (the decoder put it there); it is used rather than a copy. */
+/* The bytes a DATA item holds after the item: the payload, and for
+ * pre-compressed chunks the key too (chunk_item). */
+static size_t data_item_extra(const struct frame *frame)
+{
+	return frame->payload_len + (frame->flags & FRAME_FLAG_CHUNKS ? frame->key_len + 1 : 0);
+}
+
+/* READY, when not NULL, is an item of data_item_extra() that already
+ * holds the payload (the decoder put it there); it is used rather than a
+ * copy. */
 static struct ingest_item *data_item(const struct frame *frame, const struct route *route,
 				     uint32_t group, const char *peer, struct ingest_item *ready)
 {
 	struct ingest_item *item =
-		ready ? ready : ingest_item_new(INGEST_ITEM_DATA, frame->payload_len, peer);
+		ready ? ready : ingest_item_new(INGEST_ITEM_DATA, data_item_extra(frame), peer);
 	if (!item)
 		return NULL;
 	item->u.data.group = group;
@@ -284,6 +293,7 @@ static struct ingest_item *data_item(const struct frame *frame, const struct rou
 	item->u.data.nsamples = frame->payload_len / dtype_size(frame->dtype);
 	item->u.data.samples = item + 1;
 	item->u.data.encoded = false;
+	item->u.data.key = NULL;
 	if (!ready)
 		memcpy(item->u.data.samples, frame->payload, frame->payload_len);
 	return item;
@@ -304,6 +314,10 @@ static struct ingest_item *chunk_item(const struct frame *frame, const struct ro
 			  NULL);
 	item->u.data.encoded = true;
 	item->u.data.stored = frame->payload_len;
+	char *key = (char *)(item + 1) + frame->payload_len;
+	memcpy(key, frame->key, frame->key_len);
+	key[frame->key_len] = 0;
+	item->u.data.key = key;
 	item->u.data.nsamples =
 		(size_t)(chunk->raw_size / dtype_size(frame->dtype)) * chunks.count;
 	return item;
@@ -493,6 +507,21 @@ void ingest_frame_drop_failed(struct ingest *ingest, const uint64_t *failed, siz
 	}
 }
 
+static void send_reply(struct ingest_frame_conn *fc, enum frame_type type, const struct frame *to,
+		       const char *text);
+
+void ingest_frame_send_refusal(struct ingest *ingest, const struct progress_refusal *refusal)
+{
+	for (struct ingest_frame_conn *fc = ingest->ack_conns; fc; fc = fc->ack_next) {
+		if (fc->id != refusal->source || fc->lost)
+			continue;
+		struct frame to = {.seq = refusal->seq, .key = refusal->key,
+				   .key_len = strlen(refusal->key)};
+		send_reply(fc, FRAME_ERROR, &to, refusal->reason);
+		return;
+	}
+}
+
 void ingest_frame_send_acks(struct ingest *ingest, uint64_t durable_item)
 {
 	for (struct ingest_frame_conn *fc = ingest->ack_conns; fc; fc = fc->ack_next) {
@@ -587,7 +616,7 @@ static void *payload_into_item(void *user, const struct frame *frame)
 	if (frame->type != FRAME_DATA || !fc->authenticated)
 		return NULL;
 	ingest_item_free(fc->payload_item);
-	fc->payload_item = ingest_item_new(INGEST_ITEM_DATA, frame->payload_len, fc->peer);
+	fc->payload_item = ingest_item_new(INGEST_ITEM_DATA, data_item_extra(frame), fc->peer);
 	return fc->payload_item ? fc->payload_item + 1 : NULL;
 }
 

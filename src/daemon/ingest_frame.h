@@ -20,6 +20,10 @@ struct net_handler ingest_frame_handler(struct ingest *ingest);
 void ingest_frame_drop_failed(struct ingest *ingest, const uint64_t *failed, size_t nfailed,
 			      bool all);
 
+/* Tell the sender of a frame the writer refused why (an ERROR frame), if
+ * it still waits for ACKs; ingest_frame_drop_failed closes it next. */
+void ingest_frame_send_refusal(struct ingest *ingest, const struct progress_refusal *refusal);
+
 /* Send ACK frames to every connection whose acknowledged frames are now
  * all below the durable item number. */
 void ingest_frame_send_acks(struct ingest *ingest, uint64_t durable_item);

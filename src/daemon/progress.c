@@ -7,6 +7,7 @@
  */
 #include "progress.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,6 +70,32 @@ void progress_note_failed(struct progress *p, uint64_t source)
 	else if (!known)
 		p->all_failed = true;
 	pthread_mutex_unlock(&p->lock);
+}
+
+void progress_note_refusal(struct progress *p, uint64_t source, uint64_t seq, const char *key,
+			   const char *reason)
+{
+	if (!source)
+		return;
+	pthread_mutex_lock(&p->lock);
+	if (p->nrefusals < PROGRESS_REFUSALS_MAX) {
+		struct progress_refusal *r = &p->refusals[p->nrefusals++];
+		r->source = source;
+		r->seq = seq;
+		snprintf(r->key, sizeof(r->key), "%s", key);
+		snprintf(r->reason, sizeof(r->reason), "%s", reason);
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+size_t progress_take_refusals(struct progress *p, struct progress_refusal *out)
+{
+	pthread_mutex_lock(&p->lock);
+	size_t n = p->nrefusals;
+	memcpy(out, p->refusals, n * sizeof(*out));
+	p->nrefusals = 0;
+	pthread_mutex_unlock(&p->lock);
+	return n;
 }
 
 void progress_note_all_failed(struct progress *p)

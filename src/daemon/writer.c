@@ -81,6 +81,11 @@ static void writer_failed(struct writer *writer, const struct ingest_item *item,
 	 * recorder closed its event's record (its ack was lost): the record
 	 * is stored, and giving the message back would only bring it back
 	 * here, late again, for ever. Counted, not charged to the source. */
+	/* A chunk that failed its checks: its sender is told why (an ERROR
+	 * frame, as for refusals on the loop), then its connection closes. */
+	if (rc == -EBADMSG && item->kind == INGEST_ITEM_DATA && item->u.data.encoded)
+		progress_note_refusal(&writer->ingest->progress, item->source, item->u.data.seq,
+				      item->u.data.key, err->message);
 	if (!(rc == -ESTALE && (item->source & INGEST_SOURCE_BROKER)))
 		progress_note_failed(&writer->ingest->progress, item->source);
 	log_ratelimited(&writer->error_log, realtime_ns(),

@@ -13,7 +13,8 @@ H5Dwrite_chunk. Required:
   (the first records, before the SWMR file exists, and after a roll) are
   all stored as the sender made them: none is decoded and encoded again;
 - a corrupt chunk is refused and not ACKed when it can be told without
-  decoding (Fletcher-32) or with `verify_chunks: decode` (deflate), and
+  decoding (Fletcher-32) or with `verify_chunks: decode` (deflate), its
+  sender told why in an ERROR frame, and
   with neither it is stored and fails cleanly at read time (an error, no
   crash);
 - a sender whose pipeline id is not the channel's is refused with an ERROR
@@ -24,6 +25,7 @@ H5Dwrite_chunk. Required:
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -179,8 +181,13 @@ def test_corrupt_chunk_is_refused_and_not_acked(recorder, channel, corrupt, reas
     s.wait(good)
     bad = s.send_chunk("dust/" + channel, waveform(channel, 2), T0 + 2 * SEC, 2,
                        corrupt=corrupt)
-    with pytest.raises((ConnectionError, TimeoutError, h5rec.sender.RefusedError)):
+    # the writer's refusal reaches the sender as an ERROR frame with the
+    # reason, before the connection closes (as a refusal on the loop does)
+    with pytest.raises(h5rec.sender.RefusedError) as refused:
         s.wait(bad, timeout=10)
+    assert f"seq {bad} (dust/{channel}): " in str(refused.value), refused.value
+    assert re.search("pre-compressed chunk refused: .*" + reason, str(refused.value)), \
+        refused.value
     assert s.durable_seq < bad
     rec.wait_log("pre-compressed chunk refused: .*" + reason, timeout=10)
     assert rec.status()["engine"]["chunks_refused"] >= 1
