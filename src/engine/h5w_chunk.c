@@ -388,6 +388,7 @@ static int store_masked(struct h5w *w, struct h5w_dset *ds, uint64_t index, cons
 	}
 	h5w_space_used(w, len);
 	h5w_file_wrote_chunk(w);
+	h5w_writeback_note(w, len);
 	w->stats.chunks_written++;
 	w->stats.bytes_raw += ds->chunk_bytes;
 	w->stats.bytes_compressed += len;

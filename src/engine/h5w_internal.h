@@ -34,6 +34,8 @@
 #define H5W_PENDING_BYTES (16u << 20) /* buffered data that starts a file for waiting groups early */
 #define H5W_OPEN_DATASETS 4096  /* dataset ids kept open at most (LRU) */
 #define H5W_FLUSH_EVERY 256     /* chunk writes between two H5Fflush (h5w_file.c) */
+#define H5W_WRITEBACK_BYTES (32u << 20) /* chunk bytes stored between two starts
+					   of writeback (h5w_writeback.c) */
 #define H5W_INLINE_ENCODE (64u << 10) /* chunks up to this are encoded without the
 					 pool at flushes (h5w_chunk.c) */
 
@@ -303,6 +305,8 @@ struct h5w {
 	uint64_t space_budget;       /* chunk bytes writable before the next
 					check of output.min_free (h5w_space.c) */
 	char space_why[192];         /* why the last space check refused */
+	uint64_t writeback_due;      /* chunk bytes stored since writeback was
+					last started (h5w_writeback.c) */
 	/* conversion */
 	hid_t conv_dxpl;
 	hid_t str_type;              /* variable-length UTF-8 string */
@@ -374,6 +378,9 @@ int h5w_err_hdf5(struct h5w *w, struct h5w_error *err, const char *fmt, ...)
 int h5w_space_check(struct h5w *w, uint64_t bytes, bool raw);
 void h5w_space_used(struct h5w *w, uint64_t bytes);
 void h5w_space_recheck(struct h5w *w);
+
+/* h5w_writeback.c */
+void h5w_writeback_note(struct h5w *w, uint64_t bytes);
 
 /* h5w_convert.c */
 hid_t h5w_file_type(const struct h5w *w, enum dtype dtype);
