@@ -63,12 +63,12 @@ static void test_small_items_are_not_kept(void **state)
 static void test_cache_is_bounded(void **state)
 {
 	(void)state;
-	struct ingest_item *items[12];
-	for (int i = 0; i < 12; i++)
+	struct ingest_item *items[40];
+	for (int i = 0; i < 40; i++)
 		assert_non_null(items[i] = ingest_item_new(INGEST_ITEM_DATA, WAVEFORM, NULL));
-	for (int i = 0; i < 12; i++)
+	for (int i = 0; i < 40; i++)
 		ingest_item_free(items[i]);
-	assert_int_equal(ingest_item_cache_drain(), 8); /* by count */
+	assert_int_equal(ingest_item_cache_drain(), 32); /* by count */
 
 	const size_t big = 20u << 20;
 	struct ingest_item *a = ingest_item_new(INGEST_ITEM_DATA, big, NULL);
@@ -107,7 +107,7 @@ static void test_other_thread_frees(void **state)
 			ingest_item_free(ingest_item_new(INGEST_ITEM_DATA, 70000, NULL));
 		assert_int_equal(pthread_join(thread, NULL), 0);
 	}
-	assert_true(ingest_item_cache_drain() <= 8);
+	assert_true(ingest_item_cache_drain() <= 32);
 }
 
 /* ---- group registry ---------------------------------------------------- */
