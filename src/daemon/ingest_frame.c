@@ -654,7 +654,8 @@ static int on_frame(void *user, const struct frame *frame)
 		err = describe(fc, frame);
 	} else {
 		char why[512] = "";
-		fc->large_frames = frame->payload_len >= LARGE_PAYLOAD;
+		if (frame->type == FRAME_DATA) /* an EVENT between waveforms changes nothing */
+			fc->large_frames = frame->payload_len >= LARGE_PAYLOAD;
 		struct ingest_item *ready = assembled_item(fc, frame);
 		if (ready)
 			fc->payload_item = NULL; /* now ours here */
