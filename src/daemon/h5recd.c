@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,24 +52,6 @@ static int parse_uint(const char *text, unsigned long long max, unsigned long lo
 		return -EINVAL;
 	*out = v;
 	return 0;
-}
-
-/*
- * Work items and chunk buffers of 64 KiB to a few MiB come and go at the
- * network's rate, at times hundreds in flight. With glibc's defaults such
- * blocks go back to the kernel when freed (munmap above the dynamic mmap
- * threshold, heap trimming above twice it) and the next ones are faulted
- * in afresh, zeroed page by page: in daemon_bench's pre-compressed run
- * that, with the brk and munmap calls, was a fifth of the recorder's CPU.
- * Freed memory now stays in the heap for the next frames, up to 64 MiB of
- * it at the top (memory in use stays bounded by limits.max_buffer, which
- * this does not change); blocks of 32 MiB and more (max_frame payloads)
- * are still mapped apart and given back at once.
- */
-static void keep_freed_memory(void)
-{
-	mallopt(M_MMAP_THRESHOLD, 32 << 20);
-	mallopt(M_TRIM_THRESHOLD, 64 << 20);
 }
 
 int main(int argc, char **argv)
@@ -169,7 +150,6 @@ int main(int argc, char **argv)
 		schema_free(schema);
 		return 2;
 	}
-	keep_freed_memory();
 	int rc = daemon_run(schema, &run);
 	schema_free(schema);
 	/*
