@@ -47,7 +47,7 @@
  * metadata is flushed every H5W_FLUSH_EVERY chunk writes as well; the
  * durability point is still the final H5Fflush and fsync. But every
  * H5Fflush also walks HDF5's whole metadata cache (H5C_set_slist_enabled,
- * 16,000 entries for 500 stations) and every open dataset: a flush that
+ * 25,000 entries for 500 stations) and every open dataset: a flush that
  * writes at most 2 * H5W_FLUSH_EVERY chunks (a steady network's partial
  * chunks) makes only the final one.
  *
