@@ -501,35 +501,39 @@ static int records_group(struct h5w *w, struct h5w_group *g, struct h5w_error *e
 	return ready_for_data(w, g, err);
 }
 
-int h5w_record_data(struct h5w *w, struct h5w_group *g, uint64_t event_id, int64_t t0,
-		    size_t channel, enum dtype wire, const void *samples, size_t n,
-		    struct h5w_error *err)
+/* What a waveform for CHANNEL of a records group G, at T0, goes through
+ * first: 1 when it is to be stored, 0 when the time window rejected it
+ * (counted), or an error. */
+static int record_preamble(struct h5w *w, struct h5w_group *g, size_t channel, int64_t t0,
+			   struct h5w_error *err)
 {
 	if (channel >= g->stream->nchannels || g->stream->layout != SCHEMA_LAYOUT_RECORDS) {
 		h5w_err(w, err, "%s: no records channel %zu", g->path, channel);
 		return -EINVAL;
 	}
 	int rc = records_group(w, g, err);
-	if (!rc && h5w_time_rejected(w, g, t0))
-		return 0; /* counted: output.time_window.reject */
-	if (!rc)
-		rc = h5w_records_data(w, g, event_id, t0, channel, wire, samples, n, err);
-	return rc;
+	if (rc)
+		return rc;
+	return h5w_time_rejected(w, g, t0) ? 0 : 1; /* counted: output.time_window.reject */
+}
+
+int h5w_record_data(struct h5w *w, struct h5w_group *g, uint64_t event_id, int64_t t0,
+		    size_t channel, enum dtype wire, const void *samples, size_t n,
+		    struct h5w_error *err)
+{
+	int rc = record_preamble(w, g, channel, t0, err);
+	if (rc <= 0)
+		return rc;
+	return h5w_records_data(w, g, event_id, t0, channel, wire, samples, n, err);
 }
 
 int h5w_record_encoded(struct h5w *w, struct h5w_group *g, uint64_t event_id, int64_t t0,
 		       size_t channel, const struct h5w_encoded *chunk, struct h5w_error *err)
 {
-	if (channel >= g->stream->nchannels || g->stream->layout != SCHEMA_LAYOUT_RECORDS) {
-		h5w_err(w, err, "%s: no records channel %zu", g->path, channel);
-		return -EINVAL;
-	}
-	int rc = records_group(w, g, err);
-	if (!rc && h5w_time_rejected(w, g, t0))
-		return 0; /* counted: output.time_window.reject */
-	if (!rc)
-		rc = h5w_records_encoded(w, g, event_id, t0, channel, chunk, err);
-	return rc;
+	int rc = record_preamble(w, g, channel, t0, err);
+	if (rc <= 0)
+		return rc;
+	return h5w_records_encoded(w, g, event_id, t0, channel, chunk, err);
 }
 
 int h5w_record_fields(struct h5w *w, struct h5w_group *g, uint64_t event_id, int64_t time,
