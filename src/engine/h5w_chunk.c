@@ -1076,8 +1076,10 @@ void h5w_dset_note_time(struct h5w_dset *ds, int64_t first, int64_t last)
 }
 
 /* Forget rows from ROWS on: an append that could not be completed is taken
- * back whole, so the datasets of a group stay in step. Those rows were never
- * written, so only buffers change. */
+ * back whole, so the datasets of a group stay in step. Rows of samples were
+ * never written, so only buffers change; pre-compressed chunks go to the
+ * file as they come, and those of a frame taken back are put outside the
+ * extent again (ROWS is then a chunk boundary: no chunk is cut). */
 void h5w_dset_truncate(struct h5w *w, struct h5w_dset *ds, uint64_t rows)
 {
 	if (rows >= ds->nrows)
@@ -1101,6 +1103,8 @@ void h5w_dset_truncate(struct h5w *w, struct h5w_dset *ds, uint64_t rows)
 			b->dirty_lo = b->dirty_hi = 0;
 	}
 	ds->nrows = rows;
+	if (ds->extent > rows && ds->id != H5I_INVALID_HID)
+		lower_extent(ds, rows);
 }
 
 /* The file DS's chunks were written to was abandoned: every buffered

@@ -163,25 +163,28 @@ static bool direct_now(const struct h5w *w, const struct h5w_group *g, const str
 }
 
 /* One encoded chunk at chunk INDEX: stored as it came, or held as it came
- * when it cannot go to the file now (or its write failed: then kept, and
- * the write's error returned). */
+ * when it cannot go to the file now or its write failed. Returns 0 when
+ * the chunk is stored or kept, with a failed write's error (the file ends
+ * at the next flush, the chunk goes to the next one) in *WROTE; otherwise
+ * the error that kept it from being held (-ENOBUFS, -ENOMEM): nothing of
+ * it is kept. */
 static int put_encoded(struct h5w *w, struct h5w_group *g, struct h5w_dset *ds, uint64_t index,
-		       const struct h5w_encoded *c, struct h5w_error *err)
+		       const struct h5w_encoded *c, int *wrote, struct h5w_error *err)
 {
 	int rc = 0;
 	bool direct = direct_now(w, g, ds, index);
+	*wrote = 0;
 	if (direct)
 		rc = h5w_dset_write_encoded(w, ds, index, c, err);
 	if (direct && !rc)
 		return 0;
 	struct h5w_error ignored;
 	int put = h5w_dset_hold_encoded(w, ds, index, c, rc ? &ignored : err);
-	if (put && rc) {
-		w->stats.losses++;
-		h5w_err(w, NULL, "%s/%s: chunk %llu could not be kept: it is lost", g->path,
-			ds->name, (unsigned long long)index);
-	}
-	return rc ? rc : put;
+	if (put && rc)
+		h5w_err(w, NULL, "%s/%s: chunk %llu could not be kept after its write failed: "
+			"the frame is refused", g->path, ds->name, (unsigned long long)index);
+	*wrote = rc;
+	return put;
 }
 
 int h5w_stream_encoded(struct h5w *w, struct h5w_group *g, size_t channel,
@@ -204,14 +207,21 @@ int h5w_stream_encoded(struct h5w *w, struct h5w_group *g, size_t channel,
 		if (rc)
 			return rc;
 	}
+	/* A chunk that cannot be kept refuses the frame whole: the chunks of it
+	 * already held are dropped and those already stored put outside the
+	 * extent again, so that the frame offered again (after -ENOBUFS)
+	 * starts where this one did and no row is left without its index. */
 	int first = 0;
 	for (size_t i = 0; i < nchunks; i++) {
-		int rc = put_encoded(w, g, ds, start / ds->chunk_rows + i, &chunks[i],
-				     first ? NULL : err);
-		if (rc && !h5w_held(rc))
+		int wrote = 0;
+		int rc = put_encoded(w, g, ds, start / ds->chunk_rows + i, &chunks[i], &wrote,
+				     err);
+		if (rc) {
+			h5w_dset_truncate(w, ds, start);
 			return rc;
-		if (rc && !first)
-			first = rc;
+		}
+		if (wrote && !first)
+			first = wrote;
 	}
 	int rc = frame_taken(w, g, channel, start, nchunks * ds->chunk_rows, t0, seq, err);
 	return first ? first : rc;

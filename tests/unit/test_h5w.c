@@ -1729,6 +1729,158 @@ static void test_encoded_chunks_wait_encoded(void **state)
 	teardown_fx(fx);
 }
 
+/* A float32 LZ4 stream channel /x/a of 100,000-sample chunks:
+ * pre-compressed frames of several chunks. */
+static const char *const ENCODED_STREAM =
+	"streams:\n"
+	"  - name: adc\n"
+	"    match: { key: \"{board}/{channel}\" }\n"
+	"    group: \"/{board}\"\n"
+	"    layout: stream\n"
+	"    channels:\n"
+	"      a: { dtype: float32, compression: lz4, chunk: 100000, dt: 1e-6 }\n";
+
+enum { BIG_CHUNK = 100000 };
+
+struct big_chunk {
+	unsigned char *bytes;
+	size_t len;
+};
+
+/* Chunk K: noise LZ4 cannot shrink, so each holds about 400 kB. */
+static void encode_big(struct big_chunk *c, unsigned k)
+{
+	static float samples[BIG_CHUNK];
+	uint32_t x = 2463534242u + k;
+	for (size_t i = 0; i < BIG_CHUNK; i++) {
+		x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+		samples[i] = (float)x;
+	}
+	size_t cap = sizeof(samples) + sizeof(samples) / 64 + 1024;
+	c->bytes = malloc(cap);
+	assert_non_null(c->bytes);
+	assert_int_equal(h5lz4_encode(samples, sizeof(samples), 0, c->bytes, cap, &c->len), 0);
+	assert_true(c->len > 390000);
+}
+
+/* Chunks FIRST..FIRST+N-1 of BIG as the frame SEQ of board x's channel a. */
+static int send_big(struct fixture *fx, struct h5w_group *g, const struct big_chunk *big,
+		    unsigned first, unsigned n, uint64_t seq)
+{
+	struct h5w_encoded c[4];
+	for (unsigned i = 0; i < n; i++)
+		c[i] = (struct h5w_encoded){.data = big[first + i].bytes, .len = big[first + i].len,
+					    .raw_size = BIG_CHUNK * sizeof(float)};
+	return h5w_stream_append_encoded(fx->engine, g, 0, c, n, T0 + (int64_t)seq * SEC, seq,
+					 &fx->err);
+}
+
+/* What other groups' data would hold: all of limits.max_buffer but room
+ * for HALVES half chunks. */
+static uint64_t occupy(struct fixture *fx, const struct big_chunk *big, unsigned halves)
+{
+	uint64_t other = fx->schema->limits.max_buffer - fx->engine->buffered -
+			 big[0].len * halves / 2;
+	fx->engine->buffered += other;
+	return other;
+}
+
+/*
+ * A frame of several pre-compressed chunks is taken whole or refused whole:
+ * when a chunk cannot be kept (limits.max_buffer) after others of the frame
+ * were held or stored, those are taken back, so the frame offered again
+ * lands where it would have, and no row is left without its frame index.
+ * Both ways: chunks held while the SWMR file does not exist yet, and a
+ * chunk stored straight into the file before the next had to wait for
+ * space.
+ */
+static void test_encoded_frame_refused_whole(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_output("  swmr: true\n  min_free: 1MiB\n",
+					  "limits: { max_buffer: 4MiB, max_frame: 2MiB }\n",
+					  ENCODED_STREAM, 0);
+	struct h5w_group *x = group(fx, "x");
+	struct big_chunk big[4];
+	for (unsigned k = 0; k < 4; k++)
+		encode_big(&big[k], k);
+	struct h5w_dset *ds = &x->dsets[x->chan_ds[0]];
+	/* no file yet: held; the second chunk finds no room */
+	uint64_t other = occupy(fx, big, 3);
+	assert_int_equal(send_big(fx, x, big, 0, 2, 1), -ENOBUFS);
+	assert_int_equal(ds->nrows, 0);
+	assert_int_equal(ds->nbufs, 0);
+	fx->engine->buffered -= other;
+	assert_int_equal(send_big(fx, x, big, 0, 2, 1), 0); /* offered again */
+	assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
+	assert_int_equal(ds->extent, 2 * BIG_CHUNK);
+	/* the file may grow by one chunk: the second waits for space, and
+	 * finds no room in memory */
+	struct h5w_stats st;
+	h5w_get_stats(fx->engine, &st);
+	struct stat sb;
+	assert_int_equal(stat(st.file_name, &sb), 0);
+	struct rlimit old;
+	limit_file_size(&old, (rlim_t)sb.st_size + (1u << 20) + big[2].len + 64 * 1024);
+	other = occupy(fx, big, 1);
+	assert_int_equal(send_big(fx, x, big, 2, 2, 2), -ENOBUFS);
+	h5w_get_stats(fx->engine, &st);
+	assert_int_equal(st.chunks_precompressed, 3); /* the first was stored... */
+	assert_int_equal(ds->nrows, 2 * BIG_CHUNK);
+	assert_int_equal(ds->extent, 2 * BIG_CHUNK); /* ...and is outside again */
+	fx->engine->buffered -= other;
+	lift_file_size_limit(&old);
+	assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
+	assert_int_equal(send_big(fx, x, big, 2, 2, 2), 0);
+	assert_int_equal(h5w_close(fx->engine, &fx->err), 0);
+	fx->engine = NULL;
+	/* frames 1 and 2 at rows 0 and 2 chunks, every chunk as sent, in
+	 * whichever files they went to */
+	unsigned frames = 0, chunks = 0;
+	unsigned char *got = malloc(big[0].len + 65536);
+	assert_non_null(got);
+	for (unsigned f = 0; f < 3; f++) {
+		char name[128];
+		snprintf(name, sizeof(name), "%s/u-%04u.h5", fx->dir, f);
+		if (access(name, F_OK))
+			continue;
+		hid_t file = H5Fopen(name, H5F_ACC_RDONLY, H5P_DEFAULT);
+		assert_true(file >= 0);
+		uint64_t start[4], seq[4];
+		hsize_t n = read_column(file, "/x/a_frame_start", H5T_NATIVE_UINT64, start, 4);
+		read_column(file, "/x/a_frame_seq", H5T_NATIVE_UINT64, seq, 4);
+		hid_t a = H5Dopen2(file, "/x/a", H5P_DEFAULT);
+		assert_true(a >= 0);
+		hid_t space = H5Dget_space(a);
+		hsize_t rows = 0;
+		H5Sget_simple_extent_dims(space, &rows, NULL);
+		H5Sclose(space);
+		assert_int_equal(rows, 2 * BIG_CHUNK * n);
+		for (hsize_t i = 0; i < n; i++) {
+			assert_int_equal(start[i], 2 * BIG_CHUNK * i);
+			for (unsigned c = 0; c < 2; c++) {
+				const struct big_chunk *sent = &big[2 * (seq[i] - 1) + c];
+				hsize_t offset[1] = {start[i] + (hsize_t)c * BIG_CHUNK}, size = 0;
+				uint32_t mask = 1;
+				assert_true(H5Dget_chunk_storage_size(a, offset, &size) >= 0);
+				assert_int_equal(size, sent->len);
+				assert_true(H5Dread_chunk(a, H5P_DEFAULT, offset, &mask, got) >= 0);
+				assert_memory_equal(got, sent->bytes, sent->len);
+				chunks++;
+			}
+			frames++;
+		}
+		H5Dclose(a);
+		H5Fclose(file);
+	}
+	assert_int_equal(frames, 2);
+	assert_int_equal(chunks, 4);
+	free(got);
+	for (unsigned k = 0; k < 4; k++)
+		free(big[k].bytes);
+	teardown_fx(fx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1759,6 +1911,7 @@ int main(void)
 		cmocka_unit_test(test_stream_events_bounded_and_rolled),
 		cmocka_unit_test(test_stream_event_rows_wait_for_their_samples),
 		cmocka_unit_test(test_encoded_chunks_wait_encoded),
+		cmocka_unit_test(test_encoded_frame_refused_whole),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
