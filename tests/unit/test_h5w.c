@@ -1729,6 +1729,63 @@ static void test_encoded_chunks_wait_encoded(void **state)
 	teardown_fx(fx);
 }
 
+/*
+ * A records row held as it came (pre-compressed, before the file exists)
+ * and then sent again as samples while its record is open: the samples
+ * replace it whole, so the held chunk becomes a buffer of rows without
+ * being decoded, and the file has the samples.
+ */
+static void test_held_encoded_row_sent_again_as_samples(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_output("", "",
+					  "streams:\n"
+					  "  - name: dust\n"
+					  "    match: { key: \"{board}/{channel}\" }\n"
+					  "    group: \"/{board}\"\n"
+					  "    layout: records\n"
+					  "    samples: 1000\n"
+					  "    dt: 1.0e-6\n"
+					  "    channels:\n"
+					  "      a: { dtype: float32, compression: lz4, chunk: 1 }\n"
+					  "      b: { dtype: float32, chunk: 1 }\n",
+					  0);
+	struct h5w_group *g = group(fx, "x");
+	static struct sent_chunk sent[1];
+	encode_event(&sent[0], 0);
+	struct h5w_encoded c = {.data = sent[0].bytes, .len = sent[0].len, .raw_size = 4000};
+	assert_int_equal(h5w_record_encoded(fx->engine, g, 1, T0, 0, &c, &fx->err), 0);
+	struct h5w_dset *a = &g->dsets[g->chan_ds[0]];
+	assert_int_equal(a->nbufs, 1);
+	assert_true(a->bufs[0].encoded);
+	float samples[1000], got[1000];
+	for (size_t i = 0; i < 1000; i++)
+		samples[i] = (float)i * 0.5f;
+	assert_int_equal(h5w_record_data(fx->engine, g, 1, T0, 0, DTYPE_FLOAT32, samples, 1000,
+					 &fx->err), 0);
+	assert_false(a->bufs[0].encoded);
+	assert_int_equal(h5w_record_data(fx->engine, g, 1, T0, 1, DTYPE_FLOAT32, samples, 1000,
+					 &fx->err), 0);
+	assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
+	struct h5w_stats st;
+	h5w_get_stats(fx->engine, &st);
+	assert_int_equal(st.chunks_decoded, 0);
+	assert_int_equal(st.chunks_precompressed, 0);
+	char name[sizeof(st.file_name)];
+	snprintf(name, sizeof(name), "%s", st.file_name);
+	assert_int_equal(h5w_close(fx->engine, &fx->err), 0);
+	fx->engine = NULL;
+	hid_t file = H5Fopen(name, H5F_ACC_RDONLY, H5P_DEFAULT);
+	assert_true(file >= 0);
+	hid_t ds = H5Dopen2(file, "/x/a", H5P_DEFAULT);
+	assert_true(ds >= 0);
+	assert_true(H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, got) >= 0);
+	assert_memory_equal(got, samples, sizeof(samples));
+	H5Dclose(ds);
+	H5Fclose(file);
+	teardown_fx(fx);
+}
+
 /* A float32 LZ4 stream channel /x/a of 100,000-sample chunks:
  * pre-compressed frames of several chunks. */
 static const char *const ENCODED_STREAM =
@@ -1912,6 +1969,7 @@ int main(void)
 		cmocka_unit_test(test_stream_event_rows_wait_for_their_samples),
 		cmocka_unit_test(test_encoded_chunks_wait_encoded),
 		cmocka_unit_test(test_encoded_frame_refused_whole),
+		cmocka_unit_test(test_held_encoded_row_sent_again_as_samples),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
