@@ -4,8 +4,14 @@
  * fsync and close it. What h5recd is compared against: the same bytes over
  * the same loopback, landing durably in a plain file.
  *
- * usage: tcp_sink PORT FILE   (prints "listening" once ready, and the byte
- * count at the end)
+ * With WRITEBACK_BYTES, the kernel's writeback of the file is started
+ * (sync_file_range, SYNC_FILE_RANGE_WRITE) after every that many bytes, as
+ * h5recd does after every 32 MiB of chunks (src/engine/h5w_writeback.c):
+ * the same baseline, with the one device the recorder uses to keep the
+ * final fsync short and the page cache from filling with dirty pages.
+ *
+ * usage: tcp_sink PORT FILE [WRITEBACK_BYTES]   (prints "listening" once
+ * ready, and the byte count at the end)
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -18,10 +24,11 @@
 
 int main(int argc, char **argv)
 {
-	if (argc != 3) {
-		fprintf(stderr, "usage: tcp_sink PORT FILE\n");
+	if (argc != 3 && argc != 4) {
+		fprintf(stderr, "usage: tcp_sink PORT FILE [WRITEBACK_BYTES]\n");
 		return 2;
 	}
+	unsigned long long writeback = argc == 4 ? strtoull(argv[3], NULL, 10) : 0, due = 0;
 	int server = socket(AF_INET, SOCK_STREAM, 0), one = 1;
 	struct sockaddr_in addr = {.sin_family = AF_INET,
 				   .sin_port = htons((uint16_t)atoi(argv[1])),
@@ -52,6 +59,11 @@ int main(int argc, char **argv)
 			done += w;
 		}
 		total += (unsigned long long)n;
+		due += (unsigned long long)n;
+		if (writeback && due >= writeback) {
+			sync_file_range(out, 0, 0, SYNC_FILE_RANGE_WRITE);
+			due = 0;
+		}
 	}
 	struct stat st;
 	if ((fstat(out, &st) == 0 && S_ISREG(st.st_mode) && fsync(out)) || close(out)) {
