@@ -18,7 +18,7 @@
  *
  * Conventions (as libuv's): functions return 0 or a negative errno code;
  * h5rec_client_error() says why in words. The library has no global state
- * and starts no thread.
+ * and starts no thread unless asked to (h5rec_client_set_encode_threads()).
  *
  * Thread safety: one handle is used by one thread at a time (the caller
  * serialises calls on a handle; no function blocks another handle).
@@ -135,11 +135,36 @@ H5REC_CLIENT_API int h5rec_client_datav(struct h5rec_client *client, const char 
  * when the recorder closes the connection instead of answering (one older
  * than pre-compressed chunks refuses DESCRIBE). Safe to
  * call from one thread per handle; handles on other threads encode in
- * parallel. */
+ * parallel, and so does one handle with encoder threads (below). */
 H5REC_CLIENT_API int h5rec_client_data_chunk(struct h5rec_client *client, const char *key,
 					     enum h5rec_dtype dtype, int64_t t0,
 					     uint64_t event_id, const void *samples,
 					     size_t count);
+
+/* Encode the frames of h5rec_client_data_chunk() on THREADS threads of
+ * the client (0 or 1: on the calling thread, the default; at most 256).
+ * With threads, h5rec_client_data_chunk() asks the recorder for the
+ * pipeline as before, copies the samples and returns; the frame is queued
+ * with the seq h5rec_client_last_seq() then says, in call order, by a later
+ * call (any of them, h5rec_client_process() included) once its encoding
+ * is done. The copies waiting to be encoded are bounded by replay_bytes:
+ * beyond it a blocking client waits (timeout_ms), a non-blocking one gets
+ * -EAGAIN. Every call that queues another frame (data, event, a first
+ * data_chunk of a key on a connection, which asks DESCRIBE) first queues
+ * the frames being encoded, waiting for them (non-blocking: -EAGAIN while
+ * any is not done), so nothing overtakes them; h5rec_client_wait() waits
+ * for them too. A non-blocking client's h5rec_client_timeout() is then at
+ * most 1 ms, since a finished encoding cannot wake its poll(). An
+ * encoder's error (-ENOMEM, -EIO: the codec failed) is the client's
+ * failure, returned by the next call with the key and seq in
+ * h5rec_client_error(). The threads block every signal, and are stopped
+ * by h5rec_client_close() (frames not yet queued are dropped with the
+ * rest). Changing the number first queues what is pending. Errors:
+ * -EINVAL (over 256), -EAGAIN (non-blocking: frames still being encoded),
+ * -ETIMEDOUT, the client's failure, or why the threads could not start
+ * (-ENOMEM, -EAGAIN, -EMFILE). */
+H5REC_CLIENT_API int h5rec_client_set_encode_threads(struct h5rec_client *client,
+						     unsigned threads);
 
 /* Queue an EVENT frame: key is the records stream's name, event_id not 0,
  * t0 the event's time, fields a line-protocol field set
@@ -147,8 +172,8 @@ H5REC_CLIENT_API int h5rec_client_data_chunk(struct h5rec_client *client, const 
 H5REC_CLIENT_API int h5rec_client_event(struct h5rec_client *client, const char *key,
 					uint64_t event_id, int64_t t0, const char *fields);
 
-/* The seq of the last frame queued (frames are numbered from 1); 0 before
- * the first. */
+/* The seq of the last frame queued (frames are numbered from 1), those
+ * still with the encoder threads included; 0 before the first. */
 H5REC_CLIENT_API uint64_t h5rec_client_last_seq(const struct h5rec_client *client);
 
 /* The highest seq the recorder has acknowledged as durable; 0 while none
@@ -173,8 +198,8 @@ H5REC_CLIENT_API int h5rec_client_fd(const struct h5rec_client *client);
 H5REC_CLIENT_API int h5rec_client_events(const struct h5rec_client *client);
 
 /* Milliseconds until h5rec_client_process() has timed work to do (the next
- * reconnect attempt, or giving up on a connect pending for 10 s); -1: none,
- * wait for the fd only. */
+ * reconnect attempt, giving up on a connect pending for 10 s, at most 1 ms
+ * while encoder threads hold frames); -1: none, wait for the fd only. */
 H5REC_CLIENT_API int h5rec_client_timeout(const struct h5rec_client *client);
 
 /* Make progress without waiting: finish a connect, read ACKs, write queued

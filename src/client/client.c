@@ -33,7 +33,35 @@
  * flag like any other. An ERROR frame from the recorder (a refused frame,
  * with its reason) is final: the same frame would be refused again.
  *
- * Threading: none of its own; a handle belongs to one thread at a time.
+ * Encoder threads (h5rec_client_set_encode_threads()). The codec is where
+ * a pre-compressing sender's time goes (a few hundred MB/s per core for
+ * LZ4, tens for deflate), so a sender with cores to spare hands the
+ * encoding to threads of the client, which take chunks, not frames (a
+ * stream frame of many chunks is spread over them too: encode_pool.c).
+ * The order of frames is the contract that matters: a frame gets its seq
+ * when it enters the replay buffer, frames enter it only in call order,
+ * and only from the handle's own thread: finished encodings are queued
+ * oldest first, none past one still in progress, by whichever call of the
+ * owner comes next (the next data_chunk, process, wait, or any call that
+ * queues a frame of another kind, an EVENT, a DESCRIBE, which all first
+ * queue what is pending, waiting for it when they must). So the seqs of
+ * pending frames are known when they are handed over, and
+ * h5rec_client_last_seq() and h5rec_client_wait() count them. DESCRIBE
+ * stays on the owner: the pipeline is asked for (after what is pending has
+ * been queued, as it takes a seq) and copied into the job before it is
+ * handed over. The samples are copied, so the caller's buffer is free on
+ * return as with every other call; the copies are bounded by
+ * replay_bytes, as the replay buffer is, and a full queue holds the caller
+ * back (or -EAGAIN) like a full replay buffer. An encoder's failure fails
+ * the client: the frame's seq was already counted and later frames
+ * numbered after it, so it cannot be dropped nor told to a caller that
+ * has returned. Why a setter rather than a field of the options: the
+ * options struct is part of the ABI (docs/client.md, Compatibility) and a
+ * new field would mean a new soname; a function is an addition.
+ *
+ * Threading: the handle belongs to one thread at a time; the encoder
+ * threads, when asked for, touch only the jobs handed to them
+ * (encode_pool.h has the hand-off contract).
  */
 #include "h5rec/client.h"
 
@@ -48,9 +76,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "chunk_encode.h"
 #include "client_tool.h"
 #include "dtype.h"
+#include "encode_pool.h"
 #include "endpoint.h"
 #include "frame.h"
 #include "pipeline.h"
@@ -67,6 +95,8 @@ enum {
 	CONNECT_TIMEOUT_MS = 10000, /* a connect still pending then is a failed try */
 	HELLO_MAX = FRAME_HEADER_SIZE + FRAME_MAX_KEY + 512 + FRAME_CRC_SIZE,
 	TOKEN_MAX = 256,
+	MAX_ENCODE_THREADS = 256,
+	ENCODING_POLL_MS = 1, /* h5rec_client_timeout() while frames are being encoded */
 };
 
 struct record {
@@ -121,6 +151,10 @@ struct h5rec_client {
 	bool connected_once;
 	int failure;         /* final error; 0 while working */
 	struct described *described; /* DESCRIBE answers on this connection */
+	unsigned encode_threads; /* 0: h5rec_client_data_chunk() encodes on the caller's thread */
+	struct encode_pool *pool;
+	uint64_t encoding;       /* frames submitted to the pool and not yet queued */
+	size_t encoding_bytes;   /* their samples (copies), bounded by replay_bytes */
 	char err[256];
 };
 
@@ -486,7 +520,10 @@ static void write_out(struct h5rec_client *c)
 	}
 }
 
-int h5rec_client_process(struct h5rec_client *c)
+/* h5rec_client_process() but for the frames the encoder threads finished:
+ * what the library calls inside its own functions, which may be queueing
+ * one of those frames already. */
+static int step(struct h5rec_client *c)
 {
 	if (c->failure)
 		return c->failure;
@@ -502,21 +539,49 @@ int h5rec_client_process(struct h5rec_client *c)
 	return c->failure;
 }
 
+static int queue_encoded(struct h5rec_client *c, bool wait_room);
+
+int h5rec_client_process(struct h5rec_client *c)
+{
+	int rc = step(c);
+
+	if (!rc && c->encoding)
+		rc = queue_encoded(c, false);
+	return rc;
+}
+
 /* ---- waiting (blocking mode) ---------------------------------------------------- */
 
 typedef bool (*wait_done_fn)(const struct h5rec_client *c, uint64_t arg);
 
+/* The socket's timed work (h5rec_client_timeout() without the encoders). */
+static int io_timeout(const struct h5rec_client *c)
+{
+	int64_t at = c->state == ST_CONNECTING ? c->connect_deadline_ms
+		   : c->state == ST_IDLE ? c->retry_at_ms : 0;
+	if (c->failure || !at)
+		return -1;
+	int64_t left = at - now_ms();
+	return left <= 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
+}
+
+/* Run the state machine under poll() until DONE, the socket and the
+ * encoder threads' fd at once: an encoding that finishes wakes the wait
+ * as an ACK does. The fd is cleared before DONE is asked, so a job that
+ * finishes after that makes the poll return. */
 static int wait_until(struct h5rec_client *c, wait_done_fn done, uint64_t arg, int timeout_ms)
 {
 	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
 
 	for (;;) {
-		int rc = h5rec_client_process(c);
+		if (c->pool)
+			encode_pool_clear(c->pool);
+		int rc = step(c);
 		if (rc)
 			return rc;
 		if (done(c, arg))
 			return 0;
-		int wait = h5rec_client_timeout(c);
+		int wait = io_timeout(c);
 		if (deadline >= 0) {
 			int64_t left = deadline - now_ms();
 			if (left <= 0)
@@ -524,10 +589,13 @@ static int wait_until(struct h5rec_client *c, wait_done_fn done, uint64_t arg, i
 			if (wait < 0 || wait > left)
 				wait = (int)left;
 		}
-		struct pollfd pfd = {.fd = c->fd, .events = (short)h5rec_client_events(c)};
+		struct pollfd pfd[2] = {
+			{.fd = c->fd, .events = (short)h5rec_client_events(c)},
+			{.fd = c->pool ? encode_pool_fd(c->pool) : -1, .events = POLLIN},
+		};
 		if (c->fd < 0 && wait < 0)
 			wait = c->options.reconnect_delay_ms ? (int)c->options.reconnect_delay_ms : 1;
-		poll(&pfd, c->fd >= 0 ? 1 : 0, wait);
+		poll(pfd, 2, wait);
 	}
 }
 
@@ -555,7 +623,7 @@ static int make_room(struct h5rec_client *c, size_t size)
 	if (has_room(c, size))
 		return 0;
 	if (c->options.nonblocking) {
-		int rc = h5rec_client_process(c);
+		int rc = step(c);
 		if (rc)
 			return rc;
 		return has_room(c, size) ? 0 : fail(c, -EAGAIN, "replay buffer full");
@@ -583,7 +651,17 @@ static int append(struct h5rec_client *c, struct record *r)
 	c->buffered += r->len;
 	if (c->state == ST_IDLE && !c->retry_at_ms)
 		c->retry_at_ms = now_ms();
-	return h5rec_client_process(c);
+	return step(c);
+}
+
+/* The flags a frame goes out with: the CRC always, an ACK request where
+ * ACKs come, the chunks flag as the caller set it. */
+static uint8_t frame_flags(const struct h5rec_client *c, uint8_t flags)
+{
+	bool acks = !c->endpoint.datagram && !c->tool.no_acks;
+
+	return (uint8_t)((flags & FRAME_FLAG_CHUNKS) | FRAME_FLAG_CRC |
+			 (acks ? FRAME_FLAG_ACK_REQUESTED : 0));
 }
 
 static int queue_frame(struct h5rec_client *c, struct frame *frame, const struct iovec *iov,
@@ -596,9 +674,7 @@ static int queue_frame(struct h5rec_client *c, struct frame *frame, const struct
 	if (frame->key_len > FRAME_MAX_KEY)
 		return fail(c, -EINVAL, "key of %zu bytes: at most %d", frame->key_len, FRAME_MAX_KEY);
 	frame->seq = c->next_seq;
-	bool acks = !c->endpoint.datagram && !c->tool.no_acks;
-	frame->flags = (uint8_t)((frame->flags & FRAME_FLAG_CHUNKS) | FRAME_FLAG_CRC |
-				 (acks ? FRAME_FLAG_ACK_REQUESTED : 0));
+	frame->flags = frame_flags(c, frame->flags);
 	size_t size = frame_encoded_size(frame->key_len, frame->payload_len, frame->flags);
 	int rc = make_room(c, size);
 	if (rc)
@@ -614,8 +690,134 @@ static int queue_frame(struct h5rec_client *c, struct frame *frame, const struct
 	}
 	r->seq = c->next_seq++;
 	/* Nothing is ever resent without reconnecting: then keep nothing. */
-	r->keep = acks && c->options.reconnect_attempts;
+	r->keep = (frame->flags & FRAME_FLAG_ACK_REQUESTED) && c->options.reconnect_attempts;
 	return append(c, r);
+}
+
+/* ---- pre-compressed frames ------------------------------------------------------------ */
+
+static size_t job_payload_len(const struct encode_job *job)
+{
+	size_t len = FRAME_CHUNKS_HEAD + (size_t)job->nchunks * FRAME_CHUNK_ENTRY;
+
+	for (uint32_t i = 0; i < job->nchunks; i++)
+		len += job->chunks[i].len;
+	return len;
+}
+
+/* Queue an encoded job as one DATA frame with the chunks flag: the chunk
+ * table, then each chunk, gathered without another copy. */
+static int queue_job(struct h5rec_client *c, const struct encode_job *job)
+{
+	uint32_t n = job->nchunks;
+	size_t table_len = FRAME_CHUNKS_HEAD + (size_t)n * FRAME_CHUNK_ENTRY;
+	uint8_t *table = malloc(table_len);
+	struct iovec *iov = calloc((size_t)n + 1, sizeof(*iov));
+	int rc = table && iov ? 0 : fail(c, -ENOMEM, "out of memory");
+
+	for (uint32_t i = 0; !rc && i < n; i++) {
+		frame_chunks_put_entry(table, i, (uint32_t)job->chunks[i].len, 0, job->raw_len);
+		iov[i + 1] = (struct iovec){.iov_base = job->chunks[i].bytes,
+					    .iov_len = job->chunks[i].len};
+	}
+	if (!rc) {
+		frame_chunks_put_head(table, job->pipeline_id, n);
+		iov[0] = (struct iovec){.iov_base = table, .iov_len = table_len};
+		struct frame frame = {.type = FRAME_DATA, .dtype = job->dtype, .t0 = job->t0,
+				      .event_id = job->event_id, .key = job->key,
+				      .flags = FRAME_FLAG_CHUNKS, .payload_len = job_payload_len(job)};
+		rc = queue_frame(c, &frame, iov, (int)n + 1);
+	}
+	free(iov);
+	free(table);
+	return rc;
+}
+
+/* The oldest frame in the encoder threads is done (or there is none). */
+static bool encoded_ready(const struct h5rec_client *c, uint64_t unused)
+{
+	(void)unused;
+	return !c->encoding || encode_pool_peek(c->pool) != NULL;
+}
+
+/*
+ * Queue the frames the encoder threads have finished, oldest first, and
+ * none after one still being encoded: so frames take their seq in call
+ * order, whichever encoding finishes first. WAIT_ROOM: wait for room in
+ * the replay buffer as a queueing call does (-EAGAIN, -ETIMEDOUT, and the
+ * frame stays first in line); else stop where there is none, without
+ * waiting, as h5rec_client_process() must.
+ *
+ * An encoder's error is final: the call that handed the frame over has
+ * returned 0, and later frames were counted with the seqs after it
+ * (h5rec_client_last_seq()), so it can neither be reported to its caller
+ * nor left out.
+ */
+static int queue_encoded(struct h5rec_client *c, bool wait_room)
+{
+	struct encode_job *job;
+
+	while (c->encoding && !c->failure && (job = encode_pool_peek(c->pool)) != NULL) {
+		int rc = job->rc;
+		if (rc) {
+			c->failure = fail(c, rc, "%s: encoding chunk %u of the frame to be seq %llu "
+					  "failed on an encoder thread (%s); nothing after seq %llu "
+					  "is sent", job->key, job->failed_chunk,
+					  (unsigned long long)c->next_seq, strerror(-rc),
+					  (unsigned long long)(c->next_seq - 1));
+		} else {
+			size_t size = frame_encoded_size(strlen(job->key), job_payload_len(job),
+							 frame_flags(c, FRAME_FLAG_CHUNKS));
+			if (!wait_room && !has_room(c, size))
+				return 0;
+			rc = queue_job(c, job);
+			if (rc == -EAGAIN || rc == -ETIMEDOUT)
+				return rc;
+			if (rc && !c->failure)
+				c->failure = rc; /* its seq was promised: the client cannot go on */
+		}
+		encode_pool_pop(c->pool);
+		c->encoding--;
+		c->encoding_bytes -= job->raw_len * job->nchunks;
+		encode_job_free(job);
+	}
+	return c->failure;
+}
+
+/* Queue what the encoder threads hold up to and including seq UNTIL,
+ * waiting for them (at most TIMEOUT_MS, -1: no limit); a non-blocking
+ * client gets -EAGAIN while any of it is still being encoded. Every call
+ * that queues a frame of another kind, or asks the recorder something,
+ * does this first: nothing may overtake a frame whose seq is counted. */
+static int drain_encoded(struct h5rec_client *c, uint64_t until, int timeout_ms)
+{
+	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+
+	while (c->encoding && c->next_seq <= until) {
+		int rc = queue_encoded(c, true);
+		if (rc)
+			return rc;
+		if (!c->encoding || c->next_seq > until)
+			break;
+		if (c->options.nonblocking)
+			return fail(c, -EAGAIN, "%llu frames still being encoded: call again after "
+				    "h5rec_client_process()", (unsigned long long)c->encoding);
+		int64_t left = deadline < 0 ? -1 : deadline - now_ms();
+		if (deadline >= 0 && left <= 0)
+			left = 0;
+		rc = wait_until(c, encoded_ready, 0, (int)left);
+		if (rc == -ETIMEDOUT)
+			return fail(c, rc, "the encoder threads did not finish seq %llu within %d ms",
+				    (unsigned long long)c->next_seq, timeout_ms);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int drain_all(struct h5rec_client *c)
+{
+	return drain_encoded(c, UINT64_MAX, (int)c->options.timeout_ms);
 }
 
 int h5rec_client_datav(struct h5rec_client *c, const char *key, enum h5rec_dtype dtype,
@@ -630,6 +832,9 @@ int h5rec_client_datav(struct h5rec_client *c, const char *key, enum h5rec_dtype
 	if (!sample || total % sample)
 		return fail(c, -EINVAL, "%zu bytes are not a whole number of samples of dtype %d",
 			    total, (int)dtype);
+	int rc = drain_all(c);
+	if (rc)
+		return rc;
 	struct frame frame = {.type = FRAME_DATA, .dtype = (enum dtype)dtype, .t0 = t0,
 			      .event_id = event_id, .key = key, .payload_len = total};
 	return queue_frame(c, &frame, iov, iovcnt);
@@ -674,12 +879,16 @@ static bool has_described(const struct h5rec_client *c, uint64_t key)
 	       c->state != ST_CONNECTED;
 }
 
-/* The DESCRIBE answer for KEY, asked for and waited for when missing. */
+/* The DESCRIBE answer for KEY, asked for and waited for when missing.
+ * The DESCRIBE takes a seq: the frames still being encoded go first. */
 static int describe(struct h5rec_client *c, const char *key, const struct described **out)
 {
 	int rc = 0;
 
 	if (!find_described(c, key)) {
+		rc = drain_all(c);
+		if (rc)
+			return rc;
 		if (c->state != ST_CONNECTED || c->endpoint.datagram)
 			return fail(c, c->endpoint.datagram ? -ENOTSUP : -EAGAIN,
 				    "pre-compressed chunks need a connection to ask the recorder");
@@ -703,46 +912,57 @@ static int describe(struct h5rec_client *c, const char *key, const struct descri
 	return 0;
 }
 
-/* Encode N chunks of D's pipeline from SAMPLES and queue them as one
- * frame: the table, then each chunk, gathered without another copy. */
-static int queue_chunks(struct h5rec_client *c, const char *key, const struct described *d,
-			enum h5rec_dtype dtype, int64_t t0, uint64_t event_id, const void *samples,
-			uint32_t n)
+/* Encode JOB's chunks on the calling thread and queue its frame. */
+static int encode_here(struct h5rec_client *c, struct encode_job *job)
 {
-	size_t sample = frame_dtype_sample_size((unsigned)dtype);
-	size_t raw = (size_t)d->pipeline.chunk * sample, table_len, total;
-	uint8_t *table = malloc(FRAME_CHUNKS_HEAD + (size_t)n * FRAME_CHUNK_ENTRY);
-	uint8_t **stored = calloc(n, sizeof(*stored));
-	struct iovec *iov = calloc((size_t)n + 1, sizeof(*iov));
-	int rc = table && stored && iov ? 0 : fail(c, -ENOMEM, "out of memory");
+	int rc = 0;
 
-	table_len = FRAME_CHUNKS_HEAD + (size_t)n * FRAME_CHUNK_ENTRY;
-	total = table_len;
-	for (uint32_t i = 0; !rc && i < n; i++) {
-		size_t len = 0;
-		rc = chunk_encode(&d->pipeline, (const uint8_t *)samples + i * raw, raw, sample,
-				  &stored[i], &len);
+	for (uint32_t i = 0; !rc && i < job->nchunks; i++) {
+		rc = encode_job_run(job, i);
 		if (rc)
-			rc = fail(c, rc, "%s: encoding chunk %u failed (%s)", key, i, strerror(-rc));
-		else
-			frame_chunks_put_entry(table, i, (uint32_t)len, 0, raw);
-		iov[i + 1] = (struct iovec){.iov_base = stored[i], .iov_len = len};
-		total += len;
+			rc = fail(c, rc, "%s: encoding chunk %u failed (%s)", job->key, i,
+				  strerror(-rc));
 	}
-	if (!rc) {
-		frame_chunks_put_head(table, d->id, n);
-		iov[0] = (struct iovec){.iov_base = table, .iov_len = table_len};
-		struct frame frame = {.type = FRAME_DATA, .dtype = (enum dtype)dtype, .t0 = t0,
-				      .event_id = event_id, .key = key, .flags = FRAME_FLAG_CHUNKS,
-				      .payload_len = total};
-		rc = queue_frame(c, &frame, iov, (int)n + 1);
-	}
-	for (uint32_t i = 0; stored && i < n; i++)
-		free(stored[i]);
-	free(stored);
-	free(iov);
-	free(table);
+	if (!rc)
+		rc = queue_job(c, job);
+	encode_job_free(job);
 	return rc;
+}
+
+/*
+ * Hand JOB (its samples copied) to the encoder threads. What waits there
+ * is bounded by replay_bytes of samples, as the replay buffer is (a job
+ * larger than that is taken when nothing else waits): a blocking client
+ * waits for the oldest to finish and be queued, which itself waits for
+ * room in the replay buffer, so a slow recorder holds the caller back
+ * through both; a non-blocking client gets -EAGAIN.
+ */
+static int encode_on_threads(struct h5rec_client *c, struct encode_job *job)
+{
+	size_t bytes = job->raw_len * job->nchunks;
+	int rc = queue_encoded(c, false);
+
+	while (!rc && c->encoding && c->encoding_bytes + bytes > c->options.replay_bytes) {
+		if (c->options.nonblocking) {
+			rc = fail(c, -EAGAIN, "%zu bytes of samples wait for the encoder threads: "
+				  "call again after h5rec_client_process()", c->encoding_bytes);
+			break;
+		}
+		rc = wait_until(c, encoded_ready, 0, (int)c->options.timeout_ms);
+		if (rc == -ETIMEDOUT)
+			rc = fail(c, rc, "the encoder threads did not finish seq %llu within %u ms",
+				  (unsigned long long)c->next_seq, c->options.timeout_ms);
+		if (!rc)
+			rc = queue_encoded(c, true);
+	}
+	if (rc) {
+		encode_job_free(job);
+		return rc;
+	}
+	encode_pool_submit(c->pool, job);
+	c->encoding++;
+	c->encoding_bytes += bytes;
+	return 0;
 }
 
 int h5rec_client_data_chunk(struct h5rec_client *c, const char *key, enum h5rec_dtype dtype,
@@ -767,7 +987,14 @@ int h5rec_client_data_chunk(struct h5rec_client *c, const char *key, enum h5rec_
 			    "not %zu samples of dtype %d", key, (unsigned long long)chunk,
 			    dtype_name(d->pipeline.dtype), records ? " (one per frame)" : "",
 			    count, (int)dtype);
-	return queue_chunks(c, key, d, dtype, t0, event_id, samples, (uint32_t)(count / chunk));
+	/* The job takes its own copy of the pipeline: a reconnect while it
+	 * waits forgets D. */
+	struct encode_job *job = encode_job_new(key, &d->pipeline, d->id, (enum dtype)dtype, t0,
+						event_id, samples, (uint32_t)(count / chunk),
+						c->pool != NULL);
+	if (!job)
+		return fail(c, -ENOMEM, "out of memory");
+	return c->pool ? encode_on_threads(c, job) : encode_here(c, job);
 }
 
 int h5rec_client_event(struct h5rec_client *c, const char *key, uint64_t event_id, int64_t t0,
@@ -775,10 +1002,41 @@ int h5rec_client_event(struct h5rec_client *c, const char *key, uint64_t event_i
 {
 	if (!key || !fields)
 		return fail(c, -EINVAL, "no key or fields");
+	int rc = drain_all(c);
+	if (rc)
+		return rc;
 	struct iovec iov = {.iov_base = (void *)fields, .iov_len = strlen(fields)};
 	struct frame frame = {.type = FRAME_EVENT, .t0 = t0, .event_id = event_id, .key = key,
 			      .payload_len = iov.iov_len};
 	return queue_frame(c, &frame, &iov, 1);
+}
+
+int h5rec_client_set_encode_threads(struct h5rec_client *c, unsigned threads)
+{
+	c->err[0] = '\0';
+	if (c->failure)
+		return c->failure;
+	if (threads > MAX_ENCODE_THREADS)
+		return fail(c, -EINVAL, "%u encoder threads: at most %d", threads,
+			    MAX_ENCODE_THREADS);
+	if (threads < 2)
+		threads = 0;
+	if (threads == c->encode_threads)
+		return 0;
+	int rc = drain_all(c);
+	if (rc)
+		return rc;
+	encode_pool_stop(c->pool);
+	c->pool = NULL;
+	c->encode_threads = 0;
+	if (threads) {
+		rc = encode_pool_start(threads, &c->pool);
+		if (rc)
+			return fail(c, rc, "cannot start %u encoder threads: %s", threads,
+				    strerror(-rc));
+	}
+	c->encode_threads = threads;
+	return 0;
 }
 
 /* ---- life ------------------------------------------------------------------------------ */
@@ -853,6 +1111,7 @@ void h5rec_client_close(struct h5rec_client *c)
 {
 	if (!c)
 		return;
+	encode_pool_stop(c->pool);
 	drop_socket(c);
 	forget_described(c);
 	while (c->head)
@@ -867,25 +1126,34 @@ void h5rec_client_close(struct h5rec_client *c)
 
 int h5rec_client_wait(struct h5rec_client *c, uint64_t seq, int timeout_ms)
 {
+	int64_t start = now_ms();
+
 	c->err[0] = '\0';
 	if (c->endpoint.datagram)
 		return fail(c, -ENOTSUP, "UDP has no ACKs");
-	if (!seq || seq >= c->next_seq)
-		seq = c->next_seq - 1;
+	if (!seq || seq > h5rec_client_last_seq(c))
+		seq = h5rec_client_last_seq(c);
 	if (c->options.nonblocking) {
 		int rc = h5rec_client_process(c);
 		return rc ? rc : is_durable(c, seq) ? 0 : -EAGAIN;
 	}
-	int rc = wait_until(c, is_durable, seq, timeout_ms);
+	/* a frame still with the encoder threads is queued first */
+	int rc = drain_encoded(c, seq, timeout_ms);
+	if (rc)
+		return rc;
+	int left = timeout_ms < 0 ? -1 : (int)(timeout_ms - (now_ms() - start));
+	rc = wait_until(c, is_durable, seq, left < 0 && timeout_ms >= 0 ? 0 : left);
 	if (rc == -ETIMEDOUT)
 		fail(c, rc, "seq %llu not durable within %d ms (durable up to %llu)",
 		     (unsigned long long)seq, timeout_ms, (unsigned long long)c->durable);
 	return rc;
 }
 
+/* Frames with the encoder threads count: nothing takes a seq before them
+ * (drain_encoded()), so theirs are the next ones in call order. */
 uint64_t h5rec_client_last_seq(const struct h5rec_client *c)
 {
-	return c->next_seq - 1;
+	return c->next_seq - 1 + c->encoding;
 }
 
 uint64_t h5rec_client_durable_seq(const struct h5rec_client *c)
@@ -911,12 +1179,13 @@ int h5rec_client_events(const struct h5rec_client *c)
 
 int h5rec_client_timeout(const struct h5rec_client *c)
 {
-	int64_t at = c->state == ST_CONNECTING ? c->connect_deadline_ms
-		   : c->state == ST_IDLE ? c->retry_at_ms : 0;
-	if (c->failure || !at)
-		return -1;
-	int64_t left = at - now_ms();
-	return left <= 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
+	int left = io_timeout(c);
+
+	/* The program polls one fd, the socket: an encoding that finishes
+	 * cannot wake it, so it looks again soon. */
+	if (c->encoding && !c->failure && (left < 0 || left > ENCODING_POLL_MS))
+		return ENCODING_POLL_MS;
+	return left;
 }
 
 size_t h5rec_client_buffered(const struct h5rec_client *c)
@@ -941,7 +1210,9 @@ int client_tool_raw(struct h5rec_client *c, const void *data, size_t len)
 	c->err[0] = '\0';
 	if (c->failure)
 		return c->failure;
-	int rc = make_room(c, len);
+	int rc = drain_all(c);
+	if (!rc)
+		rc = make_room(c, len);
 	if (rc)
 		return rc;
 	struct record *r = malloc(sizeof(*r) + len);
@@ -965,8 +1236,12 @@ static bool all_written(const struct h5rec_client *c, uint64_t unused)
 int client_tool_finish(struct h5rec_client *c, int timeout_ms)
 {
 	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
-	int rc = wait_until(c, all_written, 0, timeout_ms);
+	int rc = drain_encoded(c, UINT64_MAX, timeout_ms);
 	uint8_t buf[256];
+
+	if (!rc)
+		rc = wait_until(c, all_written, 0,
+				deadline < 0 ? -1 : (int)(now_ms() < deadline ? deadline - now_ms() : 0));
 
 	if (rc || c->endpoint.datagram)
 		return rc;

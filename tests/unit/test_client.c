@@ -4,10 +4,16 @@
  * seq before the first frame, DATA, gathered DATA, EVENT, flags), how ACKs
  * empty the replay buffer, what is resent after the connection is lost
  * (exactly the unacknowledged frames, with their seq), the bound of the
- * buffer, refused arguments, and giving up.
+ * buffer, refused arguments, and giving up; pre-compressed frames encoded
+ * on encoder threads go out exactly as the calling thread would have sent
+ * them (same seqs, same bytes, events in their place), and an encoder's
+ * error fails the client with its reason.
  *
  * The client runs non-blocking (or, for wait(), with the ACK already in
- * its socket), so one thread can play both sides without timing.
+ * its socket), so one thread can play both sides without timing; with
+ * encoder threads the fake reads with short polls, calling
+ * h5rec_client_process() between them, since nothing but a call of the
+ * owner queues a finished encoding.
  */
 #include <errno.h>
 #include <poll.h>
@@ -28,8 +34,9 @@
 
 #include "frame.h"
 #include "h5rec/client.h"
+#include "pipeline.h"
 
-#define MAX_FRAMES 32
+#define MAX_FRAMES 64
 
 struct fake {
 	char path[108];
@@ -43,7 +50,7 @@ struct got_frame {
 	uint8_t flags;
 	uint64_t event_id;
 	char key[64];
-	uint8_t payload[256];
+	uint8_t payload[4096];
 	size_t payload_len;
 };
 
@@ -99,19 +106,24 @@ static void fake_stop(struct fake *f)
 	f->conn = f->listener = -1;
 }
 
-/* Read from the connection until n frames have come (the client has
- * written them already: it is run with process() before). */
+/* Read from the connection until n frames have come, calling process()
+ * between short polls: it writes what is queued and queues what the
+ * encoder threads finished. At most 5 s. */
 static void fake_read(struct fake *f, struct h5rec_client *c, size_t n, struct got *got)
 {
 	const struct frame_options options = {.max_frame = 1 << 20, .peer = FRAME_FROM_SENDER};
 	struct frame_decoder *decoder = frame_decoder_new(&options, on_frame, got);
 	uint8_t buf[4096];
+	int polls = 0;
 
 	memset(got, 0, sizeof(*got));
 	while (got->count < n) {
 		assert_int_equal(h5rec_client_process(c), 0);
 		struct pollfd pfd = {.fd = f->conn, .events = POLLIN};
-		assert_int_equal(poll(&pfd, 1, 5000), 1);
+		int ready = poll(&pfd, 1, 10);
+		assert_true(ready >= 0 && ++polls < 500);
+		if (!ready)
+			continue;
 		ssize_t r = recv(f->conn, buf, sizeof(buf), 0);
 		assert_true(r > 0);
 		assert_int_equal(frame_decoder_feed(decoder, buf, (size_t)r, NULL), 0);
@@ -412,6 +424,181 @@ static void test_udp(void **state)
 	close(fd);
 }
 
+/* ---- pre-compressed frames on encoder threads ---------------------------------- */
+
+enum { CHUNK = 512, STREAM_CHUNKS = 3, EVENTS = 10 };
+
+/* Answer a DESCRIBE for KEY with P (as the recorder's canonical text). */
+static void fake_describe(struct fake *f, const char *key, uint64_t seq, const struct pipeline *p)
+{
+	char text[PIPELINE_TEXT_MAX];
+	size_t text_len = pipeline_format(p, text, sizeof(text));
+	struct frame answer = {.type = FRAME_DESCRIBE, .seq = seq, .key = key,
+			       .key_len = strlen(key), .payload = text, .payload_len = text_len};
+	uint8_t buf[512];
+	size_t len;
+
+	assert_true(text_len > 0);
+	assert_int_equal(frame_encode(&answer, buf, sizeof(buf), &len), 0);
+	assert_int_equal(send(f->conn, buf, len, 0), (ssize_t)len);
+}
+
+/* The first data_chunk() of KEY asks (-EAGAIN, non-blocking); the fake
+ * reads the DESCRIBE (after the HELLO when FIRST) and answers it. */
+static void describe_key(struct fake *f, struct h5rec_client *c, const char *key,
+			 const struct pipeline *p, const int16_t *wave, bool first)
+{
+	struct got got;
+
+	assert_int_equal(h5rec_client_data_chunk(c, key, H5REC_INT16, 0, 0, wave, p->chunk),
+			 -EAGAIN);
+	fake_read(f, c, first ? 2 : 1, &got);
+	const struct got_frame *ask = &got.frames[got.count - 1];
+	assert_int_equal(ask->type, FRAME_DESCRIBE);
+	assert_string_equal(ask->key, key);
+	fake_describe(f, key, ask->seq, p);
+	struct pollfd pfd = {.fd = h5rec_client_fd(c), .events = POLLIN};
+	assert_int_equal(poll(&pfd, 1, 5000), 1);
+	assert_int_equal(h5rec_client_process(c), 0);
+}
+
+static const struct pipeline records_lz4 = {
+	.layout = PIPELINE_RECORDS, .dtype = DTYPE_INT16, .chunk = CHUNK,
+	.shuffle = true, .codec = PIPELINE_LZ4, .fletcher32 = true};
+static const struct pipeline stream_deflate = {
+	.layout = PIPELINE_STREAM, .dtype = DTYPE_INT16, .chunk = CHUNK,
+	.codec = PIPELINE_DEFLATE, .level = 1};
+
+static void make_wave(int16_t *out, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = (int16_t)((int)((i * 7 + seed * 131) % 200) - 100 + (int)((i * seed) % 5));
+}
+
+/* A non-blocking call that may have to wait for the encoder threads. */
+#define UNTIL_DONE(c, call)                                                    \
+	do {                                                                   \
+		int rc_;                                                       \
+		int tries_ = 0;                                                \
+		while ((rc_ = (call)) == -EAGAIN && ++tries_ < 50000) {        \
+			assert_int_equal(h5rec_client_process(c), 0);          \
+			usleep(100);                                           \
+		}                                                              \
+		assert_int_equal(rc_, 0);                                      \
+	} while (0)
+
+/* Events, records waveforms and stream frames of three chunks, in turn,
+ * on THREADS encoder threads; GOT: the frames after the DESCRIBEs. */
+static void send_mixed(unsigned threads, struct got *got)
+{
+	struct fake f;
+	int16_t wave[CHUNK * STREAM_CHUNKS];
+	fake_listen(&f);
+	struct h5rec_client *c = open_client(&f, 1, 5);
+
+	assert_int_equal(h5rec_client_set_encode_threads(c, threads), 0);
+	make_wave(wave, CHUNK, 99);
+	describe_key(&f, c, "dust/a", &records_lz4, wave, true);
+	describe_key(&f, c, "adc/x", &stream_deflate, wave, false);
+	for (unsigned i = 1; i <= EVENTS; i++) {
+		char fields[32];
+		snprintf(fields, sizeof(fields), "mass=%u.5", i);
+		UNTIL_DONE(c, h5rec_client_event(c, "dust", i, 1000 * i, fields));
+		make_wave(wave, CHUNK, i);
+		UNTIL_DONE(c, h5rec_client_data_chunk(c, "dust/a", H5REC_INT16, 1000 * i, i, wave,
+						      CHUNK));
+		make_wave(wave, CHUNK * STREAM_CHUNKS, 100 + i);
+		UNTIL_DONE(c, h5rec_client_data_chunk(c, "adc/x", H5REC_INT16, 1000 * i, 0, wave,
+						      CHUNK * STREAM_CHUNKS));
+	}
+	/* the frames still with the encoders count already */
+	assert_int_equal(h5rec_client_last_seq(c), 2 + 3 * EVENTS);
+	fake_read(&f, c, 3 * EVENTS, got);
+	h5rec_client_close(c);
+	fake_stop(&f);
+}
+
+static void test_encode_threads_keep_order_and_bytes(void **state)
+{
+	(void)state;
+	static struct got here, threads;
+
+	send_mixed(0, &here);
+	send_mixed(4, &threads);
+	for (size_t k = 0; k < 3 * EVENTS; k++) {
+		const struct got_frame *a = &here.frames[k], *b = &threads.frames[k];
+		assert_int_equal(b->seq, 3 + k);
+		assert_int_equal(b->type, k % 3 == 0 ? FRAME_EVENT : FRAME_DATA);
+		assert_string_equal(b->key, k % 3 == 0 ? "dust" : k % 3 == 1 ? "dust/a" : "adc/x");
+		assert_int_equal(b->event_id, k % 3 == 2 ? 0 : k / 3 + 1);
+		assert_int_equal(a->seq, b->seq);
+		assert_int_equal(a->flags, b->flags);
+		assert_string_equal(a->key, b->key);
+		assert_int_equal(a->payload_len, b->payload_len);
+		assert_memory_equal(a->payload, b->payload, a->payload_len);
+	}
+}
+
+/* A pipeline the encoder cannot run (an LZ4 block size beyond LZ4's
+ * limit, which no recorder's schema allows): on the calling thread the
+ * call fails; on encoder threads the call has returned 0, so the next
+ * call fails, for good, saying which key and seq. */
+static void test_encoder_error_fails_the_client(void **state)
+{
+	(void)state;
+	struct pipeline bad = records_lz4;
+	int16_t wave[CHUNK];
+	bad.lz4_block = UINT32_MAX;
+	make_wave(wave, CHUNK, 1);
+
+	for (unsigned threads = 0; threads <= 2; threads += 2) {
+		struct fake f;
+		fake_listen(&f);
+		struct h5rec_client *c = open_client(&f, 1, 5);
+		assert_int_equal(h5rec_client_set_encode_threads(c, threads), 0);
+		describe_key(&f, c, "dust/a", &bad, wave, true);
+		int rc = h5rec_client_data_chunk(c, "dust/a", H5REC_INT16, 1, 1, wave, CHUNK);
+		if (!threads) {
+			assert_int_equal(rc, -EINVAL);
+			assert_non_null(strstr(h5rec_client_error(c), "encoding chunk 0 failed"));
+			assert_int_equal(h5rec_client_process(c), 0); /* not final */
+		} else {
+			assert_int_equal(rc, 0);
+			assert_int_equal(h5rec_client_last_seq(c), 2);
+			for (int i = 0; i < 5000 && (rc = h5rec_client_process(c)) == 0; i++)
+				usleep(1000);
+			assert_int_equal(rc, -EINVAL);
+			assert_non_null(strstr(h5rec_client_error(c), "dust/a: encoding chunk 0 of "
+								     "the frame to be seq 2 failed on "
+								     "an encoder thread"));
+			assert_int_equal(h5rec_client_event(c, "dust", 1, 1, "mass=1"), -EINVAL);
+		}
+		h5rec_client_close(c);
+		fake_stop(&f);
+	}
+}
+
+/* Frames still being encoded when the client closes are dropped with the
+ * threads (LeakSanitizer and valgrind check nothing is left). */
+static void test_close_with_frames_encoding(void **state)
+{
+	(void)state;
+	struct fake f;
+	int16_t wave[CHUNK * STREAM_CHUNKS];
+	fake_listen(&f);
+	struct h5rec_client *c = open_client(&f, 1, 5);
+
+	assert_int_equal(h5rec_client_set_encode_threads(c, 300), -EINVAL);
+	assert_int_equal(h5rec_client_set_encode_threads(c, 3), 0);
+	make_wave(wave, CHUNK * STREAM_CHUNKS, 5);
+	describe_key(&f, c, "adc/x", &stream_deflate, wave, true);
+	for (int i = 0; i < 20; i++)
+		UNTIL_DONE(c, h5rec_client_data_chunk(c, "adc/x", H5REC_INT16, i, 0, wave,
+						      CHUNK * STREAM_CHUNKS));
+	h5rec_client_close(c);
+	fake_stop(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -422,6 +609,9 @@ int main(void)
 		cmocka_unit_test(test_gives_up),
 		cmocka_unit_test(test_ack_beyond_what_was_sent),
 		cmocka_unit_test(test_udp),
+		cmocka_unit_test(test_encode_threads_keep_order_and_bytes),
+		cmocka_unit_test(test_encoder_error_fails_the_client),
+		cmocka_unit_test(test_close_with_frames_encoding),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
