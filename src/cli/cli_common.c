@@ -93,6 +93,14 @@ int cli_target_option(struct cli_target *target, int opt, const char *arg)
 	case CLI_OPT_PRECOMPRESS:
 		target->precompress = true;
 		return 0;
+	case CLI_OPT_ENCODE_THREADS:
+		if (cli_parse_uint(arg, 0, 256, &number)) {
+			fprintf(stderr, "h5rec: bad --encode-threads '%s' (0..256)\n", arg);
+			return -1;
+		}
+		target->encode_threads = (unsigned)number;
+		target->encode_threads_set = true;
+		return 0;
 	case CLI_OPT_RECONNECT:
 		if (cli_parse_uint(arg, 0, 1000, &number)) {
 			fprintf(stderr, "h5rec: bad --reconnect '%s' (0..1000)\n", arg);
@@ -175,15 +183,35 @@ static int resolve_nats(struct cli_target *target, const char *command)
 	return 0;
 }
 
+/* --encode-threads: 1 unless given (the tool often shares its machine with
+ * the recorder, whose cores come first), 0 for one per CPU. */
+static int resolve_encode_threads(struct cli_target *target, const char *command)
+{
+	if (!target->encode_threads_set) {
+		target->encode_threads = 1;
+		return 0;
+	}
+	if (!target->precompress)
+		return cli_usage_error(command, "--encode-threads is for --precompress");
+	if (!target->encode_threads) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		target->encode_threads = cpus < 1 ? 1 : cpus > 256 ? 256 : (unsigned)cpus;
+	}
+	return 0;
+}
+
 static int resolve(struct cli_target *target, enum schema_protocol protocol, const char *command)
 {
+	int rc = resolve_encode_threads(target, command);
+	if (rc)
+		return rc;
 	if (target->nats_url || target->nats_subject) {
 		if (!target->nats_url)
 			return cli_usage_error(command, "--subject belongs to --nats URL");
 		if (target->precompress)
 			return cli_usage_error(command, "--precompress asks a recorder how it stores "
 					       "a channel, and --nats sends to no recorder");
-		int rc = resolve_nats(target, command);
+		rc = resolve_nats(target, command);
 		if (rc || !target->tee_path)
 			return rc;
 		target->tee = fopen(target->tee_path, "wb");
@@ -256,6 +284,7 @@ int cli_target_connect(struct cli_target *target, const char *hello, struct send
 					       .acks = !target->no_ack,
 					       .reconnects = target->reconnects,
 					       .precompress = target->precompress,
+					       .encode_threads = target->encode_threads,
 					       .write_size = target->write_size,
 					       .tee = target->tee,
 					       .nats_url = target->nats_url,

@@ -28,6 +28,7 @@ enum {
 	CLI_OPT_NO_ACK,
 	CLI_OPT_RECONNECT,
 	CLI_OPT_PRECOMPRESS,
+	CLI_OPT_ENCODE_THREADS,
 	CLI_OPT_NATS,
 	CLI_OPT_SUBJECT,
 };
@@ -42,6 +43,7 @@ enum {
 	{"no-ack", no_argument, NULL, CLI_OPT_NO_ACK},                       \
 	{"reconnect", required_argument, NULL, CLI_OPT_RECONNECT},            \
 	{"precompress", no_argument, NULL, CLI_OPT_PRECOMPRESS},             \
+	{"encode-threads", required_argument, NULL, CLI_OPT_ENCODE_THREADS},  \
 	{"nats", required_argument, NULL, CLI_OPT_NATS},                     \
 	{"subject", required_argument, NULL, CLI_OPT_SUBJECT}
 
@@ -57,6 +59,8 @@ struct cli_target {
 	bool no_ack;
 	unsigned reconnects;    /* --reconnect: tries without progress; 0: never */
 	bool precompress;       /* --precompress: encode waveforms as the recorder stores them */
+	unsigned encode_threads; /* --encode-threads: 0 one per CPU; unset: 1 */
+	bool encode_threads_set;
 	size_t write_size;
 	const char *tee_path;
 	FILE *tee;

@@ -66,6 +66,8 @@ void cli_send_usage(FILE *out)
 		"      --precompress        encode each frame's samples (one waveform) with the\n"
 		"                           channel's filter pipeline here; the recorder stores\n"
 		"                           the chunk as it is\n"
+		"      --encode-threads N   with --precompress: encode on N threads, frames still\n"
+		"                           sent in order (default 1; 0: one per CPU)\n"
 		"      --nats URLS          publish to NATS JetStream instead of a recorder\n"
 		"                           (nats://HOST:PORT, several comma-separated): a message\n"
 		"                           per record (an event with its frames, or a frame) or\n"

@@ -61,6 +61,8 @@ void cli_simulate_usage(FILE *out)
 		"                        connection, up to N tries without progress (frames)\n"
 		"      --precompress     waveforms as chunks encoded here with the channel's\n"
 		"                        filter pipeline (stored by the recorder as they are)\n"
+		"      --encode-threads N with --precompress: encode on N threads, frames still\n"
+		"                        sent in order (default 1; 0: one per CPU)\n"
 		"      --nats URLS       publish to NATS JetStream instead (see h5rec send)\n"
 		"      --subject SUBJECT the subject to publish to, with --nats\n"
 		"  -h, --help            this text\n"

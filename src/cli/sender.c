@@ -123,6 +123,13 @@ int sender_open(const struct sender_options *options, struct sender **out, char 
 			snprintf(err, err_len, "cannot connect to %s: %s", options->address,
 				 strerror(-rc));
 	}
+	if (!rc && options->encode_threads > 1) {
+		rc = h5rec_client_set_encode_threads(s->client, options->encode_threads);
+		if (rc) {
+			snprintf(err, err_len, "%s", h5rec_client_error(s->client));
+			h5rec_client_close(s->client);
+		}
+	}
 	if (rc) {
 		free(s);
 		return rc;

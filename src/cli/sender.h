@@ -42,6 +42,7 @@ struct sender_options {
 	int64_t ack_timeout_ms; /* sender_finish's wait; 0: 10000 */
 	bool precompress;     /* DATA frames as chunks encoded with the channel's
 				 pipeline (h5rec_client_data_chunk) */
+	unsigned encode_threads; /* encode them on this many threads; 0, 1: this one */
 	/* NATS JetStream instead of a recorder (sender_nats.h): the URLs and
 	 * the subject; hello names the sender in Nats-Msg-Id. address is then
 	 * only what messages show. */

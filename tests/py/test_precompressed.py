@@ -21,7 +21,10 @@ H5Dwrite_chunk. Required:
   frame naming both pipelines; DESCRIBE of a channel that takes no
   pre-compressed chunks answers why;
 - the C client (h5rec simulate --precompress) and the recorder encode
-  the same bytes as an independent encoder (h5rec._chunks).
+  the same bytes as an independent encoder (h5rec._chunks);
+- the C client's encoder threads (--encode-threads) send byte for byte
+  what one thread sends: the same frames with the same seqs, EVENT frames
+  in their place, and the rows read back as the samples sent.
 """
 import json
 import os
@@ -316,6 +319,42 @@ def test_simulate_precompress_stores_what_the_recorder_would_have(recorder):
         np.testing.assert_array_equal(a["/dust/mass"][...], b["/dust/mass"][...])
 
 
+def test_simulate_encode_threads_send_what_one_thread_sends(recorder, tmp_path):
+    """h5rec simulate accelerator --precompress --encode-threads 4: each
+    event is an EVENT frame then three waveforms, encoded on four threads
+    while the next event is made. What went out (--tee) is byte for byte
+    what one thread sends: same frames, same order, same seqs, events
+    between the waveforms where they were; and every row, event id and
+    field reads back as the same events sent as samples."""
+    files, tees = {}, {}
+    for mode in ("samples", "1", "4"):
+        rec = recorder(ACCEL, listen=frame_listener(), output={"flush": "200ms"})
+        tee = tmp_path / ("sent-%s.bin" % mode)
+        args = ["simulate", "accelerator", "--to", rec.address(), "--count", 12, "--rate", 0,
+                "--seed", 11, "--t0", T0, "--tee", tee]
+        if mode != "samples":
+            args += ["--precompress", "--encode-threads", mode]
+        res = run_client(args)
+        frames, _, acked, last = sent_summary(res.stdout)
+        # the HELLO, a DESCRIBE per channel, then an EVENT and 3 waveforms per event
+        assert acked == last == frames == 1 + (mode != "samples") * 3 + 12 * 4, res.stdout
+        rec.stop()
+        files[mode], tees[mode] = rec.the_file(), tee.read_bytes()
+    assert tees["4"] == tees["1"]
+    assert len(tees["4"]) < 0.8 * len(tees["samples"])
+    names = ("first_detector", "second_detector", "third_detector")
+    assert read_with(files["4"], "debian", names) == read_with(files["samples"], "debian", names)
+    with h5py.File(files["4"], "r") as a, h5py.File(files["samples"], "r") as b:
+        assert a["/dust/first_detector"].shape == (12, 100000)
+        for name in ("event_id", "mass", "velocity", "time"):
+            np.testing.assert_array_equal(a["/dust/" + name][...], b["/dust/" + name][...])
+        np.testing.assert_array_equal(a["/dust/event_id"][...], np.arange(1, 13))
+    res = run_client(["simulate", "accelerator", "--to", "tcp:127.0.0.1:9", "--count", 1,
+                      "--encode-threads", 2], check=False)
+    assert res.returncode == 2 and "--encode-threads is for --precompress" in res.stderr, \
+        res.stderr
+
+
 def test_simulate_precompress_says_why_a_channel_takes_no_chunks(recorder):
     rec = recorder(ACCEL.replace("records", "records\n  # szip").replace(
         "{ compression: lz4 }", "{ compression: szip }"), listen=frame_listener())
@@ -446,14 +485,18 @@ def test_stream_chunks_after_unaligned_samples_are_refused(recorder):
         np.testing.assert_array_equal(f["/adc/x"][...], adc(0, 500))
 
 
-def test_send_precompress_stream_frames_of_several_chunks(recorder, tmp_path):
+@pytest.mark.parametrize("threads", [1, 3])
+def test_send_precompress_stream_frames_of_several_chunks(recorder, tmp_path, threads):
     """h5rec send --precompress (the C client) on a stream channel: frames
-    of 3000 samples go as 3 chunks each and read back as sent."""
+    of 3000 samples go as 3 chunks each and read back as sent; on 3
+    encoder threads a frame's chunks are encoded apart and still go out
+    as one frame, in order."""
     rec = recorder(DUST, listen=frame_listener(), output={"flush": "200ms"})
     samples = np.concatenate([adc(i, 3000) for i in range(4)])
     samples.tofile(tmp_path / "x.i16")
     res = run_client(["send", "--to", rec.address(), "-k", "adc/x", "-d", "int16", "-n", 3000,
-                      "--t0", T0, "--dt", 1000, "--precompress", tmp_path / "x.i16"])
+                      "--t0", T0, "--dt", 1000, "--precompress", "--encode-threads", threads,
+                      tmp_path / "x.i16"])
     frames, nbytes, acked, last = sent_summary(res.stdout)
     assert acked == last, res.stdout
     assert nbytes < samples.nbytes, res.stdout   # compressed on the wire
@@ -461,6 +504,7 @@ def test_send_precompress_stream_frames_of_several_chunks(recorder, tmp_path):
     with h5py.File(rec.the_file(), "r") as f:
         np.testing.assert_array_equal(f["/adc/x"][...], samples)
         np.testing.assert_array_equal(f["/adc/x_frame_start"][...], np.arange(4) * 3000)
+        np.testing.assert_array_equal(f["/adc/x_frame_seq"][...], np.arange(3, 7))
 
 
 def test_describe_is_bounded_per_connection(recorder):
