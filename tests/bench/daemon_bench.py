@@ -16,6 +16,17 @@ they are, and to tcp_sink (the raw same-bytes baseline). Those rows are
 reported in uncompressed-equivalent MB/s (the raw waveform stream's size
 over the time) and the receiver's CPU per byte stored.
 
+The sender's side of it (--encode-threads, default 1,2), timed from the
+start of the sender until the recorder has exited, with the sender's CPU
+time: the same events made and encoded by `h5rec simulate accelerator
+--precompress --encode-threads N` straight into h5recd (a sender that
+makes its data as it sends it: the simulator's waveforms take one core
+of their own), and `h5rec send --precompress --encode-threads N` of a file
+of as many float32 samples (sine + noise, 14-bit) into a stream channel
+with shuffle + LZ4 + Fletcher-32, and with shuffle + deflate level 1,
+chunks of 100,000 samples, 3 per frame (the encoding is then the
+sender's work).
+
 A run is timed from the start of the send until the receiver has exited:
 for h5recd that includes draining, the last chunk writes, the final flush
 and fsync, and closing the file, so every byte counted is durable. Each
@@ -28,7 +39,7 @@ cores are shared with the sender and with whatever else runs, while the
 receiver's CPU cost per byte is what changes to the recorder move.
 
 usage: tests/bench/daemon_bench.py [--build DIR] [--dir DIR] [--events N]
-                                   [--lines N] [--repeat N]
+                                   [--lines N] [--repeat N] [--encode-threads N,M]
 """
 import argparse
 import os
@@ -166,19 +177,72 @@ class Bench:
         subprocess.run(["rm", "-rf", work], check=True)
         return elapsed, cpu, size, rows
 
+    def samples_file(self, count):
+        """COUNT float32 samples of sine + noise at 14 bits, for send."""
+        import numpy as np
+        path = os.path.join(self.dir, "samples.f32")
+        t = np.arange(count, dtype=np.float64)
+        x = np.sin(t / 3000.0) * 0.8 + np.random.default_rng(1).normal(0, 0.002, count)
+        (np.round(x * 8192) / 8192).astype("<f4").tofile(path)
+        return path
+
+    def run_sender(self, threads, how, samples=None):
+        """HOW ("simulate", "send lz4" or "send deflate") --precompress on THREADS encoder
+        threads into h5recd: (wall s, sender CPU s, rows or samples stored)."""
+        port = free_port()
+        work = tempfile.mkdtemp(dir=self.dir)
+        schema = os.path.join(work, "bench.yaml")
+        with open(schema, "w") as f:
+            codec = "deflate, level: 1" if how == "send deflate" else "lz4"
+            f.write((RECORDS if how == "simulate" else STREAM).replace("COMPRESSION", codec)
+                    .format(port=port, out=os.path.join(work, "out"),
+                            control=os.path.join(work, "control.sock")))
+        log = open(os.path.join(work, "h5recd.log"), "w")
+        proc = subprocess.Popen([self.h5recd, "-c", schema, "-l", "warning"], stderr=log)
+        wait_port(port, proc)
+        os.sync()
+        to = "tcp:127.0.0.1:%d" % port
+        if how == "simulate":
+            args = ["simulate", "accelerator", "--to", to, "--count", str(self.args.events),
+                    "--rate", "0"]
+        else:
+            args = ["send", "--to", to, "-k", "adc/x", "-d", "float32", "-n", "300000",
+                    "--dt", "1e-6", samples]
+        t0 = time.monotonic()
+        sender = subprocess.Popen([self.h5rec, *args, "--no-ack", "--t0",
+                                   "1700000000000000000", "--precompress",
+                                   "--encode-threads", str(threads)],
+                                  stdout=subprocess.DEVNULL)
+        rc, sim_cpu = wait_cpu(sender)
+        sent = time.monotonic() - t0
+        if rc != 0:
+            sys.exit("h5rec %s --encode-threads %d failed" % (how, threads))
+        proc.send_signal(signal.SIGTERM)
+        rc, rec_cpu = wait_cpu(proc)
+        elapsed = time.monotonic() - t0
+        log.close()
+        if rc != 0:
+            sys.exit("h5recd failed, see %s" % log.name)
+        files = []
+        for root, _, names in os.walk(os.path.join(work, "out")):
+            files += [os.path.join(root, n) for n in names]
+        rows = self.count_rows(files, "/time" if how == "simulate" else "/x")
+        subprocess.run(["rm", "-rf", work], check=True)
+        return elapsed, sim_cpu, rows, sent, rec_cpu
+
     @staticmethod
-    def count_rows(files):
+    def count_rows(files, suffix="/time"):
         env = dict(os.environ, HDF5_PLUGIN_PATH="/usr/lib/x86_64-linux-gnu/hdf5/serial/plugins")
         code = ("import h5py,sys\n"
                 "n=0\n"
-                "for p in sys.argv[1:]:\n"
+                "for p in sys.argv[2:]:\n"
                 "  f=h5py.File(p,'r')\n"
                 "  def v(name,o):\n"
                 "    global n\n"
-                "    if isinstance(o,h5py.Dataset) and name.endswith('/time'): n+=o.shape[0]\n"
+                "    if isinstance(o,h5py.Dataset) and name.endswith(sys.argv[1]): n+=o.shape[0]\n"
                 "  f.visititems(v)\n"
                 "print(n)\n")
-        out = subprocess.run([sys.executable, "-c", code, *files], env=env, check=True,
+        out = subprocess.run([sys.executable, "-c", code, suffix, *files], env=env, check=True,
                              capture_output=True, text=True)
         return int(out.stdout)
 
@@ -202,6 +266,21 @@ streams:
     event_fields: {{ mass: float32, velocity: float32 }}
     defaults: {{ dtype: float32, compression: COMPRESSION }}
     channels: {{ first_detector: {{}}, second_detector: {{}}, third_detector: {{}} }}
+"""
+
+STREAM = """name: bench
+output: {{ directory: "{out}", file: "bench-{{seq}}.h5", flush: 1s }}
+control: {{ socket: "{control}" }}
+listen: [ {{ protocol: frame, transport: tcp, address: "127.0.0.1:{port}" }} ]
+limits: {{ max_buffer: 512MiB }}
+streams:
+  - name: adc
+    match: {{ key: "adc/{{channel}}" }}
+    group: /adc
+    layout: stream
+    defaults: {{ dtype: float32, dt: 1.0e-6, compression: COMPRESSION, shuffle: true,
+                 fletcher32: true, chunk: 100000 }}
+    channels: {{ x: {{}} }}
 """
 
 TABLE = """name: bench
@@ -267,6 +346,53 @@ def print_precompressed(results, cpus, sink_raw, frame_bytes, pre_bytes):
               "met" if cpu_pre <= cpu_sink_wb else "NOT met"))
 
 
+SENDER_SAMPLES = 300000  # 3 chunks per frame
+
+
+def sender_name(how, n):
+    return "sender: %s, %d encode thread%s" % (how, n, "" if n == 1 else "s")
+
+
+def run_senders(bench, threads, results, cpus):
+    """One run of each sender case, in turn (interleaved across repeats)."""
+    # as many samples as the accelerator run's waveforms, in whole frames
+    frames = max(1, bench.args.events * 300000 // SENDER_SAMPLES)
+    samples = bench.samples_file(frames * SENDER_SAMPLES)
+    for how, expect in (("simulate", bench.args.events), ("send lz4", frames * SENDER_SAMPLES),
+                        ("send deflate", frames * SENDER_SAMPLES)):
+        for n in threads:
+            t, cpu, stored, sent, rec_cpu = bench.run_sender(n, how, samples)
+            if stored != expect:
+                sys.exit("%s stored %d of %d" % (sender_name(how, n), stored, expect))
+            name = sender_name(how, n)
+            results.setdefault(name, []).append(t)
+            cpus.setdefault(name, []).append(cpu)
+            results.setdefault("sent " + name, []).append(sent)
+            cpus.setdefault("sent " + name, []).append(rec_cpu)
+
+
+def print_sender(results, cpus, frame_bytes, threads):
+    """The sender's side: --precompress on N encoder threads."""
+    med = statistics.median
+    print("\nsenders pre-compressing into h5recd, %.1f MB of float32 samples each"
+          % (frame_bytes / 1e6))
+    print("%-38s %9s %16s %8s %9s %12s %14s" % (
+        "case", "median s", "uncompr.-eq MB/s", "vs 1", "sender s", "sender CPU s",
+        "recorder CPU s"))
+    for how in ("simulate", "send lz4", "send deflate"):
+        one = med(results[sender_name(how, 1)]) if 1 in threads else None
+        for n in threads:
+            name = sender_name(how, n)
+            t = med(results[name])
+            print("%-38s %9.3f %16.1f %7s %9.3f %12.2f %14.2f" % (
+                name, t, frame_bytes / 1e6 / t, "%.2fx" % (one / t) if one else "-",
+                med(results["sent " + name]), med(cpus[name]), med(cpus["sent " + name])))
+            if one and n != 1:
+                print("SUMMARY|daemon|%s --precompress, uncompressed-eq MB/s|%.1f|"
+                      "1 encode thread|%.1f|%.2f|-|-" % (name, frame_bytes / 1e6 / t,
+                                                          frame_bytes / 1e6 / one, one / t))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--build", default=os.path.join(SOURCE, "build"))
@@ -274,7 +400,13 @@ def main():
     parser.add_argument("--events", type=int, default=300, help="accelerator events (1.2 MB each)")
     parser.add_argument("--lines", type=int, default=1000000, help="weather lines (4 fields each)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--encode-threads", default="1,2",
+                        help="sender cases: encoder threads of simulate --precompress, "
+                             "comma-separated; empty: none")
+    parser.add_argument("--only-sender", action="store_true",
+                        help="run the sender cases alone")
     args = parser.parse_args()
+    threads = [int(n) for n in args.encode_threads.split(",") if n]
     args.dir = args.dir or tempfile.mkdtemp(prefix="h5rec-bench-", dir="/var/tmp")
     os.makedirs(args.dir, exist_ok=True)
     bench = Bench(args)
@@ -282,6 +414,12 @@ def main():
     frames = os.path.join(args.dir, "frames.bin")
     lines = os.path.join(args.dir, "lines.txt")
     frame_bytes = bench.generate("accelerator", args.events, frames)
+    if args.only_sender:
+        results, cpus = {}, {}
+        for _ in range(args.repeat):
+            run_senders(bench, threads, results, cpus)
+        print_sender(results, cpus, frame_bytes, threads)
+        return
     precompressed = os.path.join(args.dir, "frames-lz4.bin")
     pre_bytes = bench.generate_precompressed(args.events, precompressed)
     line_bytes = bench.generate("weather", args.lines, lines, ("--stations", "50"))
@@ -315,6 +453,7 @@ def main():
         if rows != args.lines:
             sys.exit("table run stored %d rows of %d" % (rows, args.lines))
         record("lines: h5recd table, none", (t, cpu))
+        run_senders(bench, threads, results, cpus)
 
     fields = 4 * args.lines
     print("\nh5recd ingest over loopback TCP; medians of %d runs; %s" % (args.repeat, args.dir))
@@ -323,7 +462,7 @@ def main():
     base = {"frames": statistics.median(results["frames: tcp_sink (baseline)"]),
             "lines": statistics.median(results["lines: tcp_sink (baseline)"])}
     for name, times in results.items():
-        if name.startswith("size") or name.startswith("pre"):
+        if name.startswith("size") or name.startswith("pre") or name.startswith(("sender", "sent ")):
             continue
         kind = name.split(":")[0]
         nbytes = frame_bytes if kind == "frames" else line_bytes
@@ -334,8 +473,11 @@ def main():
             name, nbytes / 1e6, t, nbytes / 1e6 / t, rate, base[kind] / t, cpu_per_byte))
     # One line per figure for tests/bench/run's combined table.
     print_precompressed(results, cpus, base["frames"], frame_bytes, pre_bytes)
+    if threads:
+        print_sender(results, cpus, frame_bytes, threads)
     for name, times in results.items():
-        if name.startswith("size") or name.startswith("pre") or "baseline" in name:
+        if (name.startswith("size") or name.startswith("pre") or name.startswith(("sender", "sent ")) or
+                "baseline" in name):
             continue
         kind = name.split(":")[0]
         nbytes = frame_bytes if kind == "frames" else line_bytes
