@@ -930,16 +930,15 @@ static int encode_here(struct h5rec_client *c, struct encode_job *job)
 }
 
 /*
- * Hand JOB (its samples copied) to the encoder threads. What waits there
- * is bounded by replay_bytes of samples, as the replay buffer is (a job
+ * Room for BYTES more samples with the encoder threads. What waits there
+ * is bounded by replay_bytes of samples, as the replay buffer is (a frame
  * larger than that is taken when nothing else waits): a blocking client
  * waits for the oldest to finish and be queued, which itself waits for
  * room in the replay buffer, so a slow recorder holds the caller back
  * through both; a non-blocking client gets -EAGAIN.
  */
-static int encode_on_threads(struct h5rec_client *c, struct encode_job *job)
+static int make_encode_room(struct h5rec_client *c, size_t bytes)
 {
-	size_t bytes = job->raw_len * job->nchunks;
 	int rc = queue_encoded(c, false);
 
 	while (!rc && c->encoding && c->encoding_bytes + bytes > c->options.replay_bytes) {
@@ -955,10 +954,23 @@ static int encode_on_threads(struct h5rec_client *c, struct encode_job *job)
 		if (!rc)
 			rc = queue_encoded(c, true);
 	}
-	if (rc) {
-		encode_job_free(job);
+	return rc;
+}
+
+/* Hand a frame's samples, copied, to the encoder threads. */
+static int encode_on_threads(struct h5rec_client *c, const char *key, const struct pipeline *p,
+			     uint32_t pipeline_id, enum dtype dtype, int64_t t0, uint64_t event_id,
+			     const void *samples, uint32_t nchunks)
+{
+	size_t bytes = (size_t)p->chunk * frame_dtype_sample_size((unsigned)dtype) * nchunks;
+	int rc = make_encode_room(c, bytes);
+
+	if (rc)
 		return rc;
-	}
+	struct encode_job *job = encode_job_new(key, p, pipeline_id, dtype, t0, event_id, samples,
+						nchunks, true);
+	if (!job)
+		return fail(c, -ENOMEM, "out of memory");
 	encode_pool_submit(c->pool, job);
 	c->encoding++;
 	c->encoding_bytes += bytes;
@@ -987,14 +999,17 @@ int h5rec_client_data_chunk(struct h5rec_client *c, const char *key, enum h5rec_
 			    "not %zu samples of dtype %d", key, (unsigned long long)chunk,
 			    dtype_name(d->pipeline.dtype), records ? " (one per frame)" : "",
 			    count, (int)dtype);
-	/* The job takes its own copy of the pipeline: a reconnect while it
-	 * waits forgets D. */
-	struct encode_job *job = encode_job_new(key, &d->pipeline, d->id, (enum dtype)dtype, t0,
-						event_id, samples, (uint32_t)(count / chunk),
-						c->pool != NULL);
+	/* Copies: waiting for room may reconnect, which forgets D. */
+	struct pipeline pipeline = d->pipeline;
+	uint32_t pipeline_id = d->id, nchunks = (uint32_t)(count / chunk);
+	if (c->pool)
+		return encode_on_threads(c, key, &pipeline, pipeline_id, (enum dtype)dtype, t0,
+					 event_id, samples, nchunks);
+	struct encode_job *job = encode_job_new(key, &pipeline, pipeline_id, (enum dtype)dtype, t0,
+						event_id, samples, nchunks, false);
 	if (!job)
 		return fail(c, -ENOMEM, "out of memory");
-	return c->pool ? encode_on_threads(c, job) : encode_here(c, job);
+	return encode_here(c, job);
 }
 
 int h5rec_client_event(struct h5rec_client *c, const char *key, uint64_t event_id, int64_t t0,
