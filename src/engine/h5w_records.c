@@ -183,6 +183,16 @@ static struct h5w_record *find(struct h5w_group *g, uint64_t event_id)
 	return NULL;
 }
 
+/* Take ROW back from the columns open_record() puts a new record in. */
+static void drop_record_row(struct h5w *w, struct h5w_group *g, uint64_t row)
+{
+	size_t cols[] = {g->time_ds, g->event_id_ds, g->record_state_ds, g->origin_ds,
+			 g->origin_id_ds};
+	for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++)
+		if (cols[i] != SIZE_MAX)
+			h5w_dset_truncate(w, &g->dsets[cols[i]], row);
+}
+
 static int open_record(struct h5w *w, struct h5w_group *g, uint64_t event_id, int64_t t0,
 		       struct h5w_record **out, struct h5w_error *err)
 {
@@ -210,13 +220,14 @@ static int open_record(struct h5w *w, struct h5w_group *g, uint64_t event_id, in
 		rc = h5w_dset_put(w, &g->dsets[g->origin_ds], row, &w->origin, 1, err);
 	if (!rc && g->origin_id_ds != SIZE_MAX)
 		rc = h5w_dset_put_string(w, &g->dsets[g->origin_id_ds], row, w->origin_id, err);
-	if (rc)
-		return rc;
 	struct h5w_record *rec = &g->records[g->nrecords];
 	*rec = (struct h5w_record){.event_id = event_id, .row = row, .opened = w->arrived};
-	rec->have = calloc(g->stream->nchannels + 1, 1);
-	if (!rec->have)
-		return -ENOMEM;
+	if (!rc && !(rec->have = calloc(g->stream->nchannels + 1, 1)))
+		rc = -ENOMEM;
+	if (rc) { /* opened whole or not at all: the columns stay in step */
+		drop_record_row(w, g, row);
+		return rc;
+	}
 	g->nrecords++;
 	w->open_records++;
 	/* judged by the time the record opens with: an event time that
@@ -225,6 +236,24 @@ static int open_record(struct h5w *w, struct h5w_group *g, uint64_t event_id, in
 	h5w_count_rows(w, g, 1);
 	*out = rec;
 	return 0;
+}
+
+/* Take back REC, opened by a frame that was then refused (-ENOBUFS)
+ * before anything of it was kept: its row goes from every column
+ * open_record() put it in, so the frame offered again opens the record
+ * afresh, in whichever file it then goes to, and no empty record is left
+ * behind in this one. REC is the newest record, its row the last. */
+static void unopen(struct h5w *w, struct h5w_group *g, struct h5w_record *rec)
+{
+	uint64_t row = rec->row;
+	free(rec->have);
+	g->nrecords--;
+	w->open_records--;
+	drop_record_row(w, g, row);
+	if (g->pending)
+		w->pending_rows--;
+	else
+		w->file_rows--;
 }
 
 /* The open record of EVENT_ID, or a new one (its time T0), unless the
@@ -276,6 +305,7 @@ int h5w_records_data(struct h5w *w, struct h5w_group *g, uint64_t event_id, int6
 	}
 	struct h5w_dset *ds = &g->dsets[g->chan_ds[channel]];
 	struct h5w_record *rec;
+	bool opened = find(g, event_id) == NULL;
 	int rc = take_record(w, g, event_id, t0, st->channels[channel].name, &rec, err);
 	if (rc)
 		return rc;
@@ -292,6 +322,11 @@ int h5w_records_data(struct h5w *w, struct h5w_group *g, uint64_t event_id, int6
 		rc = h5w_dset_write_row(w, ds, rec->row, row, err);
 	else if (!rc)
 		rc = h5w_dset_put(w, ds, rec->row, row, 1, err);
+	if (rc == -ENOBUFS) { /* refused, to be offered again */
+		if (opened)
+			unopen(w, g, rec);
+		return rc;
+	}
 	return row_stored(w, g, rec, channel, t0, n, rc, err);
 }
 
@@ -343,6 +378,7 @@ int h5w_records_encoded(struct h5w *w, struct h5w_group *g, uint64_t event_id, i
 	if (rc)
 		return rc;
 	struct h5w_record *rec;
+	bool opened = find(g, event_id) == NULL;
 	rc = take_record(w, g, event_id, t0, st->channels[channel].name, &rec, err);
 	if (rc)
 		return rc;
@@ -351,16 +387,19 @@ int h5w_records_encoded(struct h5w *w, struct h5w_group *g, uint64_t event_id, i
 		rc = h5w_dset_write_encoded(w, ds, rec->row, chunk, err);
 	if (!direct || rc) {
 		/* held as it came, stored when its chunk goes out; a failed
-		 * direct write's error stands (the row is kept) */
-		struct h5w_error ignored;
-		int put = h5w_dset_hold_encoded(w, ds, rec->row, chunk, rc ? &ignored : err);
-		if (put && rc) {
-			w->stats.losses++;
-			h5w_err(w, NULL, "%s/%s: row %llu could not be kept: it is lost", g->path,
-				ds->name, (unsigned long long)rec->row);
+		 * direct write's error stands (the row is kept). A row that
+		 * cannot be kept refuses the frame (-ENOBUFS: offered again
+		 * once a flush made room): never taken, so never acknowledged. */
+		int put = h5w_dset_hold_encoded(w, ds, rec->row, chunk, err);
+		if (put) {
+			if (rc)
+				h5w_err(w, NULL, "%s/%s: row %llu could not be kept after its "
+					"write failed: the frame is refused", g->path, ds->name,
+					(unsigned long long)rec->row);
+			if (put == -ENOBUFS && opened)
+				unopen(w, g, rec);
+			return put;
 		}
-		if (!rc)
-			rc = put;
 	}
 	return row_stored(w, g, rec, channel, t0, st->samples, rc, err);
 }

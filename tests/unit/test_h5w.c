@@ -71,6 +71,11 @@ static struct fixture *setup_output(const char *output, const char *limits, cons
 	char text[4096];
 	struct schema_error serr;
 	assert_non_null(fx);
+	/* a test that failed with a file-size limit in place left it there */
+	struct rlimit fsize;
+	getrlimit(RLIMIT_FSIZE, &fsize);
+	fsize.rlim_cur = fsize.rlim_max;
+	setrlimit(RLIMIT_FSIZE, &fsize);
 	snprintf(fx->dir, sizeof(fx->dir), "/tmp/test_h5w.XXXXXX");
 	assert_non_null(mkdtemp(fx->dir));
 	snprintf(text, sizeof(text),
@@ -1730,6 +1735,119 @@ static void test_encoded_chunks_wait_encoded(void **state)
 }
 
 /*
+ * A waveform refused for want of memory (-ENOBUFS, to be offered again)
+ * leaves no record behind: not the one it opened (that record, flushed
+ * with fill and closed with a roll, would be a second, empty copy of the
+ * event in another file), nor part of its row when opening it failed.
+ */
+static void test_refused_waveform_leaves_no_record(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_with("limits: { max_buffer: 1MiB, max_frame: 512KiB }\n",
+					records_body, 0);
+	struct h5w_group *g = group(fx, "x");
+	struct h5w_dset *time = &g->dsets[g->time_ds], *ids = &g->dsets[g->event_id_ds];
+	float a[1000];
+	int8_t b[1000];
+	for (size_t i = 0; i < 1000; i++) {
+		a[i] = (float)i;
+		b[i] = (int8_t)(i % 100);
+	}
+	uint64_t limit = fx->schema->limits.max_buffer;
+	assert_int_equal(fx->engine->buffered, 0);
+	/* room to open the record (three 256-byte column buffers), not for
+	 * its waveform */
+	uint64_t other = limit - 2000;
+	fx->engine->buffered += other;
+	assert_int_equal(h5w_record_data(fx->engine, g, 1, T0, 0, DTYPE_FLOAT32, a, 1000,
+					 &fx->err), -ENOBUFS);
+	assert_int_equal(g->nrecords, 0);
+	assert_int_equal(time->nrows, 0);
+	assert_int_equal(ids->nrows, 0);
+	fx->engine->buffered -= other;
+	/* room for its time, not for its event id */
+	other = limit - 256 - 128;
+	fx->engine->buffered += other;
+	assert_int_equal(h5w_record_data(fx->engine, g, 1, T0, 0, DTYPE_FLOAT32, a, 1000,
+					 &fx->err), -ENOBUFS);
+	assert_int_equal(g->nrecords, 0);
+	assert_int_equal(time->nrows, 0);
+	fx->engine->buffered -= other;
+	/* offered again: one record */
+	assert_int_equal(h5w_record_data(fx->engine, g, 1, T0, 0, DTYPE_FLOAT32, a, 1000,
+					 &fx->err), 0);
+	assert_int_equal(h5w_record_data(fx->engine, g, 1, T0, 1, DTYPE_INT8, b, 1000, &fx->err),
+			 0);
+	struct h5w_value mass = {.index = 0, .dtype = DTYPE_FLOAT64, .v.f64 = 3.5};
+	assert_int_equal(h5w_record_fields(fx->engine, g, 1, T0, &mass, 1, &fx->err), 0);
+	assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
+	struct h5w_stats st;
+	h5w_get_stats(fx->engine, &st);
+	assert_int_equal(st.records_closed, 1);
+	char name[sizeof(st.file_name)];
+	snprintf(name, sizeof(name), "%s", st.file_name);
+	assert_int_equal(h5w_close(fx->engine, &fx->err), 0);
+	fx->engine = NULL;
+	hid_t file = H5Fopen(name, H5F_ACC_RDONLY, H5P_DEFAULT);
+	assert_true(file >= 0);
+	uint64_t id[4];
+	int64_t t[4];
+	assert_int_equal(read_column(file, "/x/event_id", H5T_NATIVE_UINT64, id, 4), 1);
+	assert_int_equal(read_column(file, "/x/time", H5T_NATIVE_INT64, t, 4), 1);
+	assert_true(id[0] == 1 && t[0] == T0);
+	H5Fclose(file);
+	teardown_fx(fx);
+}
+
+/*
+ * A pre-compressed records row whose write is refused for want of space
+ * and which cannot be held either (limits.max_buffer full) refuses its
+ * frame with -ENOBUFS, to be offered again: it was counted as held, and
+ * so acknowledged, while nothing of it was kept.
+ */
+static void test_encoded_row_not_kept_is_refused(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_output("  min_free: 1MiB\n",
+					  "limits: { max_buffer: 1MiB, max_frame: 512KiB }\n",
+					  ENCODED_RECORDS, 0);
+	struct h5w_group *g = group(fx, "x");
+	static struct sent_chunk sent[ENCODED_EVENTS];
+	for (unsigned k = 0; k < 2; k++)
+		encode_event(&sent[k], k);
+	assert_int_equal(send_encoded(fx, g, sent, 0), 0);
+	assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
+	/* the file may not grow, and memory holds no more than half a row */
+	struct h5w_stats st;
+	h5w_get_stats(fx->engine, &st);
+	struct stat sb;
+	assert_int_equal(stat(st.file_name, &sb), 0);
+	struct rlimit old;
+	limit_file_size(&old, (rlim_t)sb.st_size);
+	/* (whatever buffers for reuse it then frees, it stays over the limit) */
+	uint64_t other = fx->schema->limits.max_buffer - sent[1].len / 2;
+	fx->engine->buffered += other;
+	assert_int_equal(send_encoded(fx, g, sent, 1), -ENOBUFS);
+	h5w_get_stats(fx->engine, &st);
+	assert_int_equal(st.losses, 0);
+	fx->engine->buffered -= other;
+	lift_file_size_limit(&old);
+	assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
+	assert_int_equal(send_encoded(fx, g, sent, 1), 0); /* offered again */
+	assert_int_equal(h5w_close(fx->engine, &fx->err), 0);
+	fx->engine = NULL;
+	hsize_t rows = 0;
+	for (unsigned seq = 0; seq < 3; seq++) {
+		char path[128];
+		snprintf(path, sizeof(path), "%s/u-%04u.h5", fx->dir, seq);
+		if (!access(path, F_OK))
+			rows += rows_as_sent(path, sent);
+	}
+	assert_int_equal(rows, 2);
+	teardown_fx(fx);
+}
+
+/*
  * A records row held as it came (pre-compressed, before the file exists)
  * and then sent again as samples while its record is open: the samples
  * replace it whole, so the held chunk becomes a buffer of rows without
@@ -1969,6 +2087,8 @@ int main(void)
 		cmocka_unit_test(test_stream_event_rows_wait_for_their_samples),
 		cmocka_unit_test(test_encoded_chunks_wait_encoded),
 		cmocka_unit_test(test_encoded_frame_refused_whole),
+		cmocka_unit_test(test_encoded_row_not_kept_is_refused),
+		cmocka_unit_test(test_refused_waveform_leaves_no_record),
 		cmocka_unit_test(test_held_encoded_row_sent_again_as_samples),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
