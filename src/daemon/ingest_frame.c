@@ -192,10 +192,9 @@ static int channel_pipeline(const struct schema_stream *stream, size_t channel,
 
 	bool records = stream->layout == SCHEMA_LAYOUT_RECORDS;
 
-	if (stream->layout == SCHEMA_LAYOUT_TABLE || stream->events) {
-		snprintf(why, why_len, "stream '%s' %s; pre-compressed chunks are taken for "
-			 "layout records, and layout stream without events", stream->name,
-			 stream->events ? "keeps an event table" : "has layout table");
+	if (stream->layout == SCHEMA_LAYOUT_TABLE) {
+		snprintf(why, why_len, "stream '%s' has layout table; pre-compressed chunks are "
+			 "taken for layouts records and stream", stream->name);
 		return -EINVAL;
 	}
 	if ((records && ch->chunk != 1) || ch->dtype == DTYPE_STRING ||

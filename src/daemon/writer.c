@@ -272,7 +272,7 @@ static int apply_encoded(struct writer *writer, const struct ingest_item *item,
 	else
 		rc = h5w_stream_append_encoded(writer->engine, group->group, item->u.data.channel,
 					       list, chunks.count, item->u.data.t0,
-					       item->u.data.seq, err);
+					       item->u.data.seq, item->u.data.event_id, err);
 	if (list != &one)
 		free(list);
 	return rc;

@@ -448,26 +448,35 @@ int h5w_stream_append(struct h5w *w, struct h5w_group *g, size_t channel, enum d
 	return h5w_stream_append_event(w, g, channel, wire, samples, n, t0, seq, 0, err);
 }
 
-int h5w_stream_append_encoded(struct h5w *w, struct h5w_group *g, size_t channel,
-			      const struct h5w_encoded *chunks, size_t nchunks, int64_t t0,
-			      uint64_t seq, struct h5w_error *err)
+/* A stream frame, as samples or as encoded chunks. */
+struct stream_frame {
+	enum dtype wire;
+	const void *samples;
+	size_t n; /* samples; for chunks, set by stream_frame() */
+	const struct h5w_encoded *chunks;
+	size_t nchunks; /* 0: samples */
+};
+
+static int put_frame(struct h5w *w, struct h5w_group *g, size_t channel,
+		     const struct stream_frame *f, int64_t t0, uint64_t seq, struct h5w_error *err)
 {
-	int rc = stream_ready(w, g, channel, t0, err);
-	if (rc || nchunks == 0)
-		return rc > 0 ? 0 : rc;
-	return h5w_stream_encoded(w, g, channel, chunks, nchunks, t0, seq, err);
+	if (f->nchunks)
+		return h5w_stream_encoded(w, g, channel, f->chunks, f->nchunks, t0, seq, err);
+	return h5w_stream_put(w, g, channel, f->wire, f->samples, f->n, t0, seq, err);
 }
 
-int h5w_stream_append_event(struct h5w *w, struct h5w_group *g, size_t channel,
-			    enum dtype wire, const void *samples, size_t n, int64_t t0,
-			    uint64_t seq, uint64_t event_id, struct h5w_error *err)
+/* Frame F of CHANNEL, part of event EVENT_ID (0: of none). */
+static int stream_frame(struct h5w *w, struct h5w_group *g, size_t channel,
+			struct stream_frame *f, int64_t t0, uint64_t seq, uint64_t event_id,
+			struct h5w_error *err)
 {
-	const struct schema_stream *st = g->stream;
 	int rc = stream_ready(w, g, channel, t0, err);
-	if (rc || n == 0)
+	if (!rc && f->nchunks)
+		f->n = f->nchunks * g->dsets[g->chan_ds[channel]].chunk_rows;
+	if (rc || f->n == 0)
 		return rc > 0 ? 0 : rc;
-	if (!event_id || !st->events)
-		return h5w_stream_put(w, g, channel, wire, samples, n, t0, seq, err);
+	if (!event_id || !g->stream->events)
+		return put_frame(w, g, channel, f, t0, seq, err);
 	/* The event first, so that a frame is taken whole (samples, frame
 	 * index and event) or not at all. A late frame of an event closed in
 	 * this file is kept as samples: the stream never loses data. */
@@ -475,18 +484,34 @@ int h5w_stream_append_event(struct h5w *w, struct h5w_group *g, size_t channel,
 	bool opened;
 	rc = h5w_events_begin(w, g, event_id, t0, &index, &opened, err);
 	if (rc == -ESTALE)
-		return h5w_stream_put(w, g, channel, wire, samples, n, t0, seq, err);
+		return put_frame(w, g, channel, f, t0, seq, err);
 	if (rc)
 		return rc;
 	uint64_t first = g->dsets[g->chan_ds[channel]].nrows;
-	rc = h5w_stream_put(w, g, channel, wire, samples, n, t0, seq, err);
+	rc = put_frame(w, g, channel, f, t0, seq, err);
 	if (rc && !h5w_held(rc)) { /* refused whole */
 		if (opened)
 			h5w_events_undo(w, g, index);
 		return rc;
 	}
-	h5w_events_span(w, g, index, channel, first, n);
+	h5w_events_span(w, g, index, channel, first, f->n);
 	return rc;
+}
+
+int h5w_stream_append_encoded(struct h5w *w, struct h5w_group *g, size_t channel,
+			      const struct h5w_encoded *chunks, size_t nchunks, int64_t t0,
+			      uint64_t seq, uint64_t event_id, struct h5w_error *err)
+{
+	struct stream_frame f = {.chunks = chunks, .nchunks = nchunks};
+	return stream_frame(w, g, channel, &f, t0, seq, event_id, err);
+}
+
+int h5w_stream_append_event(struct h5w *w, struct h5w_group *g, size_t channel,
+			    enum dtype wire, const void *samples, size_t n, int64_t t0,
+			    uint64_t seq, uint64_t event_id, struct h5w_error *err)
+{
+	struct stream_frame f = {.wire = wire, .samples = samples, .n = n};
+	return stream_frame(w, g, channel, &f, t0, seq, event_id, err);
 }
 
 /* ---- records ----------------------------------------------------------- */

@@ -262,12 +262,12 @@ int h5w_record_encoded(struct h5w *engine, struct h5w_group *group, uint64_t eve
  * chunk boundary (-EINVAL otherwise: a channel takes samples or chunks,
  * not both). Every chunk is checked first (-EBADMSG, nothing taken), then
  * stored as it is, or held as it is where it cannot go to the file now, as
- * in h5w_record_encoded. No event spans: for streams without
- * `events`.
+ * in h5w_record_encoded. EVENT_ID as in h5w_stream_append_event: in a
+ * stream with `events`, the event's row covers the chunks' samples.
  */
 int h5w_stream_append_encoded(struct h5w *engine, struct h5w_group *group, size_t channel,
 			      const struct h5w_encoded *chunks, size_t nchunks, int64_t t0,
-			      uint64_t seq, struct h5w_error *err);
+			      uint64_t seq, uint64_t event_id, struct h5w_error *err);
 
 /* The event's scalar fields (index into stream->event_fields) and its time,
  * for a records group or a stream with events (h5w_stream_append_event).

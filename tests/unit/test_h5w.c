@@ -1848,6 +1848,78 @@ static void test_encoded_row_not_kept_is_refused(void **state)
 }
 
 /*
+ * Pre-compressed frames of a stream with `events: true`: each frame's
+ * chunks are covered by its event's row as a frame of samples is (its
+ * first sample and count per channel), a frame of no event by none, and
+ * every chunk is stored as it came.
+ */
+static void test_encoded_stream_frames_in_events(void **state)
+{
+	(void)state;
+	struct fixture *fx = setup_with("",
+					"streams:\n"
+					"  - name: adc\n"
+					"    match: { key: \"{board}/{channel}\" }\n"
+					"    group: \"/{board}\"\n"
+					"    layout: stream\n"
+					"    events: true\n"
+					"    record_timeout: 2s\n"
+					"    event_fields: { mass: float32 }\n"
+					"    channels:\n"
+					"      a: { dtype: float32, compression: lz4, chunk: 1000, "
+					"dt: 1e-6 }\n",
+					0);
+	struct h5w_group *g = group(fx, "x");
+	static struct sent_chunk sent[4];
+	struct h5w_encoded c[4];
+	for (unsigned k = 0; k < 4; k++) {
+		encode_event(&sent[k], k);
+		c[k] = (struct h5w_encoded){.data = sent[k].bytes, .len = sent[k].len,
+					    .raw_size = 4000};
+	}
+	/* event 5: two chunks; then a frame of no event; then event 6 */
+	assert_int_equal(h5w_stream_append_encoded(fx->engine, g, 0, &c[0], 2, T0, 1, 5, &fx->err),
+			 0);
+	assert_int_equal(h5w_stream_append_encoded(fx->engine, g, 0, &c[2], 1, T0 + SEC, 2, 0,
+						   &fx->err), 0);
+	assert_int_equal(h5w_stream_append_encoded(fx->engine, g, 0, &c[3], 1, T0 + 2 * SEC, 3, 6,
+						   &fx->err), 0);
+	for (uint64_t id = 5; id <= 6; id++) {
+		struct h5w_value mass = {.index = 0, .dtype = DTYPE_FLOAT64, .v.f64 = (double)id};
+		assert_int_equal(h5w_record_fields(fx->engine, g, id, T0, &mass, 1, &fx->err), 0);
+	}
+	assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
+	struct h5w_stats st;
+	h5w_get_stats(fx->engine, &st);
+	char name[sizeof(st.file_name)];
+	snprintf(name, sizeof(name), "%s", st.file_name);
+	assert_int_equal(h5w_close(fx->engine, &fx->err), 0);
+	fx->engine = NULL;
+	hid_t file = H5Fopen(name, H5F_ACC_RDONLY, H5P_DEFAULT);
+	assert_true(file >= 0);
+	uint64_t id[4], start[4], count[4];
+	assert_int_equal(read_column(file, "/x/event_id", H5T_NATIVE_UINT64, id, 4), 2);
+	read_column(file, "/x/a_event_start", H5T_NATIVE_UINT64, start, 4);
+	read_column(file, "/x/a_event_count", H5T_NATIVE_UINT64, count, 4);
+	assert_true(id[0] == 5 && start[0] == 0 && count[0] == 2000);
+	assert_true(id[1] == 6 && start[1] == 3000 && count[1] == 1000);
+	hid_t a = H5Dopen2(file, "/x/a", H5P_DEFAULT);
+	assert_true(a >= 0);
+	for (unsigned k = 0; k < 4; k++) {
+		hsize_t offset[1] = {(hsize_t)k * 1000}, size = 0;
+		uint32_t mask = 1;
+		unsigned char got[sizeof(sent[k].bytes)];
+		assert_true(H5Dget_chunk_storage_size(a, offset, &size) >= 0);
+		assert_int_equal(size, sent[k].len);
+		assert_true(H5Dread_chunk(a, H5P_DEFAULT, offset, &mask, got) >= 0);
+		assert_memory_equal(got, sent[k].bytes, sent[k].len);
+	}
+	H5Dclose(a);
+	H5Fclose(file);
+	teardown_fx(fx);
+}
+
+/*
  * A records row held as it came (pre-compressed, before the file exists)
  * and then sent again as samples while its record is open: the samples
  * replace it whole, so the held chunk becomes a buffer of rows without
@@ -1946,7 +2018,7 @@ static int send_big(struct fixture *fx, struct h5w_group *g, const struct big_ch
 	for (unsigned i = 0; i < n; i++)
 		c[i] = (struct h5w_encoded){.data = big[first + i].bytes, .len = big[first + i].len,
 					    .raw_size = BIG_CHUNK * sizeof(float)};
-	return h5w_stream_append_encoded(fx->engine, g, 0, c, n, T0 + (int64_t)seq * SEC, seq,
+	return h5w_stream_append_encoded(fx->engine, g, 0, c, n, T0 + (int64_t)seq * SEC, seq, 0,
 					 &fx->err);
 }
 
@@ -2089,6 +2161,7 @@ int main(void)
 		cmocka_unit_test(test_encoded_frame_refused_whole),
 		cmocka_unit_test(test_encoded_row_not_kept_is_refused),
 		cmocka_unit_test(test_refused_waveform_leaves_no_record),
+		cmocka_unit_test(test_encoded_stream_frames_in_events),
 		cmocka_unit_test(test_held_encoded_row_sent_again_as_samples),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
