@@ -1652,6 +1652,36 @@ static int send_encoded(struct fixture *fx, struct h5w_group *g, const struct se
 	return h5w_record_encoded(fx->engine, g, k + 1, T0 + (int64_t)k * SEC, 0, &c, &fx->err);
 }
 
+/* The chunk of DS at OFFSET (first row) is stored as BYTES (LEN), with
+ * no filter skipped. */
+static void assert_chunk_is(hid_t ds, hsize_t offset, const void *bytes, size_t len)
+{
+	hsize_t at[2] = {offset, 0}, size = 0;
+	uint32_t mask = 1;
+	unsigned char *got = malloc(len + 1);
+	assert_non_null(got);
+	assert_true(H5Dget_chunk_storage_size(ds, at, &size) >= 0);
+	assert_int_equal(size, len);
+	assert_true(H5Dread_chunk(ds, H5P_DEFAULT, at, &mask, got) >= 0);
+	assert_int_equal(mask, 0);
+	assert_memory_equal(got, bytes, len);
+	free(got);
+}
+
+/* The name of an engine's file, as struct h5w_stats holds it. */
+typedef char file_name[sizeof(((struct h5w_stats *)0)->file_name)];
+
+/* Flush and close FX's engine; NAME: the file it wrote last. */
+static void close_engine(struct fixture *fx, file_name name)
+{
+	struct h5w_stats st;
+	assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
+	h5w_get_stats(fx->engine, &st);
+	memcpy(name, st.file_name, sizeof(st.file_name));
+	assert_int_equal(h5w_close(fx->engine, &fx->err), 0);
+	fx->engine = NULL;
+}
+
 /* Rows of /x/a in PATH, each checked to be stored exactly as event_id's
  * chunk was sent. */
 static hsize_t rows_as_sent(const char *path, const struct sent_chunk *sent)
@@ -1662,18 +1692,8 @@ static hsize_t rows_as_sent(const char *path, const struct sent_chunk *sent)
 	hsize_t n = read_column(file, "/x/event_id", H5T_NATIVE_UINT64, ids, ENCODED_EVENTS);
 	hid_t ds = H5Dopen2(file, "/x/a", H5P_DEFAULT);
 	assert_true(ds >= 0);
-	for (hsize_t row = 0; row < n; row++) {
-		const struct sent_chunk *c = &sent[ids[row] - 1];
-		hsize_t offset[2] = {row, 0};
-		hsize_t size = 0;
-		uint32_t mask = 1;
-		unsigned char got[sizeof(c->bytes)];
-		assert_true(H5Dget_chunk_storage_size(ds, offset, &size) >= 0);
-		assert_int_equal(size, c->len);
-		assert_true(H5Dread_chunk(ds, H5P_DEFAULT, offset, &mask, got) >= 0);
-		assert_int_equal(mask, 0);
-		assert_memory_equal(got, c->bytes, c->len);
-	}
+	for (hsize_t row = 0; row < n; row++)
+		assert_chunk_is(ds, row, sent[ids[row] - 1].bytes, sent[ids[row] - 1].len);
 	H5Dclose(ds);
 	H5Fclose(file);
 	return n;
@@ -1780,14 +1800,11 @@ static void test_refused_waveform_leaves_no_record(void **state)
 			 0);
 	struct h5w_value mass = {.index = 0, .dtype = DTYPE_FLOAT64, .v.f64 = 3.5};
 	assert_int_equal(h5w_record_fields(fx->engine, g, 1, T0, &mass, 1, &fx->err), 0);
-	assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
 	struct h5w_stats st;
 	h5w_get_stats(fx->engine, &st);
 	assert_int_equal(st.records_closed, 1);
-	char name[sizeof(st.file_name)];
-	snprintf(name, sizeof(name), "%s", st.file_name);
-	assert_int_equal(h5w_close(fx->engine, &fx->err), 0);
-	fx->engine = NULL;
+	file_name name;
+	close_engine(fx, name);
 	hid_t file = H5Fopen(name, H5F_ACC_RDONLY, H5P_DEFAULT);
 	assert_true(file >= 0);
 	uint64_t id[4];
@@ -1888,13 +1905,8 @@ static void test_encoded_stream_frames_in_events(void **state)
 		struct h5w_value mass = {.index = 0, .dtype = DTYPE_FLOAT64, .v.f64 = (double)id};
 		assert_int_equal(h5w_record_fields(fx->engine, g, id, T0, &mass, 1, &fx->err), 0);
 	}
-	assert_int_equal(h5w_flush(fx->engine, &fx->err), 0);
-	struct h5w_stats st;
-	h5w_get_stats(fx->engine, &st);
-	char name[sizeof(st.file_name)];
-	snprintf(name, sizeof(name), "%s", st.file_name);
-	assert_int_equal(h5w_close(fx->engine, &fx->err), 0);
-	fx->engine = NULL;
+	file_name name;
+	close_engine(fx, name);
 	hid_t file = H5Fopen(name, H5F_ACC_RDONLY, H5P_DEFAULT);
 	assert_true(file >= 0);
 	uint64_t id[4], start[4], count[4];
@@ -1905,15 +1917,8 @@ static void test_encoded_stream_frames_in_events(void **state)
 	assert_true(id[1] == 6 && start[1] == 3000 && count[1] == 1000);
 	hid_t a = H5Dopen2(file, "/x/a", H5P_DEFAULT);
 	assert_true(a >= 0);
-	for (unsigned k = 0; k < 4; k++) {
-		hsize_t offset[1] = {(hsize_t)k * 1000}, size = 0;
-		uint32_t mask = 1;
-		unsigned char got[sizeof(sent[k].bytes)];
-		assert_true(H5Dget_chunk_storage_size(a, offset, &size) >= 0);
-		assert_int_equal(size, sent[k].len);
-		assert_true(H5Dread_chunk(a, H5P_DEFAULT, offset, &mask, got) >= 0);
-		assert_memory_equal(got, sent[k].bytes, sent[k].len);
-	}
+	for (unsigned k = 0; k < 4; k++)
+		assert_chunk_is(a, (hsize_t)k * 1000, sent[k].bytes, sent[k].len);
 	H5Dclose(a);
 	H5Fclose(file);
 	teardown_fx(fx);
@@ -1961,10 +1966,8 @@ static void test_held_encoded_row_sent_again_as_samples(void **state)
 	h5w_get_stats(fx->engine, &st);
 	assert_int_equal(st.chunks_decoded, 0);
 	assert_int_equal(st.chunks_precompressed, 0);
-	char name[sizeof(st.file_name)];
-	snprintf(name, sizeof(name), "%s", st.file_name);
-	assert_int_equal(h5w_close(fx->engine, &fx->err), 0);
-	fx->engine = NULL;
+	file_name name;
+	close_engine(fx, name);
 	hid_t file = H5Fopen(name, H5F_ACC_RDONLY, H5P_DEFAULT);
 	assert_true(file >= 0);
 	hid_t ds = H5Dopen2(file, "/x/a", H5P_DEFAULT);
@@ -2084,8 +2087,6 @@ static void test_encoded_frame_refused_whole(void **state)
 	/* frames 1 and 2 at rows 0 and 2 chunks, every chunk as sent, in
 	 * whichever files they went to */
 	unsigned frames = 0, chunks = 0;
-	unsigned char *got = malloc(big[0].len + 65536);
-	assert_non_null(got);
 	for (unsigned f = 0; f < 3; f++) {
 		char name[128];
 		snprintf(name, sizeof(name), "%s/u-%04u.h5", fx->dir, f);
@@ -2107,12 +2108,8 @@ static void test_encoded_frame_refused_whole(void **state)
 			assert_int_equal(start[i], 2 * BIG_CHUNK * i);
 			for (unsigned c = 0; c < 2; c++) {
 				const struct big_chunk *sent = &big[2 * (seq[i] - 1) + c];
-				hsize_t offset[1] = {start[i] + (hsize_t)c * BIG_CHUNK}, size = 0;
-				uint32_t mask = 1;
-				assert_true(H5Dget_chunk_storage_size(a, offset, &size) >= 0);
-				assert_int_equal(size, sent->len);
-				assert_true(H5Dread_chunk(a, H5P_DEFAULT, offset, &mask, got) >= 0);
-				assert_memory_equal(got, sent->bytes, sent->len);
+				assert_chunk_is(a, start[i] + (hsize_t)c * BIG_CHUNK, sent->bytes,
+						sent->len);
 				chunks++;
 			}
 			frames++;
@@ -2122,7 +2119,6 @@ static void test_encoded_frame_refused_whole(void **state)
 	}
 	assert_int_equal(frames, 2);
 	assert_int_equal(chunks, 4);
-	free(got);
 	for (unsigned k = 0; k < 4; k++)
 		free(big[k].bytes);
 	teardown_fx(fx);
