@@ -251,12 +251,16 @@ class Bench:
 # (H5W_WRITEBACK_BYTES): tcp_sink can do the same, for a second baseline.
 WRITEBACK = 32 << 20
 
-RECORDS = """name: bench
+# What every benchmark schema starts with ({out}, {control}, {port} filled
+# in per run; PROTOCOL by each schema).
+HEADER = """name: bench
 output: {{ directory: "{out}", file: "bench-{{seq}}.h5", flush: 1s }}
 control: {{ socket: "{control}" }}
-listen: [ {{ protocol: frame, transport: tcp, address: "127.0.0.1:{port}" }} ]
+listen: [ {{ protocol: PROTOCOL, transport: tcp, address: "127.0.0.1:{port}" }} ]
 limits: {{ max_buffer: 512MiB }}
-streams:
+"""
+
+RECORDS = HEADER.replace("PROTOCOL", "frame") + """streams:
   - name: dust
     match: {{ key: "dust/{{channel}}" }}
     group: /dust
@@ -268,12 +272,7 @@ streams:
     channels: {{ first_detector: {{}}, second_detector: {{}}, third_detector: {{}} }}
 """
 
-STREAM = """name: bench
-output: {{ directory: "{out}", file: "bench-{{seq}}.h5", flush: 1s }}
-control: {{ socket: "{control}" }}
-listen: [ {{ protocol: frame, transport: tcp, address: "127.0.0.1:{port}" }} ]
-limits: {{ max_buffer: 512MiB }}
-streams:
+STREAM = HEADER.replace("PROTOCOL", "frame") + """streams:
   - name: adc
     match: {{ key: "adc/{{channel}}" }}
     group: /adc
@@ -283,12 +282,7 @@ streams:
     channels: {{ x: {{}} }}
 """
 
-TABLE = """name: bench
-output: {{ directory: "{out}", file: "bench-{{seq}}.h5", flush: 1s }}
-control: {{ socket: "{control}" }}
-listen: [ {{ protocol: line, transport: tcp, address: "127.0.0.1:{port}" }} ]
-limits: {{ max_buffer: 512MiB }}
-streams:
+TABLE = HEADER.replace("PROTOCOL", "line") + """streams:
   - name: weather
     match: {{ measurement: weather }}
     group: "/{{station}}"
