@@ -111,6 +111,7 @@ struct record {
 /* The recorder's DESCRIBE answer for a key, on this connection. */
 struct described {
 	struct described *next;
+	bool asked;              /* DESCRIBE sent, no answer yet */
 	bool refused;            /* error="…": the channel takes no chunks */
 	struct pipeline pipeline;
 	uint32_t id;
@@ -221,12 +222,20 @@ static struct described *find_described(const struct h5rec_client *c, const char
 /* A DESCRIBE answer: the pipeline, or why there is none. */
 static int on_describe(struct h5rec_client *c, const struct frame *frame)
 {
-	struct described *d = calloc(1, sizeof(*d) + frame->key_len + 1);
+	struct described *d = find_described(c, frame->key);
 	const char *text = frame->payload;
 
-	if (!d)
-		return c->failure = fail(c, -ENOMEM, "out of memory");
-	memcpy(d->key, frame->key, frame->key_len);
+	if (d && !d->asked)
+		return 0; /* answered already (asked again): the first answer stands */
+	if (!d) {
+		d = calloc(1, sizeof(*d) + frame->key_len + 1);
+		if (!d)
+			return c->failure = fail(c, -ENOMEM, "out of memory");
+		memcpy(d->key, frame->key, frame->key_len);
+		d->next = c->described;
+		c->described = d;
+	}
+	d->asked = false;
 	if (frame->payload_len > 7 && !memcmp(text, "error=\"", 7)) {
 		d->refused = true;
 		snprintf(d->why, sizeof(d->why), "%.*s", (int)(frame->payload_len - 8), text + 7);
@@ -235,8 +244,6 @@ static int on_describe(struct h5rec_client *c, const struct frame *frame)
 		snprintf(d->why, sizeof(d->why), "the recorder's answer is not a pipeline: %.*s",
 			 (int)(frame->payload_len < 200 ? frame->payload_len : 200), text);
 	}
-	d->next = c->described;
-	c->described = d;
 	return 0;
 }
 
@@ -852,31 +859,48 @@ int h5rec_client_data(struct h5rec_client *c, const char *key, enum h5rec_dtype 
 }
 
 /* Ask the recorder how KEY's channel stores chunks: a DESCRIBE frame,
- * written once and not kept (its answer belongs to this connection). */
+ * written once and not kept (its answer belongs to this connection), and
+ * an entry that waits for the answer, so that a caller asking again before
+ * it came (non-blocking, or after a timeout) does not send another. */
 static int ask_describe(struct h5rec_client *c, const char *key)
 {
-	struct frame ask = {.type = FRAME_DESCRIBE, .key = key, .key_len = strlen(key),
+	size_t key_len = strlen(key);
+	struct frame ask = {.type = FRAME_DESCRIBE, .key = key, .key_len = key_len,
 			    .seq = c->next_seq, .flags = FRAME_FLAG_CRC};
 	size_t size = frame_encoded_size(ask.key_len, 0, ask.flags);
 	struct record *r = malloc(sizeof(*r) + size);
+	struct described *d = calloc(1, sizeof(*d) + key_len + 1);
 
-	if (!r)
+	if (!r || !d) {
+		free(r);
+		free(d);
 		return fail(c, -ENOMEM, "out of memory");
+	}
 	if (frame_encode(&ask, r->bytes, size, &r->len)) {
 		free(r);
+		free(d);
 		return fail(c, -EINVAL, "key '%s' is not valid", key);
 	}
 	r->seq = c->next_seq++;
 	r->keep = false;
-	return append(c, r);
+	int rc = append(c, r);
+	if (rc) {
+		free(d);
+		return rc;
+	}
+	memcpy(d->key, key, key_len);
+	d->asked = true;
+	d->next = c->described;
+	c->described = d;
+	return 0;
 }
 
 /* Answered, or the connection it was asked on is gone (a recorder that
  * predates DESCRIBE closes it: type 5 is a protocol error there). */
 static bool has_described(const struct h5rec_client *c, uint64_t key)
 {
-	return find_described(c, (const char *)(uintptr_t)key) != NULL ||
-	       c->state != ST_CONNECTED;
+	const struct described *d = find_described(c, (const char *)(uintptr_t)key);
+	return (d && !d->asked) || c->state != ST_CONNECTED;
 }
 
 /* The DESCRIBE answer for KEY, asked for and waited for when missing.
@@ -884,29 +908,37 @@ static bool has_described(const struct h5rec_client *c, uint64_t key)
 static int describe(struct h5rec_client *c, const char *key, const struct described **out)
 {
 	int rc = 0;
+	const struct described *d = find_described(c, key);
 
-	if (!find_described(c, key)) {
-		rc = drain_all(c);
-		if (rc)
-			return rc;
-		if (c->state != ST_CONNECTED || c->endpoint.datagram)
-			return fail(c, c->endpoint.datagram ? -ENOTSUP : -EAGAIN,
-				    "pre-compressed chunks need a connection to ask the recorder");
-		rc = ask_describe(c, key);
+	if (d && d->asked && c->state != ST_CONNECTED)
+		d = NULL; /* asked on a connection that is gone: ask on the next */
+	if (!d || d->asked) {
+		if (!d) {
+			rc = drain_all(c);
+			if (rc)
+				return rc;
+			if (c->state != ST_CONNECTED || c->endpoint.datagram)
+				return fail(c, c->endpoint.datagram ? -ENOTSUP : -EAGAIN,
+					    "pre-compressed chunks need a connection to ask the "
+					    "recorder");
+			rc = ask_describe(c, key);
+		}
 		if (!rc && c->options.nonblocking)
-			return fail(c, -EAGAIN, "asked the recorder how '%s' stores chunks", key);
+			return fail(c, -EAGAIN, "waiting for the recorder to say how '%s' stores "
+				    "chunks: call again after h5rec_client_process()", key);
 		if (!rc)
 			rc = wait_until(c, has_described, (uint64_t)(uintptr_t)key,
 					(int)c->options.timeout_ms);
 		if (rc)
 			return rc == -ETIMEDOUT ? fail(c, rc, "no DESCRIBE answer for '%s'", key)
 						: rc;
-		if (!find_described(c, key))
+		d = find_described(c, key);
+		if (!d || d->asked)
 			return fail(c, -EPROTO, "%s: the recorder closed the connection instead "
 				    "of saying how '%s' stores chunks (a recorder older than "
 				    "pre-compressed chunks does)", c->address, key);
 	}
-	*out = find_described(c, key);
+	*out = d;
 	if ((*out)->refused)
 		return fail(c, -EINVAL, "%s: %s", key, (*out)->why);
 	return 0;

@@ -578,6 +578,42 @@ static void test_encoder_error_fails_the_client(void **state)
 	}
 }
 
+/* A non-blocking caller that calls again before the DESCRIBE answer came
+ * gets -EAGAIN again, and the key is asked once: no second DESCRIBE, and
+ * no seq spent on one (until this was fixed each call sent another). */
+static void test_describe_asked_once_while_waiting(void **state)
+{
+	(void)state;
+	struct fake f;
+	struct got got;
+	int16_t wave[CHUNK];
+	make_wave(wave, CHUNK, 7);
+	fake_listen(&f);
+	struct h5rec_client *c = open_client(&f, 1, 5);
+
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(h5rec_client_data_chunk(c, "dust/a", H5REC_INT16, 5, 1, wave,
+							 CHUNK),
+				 -EAGAIN);
+		assert_non_null(strstr(h5rec_client_error(c), "waiting for the recorder"));
+		assert_int_equal(h5rec_client_process(c), 0);
+	}
+	fake_read(&f, c, 2, &got);
+	assert_int_equal(got.frames[0].type, FRAME_HELLO);
+	assert_int_equal(got.frames[1].type, FRAME_DESCRIBE);
+	uint64_t asked = got.frames[1].seq;
+	fake_describe(&f, "dust/a", asked, &records_lz4);
+	struct pollfd pfd = {.fd = h5rec_client_fd(c), .events = POLLIN};
+	assert_int_equal(poll(&pfd, 1, 5000), 1);
+	assert_int_equal(h5rec_client_process(c), 0);
+	assert_int_equal(h5rec_client_data_chunk(c, "dust/a", H5REC_INT16, 5, 1, wave, CHUNK), 0);
+	fake_read(&f, c, 1, &got);
+	assert_int_equal(got.frames[0].type, FRAME_DATA);
+	assert_int_equal(got.frames[0].seq, asked + 1);
+	h5rec_client_close(c);
+	fake_stop(&f);
+}
+
 /* Frames still being encoded when the client closes are dropped with the
  * threads (LeakSanitizer and valgrind check nothing is left). */
 static void test_close_with_frames_encoding(void **state)
@@ -612,6 +648,7 @@ int main(void)
 		cmocka_unit_test(test_encode_threads_keep_order_and_bytes),
 		cmocka_unit_test(test_encoder_error_fails_the_client),
 		cmocka_unit_test(test_close_with_frames_encoding),
+		cmocka_unit_test(test_describe_asked_once_while_waiting),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
