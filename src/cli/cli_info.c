@@ -551,6 +551,27 @@ static int list_group(struct info *info, hid_t group)
 	return unreadable(info, info->path[0] ? info->path : "/", "list of members");
 }
 
+/*
+ * --json on a damaged file: stdout is still one JSON object, ending with
+ * "damaged" (what could not be read) after the datasets listed before it,
+ * so that a script parsing it learns why rather than choking on half an
+ * object. PATH: the file could not be read at all, the object starts
+ * here; NULL: the object's list of datasets is open, and is closed.
+ */
+static void print_json_damaged(const char *path, const char *why)
+{
+	if (path) {
+		printf("{\"file\": ");
+		json_string(stdout, path);
+		printf(", ");
+	} else {
+		printf("\n  ], ");
+	}
+	printf("\"damaged\": ");
+	json_string(stdout, why);
+	printf("}\n");
+}
+
 /* Print what the file holds; -EIO when some object of it cannot be read,
  * with the object and the reason in damaged. */
 static int show(hid_t file, const char *path, const char *mode, bool json, char *damaged,
@@ -564,6 +585,8 @@ static int show(hid_t file, const char *path, const char *mode, bool json, char 
 	if (root < 0) {
 		unreadable(&info, "/", "object header");
 		snprintf(damaged, damaged_len, "%s", info.damaged);
+		if (json)
+			print_json_damaged(path, damaged);
 		return -EIO;
 	}
 	H5Fget_filesize(file, &size);
@@ -604,6 +627,8 @@ static int show(hid_t file, const char *path, const char *mode, bool json, char 
 	H5Gclose(root);
 	if (rc) {
 		snprintf(damaged, damaged_len, "%s", info.damaged);
+		if (json)
+			print_json_damaged(NULL, damaged);
 		return rc;
 	}
 	double ratio = info.stored_bytes ? (double)info.raw_bytes / (double)info.stored_bytes : 0;
@@ -652,16 +677,20 @@ int cli_info(int argc, char **argv)
 	char why[CAUSE_MAX] = "";
 	hid_t file = open_any(path, shown, sizeof(shown), &mode, why);
 	if (file < 0) {
-		if (!strstr(path, "%d") && stat(path, &st) != 0)
+		if (!strstr(path, "%d") && stat(path, &st) != 0) {
 			fprintf(stderr, "h5rec info: %s: %s\n", path, strerror(errno));
-		else if (strstr(why, "checksum"))
-			fprintf(stderr, "h5rec info: %s: the file is damaged: cannot open it (%s)\n",
-				path, why);
-		else
+		} else if (strstr(why, "checksum")) {
+			char said[CAUSE_MAX + 32];
+			snprintf(said, sizeof(said), "cannot open it (%s)", why);
+			if (json)
+				print_json_damaged(path, said);
+			fprintf(stderr, "h5rec info: %s: the file is damaged: %s\n", path, said);
+		} else {
 			fprintf(stderr,
 				"h5rec info: %s: cannot open as HDF5 (if its writer was killed, "
 				"run 'h5clear -s %s' first)\n",
 				path, path);
+		}
 		return 1;
 	}
 	char damaged[sizeof(((struct info *)0)->damaged)] = "";

@@ -12,6 +12,7 @@ is damaged and which object could not be read.
 The recipe docs/operations.md gives for bounding an h5py SWMR reader the
 same way is run here too, on the same damaged file.
 """
+import json as jsonlib
 import os
 import re
 import socket
@@ -108,6 +109,16 @@ def test_info_says_damaged(recorded, tmp_path, case, json):
     assert f"h5rec info: {path}: the file is damaged: " in res.stderr, res.stderr
     assert "(incorrect metadata checksum after all read attempts)" in res.stderr, res.stderr
     assert re.search(said, res.stderr), res.stderr
+    if json:
+        # still one JSON object, saying why it ends where it does
+        doc = jsonlib.loads(res.stdout)
+        assert doc["file"] == path
+        assert re.search(said, doc["damaged"]), doc
+        assert "incorrect metadata checksum" in doc["damaged"], doc
+        assert f"the file is damaged: {doc['damaged']}\n" in res.stderr, (doc, res.stderr)
+        if case != "superblock":
+            assert "raw_bytes" not in doc  # no totals for a file not read whole
+            assert all(d["name"] for d in doc["datasets"])
 
 
 def test_info_on_the_intact_file(recorded):
