@@ -219,6 +219,19 @@ static struct described *find_described(const struct h5rec_client *c, const char
 	return NULL;
 }
 
+/* A new entry for KEY at the head of the connection's list, or NULL. */
+static struct described *add_described(struct h5rec_client *c, const char *key, size_t key_len)
+{
+	struct described *d = calloc(1, sizeof(*d) + key_len + 1);
+
+	if (d) {
+		memcpy(d->key, key, key_len);
+		d->next = c->described;
+		c->described = d;
+	}
+	return d;
+}
+
 /* A DESCRIBE answer: the pipeline, or why there is none. */
 static int on_describe(struct h5rec_client *c, const struct frame *frame)
 {
@@ -227,14 +240,8 @@ static int on_describe(struct h5rec_client *c, const struct frame *frame)
 
 	if (d && !d->asked)
 		return 0; /* answered already (asked again): the first answer stands */
-	if (!d) {
-		d = calloc(1, sizeof(*d) + frame->key_len + 1);
-		if (!d)
-			return c->failure = fail(c, -ENOMEM, "out of memory");
-		memcpy(d->key, frame->key, frame->key_len);
-		d->next = c->described;
-		c->described = d;
-	}
+	if (!d && !(d = add_described(c, frame->key, frame->key_len)))
+		return c->failure = fail(c, -ENOMEM, "out of memory");
 	d->asked = false;
 	if (frame->payload_len > 7 && !memcmp(text, "error=\"", 7)) {
 		d->refused = true;
@@ -869,29 +876,27 @@ static int ask_describe(struct h5rec_client *c, const char *key)
 			    .seq = c->next_seq, .flags = FRAME_FLAG_CRC};
 	size_t size = frame_encoded_size(ask.key_len, 0, ask.flags);
 	struct record *r = malloc(sizeof(*r) + size);
-	struct described *d = calloc(1, sizeof(*d) + key_len + 1);
 
-	if (!r || !d) {
-		free(r);
-		free(d);
+	if (!r)
 		return fail(c, -ENOMEM, "out of memory");
-	}
 	if (frame_encode(&ask, r->bytes, size, &r->len)) {
 		free(r);
-		free(d);
 		return fail(c, -EINVAL, "key '%s' is not valid", key);
 	}
 	r->seq = c->next_seq++;
 	r->keep = false;
 	int rc = append(c, r);
-	if (rc) {
-		free(d);
+	if (rc)
 		return rc;
-	}
-	memcpy(d->key, key, key_len);
+	/* after append(), whose writing may have reconnected (emptying the
+	 * list: the entry belongs to the connection now up), or read the
+	 * answer already */
+	if (find_described(c, key))
+		return 0;
+	struct described *d = add_described(c, key, key_len);
+	if (!d)
+		return fail(c, -ENOMEM, "out of memory");
 	d->asked = true;
-	d->next = c->described;
-	c->described = d;
 	return 0;
 }
 
@@ -912,23 +917,24 @@ static int describe(struct h5rec_client *c, const char *key, const struct descri
 
 	if (d && d->asked && c->state != ST_CONNECTED)
 		d = NULL; /* asked on a connection that is gone: ask on the next */
-	if (!d || d->asked) {
-		if (!d) {
-			rc = drain_all(c);
-			if (rc)
-				return rc;
-			if (c->state != ST_CONNECTED || c->endpoint.datagram)
-				return fail(c, c->endpoint.datagram ? -ENOTSUP : -EAGAIN,
-					    "pre-compressed chunks need a connection to ask the "
-					    "recorder");
-			rc = ask_describe(c, key);
-		}
-		if (!rc && c->options.nonblocking)
+	if (!d) {
+		rc = drain_all(c);
+		if (rc)
+			return rc;
+		if (c->state != ST_CONNECTED || c->endpoint.datagram)
+			return fail(c, c->endpoint.datagram ? -ENOTSUP : -EAGAIN,
+				    "pre-compressed chunks need a connection to ask the recorder");
+		rc = ask_describe(c, key);
+		if (rc)
+			return rc;
+		d = find_described(c, key);
+	}
+	if (d->asked) {
+		if (c->options.nonblocking)
 			return fail(c, -EAGAIN, "waiting for the recorder to say how '%s' stores "
 				    "chunks: call again after h5rec_client_process()", key);
-		if (!rc)
-			rc = wait_until(c, has_described, (uint64_t)(uintptr_t)key,
-					(int)c->options.timeout_ms);
+		rc = wait_until(c, has_described, (uint64_t)(uintptr_t)key,
+				(int)c->options.timeout_ms);
 		if (rc)
 			return rc == -ETIMEDOUT ? fail(c, rc, "no DESCRIBE answer for '%s'", key)
 						: rc;
