@@ -38,6 +38,7 @@ usage: tests/bench/influx_bench.py [--build DIR] [--dir DIR] [--seconds S]
 """
 import argparse
 import http.client
+import math
 import os
 import random
 import shutil
@@ -256,7 +257,7 @@ def steady(args, work, batched):
         # window is whole flush periods, at least two of them (a shorter
         # one may hold no flush at all).
         warm, start = 12.0 + flush, time.monotonic()
-        seconds = args.seconds if flush <= 1 else flush * max(2, -(-args.seconds // flush))
+        seconds = args.seconds if flush <= 1 else flush * max(2, math.ceil(args.seconds / flush))
         c0 = t0 = None
         i = stations
         while time.monotonic() - start < warm + seconds:
